@@ -1,0 +1,1 @@
+"""The simulation engine: pure Python and traitlets; it never imports ipywidgets or bqplot."""

@@ -1,0 +1,392 @@
+"""The buddy page allocator: hands out naturally aligned blocks of 2^order page frames, by pfn.
+
+Every zone keeps ``free_area[order]`` for orders 0..10, and in each a free list per
+migratetype.  A free block of order ``o`` starts at a pfn that is a multiple of ``2^o``; its
+*buddy* is the other half of the block of order ``o + 1`` that contains it::
+
+    buddy_pfn = pfn ^ (1 << order)        # 8 ^ (1 << 1) == 10, 10 ^ 2 == 8
+    parent    = pfn & buddy_pfn           # 8 & 10 == 8
+
+Allocating order 0 from a free order-3 block at P keeps P and frees the upper halves
+P+4 (order 2), P+2 (order 1) and P+1 (order 0): that is ``expand()``.  Freeing walks the
+other way: while the buddy is free and of the same order, take it off its list and go up one
+order (``__free_one_page()``).
+
+Representation (as struct page does it, but in three Python lists indexed by pfn):
+
+* ``state[pfn]`` -- 0..10 when pfn heads a free block of that order (PageBuddy + buddy_order),
+  ``ALLOCATED + order`` / ``COMPOUND + order`` when it heads an allocated block, ``TAIL`` for
+  any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM.
+* ``nxt[i]`` / ``prv[i]`` -- a circular doubly linked list like ``struct list_head``; list
+  heads are extra nodes after the last pfn, one per (zone, order, migratetype).  Adding at the
+  head, at the tail and unlinking are O(1), as in the kernel.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator
+
+from .constants import (
+    FALLBACKS,
+    MAX_ORDER,
+    MAX_ORDER_NR_PAGES,
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_TYPES,
+    MIGRATE_UNMOVABLE,
+    PAGEBLOCK_NR_PAGES,
+    PAGEBLOCK_ORDER,
+)
+from .events import FallbackStolen
+from .history import KIND_FREE, PFN_SHIFT, TAIL_BIT, History
+from .zones import Zone
+
+TAIL = -1  # a page inside a block, not its head (refcount 0)
+ALLOCATED = 16  # + order: head of an allocated block (refcount 1)
+COMPOUND = 32  # + order: head of an allocated __GFP_COMP block
+RESERVED = 64  # PageReserved: kept by memblock at boot (refcount 1)
+HOLE = 65  # no RAM behind this pfn
+
+LIST_STRIDE = MIGRATE_TYPES  # list heads per order in a zone
+ZONE_LISTS = MAX_ORDER * LIST_STRIDE  # list heads per zone
+
+
+class BuddyAllocator:
+    """Free lists of every zone, with the kernel's split, merge and fallback rules."""
+
+    def __init__(self, nr_pfns: int, zones: list[Zone], history: History, mobility: bool):
+        # pad to a whole top-order block so a buddy lookup never runs off the end
+        padded = -(-nr_pfns // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+        self.nr_pfns = nr_pfns
+        self.zones = zones
+        self.history = history
+        self.mobility = mobility  # False: page_group_by_mobility_disabled (tiny machines)
+        self.state = array("b", [HOLE]) * padded
+        nodes = padded + len(zones) * ZONE_LISTS
+        self.nxt = array("q", bytes(8 * nodes))
+        self.prv = array("q", bytes(8 * nodes))
+        for node in range(padded, nodes):  # an empty list head points at itself
+            self.nxt[node] = self.prv[node] = node
+        self.record = history.records.append  # one packed history record per call
+        for position, zone in enumerate(zones):
+            zone.list_base = padded + position * ZONE_LISTS
+        # memmap_init() marks every pageblock Movable before memory is freed to the buddy
+        initial = MIGRATE_MOVABLE if mobility else MIGRATE_UNMOVABLE
+        self.pageblock_mt = [initial] * (padded // PAGEBLOCK_NR_PAGES)
+        # zone lookup per 16 MiB chunk: zone boundaries (16 MiB, 4 GiB) are multiples of it
+        self.zone_by_chunk: list[Zone | None] = [None] * (-(-padded // 4096))
+        for zone in zones:
+            for chunk in range(zone.start_pfn >> 12, ((zone.end_pfn - 1) >> 12) + 1):
+                self.zone_by_chunk[chunk] = zone
+
+    # --- lookups -------------------------------------------------------------------------------
+    def zone_of(self, pfn: int) -> Zone | None:
+        """The zone that spans ``pfn`` (None beyond memory)."""
+        if not 0 <= pfn < self.nr_pfns:
+            return None
+        return self.zone_by_chunk[pfn >> 12]
+
+    def free_list(self, zone: Zone, order: int, migratetype: int) -> Iterator[int]:
+        """The pfns on ``free_area[order].free_list[migratetype]``, head first."""
+        nxt = self.nxt
+        head = zone.sentinel(order, migratetype)
+        node = nxt[head]
+        while node != head:
+            yield node
+            node = nxt[node]
+
+    def free_count(self, zone: Zone, order: int, migratetype: int) -> int:
+        """How many blocks are on one free list (what /proc/pagetypeinfo counts)."""
+        return sum(1 for _ in self.free_list(zone, order, migratetype))
+
+    # --- list primitives (mm/page_alloc.c L1028-1070) ----------------------------------------
+    def add_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int, tail: bool) -> None:
+        """Put a free block of ``order`` on its list, at the head (LIFO) or the tail."""
+        nxt, prv = self.nxt, self.prv
+        head = zone.list_base + order * LIST_STRIDE + mt
+        if tail:
+            last = prv[head]
+            prv[head] = pfn
+            nxt[pfn] = head
+            prv[pfn] = last
+            nxt[last] = pfn
+        else:
+            first = nxt[head]
+            nxt[head] = pfn
+            prv[pfn] = head
+            nxt[pfn] = first
+            prv[first] = pfn
+        self.state[pfn] = order
+        zone.nr_free[order] += 1
+
+    def _unlink(self, pfn: int) -> None:
+        """list_del(): take ``pfn`` off whatever list it is on."""
+        nxt, prv = self.nxt, self.prv
+        before, after = prv[pfn], nxt[pfn]
+        nxt[before] = after
+        prv[after] = before
+
+    def move_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int) -> None:
+        """move_to_free_list(): move a free block to the tail of another migratetype's list."""
+        self._unlink(pfn)
+        zone.nr_free[order] -= 1
+        self.add_to_free_list(pfn, zone, order, mt, tail=True)
+
+    # --- allocation ----------------------------------------------------------------------------
+    def rmqueue_smallest(self, zone: Zone, order: int, mt: int, record: int, head: int) -> int:
+        """Take the smallest free block of at least ``order`` from ``mt``'s lists; -1 if none.
+
+        Mirrors __rmqueue_smallest() + expand() (mm/page_alloc.c L2589, L2375): the first
+        block on the list is taken, then halved until it is of ``order``; the lower half is
+        kept and each upper half goes onto the list one order down.  ``record`` holds the
+        history bits of this allocation and ``head`` the state its first page takes.
+        """
+        nxt, prv = self.nxt, self.prv
+        node = zone.list_base + order * LIST_STRIDE + mt
+        current = order
+        pfn = nxt[node]
+        while pfn == node:
+            current += 1
+            if current == MAX_ORDER:
+                return -1
+            node += LIST_STRIDE
+            pfn = nxt[node]
+        after = nxt[pfn]  # del_page_from_free_list(): the block was first on its list
+        nxt[node] = after
+        prv[after] = node
+        nr_free = zone.nr_free
+        nr_free[current] -= 1
+        state = self.state
+        size = 1 << current
+        high = current
+        while high > order:  # expand()
+            high -= 1
+            size >>= 1
+            node -= LIST_STRIDE
+            upper = pfn + size
+            first = nxt[node]
+            nxt[node] = upper
+            prv[upper] = node
+            nxt[upper] = first
+            prv[first] = upper
+            state[upper] = high
+            nr_free[high] += 1
+        state[pfn] = head
+        zone.free_pages -= 1 << order
+        self.record((pfn << PFN_SHIFT) | record | (current << 6) | (order << 2))
+        return pfn
+
+    def has_free_block(self, zone: Zone, order: int) -> bool:
+        """True if some free list of ``order`` or higher is not empty (__zone_watermark_ok tail)."""
+        nr_free = zone.nr_free
+        for o in range(order, MAX_ORDER):  # noqa: SIM110 - a plain loop beats any() here
+            if nr_free[o]:
+                return True
+        return False
+
+    def find_suitable_fallback(self, zone: Zone, order: int, mt: int) -> tuple[int, bool]:
+        """The first fallback migratetype with a free block of ``order``, and whether to steal.
+
+        Mirrors find_suitable_fallback() (L2873) with only_stealable false: returns
+        ``(-1, False)`` when no fallback list of this order has a block.
+        """
+        if zone.nr_free[order] == 0:
+            return -1, False
+        nxt = self.nxt
+        for fallback in FALLBACKS[mt]:
+            node = zone.sentinel(order, fallback)
+            if nxt[node] != node:
+                return fallback, self.can_steal_fallback(order, mt)
+        return -1, False
+
+    def can_steal_fallback(self, order: int, start_mt: int) -> bool:
+        """Whether a fallback may take the whole pageblock along (can_steal_fallback(), L2725)."""
+        return (
+            order >= PAGEBLOCK_ORDER // 2
+            or start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
+            or not self.mobility
+        )
+
+    def rmqueue_fallback(self, zone: Zone, order: int, start_mt: int, nofragment: bool) -> bool:
+        """Move a free block from another migratetype onto ``start_mt``'s lists; False if none.
+
+        Mirrors __rmqueue_fallback() (L3033): look for the *largest* block in the fallback
+        lists (it probably sits in the emptiest pageblock), except that a movable request
+        which cannot take the whole pageblock splits the *smallest* one instead.  With
+        ALLOC_NOFRAGMENT only whole pageblocks (order >= 9) may be taken.
+        """
+        min_order = PAGEBLOCK_ORDER if nofragment and order < PAGEBLOCK_ORDER else order
+        for current in range(MAX_ORDER - 1, min_order - 1, -1):
+            fallback, can_steal = self.find_suitable_fallback(zone, current, start_mt)
+            if fallback == -1:
+                continue
+            if not can_steal and start_mt == MIGRATE_MOVABLE and current > order:
+                for current in range(order, MAX_ORDER):  # noqa: PLW2901 - find_smallest
+                    fallback, can_steal = self.find_suitable_fallback(zone, current, start_mt)
+                    if fallback != -1:
+                        break
+            break
+        else:
+            return False
+        pfn = self.nxt[zone.sentinel(current, fallback)]
+        self.steal_suitable_fallback(zone, pfn, start_mt, can_steal)
+        self.history.append_object(
+            FallbackStolen(
+                pfn=pfn,
+                alloc_order=order,
+                fallback_order=current,
+                alloc_migratetype=start_mt,
+                fallback_migratetype=fallback,
+                change_ownership=self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] == start_mt,
+                zone=zone.name,
+            )
+        )
+        return True
+
+    def steal_suitable_fallback(self, zone: Zone, pfn: int, start_mt: int, whole: bool) -> None:
+        """Give the free block at ``pfn`` to ``start_mt``, and maybe its whole pageblock.
+
+        Mirrors steal_suitable_fallback() (L2791): a block of pageblock order or more changes
+        owner outright; a smaller one drags the other free pages of its pageblock along, and
+        the pageblock changes owner when at least half of it is free or alike.  (Watermark
+        boosting is left out: without kswapd to undo it the boost would never decay.)
+        """
+        order = self.state[pfn]
+        block = pfn // PAGEBLOCK_NR_PAGES
+        old_mt = self.pageblock_mt[block]
+        if old_mt != MIGRATE_HIGHATOMIC:
+            if order >= PAGEBLOCK_ORDER:
+                for b in range(block, block + (1 << (order - PAGEBLOCK_ORDER))):
+                    self.set_pageblock_migratetype(b, start_mt)
+            elif whole:
+                free_pages = self.move_freepages_block(zone, pfn, start_mt)
+                if free_pages:
+                    # Only pages on an LRU count as movable; nothing here is on an LRU yet.
+                    movable_pages = 0
+                    if start_mt == MIGRATE_MOVABLE:
+                        alike = movable_pages
+                    elif old_mt == MIGRATE_MOVABLE:
+                        alike = PAGEBLOCK_NR_PAGES - (free_pages + movable_pages)
+                    else:
+                        alike = 0
+                    if free_pages + alike >= PAGEBLOCK_NR_PAGES // 2 or not self.mobility:
+                        self.set_pageblock_migratetype(block, start_mt)
+                    return
+        self.move_to_free_list(pfn, zone, order, start_mt)
+
+    def set_pageblock_migratetype(self, block: int, mt: int) -> None:
+        """Record a pageblock's migratetype (all Unmovable when mobility grouping is off)."""
+        if not self.mobility and mt < MIGRATE_PCPTYPES:
+            mt = MIGRATE_UNMOVABLE
+        self.pageblock_mt[block] = mt
+
+    def move_freepages_block(self, zone: Zone, pfn: int, mt: int) -> int:
+        """Move every free block of ``pfn``'s pageblock to ``mt``'s lists; pages moved.
+
+        Mirrors move_freepages_block() + move_freepages() (L2643-2700): never crosses the
+        zone's edges.
+        """
+        start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+        end = start + PAGEBLOCK_NR_PAGES - 1
+        if start < zone.start_pfn:
+            start = pfn
+        if end >= zone.end_pfn:
+            return 0
+        moved = 0
+        state = self.state
+        page = start
+        while page <= end:
+            order = state[page]
+            if 0 <= order < MAX_ORDER:
+                self.move_to_free_list(page, zone, order, mt)
+                page += 1 << order
+                moved += 1 << order
+            else:
+                page += 1
+        return moved
+
+    # --- freeing -------------------------------------------------------------------------------
+    def free_one_page(self, pfn: int, zone: Zone, order: int, mt: int, to_tail: bool) -> int:
+        """Return 2^order pages at ``pfn`` to the free lists, merging buddies; the final order.
+
+        Mirrors __free_one_page() (mm/page_alloc.c L1122): while the buddy
+        ``pfn ^ (1 << order)`` heads a free block of the same order, unlink it and go up one
+        order with ``pfn &= buddy``.  The result goes to the list head (LIFO) unless
+        ``to_tail`` (FPI_TO_TAIL, as boot hand-over asks) or buddy_merge_likely(): the next
+        bigger buddy is free too, so this block will probably merge soon and should not be
+        handed out first.
+        """
+        nxt, prv, state = self.nxt, self.prv, self.state
+        nr_free = zone.nr_free
+        zone.free_pages += 1 << order
+        first_pfn, first_order = pfn, order
+        state[pfn] = TAIL
+        while order < MAX_ORDER - 1:
+            buddy = pfn ^ (1 << order)
+            if state[buddy] != order:  # not PageBuddy of this order (or not RAM at all)
+                break
+            before, after = prv[buddy], nxt[buddy]  # del_page_from_free_list(buddy)
+            nxt[before] = after
+            prv[after] = before
+            nr_free[order] -= 1
+            state[buddy] = TAIL
+            pfn &= buddy
+            order += 1
+        state[pfn] = order
+        if not to_tail and order < MAX_ORDER - 2:  # buddy_merge_likely()
+            higher = pfn & ~(1 << order)
+            to_tail = state[higher ^ (1 << (order + 1))] == order + 1
+        head = zone.list_base + order * LIST_STRIDE + mt
+        if to_tail:
+            last = prv[head]
+            prv[head] = pfn
+            nxt[pfn] = head
+            prv[pfn] = last
+            nxt[last] = pfn
+        else:
+            first = nxt[head]
+            nxt[head] = pfn
+            prv[pfn] = head
+            nxt[pfn] = first
+            prv[first] = pfn
+        nr_free[order] += 1
+        self.record(
+            (first_pfn << PFN_SHIFT)
+            | (TAIL_BIT if to_tail else 0)
+            | (mt << 10)
+            | (order << 6)
+            | (first_order << 2)
+            | KIND_FREE
+        )
+        return order
+
+    # --- whole-zone views ----------------------------------------------------------------------
+    def blocks(self, zone: Zone) -> Iterator[tuple[int, int, int]]:
+        """Every block in the zone as (pfn, order, state), lowest pfn first (holes skipped)."""
+        state = self.state
+        pfn = zone.start_pfn
+        end = zone.end_pfn
+        while pfn < end:
+            code = state[pfn]
+            if 0 <= code < MAX_ORDER:
+                yield pfn, code, code
+                pfn += 1 << code
+            elif ALLOCATED <= code < RESERVED:
+                order = code & 15
+                yield pfn, order, code
+                pfn += 1 << order
+            else:
+                if code != TAIL:
+                    yield pfn, 0, code
+                pfn += 1
+
+
+def pageblocks_of(zone: Zone) -> range:
+    """The pageblock numbers a zone's pagetypeinfo walk visits (start_pfn, step 512)."""
+    return range(zone.start_pfn, zone.end_pfn, PAGEBLOCK_NR_PAGES)
+
+
+FreeOnePage = Callable[[int, Zone, int, int, bool], int]

@@ -1,0 +1,137 @@
+"""Events the engine emits, one small frozen record per state change, named in the past tense.
+
+Each event sits where Linux 6.1 has a tracepoint (``mm_page_alloc``, ``mm_page_free``,
+``mm_page_alloc_extfrag``) or where the buddy allocator changes shape without one (a split in
+``expand()``, a merge in ``__free_one_page()``).  Views read them; nothing in the engine reads
+them back.  The history stores them packed (see ``history.py``) and builds these objects only
+when someone looks, so a million allocations cost memory for a million integers, not objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import MIGRATETYPE_NAMES, PAGEBLOCK_ORDER
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSplit:
+    """expand() cut a free block of ``order`` at ``pfn`` in two buddies of ``order - 1``.
+
+    The lower half (``pfn``) stays with the allocation; the upper half (``buddy_pfn``) went onto
+    the free list of ``order - 1`` for ``migratetype``.
+    """
+
+    pfn: int
+    order: int
+    zone: str
+    migratetype: int
+
+    @property
+    def buddy_pfn(self) -> int:
+        """The upper half that was put on the free list: ``pfn + (1 << (order - 1))``."""
+        return self.pfn + (1 << (self.order - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class PagesAllocated:
+    """The page allocator handed out 2^order pages at ``pfn`` (tracepoint mm_page_alloc)."""
+
+    pfn: int
+    order: int
+    gfp: int
+    migratetype: int
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PagesFreed:
+    """2^order pages at ``pfn`` came back to the page allocator (tracepoint mm_page_free)."""
+
+    pfn: int
+    order: int
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuddiesMerged:
+    """__free_one_page() joined two free buddies of ``order`` into one block of ``order + 1``.
+
+    ``buddy_pfn == pfn ^ (1 << order)`` and the joined block starts at ``pfn & buddy_pfn``.
+    """
+
+    pfn: int
+    buddy_pfn: int
+    order: int
+    zone: str
+    migratetype: int
+
+    @property
+    def merged_pfn(self) -> int:
+        """Where the joined block starts: the lower of the two buddies."""
+        return self.pfn & self.buddy_pfn
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationFailed:
+    """An allocation of 2^order pages returned NULL (mm_page_alloc with page=NULL)."""
+
+    order: int
+    gfp: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackStolen:
+    """__rmqueue_fallback() took a free block from another migratetype's list.
+
+    Mirrors the tracepoint mm_page_alloc_extfrag: ``fallback_order`` is the order of the block
+    taken, ``change_ownership`` says whether its pageblock now belongs to ``alloc_migratetype``.
+    """
+
+    pfn: int
+    alloc_order: int
+    fallback_order: int
+    alloc_migratetype: int
+    fallback_migratetype: int
+    change_ownership: bool
+    zone: str
+
+    @property
+    def fragmenting(self) -> bool:
+        """True when the steal mixes migratetypes inside a pageblock (order < pageblock order)."""
+        return self.fallback_order < PAGEBLOCK_ORDER
+
+
+@dataclass(frozen=True, slots=True)
+class BadPageReported:
+    """The kernel found a page in a state it must not be in and refused to touch it."""
+
+    pfn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLogged:
+    """printk() appended a line to the kernel log."""
+
+    timestamp_ns: int
+    level: int
+    text: str
+
+
+def migratetype_name(migratetype: int) -> str:
+    """The name /proc/pagetypeinfo prints for a migratetype number."""
+    return MIGRATETYPE_NAMES[migratetype]
+
+
+Event = (
+    BlockSplit
+    | PagesAllocated
+    | PagesFreed
+    | BuddiesMerged
+    | AllocationFailed
+    | FallbackStolen
+    | BadPageReported
+    | MessageLogged
+)

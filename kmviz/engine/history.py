@@ -1,0 +1,135 @@
+"""The engine's event history: every event since boot, packed one integer per allocator call.
+
+The hot paths (an allocation, a free) write one 64-bit record; the events a view reads are
+rebuilt from it on demand.  This works because the buddy allocator is arithmetic: an
+allocation that took a block of ``from_order`` and kept ``order`` implies exactly the splits
+``from_order → … → order`` of the lower half (``expand()``), and a free of ``order`` that ended
+as a block of ``final_order`` implies exactly the merges ``order → … → final_order`` with
+``buddy_pfn = pfn ^ (1 << o)`` at each step (``__free_one_page()``).
+
+Record layout (bit positions)::
+
+    kind      0..1   0 = a stored event object, 1 = allocation, 2 = free
+    order     2..5   the order asked for / freed
+    order2    6..9   allocation: order of the block taken off the list; free: order after merging
+    mt       10..12  migratetype of the lists involved
+    tail     13      free: the merged block went to the list tail (buddy_merge_likely)
+    gfp      13..28  allocation: index into the table of GFP masks seen so far
+    pfn      29..    first page frame
+    object   2..     kind 0: index into the stored objects
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
+
+from .events import BlockSplit, BuddiesMerged, PagesAllocated, PagesFreed
+
+KIND_OBJECT = 0
+KIND_ALLOC = 1
+KIND_FREE = 2
+PFN_SHIFT = 29
+GFP_SHIFT = 13
+TAIL_BIT = 1 << 13
+
+
+class History(Sequence):
+    """Every event since boot, oldest first; ``history[i]`` builds event ``i``.
+
+    ``len(history)`` counts events (a split is one event), not records.
+    """
+
+    def __init__(self, zone_name_of: Callable[[int], str]):
+        self.records = array("q")
+        self.objects: list = []
+        self._gfp_masks: list[int] = []
+        self._gfp_index: dict[int, int] = {}
+        self._zone_name_of = zone_name_of
+        self._ends = array("q")  # _ends[r]: number of events up to and including record r
+
+    # --- writing -----------------------------------------------------------------------------
+    def gfp_bits(self, gfp: int) -> int:
+        """The record bits that stand for ``gfp`` in an allocation record."""
+        index = self._gfp_index.get(gfp)
+        if index is None:
+            index = self._gfp_index[gfp] = len(self._gfp_masks)
+            self._gfp_masks.append(gfp)
+            if index >= 1 << (PFN_SHIFT - GFP_SHIFT):
+                raise OverflowError("more distinct GFP masks than a history record can name")
+        return (index << GFP_SHIFT) | KIND_ALLOC
+
+    def append_object(self, event) -> None:
+        """Store an event that is not an allocation or a free (a failure, a report, a log line)."""
+        self.records.append(len(self.objects) << 2)
+        self.objects.append(event)
+
+    # --- reading -----------------------------------------------------------------------------
+    def _index(self) -> array:
+        """Extend the running event count over records written since the last read."""
+        ends, records = self._ends, self.records
+        total = ends[-1] if ends else 0
+        for i in range(len(ends), len(records)):
+            record = records[i]
+            kind = record & 3
+            if kind == KIND_OBJECT:
+                total += 1
+            else:
+                total += 1 + ((record >> 6) & 15) - ((record >> 2) & 15)
+            ends.append(total)
+        return ends
+
+    def __len__(self) -> int:
+        ends = self._index()
+        return ends[-1] if ends else 0
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        ends = self._index()
+        total = ends[-1] if ends else 0
+        if index < 0:
+            index += total
+        if not 0 <= index < total:
+            raise IndexError(f"history index {index} out of range (0..{total - 1})")
+        record_no = bisect_right(ends, index)
+        first = ends[record_no - 1] if record_no else 0
+        return self.expand(self.records[record_no])[index - first]
+
+    def __iter__(self) -> Iterator:
+        for record in self.records:
+            yield from self.expand(record)
+
+    def since(self, position: int) -> list:
+        """The events from ``position`` (an earlier ``len(history)``) to now."""
+        return self[position:]
+
+    @property
+    def record_count(self) -> int:
+        """How many packed records there are (one per allocation, free or stored event)."""
+        return len(self.records)
+
+    def expand(self, record: int) -> list:
+        """The events one record stands for, in the order the kernel makes them happen."""
+        kind = record & 3
+        if kind == KIND_OBJECT:
+            return [self.objects[record >> 2]]
+        pfn = record >> PFN_SHIFT
+        order = (record >> 2) & 15
+        order2 = (record >> 6) & 15
+        mt = (record >> 10) & 7
+        zone = self._zone_name_of(pfn)
+        if kind == KIND_ALLOC:
+            # expand(): the block of order2 at pfn is halved until it is of `order`;
+            # each halving keeps the lower half, so every split starts at pfn.
+            events: list = [BlockSplit(pfn, o, zone, mt) for o in range(order2, order, -1)]
+            gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
+            events.append(PagesAllocated(pfn, order, gfp, mt, zone))
+            return events
+        events = [PagesFreed(pfn, order, zone)]
+        for o in range(order, order2):
+            buddy = pfn ^ (1 << o)  # e.g. 8 ^ (1 << 1) == 10
+            events.append(BuddiesMerged(pfn, buddy, o, zone, mt))
+            pfn &= buddy  # the merged block starts at the lower buddy
+        return events

@@ -1,0 +1,84 @@
+"""Consistency checks over a whole machine: what must hold after every allocator call.
+
+``check(kernel)`` raises AssertionError naming the first broken rule.  Tests call it after
+every step of long random sequences; it walks every page, so it costs O(pages).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .buddy import ALLOCATED, COMPOUND, HOLE, RESERVED, TAIL
+from .constants import MAX_ORDER, MIGRATE_TYPES
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+def check(kernel: Kernel) -> None:
+    """Assert every buddy invariant of ``kernel``; the message names the first that fails.
+
+    * every page is covered by exactly one block (free, allocated or reserved), blocks are
+      naturally aligned and never cross a zone;
+    * each zone's free pages = its managed pages - allocated pages, and equals the sum of its
+      free blocks;
+    * nr_free[order] equals the length of that order's lists, and every list entry is a free
+      block head of that order in that zone, linked both ways;
+    * no two free buddies of the same order are left unmerged (below the top order).
+    """
+    buddy = kernel.buddy
+    state = buddy.state
+    for zone in kernel.zones:
+        listed: dict[int, int] = {}
+        for order in range(MAX_ORDER):
+            count = 0
+            for mt in range(MIGRATE_TYPES):
+                head = zone.sentinel(order, mt)
+                node = buddy.nxt[head]
+                previous = head
+                while node != head:
+                    assert buddy.prv[node] == previous, f"{zone.name}: broken prev link at {node}"
+                    assert state[node] == order, (
+                        f"{zone.name}: pfn {node:#x} on the order-{order} list has state "
+                        f"{state[node]}"
+                    )
+                    assert node not in listed, f"{zone.name}: pfn {node:#x} listed twice"
+                    listed[node] = order
+                    count += 1
+                    previous, node = node, buddy.nxt[node]
+            assert count == zone.nr_free[order], (
+                f"{zone.name}: nr_free[{order}] is {zone.nr_free[order]} but lists hold {count}"
+            )
+        free = allocated = 0
+        pfn = zone.start_pfn
+        while pfn < zone.end_pfn:
+            code = state[pfn]
+            if 0 <= code < MAX_ORDER:
+                order = code
+                assert listed.get(pfn) == order, f"{zone.name}: free block {pfn:#x} not listed"
+                free += 1 << order
+                if order < MAX_ORDER - 1:
+                    buddy_pfn = pfn ^ (1 << order)
+                    assert state[buddy_pfn] != order, (
+                        f"{zone.name}: free buddies {pfn:#x} and {buddy_pfn:#x} of order "
+                        f"{order} left unmerged"
+                    )
+            elif ALLOCATED <= code < RESERVED:
+                order = code - (COMPOUND if code >= COMPOUND else ALLOCATED)
+                allocated += 1 << order
+            elif code in (RESERVED, HOLE):
+                order = 0
+            else:
+                raise AssertionError(f"{zone.name}: pfn {pfn:#x} is a tail without a head")
+            size = 1 << order
+            assert pfn % size == 0, f"{zone.name}: block {pfn:#x} of order {order} misaligned"
+            assert pfn + size <= zone.end_pfn, f"{zone.name}: block {pfn:#x} crosses the zone"
+            for tail in range(pfn + 1, pfn + size):
+                assert state[tail] == TAIL, f"{zone.name}: block {pfn:#x} overlaps {tail:#x}"
+            pfn += size
+        assert free == zone.free_pages, (
+            f"{zone.name}: free blocks hold {free} pages but free_pages says {zone.free_pages}"
+        )
+        assert free + allocated == zone.managed_pages, (
+            f"{zone.name}: {free} free + {allocated} allocated != {zone.managed_pages} managed"
+        )

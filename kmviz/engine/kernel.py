@@ -1,0 +1,906 @@
+"""The simulated machine: zones of 4 KiB page frames, the page allocator's API, its log and history.
+
+``Kernel`` owns everything: the memory map from boot, the zones and their buddy free lists,
+the kernel log (``dmesg()``), the event history (``history``) and the text of the /proc
+files (``cat()``).  Its methods carry the kernel's names (``alloc_pages``,
+``__get_free_pages``, ``free_pages`` …) and follow what Linux 6.1 does, including what it
+prints when a caller gets something wrong.
+
+An allocation walks the *zonelist* from the highest zone the GFP mask allows down to DMA
+(``get_page_from_freelist()``): a zone is tried only if its free pages stay above the *low*
+watermark plus the ``lowmem_reserve`` it keeps from higher-zone requests.  If every zone is
+too low, the slow path retries at the *min* watermark, which ``__GFP_HIGH`` (GFP_ATOMIC) may
+undercut, and otherwise the allocation fails with a warning.  (Sleeping, reclaim and kswapd
+arrive with the kernel-rules engine; here a request that does not fit simply returns NULL.)
+"""
+
+from __future__ import annotations
+
+import operator
+import random
+from array import array
+
+from traitlets import HasTraits, Int
+
+from . import procfs
+from .buddy import (
+    ALLOCATED,
+    COMPOUND,
+    HOLE,
+    RESERVED,
+    TAIL,
+    BuddyAllocator,
+)
+from .constants import (
+    DEFAULT_COMM,
+    DEFAULT_PID,
+    KERNEL_BSS_KIB,
+    KERNEL_CODE_KIB,
+    KERNEL_INIT_KIB,
+    KERNEL_RODATA_KIB,
+    KERNEL_RWDATA_KIB,
+    MAX_ORDER,
+    MIGRATE_TYPES,
+    MIGRATE_UNMOVABLE,
+    MIGRATETYPE_NAMES,
+    PAGE_OFFSET,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PAGEBLOCK_NR_PAGES,
+    ZONE_DMA,
+    ZONE_DMA32,
+    ZONE_MOVABLE,
+    ZONE_NAMES,
+    ZONE_NORMAL,
+)
+from .events import AllocationFailed, BadPageReported, MessageLogged
+from .gfp import (
+    __GFP_COMP,
+    __GFP_DIRECT_RECLAIM,
+    __GFP_HIGH,
+    __GFP_HIGHMEM,
+    __GFP_NOMEMALLOC,
+    __GFP_NOWARN,
+    __GFP_ZERO,
+    BadGfpZone,
+    describe_gfp,
+    gfp_migratetype,
+    gfp_zone,
+    parse_gfp,
+)
+from .history import History
+from .page import Page, format_size, parse_size
+from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
+from .reports import (
+    LIST_POISON1,
+    LIST_POISON2,
+    PAGE_BUDDY_MAPCOUNT,
+    TAINT_BAD_PAGE,
+    TAINT_DIE,
+    TAINT_WARN,
+    bad_page_header,
+    dump_page,
+    dump_stack,
+    kernel_bug,
+    struct_page_address,
+    warning,
+)
+from .zones import (
+    WMARK_LOW,
+    WMARK_MIN,
+    Zone,
+    build_zones,
+    calculate_min_free_kbytes,
+    memmap_pages,
+    memory_map,
+    setup_per_zone_lowmem_reserve,
+    setup_per_zone_wmarks,
+)
+
+# Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
+# these unmangled twins.
+GFP_COMP_BIT = __GFP_COMP
+GFP_DIRECT_RECLAIM_BIT = __GFP_DIRECT_RECLAIM
+GFP_HIGH_BIT = __GFP_HIGH
+GFP_HIGHMEM_BIT = __GFP_HIGHMEM
+GFP_NOMEMALLOC_BIT = __GFP_NOMEMALLOC
+GFP_NOWARN_BIT = __GFP_NOWARN
+GFP_ZERO_BIT = __GFP_ZERO
+
+MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here
+MAX_MEM = 64 << 30  # bytes: the largest (memory for the page arrays grows with it)
+MAX_CPUS = 256
+BOOT_DONE_NS = 1_000_000_000  # simulated time when boot is over and the learner's code runs
+NS_PER_RECORD = 1_000  # simulated time one allocator call takes
+WARN_ALLOC_INTERVAL_NS = 10 * 1_000_000_000  # DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
+BAD_PAGE_BURST = 60  # bad_page(): 60 reports, then quiet for the rest of the minute
+BAD_PAGE_WINDOW_NS = 60 * 1_000_000_000
+
+# the frames a learner's call sits on, innermost last, as in a module's init function
+LEARNER_FRAMES = (
+    "lesson_init [lesson]",
+    "do_one_initcall",
+    "do_init_module",
+    "__do_sys_finit_module",
+    "do_syscall_64",
+    "entry_SYSCALL_64_after_hwframe",
+)
+
+
+class AllocPlan:
+    """What an allocation with one GFP mask needs: its zonelist with marks, lists and record.
+
+    ``fast`` pairs each zone of the zonelist with the mark for the first attempt (low
+    watermark + lowmem_reserve[highest_zoneidx]), ``slow`` with the mark of the slow path
+    (min watermark, less the __GFP_HIGH share of the reserves).
+    """
+
+    __slots__ = (
+        "fast",
+        "first_mark",
+        "first_zone",
+        "gfp",
+        "head",
+        "highest_zoneidx",
+        "migratetype",
+        "nofragment",
+        "record",
+        "slow",
+    )
+
+    def __init__(self, gfp, fast, slow, migratetype, record, head, nofragment, highest_zoneidx):
+        self.gfp = gfp  # the mask, as an int
+        self.fast = fast  # ((zone, mark), ...) for the first pass
+        self.slow = slow  # ((zone, mark), ...) for the slow path
+        self.migratetype = migratetype  # gfp_migratetype()
+        self.record = record  # history bits naming the mask and migratetype
+        self.head = head  # ALLOCATED or COMPOUND: the state the block's first page takes
+        self.nofragment = nofragment  # ALLOC_NOFRAGMENT on the first pass
+        self.highest_zoneidx = highest_zoneidx  # gfp_zone()
+        # the fast path's zone and the mark it must stay at or above after the allocation
+        self.first_zone = fast[0][0] if fast else None
+        self.first_mark = fast[0][1] if fast else 0
+
+
+class Kernel(HasTraits):
+    """A simulated x86-64 machine running Linux 6.1's page allocator.
+
+    ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
+    zone_dma32=True)``: ``mem`` is bytes or a size such as "1MiB" or "4GiB"; ``boot_reserved``
+    keeps what a real boot keeps (pfn 0, the BIOS area below 1 MiB, the kernel image);
+    ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
+    ``seed`` fixes everything random in the engine.
+    """
+
+    tick = Int(
+        0,
+        help="Bumped once per engine call that changed the machine, while anything observes it.",
+    )
+
+    def __init__(
+        self,
+        mem: int | str = "256MiB",
+        cpus: int = 2,
+        seed: int = 0,
+        boot_reserved: bool = True,
+        zone_dma: bool = True,
+        zone_dma32: bool = True,
+    ):
+        super().__init__()
+        size = parse_size(mem)
+        if not MIN_MEM <= size <= MAX_MEM:
+            raise ValueError(
+                f"mem={format_size(size)} is outside what kmviz simulates "
+                f"({format_size(MIN_MEM)} .. {format_size(MAX_MEM)})"
+            )
+        self.cpus = _require_int("cpus", cpus, 1, MAX_CPUS)
+        self.seed = _require_int("seed", seed, -(1 << 63), (1 << 63) - 1)
+        for name, flag in (
+            ("boot_reserved", boot_reserved),
+            ("zone_dma", zone_dma),
+            ("zone_dma32", zone_dma32),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, not {flag!r}")
+        self.mem = size & ~(PAGE_SIZE - 1)  # bytes of RAM, whole pages
+        self.nr_pfns = self.mem >> PAGE_SHIFT
+        self._direct_map_end = PAGE_OFFSET + self.mem
+        self.boot_reserved = boot_reserved
+        self.zone_dma = zone_dma
+        self.zone_dma32 = zone_dma32
+        self.random = random.Random(seed)  # every random choice of the engine comes from here
+        self.comm = DEFAULT_COMM  # current->comm
+        self.pid = DEFAULT_PID  # current->pid
+        self.taint = 0  # tainted_mask bits
+        self.log = KernelLog()
+        self.history = History(self._zone_name_of)
+        self._clock_offset_ns = 0
+        self._boot_records = 0
+        self._warned_once: set[str] = set()
+        self._next_warn_alloc_ns = 0
+        self._bad_page_shown = 0
+        self._bad_page_unshown = 0
+        self._bad_page_resume_ns = 0
+        self._plans: dict[int, AllocPlan] = {}  # by GFP mask
+        self._page_plans: dict[int, AllocPlan] = {}  # by the mask __get_free_pages was given
+        self._boot()
+
+    # === boot ==================================================================================
+    def _boot(self) -> None:
+        """Lay out memory and zones, hand free memory to the buddy allocator, set watermarks.
+
+        Mirrors the order of Linux's boot: e820 map → zone ranges (free_area_init) →
+        memblock_free_all() (mem_init) → init_per_zone_wmark_min().
+        """
+        self.memory = memory_map(self.nr_pfns, self.boot_reserved)
+        self.zones: list[Zone] = build_zones(self.memory, self.zone_dma, self.zone_dma32)
+        self.zone_by_idx = {zone.idx: zone for zone in self.zones}
+        estimate = sum(max(z.present_pages - memmap_pages(z), 0) for z in self.zones)
+        mobility = estimate >= PAGEBLOCK_NR_PAGES * MIGRATE_TYPES
+        self.mobility_grouping = mobility
+        self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility)
+        self._print_memory_map(estimate)
+        self._memblock_free_all()
+        self.min_free_kbytes = calculate_min_free_kbytes(self.zones)
+        setup_per_zone_wmarks(self.zones, self.min_free_kbytes)
+        setup_per_zone_lowmem_reserve(self.zones)
+        self._boot_records = self.history.record_count
+        self._clock_offset_ns = 0
+
+    def _print_memory_map(self, total_pages: int) -> None:
+        """The boot lines about memory: BIOS map, zone ranges, node ranges, zonelists."""
+        end = self.nr_pfns << PAGE_SHIFT
+        lines = ["BIOS-provided physical RAM map:"]
+        if self.boot_reserved:
+            ram_end = min(0x9FC00, end)
+            lines.append(f"BIOS-e820: [mem 0x{0:016x}-0x{ram_end - 1:016x}] usable")
+            if end > 0x9FC00:
+                lines.append(f"BIOS-e820: [mem 0x{0x9FC00:016x}-0x{min(0xA0000, end) - 1:016x}]"
+                             " reserved")  # fmt: skip
+            if end > 0xF0000:
+                lines.append(f"BIOS-e820: [mem 0x{0xF0000:016x}-0x{min(0x100000, end) - 1:016x}]"
+                             " reserved")  # fmt: skip
+            if end > 0x100000:
+                lines.append(f"BIOS-e820: [mem 0x{0x100000:016x}-0x{end - 1:016x}] usable")
+        else:
+            lines.append(f"BIOS-e820: [mem 0x{0:016x}-0x{end - 1:016x}] usable")
+        lines.append("Zone ranges:")
+        configured = [
+            (ZONE_DMA, self.zone_dma),
+            (ZONE_DMA32, self.zone_dma32),
+            (ZONE_NORMAL, True),
+        ]
+        for idx, enabled in configured:
+            if not enabled:
+                continue
+            zone = self.zone_by_idx.get(idx)
+            if zone is None:
+                lines.append(f"  {ZONE_NAMES[idx]:<8} empty")
+            else:
+                lines.append(
+                    f"  {zone.name:<8} [mem {zone.start_pfn << PAGE_SHIFT:#018x}-"
+                    f"{(zone.end_pfn << PAGE_SHIFT) - 1:#018x}]"
+                )
+        lines.append("Movable zone start for each node")
+        lines.append("Early memory node ranges")
+        for start, stop in self.memory.ram:
+            lines.append(
+                f"  node   0: [mem {start << PAGE_SHIFT:#018x}-{(stop << PAGE_SHIFT) - 1:#018x}]"
+            )
+        lines.append(
+            f"Built 1 zonelists, mobility grouping {'on' if self.mobility_grouping else 'off'}."
+            f"  Total pages: {total_pages}"
+        )
+        for line in lines:
+            self._printk(KERN_INFO, line, at_ns=0)
+
+    def _memblock_free_all(self) -> None:
+        """Release every free RAM range to the buddy allocator in naturally aligned blocks.
+
+        Mirrors memblock_free_all() → __free_pages_memory() (mm/memblock.c L2128): each range
+        goes in the largest aligned blocks that fit,
+        ``order = min(MAX_ORDER - 1, __ffs(start)); while start + (1 << order) > end: order--``,
+        freed to the *tail* of the lists (FPI_TO_TAIL), so the lowest blocks are used first.
+        """
+        buddy = self.buddy
+        state = buddy.state
+        for start, end in self.memory.ram:
+            state[start:end] = array("b", [RESERVED]) * (end - start)
+        # memmap_init() marks Movable only the pageblocks whose first pfn is RAM; the others
+        # (pfn 0 when the BIOS keeps it) keep the zeroed bitmap's type, Unmovable.
+        for block in range(len(buddy.pageblock_mt)):
+            if not self.memory.is_ram(block * PAGEBLOCK_NR_PAGES):
+                buddy.pageblock_mt[block] = MIGRATE_UNMOVABLE
+        reserved = self.memory.reserved
+        for start, end in self.memory.ram:
+            for free_start, free_end in _subtract(start, end, [(s, e) for s, e, _ in reserved]):
+                pfn = free_start
+                while pfn < free_end:
+                    order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else 63)
+                    while pfn + (1 << order) > free_end:
+                        order -= 1
+                    zone = buddy.zone_by_chunk[pfn >> 12]
+                    state[pfn : pfn + (1 << order)] = array("b", [TAIL]) * (1 << order)
+                    zone.managed_pages += 1 << order
+                    migratetype = buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+                    buddy.free_one_page(pfn, zone, order, migratetype, True)
+                    pfn += 1 << order
+        managed = sum(z.managed_pages for z in self.zones)
+        present = sum(z.present_pages for z in self.zones)
+        self._printk(
+            KERN_INFO,
+            f"Memory: {self.free_pages_count() * 4}K/{present * 4}K available "
+            f"({KERNEL_CODE_KIB}K kernel code, {KERNEL_RWDATA_KIB}K rwdata, "
+            f"{KERNEL_RODATA_KIB}K rodata, {KERNEL_INIT_KIB}K init, {KERNEL_BSS_KIB}K bss, "
+            f"{(present - managed) * 4}K reserved, 0K cma-reserved)",
+            at_ns=12_000_000,
+        )
+
+    # === time and the log ======================================================================
+    def now_ns(self) -> int:
+        """Simulated nanoseconds since boot: one microsecond per allocator call after boot."""
+        calls = self.history.record_count - self._boot_records
+        return BOOT_DONE_NS + calls * NS_PER_RECORD + self._clock_offset_ns
+
+    def _printk(self, level: int, text: str, at_ns: int | None = None) -> None:
+        """Append one line to the kernel log and the history."""
+        timestamp = self.now_ns() if at_ns is None else at_ns
+        self.log.append(timestamp, level, text)
+        self.history.append_object(MessageLogged(timestamp, level, text))
+        if at_ns is None:
+            self._clock_offset_ns += NS_PER_RECORD  # a logged line takes its own microsecond
+
+    def _print_lines(self, lines) -> None:
+        for level, text in lines:
+            self._printk(level, text)
+
+    def dmesg(self, level: int | None = None) -> str:
+        """The kernel log as ``dmesg`` prints it (``[    1.000123] text`` lines)."""
+        return self.log.text(level)
+
+    def _trace(self, *frames: str) -> list[str]:
+        """A call trace: ``frames`` (innermost first) on top of the learner's module init."""
+        return [*frames, *LEARNER_FRAMES]
+
+    # === GFP → an allocation plan ==============================================================
+    def _plan(self, gfp: int) -> AllocPlan:
+        """What an allocation with ``gfp`` needs, worked out once per mask (raises BadGfpZone)."""
+        highest = gfp_zone(gfp, self.zone_dma, self.zone_dma32)
+        mt = gfp_migratetype(gfp) if self.mobility_grouping else MIGRATE_UNMOVABLE
+        zones = [z for z in reversed(self.zones) if z.idx <= highest]
+        min_reserve = bool(gfp & GFP_HIGH_BIT)  # ALLOC_MIN_RESERVE
+        non_block = not gfp & GFP_DIRECT_RECLAIM_BIT and not gfp & GFP_NOMEMALLOC_BIT
+
+        def slow_mark(zone: Zone) -> int:
+            mark = zone.watermark[WMARK_MIN]
+            if min_reserve:  # __zone_watermark_ok() with ALLOC_RESERVES
+                mark -= mark // 2
+                if non_block:
+                    mark -= mark // 4
+            return mark + zone.lowmem_reserve[highest]
+
+        return AllocPlan(
+            gfp=gfp,
+            fast=tuple((z, z.watermark[WMARK_LOW] + z.lowmem_reserve[highest]) for z in zones),
+            slow=tuple((z, slow_mark(z)) for z in zones),
+            migratetype=mt,
+            record=self.history.gfp_bits(gfp) | (mt << 10),
+            head=COMPOUND if gfp & GFP_COMP_BIT else ALLOCATED,
+            # alloc_flags_nofragment(): only when the preferred zone is Normal and DMA32 exists
+            nofragment=bool(zones) and zones[0].idx == ZONE_NORMAL and self.zone_dma32,
+            highest_zoneidx=highest,
+        )
+
+    # === allocation ============================================================================
+    def _alloc(self, gfp, order) -> int:
+        """The pfn of 2^order fresh pages, or -1: __alloc_pages() (mm/page_alloc.c L5622).
+
+        Checks the arguments, walks the zonelist at the low watermark, then the slow path.
+        """
+        if isinstance(order, bool) or not isinstance(order, int):
+            try:
+                order = operator.index(order)
+            except TypeError:
+                raise TypeError(
+                    f"order must be an int from 0 to {MAX_ORDER - 1}, not {type(order).__name__}"
+                ) from None
+        try:
+            plan = self._plans.get(gfp)
+        except TypeError:  # unhashable
+            plan = None
+        if plan is None:
+            gfp = parse_gfp(gfp)
+        else:
+            gfp = plan.gfp
+        if not 0 <= order < MAX_ORDER:
+            # WARN_ON_ONCE_GFP(order >= MAX_ORDER, gfp): order is unsigned in C
+            if not gfp & GFP_NOWARN_BIT:
+                self._warn_once(
+                    "mm/page_alloc.c:5634", ("__alloc_pages", "alloc_pages", "__get_free_pages")
+                )
+            self._fail(order, gfp, f"order {order} is not below MAX_ORDER ({MAX_ORDER})")
+            return -1
+        if plan is None:
+            plan = self._plans.get(gfp)
+        if plan is None:
+            try:
+                plan = self._plan(gfp)
+            except BadGfpZone as bad:
+                self._print_lines(
+                    kernel_bug(bad.location, self.comm, self.pid, self.taint,
+                               self._trace("__alloc_pages", "alloc_pages", "__get_free_pages"))
+                )  # fmt: skip
+                self.taint |= 1 << TAINT_DIE
+                self._fail(order, gfp, str(bad))
+                return -1
+            self._plans[gfp] = plan
+        if not plan.fast:
+            self._fail(order, gfp, "no zone the GFP mask allows has memory")
+            self._warn_alloc(gfp, order, plan.highest_zoneidx)
+            return -1
+        pfn = self._get_page_from_freelist(plan, plan.fast, order, plan.nofragment)
+        if pfn >= 0:
+            return pfn
+        # __alloc_pages_slowpath(): gfp_to_alloc_flags() gives ALLOC_WMARK_MIN, and
+        # ALLOC_MIN_RESERVE/ALLOC_NON_BLOCK for __GFP_HIGH callers that cannot sleep.
+        pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+        if pfn >= 0:
+            return pfn
+        self._fail(order, gfp, "no zone has a free block above its watermark")
+        self._warn_alloc(gfp, order, plan.highest_zoneidx)
+        return -1
+
+    def _get_page_from_freelist(self, plan: AllocPlan, zonelist, order: int, nofrag: bool):
+        """Walk the zonelist; the first zone above its mark that has a block gives the pfn.
+
+        Mirrors get_page_from_freelist() (L4241) with __rmqueue() (L3115): own migratetype
+        first, then a fallback steal and retry.  With ALLOC_NOFRAGMENT the whole walk is
+        done once without fragmenting steals and, if that fails, once more with them.
+        """
+        buddy = self.buddy
+        mt, record, head = plan.migratetype, plan.record, plan.head + order
+        while True:
+            for zone, mark in zonelist:
+                # __zone_watermark_ok(): free pages minus (2^order - 1) must exceed the mark,
+                # and for order > 0 a block of at least that order must be free
+                if zone.free_pages - (1 << order) + 1 <= mark:
+                    continue
+                if order and not buddy.has_free_block(zone, order):
+                    continue
+                pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
+                while pfn < 0 and buddy.rmqueue_fallback(zone, order, mt, nofrag):
+                    pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
+                if pfn >= 0:
+                    return pfn
+            if not nofrag:
+                return -1
+            nofrag = False
+
+    def _fail(self, order: int, gfp: int, reason: str) -> None:
+        self.history.append_object(AllocationFailed(order, gfp, reason))
+
+    def _warn_alloc(self, gfp: int, order: int, highest_zoneidx: int) -> None:
+        """warn_alloc(): "page allocation failure", the stack, and the free areas per zone.
+
+        Suppressed by __GFP_NOWARN and rate-limited to one report per 10 seconds
+        (nopage_rs), like mm/page_alloc.c L4410.
+        """
+        if gfp & GFP_NOWARN_BIT:
+            return
+        now = self.now_ns()
+        if now < self._next_warn_alloc_ns:
+            return
+        self._next_warn_alloc_ns = now + WARN_ALLOC_INTERVAL_NS
+        lines = [
+            (KERN_WARNING,
+             f"{self.comm}: page allocation failure: order:{order}, mode:{describe_gfp(gfp)}, "
+             "nodemask=(null),cpuset=/,mems_allowed=0"),
+        ]  # fmt: skip
+        lines += dump_stack(
+            KERN_WARNING, self.comm, self.pid, self.taint,
+            self._trace("dump_stack_lvl", "warn_alloc", "__alloc_pages_slowpath.constprop.0",
+                        "__alloc_pages", "__get_free_pages"),
+        )  # fmt: skip
+        lines.append((KERN_WARNING, "Mem-Info:"))
+        lines += [(KERN_WARNING, text) for text in self.show_free_areas(highest_zoneidx)]
+        self._print_lines(lines)
+
+    def show_free_areas(self, max_zone_idx: int = ZONE_MOVABLE) -> list[str]:
+        """The per-zone part of show_mem(): watermarks, reserves, free blocks by order.
+
+        Mirrors __show_free_areas() (mm/page_alloc.c L6195); warn_alloc() shows the zones up
+        to the failed request's highest zone.
+        """
+        lines = []
+        zones = [z for z in self.zones if z.idx <= max_zone_idx]
+        for z in zones:
+            wmin, wlow, whigh = (4 * w for w in z.watermark[:3])
+            lines.append(
+                f"Node 0 {z.name} free:{z.free_pages * 4}kB boost:0kB min:{wmin}kB "
+                f"low:{wlow}kB high:{whigh}kB reserved_highatomic:0KB active_anon:0kB "
+                "inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB "
+                f"writepending:0kB present:{z.present_pages * 4}kB "
+                f"managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB free_pcp:0kB "
+                "local_pcp:0kB free_cma:0kB"
+            )
+            lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
+        letters = "UMEHCI"
+        for z in zones:
+            parts = []
+            for order in range(MAX_ORDER):
+                count = z.nr_free[order]
+                part = f"{count}*{4 << order}kB "
+                if count:
+                    types = "".join(
+                        letters[mt]
+                        for mt in range(MIGRATE_TYPES)
+                        if self.buddy.nxt[z.sentinel(order, mt)] != z.sentinel(order, mt)
+                    )
+                    part += f"({types}) "
+                parts.append(part)
+            lines.append(f"Node 0 {z.name}: {''.join(parts)}= {z.free_pages * 4}kB")
+        lines.append("0 total pagecache pages")
+        return lines
+
+    # === the page allocator's API ==============================================================
+    def alloc_pages(self, gfp: int | str, order: int) -> Page | None:
+        """2^order physically contiguous pages as their first ``Page``, or None (NULL)."""
+        pfn = self._alloc(gfp, order)
+        if self._trait_notifiers:
+            self.tick += 1
+        if pfn < 0:
+            return None
+        return Page(pfn, self.buddy.zone_by_chunk[pfn >> 12].name)
+
+    def alloc_page(self, gfp: int | str) -> Page | None:
+        """One page: ``alloc_pages(gfp, 0)``."""
+        return self.alloc_pages(gfp, 0)
+
+    def get_free_pages(self, gfp: int | str, order: int) -> int:
+        """__get_free_pages(): the direct-map address of 2^order pages, 0 on failure.
+
+        Mirrors mm/page_alloc.c L5704: ``alloc_pages(gfp & ~__GFP_HIGHMEM, order)`` and
+        page_address() of the result.
+        """
+        # Fast path: a mask seen before, and the first zone of its zonelist has a block on its
+        # own migratetype's lists with free pages to spare above the low watermark.
+        plan = self._page_plans.get(gfp) if gfp.__class__ is int else None
+        if plan is not None and order.__class__ is int and 0 <= order < MAX_ORDER:
+            zone = plan.first_zone
+            if zone.free_pages - (1 << order) >= plan.first_mark and (
+                order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
+            ):
+                pfn = self.buddy.rmqueue_smallest(
+                    zone, order, plan.migratetype, plan.record, plan.head + order
+                )
+                if pfn >= 0:
+                    if self._trait_notifiers:
+                        self.tick += 1
+                    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        if gfp.__class__ is not int:
+            gfp = parse_gfp(gfp)
+        pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order)
+        if pfn >= 0 and gfp not in self._page_plans:
+            self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
+        if self._trait_notifiers:
+            self.tick += 1
+        return 0 if pfn < 0 else PAGE_OFFSET + (pfn << PAGE_SHIFT)
+
+    def get_free_page(self, gfp: int | str) -> int:
+        """__get_free_page(): one page's address, 0 on failure."""
+        return self.get_free_pages(gfp, 0)
+
+    def get_zeroed_page(self, gfp: int | str) -> int:
+        """get_zeroed_page(): one zeroed page's address, 0 on failure."""
+        return self.get_free_pages(parse_gfp(gfp) | GFP_ZERO_BIT, 0)
+
+    def free_pages_block(self, page: Page, order: int) -> None:
+        """__free_pages(page, order): give 2^order pages starting at ``page`` back.
+
+        (The kernel spelling ``k.__free_pages(page, order)`` is the same method.)
+        """
+        if not isinstance(page, Page):
+            raise TypeError(f"__free_pages() takes a Page from alloc_pages(), not {page!r}")
+        self._free(page.pfn, order, "__free_pages")
+        if self._trait_notifiers:
+            self.tick += 1
+
+    def free_page(self, addr: int) -> None:
+        """free_page(addr): ``free_pages(addr, 0)``."""
+        self.free_pages(addr, 0)
+
+    def free_pages(self, addr: int, order: int) -> None:
+        """Give back 2^order pages at direct-map address ``addr``; ``addr == 0`` does nothing.
+
+        Mirrors free_pages() (mm/page_alloc.c L5754): ``VM_BUG_ON(!virt_addr_valid(addr))``,
+        then ``__free_pages(virt_to_page(addr), order)``; an address inside a page frees that
+        page, as virt_to_page() rounds down.
+        """
+        try:
+            if PAGE_OFFSET <= addr < self._direct_map_end:
+                pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+                buddy = self.buddy
+                if buddy.state[pfn] == ALLOCATED + order and order.__class__ is int:
+                    buddy.free_one_page(
+                        pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9],
+                        False,
+                    )  # fmt: skip
+                    if self._trait_notifiers:
+                        self.tick += 1
+                    return
+        except TypeError:
+            pass
+        self._free_pages_checked(addr, order)
+
+    def _free_pages_checked(self, addr, order) -> None:
+        """free_pages() for anything but a plain block head: checks, reports, compound pages."""
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError(f"free_pages() takes an address (int), not {addr!r}")
+        addr = int(addr)
+        if addr == 0:
+            return
+        if not PAGE_OFFSET <= addr < self._direct_map_end:
+            self._print_lines(
+                kernel_bug("mm/page_alloc.c:5757", self.comm, self.pid, self.taint,
+                           self._trace("free_pages")),
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            self.history.append_object(
+                BadPageReported(-1, f"free_pages({addr:#x}): not a direct-map address")
+            )
+        else:
+            self._free((addr - PAGE_OFFSET) >> PAGE_SHIFT, order, "free_pages")
+        if self._trait_notifiers:
+            self.tick += 1
+
+    def _free(self, pfn: int, order: int, caller: str) -> None:
+        """__free_pages(): free the block if it is what the caller says, else report."""
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(
+                f"order must be an int from 0 to {MAX_ORDER - 1}, not {type(order).__name__}"
+            )
+        buddy = self.buddy
+        code = buddy.state[pfn]
+        if code in (ALLOCATED + order, COMPOUND + order):
+            buddy.free_one_page(
+                pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9], False
+            )
+        else:
+            self._bad_free(pfn, order, caller)
+
+    def _bad_free(self, pfn: int, order: int, caller: str) -> None:
+        """Report a free the kernel would catch, the way it catches it; change nothing."""
+        code = self.buddy.state[pfn]
+        trace = self._trace("__free_pages", caller) if caller != "__free_pages" else (
+            self._trace("__free_pages"))  # fmt: skip
+        if code == TAIL or 0 <= code < MAX_ORDER:
+            # put_page_testzero(): VM_BUG_ON_PAGE(page_ref_count(page) == 0, page)
+            reason = "VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
+            self._print_lines(self._dump_page(pfn, reason))
+            self._print_lines(
+                kernel_bug("include/linux/mm.h:780", self.comm, self.pid, self.taint, trace)
+            )
+            self.taint |= 1 << TAINT_DIE
+            self.history.append_object(BadPageReported(pfn, reason))
+            return
+        if code in (RESERVED, HOLE):
+            self._bad_page(pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", trace)
+            return
+        allocated_order = code & 15
+        if code >= COMPOUND:
+            reason = "VM_BUG_ON_PAGE(compound && compound_order(page) != order)"
+            self._print_lines(self._dump_page(pfn, reason))
+            self._print_lines(
+                kernel_bug("mm/page_alloc.c:1459", self.comm, self.pid, self.taint, trace)
+            )
+            self.taint |= 1 << TAINT_DIE
+            self.history.append_object(BadPageReported(pfn, reason))
+            return
+        if order > allocated_order:
+            # free_pages_prepare() checks every tail page before freeing anything
+            for tail in range(pfn + (1 << allocated_order), pfn + (1 << min(order, MAX_ORDER))):
+                reason = self._tail_bad_reason(tail)
+                if reason:
+                    self._bad_page(tail, reason, trace)
+            return
+        # order < allocated_order: Linux frees the first 2^order pages and leaks the rest,
+        # silently; kmviz knows the allocation's order (as page_owner does) and says so.
+        message = (
+            f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) on an order-{allocated_order} block: "
+            f"Linux would free {1 << order} of its {1 << allocated_order} pages and leak the "
+            "rest without a word; nothing was freed"
+        )
+        self._print_lines(
+            warning("mm/page_alloc.c:5745", self.comm, self.pid, self.taint, trace, message)
+        )
+        self.taint |= 1 << TAINT_WARN
+        self.history.append_object(BadPageReported(pfn, message))
+
+    def _tail_bad_reason(self, pfn: int) -> str:
+        """Why free_page_is_bad() rejects a page inside a block being freed ('' if fine)."""
+        code = self.buddy.state[pfn] if pfn < len(self.buddy.state) else HOLE
+        if 0 <= code < MAX_ORDER:
+            return "nonzero mapcount"  # PageBuddy lives in page_type, over _mapcount
+        if ALLOCATED <= code < RESERVED:
+            return "nonzero _refcount"
+        if code in (RESERVED, HOLE):
+            return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
+        return ""
+
+    def _bad_page(self, pfn: int, reason: str, trace: list[str]) -> None:
+        """bad_page(): report a page in a state it must not be in (mm/page_alloc.c L695)."""
+        now = self.now_ns()
+        self.history.append_object(BadPageReported(pfn, reason))
+        if self._bad_page_shown == BAD_PAGE_BURST:
+            if now < self._bad_page_resume_ns:
+                self._bad_page_unshown += 1
+                return
+            if self._bad_page_unshown:
+                self._printk(
+                    KERN_ALERT, f"BUG: Bad page state: {self._bad_page_unshown} messages suppressed"
+                )
+                self._bad_page_unshown = 0
+            self._bad_page_shown = 0
+        if self._bad_page_shown == 0:
+            self._bad_page_resume_ns = now + BAD_PAGE_WINDOW_NS
+        self._bad_page_shown += 1
+        self.taint |= 1 << TAINT_BAD_PAGE
+        self._printk(*bad_page_header(self.comm, pfn))
+        self._print_lines(self._dump_page(pfn, reason))
+        self._printk(KERN_WARNING, "Modules linked in:")
+        self._print_lines(
+            dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
+                       ["dump_stack_lvl", "bad_page", "free_page_is_bad_report", *trace])
+        )  # fmt: skip
+
+    def _dump_page(self, pfn: int, reason: str) -> list:
+        """dump_page() lines for ``pfn`` as its struct page would read now."""
+        buddy = self.buddy
+        code = buddy.state[pfn]
+        zone = buddy.zone_of(pfn)
+        zone_idx = zone.idx if zone else ZONE_NORMAL
+        if 0 <= code < MAX_ORDER:
+            refcount, mapcount, private = 0, PAGE_BUDDY_MAPCOUNT, code
+            links = (buddy.nxt[pfn], buddy.prv[pfn])
+            lru = tuple(
+                struct_page_address(n) if n < len(buddy.state) else LIST_POISON1 for n in links
+            )
+        else:
+            refcount = 1 if code >= ALLOCATED else 0
+            mapcount, private, lru = 0, 0, (LIST_POISON1, LIST_POISON2)
+        return dump_page(
+            pfn, zone_idx, refcount, mapcount, code in (RESERVED, HOLE), private, lru, reason,
+            self.seed,
+        )  # fmt: skip
+
+    def _warn_once(self, location: str, frames: tuple[str, ...]) -> None:
+        """WARN_ON_ONCE(): the first time a location trips, print the warning; then never."""
+        if location in self._warned_once:
+            return
+        self._warned_once.add(location)
+        self._print_lines(warning(location, self.comm, self.pid, self.taint, self._trace(*frames)))
+        self.taint |= 1 << TAINT_WARN
+
+    # === addresses =============================================================================
+    def page_address(self, page: Page) -> int:
+        """The direct-map virtual address of ``page``'s first byte."""
+        if not isinstance(page, Page):
+            raise TypeError(f"page_address() takes a Page, not {page!r}")
+        return PAGE_OFFSET + (page.pfn << PAGE_SHIFT)
+
+    def virt_to_page(self, addr: int) -> Page:
+        """The Page holding direct-map address ``addr`` (rounds down to its page)."""
+        return self.pfn_to_page(self.virt_to_phys(addr) >> PAGE_SHIFT)
+
+    def pfn_to_page(self, pfn: int) -> Page:
+        """The Page for page frame ``pfn``."""
+        zone = self.buddy.zone_of(pfn)
+        if zone is None:
+            raise ValueError(f"pfn {pfn:#x} is beyond this machine's memory")
+        return Page(pfn, zone.name)
+
+    def virt_to_phys(self, addr: int) -> int:
+        """Physical address of a direct-map address: ``addr - PAGE_OFFSET`` (__pa)."""
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError(f"virt_to_phys() takes an address (int), not {addr!r}")
+        phys = addr - PAGE_OFFSET
+        if not 0 <= phys < self.mem:
+            raise ValueError(
+                f"{addr:#x} is not in the direct map of this machine "
+                f"({PAGE_OFFSET:#x}..{PAGE_OFFSET + self.mem - 1:#x})"
+            )
+        return phys
+
+    def phys_to_virt(self, phys: int) -> int:
+        """Direct-map address of physical address ``phys``: ``phys + PAGE_OFFSET`` (__va)."""
+        if isinstance(phys, bool) or not isinstance(phys, int):
+            raise TypeError(f"phys_to_virt() takes a physical address (int), not {phys!r}")
+        if not 0 <= phys < self.mem:
+            raise ValueError(f"physical address {phys:#x} is beyond this machine's memory")
+        return phys + PAGE_OFFSET
+
+    # === state =================================================================================
+    def _zone_name_of(self, pfn: int) -> str:
+        zone = self.buddy.zone_of(pfn)
+        return zone.name if zone else "?"
+
+    def zone(self, name: str) -> Zone:
+        """The zone called ``name`` ("DMA", "DMA32", "Normal")."""
+        for zone in self.zones:
+            if zone.name == name:
+                return zone
+        raise KeyError(f"no zone {name!r} on this machine; it has {[z.name for z in self.zones]}")
+
+    def free_pages_count(self) -> int:
+        """NR_FREE_PAGES over all zones."""
+        return sum(z.free_pages for z in self.zones)
+
+    def free_pages_in(self, zone: str) -> int:
+        """Free pages in one zone."""
+        return self.zone(zone).free_pages
+
+    def buddyinfo(self) -> dict[str, list[int]]:
+        """``{zone name: nr_free per order 0..10}``, what /proc/buddyinfo prints."""
+        return {z.name: list(z.nr_free) for z in self.zones}
+
+    def block_at(self, pfn: int) -> tuple[int, int, str]:
+        """The block containing ``pfn``: (first pfn, order, "free"/"allocated"/"reserved")."""
+        state = self.buddy.state
+        if not 0 <= pfn < self.nr_pfns:
+            raise ValueError(f"pfn {pfn:#x} is beyond this machine's memory")
+        for order in range(MAX_ORDER):
+            head = pfn & ~((1 << order) - 1)
+            code = state[head]
+            if code == order:
+                return head, order, "free"
+            if code in (ALLOCATED + order, COMPOUND + order):
+                return head, order, "allocated"
+        if state[pfn] == RESERVED:
+            return pfn, 0, "reserved"
+        return pfn, 0, "hole"
+
+    def pageblock_migratetype(self, pfn: int) -> str:
+        """The migratetype name of the pageblock holding ``pfn``."""
+        return MIGRATETYPE_NAMES[self.buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]]
+
+    def cat(self, path: str) -> str:
+        """The text of a /proc file, byte for byte as Linux 6.1 prints it."""
+        return procfs.render(self, path)
+
+    def __repr__(self) -> str:
+        zones = ", ".join(f"{z.name} {z.free_pages}/{z.managed_pages}" for z in self.zones)
+        return f"<Kernel {format_size(self.mem)} free/managed pages: {zones}>"
+
+
+# The kernel's own spellings. Inside a class body Python would mangle ``__free_pages`` into
+# ``_Kernel__free_pages``; set after the class, the attributes keep their literal names, so
+# ``k.__get_free_pages(GFP_KERNEL, 0)`` works from a notebook.
+setattr(Kernel, "__get_free_pages", Kernel.get_free_pages)
+setattr(Kernel, "__get_free_page", Kernel.get_free_page)
+setattr(Kernel, "__free_pages", Kernel.free_pages_block)
+
+
+def _require_int(name: str, value, low: int, high: int) -> int:
+    """``value`` if it is an int within [low, high], else a precise TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _subtract(start: int, end: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [start, end) not covered by any of ``holes``."""
+    pieces = [(start, end)]
+    for hole_start, hole_end in holes:
+        nxt = []
+        for s, e in pieces:
+            if hole_end <= s or e <= hole_start:
+                nxt.append((s, e))
+                continue
+            if s < hole_start:
+                nxt.append((s, hole_start))
+            if hole_end < e:
+                nxt.append((hole_end, e))
+        pieces = nxt
+    return pieces

@@ -1,0 +1,164 @@
+"""Kernel splats as lines of text: BUG(), WARN(), bad_page() and the stack dump they end with.
+
+The formats are those of Linux 6.1: ``dump_stack_print_info()`` (lib/dump_stack.c),
+``print_tainted()`` (kernel/panic.c), ``report_bug()`` (lib/bug.c), ``__warn()``
+(kernel/panic.c), ``bad_page()`` and ``__dump_page()`` (mm/page_alloc.c, mm/debug.c).  The
+simulated kernel has no binary, so the ``+0x1c/0x60`` offsets in call traces are made up, but
+the same function always gets the same offsets.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+from .constants import STRUCT_PAGE_SIZE, VMEMMAP_START
+from .printk import KERN_ALERT, KERN_CRIT, KERN_WARNING
+
+UTS_RELEASE = "6.1.192-kmviz"
+UTS_VERSION = "#1"
+HARDWARE_NAME = "kmviz simulated PC (x86-64), BIOS kmviz 11/25/2026"
+CUT_HERE = "------------[ cut here ]------------"
+
+# taint_flags[] of kernel/panic.c: (bit, letter when set, letter when clear)
+TAINT_PROPRIETARY_MODULE = 0
+TAINT_BAD_PAGE = 5
+TAINT_DIE = 7
+TAINT_WARN = 9
+_TAINT_LETTERS = (
+    ("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B", " "), ("U", " "),
+    ("D", " "), ("A", " "), ("W", " "), ("C", " "), ("I", " "), ("O", " "), ("E", " "),
+    ("L", " "), ("K", " "), ("X", " "), ("T", " "), ("N", " "),
+)  # fmt: skip
+
+# page flag bits (enum pageflags, include/linux/page-flags.h) and the fields above them
+PG_RESERVED = 12
+ZONES_PGSHIFT = 51
+LAST_CPUPID_PGSHIFT = 30
+LAST_CPUPID_MASK = 0x1FFFFF
+PAGE_BUDDY_MAPCOUNT = -128  # page_mapcount() of a PageBuddy page: page_type PG_buddy, plus 1
+LIST_POISON1 = 0xDEAD000000000100
+LIST_POISON2 = 0xDEAD000000000122
+
+Line = tuple[int, str]
+
+
+def print_tainted(taint_mask: int) -> str:
+    """``Not tainted`` or ``Tainted: G    B   …`` with one letter per taint bit."""
+    if not taint_mask:
+        return "Not tainted"
+    letters = "".join(
+        on if taint_mask >> bit & 1 else off for bit, (on, off) in enumerate(_TAINT_LETTERS)
+    )
+    return "Tainted: " + letters
+
+
+def symbol(function: str) -> str:
+    """``function+0xoff/0xsize [module]`` as %pS prints a return address in ``function``.
+
+    ``function`` may carry its module after a space: "lesson_init [lesson]".
+    """
+    name, _, module = function.partition(" ")
+    digest = zlib.crc32(name.encode())
+    size = 0x40 + (digest & 0x3F0)
+    offset = 0x10 + (digest >> 12) % (size - 0x10)
+    return f"{name}+{offset:#x}/{size:#x}" + (f" {module}" if module else "")
+
+
+def hashed_pointer(value: int, seed: int) -> str:
+    """A pointer as plain %p prints it since 4.15: a per-boot hash, 16 hex digits."""
+    if value == 0:
+        return "0000000000000000"
+    digest = zlib.crc32(value.to_bytes(8, "little"), seed & 0xFFFFFFFF)
+    return f"{(digest << 4 | (value >> 12 & 0xF)) & 0xFFFFFFFF:016x}"
+
+
+def dump_stack(
+    level: int, comm: str, pid: int, taint_mask: int, trace: Sequence[str]
+) -> list[Line]:
+    """The stack dump that ends every splat: who was running, then the call trace."""
+    lines = [
+        (level, f"CPU: 0 PID: {pid} Comm: {comm[:20]} {print_tainted(taint_mask)} "
+                f"{UTS_RELEASE} {UTS_VERSION}"),
+        (level, f"Hardware name: {HARDWARE_NAME}"),
+        (level, "Call Trace:"),
+        (level, " <TASK>"),
+    ]  # fmt: skip
+    lines += [(level, " " + symbol(function)) for function in trace]
+    lines.append((level, " </TASK>"))
+    return lines
+
+
+def kernel_bug(
+    location: str, comm: str, pid: int, taint_mask: int, trace: Sequence[str]
+) -> list[Line]:
+    """What BUG() / VM_BUG_ON() prints: the cut line, ``kernel BUG at file:line!``, the oops."""
+    lines = [
+        (KERN_WARNING, CUT_HERE),
+        (KERN_CRIT, f"kernel BUG at {location}!"),
+        (KERN_WARNING, "invalid opcode: 0000 [#1] PREEMPT SMP NOPTI"),
+    ]
+    lines += dump_stack(KERN_WARNING, comm, pid, taint_mask, trace)
+    lines.append((KERN_WARNING, "---[ end trace 0000000000000000 ]---"))
+    return lines
+
+
+def warning(
+    location: str, comm: str, pid: int, taint_mask: int, trace: Sequence[str], message: str = ""
+) -> list[Line]:
+    """What WARN_ON() / WARN() prints: ``WARNING: CPU: 0 PID: … at file:line function``."""
+    lines = [(KERN_WARNING, CUT_HERE)]
+    if message:
+        lines.append((KERN_WARNING, message))
+    lines.append((KERN_WARNING, f"WARNING: CPU: 0 PID: {pid} at {location} {symbol(trace[0])}"))
+    lines.append((KERN_WARNING, "Modules linked in:"))
+    lines += dump_stack(KERN_WARNING, comm, pid, taint_mask, trace)
+    lines.append((KERN_WARNING, "---[ end trace 0000000000000000 ]---"))
+    return lines
+
+
+def page_flags(zone_idx: int, reserved: bool) -> tuple[int, str]:
+    """page->flags and how %pGp prints it: named flags, then node/zone/lastcpupid fields."""
+    value = zone_idx << ZONES_PGSHIFT | LAST_CPUPID_MASK << LAST_CPUPID_PGSHIFT
+    names = []
+    if reserved:
+        value |= 1 << PG_RESERVED
+        names.append("reserved")
+    names += ["node=0", f"zone={zone_idx}", f"lastcpupid={LAST_CPUPID_MASK:#x}"]
+    return value, f"{value:#x}({'|'.join(names)})"
+
+
+def dump_page(
+    pfn: int,
+    zone_idx: int,
+    refcount: int,
+    mapcount: int,
+    reserved: bool,
+    private: int,
+    lru: tuple[int, int],
+    reason: str,
+    seed: int,
+) -> list[Line]:
+    """What dump_page() prints about one struct page (mm/debug.c __dump_page)."""
+    struct_page = VMEMMAP_START + pfn * STRUCT_PAGE_SIZE
+    flags, flags_text = page_flags(zone_idx, reserved)
+    counts = (mapcount - 1) & 0xFFFFFFFF | (refcount & 0xFFFFFFFF) << 32
+    return [
+        (KERN_WARNING,
+         f"page:{hashed_pointer(struct_page, seed)} refcount:{refcount} mapcount:{mapcount} "
+         f"mapping:0000000000000000 index:0x0 pfn:{pfn:#x}"),
+        (KERN_WARNING, f"flags: {flags_text}"),
+        (KERN_WARNING, f"raw: {flags:016x} {lru[0]:016x} {lru[1]:016x} 0000000000000000"),
+        (KERN_WARNING, f"raw: 0000000000000000 {private:016x} {counts:016x} 0000000000000000"),
+        (KERN_WARNING, f"page dumped because: {reason}"),
+    ]  # fmt: skip
+
+
+def bad_page_header(comm: str, pfn: int) -> Line:
+    """The first line bad_page() prints (note the two spaces before ``pfn:``)."""
+    return KERN_ALERT, f"BUG: Bad page state in process {comm}  pfn:{pfn:05x}"
+
+
+def struct_page_address(pfn: int) -> int:
+    """The vmemmap address of pfn's struct page (what a list link points at)."""
+    return VMEMMAP_START + pfn * STRUCT_PAGE_SIZE

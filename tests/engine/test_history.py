@@ -1,0 +1,97 @@
+"""The event history, the kernel log and what observers see."""
+
+import pytest
+
+from kmviz import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, Kernel
+from kmviz.engine.events import (
+    BlockSplit,
+    BuddiesMerged,
+    MessageLogged,
+    PagesAllocated,
+    PagesFreed,
+)
+
+
+def fresh():
+    """One DMA zone of 4096 pages, all order-10 blocks on the Movable lists."""
+    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+
+
+def test_expand_keeps_the_lower_half_and_frees_each_upper_half():
+    k = fresh()
+    start = len(k.history)
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 7)  # from the order-10 block at pfn 0
+    events = k.history[start:]
+    assert [type(e) for e in events] == [BlockSplit] * 3 + [PagesAllocated]
+    assert [(e.pfn, e.order, e.buddy_pfn) for e in events[:3]] == [
+        (0, 10, 512),
+        (0, 9, 256),
+        (0, 8, 128),
+    ]
+    assert (events[3].pfn, events[3].order, events[3].zone) == (0, 7, "DMA")
+
+
+def test_freeing_merges_order_by_order_with_the_xor_buddy():
+    k = fresh()
+    page = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 8)
+    start = len(k.history)
+    k.free_pages_block(page, 8)
+    freed, *merges = k.history[start:]
+    assert (type(freed), freed.pfn, freed.order) == (PagesFreed, 0, 8)
+    assert all(isinstance(m, BuddiesMerged) for m in merges)
+    assert [(m.pfn, m.buddy_pfn, m.order, m.merged_pfn) for m in merges] == [
+        (0, 256, 8, 0),  # 0 ^ (1 << 8) == 256
+        (0, 512, 9, 0),  # 0 ^ (1 << 9) == 512
+    ]
+
+
+def test_history_counts_events_not_records():
+    k = fresh()
+    records, events = k.history.record_count, len(k.history)
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)  # ten splits and the allocation
+    assert k.history.record_count == records + 1
+    assert len(k.history) == events + 11
+
+
+def test_history_supports_negative_indexes_slices_and_iteration():
+    k = fresh()
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 9)
+    assert isinstance(k.history[-1], PagesAllocated)
+    assert k.history[-2:] == list(k.history)[-2:]
+    with pytest.raises(IndexError):
+        k.history[len(k.history)]
+
+
+def test_events_are_frozen():
+    k = fresh()
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    with pytest.raises(AttributeError):
+        k.history[-1].pfn = 5
+
+
+def test_printk_lines_are_events_too():
+    k = fresh()
+    k.alloc_pages(GFP_KERNEL, 11)
+    assert any(isinstance(e, MessageLogged) and "WARNING" in e.text for e in k.history)
+
+
+def test_dmesg_prints_seconds_and_microseconds():
+    k = fresh()
+    first = k.dmesg().splitlines()[0]
+    assert first.startswith("[    0.000000] ")
+
+
+def test_observers_hear_once_per_call():
+    k = fresh()
+    seen = []
+    k.observe(lambda change: seen.append(change["new"]), names="tick")
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)  # eleven events, one notification
+    addr = k.get_free_pages(GFP_KERNEL, 0)
+    k.free_pages(addr, 0)
+    assert len(seen) == 3
+
+
+def test_nobody_observing_costs_no_notifications():
+    k = fresh()
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    assert k.tick == 0

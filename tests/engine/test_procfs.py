@@ -1,0 +1,58 @@
+"""/proc/buddyinfo and /proc/pagetypeinfo, byte for byte."""
+
+import pytest
+
+from kmviz import GFP_KERNEL, Kernel
+
+
+def test_buddyinfo_of_a_256mib_machine_is_exact():
+    # DMA frees [1, 0x9f) and [0x100, 0x1000) in aligned blocks:
+    # 1(o0) 2(o1) 4(o2) 8(o3) 16(o4) 32(o5) 64(o6) 128(o4) 144(o3) 152(o2) 156(o1) 158(o0),
+    # then 256(o8) 512(o9) 1024 2048 3072(o10).  DMA32 frees from the kernel image's end,
+    # 0x1000 + 7584 = 11680: 11680(o5) 11712(o6) 11776(o9) and 52 order-10 blocks.
+    assert Kernel(mem="256MiB").cat("/proc/buddyinfo") == (
+        "Node 0, zone      DMA      2      2      2      2      2      1      1      0      1"
+        "      1      3 \n"
+        "Node 0, zone    DMA32      0      0      0      0      0      1      1      0      0"
+        "      1     52 \n"
+    )
+
+
+def test_pagetypeinfo_header_and_first_row_are_exact():
+    text = Kernel(mem="256MiB").cat("/proc/pagetypeinfo")
+    lines = text.split("\n")
+    assert lines[:3] == ["Page block order: 9", "Pages per block:  512", ""]
+    assert lines[3] == (
+        "Free pages count per migrate type at order       0      1      2      3      4"
+        "      5      6      7      8      9     10 "
+    )
+    # pageblock 0 starts at pfn 0, which is no RAM, so memmap_init left it Unmovable
+    assert lines[4] == (
+        "Node    0, zone      DMA, type    Unmovable      2      2      2      2      2"
+        "      1      1      0      1      0      0 "
+    )
+
+
+def test_pagetypeinfo_counts_pageblocks_per_type():
+    text = Kernel(mem="256MiB").cat("/proc/pagetypeinfo")
+    tail = text.split("\n")[-4:]
+    assert tail[0] == (
+        "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic"
+        "          CMA      Isolate "
+    )
+    assert tail[1] == (
+        "Node 0, zone      DMA            1            7            0            0"
+        "            0            0 "
+    )
+    assert tail[3] == ""
+
+
+def test_buddyinfo_follows_allocations():
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    k.alloc_pages(GFP_KERNEL, 9)
+    assert k.cat("/proc/buddyinfo").split()[4:] == ["0"] * 9 + ["1", "3"]
+
+
+def test_unknown_paths_raise_file_not_found():
+    with pytest.raises(FileNotFoundError, match="/proc/meminfo"):
+        Kernel().cat("/proc/meminfo")

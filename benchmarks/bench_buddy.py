@@ -16,6 +16,7 @@ import resource
 import time
 
 from kmviz import GFP_KERNEL, Kernel
+from kmviz.engine import fastpath
 
 
 def workload(ops: int, seed: int) -> tuple[list[bool], list[int], list[float]]:
@@ -87,12 +88,19 @@ def main() -> None:
         f"16 GiB boot: {boot['boot seconds']:.3f} s, max RSS {boot['max RSS MB']:.0f} MB "
         f"(+{boot['RSS growth MB']:.0f} MB)  {boot['zones']}"
     )
-    result = run(args.ops, args.seed)
-    print(
-        f"buddy workload, 4 GiB one zone, {args.ops:,} ops: {result['ops/s']:,.0f} ops/s "
-        f"({result['seconds']:.2f} s; {result['events']:,} events in {result['records']:,} "
-        f"records; {result['failures']:,} failed allocations; {result['live blocks']:,} live)"
-    )
+    built = fastpath.available()
+    for use_c in (True, False) if built else (False,):
+        fastpath.ENABLED = use_c
+        result = run(args.ops, args.seed)
+        path = "C fast path" if use_c else "pure Python"
+        print(
+            f"buddy workload, 4 GiB one zone, {args.ops:,} ops, {path}: "
+            f"{result['ops/s']:,.0f} ops/s ({result['seconds']:.2f} s; "
+            f"{result['events']:,} events in {result['records']:,} records; "
+            f"{result['failures']:,} failed allocations; {result['live blocks']:,} live)"
+        )
+    if not built:
+        print("(the C fast path is not built: there was no C compiler when kmviz was installed)")
 
 
 if __name__ == "__main__":

@@ -75,12 +75,14 @@ class BuddyAllocator:
             zone.list_base = padded + position * ZONE_LISTS
         # memmap_init() marks every pageblock Movable before memory is freed to the buddy
         initial = MIGRATE_MOVABLE if mobility else MIGRATE_UNMOVABLE
-        self.pageblock_mt = [initial] * (padded // PAGEBLOCK_NR_PAGES)
+        self.pageblock_mt = array("b", [initial]) * (padded // PAGEBLOCK_NR_PAGES)
         # zone lookup per 16 MiB chunk: zone boundaries (16 MiB, 4 GiB) are multiples of it
         self.zone_by_chunk: list[Zone | None] = [None] * (-(-padded // 4096))
-        for zone in zones:
+        self.zone_position_by_chunk = array("b", [-1]) * len(self.zone_by_chunk)
+        for position, zone in enumerate(zones):
             for chunk in range(zone.start_pfn >> 12, ((zone.end_pfn - 1) >> 12) + 1):
                 self.zone_by_chunk[chunk] = zone
+                self.zone_position_by_chunk[chunk] = position
 
     # --- lookups -------------------------------------------------------------------------------
     def zone_of(self, pfn: int) -> Zone | None:
@@ -175,7 +177,7 @@ class BuddyAllocator:
             state[upper] = high
             nr_free[high] += 1
         state[pfn] = head
-        zone.free_pages -= 1 << order
+        zone.free_count[0] -= 1 << order
         self.record((pfn << PFN_SHIFT) | record | (current << 6) | (order << 2))
         return pfn
 
@@ -321,7 +323,7 @@ class BuddyAllocator:
         """
         nxt, prv, state = self.nxt, self.prv, self.state
         nr_free = zone.nr_free
-        zone.free_pages += 1 << order
+        zone.free_count[0] += 1 << order
         first_pfn, first_order = pfn, order
         state[pfn] = TAIL
         while order < MAX_ORDER - 1:

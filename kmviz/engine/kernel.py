@@ -20,9 +20,9 @@ import operator
 import random
 from array import array
 
-from traitlets import HasTraits, Int
+from traitlets import All, HasTraits, Int
 
-from . import procfs
+from . import fastpath, procfs
 from .buddy import (
     ALLOCATED,
     COMPOUND,
@@ -204,7 +204,7 @@ class Kernel(HasTraits):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
         self.mem = size & ~(PAGE_SIZE - 1)  # bytes of RAM, whole pages
         self.nr_pfns = self.mem >> PAGE_SHIFT
-        self._direct_map_end = PAGE_OFFSET + self.mem
+        self.direct_map_end = PAGE_OFFSET + self.mem
         self.boot_reserved = boot_reserved
         self.zone_dma = zone_dma
         self.zone_dma32 = zone_dma32
@@ -223,7 +223,15 @@ class Kernel(HasTraits):
         self._bad_page_resume_ns = 0
         self._plans: dict[int, AllocPlan] = {}  # by GFP mask
         self._page_plans: dict[int, AllocPlan] = {}  # by the mask __get_free_pages was given
+        # the same plans as plain tuples for the C fast path (fastpath.py)
+        self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
         self._boot()
+        fastpath.attach(self)
+
+    def unobserve_all(self, name=All) -> None:
+        """Remove every observer (traitlets replaces its notifier table; the C path follows)."""
+        super().unobserve_all(name)
+        fastpath.attach(self)
 
     # === boot ==================================================================================
     def _boot(self) -> None:
@@ -581,7 +589,14 @@ class Kernel(HasTraits):
             gfp = parse_gfp(gfp)
         pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order)
         if pfn >= 0 and gfp not in self._page_plans:
-            self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
+            plan = self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
+            self.page_plans_for_c[gfp] = (
+                self.zones.index(plan.first_zone),
+                plan.first_mark,
+                plan.migratetype,
+                plan.record,
+                plan.head,
+            )
         if self._trait_notifiers:
             self.tick += 1
         return 0 if pfn < 0 else PAGE_OFFSET + (pfn << PAGE_SHIFT)
@@ -617,7 +632,7 @@ class Kernel(HasTraits):
         page, as virt_to_page() rounds down.
         """
         try:
-            if PAGE_OFFSET <= addr < self._direct_map_end:
+            if PAGE_OFFSET <= addr < self.direct_map_end:
                 pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
                 buddy = self.buddy
                 if buddy.state[pfn] == ALLOCATED + order and order.__class__ is int:
@@ -639,7 +654,7 @@ class Kernel(HasTraits):
         addr = int(addr)
         if addr == 0:
             return
-        if not PAGE_OFFSET <= addr < self._direct_map_end:
+        if not PAGE_OFFSET <= addr < self.direct_map_end:
             self._print_lines(
                 kernel_bug("mm/page_alloc.c:5757", self.comm, self.pid, self.taint,
                            self._trace("free_pages")),
@@ -687,6 +702,14 @@ class Kernel(HasTraits):
             self._bad_page(pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", trace)
             return
         allocated_order = code & 15
+        if order < 0:
+            message = (
+                f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}): the order is an unsigned int, "
+                f"so Linux would read {order & 0xFFFFFFFF} and shift past 64 bits; "
+                "nothing was freed"
+            )
+            self._refuse_free(pfn, message, trace)
+            return
         if code >= COMPOUND:
             reason = "VM_BUG_ON_PAGE(compound && compound_order(page) != order)"
             self._print_lines(self._dump_page(pfn, reason))
@@ -710,6 +733,10 @@ class Kernel(HasTraits):
             f"Linux would free {1 << order} of its {1 << allocated_order} pages and leak the "
             "rest without a word; nothing was freed"
         )
+        self._refuse_free(pfn, message, trace)
+
+    def _refuse_free(self, pfn: int, message: str, trace: list[str]) -> None:
+        """A free Linux would get silently wrong: warn in kmviz's own words, change nothing."""
         self._print_lines(
             warning("mm/page_alloc.c:5745", self.comm, self.pid, self.taint, trace, message)
         )

@@ -9,6 +9,7 @@ that could have been served higher up.  All counts here are pages of 4 KiB.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from math import isqrt
 
@@ -46,7 +47,7 @@ class Zone:
 
     __slots__ = (
         "end_pfn",
-        "free_pages",
+        "free_count",
         "idx",
         "list_base",
         "lowmem_reserve",
@@ -65,11 +66,16 @@ class Zone:
         self.end_pfn = end_pfn  # one past the last pfn it spans
         self.present_pages = present_pages  # RAM pages in the span (holes excluded)
         self.managed_pages = 0  # pages handed to the buddy allocator
-        self.free_pages = 0  # NR_FREE_PAGES
-        self.nr_free = [0] * MAX_ORDER  # free_area[order].nr_free: blocks, not pages
+        self.free_count = array("q", [0])  # NR_FREE_PAGES, in an array the C fast path shares
+        self.nr_free = array("q", [0] * MAX_ORDER)  # free_area[order].nr_free: blocks
         self.watermark = [0, 0, 0, 0]  # _watermark[WMARK_MIN/LOW/HIGH/PROMO]
         self.lowmem_reserve = [0] * MAX_NR_ZONES  # pages kept back from higher-zone requests
         self.list_base = 0  # index of this zone's first free-list head (set by the buddy)
+
+    @property
+    def free_pages(self) -> int:
+        """NR_FREE_PAGES: pages in this zone's free blocks."""
+        return self.free_count[0]
 
     @property
     def spanned_pages(self) -> int:

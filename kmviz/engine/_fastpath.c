@@ -1,0 +1,437 @@
+/*
+ * kmviz/engine/_fastpath.c -- the buddy allocator's two hot calls in C: pages by address.
+ *
+ * __get_free_pages() and free_pages() for the common case only: a GFP mask seen before whose
+ * first zone has a block above the low watermark, and a free of a plain block by its head.
+ * Everything else -- first use of a mask, fallback steals, other zones, the slow path, every
+ * bad argument, and any call while something observes the kernel -- goes to the Python
+ * methods given at construction, which are the reference implementation
+ * (kmviz/engine/buddy.py rmqueue_smallest() and free_one_page(), kmviz/engine/kernel.py).
+ * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
+ *
+ * The C code owns no state: it works on the Python side's arrays through the buffer
+ * protocol (state, list links, counters) and appends to the same history.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#define MAX_ORDER 11
+#define LIST_STRIDE 6          /* MIGRATE_TYPES: list heads per order in a zone */
+#define ALLOCATED 16           /* state of an allocated block's head: ALLOCATED + order */
+#define TAIL (-1)
+#define PFN_SHIFT 29           /* history record layout, see history.py */
+#define TAIL_BIT (1 << 13)
+#define KIND_FREE 2
+#define PAGE_SHIFT 12
+#define PAGEBLOCK_SHIFT 9
+#define CHUNK_SHIFT 12         /* zone lookup granularity: 16 MiB */
+#define MAX_ZONES 4
+#define PAGE_OFFSET 0xffff888000000000ULL
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view;
+    Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
+    int nzones;
+    int64_t list_base[MAX_ZONES];
+    int8_t *state;
+    int64_t *nxt, *prv;
+    int8_t *pageblock_mt;
+    int8_t *zone_by_chunk;
+    int64_t *nr_free[MAX_ZONES];
+    int64_t *free_count[MAX_ZONES];
+    uint64_t direct_map_end;
+    PyObject *record;          /* history.records.append */
+    PyObject *plans;           /* {gfp: (zone position, mark, migratetype, record bits, head)} */
+    PyObject *notifiers;       /* the kernel's _trait_notifiers: non-empty means observed */
+    PyObject *slow_get_free_pages;
+    PyObject *slow_free_pages;
+} FastPath;
+
+static int
+get_view(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        return -1;
+    if (view->itemsize != itemsize) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s: expected items of %zd bytes", what, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+append_record(FastPath *self, long long value)
+{
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number == NULL)
+        return -1;
+    PyObject *result = PyObject_CallOneArg(self->record, number);
+    Py_DECREF(number);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* __rmqueue_smallest() + expand(), as BuddyAllocator.rmqueue_smallest(): -1 if no block,
+ * -2 on a Python error. */
+static int64_t
+rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, int head)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    int64_t node = self->list_base[zone] + order * LIST_STRIDE + mt;
+    int current = order;
+    int64_t pfn = nxt[node];
+    while (pfn == node) {
+        if (++current == MAX_ORDER)
+            return -1;
+        node += LIST_STRIDE;
+        pfn = nxt[node];
+    }
+    int64_t after = nxt[pfn];        /* del_page_from_free_list(): first on its list */
+    nxt[node] = after;
+    prv[after] = node;
+    int64_t *nr_free = self->nr_free[zone];
+    nr_free[current]--;
+    int64_t size = (int64_t)1 << current;
+    int high = current;
+    while (high > order) {           /* expand(): keep the lower half */
+        high--;
+        size >>= 1;
+        node -= LIST_STRIDE;
+        int64_t upper = pfn + size;
+        int64_t first = nxt[node];
+        nxt[node] = upper;
+        prv[upper] = node;
+        nxt[upper] = first;
+        prv[first] = upper;
+        self->state[upper] = (int8_t)high;
+        nr_free[high]++;
+    }
+    self->state[pfn] = (int8_t)head;
+    self->free_count[zone][0] -= (int64_t)1 << order;
+    long long value = ((long long)pfn << PFN_SHIFT) | record | ((long long)current << 6)
+                      | ((long long)order << 2);
+    if (append_record(self, value) < 0)
+        return -2;
+    return pfn;
+}
+
+/* __free_one_page(), as BuddyAllocator.free_one_page() with to_tail false. */
+static int
+free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    int8_t *state = self->state;
+    int64_t *nr_free = self->nr_free[zone];
+    int64_t first_pfn = pfn;
+    int first_order = order;
+    self->free_count[zone][0] += (int64_t)1 << order;
+    state[pfn] = TAIL;
+    while (order < MAX_ORDER - 1) {
+        int64_t buddy = pfn ^ ((int64_t)1 << order);     /* 8 ^ (1 << 1) == 10 */
+        if (state[buddy] != order)
+            break;
+        int64_t before = prv[buddy], after = nxt[buddy];
+        nxt[before] = after;
+        prv[after] = before;
+        nr_free[order]--;
+        state[buddy] = TAIL;
+        pfn &= buddy;
+        order++;
+    }
+    state[pfn] = (int8_t)order;
+    int to_tail = 0;
+    if (order < MAX_ORDER - 2) {     /* buddy_merge_likely() */
+        int64_t higher = pfn & ~((int64_t)1 << order);
+        to_tail = state[higher ^ ((int64_t)1 << (order + 1))] == order + 1;
+    }
+    int64_t head = self->list_base[zone] + order * LIST_STRIDE + mt;
+    if (to_tail) {
+        int64_t last = prv[head];
+        prv[head] = pfn;
+        nxt[pfn] = head;
+        prv[pfn] = last;
+        nxt[last] = pfn;
+    } else {
+        int64_t first = nxt[head];
+        nxt[head] = pfn;
+        prv[pfn] = head;
+        nxt[pfn] = first;
+        prv[first] = pfn;
+    }
+    nr_free[order]++;
+    long long value = ((long long)first_pfn << PFN_SHIFT) | (to_tail ? TAIL_BIT : 0)
+                      | ((long long)mt << 10) | ((long long)order << 6)
+                      | ((long long)first_order << 2) | KIND_FREE;
+    return append_record(self, value);
+}
+
+/* An order that is a plain int in 0..10, else -1 (the Python side will judge it). */
+static int
+small_order(PyObject *order)
+{
+    if (!PyLong_CheckExact(order))
+        return -1;
+    long value = PyLong_AsLong(order);
+    if (value == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return (value >= 0 && value < MAX_ORDER) ? (int)value : -1;
+}
+
+static PyObject *
+call_slow(PyObject *function, PyObject *const *args)
+{
+    return PyObject_Vectorcall(function, args, 2, NULL);
+}
+
+PyDoc_STRVAR(get_free_pages_doc,
+"get_free_pages(gfp, order)\n--\n\n"
+"__get_free_pages(): the direct-map address of 2^order pages, 0 on failure.");
+
+static PyObject *
+FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, NULL);
+    if (PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+        return call_slow(self->slow_get_free_pages, args);
+    int order = small_order(args[1]);
+    if (order < 0)
+        return call_slow(self->slow_get_free_pages, args);
+    PyObject *plan = PyDict_GetItemWithError(self->plans, args[0]);
+    if (plan == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        return call_slow(self->slow_get_free_pages, args);
+    }
+    int zone = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 0));
+    long long mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1));
+    int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
+    long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
+    int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
+    if (PyErr_Occurred())
+        return NULL;
+    /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
+     * and for order > 0 a block of at least that order is free */
+    if (self->free_count[zone][0] - ((int64_t)1 << order) < mark)
+        return call_slow(self->slow_get_free_pages, args);
+    if (order) {
+        int o = order;
+        while (o < MAX_ORDER && self->nr_free[zone][o] == 0)
+            o++;
+        if (o == MAX_ORDER)
+            return call_slow(self->slow_get_free_pages, args);
+    }
+    int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
+    if (pfn == -2)
+        return NULL;
+    if (pfn < 0)
+        return call_slow(self->slow_get_free_pages, args);
+    return PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)pfn << PAGE_SHIFT));
+}
+
+PyDoc_STRVAR(free_pages_doc,
+"free_pages(addr, order)\n--\n\n"
+"Give back 2^order pages at direct-map address addr; addr == 0 does nothing.");
+
+static PyObject *
+FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyObject_Vectorcall(self->slow_free_pages, args, nargs, NULL);
+    if (PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+        return call_slow(self->slow_free_pages, args);
+    int order = small_order(args[1]);
+    if (order < 0)
+        return call_slow(self->slow_free_pages, args);
+    uint64_t addr = PyLong_AsUnsignedLongLong(args[0]);
+    if (addr == (uint64_t)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return call_slow(self->slow_free_pages, args);
+    }
+    if (addr < PAGE_OFFSET || addr >= self->direct_map_end)
+        return call_slow(self->slow_free_pages, args);
+    int64_t pfn = (int64_t)((addr - PAGE_OFFSET) >> PAGE_SHIFT);
+    if (self->state[pfn] != ALLOCATED + order)
+        return call_slow(self->slow_free_pages, args);
+    int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
+    int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
+    if (free_one_page(self, pfn, zone, order, mt) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {
+        "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "list_bases", "nr_free",
+        "free_count", "direct_map_end", "record", "plans", "notifiers", "slow_get_free_pages",
+        "slow_free_pages", NULL};
+    PyObject *state, *nxt, *prv, *pageblock, *chunks, *bases, *nr_free, *free_count;
+    unsigned long long end;
+    PyObject *record, *plans, *notifiers, *slow_get, *slow_free;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "OOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &nxt, &prv,
+            &pageblock, &chunks, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
+            &free_count, &end, &record, &PyDict_Type, &plans, &PyDict_Type, &notifiers,
+            &slow_get, &slow_free))
+        return NULL;
+    Py_ssize_t nzones = PyTuple_GET_SIZE(bases);
+    if (nzones > MAX_ZONES || PyTuple_GET_SIZE(nr_free) != nzones
+        || PyTuple_GET_SIZE(free_count) != nzones) {
+        PyErr_SetString(PyExc_ValueError, "one list base, nr_free and free_count per zone");
+        return NULL;
+    }
+    FastPath *self = (FastPath *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->nzones = 0;
+    if (get_view(state, &self->state_view, 1, "state") < 0)
+        goto fail_state;
+    if (get_view(nxt, &self->nxt_view, 8, "nxt") < 0)
+        goto fail_nxt;
+    if (get_view(prv, &self->prv_view, 8, "prv") < 0)
+        goto fail_prv;
+    if (get_view(pageblock, &self->pageblock_view, 1, "pageblock_mt") < 0)
+        goto fail_pageblock;
+    if (get_view(chunks, &self->chunk_view, 1, "zone_by_chunk") < 0)
+        goto fail_chunks;
+    for (Py_ssize_t z = 0; z < nzones; z++) {
+        if (get_view(PyTuple_GET_ITEM(nr_free, z), &self->nr_free_view[z], 8, "nr_free") < 0)
+            goto fail_zones;
+        if (get_view(PyTuple_GET_ITEM(free_count, z), &self->free_count_view[z], 8,
+                     "free_count") < 0) {
+            PyBuffer_Release(&self->nr_free_view[z]);
+            goto fail_zones;
+        }
+        self->nr_free[z] = self->nr_free_view[z].buf;
+        self->free_count[z] = self->free_count_view[z].buf;
+        self->list_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(bases, z));
+        self->nzones = (int)z + 1;
+    }
+    if (PyErr_Occurred())
+        goto fail_zones;
+    self->state = self->state_view.buf;
+    self->nxt = self->nxt_view.buf;
+    self->prv = self->prv_view.buf;
+    self->pageblock_mt = self->pageblock_view.buf;
+    self->zone_by_chunk = self->chunk_view.buf;
+    self->direct_map_end = end;
+    self->record = Py_NewRef(record);
+    self->plans = Py_NewRef(plans);
+    self->notifiers = Py_NewRef(notifiers);
+    self->slow_get_free_pages = Py_NewRef(slow_get);
+    self->slow_free_pages = Py_NewRef(slow_free);
+    return (PyObject *)self;
+
+fail_zones:
+    for (int z = 0; z < self->nzones; z++) {
+        PyBuffer_Release(&self->nr_free_view[z]);
+        PyBuffer_Release(&self->free_count_view[z]);
+    }
+    self->nzones = 0;
+    PyBuffer_Release(&self->chunk_view);
+fail_chunks:
+    PyBuffer_Release(&self->pageblock_view);
+fail_pageblock:
+    PyBuffer_Release(&self->prv_view);
+fail_prv:
+    PyBuffer_Release(&self->nxt_view);
+fail_nxt:
+    PyBuffer_Release(&self->state_view);
+fail_state:
+    self->state = NULL;
+    Py_DECREF(self);
+    return NULL;
+}
+
+static int
+FastPath_traverse(FastPath *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->record);
+    Py_VISIT(self->plans);
+    Py_VISIT(self->notifiers);
+    Py_VISIT(self->slow_get_free_pages);
+    Py_VISIT(self->slow_free_pages);
+    return 0;
+}
+
+static int
+FastPath_clear(FastPath *self)
+{
+    Py_CLEAR(self->record);
+    Py_CLEAR(self->plans);
+    Py_CLEAR(self->notifiers);
+    Py_CLEAR(self->slow_get_free_pages);
+    Py_CLEAR(self->slow_free_pages);
+    return 0;
+}
+
+static void
+FastPath_dealloc(FastPath *self)
+{
+    PyObject_GC_UnTrack(self);
+    FastPath_clear(self);
+    if (self->state != NULL) {
+        PyBuffer_Release(&self->state_view);
+        PyBuffer_Release(&self->nxt_view);
+        PyBuffer_Release(&self->prv_view);
+        PyBuffer_Release(&self->pageblock_view);
+        PyBuffer_Release(&self->chunk_view);
+        for (int z = 0; z < self->nzones; z++) {
+            PyBuffer_Release(&self->nr_free_view[z]);
+            PyBuffer_Release(&self->free_count_view[z]);
+        }
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef FastPath_methods[] = {
+    {"get_free_pages", (PyCFunction)(void (*)(void))FastPath_get_free_pages, METH_FASTCALL,
+     get_free_pages_doc},
+    {"free_pages", (PyCFunction)(void (*)(void))FastPath_free_pages, METH_FASTCALL,
+     free_pages_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FastPathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kmviz.engine._fastpath.FastPath",
+    .tp_doc = "The page allocator's hot calls over a Kernel's arrays.",
+    .tp_basicsize = sizeof(FastPath),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = FastPath_new,
+    .tp_dealloc = (destructor)FastPath_dealloc,
+    .tp_traverse = (traverseproc)FastPath_traverse,
+    .tp_clear = (inquiry)FastPath_clear,
+    .tp_methods = FastPath_methods,
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "kmviz.engine._fastpath",
+    .m_doc = "The buddy allocator's hot calls in C (see kmviz/engine/fastpath.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (PyType_Ready(&FastPathType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&fastpath_module);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,55 @@
+"""Puts the C fast path (``_fastpath.c``) in front of a Kernel's two hottest calls, if it was built.
+
+``__get_free_pages()`` and ``free_pages()`` of a plain block are most of what a busy machine
+does.  When the extension compiled at install time, ``attach()`` gives a kernel instance C
+versions of ``get_free_pages`` / ``__get_free_pages`` / ``free_pages`` that handle the common
+case on the same arrays and hand every other case to the Python methods, which stay the
+reference.  Without a compiler nothing changes except speed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+try:
+    from ._fastpath import FastPath
+except ImportError:  # not compiled (no C compiler at install time)
+    FastPath = None
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+ENABLED = True  # tests switch it off to run the pure-Python reference
+
+
+def available() -> bool:
+    """True if the C extension was built and may be used."""
+    return FastPath is not None and ENABLED
+
+
+def attach(kernel: Kernel) -> bool:
+    """Give ``kernel`` the C versions of its hot calls; False if they are not available."""
+    if not available():
+        return False
+    buddy = kernel.buddy
+    cls = type(kernel)
+    fast = FastPath(
+        state=buddy.state,
+        nxt=buddy.nxt,
+        prv=buddy.prv,
+        pageblock_mt=buddy.pageblock_mt,
+        zone_by_chunk=buddy.zone_position_by_chunk,
+        list_bases=tuple(zone.list_base for zone in kernel.zones),
+        nr_free=tuple(zone.nr_free for zone in kernel.zones),
+        free_count=tuple(zone.free_count for zone in kernel.zones),
+        direct_map_end=kernel.direct_map_end,
+        record=buddy.record,
+        plans=kernel.page_plans_for_c,
+        notifiers=kernel._trait_notifiers,
+        slow_get_free_pages=cls.get_free_pages.__get__(kernel),
+        slow_free_pages=cls.free_pages.__get__(kernel),
+    )
+    kernel.get_free_pages = fast.get_free_pages
+    kernel.free_pages = fast.free_pages
+    setattr(kernel, "__get_free_pages", fast.get_free_pages)
+    return True

@@ -1,0 +1,116 @@
+"""The C fast path and the pure-Python reference leave bit-identical machines."""
+
+import random
+
+import pytest
+
+from kmviz import (
+    __GFP_NOWARN,
+    __GFP_RECLAIMABLE,
+    GFP_ATOMIC,
+    GFP_DMA,
+    GFP_HIGHUSER,
+    GFP_HIGHUSER_MOVABLE,
+    GFP_KERNEL,
+    Kernel,
+)
+from kmviz.engine import fastpath
+from kmviz.engine.invariants import check
+
+GFPS = [
+    GFP_KERNEL,
+    GFP_KERNEL | __GFP_NOWARN,
+    GFP_ATOMIC,
+    GFP_DMA,
+    GFP_HIGHUSER,
+    GFP_HIGHUSER_MOVABLE,
+    GFP_KERNEL | __GFP_RECLAIMABLE,
+]
+
+
+def machine_state(k):
+    buddy = k.buddy
+    return (
+        bytes(buddy.state),
+        bytes(buddy.nxt),
+        bytes(buddy.prv),
+        bytes(buddy.pageblock_mt),
+        [(bytes(z.nr_free), z.free_pages) for z in k.zones],
+        bytes(k.history.records),
+        k.dmesg(),
+    )
+
+
+def churn(k, seed, steps):
+    """A seeded mix of allocations, frees, double frees and wrong orders, by address."""
+    rng = random.Random(seed)
+    live = []
+    for _ in range(steps):
+        roll = rng.random()
+        if roll < 0.55 or not live:
+            order = min(int(rng.expovariate(0.7)), 11)
+            addr = k.get_free_pages(rng.choice(GFPS), order)
+            if addr:
+                live.append((addr, order))
+        elif roll < 0.97:
+            addr, order = live.pop(rng.randrange(len(live)))
+            k.free_pages(addr, order)
+        elif live:
+            addr, order = rng.choice(live)
+            k.free_pages(addr, order + rng.choice((-1, 1)))  # a learner's wrong order
+    return live
+
+
+@pytest.fixture
+def pure_python(monkeypatch):
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+
+
+def test_the_c_fast_path_was_built_and_is_used():
+    assert fastpath.FastPath is not None, "kmviz/engine/_fastpath.c did not compile at install"
+    k = Kernel()
+    assert type(k.get_free_pages).__name__ == "builtin_function_or_method"
+
+
+def test_pure_python_switch_really_switches(pure_python):
+    k = Kernel()
+    assert type(k.get_free_pages).__name__ == "method"
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        {"mem": "64MiB"},
+        {"mem": "24MiB", "boot_reserved": False},
+        {"mem": "4200MiB"},
+        {"mem": "32MiB", "zone_dma": False, "zone_dma32": False},
+    ],
+    ids=["64MiB", "24MiB-no-reserve", "4200MiB-three-zones", "32MiB-normal-only"],
+)
+def test_c_and_python_leave_identical_machines(machine, monkeypatch):
+    fast = Kernel(**machine)
+    churn(fast, seed=7, steps=6000)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    churn(slow, seed=7, steps=6000)
+    assert machine_state(fast) == machine_state(slow)
+    check(fast)
+
+
+def test_observers_are_notified_through_the_c_path():
+    k = Kernel()
+    seen = []
+    k.observe(lambda change: seen.append(change["new"]), names="tick")
+    addr = k.get_free_pages(GFP_KERNEL, 0)
+    k.free_pages(addr, 0)
+    assert seen == [1, 2]
+
+
+def test_unobserve_all_then_observe_again_still_notifies():
+    k = Kernel()
+    k.observe(lambda change: None, names="tick")
+    k.unobserve_all()
+    seen = []
+    k.observe(lambda change: seen.append(change["new"]), names="tick")
+    k.get_free_pages(GFP_KERNEL, 0)
+    assert len(seen) == 1

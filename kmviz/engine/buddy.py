@@ -73,9 +73,10 @@ class BuddyAllocator:
         self.record = history.records.append  # one packed history record per call
         for position, zone in enumerate(zones):
             zone.list_base = padded + position * ZONE_LISTS
-        # memmap_init() marks every pageblock Movable before memory is freed to the buddy
-        initial = MIGRATE_MOVABLE if mobility else MIGRATE_UNMOVABLE
-        self.pageblock_mt = array("b", [initial]) * (padded // PAGEBLOCK_NR_PAGES)
+        # memmap_init() marks every pageblock Movable before memory is freed to the buddy;
+        # it runs (in setup_arch) before build_all_zonelists() decides whether mobility
+        # grouping is off, so even tiny machines start with Movable pageblocks.
+        self.pageblock_mt = array("b", [MIGRATE_MOVABLE]) * (padded // PAGEBLOCK_NR_PAGES)
         # zone lookup per 16 MiB chunk: zone boundaries (16 MiB, 4 GiB) are multiples of it
         self.zone_by_chunk: list[Zone | None] = [None] * (-(-padded // 4096))
         self.zone_position_by_chunk = array("b", [-1]) * len(self.zone_by_chunk)

@@ -40,6 +40,7 @@ from .constants import (
     KERNEL_RODATA_KIB,
     KERNEL_RWDATA_KIB,
     MAX_ORDER,
+    MIGRATE_PCPTYPES,
     MIGRATE_TYPES,
     MIGRATE_UNMOVABLE,
     MIGRATETYPE_NAMES,
@@ -57,6 +58,7 @@ from .events import AllocationFailed, BadPageReported, MessageLogged
 from .gfp import (
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
+    __GFP_DMA,
     __GFP_HIGH,
     __GFP_HIGHMEM,
     __GFP_NOMEMALLOC,
@@ -100,6 +102,7 @@ from .zones import (
 # Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
 # these unmangled twins.
 GFP_COMP_BIT = __GFP_COMP
+GFP_DMA_BIT = __GFP_DMA
 GFP_DIRECT_RECLAIM_BIT = __GFP_DIRECT_RECLAIM
 GFP_HIGH_BIT = __GFP_HIGH
 GFP_HIGHMEM_BIT = __GFP_HIGHMEM
@@ -405,7 +408,9 @@ class Kernel(HasTraits):
 
         Checks the arguments, walks the zonelist at the low watermark, then the slow path.
         """
-        if isinstance(order, bool) or not isinstance(order, int):
+        if isinstance(order, bool):
+            raise TypeError(f"order must be an int from 0 to {MAX_ORDER - 1}, not bool")
+        if not isinstance(order, int):
             try:
                 order = operator.index(order)
             except TypeError:
@@ -442,6 +447,17 @@ class Kernel(HasTraits):
                 self._fail(order, gfp, str(bad))
                 return -1
             self._plans[gfp] = plan
+        if plan.migratetype >= MIGRATE_PCPTYPES:
+            # __GFP_MOVABLE|__GFP_RECLAIMABLE: gfp_migratetype() warns (VM_WARN_ON) and
+            # yields MIGRATE_HIGHATOMIC, which has no fallback row; Linux reads past
+            # fallbacks[] there, so kmviz stops after the warning.
+            self._print_lines(
+                warning("include/linux/gfp.h:18", self.comm, self.pid, self.taint,
+                        self._trace("gfp_migratetype", "__alloc_pages", "alloc_pages"))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_WARN
+            self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
+            return -1
         if not plan.fast:
             self._fail(order, gfp, "no zone the GFP mask allows has memory")
             self._warn_alloc(gfp, order, plan.highest_zoneidx)
@@ -490,11 +506,14 @@ class Kernel(HasTraits):
     def _warn_alloc(self, gfp: int, order: int, highest_zoneidx: int) -> None:
         """warn_alloc(): "page allocation failure", the stack, and the free areas per zone.
 
-        Suppressed by __GFP_NOWARN and rate-limited to one report per 10 seconds
+        Suppressed by __GFP_NOWARN, for __GFP_DMA on machines without a DMA zone, and
+        rate-limited to one report per 10 seconds
         (nopage_rs), like mm/page_alloc.c L4410.
         """
         if gfp & GFP_NOWARN_BIT:
             return
+        if gfp & GFP_DMA_BIT and ZONE_DMA not in self.zone_by_idx:
+            return  # (gfp_mask & __GFP_DMA) && !has_managed_dma(): nobody could have helped
         now = self.now_ns()
         if now < self._next_warn_alloc_ns:
             return
@@ -781,9 +800,13 @@ class Kernel(HasTraits):
         )  # fmt: skip
 
     def _dump_page(self, pfn: int, reason: str) -> list:
-        """dump_page() lines for ``pfn`` as its struct page would read now."""
+        """dump_page() lines for ``pfn`` as its struct page would read now.
+
+        Past the end of RAM the memory map still has struct pages, marked reserved
+        (init_unavailable_range()).
+        """
         buddy = self.buddy
-        code = buddy.state[pfn]
+        code = buddy.state[pfn] if pfn < self.nr_pfns else HOLE
         zone = buddy.zone_of(pfn)
         zone_idx = zone.idx if zone else ZONE_NORMAL
         if 0 <= code < MAX_ORDER:

@@ -230,3 +230,17 @@ def test_the_machine_is_tainted_after_a_bad_page():
     k.free_pages(PAGE_OFFSET + 0x1000 * 4096, 0)
     k.free_pages(PAGE_OFFSET + 0x1001 * 4096, 0)
     assert "Tainted: G    B" in k.dmesg()
+
+
+def test_movable_with_reclaimable_warns_and_allocates_nothing():
+    k = Kernel(mem="256MiB")
+    before = snapshot(k)
+    assert k.alloc_pages("GFP_KERNEL|__GFP_MOVABLE|__GFP_RECLAIMABLE", 0) is None
+    assert "WARNING: CPU: 0 PID: 1234 at include/linux/gfp.h:18 gfp_migratetype+" in k.dmesg()
+    assert snapshot(k) == before
+
+
+def test_bool_order_is_a_python_type_error():
+    k = Kernel(mem="256MiB")
+    with pytest.raises(TypeError, match="not bool"):
+        k.alloc_pages(GFP_KERNEL, True)

@@ -4,7 +4,8 @@
  * __get_free_pages() and free_pages() for the common case only: a GFP mask seen before whose
  * first zone has a block above the low watermark, and a free of a plain block by its head.
  * Everything else -- first use of a mask, fallback steals, other zones, the slow path, every
- * bad argument, and any call while something observes the kernel -- goes to the Python
+ * bad argument, atomic context (might_sleep() is due) and any call while something observes
+ * the kernel -- goes to the Python
  * methods given at construction, which are the reference implementation
  * (kmviz/engine/buddy.py rmqueue_smallest() and free_one_page(), kmviz/engine/kernel.py).
  * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
@@ -31,7 +32,7 @@
 
 typedef struct {
     PyObject_HEAD
-    Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view;
+    Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
     int nzones;
     int64_t list_base[MAX_ZONES];
@@ -39,6 +40,7 @@ typedef struct {
     int64_t *nxt, *prv;
     int8_t *pageblock_mt;
     int8_t *zone_by_chunk;
+    int8_t *atomic;            /* nonzero while sleeping is not allowed: might_sleep() is due */
     int64_t *nr_free[MAX_ZONES];
     int64_t *free_count[MAX_ZONES];
     uint64_t direct_map_end;
@@ -199,7 +201,7 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2)
         return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, NULL);
-    if (PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+    if (PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0] || !PyLong_CheckExact(args[0]))
         return call_slow(self->slow_get_free_pages, args);
     int order = small_order(args[1]);
     if (order < 0)
@@ -271,15 +273,15 @@ static PyObject *
 FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "list_bases", "nr_free",
+        "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "record", "plans", "notifiers", "slow_get_free_pages",
         "slow_free_pages", NULL};
-    PyObject *state, *nxt, *prv, *pageblock, *chunks, *bases, *nr_free, *free_count;
+    PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *record, *plans, *notifiers, *slow_get, *slow_free;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &nxt, &prv,
-            &pageblock, &chunks, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
+            args, kwds, "OOOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &nxt, &prv,
+            &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
             &free_count, &end, &record, &PyDict_Type, &plans, &PyDict_Type, &notifiers,
             &slow_get, &slow_free))
         return NULL;
@@ -303,6 +305,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_pageblock;
     if (get_view(chunks, &self->chunk_view, 1, "zone_by_chunk") < 0)
         goto fail_chunks;
+    if (get_view(atomic, &self->atomic_view, 1, "atomic") < 0)
+        goto fail_atomic;
     for (Py_ssize_t z = 0; z < nzones; z++) {
         if (get_view(PyTuple_GET_ITEM(nr_free, z), &self->nr_free_view[z], 8, "nr_free") < 0)
             goto fail_zones;
@@ -323,6 +327,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->prv = self->prv_view.buf;
     self->pageblock_mt = self->pageblock_view.buf;
     self->zone_by_chunk = self->chunk_view.buf;
+    self->atomic = self->atomic_view.buf;
     self->direct_map_end = end;
     self->record = Py_NewRef(record);
     self->plans = Py_NewRef(plans);
@@ -337,6 +342,8 @@ fail_zones:
         PyBuffer_Release(&self->free_count_view[z]);
     }
     self->nzones = 0;
+    PyBuffer_Release(&self->atomic_view);
+fail_atomic:
     PyBuffer_Release(&self->chunk_view);
 fail_chunks:
     PyBuffer_Release(&self->pageblock_view);
@@ -385,6 +392,7 @@ FastPath_dealloc(FastPath *self)
         PyBuffer_Release(&self->prv_view);
         PyBuffer_Release(&self->pageblock_view);
         PyBuffer_Release(&self->chunk_view);
+        PyBuffer_Release(&self->atomic_view);
         for (int z = 0; z < self->nzones; z++) {
             PyBuffer_Release(&self->nr_free_view[z]);
             PyBuffer_Release(&self->free_count_view[z]);

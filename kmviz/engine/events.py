@@ -10,8 +10,12 @@ when someone looks, so a million allocations cost memory for a million integers,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .constants import MIGRATETYPE_NAMES, PAGEBLOCK_ORDER
+
+if TYPE_CHECKING:
+    from .context import ContextSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,38 @@ class MessageLogged:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContextChanged:
+    """The CPU entered or left an interrupt, took or released a lock, turned something off."""
+
+    action: str  # the call, e.g. "spin_lock(dev_lock)" or "irq_enter"
+    context: ContextSnapshot  # the context after it
+
+
+@dataclass(frozen=True, slots=True)
+class ContextViolated:
+    """Code that must not sleep asked for something that may sleep (might_sleep() fired).
+
+    ``logged`` is False when the kernel's once-a-second rate limit kept the report out of
+    the log; the violation happened all the same.
+    """
+
+    context: ContextSnapshot
+    gfp: int
+    function: str  # what was called, e.g. "__get_free_pages"
+    location: str  # file:line of the might_sleep() check
+    explanation: str  # what was wrong and the fix, for a learner
+    logged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingWhileAtomic:
+    """A task really went to sleep in atomic context (__schedule_bug())."""
+
+    context: ContextSnapshot
+    reason: str
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -134,4 +170,7 @@ Event = (
     | FallbackStolen
     | BadPageReported
     | MessageLogged
+    | ContextChanged
+    | ContextViolated
+    | SchedulingWhileAtomic
 )

@@ -39,6 +39,7 @@ def attach(kernel: Kernel) -> bool:
         prv=buddy.prv,
         pageblock_mt=buddy.pageblock_mt,
         zone_by_chunk=buddy.zone_position_by_chunk,
+        atomic=kernel.atomic_flag,
         list_bases=tuple(zone.list_base for zone in kernel.zones),
         nr_free=tuple(zone.nr_free for zone in kernel.zones),
         free_count=tuple(zone.free_count for zone in kernel.zones),

@@ -20,7 +20,7 @@ import operator
 import random
 from array import array
 
-from traitlets import All, HasTraits, Int
+from traitlets import All, Any, HasTraits, Int
 
 from . import fastpath, procfs
 from .buddy import (
@@ -54,7 +54,9 @@ from .constants import (
     ZONE_NAMES,
     ZONE_NORMAL,
 )
-from .events import AllocationFailed, BadPageReported, MessageLogged
+from .context import ExecutionContext
+from .events import AllocationFailed, BadPageReported, ContextViolated, MessageLogged
+from .execution import ExecutionContextAPI
 from .gfp import (
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
@@ -66,6 +68,7 @@ from .gfp import (
     __GFP_ZERO,
     BadGfpZone,
     describe_gfp,
+    format_gfp,
     gfp_migratetype,
     gfp_zone,
     parse_gfp,
@@ -110,24 +113,16 @@ GFP_NOMEMALLOC_BIT = __GFP_NOMEMALLOC
 GFP_NOWARN_BIT = __GFP_NOWARN
 GFP_ZERO_BIT = __GFP_ZERO
 
+MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:274"  # might_alloc(): might_sleep_if(...)
 MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here
 MAX_MEM = 64 << 30  # bytes: the largest (memory for the page arrays grows with it)
 MAX_CPUS = 256
 BOOT_DONE_NS = 1_000_000_000  # simulated time when boot is over and the learner's code runs
 NS_PER_RECORD = 1_000  # simulated time one allocator call takes
-WARN_ALLOC_INTERVAL_NS = 10 * 1_000_000_000  # DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
+NS_PER_SECOND = 1_000_000_000
+WARN_ALLOC_INTERVAL_NS = 10 * NS_PER_SECOND  # DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
 BAD_PAGE_BURST = 60  # bad_page(): 60 reports, then quiet for the rest of the minute
 BAD_PAGE_WINDOW_NS = 60 * 1_000_000_000
-
-# the frames a learner's call sits on, innermost last, as in a module's init function
-LEARNER_FRAMES = (
-    "lesson_init [lesson]",
-    "do_one_initcall",
-    "do_init_module",
-    "__do_sys_finit_module",
-    "do_syscall_64",
-    "entry_SYSCALL_64_after_hwframe",
-)
 
 
 class AllocPlan:
@@ -165,7 +160,7 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits):
+class Kernel(HasTraits, ExecutionContextAPI):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
@@ -179,6 +174,10 @@ class Kernel(HasTraits):
         0,
         help="Bumped once per engine call that changed the machine, while anything observes it.",
     )
+    last_violation = Any(
+        None, allow_none=True, help="The latest ContextViolated event (might_sleep fired)."
+    )
+    last_failure = Any(None, allow_none=True, help="The latest AllocationFailed event.")
 
     def __init__(
         self,
@@ -212,8 +211,10 @@ class Kernel(HasTraits):
         self.zone_dma = zone_dma
         self.zone_dma32 = zone_dma32
         self.random = random.Random(seed)  # every random choice of the engine comes from here
-        self.comm = DEFAULT_COMM  # current->comm
-        self.pid = DEFAULT_PID  # current->pid
+        self.context = ExecutionContext(DEFAULT_COMM, DEFAULT_PID)  # current task, irqs, locks
+        # 1 while sleeping is not allowed: the fast paths then defer to might_sleep()
+        self.atomic_flag = array("b", [0])
+        self._next_might_sleep_ns = 0
         self.taint = 0  # tainted_mask bits
         self.log = KernelLog()
         self.history = History(self._zone_name_of)
@@ -370,8 +371,18 @@ class Kernel(HasTraits):
         return self.log.text(level)
 
     def _trace(self, *frames: str) -> list[str]:
-        """A call trace: ``frames`` (innermost first) on top of the learner's module init."""
-        return [*frames, *LEARNER_FRAMES]
+        """A call trace: ``frames`` (innermost first) on top of the code running now."""
+        return [*frames, *self._context_frames()]
+
+    @property
+    def comm(self) -> str:
+        """current->comm: the name of the task making the calls."""
+        return self.context.comm
+
+    @property
+    def pid(self) -> int:
+        """current->pid."""
+        return self.context.pid
 
     # === GFP → an allocation plan ==============================================================
     def _plan(self, gfp: int) -> AllocPlan:
@@ -403,10 +414,12 @@ class Kernel(HasTraits):
         )
 
     # === allocation ============================================================================
-    def _alloc(self, gfp, order) -> int:
+    def _alloc(self, gfp, order, caller: str = "alloc_pages") -> int:
         """The pfn of 2^order fresh pages, or -1: __alloc_pages() (mm/page_alloc.c L5622).
 
-        Checks the arguments, walks the zonelist at the low watermark, then the slow path.
+        Checks the arguments (order, gfp_zone(), gfp_migratetype(), might_alloc(), in that
+        order, as prepare_alloc_pages() does), walks the zonelist at the low watermark, then
+        the slow path.
         """
         if isinstance(order, bool):
             raise TypeError(f"order must be an int from 0 to {MAX_ORDER - 1}, not bool")
@@ -458,6 +471,8 @@ class Kernel(HasTraits):
             self.taint |= 1 << TAINT_WARN
             self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
             return -1
+        if gfp & GFP_DIRECT_RECLAIM_BIT and self.atomic_flag[0]:
+            self._might_sleep(gfp, MIGHT_ALLOC_LOCATION, ("__alloc_pages", caller))
         if not plan.fast:
             self._fail(order, gfp, "no zone the GFP mask allows has memory")
             self._warn_alloc(gfp, order, plan.highest_zoneidx)
@@ -501,7 +516,9 @@ class Kernel(HasTraits):
             nofrag = False
 
     def _fail(self, order: int, gfp: int, reason: str) -> None:
-        self.history.append_object(AllocationFailed(order, gfp, reason))
+        event = AllocationFailed(order, gfp, reason)
+        self.history.append_object(event)
+        self.last_failure = event
 
     def _warn_alloc(self, gfp: int, order: int, highest_zoneidx: int) -> None:
         """warn_alloc(): "page allocation failure", the stack, and the free areas per zone.
@@ -531,6 +548,39 @@ class Kernel(HasTraits):
         lines.append((KERN_WARNING, "Mem-Info:"))
         lines += [(KERN_WARNING, text) for text in self.show_free_areas(highest_zoneidx)]
         self._print_lines(lines)
+
+    def _might_sleep(self, gfp: int, location: str, frames: tuple[str, ...]) -> None:
+        """might_sleep(): report a call that may sleep from a context that must not.
+
+        Mirrors __might_resched() (kernel/sched/core.c L9975): the report is printed at most
+        once a second (``prev_jiffy + HZ``), but every violation is an event.
+        """
+        file, line = location.rsplit(":", 1)
+        lines = self.context.might_sleep_report(file, int(line), self.taint, self._trace(*frames))
+        if lines is None:
+            return
+        now = self.now_ns()
+        logged = not self._next_might_sleep_ns or now >= self._next_might_sleep_ns
+        if logged:
+            self._next_might_sleep_ns = now + NS_PER_SECOND
+            self._print_lines(lines)
+            self.taint |= 1 << TAINT_WARN
+        event = ContextViolated(
+            context=self.context.snapshot(),
+            gfp=gfp,
+            function=frames[-1],
+            location=location,
+            explanation=self.context.explain(format_gfp(gfp) or "0"),
+            logged=logged,
+        )
+        self.history.append_object(event)
+        self.last_violation = event
+
+    def idle(self, seconds: float) -> None:
+        """Let simulated time pass, as if the machine sat idle (rate limits expire)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"idle() takes a non-negative number of seconds, not {seconds!r}")
+        self._clock_offset_ns += int(seconds * NS_PER_SECOND)
 
     def show_free_areas(self, max_zone_idx: int = ZONE_MOVABLE) -> list[str]:
         """The per-zone part of show_mem(): watermarks, reserves, free blocks by order.
@@ -592,7 +642,12 @@ class Kernel(HasTraits):
         # Fast path: a mask seen before, and the first zone of its zonelist has a block on its
         # own migratetype's lists with free pages to spare above the low watermark.
         plan = self._page_plans.get(gfp) if gfp.__class__ is int else None
-        if plan is not None and order.__class__ is int and 0 <= order < MAX_ORDER:
+        if (
+            plan is not None
+            and order.__class__ is int
+            and 0 <= order < MAX_ORDER
+            and not self.atomic_flag[0]
+        ):
             zone = plan.first_zone
             if zone.free_pages - (1 << order) >= plan.first_mark and (
                 order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
@@ -606,7 +661,7 @@ class Kernel(HasTraits):
                     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         if gfp.__class__ is not int:
             gfp = parse_gfp(gfp)
-        pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order)
+        pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order, "__get_free_pages")
         if pfn >= 0 and gfp not in self._page_plans:
             plan = self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
             self.page_plans_for_c[gfp] = (

@@ -156,6 +156,48 @@ class SchedulingWhileAtomic:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class KswapdWoken:
+    """An allocation found zones below their watermarks and woke kswapd.
+
+    Linux's tracepoint is mm_vmscan_wakeup_kswapd.
+    """
+
+    zones: tuple[str, ...]
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryReclaimed:
+    """Page-cache pages were dropped to free memory, by kswapd or by the allocating task itself.
+
+    ``slept_ns`` is how long the allocating task slept for it (0 for kswapd, which is its own
+    thread).
+    """
+
+    by: str  # "kswapd" or "direct"
+    pages: int
+    slept_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class OomKilled:
+    """The OOM killer killed a task to free its memory."""
+
+    pid: int
+    comm: str
+    pages: int
+    gfp: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPanicked:
+    """panic(): the machine stopped."""
+
+    message: str
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -173,4 +215,8 @@ Event = (
     | ContextChanged
     | ContextViolated
     | SchedulingWhileAtomic
+    | KswapdWoken
+    | MemoryReclaimed
+    | OomKilled
+    | KernelPanicked
 )

@@ -54,3 +54,9 @@ def attach(kernel: Kernel) -> bool:
     kernel.free_pages = fast.free_pages
     setattr(kernel, "__get_free_pages", fast.get_free_pages)
     return True
+
+
+def detach(kernel: Kernel) -> None:
+    """Send every call back to the Python methods (after a panic, say)."""
+    for name in ("get_free_pages", "free_pages", "__get_free_pages"):
+        kernel.__dict__.pop(name, None)

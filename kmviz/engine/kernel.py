@@ -64,8 +64,10 @@ from .gfp import (
     __GFP_HIGH,
     __GFP_HIGHMEM,
     __GFP_NOMEMALLOC,
+    __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_ZERO,
+    GFP_HIGHUSER_MOVABLE,
     BadGfpZone,
     describe_gfp,
     format_gfp,
@@ -76,6 +78,7 @@ from .gfp import (
 from .history import History
 from .page import Page, format_size, parse_size
 from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
+from .reclaim import PageCache, Task
 from .reports import (
     LIST_POISON1,
     LIST_POISON2,
@@ -90,6 +93,7 @@ from .reports import (
     struct_page_address,
     warning,
 )
+from .slowpath import SlowPathMixin
 from .zones import (
     WMARK_LOW,
     WMARK_MIN,
@@ -105,6 +109,8 @@ from .zones import (
 # Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
 # these unmangled twins.
 GFP_COMP_BIT = __GFP_COMP
+GFP_HIGHUSER_MOVABLE_BIT = GFP_HIGHUSER_MOVABLE
+GFP_NORETRY_BIT = __GFP_NORETRY
 GFP_DMA_BIT = __GFP_DMA
 GFP_DIRECT_RECLAIM_BIT = __GFP_DIRECT_RECLAIM
 GFP_HIGH_BIT = __GFP_HIGH
@@ -160,7 +166,7 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits, ExecutionContextAPI):
+class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
@@ -215,6 +221,14 @@ class Kernel(HasTraits, ExecutionContextAPI):
         # 1 while sleeping is not allowed: the fast paths then defer to might_sleep()
         self.atomic_flag = array("b", [0])
         self._next_might_sleep_ns = 0
+        self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
+        self.tasks = [  # user processes; init is never an OOM victim
+            Task("systemd", 1, unkillable=True),
+            Task(DEFAULT_COMM, DEFAULT_PID),
+        ]
+        self._next_pid = 2000
+        self._kswapd_pending = None  # the plan of the allocation that woke kswapd
+        self.panic_message: str | None = None
         self.taint = 0  # tainted_mask bits
         self.log = KernelLog()
         self.history = History(self._zone_name_of)
@@ -421,6 +435,7 @@ class Kernel(HasTraits, ExecutionContextAPI):
         order, as prepare_alloc_pages() does), walks the zonelist at the low watermark, then
         the slow path.
         """
+        self._check_alive()
         if isinstance(order, bool):
             raise TypeError(f"order must be an int from 0 to {MAX_ORDER - 1}, not bool")
         if not isinstance(order, int):
@@ -480,14 +495,7 @@ class Kernel(HasTraits, ExecutionContextAPI):
         pfn = self._get_page_from_freelist(plan, plan.fast, order, plan.nofragment)
         if pfn >= 0:
             return pfn
-        # __alloc_pages_slowpath(): gfp_to_alloc_flags() gives ALLOC_WMARK_MIN, and
-        # ALLOC_MIN_RESERVE/ALLOC_NON_BLOCK for __GFP_HIGH callers that cannot sleep.
-        pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
-        if pfn >= 0:
-            return pfn
-        self._fail(order, gfp, "no zone has a free block above its watermark")
-        self._warn_alloc(gfp, order, plan.highest_zoneidx)
-        return -1
+        return self._alloc_slowpath(plan, order)
 
     def _get_page_from_freelist(self, plan: AllocPlan, zonelist, order: int, nofrag: bool):
         """Walk the zonelist; the first zone above its mark that has a block gives the pfn.
@@ -623,6 +631,8 @@ class Kernel(HasTraits, ExecutionContextAPI):
     def alloc_pages(self, gfp: int | str, order: int) -> Page | None:
         """2^order physically contiguous pages as their first ``Page``, or None (NULL)."""
         pfn = self._alloc(gfp, order)
+        if self._kswapd_pending:
+            self._run_kswapd()
         if self._trait_notifiers:
             self.tick += 1
         if pfn < 0:
@@ -662,6 +672,8 @@ class Kernel(HasTraits, ExecutionContextAPI):
         if gfp.__class__ is not int:
             gfp = parse_gfp(gfp)
         pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order, "__get_free_pages")
+        if self._kswapd_pending:
+            self._run_kswapd()
         if pfn >= 0 and gfp not in self._page_plans:
             plan = self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
             self.page_plans_for_c[gfp] = (
@@ -709,7 +721,11 @@ class Kernel(HasTraits, ExecutionContextAPI):
             if PAGE_OFFSET <= addr < self.direct_map_end:
                 pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
                 buddy = self.buddy
-                if buddy.state[pfn] == ALLOCATED + order and order.__class__ is int:
+                if (
+                    buddy.state[pfn] == ALLOCATED + order
+                    and order.__class__ is int
+                    and self.panic_message is None
+                ):
                     buddy.free_one_page(
                         pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9],
                         False,
@@ -723,6 +739,7 @@ class Kernel(HasTraits, ExecutionContextAPI):
 
     def _free_pages_checked(self, addr, order) -> None:
         """free_pages() for anything but a plain block head: checks, reports, compound pages."""
+        self._check_alive()
         if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"free_pages() takes an address (int), not {addr!r}")
         addr = int(addr)
@@ -744,6 +761,7 @@ class Kernel(HasTraits, ExecutionContextAPI):
 
     def _free(self, pfn: int, order: int, caller: str) -> None:
         """__free_pages(): free the block if it is what the caller says, else report."""
+        self._check_alive()
         if isinstance(order, bool) or not isinstance(order, int):
             raise TypeError(
                 f"order must be an int from 0 to {MAX_ORDER - 1}, not {type(order).__name__}"
@@ -885,6 +903,72 @@ class Kernel(HasTraits, ExecutionContextAPI):
         self._warned_once.add(location)
         self._print_lines(warning(location, self.comm, self.pid, self.taint, self._trace(*frames)))
         self.taint |= 1 << TAINT_WARN
+
+    # === user space: tasks and the page cache ==================================================
+    def spawn(self, comm: str, size: int | str = "16MiB", oom_score_adj: int = 0) -> int:
+        """Start a user process that touches ``size`` of anonymous memory; its pid.
+
+        Its pages are order-0 GFP_HIGHUSER_MOVABLE allocations, as page faults make them;
+        the OOM killer may choose it.  If memory runs short it simply gets fewer pages.
+        """
+        if not isinstance(comm, str) or not comm:
+            raise TypeError("spawn() needs the process name as a non-empty str")
+        pid = self._next_pid
+        self._next_pid += 1
+        task = Task(comm[:15], pid, uid=1000, oom_score_adj=oom_score_adj)
+        task.pages = self._user_pages(size)
+        self.tasks.append(task)
+        if self._trait_notifiers:
+            self.tick += 1
+        return pid
+
+    def kill(self, pid: int) -> None:
+        """The task exits (SIGKILL): its memory goes back to the page allocator."""
+        for task in self.tasks:
+            if task.pid == pid and not task.unkillable:
+                self._exit_task(task)
+                if self._trait_notifiers:
+                    self.tick += 1
+                return
+        raise ValueError(f"no killable task with pid {pid}")
+
+    def fill_page_cache(self, size: int | str) -> int:
+        """Read ``size`` of files into the page cache (clean, reclaimable); pages cached."""
+        pfns = self._user_pages(size)
+        for pfn in pfns:
+            self.page_cache.add(pfn)
+        if self._trait_notifiers:
+            self.tick += 1
+        return len(pfns)
+
+    def _user_pages(self, size: int | str) -> list[int]:
+        """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM."""
+        wanted = -(-parse_size(size) // PAGE_SIZE)
+        gfp = GFP_HIGHUSER_MOVABLE_BIT | GFP_NOWARN_BIT | GFP_NORETRY_BIT
+        pfns = []
+        for _ in range(wanted):
+            pfn = self._alloc(gfp, 0, "handle_mm_fault")
+            if pfn < 0:
+                break
+            pfns.append(pfn)
+        if self._kswapd_pending:
+            self._run_kswapd()
+        return pfns
+
+    def _exit_task(self, task: Task) -> None:
+        """do_exit(): free the task's pages and forget it."""
+        buddy = self.buddy
+        for pfn in task.pages:
+            buddy.free_one_page(
+                pfn, buddy.zone_of(pfn), 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False
+            )
+        task.pages = []
+        self.tasks.remove(task)
+
+    def _stop_fast_paths(self) -> None:
+        """After a panic every call goes through the Python checks, which refuse."""
+        fastpath.detach(self)
+        self.atomic_flag[0] = 1
 
     # === addresses =============================================================================
     def page_address(self, page: Page) -> int:

@@ -1,6 +1,7 @@
 """Where allocations come from: zonelist fallback, watermarks, reserves, migratetype fallback."""
 
 from kmviz import (
+    __GFP_NORETRY,
     __GFP_NOWARN,
     GFP_ATOMIC,
     GFP_DMA,
@@ -16,9 +17,13 @@ from kmviz.engine.invariants import check
 
 
 def drain(k, gfp, order):
-    """Allocate ``order`` blocks with ``gfp`` until it fails; the pfns handed out."""
+    """Allocate ``order`` blocks with ``gfp`` until it fails; the pfns handed out.
+
+    __GFP_NORETRY keeps a blocking mask from calling the OOM killer (and panicking the
+    machine once nothing is left to kill): it gives up after one reclaim pass.
+    """
     pfns = []
-    while (page := k.alloc_pages(gfp | __GFP_NOWARN, order)) is not None:
+    while (page := k.alloc_pages(gfp | __GFP_NOWARN | __GFP_NORETRY, order)) is not None:
         pfns.append(page.pfn)
     return pfns
 

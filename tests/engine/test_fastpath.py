@@ -5,6 +5,7 @@ import random
 import pytest
 
 from kmviz import (
+    __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_RECLAIMABLE,
     GFP_ATOMIC,
@@ -17,14 +18,14 @@ from kmviz import (
 from kmviz.engine import fastpath
 from kmviz.engine.invariants import check
 
-GFPS = [
-    GFP_KERNEL,
-    GFP_KERNEL | __GFP_NOWARN,
+GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
+    GFP_KERNEL | __GFP_NORETRY,
+    GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY,
     GFP_ATOMIC,
     GFP_DMA,
-    GFP_HIGHUSER,
-    GFP_HIGHUSER_MOVABLE,
-    GFP_KERNEL | __GFP_RECLAIMABLE,
+    GFP_HIGHUSER | __GFP_NORETRY,
+    GFP_HIGHUSER_MOVABLE | __GFP_NORETRY,
+    GFP_KERNEL | __GFP_RECLAIMABLE | __GFP_NORETRY,
 ]
 
 

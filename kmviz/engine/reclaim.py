@@ -1,0 +1,138 @@
+"""What the kernel can take back when free memory runs short: page cache and user tasks, in pages.
+
+A blocking allocation (``__GFP_DIRECT_RECLAIM``, e.g. GFP_KERNEL) that finds every zone at its
+min watermark does not give up: it *sleeps* while it reclaims memory itself.  Clean page-cache
+pages (file data already on disk) can simply be dropped, oldest first (the LRU).  kswapd does
+the same in the background as soon as a zone falls below its low watermark, until it is back
+above high.  When nothing is left to reclaim, the OOM killer picks the task whose memory is
+biggest and kills it.  A non-blocking allocation (GFP_ATOMIC, GFP_NOWAIT) can do none of this:
+it fails instead.
+
+This module keeps the reclaimable memory (``PageCache``), the user tasks (``Task``) and the
+text of the OOM killer's report; ``Kernel`` drives them from its slow path.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .printk import KERN_ERR, KERN_INFO, KERN_WARNING
+
+SWAP_CLUSTER_MAX = 32  # pages reclaimed per batch (include/linux/swap.h)
+MAX_RECLAIM_RETRIES = 16  # no-progress loops before giving up (mm/internal.h L202)
+RECLAIM_BATCH_NS = 200_000  # simulated time one reclaim batch takes while the caller sleeps
+OOM_SCORE_ADJ_MIN = -1000
+
+
+@dataclass
+class Task:
+    """A user process: its name, pid, and the order-0 pages of its anonymous memory."""
+
+    comm: str
+    pid: int
+    uid: int = 0
+    oom_score_adj: int = 0
+    pages: list[int] = field(default_factory=list)  # pfns of its anon pages
+    unkillable: bool = False  # init (pid 1) and kernel threads are never chosen
+
+    @property
+    def rss(self) -> int:
+        """Resident pages (all anonymous here)."""
+        return len(self.pages)
+
+    @property
+    def pgtables_bytes(self) -> int:
+        """mm_pgtables_bytes(): one 4 KiB table page per 512 mapped pages, at least one."""
+        return 4096 * (1 + self.rss // 512)
+
+    def badness(self) -> int:
+        """oom_badness(): rss + page-table pages, adjusted by oom_score_adj per mille of RAM."""
+        return self.rss + self.pgtables_bytes // 4096
+
+
+class PageCache:
+    """Clean file pages on the inactive file LRU, oldest first; each is an order-0 pfn."""
+
+    def __init__(self):
+        self.lru: deque[int] = deque()
+
+    def __len__(self) -> int:
+        return len(self.lru)
+
+    def add(self, pfn: int) -> None:
+        """A page was read from a file: it joins the LRU as the newest."""
+        self.lru.append(pfn)
+
+    def in_zones(self, zone_of, zone_ids: set[int]) -> int:
+        """How many cached pages lie in the given zones (zone_reclaimable_pages())."""
+        return sum(1 for pfn in self.lru if zone_of(pfn).idx in zone_ids)
+
+    def take_oldest(self, count: int, zone_of, zone_ids: set[int]) -> list[int]:
+        """Remove and return up to ``count`` of the oldest pages that lie in ``zone_ids``."""
+        taken, kept = [], deque()
+        while self.lru and len(taken) < count:
+            pfn = self.lru.popleft()
+            (taken if zone_of(pfn).idx in zone_ids else kept).append(pfn)
+        kept.extend(self.lru)
+        self.lru = kept
+        return taken
+
+
+def select_bad_process(tasks: list[Task]) -> Task | None:
+    """The task the OOM killer chooses: the highest badness among the killable ones.
+
+    Mirrors select_bad_process() / oom_evaluate_task() (mm/oom_kill.c): init and tasks with
+    oom_score_adj -1000 are skipped; the first task of the highest score wins.
+    """
+    best, best_score = None, -1
+    for task in tasks:
+        if task.unkillable or task.oom_score_adj == OOM_SCORE_ADJ_MIN:
+            continue
+        score = task.badness()
+        if score > best_score:
+            best, best_score = task, score
+    return best
+
+
+def dump_tasks(tasks: list[Task]) -> list[tuple[int, str]]:
+    """dump_tasks(): the table of every user task the OOM killer considered."""
+    lines = [
+        (KERN_INFO, "Tasks state (memory values in pages):"),
+        (KERN_INFO,
+         "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name"),
+    ]  # fmt: skip
+    for t in tasks:
+        if t.unkillable and t.pid != 1:
+            continue
+        total_vm = t.rss + 2048  # mapped libraries and stack on top of the resident pages
+        lines.append(
+            (KERN_INFO,
+             f"[{t.pid:7d}] {t.uid:5d} {t.pid:5d} {total_vm:8d} {t.rss:8d} "
+             f"{t.pgtables_bytes:8d} {0:8d}         {t.oom_score_adj:5d} {t.comm}")
+        )  # fmt: skip
+    return lines
+
+
+def oom_header(comm: str, gfp_text: str, order: int, oom_score_adj: int) -> tuple[int, str]:
+    """The first line of dump_header() (mm/oom_kill.c L461)."""
+    return (
+        KERN_WARNING,
+        f"{comm} invoked oom-killer: gfp_mask={gfp_text}, order={order}, "
+        f"oom_score_adj={oom_score_adj}",
+    )
+
+
+def oom_kill_lines(victim: Task) -> list[tuple[int, str]]:
+    """dump_oom_summary() and __oom_kill_process()'s "Killed process" line (L450, L959)."""
+    kib = 4 * victim.rss
+    return [
+        (KERN_INFO,
+         "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
+         f"global_oom,task_memcg=/,task={victim.comm},pid={victim.pid},uid={victim.uid}"),
+        (KERN_ERR,
+         f"Out of memory: Killed process {victim.pid} ({victim.comm}) "
+         f"total-vm:{4 * (victim.rss + 2048)}kB, anon-rss:{kib}kB, file-rss:0kB, "
+         f"shmem-rss:0kB, UID:{victim.uid} pgtables:{victim.pgtables_bytes // 1024}kB "
+         f"oom_score_adj:{victim.oom_score_adj}"),
+    ]  # fmt: skip

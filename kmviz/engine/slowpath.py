@@ -1,0 +1,245 @@
+"""The page allocator's slow path: wake kswapd, reclaim, retry, the OOM killer, give up (pages).
+
+Mirrors __alloc_pages_slowpath() (mm/page_alloc.c L5097) for a kernel without compaction
+(that arrives with the boot-and-fragmentation engine): after the first pass at the low
+watermark fails, kswapd is woken and the zonelist is tried at min (GFP_ATOMIC may go lower).
+A caller that cannot sleep stops there.  One that can sleeps in direct reclaim, retries while
+reclaim makes progress (at most 16 loops without), and as a last resort calls the OOM killer,
+which never runs for costly orders, __GFP_RETRY_MAYFAIL, or requests that must stay below
+ZONE_NORMAL (GFP_DMA, GFP_DMA32).  __GFP_NORETRY gives up after one reclaim pass,
+__GFP_NOFAIL never gives up.
+"""
+
+from __future__ import annotations
+
+from .constants import PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_NR_PAGES, ZONE_NORMAL
+from .events import KernelPanicked, KswapdWoken, MemoryReclaimed, OomKilled, SchedulingWhileAtomic
+from .gfp import (
+    __GFP_DIRECT_RECLAIM,
+    __GFP_FS,
+    __GFP_KSWAPD_RECLAIM,
+    __GFP_NOFAIL,
+    __GFP_NORETRY,
+    __GFP_RETRY_MAYFAIL,
+    describe_gfp,
+)
+from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING
+from .reclaim import (
+    MAX_RECLAIM_RETRIES,
+    RECLAIM_BATCH_NS,
+    SWAP_CLUSTER_MAX,
+    dump_tasks,
+    oom_header,
+    oom_kill_lines,
+    select_bad_process,
+)
+from .reports import TAINT_WARN, dump_stack
+from .zones import WMARK_HIGH
+
+# Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
+DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
+FS = __GFP_FS
+NOFAIL = __GFP_NOFAIL
+NORETRY = __GFP_NORETRY
+RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
+OOM_PROGRESS_LIMIT = 8  # OOM passes that free nothing before kmviz stops an endless retry
+
+
+class KernelPanic(RuntimeError):  # noqa: N818 - named after the kernel's event
+    """The simulated kernel called panic(); the machine is stopped. Make a new Kernel."""
+
+
+class SlowPathMixin:
+    """Mixin for Kernel: everything after the first pass of __alloc_pages() fails."""
+
+    def _alloc_slowpath(self, plan, order: int) -> int:
+        """__alloc_pages_slowpath(): the pfn of the block, or -1 after the failure report."""
+        gfp = plan.gfp
+        can_reclaim = bool(gfp & DIRECT_RECLAIM)
+        costly = order > PAGE_ALLOC_COSTLY_ORDER
+        if gfp & KSWAPD_RECLAIM:
+            self._wake_kswapd(plan, order)
+        pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+        if pfn >= 0 or not can_reclaim:
+            return pfn if pfn >= 0 else self._nopage(plan, order, can_reclaim)
+        no_progress_loops = 0
+        oom_passes = 0
+        while True:
+            reclaimed = self._direct_reclaim(plan)
+            pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+            if pfn >= 0:
+                return pfn
+            if gfp & NORETRY or (costly and not gfp & RETRY_MAYFAIL):
+                break
+            # should_reclaim_retry(): progress resets the count (not for costly orders)
+            if reclaimed and not costly:
+                no_progress_loops = 0
+            else:
+                no_progress_loops += 1
+            if no_progress_loops <= MAX_RECLAIM_RETRIES and self._reclaim_could_help(plan, order):
+                continue
+            pfn, progress = self._may_oom(plan, order)
+            if pfn >= 0:
+                return pfn
+            if not progress or oom_passes == OOM_PROGRESS_LIMIT:
+                break
+            oom_passes += 1
+            no_progress_loops = 0
+        return self._nopage(plan, order, can_reclaim)
+
+    def _nopage(self, plan, order: int, can_reclaim: bool) -> int:
+        """The nopage: label: __GFP_NOFAIL keeps going if it can, everything else fails."""
+        gfp = plan.gfp
+        if gfp & NOFAIL and can_reclaim:
+            # __alloc_pages_cpuset_fallback(..., ALLOC_MIN_RESERVE): half of min, then retry
+            half_min = tuple((z, mark - z.watermark[0] // 2) for z, mark in plan.slow)
+            pfn = self._get_page_from_freelist(plan, half_min, order, False)
+            if pfn >= 0:
+                return pfn
+            self._printk(
+                KERN_WARNING,
+                f"kmviz: this __GFP_NOFAIL allocation (order {order}) would retry forever; "
+                "nothing is left to reclaim or kill, so the simulation gives up",
+            )
+        elif gfp & NOFAIL:
+            self._warn_once(  # WARN_ON_ONCE_GFP(!can_direct_reclaim, gfp_mask)
+                "mm/page_alloc.c:5377", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
+            )
+        self._fail(order, gfp, "no zone has a free block above its watermark")
+        self._warn_alloc(gfp, order, plan.highest_zoneidx)
+        return -1
+
+    # --- kswapd ----------------------------------------------------------------------------
+    def _wake_kswapd(self, plan, order: int) -> None:
+        """wake_all_kswapds(): zones of the zonelist not above their high watermark need kswapd."""
+        unbalanced = tuple(z.name for z, _ in plan.slow if z.free_pages <= z.watermark[WMARK_HIGH])
+        if unbalanced and not self._kswapd_pending:
+            self._kswapd_pending = plan
+            self.history.append_object(KswapdWoken(unbalanced, order))
+
+    def _run_kswapd(self) -> None:
+        """kswapd0 runs once the caller is done: reclaim until its zones are above high.
+
+        Mirrors balance_pgdat() (mm/vmscan.c) for clean page cache: oldest pages first, in
+        batches of SWAP_CLUSTER_MAX, zone by zone.
+        """
+        plan, self._kswapd_pending = self._kswapd_pending, None
+        total = 0
+        for zone, _ in plan.slow:
+            while zone.free_pages <= zone.watermark[WMARK_HIGH]:
+                freed = self._drop_page_cache({zone.idx})
+                if not freed:
+                    break
+                total += freed
+        if total:
+            self.history.append_object(MemoryReclaimed("kswapd", total, 0))
+
+    # --- direct reclaim --------------------------------------------------------------------
+    def _direct_reclaim(self, plan) -> int:
+        """__alloc_pages_direct_reclaim(): the caller sleeps and drops page cache itself."""
+        if self.atomic_flag[0]:
+            self._schedule_bug()
+        freed = self._drop_page_cache({z.idx for z, _ in plan.slow})
+        self._clock_offset_ns += RECLAIM_BATCH_NS
+        self.history.append_object(MemoryReclaimed("direct", freed, RECLAIM_BATCH_NS))
+        return freed
+
+    def _drop_page_cache(self, zone_ids: set[int]) -> int:
+        """Free up to SWAP_CLUSTER_MAX of the oldest clean page-cache pages in ``zone_ids``."""
+        buddy = self.buddy
+        pfns = self.page_cache.take_oldest(SWAP_CLUSTER_MAX, buddy.zone_of, zone_ids)
+        for pfn in pfns:
+            mt = buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+            buddy.free_one_page(pfn, buddy.zone_of(pfn), 0, mt, False)
+        return len(pfns)
+
+    def _reclaim_could_help(self, plan, order: int) -> bool:
+        """should_reclaim_retry(): would free + reclaimable pages pass min in some zone?"""
+        for zone, mark in plan.slow:
+            reclaimable = self.page_cache.in_zones(self.buddy.zone_of, {zone.idx})
+            available = zone.free_pages + reclaimable
+            if available - ((1 << order) - 1) > mark and reclaimable:
+                return True
+        return False
+
+    def _schedule_bug(self) -> None:
+        """__schedule_bug(): the task really sleeps in atomic context (sched/core.c L5791)."""
+        ctx = self.context
+        lines = [
+            (KERN_ERR,
+             f"BUG: scheduling while atomic: {ctx.comm}/{ctx.pid}/{ctx.preempt_count:#010x}"),
+            (KERN_WARNING, "Modules linked in: lesson(O)"),
+        ]  # fmt: skip
+        lines += dump_stack(
+            KERN_WARNING, ctx.comm, ctx.pid, self.taint,
+            self._trace("dump_stack_lvl", "__schedule_bug", "__schedule", "schedule",
+                        "__alloc_pages_slowpath.constprop.0", "__alloc_pages"),
+        )  # fmt: skip
+        self._print_lines(lines)
+        self.taint |= 1 << TAINT_WARN
+        self.history.append_object(
+            SchedulingWhileAtomic(ctx.snapshot(), "direct reclaim slept with preemption off")
+        )
+
+    # --- the OOM killer --------------------------------------------------------------------
+    def _may_oom(self, plan, order: int) -> tuple[int, bool]:
+        """__alloc_pages_may_oom(): (pfn or -1, whether anything was done that may help)."""
+        gfp = plan.gfp
+        high = tuple(
+            (z, z.watermark[WMARK_HIGH] + z.lowmem_reserve[plan.highest_zoneidx])
+            for z, _ in plan.slow
+        )
+        pfn = self._get_page_from_freelist(plan, high, order, False)
+        if pfn >= 0:
+            return pfn, True
+        if order > PAGE_ALLOC_COSTLY_ORDER or gfp & RETRY_MAYFAIL:
+            return -1, False
+        if plan.highest_zoneidx < ZONE_NORMAL:
+            return -1, False  # "The OOM killer does not needlessly kill tasks for lowmem"
+        if not gfp & FS:
+            return -1, True  # out_of_memory() cannot help a !__GFP_FS caller: it waits
+        victim = select_bad_process(self.tasks)
+        lines = [oom_header(self.comm, describe_gfp(gfp), order, 0)]
+        lines += dump_stack(
+            KERN_WARNING, self.comm, self.pid, self.taint,
+            self._trace("dump_stack_lvl", "dump_header", "oom_kill_process", "out_of_memory",
+                        "__alloc_pages_slowpath.constprop.0", "__alloc_pages"),
+        )  # fmt: skip
+        lines.append((KERN_WARNING, "Mem-Info:"))
+        lines += [(KERN_WARNING, text) for text in self.show_free_areas(plan.highest_zoneidx)]
+        lines += dump_tasks(self.tasks)
+        if victim is None:
+            lines.append((KERN_WARNING, "Out of memory and no killable processes..."))
+            self._print_lines(lines)
+            self._panic("System is deadlocked on memory")
+        lines += oom_kill_lines(victim)
+        self._print_lines(lines)
+        self._exit_task(victim)
+        self.history.append_object(OomKilled(victim.pid, victim.comm, victim.rss, gfp, order))
+        return -1, True
+
+    def _panic(self, message: str) -> None:
+        """panic(): print the banner, stop the machine, raise KernelPanic."""
+        lines = [(KERN_EMERG, f"Kernel panic - not syncing: {message}")]
+        lines += dump_stack(
+            KERN_EMERG,
+            self.comm,
+            self.pid,
+            self.taint,
+            self._trace("dump_stack_lvl", "panic", "out_of_memory.cold"),
+        )
+        lines.append((KERN_EMERG, "Kernel Offset: disabled"))
+        lines.append((KERN_EMERG, f"---[ end Kernel panic - not syncing: {message} ]---"))
+        self._print_lines(lines)
+        self.panic_message = message
+        self.history.append_object(KernelPanicked(message))
+        self._stop_fast_paths()
+        raise KernelPanic(message)
+
+    def _check_alive(self) -> None:
+        """Raise KernelPanic if the machine has panicked."""
+        if self.panic_message is not None:
+            raise KernelPanic(
+                f"the simulated kernel panicked ({self.panic_message}); make a new Kernel"
+            )

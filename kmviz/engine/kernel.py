@@ -58,6 +58,7 @@ from .context import ExecutionContext
 from .events import AllocationFailed, BadPageReported, ContextViolated, MessageLogged
 from .execution import ExecutionContextAPI
 from .gfp import (
+    __GFP_BITS_MASK,
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
     __GFP_DMA,
@@ -95,6 +96,7 @@ from .reports import (
 )
 from .slowpath import SlowPathMixin
 from .zones import (
+    WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
     Zone,
@@ -109,6 +111,7 @@ from .zones import (
 # Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
 # these unmangled twins.
 GFP_COMP_BIT = __GFP_COMP
+GFP_BITS_MASK = __GFP_BITS_MASK
 GFP_HIGHUSER_MOVABLE_BIT = GFP_HIGHUSER_MOVABLE
 GFP_NORETRY_BIT = __GFP_NORETRY
 GFP_DMA_BIT = __GFP_DMA
@@ -450,7 +453,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
         except TypeError:  # unhashable
             plan = None
         if plan is None:
-            gfp = parse_gfp(gfp)
+            gfp = gfp_t(gfp)
         else:
             gfp = plan.gfp
         if not 0 <= order < MAX_ORDER:
@@ -670,7 +673,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
                         self.tick += 1
                     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         if gfp.__class__ is not int:
-            gfp = parse_gfp(gfp)
+            gfp = gfp_t(gfp)
         pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order, "__get_free_pages")
         if self._kswapd_pending:
             self._run_kswapd()
@@ -1028,6 +1031,26 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
         """Free pages in one zone."""
         return self.zone(zone).free_pages
 
+    def zone_stats(self) -> list[dict]:
+        """Per zone, what the views show: free pages, watermarks, reserves, blocks per order."""
+        return [
+            {
+                "zone": z.name,
+                "start_pfn": z.start_pfn,
+                "end_pfn": z.end_pfn,
+                "present": z.present_pages,
+                "managed": z.managed_pages,
+                "free": z.free_pages,
+                "min": z.watermark[WMARK_MIN],
+                "low": z.watermark[WMARK_LOW],
+                "high": z.watermark[WMARK_HIGH],
+                "lowmem_reserve": list(z.lowmem_reserve),
+                "nr_free": list(z.nr_free),
+                "page_cache": self.page_cache.in_zones(self.buddy.zone_of, {z.idx}),
+            }
+            for z in self.zones
+        ]
+
     def buddyinfo(self) -> dict[str, list[int]]:
         """``{zone name: nr_free per order 0..10}``, what /proc/buddyinfo prints."""
         return {z.name: list(z.nr_free) for z in self.zones}
@@ -1067,6 +1090,20 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
 setattr(Kernel, "__get_free_pages", Kernel.get_free_pages)
 setattr(Kernel, "__get_free_page", Kernel.get_free_page)
 setattr(Kernel, "__free_pages", Kernel.free_pages_block)
+
+
+def gfp_t(value) -> int:
+    """A gfp_t from an int or a C-style string, as __alloc_pages() takes it.
+
+    Like ``gfp &= gfp_allowed_mask`` in __alloc_pages(), bits above __GFP_BITS_MASK are
+    dropped; unnamed bits below it stay and print in hex (``GFP_KERNEL|0x1000000``).  A value
+    that does not fit the 32-bit gfp_t at all is a Python error.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 1 << 32:
+            raise ValueError(f"a GFP mask is a 32-bit gfp_t; {value:#x} does not fit")
+        return value & GFP_BITS_MASK
+    return parse_gfp(value)
 
 
 def _require_int(name: str, value, low: int, high: int) -> int:

@@ -82,7 +82,14 @@ class SlowPathMixin:
             pfn, progress = self._may_oom(plan, order)
             if pfn >= 0:
                 return pfn
-            if not progress or oom_passes == OOM_PROGRESS_LIMIT:
+            if not progress:
+                break
+            if oom_passes == OOM_PROGRESS_LIMIT:
+                self._printk(
+                    KERN_WARNING,
+                    f"kmviz: Linux would keep retrying this {describe_gfp(gfp)} allocation "
+                    "until some other task frees memory; the simulation gives up",
+                )
                 break
             oom_passes += 1
             no_progress_loops = 0
@@ -104,7 +111,7 @@ class SlowPathMixin:
             )
         elif gfp & NOFAIL:
             self._warn_once(  # WARN_ON_ONCE_GFP(!can_direct_reclaim, gfp_mask)
-                "mm/page_alloc.c:5377", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
+                "mm/page_alloc.c:5367", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
             )
         self._fail(order, gfp, "no zone has a free block above its watermark")
         self._warn_alloc(gfp, order, plan.highest_zoneidx)
@@ -215,8 +222,9 @@ class SlowPathMixin:
             self._panic("System is deadlocked on memory")
         lines += oom_kill_lines(victim)
         self._print_lines(lines)
+        killed = OomKilled(victim.pid, victim.comm, victim.rss, gfp, order)
         self._exit_task(victim)
-        self.history.append_object(OomKilled(victim.pid, victim.comm, victim.rss, gfp, order))
+        self.history.append_object(killed)
         return -1, True
 
     def _panic(self, message: str) -> None:

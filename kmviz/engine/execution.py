@@ -117,6 +117,26 @@ class ExecutionContextAPI:
         if self._trait_notifiers:
             self.tick += 1
 
+    # --- the current task ----------------------------------------------------------------------
+    def task(self, comm: str, pid: int) -> Section:
+        """``with k.task("kworker/0:1", 42):`` makes another task current for the block."""
+        if (
+            not isinstance(comm, str)
+            or not comm
+            or isinstance(pid, bool)
+            or not isinstance(pid, int)
+        ):
+            raise TypeError("task() takes a name (non-empty str) and a pid (int)")
+        saved = (self.context.comm, self.context.pid)
+
+        def switch(to: tuple[str, int]) -> None:
+            self.context.comm, self.context.pid = to[0][:15], to[1]  # TASK_COMM_LEN 16
+            self.history.append_object(
+                ContextChanged(f"switch_to({to[0]}/{to[1]})", self.context.snapshot())
+            )
+
+        return Section(lambda: switch((comm, pid)), lambda: switch(saved))
+
     # --- interrupts ----------------------------------------------------------------------------
     def irq(self) -> Section:
         """``with k.irq():`` runs the block as a hard interrupt handler (irq_enter/irq_exit)."""

@@ -303,3 +303,21 @@ def test_the_kernel_log_is_bounded_like_the_ring_buffer():
         k.free_pages(0x1234, 0)  # each one a kernel BUG report
     assert k.log.dropped > 0
     assert k.log.used <= k.log.capacity
+
+
+def test_another_task_can_be_made_current_for_a_block():
+    k = Kernel(mem="64MiB")
+    with k.task("kworker/0:1", 42), k.irq():
+        k.alloc_pages(GFP_KERNEL, 0)
+    assert "in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: 42, name: kworker/0:1" in (
+        log_lines(k)
+    )
+    assert (k.comm, k.pid) == ("insmod", 1234)
+
+
+def test_the_2632_differences_live_in_one_place():
+    from kmviz.engine.eras import ERA_2_6_32
+
+    assert ERA_2_6_32["gfp"]["GFP_KERNEL"] == 0xD0
+    assert ERA_2_6_32["watermark_low"](100) == 125
+    assert len(ERA_2_6_32["might_sleep"]) == 2

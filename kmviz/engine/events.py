@@ -198,6 +198,70 @@ class KernelPanicked:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectAllocated:
+    """A slab object was handed out (tracepoints kmalloc / kmem_cache_alloc).
+
+    ``bytes_req`` is what the caller asked for, ``bytes_alloc`` what it got (the cache's slot
+    size, or PAGE_SIZE << order above 8 KiB): the difference is internal fragmentation.
+    """
+
+    tracepoint: str  # "kmalloc" or "kmem_cache_alloc"
+    call_site: str
+    ptr: int
+    bytes_req: int
+    bytes_alloc: int
+    gfp: int
+    cache: str  # "" for a large kmalloc served by the page allocator
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFreed:
+    """A slab object (or large kmalloc) came back (tracepoints kfree / kmem_cache_free)."""
+
+    tracepoint: str  # "kfree" or "kmem_cache_free"
+    call_site: str
+    ptr: int
+    cache: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlabCreated:
+    """A cache took 2^order pages from the page allocator and cut them into objects."""
+
+    cache: str
+    pfn: int
+    order: int
+    objects: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlabFreed:
+    """An empty slab's pages went back to the page allocator."""
+
+    cache: str
+    pfn: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheCreated:
+    """kmem_cache_create() made a cache (the kmalloc caches are made at boot)."""
+
+    name: str
+    object_size: int
+    size: int
+    objects: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheDestroyed:
+    """kmem_cache_destroy() removed an empty cache."""
+
+    name: str
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -219,4 +283,10 @@ Event = (
     | MemoryReclaimed
     | OomKilled
     | KernelPanicked
+    | ObjectAllocated
+    | ObjectFreed
+    | SlabCreated
+    | SlabFreed
+    | CacheCreated
+    | CacheDestroyed
 )

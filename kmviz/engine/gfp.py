@@ -95,6 +95,7 @@ __all__ = [
     "describe_gfp",
     "format_gfp",
     "gfp_migratetype",
+    "gfp_t",
     "gfp_zone",
     "gfpflags_allow_blocking",
     "parse_gfp",
@@ -527,3 +528,17 @@ GFP_ERA_2_6_32: MappingProxyType[str, int] = MappingProxyType(
         "GFP_HIGHUSER_MOVABLE": 0x200DA,
     }
 )
+
+
+def gfp_t(value) -> int:
+    """A gfp_t from an int or a C-style string, as __alloc_pages() takes it.
+
+    Like ``gfp &= gfp_allowed_mask`` in __alloc_pages(), bits above __GFP_BITS_MASK are
+    dropped; unnamed bits below it stay and print in hex (``GFP_KERNEL|0x1000000``).  A value
+    that does not fit the 32-bit gfp_t at all is a Python error.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 1 << 32:
+            raise ValueError(f"a GFP mask is a 32-bit gfp_t; {value:#x} does not fit")
+        return value & __GFP_BITS_MASK
+    return parse_gfp(value)

@@ -58,7 +58,6 @@ from .context import ExecutionContext
 from .events import AllocationFailed, BadPageReported, ContextViolated, MessageLogged
 from .execution import ExecutionContextAPI
 from .gfp import (
-    __GFP_BITS_MASK,
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
     __GFP_DMA,
@@ -73,10 +72,12 @@ from .gfp import (
     describe_gfp,
     format_gfp,
     gfp_migratetype,
+    gfp_t,
     gfp_zone,
     parse_gfp,
 )
 from .history import History
+from .kmalloc import SlabAPI
 from .page import Page, format_size, parse_size
 from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
 from .reclaim import PageCache, Task
@@ -111,7 +112,6 @@ from .zones import (
 # Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
 # these unmangled twins.
 GFP_COMP_BIT = __GFP_COMP
-GFP_BITS_MASK = __GFP_BITS_MASK
 GFP_HIGHUSER_MOVABLE_BIT = GFP_HIGHUSER_MOVABLE
 GFP_NORETRY_BIT = __GFP_NORETRY
 GFP_DMA_BIT = __GFP_DMA
@@ -169,14 +169,15 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
+class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
     zone_dma32=True)``: ``mem`` is bytes or a size such as "1MiB" or "4GiB"; ``boot_reserved``
     keeps what a real boot keeps (pfn 0, the BIOS area below 1 MiB, the kernel image);
     ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
-    ``seed`` fixes everything random in the engine.
+    ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
+    checks, red zones, poisoning and owner tracking for every cache, as the boot option does.
     """
 
     tick = Int(
@@ -196,6 +197,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
         boot_reserved: bool = True,
         zone_dma: bool = True,
         zone_dma32: bool = True,
+        slub_debug: bool = False,
     ):
         super().__init__()
         size = parse_size(mem)
@@ -210,6 +212,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
             ("boot_reserved", boot_reserved),
             ("zone_dma", zone_dma),
             ("zone_dma32", zone_dma32),
+            ("slub_debug", slub_debug),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
@@ -247,6 +250,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
         self._boot()
+        self._kmem_cache_init(slub_debug)
         fastpath.attach(self)
 
     def unobserve_all(self, name=All) -> None:
@@ -1090,20 +1094,6 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin):
 setattr(Kernel, "__get_free_pages", Kernel.get_free_pages)
 setattr(Kernel, "__get_free_page", Kernel.get_free_page)
 setattr(Kernel, "__free_pages", Kernel.free_pages_block)
-
-
-def gfp_t(value) -> int:
-    """A gfp_t from an int or a C-style string, as __alloc_pages() takes it.
-
-    Like ``gfp &= gfp_allowed_mask`` in __alloc_pages(), bits above __GFP_BITS_MASK are
-    dropped; unnamed bits below it stay and print in hex (``GFP_KERNEL|0x1000000``).  A value
-    that does not fit the 32-bit gfp_t at all is a Python error.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not 0 <= value < 1 << 32:
-            raise ValueError(f"a GFP mask is a 32-bit gfp_t; {value:#x} does not fit")
-        return value & GFP_BITS_MASK
-    return parse_gfp(value)
 
 
 def _require_int(name: str, value, low: int, high: int) -> int:

@@ -16,6 +16,7 @@ from .constants import (
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
 )
+from .slab_geometry import SLAB_RECLAIM_ACCOUNT
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -71,9 +72,116 @@ def pagetypeinfo(kernel: Kernel) -> str:
     return "".join(out)
 
 
+def slabinfo(kernel: Kernel) -> str:
+    """/proc/slabinfo version 2.1, newest cache first (mm/slab_common.c L1166-1215).
+
+    For SLUB the tunables are 0, active_slabs equals num_slabs, and active_objs counts every
+    object except the free ones on partial lists (get_slabinfo(), mm/slub.c L6312), so the
+    free slots of the active slab count as active.
+    """
+    out = [
+        "slabinfo - version: 2.1\n",
+        "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+        " : tunables <limit> <batchcount> <sharedfactor>"
+        " : slabdata <active_slabs> <num_slabs> <sharedavail>\n",
+    ]
+    for cache in reversed(kernel.caches):
+        num_objs = cache.num_objs
+        free = sum(len(slab.freelist) for slab in cache.partial)
+        slabs = len(cache.slabs)
+        out.append(
+            f"{cache.name:<17} {num_objs - free:6d} {num_objs:6d} {cache.size:6d} "
+            f"{cache.objects:4d} {1 << cache.order:4d} : tunables {0:4d} {0:4d} {0:4d}"
+            f" : slabdata {slabs:6d} {slabs:6d} {0:6d}\n"
+        )
+    return "".join(out)
+
+
+def meminfo(kernel: Kernel) -> str:
+    """/proc/meminfo as fs/proc/meminfo.c prints it (``%-16s%8lu kB``), for this machine.
+
+    Modelled: MemTotal/MemFree, the page cache (Cached, Inactive(file)), user tasks'
+    anonymous pages (AnonPages, Active(anon)), slab memory (SReclaimable for reclaimable
+    caches, SUnreclaim for the rest and for large kmalloc), page tables of tasks; the lines
+    for things not simulated (swap, hugetlb, writeback …) are 0.
+    """
+    kib = 4  # KiB per page
+    managed = sum(z.managed_pages for z in kernel.zones)
+    free = kernel.free_pages_count()
+    cached = len(kernel.page_cache)
+    anon = sum(t.rss for t in kernel.tasks)
+    reclaimable = sum(c.pages for c in kernel.caches if c.flags & SLAB_RECLAIM_ACCOUNT)
+    unreclaimable = sum(c.pages for c in kernel.caches if not c.flags & SLAB_RECLAIM_ACCOUNT)
+    unreclaimable += sum(1 << order for _, order, _ in kernel.large_kmalloc.values())
+    pagetables = sum(t.pgtables_bytes for t in kernel.tasks) // 4096
+    low = sum(z.watermark[1] for z in kernel.zones)
+    reserve = sum(z.watermark[2] + max(z.lowmem_reserve) for z in kernel.zones)
+    available = max(0, free - reserve + cached - min(cached // 2, low))
+    available += reclaimable - min(reclaimable // 2, low)
+    gib = kernel.mem >> 30
+    direct_4k = 2048 if kernel.mem >= 2 << 20 else kernel.mem >> 10
+    direct_1g = max(0, gib - 1) << 20
+    direct_2m = (kernel.mem >> 10) - direct_4k - direct_1g
+    rows = [
+        ("MemTotal", managed * kib),
+        ("MemFree", free * kib),
+        ("MemAvailable", max(available, 0) * kib),
+        ("Buffers", 0),
+        ("Cached", cached * kib),
+        ("SwapCached", 0),
+        ("Active", anon * kib),
+        ("Inactive", cached * kib),
+        ("Active(anon)", anon * kib),
+        ("Inactive(anon)", 0),
+        ("Active(file)", 0),
+        ("Inactive(file)", cached * kib),
+        ("Unevictable", 0),
+        ("Mlocked", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Writeback", 0),
+        ("AnonPages", anon * kib),
+        ("Mapped", 0),
+        ("Shmem", 0),
+        ("KReclaimable", reclaimable * kib),
+        ("Slab", (reclaimable + unreclaimable) * kib),
+        ("SReclaimable", reclaimable * kib),
+        ("SUnreclaim", unreclaimable * kib),
+        ("KernelStack", 0),
+        ("PageTables", pagetables * kib),
+        ("SecPageTables", 0),
+        ("NFS_Unstable", 0),
+        ("Bounce", 0),
+        ("WritebackTmp", 0),
+        ("CommitLimit", managed * kib // 2),
+        ("Committed_AS", anon * kib),
+        ("VmallocTotal", 34359738367),
+        ("VmallocUsed", 0),
+        ("VmallocChunk", 0),
+        ("Percpu", 0),
+    ]
+    out = [f"{label + ':':<16}{value:8d} kB\n" for label, value in rows]
+    out.append(f"HardwareCorrupted: {0:5d} kB\n")
+    for label in ("AnonHugePages", "ShmemHugePages", "ShmemPmdMapped", "FileHugePages",
+                  "FilePmdMapped", "CmaTotal", "CmaFree"):  # fmt: skip
+        out.append(f"{label + ':':<16}{0:8d} kB\n")
+    for label in ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp"):
+        out.append(f"{label + ':':<19}{0:5d}\n")
+    out.append(f"{'Hugepagesize:':<16}{2048:8d} kB\n")
+    out.append(f"{'Hugetlb:':<16}{0:8d} kB\n")
+    out.append(f"{'DirectMap4k:':<16}{direct_4k:8d} kB\n")
+    out.append(f"{'DirectMap2M:':<16}{direct_2m:8d} kB\n")
+    if direct_1g:
+        out.append(f"{'DirectMap1G:':<16}{direct_1g:8d} kB\n")
+    return "".join(out)
+
+
 FILES = {
     "/proc/buddyinfo": buddyinfo,
+    "/proc/meminfo": meminfo,
     "/proc/pagetypeinfo": pagetypeinfo,
+    "/proc/slabinfo": slabinfo,
 }
 
 

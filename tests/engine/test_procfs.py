@@ -54,5 +54,5 @@ def test_buddyinfo_follows_allocations():
 
 
 def test_unknown_paths_raise_file_not_found():
-    with pytest.raises(FileNotFoundError, match="/proc/meminfo"):
-        Kernel().cat("/proc/meminfo")
+    with pytest.raises(FileNotFoundError, match="/proc/zoneinfo"):
+        Kernel().cat("/proc/zoneinfo")

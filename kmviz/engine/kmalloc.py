@@ -1,0 +1,633 @@
+"""The Kernel's slab API: kmem_cache_* and the kmalloc family; objects by address, in bytes.
+
+kmalloc() is a front end to ready-made caches, one per size class (kmalloc-8 … kmalloc-8k,
+plus kmalloc-96 and kmalloc-192), in four kinds: normal, ``dma-`` for GFP_DMA, ``-rcl-`` for
+__GFP_RECLAIMABLE and ``-cg-`` for __GFP_ACCOUNT.  A request rounds up to its class, and the
+bytes between what was asked for and what the class holds are wasted (internal
+fragmentation).  Above 8 KiB kmalloc() goes straight to the page allocator with
+``get_order(size)`` and __GFP_COMP.
+
+The mistakes SLUB catches (freeing twice, freeing a pointer into the middle of an object,
+freeing into the wrong cache, destroying a cache that still has objects) are reported in its
+6.1 words when the cache is debugged (``Kernel(slub_debug=True)`` or the SLAB_* debug flags);
+without debugging Linux mostly notices nothing and corrupts its freelists, which kmviz refuses
+to do: it says what Linux would have done instead.
+"""
+
+from __future__ import annotations
+
+from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .events import (
+    CacheCreated,
+    CacheDestroyed,
+    ObjectAllocated,
+    ObjectFreed,
+    SlabCreated,
+    SlabFreed,
+)
+from .gfp import (
+    __GFP_COMP,
+    __GFP_DIRECT_RECLAIM,
+    __GFP_DMA,
+    __GFP_DMA32,
+    __GFP_HIGHMEM,
+    __GFP_NOFAIL,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_RECLAIMABLE,
+    __GFP_ZERO,
+    describe_gfp,
+    gfp_t,
+)
+from .page import get_order
+from .printk import KERN_ERR, KERN_WARNING
+from .reports import (
+    TAINT_BAD_PAGE,
+    TAINT_DIE,
+    TAINT_WARN,
+    dump_stack,
+    hashed_pointer,
+    kernel_bug,
+    print_tainted,
+    struct_page_address,
+    warning,
+)
+from .slab import KmemCache, Slab, set_min_partial
+from .slab_geometry import (
+    KMALLOC_INDEXES,
+    KMALLOC_KINDS,
+    KMALLOC_MAX_CACHE_SIZE,
+    KMALLOC_MAX_SIZE,
+    SLAB_CACHE_DMA,
+    SLAB_CONSISTENCY_CHECKS,
+    SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+    ZERO_SIZE_PTR,
+    Geometry,
+    kmalloc_cache_name,
+    kmalloc_cache_size,
+    kmalloc_geometry,
+    kmalloc_index,
+    kmalloc_size_roundup,
+    kmalloc_type,
+    slab_geometry,
+)
+
+# Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
+COMP, DIRECT_RECLAIM, DMA, ZERO = __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_ZERO
+NOFAIL, NORETRY, NOWARN, RECLAIMABLE = __GFP_NOFAIL, __GFP_NORETRY, __GFP_NOWARN, __GFP_RECLAIMABLE
+GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
+# create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
+KMALLOC_CREATION_ORDER = tuple(
+    index
+    for i in KMALLOC_INDEXES
+    if i > 2
+    for index in ((i, 1) if i == 6 else (i, 2) if i == 7 else (i,))
+)
+SLUB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
+RULE = "=" * 77  # slab_bug()'s banner, and the dashes below it
+DASHES = "-" * 77
+CALL_SITE = "lesson_init+0x1c/0x60 [lesson]"  # the learner's code, as %pS prints it
+
+
+class SlabAPI:
+    """Mixin for Kernel: caches, kmalloc, and SLUB's reports."""
+
+    # --- boot ------------------------------------------------------------------------------
+    def _kmem_cache_init(self, slub_debug: bool) -> None:
+        """create_kmalloc_caches(): every size class of every kind, in the kernel's order."""
+        self.slub_debug = slub_debug
+        self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo prints newest first
+        self.slab_by_pfn: dict[int, Slab] = {}  # every page of every slab
+        self.large_kmalloc: dict[int, tuple[int, int, int]] = {}  # addr -> (pfn, order, req)
+        self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
+        for kind in KMALLOC_KINDS:
+            if kind == "dma" and not self.zone_dma:
+                continue  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
+            for index in KMALLOC_CREATION_ORDER:
+                flags = SLAB_CACHE_DMA if kind == "dma" else 0
+                flags |= SLAB_RECLAIM_ACCOUNT if kind == "reclaim" else 0
+                flags |= SLUB_DEBUG_FLAGS if slub_debug else 0
+                geometry = kmalloc_geometry(index, flags, self.cpus)
+                name = kmalloc_cache_name(index, kind)
+                cache = self._new_cache(name, kmalloc_cache_size(index), flags, None, geometry)
+                cache.kmalloc = True
+                self.kmalloc_caches[kind, index] = cache
+
+    def _new_cache(self, name: str, size: int, flags: int, ctor, g: Geometry) -> KmemCache:
+        """A cache with geometry ``g`` (kmem_cache_open()), recorded and announced."""
+        cache = KmemCache(
+            name=name,
+            object_size=size,
+            size=g.size,
+            align=g.align,
+            flags=flags,
+            order=g.order,
+            objects=g.objects,
+            min_order=g.min_order,
+            min_objects=g.min_objects,
+            red_left_pad=g.red_left_pad,
+            min_partial=set_min_partial(g.size),
+            ctor=ctor,
+            debug=bool(flags & SLAB_CONSISTENCY_CHECKS),
+        )
+        self.caches.append(cache)
+        self.history.append_object(CacheCreated(name, size, g.size, g.objects, g.order))
+        return cache
+
+    # --- caches ----------------------------------------------------------------------------
+    def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0, ctor=None):
+        """A new cache of ``size``-byte objects, or None (with the kernel's message).
+
+        Mirrors kmem_cache_create_usercopy() (mm/slab_common.c): the integrity check refuses
+        a missing name, interrupt context and sizes above KMALLOC_MAX_SIZE.  (Caches are not
+        merged with look-alikes here, as if booted with slab_nomerge.)
+        """
+        self._check_alive()
+        if not isinstance(name, str) or not name:
+            raise TypeError("kmem_cache_create() needs a name (non-empty str)")
+        for what, value in (("size", size), ("align", align), ("flags", flags)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise TypeError(f"kmem_cache_create() {what} must be an int >= 0, not {value!r}")
+        if self.in_interrupt() or not 0 < size <= KMALLOC_MAX_SIZE:
+            self._printk(KERN_ERR, f"kmem_cache_create({name}) integrity check failed")
+            self._print_lines(
+                dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
+                           self._trace("dump_stack_lvl", "kmem_cache_create_usercopy"))
+            )  # fmt: skip
+            return None
+        if " " in name:  # WARN_ON(strchr(name, ' ')): it confuses parsers
+            self._print_lines(
+                warning("mm/slab_common.c:97", self.comm, self.pid, self.taint,
+                        self._trace("kmem_cache_create_usercopy"))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_WARN
+        if self.slub_debug:
+            flags |= SLUB_DEBUG_FLAGS
+        geometry = slab_geometry(size, align=align, flags=flags, cpus=self.cpus)
+        cache = self._new_cache(name, size, flags, ctor, geometry)
+        self._notify()
+        return cache
+
+    def kmem_cache_destroy(self, cache: KmemCache | None) -> None:
+        """Remove an empty cache; with objects left, warn and keep it (mm/slab_common.c L475)."""
+        self._check_alive()
+        if cache is None:
+            return
+        self._require_cache(cache)
+        self._flush_cpu_slab(cache)
+        self._shrink(cache)
+        if cache.slabs:
+            lines = []
+            for slab in sorted(cache.slabs, key=lambda s: s.pfn):
+                if not slab.inuse:
+                    continue
+                lines += self._slab_err_lines(
+                    cache, slab, f"Objects remaining in {cache.name} on __kmem_cache_shutdown()"
+                )
+                in_use = sorted(set(range(slab.objects)) - set(slab.freelist))
+                lines += [
+                    (KERN_ERR, f"Object 0x{self._ptr(slab.address(i))} @offset={i * cache.size}")
+                    for i in in_use
+                ]
+            lines += warning(
+                "mm/slab_common.c:498", self.comm, self.pid, self.taint,
+                self._trace("kmem_cache_destroy"),
+                f"kmem_cache_destroy {cache.name}: Slab cache still has objects when called "
+                f"from {CALL_SITE.replace('init', 'exit')}",
+            )  # fmt: skip
+            self._print_lines(lines)
+            self.taint |= 1 << TAINT_WARN | 1 << TAINT_BAD_PAGE
+        else:
+            self.caches.remove(cache)
+            cache.refcount = 0
+            self.history.append_object(CacheDestroyed(cache.name))
+        self._notify()
+
+    def kmem_cache_shrink(self, cache: KmemCache) -> int:
+        """Give every empty slab back to the page allocator; 0, as the kernel returns."""
+        self._check_alive()
+        self._require_cache(cache)
+        self._flush_cpu_slab(cache)
+        self._shrink(cache)
+        self._notify()
+        return 0
+
+    def kmem_cache_alloc(self, cache: KmemCache, gfp) -> int:
+        """An object's address from ``cache``, or 0 (NULL)."""
+        self._require_cache(cache)
+        addr = self._slab_alloc(cache, gfp, cache.object_size, "kmem_cache_alloc")
+        self._notify()
+        return addr
+
+    def kmem_cache_free(self, cache: KmemCache, addr: int) -> None:
+        """Give object ``addr`` back to ``cache``."""
+        self._check_alive()
+        self._require_cache(cache)
+        self._require_addr(addr)
+        self._kfree(addr, cache, "kmem_cache_free")
+        self._notify()
+
+    # --- kmalloc ---------------------------------------------------------------------------
+    def kmalloc(self, size: int, gfp) -> int:
+        """``size`` bytes from the matching kmalloc cache (or the page allocator above 8 KiB).
+
+        kmalloc(0) returns ZERO_SIZE_PTR (16); above KMALLOC_MAX_SIZE (4 MiB) the page
+        allocator's order check warns and the result is NULL.
+        """
+        self._check_alive()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise TypeError(f"kmalloc() size must be an int >= 0 bytes, not {size!r}")
+        gfp = gfp_t(gfp)
+        if size == 0:
+            return ZERO_SIZE_PTR
+        if size > KMALLOC_MAX_CACHE_SIZE:
+            addr = self._kmalloc_large(size, gfp)
+        else:
+            kind = kmalloc_type(gfp)
+            if kind == "dma" and not self.zone_dma:
+                kind = "normal"
+            cache = self.kmalloc_caches[kind, kmalloc_index(size)]
+            addr = self._slab_alloc(cache, gfp, size, "kmalloc")
+        self._notify()
+        return addr
+
+    def kzalloc(self, size: int, gfp) -> int:
+        """kmalloc(size, gfp | __GFP_ZERO)."""
+        return self.kmalloc(size, gfp_t(gfp) | ZERO)
+
+    def kcalloc(self, n: int, size: int, gfp) -> int:
+        """Zeroed memory for ``n`` elements of ``size`` bytes; NULL if n * size overflows."""
+        for what, value in (("n", n), ("size", size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise TypeError(f"kcalloc() {what} must be an int >= 0, not {value!r}")
+        if n * size >= 1 << 64:  # check_mul_overflow() on size_t
+            return 0
+        return self.kzalloc(n * size, gfp)
+
+    def krealloc(self, addr: int, new_size: int, gfp) -> int:
+        """Resize: the same address if the object's slot already holds ``new_size``.
+
+        Mirrors __do_krealloc(): ``ksize(p) >= new_size`` keeps ``p``; otherwise a new object,
+        the old one freed.  ``krealloc(p, 0)`` frees ``p`` and returns ZERO_SIZE_PTR.
+        """
+        self._require_addr(addr)
+        if new_size == 0:
+            self.kfree(addr)
+            return ZERO_SIZE_PTR
+        if addr > ZERO_SIZE_PTR and self.ksize(addr) >= new_size:
+            return addr
+        new = self.kmalloc(new_size, gfp)
+        if new and addr > ZERO_SIZE_PTR:
+            self.kfree(addr)
+        return new
+
+    def kfree(self, addr: int) -> None:
+        """Free a kmalloc'ed object; kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing."""
+        self._check_alive()
+        self._require_addr(addr)
+        self._kfree(addr, None, "kfree")
+        self._notify()
+
+    def ksize(self, addr: int) -> int:
+        """Bytes usable at ``addr``: the slot size of its cache (ksize(), slab_common.c L1400)."""
+        self._require_addr(addr)
+        if addr <= ZERO_SIZE_PTR:
+            return 0
+        if addr in self.large_kmalloc:
+            return PAGE_SIZE << self.large_kmalloc[addr][1]
+        slab = self._slab_of(addr)
+        if slab is None or slab.index_of(addr) is None:
+            return 0
+        cache = slab.cache
+        return cache.object_size if cache.flags & (SLAB_RED_ZONE | SLAB_POISON) else cache.size
+
+    def kmalloc_size_roundup(self, size: int) -> int:
+        """What kmalloc(size) would really allocate, without allocating."""
+        return kmalloc_size_roundup(size)
+
+    def kmalloc_cache(self, name: str) -> KmemCache:
+        """The cache called ``name`` ("kmalloc-96", "dma-kmalloc-1k", or your own)."""
+        for cache in self.caches:
+            if cache.name == name:
+                return cache
+        raise KeyError(f"no slab cache called {name!r}")
+
+    def fragmentation(self) -> dict[str, tuple[int, int]]:
+        """Per cache with live objects: (bytes requested, bytes handed out)."""
+        return {
+            c.name: (sum(c.requested.values()), len(c.requested) * c.size)
+            for c in self.caches
+            if c.requested
+        }
+
+    def leaks(self) -> dict[str, int]:
+        """Live objects by allocation site, kmemleak-style: {call site: count}."""
+        counts: dict[str, int] = {}
+        for cache in self.caches:
+            for site in cache.callers.values():
+                counts[site] = counts.get(site, 0) + 1
+        for _ in self.large_kmalloc:
+            counts[CALL_SITE] = counts.get(CALL_SITE, 0) + 1
+        return counts
+
+    # --- allocation ------------------------------------------------------------------------
+    def _slab_alloc(self, cache: KmemCache, gfp, requested: int, tracepoint: str) -> int:
+        """slab_alloc_node(): the active slab's next free object, refilling it when empty."""
+        self._check_alive()
+        gfp = gfp_t(gfp)
+        if gfp & DIRECT_RECLAIM and self.atomic_flag[0]:  # slab_pre_alloc_hook(): might_alloc()
+            self._might_sleep(
+                gfp,
+                "include/linux/sched/mm.h:274",
+                (
+                    "slab_pre_alloc_hook",
+                    "kmem_cache_alloc" if tracepoint != "kmalloc" else "__kmalloc",
+                ),
+            )
+        slab = cache.cpu_slab
+        if slab is None or not slab.freelist:
+            slab = self._refill_cpu_slab(cache, gfp)
+            if slab is None:
+                self._slab_out_of_memory(cache, gfp)
+                return 0
+        index = slab.freelist.pop()
+        addr = slab.address(index)
+        cache.requested[addr] = requested
+        cache.callers[addr] = CALL_SITE
+        self.history.append_object(
+            ObjectAllocated(tracepoint, CALL_SITE, addr, requested, cache.size, gfp, cache.name)
+        )
+        return addr
+
+    def _refill_cpu_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
+        """___slab_alloc(): the first partial slab, or a new one from the page allocator."""
+        if cache.partial:
+            slab = cache.partial.pop(0)
+        else:
+            slab = self._new_slab(cache, gfp)
+            if slab is None:
+                return None
+        cache.cpu_slab = slab  # the old one is full: SLUB keeps no list of full slabs
+        return slab
+
+    def _new_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
+        """allocate_slab() (mm/slub.c L1929): try the cache's order, then its minimum order."""
+        if gfp & GFP_SLAB_BUG_MASK:
+            fixed = gfp & ~GFP_SLAB_BUG_MASK
+            self._printk(
+                KERN_WARNING,
+                f"Unexpected gfp: {describe_gfp(gfp & GFP_SLAB_BUG_MASK)}. Fixing up to gfp: "
+                f"{describe_gfp(fixed)}. Fix your code!",
+            )
+            self._print_lines(
+                dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
+                           self._trace("dump_stack_lvl", "kmalloc_fix_flags", "new_slab"))
+            )  # fmt: skip
+            gfp = fixed
+        flags = gfp & ~ZERO
+        if cache.flags & SLAB_CACHE_DMA:
+            flags |= DMA
+        if cache.flags & SLAB_RECLAIM_ACCOUNT:
+            flags |= RECLAIMABLE
+        order, objects = cache.order, cache.objects
+        first = (flags | NOWARN | NORETRY) & ~NOFAIL
+        pfn = self._alloc(first | (COMP if order else 0), order, "allocate_slab")
+        if pfn < 0 and cache.min_order < order:
+            order, objects = cache.min_order, cache.min_objects
+            pfn = self._alloc(flags | (COMP if order else 0), order, "allocate_slab")
+        if pfn < 0:
+            return None
+        slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))
+        for page in range(pfn, pfn + (1 << order)):
+            self.slab_by_pfn[page] = slab
+        cache.slabs.add(slab)
+        self.history.append_object(SlabCreated(cache.name, pfn, order, objects))
+        return slab
+
+    def _kmalloc_large(self, size: int, gfp: int) -> int:
+        """__kmalloc_large_node(): get_order(size) pages with __GFP_COMP, or NULL."""
+        order = get_order(size)  # above MAX_ORDER the page allocator warns and says NULL
+        pfn = self._alloc(gfp | COMP, order, "kmalloc_large")
+        if pfn < 0:
+            return 0
+        addr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        self.large_kmalloc[addr] = (pfn, order, size)
+        self.history.append_object(
+            ObjectAllocated("kmalloc", CALL_SITE, addr, size, PAGE_SIZE << order, gfp, "")
+        )
+        return addr
+
+    def _slab_out_of_memory(self, cache: KmemCache, gfp: int) -> None:
+        """slab_out_of_memory() (mm/slub.c L2918), unless __GFP_NOWARN."""
+        if gfp & NOWARN:
+            return
+        nr_free = sum(len(s.freelist) for s in cache.partial)
+        self._print_lines([
+            (KERN_WARNING, f"SLUB: Unable to allocate memory on node -1, gfp={describe_gfp(gfp)}"),
+            (KERN_WARNING,
+             f"  cache: {cache.name}, object size: {cache.object_size}, buffer size: "
+             f"{cache.size}, default order: {cache.order}, min order: {cache.min_order}"),
+            (KERN_WARNING,
+             f"  node 0: slabs: {len(cache.slabs)}, objs: {cache.num_objs}, free: {nr_free}"),
+        ])  # fmt: skip
+
+    # --- freeing ---------------------------------------------------------------------------
+    def _kfree(self, addr: int, cache: KmemCache | None, tracepoint: str) -> None:
+        """kfree() / kmem_cache_free(): find the object's slab and put it back."""
+        call_site = CALL_SITE.replace("init", "exit")
+        if tracepoint == "kfree":  # trace_kfree() comes before the NULL check
+            self.history.append_object(ObjectFreed("kfree", call_site, addr, ""))
+            if addr <= ZERO_SIZE_PTR:
+                return
+        if not PAGE_OFFSET <= addr < self.direct_map_end:  # virt_to_folio() of a bad address
+            self._print_lines(
+                kernel_bug("arch/x86/mm/physaddr.c:28", self.comm, self.pid, self.taint,
+                           self._trace("__phys_addr", tracepoint))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            return
+        slab = self._slab_of(addr)
+        if slab is None:
+            self._free_large_kmalloc(addr, tracepoint)
+            return
+        real = slab.cache
+        if cache is not None and cache is not real:
+            # cache_from_obj() with CONFIG_SLAB_FREELIST_HARDENED: warn, use the real cache
+            self._print_lines(
+                warning("mm/slab.h:665", self.comm, self.pid, self.taint,
+                        self._trace("kmem_cache_free"),
+                        f"kmem_cache_free: Wrong slab cache. {cache.name} but object is from "
+                        f"{real.name}")
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_WARN
+        index = slab.index_of(addr)
+        if index is None:
+            self._bad_object_free(slab, addr, "Invalid object pointer", tracepoint)
+            return
+        if index in slab.freelist:
+            self._bad_object_free(slab, addr, "Object already free", tracepoint)
+            return
+        if tracepoint == "kmem_cache_free":
+            self.history.append_object(ObjectFreed(tracepoint, call_site, addr, real.name))
+        real.requested.pop(addr, None)
+        real.callers.pop(addr, None)
+        was_full = not slab.freelist
+        slab.freelist.append(index)
+        if slab is real.cpu_slab:
+            return
+        if was_full:  # __slab_free(): a full slab with a free object joins the partial list
+            real.partial.append(slab)
+        if not slab.inuse and len(real.partial) > real.min_partial:
+            real.partial.remove(slab)
+            self._discard_slab(slab)
+
+    def _bad_object_free(self, slab: Slab, addr: int, reason: str, tracepoint: str) -> None:
+        """A free SLUB's consistency checks catch; without them, what Linux would do."""
+        cache = slab.cache
+        ptr = self._ptr(addr)
+        if cache.debug:
+            if reason == "Invalid object pointer":
+                lines = self._slab_err_lines(cache, slab, f"Invalid object pointer 0x{ptr}")
+            else:
+                lines = self._object_err_lines(cache, slab, addr, reason)
+            lines.append((KERN_ERR, f"FIX {cache.name}: Object at 0x{ptr} not freed"))
+            self._print_lines(lines)
+            self.taint |= 1 << TAINT_BAD_PAGE
+            return
+        index = slab.index_of(addr)
+        if reason == "Object already free" and slab.freelist and slab.freelist[-1] == index:
+            # set_freepointer(): BUG_ON(object == fp), "naive detection of double free"
+            self._print_lines(
+                kernel_bug("mm/slub.c:419", self.comm, self.pid, self.taint,
+                           self._trace("__slab_free", tracepoint))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            return
+        self._printk(
+            KERN_WARNING,
+            f"kmviz: {tracepoint}(0x{ptr}) in {cache.name}: {reason.lower()}; without "
+            "slub_debug Linux would link it into the freelist anyway and hand the same memory "
+            "out twice later; nothing was freed (try Kernel(slub_debug=True))",
+        )
+
+    def _free_large_kmalloc(self, addr: int, tracepoint: str) -> None:
+        """free_large_kmalloc(): a non-slab page given to kfree() goes to __free_pages()."""
+        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        if addr in self.large_kmalloc:
+            pfn, order, _ = self.large_kmalloc.pop(addr)
+            self._free(pfn, order, tracepoint)
+            return
+        head, order, state = self.block_at(pfn)
+        if state == "allocated" and self.buddy.state[head] < 32:  # not compound: order 0
+            self._warn_once("mm/slab_common.c:904", ("free_large_kmalloc", tracepoint))
+            self._printk(KERN_WARNING, f"object pointer: 0x{self._ptr(addr)}")
+            order = 0
+        self._free(head if state == "allocated" else pfn, order, tracepoint)
+
+    def _discard_slab(self, slab: Slab) -> None:
+        """discard_slab(): the empty slab's pages go back to the page allocator."""
+        cache = slab.cache
+        cache.slabs.discard(slab)
+        if cache.cpu_slab is slab:
+            cache.cpu_slab = None
+        for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
+            del self.slab_by_pfn[page]
+        self._free(slab.pfn, slab.order, "discard_slab")
+        self.history.append_object(SlabFreed(cache.name, slab.pfn, slab.order))
+
+    def _flush_cpu_slab(self, cache: KmemCache) -> None:
+        """flush_all(): the active slab goes back to the partial list if it has room."""
+        slab, cache.cpu_slab = cache.cpu_slab, None
+        if slab is not None and slab.freelist:
+            cache.partial.insert(0, slab)
+
+    def _shrink(self, cache: KmemCache) -> None:
+        """__kmem_cache_shrink(): discard every empty slab on the partial list."""
+        for slab in [s for s in cache.partial if not s.inuse]:
+            cache.partial.remove(slab)
+            self._discard_slab(slab)
+
+    # --- reports ---------------------------------------------------------------------------
+    def _slab_bug_lines(self, cache: KmemCache, reason: str) -> list:
+        """slab_bug(): the 77-character rules around ``BUG <cache> (<taint>): <reason>``."""
+        tainted = print_tainted(self.taint)
+        return [
+            (KERN_ERR, RULE),
+            (KERN_ERR, f"BUG {cache.name} ({tainted}): {reason}"),
+            (KERN_ERR, DASHES),
+            (KERN_ERR, ""),
+        ]
+
+    def _slab_info_line(self, slab: Slab) -> tuple[int, str]:
+        """print_slab_info(): ``Slab 0x… objects=… used=… fp=0x… flags=…`` (mm/slub.c L809)."""
+        fp = slab.address(slab.freelist[-1]) if slab.freelist else 0
+        names = "slab|head" if slab.order else "slab"
+        flags = 1 << 9 | (1 << 16 if slab.order else 0)  # PG_slab, PG_head
+        zone = self.buddy.zone_of(slab.pfn).idx
+        return (
+            KERN_ERR,
+            f"Slab 0x{self._ptr(struct_page_address(slab.pfn))} objects={slab.objects} "
+            f"used={slab.inuse} fp=0x{self._ptr(fp)} flags={flags:#x}({names}|node=0|zone={zone})",
+        )
+
+    def _slab_err_lines(self, cache: KmemCache, slab: Slab, text: str) -> list:
+        """slab_err(): the banner, the slab's line and a stack dump."""
+        lines = self._slab_bug_lines(cache, text)
+        lines.append(self._slab_info_line(slab))
+        lines += dump_stack(
+            KERN_WARNING,
+            self.comm,
+            self.pid,
+            self.taint,
+            self._trace("dump_stack_lvl", "slab_err", "free_debug_processing"),
+        )
+        return lines
+
+    def _object_err_lines(self, cache: KmemCache, slab: Slab, addr: int, reason: str) -> list:
+        """object_err() with print_trailer(): the banner, the slab, the object and its bytes."""
+        lines = self._slab_bug_lines(cache, reason)
+        lines.append(self._slab_info_line(slab))
+        index = slab.index_of(addr)
+        nxt = slab.freelist[slab.freelist.index(index) - 1] if index in slab.freelist[1:] else None
+        fp = self._ptr(slab.address(nxt)) if nxt is not None else "0000000000000000"
+        offset = addr - (PAGE_OFFSET + (slab.pfn << PAGE_SHIFT))
+        lines.append((KERN_ERR, f"Object 0x{self._ptr(addr)} @offset={offset} fp=0x{fp}"))
+        lines.append((KERN_ERR, ""))
+        poison = "6b " * 15 + "6b"
+        for row in range(0, min(cache.object_size, 64), 16):
+            lines.append(
+                (KERN_ERR, f"Object   {self._ptr(addr + row)}: {poison}  kkkkkkkkkkkkkkkk")
+            )
+        lines += dump_stack(
+            KERN_WARNING,
+            self.comm,
+            self.pid,
+            self.taint,
+            self._trace("dump_stack_lvl", "print_trailer", "free_debug_processing"),
+        )
+        return lines
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _slab_of(self, addr: int) -> Slab | None:
+        return self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+
+    def _ptr(self, value: int) -> str:
+        """A pointer as %p prints it: hashed per boot."""
+        return hashed_pointer(value, self.seed)
+
+    def _require_cache(self, cache) -> None:
+        if not isinstance(cache, KmemCache):
+            raise TypeError(f"expected a cache from kmem_cache_create(), not {cache!r}")
+        if cache.refcount == 0:
+            raise ValueError(f"cache {cache.name} was destroyed")
+
+    def _require_addr(self, addr) -> None:
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError(f"expected an address (int), not {addr!r}")
+
+    def _notify(self) -> None:
+        if self._trait_notifiers:
+            self.tick += 1

@@ -71,6 +71,9 @@ class BuddyAllocator:
         for node in range(padded, nodes):  # an empty list head points at itself
             self.nxt[node] = self.prv[node] = node
         self.record = history.records.append  # one packed history record per call
+        # pages in [start, end) on an LRU (page cache, user memory): movable_pages for
+        # steal_suitable_fallback(); the Kernel, which knows them, replaces this
+        self.count_lru_pages: Callable[[int, int], int] = lambda start, end: 0
         for position, zone in enumerate(zones):
             zone.list_base = padded + position * ZONE_LISTS
         # memmap_init() marks every pageblock Movable before memory is freed to the buddy;
@@ -267,8 +270,8 @@ class BuddyAllocator:
             elif whole:
                 free_pages = self.move_freepages_block(zone, pfn, start_mt)
                 if free_pages:
-                    # Only pages on an LRU count as movable; nothing here is on an LRU yet.
-                    movable_pages = 0
+                    start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+                    movable_pages = self.count_lru_pages(start, start + PAGEBLOCK_NR_PAGES)
                     if start_mt == MIGRATE_MOVABLE:
                         alike = movable_pages
                     elif old_mt == MIGRATE_MOVABLE:

@@ -82,3 +82,42 @@ def check(kernel: Kernel) -> None:
         assert free + allocated == zone.managed_pages, (
             f"{zone.name}: {free} free + {allocated} allocated != {zone.managed_pages} managed"
         )
+
+
+def check_slabs(kernel: Kernel) -> None:
+    """Assert the slab allocator's invariants; the message names the first that fails.
+
+    * every slab's pages are an allocated block of the slab's order, and every page maps
+      back to the slab in ``slab_by_pfn``;
+    * a slab's free slots are distinct and in range, and its live objects are exactly the
+      ones the cache records as requested;
+    * the partial list holds only slabs with free objects that are not the active slab;
+    * each large kmalloc is an allocated compound block of its order.
+    """
+    buddy = kernel.buddy
+    owned = 0
+    for cache in kernel.caches:
+        live = set()
+        for slab in cache.slabs:
+            head = buddy.state[slab.pfn]
+            assert head in (ALLOCATED + slab.order, COMPOUND + slab.order), (
+                f"{cache.name}: slab at {slab.pfn:#x} is not an allocated order-{slab.order} block"
+            )
+            for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
+                assert kernel.slab_by_pfn.get(page) is slab, f"{cache.name}: page {page:#x} lost"
+            owned += 1 << slab.order
+            free = slab.freelist
+            assert len(set(free)) == len(free), f"{cache.name}: a slot is free twice"
+            assert all(0 <= i < slab.objects for i in free), f"{cache.name}: bad free slot"
+            live |= {slab.address(i) for i in set(range(slab.objects)) - set(free)}
+        assert live == set(cache.requested), (
+            f"{cache.name}: {len(live)} live objects but {len(cache.requested)} recorded"
+        )
+        for slab in cache.partial:
+            assert slab in cache.slabs and slab.freelist and slab is not cache.cpu_slab, (
+                f"{cache.name}: slab {slab.pfn:#x} should not be on the partial list"
+            )
+        assert len(set(map(id, cache.partial))) == len(cache.partial), "a slab listed twice"
+    assert owned == len(kernel.slab_by_pfn), "slab_by_pfn maps pages no slab owns"
+    for pfn, order, _ in kernel.large_kmalloc.values():
+        assert buddy.state[pfn] == COMPOUND + order, f"large kmalloc at {pfn:#x} not allocated"

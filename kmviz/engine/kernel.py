@@ -250,6 +250,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
         self._boot()
+        self.buddy.count_lru_pages = self._count_lru_pages
         self._kmem_cache_init(slub_debug)
         fastpath.attach(self)
 
@@ -631,7 +632,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
                     part += f"({types}) "
                 parts.append(part)
             lines.append(f"Node 0 {z.name}: {''.join(parts)}= {z.free_pages * 4}kB")
-        lines.append("0 total pagecache pages")
+        lines.append(f"{len(self.page_cache)} total pagecache pages")
         return lines
 
     # === the page allocator's API ==============================================================
@@ -682,7 +683,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         if self._kswapd_pending:
             self._run_kswapd()
         if pfn >= 0 and gfp not in self._page_plans:
-            plan = self._page_plans[gfp] = self._plans[gfp & ~GFP_HIGHMEM_BIT]
+            plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~GFP_HIGHMEM_BIT]
             self.page_plans_for_c[gfp] = (
                 self.zones.index(plan.first_zone),
                 plan.first_mark,
@@ -729,8 +730,9 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
                 pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
                 buddy = self.buddy
                 if (
-                    buddy.state[pfn] == ALLOCATED + order
-                    and order.__class__ is int
+                    order.__class__ is int
+                    and order >= 0
+                    and buddy.state[pfn] == ALLOCATED + order
                     and self.panic_message is None
                 ):
                     buddy.free_one_page(
@@ -964,13 +966,24 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
 
     def _exit_task(self, task: Task) -> None:
         """do_exit(): free the task's pages and forget it."""
+        self._reap_task(task)
+        self.tasks.remove(task)
+
+    def _reap_task(self, task: Task) -> None:
+        """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
         buddy = self.buddy
         for pfn in task.pages:
             buddy.free_one_page(
                 pfn, buddy.zone_of(pfn), 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False
             )
         task.pages = []
-        self.tasks.remove(task)
+
+    def _count_lru_pages(self, start: int, end: int) -> int:
+        """Pages in [start, end) on an LRU list: page cache and user tasks' memory."""
+        lru = set(self.page_cache.lru)
+        for task in self.tasks:
+            lru.update(task.pages)
+        return sum(1 for pfn in range(start, end) if pfn in lru)
 
     def _stop_fast_paths(self) -> None:
         """After a panic every call goes through the Python checks, which refuse."""

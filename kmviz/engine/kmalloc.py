@@ -450,6 +450,17 @@ class SlabAPI:
             self.taint |= 1 << TAINT_DIE
             return
         slab = self._slab_of(addr)
+        if slab is None and cache is not None:
+            # cache_from_obj() -> virt_to_cache(): WARN_ONCE, and kmem_cache_free() returns
+            if "virt_to_cache" not in self._warned_once:
+                self._warned_once.add("virt_to_cache")
+                self._print_lines(
+                    warning("mm/slab.h:630", self.comm, self.pid, self.taint,
+                            self._trace("virt_to_cache", "kmem_cache_free"),
+                            "virt_to_cache: Object is not a Slab page!")
+                )  # fmt: skip
+                self.taint |= 1 << TAINT_WARN
+            return
         if slab is None:
             self._free_large_kmalloc(addr, tracepoint)
             return

@@ -35,6 +35,7 @@ class Task:
     oom_score_adj: int = 0
     pages: list[int] = field(default_factory=list)  # pfns of its anon pages
     unkillable: bool = False  # init (pid 1) and kernel threads are never chosen
+    oom_victim: bool = False  # chosen by the OOM killer, still exiting (tsk_is_oom_victim())
 
     @property
     def rss(self) -> int:
@@ -46,9 +47,9 @@ class Task:
         """mm_pgtables_bytes(): one 4 KiB table page per 512 mapped pages, at least one."""
         return 4096 * (1 + self.rss // 512)
 
-    def badness(self) -> int:
-        """oom_badness(): rss + page-table pages, adjusted by oom_score_adj per mille of RAM."""
-        return self.rss + self.pgtables_bytes // 4096
+    def badness(self, totalpages: int) -> int:
+        """oom_badness() (mm/oom_kill.c L232): rss + page-table pages + adj * totalpages/1000."""
+        return self.rss + self.pgtables_bytes // 4096 + self.oom_score_adj * (totalpages // 1000)
 
 
 class PageCache:
@@ -79,18 +80,19 @@ class PageCache:
         return taken
 
 
-def select_bad_process(tasks: list[Task]) -> Task | None:
+def select_bad_process(tasks: list[Task], totalpages: int) -> Task | None:
     """The task the OOM killer chooses: the highest badness among the killable ones.
 
-    Mirrors select_bad_process() / oom_evaluate_task() (mm/oom_kill.c): init and tasks with
-    oom_score_adj -1000 are skipped; the first task of the highest score wins.
+    Mirrors select_bad_process() / oom_evaluate_task() (mm/oom_kill.c L340): init, tasks
+    with oom_score_adj -1000 and tasks already chosen are skipped; on a tie the later task
+    wins (only a lower score is passed over).
     """
-    best, best_score = None, -1
+    best, best_score = None, None
     for task in tasks:
-        if task.unkillable or task.oom_score_adj == OOM_SCORE_ADJ_MIN:
+        if task.unkillable or task.oom_victim or task.oom_score_adj == OOM_SCORE_ADJ_MIN:
             continue
-        score = task.badness()
-        if score > best_score:
+        score = task.badness(totalpages)
+        if best_score is None or score >= best_score:
             best, best_score = task, score
     return best
 
@@ -103,7 +105,7 @@ def dump_tasks(tasks: list[Task]) -> list[tuple[int, str]]:
          "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name"),
     ]  # fmt: skip
     for t in tasks:
-        if t.unkillable and t.pid != 1:
+        if t.unkillable:  # dump_task() skips oom_unkillable_task(): init and kthreads
             continue
         total_vm = t.rss + 2048  # mapped libraries and stack on top of the resident pages
         lines.append(

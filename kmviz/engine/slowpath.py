@@ -79,6 +79,14 @@ class SlowPathMixin:
                 no_progress_loops += 1
             if no_progress_loops <= MAX_RECLAIM_RETRIES and self._reclaim_could_help(plan, order):
                 continue
+            if self._current_is_oom_victim():
+                # an OOM victim may dip into half of min once more (ALLOC_OOM), then fails:
+                # "tsk_is_oom_victim(current) && alloc_flags & ALLOC_OOM" -> nopage
+                oom_marks = self._half_min_marks(plan)
+                pfn = self._get_page_from_freelist(plan, oom_marks, order, False)
+                if pfn >= 0:
+                    return pfn
+                break
             pfn, progress = self._may_oom(plan, order)
             if pfn >= 0:
                 return pfn
@@ -100,7 +108,7 @@ class SlowPathMixin:
         gfp = plan.gfp
         if gfp & NOFAIL and can_reclaim:
             # __alloc_pages_cpuset_fallback(..., ALLOC_MIN_RESERVE): half of min, then retry
-            half_min = tuple((z, mark - z.watermark[0] // 2) for z, mark in plan.slow)
+            half_min = self._half_min_marks(plan)
             pfn = self._get_page_from_freelist(plan, half_min, order, False)
             if pfn >= 0:
                 return pfn
@@ -118,27 +126,44 @@ class SlowPathMixin:
         return -1
 
     # --- kswapd ----------------------------------------------------------------------------
+    def _pgdat_balanced(self, plan, order: int) -> bool:
+        """pgdat_balanced() (mm/vmscan.c L6857): some eligible zone is above high for ``order``.
+
+        zone_watermark_ok_safe() at the high watermark: free pages beyond the block above
+        high + lowmem_reserve, and a free block of at least ``order``.
+        """
+        for zone, _ in plan.slow:
+            mark = zone.watermark[WMARK_HIGH] + zone.lowmem_reserve[plan.highest_zoneidx]
+            if zone.free_pages - ((1 << order) - 1) > mark and (
+                order == 0 or self.buddy.has_free_block(zone, order)
+            ):
+                return True
+        return False
+
     def _wake_kswapd(self, plan, order: int) -> None:
-        """wake_all_kswapds(): zones of the zonelist not above their high watermark need kswapd."""
-        unbalanced = tuple(z.name for z, _ in plan.slow if z.free_pages <= z.watermark[WMARK_HIGH])
-        if unbalanced and not self._kswapd_pending:
-            self._kswapd_pending = plan
-            self.history.append_object(KswapdWoken(unbalanced, order))
+        """wakeup_kswapd() (mm/vmscan.c L7440): wake it unless the node is balanced."""
+        if self._kswapd_pending or self._pgdat_balanced(plan, order):
+            return
+        self._kswapd_pending = (plan, order)
+        unbalanced = tuple(z.name for z, _ in plan.slow)
+        self.history.append_object(KswapdWoken(unbalanced, order))
 
     def _run_kswapd(self) -> None:
-        """kswapd0 runs once the caller is done: reclaim until its zones are above high.
+        """kswapd0 runs once the caller is done: reclaim until the node is balanced.
 
-        Mirrors balance_pgdat() (mm/vmscan.c) for clean page cache: oldest pages first, in
-        batches of SWAP_CLUSTER_MAX, zone by zone.
+        Mirrors balance_pgdat() (mm/vmscan.c L7104) for clean page cache: oldest pages first,
+        in batches of SWAP_CLUSTER_MAX from the eligible zones, stopping as soon as one of
+        them is above its high watermark for the order that woke it.  (kswapd balances for
+        order 0 again if a high order cannot be met, as kswapd_try_to_sleep() decides.)
         """
-        plan, self._kswapd_pending = self._kswapd_pending, None
+        (plan, order), self._kswapd_pending = self._kswapd_pending, None
+        zone_ids = {z.idx for z, _ in plan.slow}
         total = 0
-        for zone, _ in plan.slow:
-            while zone.free_pages <= zone.watermark[WMARK_HIGH]:
-                freed = self._drop_page_cache({zone.idx})
-                if not freed:
-                    break
-                total += freed
+        while not self._pgdat_balanced(plan, order):
+            freed = self._drop_page_cache(zone_ids)
+            if not freed:
+                break
+            total += freed
         if total:
             self.history.append_object(MemoryReclaimed("kswapd", total, 0))
 
@@ -166,7 +191,9 @@ class SlowPathMixin:
         for zone, mark in plan.slow:
             reclaimable = self.page_cache.in_zones(self.buddy.zone_of, {zone.idx})
             available = zone.free_pages + reclaimable
-            if available - ((1 << order) - 1) > mark and reclaimable:
+            if available - ((1 << order) - 1) > mark and (
+                order == 0 or self.buddy.has_free_block(zone, order)
+            ):
                 return True
         return False
 
@@ -206,7 +233,7 @@ class SlowPathMixin:
             return -1, False  # "The OOM killer does not needlessly kill tasks for lowmem"
         if not gfp & FS:
             return -1, True  # out_of_memory() cannot help a !__GFP_FS caller: it waits
-        victim = select_bad_process(self.tasks)
+        victim = select_bad_process(self.tasks, sum(z.managed_pages for z in self.zones))
         lines = [oom_header(self.comm, describe_gfp(gfp), order, 0)]
         lines += dump_stack(
             KERN_WARNING, self.comm, self.pid, self.taint,
@@ -223,7 +250,13 @@ class SlowPathMixin:
         lines += oom_kill_lines(victim)
         self._print_lines(lines)
         killed = OomKilled(victim.pid, victim.comm, victim.rss, gfp, order)
-        self._exit_task(victim)
+        if victim.pid == self.pid:
+            # mark_oom_victim(current): the oom reaper frees its memory at once, but the task
+            # runs on until it returns to user space, so it stays listed as exiting
+            self._reap_task(victim)
+            victim.oom_victim = True
+        else:
+            self._exit_task(victim)
         self.history.append_object(killed)
         return -1, True
 
@@ -244,6 +277,18 @@ class SlowPathMixin:
         self.history.append_object(KernelPanicked(message))
         self._stop_fast_paths()
         raise KernelPanic(message)
+
+    def _half_min_marks(self, plan) -> tuple:
+        """Marks at half of min (ALLOC_OOM, or NOFAIL's ALLOC_MIN_RESERVE), plus reserves."""
+        highest = plan.highest_zoneidx
+        return tuple(
+            (z, z.watermark[0] - z.watermark[0] // 2 + z.lowmem_reserve[highest])
+            for z, _ in plan.slow
+        )
+
+    def _current_is_oom_victim(self) -> bool:
+        """tsk_is_oom_victim(current)."""
+        return any(t.pid == self.pid and t.oom_victim for t in self.tasks)
 
     def _check_alive(self) -> None:
         """Raise KernelPanic if the machine has panicked."""

@@ -116,7 +116,8 @@ def memory_map(nr_pfns: int, boot_reserved: bool) -> MemoryMap:
 
     With ``boot_reserved`` the firmware keeps pfn 0 and 0x9f000–0xfffff (EBDA, VGA, ROMs), as
     "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved" and the BIOS map say on real
-    machines, and memblock reserves the kernel image at CONFIG_PHYSICAL_START (16 MiB).
+    machines; memblock reserves the rest of the first 1 MiB (6.1 always does) and the kernel
+    image at CONFIG_PHYSICAL_START (16 MiB).
     """
     if not boot_reserved:
         return MemoryMap(nr_pfns, ((0, nr_pfns),), ())
@@ -125,8 +126,12 @@ def memory_map(nr_pfns: int, boot_reserved: bool) -> MemoryMap:
         ram.append((BIOS_HOLE_END_PFN, nr_pfns))
     image_start = PHYSICAL_START >> PAGE_SHIFT
     image_end = min(image_start + kernel_image_pages(), nr_pfns)
-    reserved = ((image_start, image_end, "kernel image"),) if image_start < image_end else ()
-    return MemoryMap(nr_pfns, tuple(r for r in ram if r[0] < r[1]), reserved)
+    # reserve_real_mode() (arch/x86/realmode/init.c L66): "Unconditionally reserve the
+    # entire first 1M" -- the real-mode trampoline and whatever the BIOS left there
+    reserved = [(1, min(BIOS_HOLE_START_PFN, nr_pfns), "first 1 MiB (real mode)")]
+    if image_start < image_end:
+        reserved.append((image_start, image_end, "kernel image"))
+    return MemoryMap(nr_pfns, tuple(r for r in ram if r[0] < r[1]), tuple(reserved))
 
 
 def zone_spans(nr_pfns: int, zone_dma: bool, zone_dma32: bool) -> dict[int, tuple[int, int]]:

@@ -65,12 +65,18 @@ def test_boot_reserved_false_hands_every_page_to_the_buddy_allocator():
 def test_boot_keeps_pfn0_the_bios_area_and_the_kernel_image():
     k = Kernel(mem="256MiB")
     state = k.buddy.state
-    assert state[0] == HOLE
-    assert all(state[pfn] == HOLE for pfn in range(0x9F, 0x100))
-    image_start, image_end, owner = k.memory.reserved[0]
-    assert (image_start, owner) == (0x1000, "kernel image")
+    assert state[0] == HOLE  # e820: the BIOS keeps page 0
+    assert all(state[pfn] == HOLE for pfn in range(0x9F, 0x100))  # EBDA, VGA, ROMs
+    # reserve_real_mode(): 6.1 reserves the whole first 1 MiB; memblock keeps the image
+    assert [(s, owner) for s, _, owner in k.memory.reserved] == [
+        (1, "first 1 MiB (real mode)"),
+        (0x1000, "kernel image"),
+    ]
+    assert all(state[pfn] == RESERVED for pfn in range(1, 0x9F))
+    image_start, image_end, _ = k.memory.reserved[1]
     assert all(state[pfn] == RESERVED for pfn in range(image_start, image_end))
     assert k.block_at(0x1000) == (0x1000, 0, "reserved")
+    assert k.zone("DMA").managed_pages == 3840  # as /proc/zoneinfo shows on a real VM
 
 
 def test_boot_log_reports_memory_like_linux():
@@ -96,11 +102,11 @@ def test_min_free_kbytes_follows_int_sqrt_of_lowmem():
 
 
 def test_watermarks_of_a_256mib_machine_match_the_kernel_formula():
-    # min_free_kbytes 1924 -> pages_min 481, shared by managed pages (3998 : 53856);
+    # min_free_kbytes 1921 -> pages_min 480, shared by managed pages (3840 : 53856);
     # each gap is max(min / 4, managed * 10 / 10000)
     k = Kernel(mem="256MiB")
-    assert k.zone("DMA").watermark == [33, 41, 49, 57]
-    assert k.zone("DMA32").watermark == [447, 558, 669, 780]
+    assert k.zone("DMA").watermark == [31, 38, 45, 52]
+    assert k.zone("DMA32").watermark == [448, 560, 672, 784]
 
 
 def test_lowmem_reserve_keeps_dma_from_dma32_requests():

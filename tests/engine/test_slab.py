@@ -1,0 +1,250 @@
+"""SLUB caches and kmalloc: size classes, slabs, the page allocator underneath, SLUB's reports."""
+
+import pytest
+
+from kmviz import (
+    __GFP_ACCOUNT,
+    __GFP_RECLAIMABLE,
+    GFP_ATOMIC,
+    GFP_DMA,
+    GFP_KERNEL,
+    PAGE_OFFSET,
+    Kernel,
+)
+from kmviz.engine.events import ObjectAllocated, ObjectFreed, SlabCreated, SlabFreed
+from kmviz.engine.invariants import check, check_slabs
+
+
+def cache_of(k, addr):
+    return k.slab_by_pfn[(addr - PAGE_OFFSET) >> 12].cache.name
+
+
+def snapshot(k):
+    return (
+        bytes(k.buddy.state),
+        [(c.name, sorted((s.pfn, tuple(s.freelist)) for s in c.slabs)) for c in k.caches],
+        [dict(c.requested) for c in k.caches],
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "cache"),
+    [
+        (1, "kmalloc-8"),
+        (8, "kmalloc-8"),
+        (9, "kmalloc-16"),
+        (64, "kmalloc-64"),
+        (65, "kmalloc-96"),
+        (96, "kmalloc-96"),
+        (97, "kmalloc-128"),
+        (128, "kmalloc-128"),
+        (129, "kmalloc-192"),
+        (192, "kmalloc-192"),
+        (193, "kmalloc-256"),
+        (8192, "kmalloc-8k"),
+    ],
+)
+def test_kmalloc_picks_the_kernels_size_class(size, cache):
+    k = Kernel(mem="64MiB")
+    assert cache_of(k, k.kmalloc(size, GFP_KERNEL)) == cache
+
+
+def test_above_8k_kmalloc_goes_to_the_page_allocator_as_a_compound_block():
+    k = Kernel(mem="64MiB")
+    addr = k.kmalloc(8193, GFP_KERNEL)
+    pfn, order, requested = k.large_kmalloc[addr]
+    assert (order, requested) == (2, 8193)  # get_order(8193) == 2
+    assert k.ksize(addr) == 16384
+    k.kfree(addr)
+    assert k.block_at(pfn)[2] == "free"
+    check(k)
+
+
+def test_kmalloc_of_zero_is_zero_size_ptr_and_kfree_of_it_does_nothing():
+    k = Kernel(mem="64MiB")
+    assert k.kmalloc(0, GFP_KERNEL) == 16
+    before = snapshot(k)
+    k.kfree(16)
+    k.kfree(0)
+    assert snapshot(k) == before
+    assert [e.ptr for e in k.history[-2:]] == [16, 0]  # trace_kfree() comes first
+
+
+def test_kmalloc_above_kmalloc_max_size_warns_and_fails():
+    k = Kernel(mem="64MiB")
+    assert k.kmalloc((4 << 20) + 1, GFP_KERNEL) == 0
+    assert "WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634" in k.dmesg()
+
+
+def test_gfp_flags_choose_the_kmalloc_kind():
+    k = Kernel(mem="64MiB")
+    dma = k.kmalloc(100, GFP_DMA)
+    assert cache_of(k, dma) == "dma-kmalloc-128"
+    assert (dma - PAGE_OFFSET) >> 12 < 4096  # its slab came from ZONE_DMA
+    assert cache_of(k, k.kmalloc(100, GFP_KERNEL | __GFP_RECLAIMABLE)) == "kmalloc-rcl-128"
+    assert cache_of(k, k.kmalloc(100, GFP_KERNEL | __GFP_ACCOUNT)) == "kmalloc-cg-128"
+
+
+def test_objects_come_from_one_slab_until_it_is_full():
+    k = Kernel(mem="64MiB")
+    addrs = [k.kmalloc(128, GFP_KERNEL) for _ in range(33)]  # 32 per order-0 slab
+    assert [a - addrs[0] for a in addrs[:32]] == [128 * i for i in range(32)]
+    slabs = [e for e in k.history if isinstance(e, SlabCreated) and e.cache == "kmalloc-128"]
+    assert [(s.order, s.objects) for s in slabs] == [(0, 32), (0, 32)]
+
+
+def test_internal_fragmentation_is_requested_against_allocated():
+    k = Kernel(mem="64MiB")
+    k.kmalloc(100, GFP_KERNEL)
+    k.kmalloc(65, GFP_KERNEL)
+    assert k.fragmentation() == {"kmalloc-128": (100, 128), "kmalloc-96": (65, 96)}
+    event = next(e for e in k.history if isinstance(e, ObjectAllocated))
+    assert (event.tracepoint, event.bytes_req, event.bytes_alloc) == ("kmalloc", 100, 128)
+
+
+def test_empty_slabs_go_back_to_the_page_allocator():
+    k = Kernel(mem="64MiB")
+    free_at_boot = k.free_pages_count()
+    addrs = [k.kmalloc(1024, GFP_KERNEL) for _ in range(200)]
+    assert k.free_pages_count() < free_at_boot
+    for addr in addrs:
+        k.kfree(addr)
+    k.kmem_cache_shrink(k.kmalloc_cache("kmalloc-1k"))
+    assert k.free_pages_count() == free_at_boot
+    assert any(isinstance(e, SlabFreed) for e in k.history)
+    check(k)
+    check_slabs(k)
+
+
+def test_a_user_cache_allocates_and_frees_its_objects():
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("lesson_obj", 200)
+    addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
+    assert cache_of(k, addr) == "lesson_obj"
+    k.kmem_cache_free(cache, addr)
+    assert isinstance(k.history[-1], ObjectFreed)
+    k.kmem_cache_destroy(cache)
+    assert "lesson_obj" not in k.cat("/proc/slabinfo")
+
+
+def test_slabinfo_rows_are_exact():
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("lesson_obj", 200)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    lines = k.cat("/proc/slabinfo").splitlines()
+    assert lines[0] == "slabinfo - version: 2.1"
+    assert lines[2] == (
+        "lesson_obj            20     20    200   20    1 : tunables    0    0    0 : "
+        "slabdata      1      1      0"
+    )
+    assert lines[-1].startswith("kmalloc-8              0      0      8  512    1 :")
+
+
+def test_meminfo_counts_slab_memory():
+    k = Kernel(mem="64MiB")
+    k.kmalloc(100, GFP_KERNEL | __GFP_RECLAIMABLE)
+    k.kmalloc(100, GFP_KERNEL)
+    lines = k.cat("/proc/meminfo").splitlines()
+    assert "Slab:                  8 kB" in lines
+    assert "SReclaimable:          4 kB" in lines
+    assert "SUnreclaim:            4 kB" in lines
+
+
+def test_kmalloc_with_gfp_kernel_in_an_irq_is_a_might_sleep_bug():
+    k = Kernel(mem="64MiB")
+    with k.irq():
+        assert k.kmalloc(64, GFP_KERNEL)
+        assert k.kmalloc(64, GFP_ATOMIC)
+    assert k.dmesg().count("BUG: sleeping function called from invalid context") == 1
+
+
+def test_krealloc_keeps_the_object_while_it_fits_its_slot():
+    k = Kernel(mem="64MiB")
+    addr = k.kmalloc(100, GFP_KERNEL)
+    assert k.krealloc(addr, 120, GFP_KERNEL) == addr
+    moved = k.krealloc(addr, 200, GFP_KERNEL)
+    assert moved != addr and cache_of(k, moved) == "kmalloc-256"
+    assert k.kcalloc(1 << 62, 8, GFP_KERNEL) == 0  # the multiplication overflows
+
+
+def test_leaks_count_live_objects_by_call_site():
+    k = Kernel(mem="64MiB")
+    for _ in range(3):
+        k.kmalloc(32, GFP_KERNEL)
+    assert k.leaks() == {"lesson_init+0x1c/0x60 [lesson]": 3}
+
+
+# --- mistakes, with and without slub_debug -------------------------------------------------------
+def test_double_free_with_slub_debug_reports_object_already_free():
+    k = Kernel(mem="64MiB", slub_debug=True)
+    addr = k.kmalloc(100, GFP_KERNEL)
+    k.kmalloc(100, GFP_KERNEL)
+    k.kfree(addr)
+    before = snapshot(k)
+    k.kfree(addr)
+    lines = [line.split("] ", 1)[1] for line in k.dmesg().splitlines()]
+    start = lines.index("=" * 77)
+    assert lines[start + 1] == "BUG kmalloc-128 (Not tainted): Object already free"
+    assert lines[start + 2] == "-" * 77
+    assert any(line.startswith("FIX kmalloc-128: Object at 0x") for line in lines)
+    assert snapshot(k) == before
+    check_slabs(k)
+
+
+def test_freeing_a_pointer_into_an_object_with_slub_debug_is_invalid():
+    k = Kernel(mem="64MiB", slub_debug=True)
+    addr = k.kmalloc(100, GFP_KERNEL)
+    before = snapshot(k)
+    k.kfree(addr + 8)
+    assert "BUG kmalloc-128 (Not tainted): Invalid object pointer 0x" in k.dmesg()
+    assert snapshot(k) == before
+
+
+def test_immediate_double_free_without_debug_hits_the_hardened_bug_on():
+    k = Kernel(mem="64MiB")
+    addr = k.kmalloc(100, GFP_KERNEL)
+    k.kfree(addr)
+    before = snapshot(k)
+    k.kfree(addr)
+    assert "kernel BUG at mm/slub.c:419!" in k.dmesg()
+    assert snapshot(k) == before
+
+
+def test_a_later_double_free_without_debug_is_refused_and_explained():
+    k = Kernel(mem="64MiB")
+    first, second = k.kmalloc(100, GFP_KERNEL), k.kmalloc(100, GFP_KERNEL)
+    k.kfree(first)
+    k.kfree(second)
+    before = snapshot(k)
+    k.kfree(first)
+    assert "hand the same memory out twice later; nothing was freed" in k.dmesg()
+    assert snapshot(k) == before
+
+
+def test_freeing_into_the_wrong_cache_warns_and_frees_into_the_right_one():
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("lesson_obj", 200)
+    addr = k.kmalloc(100, GFP_KERNEL)
+    k.kmem_cache_free(cache, addr)
+    assert "kmem_cache_free: Wrong slab cache. lesson_obj but object is from kmalloc-128" in (
+        k.dmesg()
+    )
+    assert not k.kmalloc_cache("kmalloc-128").requested
+    check_slabs(k)
+
+
+def test_destroying_a_cache_with_objects_warns_and_keeps_it():
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("lesson_obj", 200)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    k.kmem_cache_destroy(cache)
+    log = k.dmesg()
+    assert "BUG lesson_obj (Not tainted): Objects remaining in lesson_obj on " in log
+    assert "kmem_cache_destroy lesson_obj: Slab cache still has objects when called from" in log
+    assert "lesson_obj" in k.cat("/proc/slabinfo")
+
+
+def test_kmem_cache_create_refuses_impossible_sizes_like_the_kernel():
+    k = Kernel(mem="64MiB")
+    assert k.kmem_cache_create("huge", (4 << 20) + 1) is None
+    assert "kmem_cache_create(huge) integrity check failed" in k.dmesg()

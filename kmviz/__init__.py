@@ -19,6 +19,21 @@ from .engine.gfp import *  # noqa: F403 - every GFP name, listed in gfp.__all__
 from .engine.gfp import __all__ as _gfp_names
 from .engine.kernel import Kernel
 from .engine.page import Page, get_order
+from .engine.slab_geometry import (
+    KMALLOC_MAX_CACHE_SIZE,
+    KMALLOC_MAX_SIZE,
+    SLAB_ACCOUNT,
+    SLAB_CACHE_DMA,
+    SLAB_CONSISTENCY_CHECKS,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_PANIC,
+    SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+    ZERO_SIZE_PTR,
+)
+from .engine.slowpath import KernelPanic
 
 __version__ = "0.1.0"
 
@@ -31,7 +46,20 @@ __all__ = [  # noqa: PLE0604 - the GFP names are str too
     "ZONE_DMA32",
     "ZONE_MOVABLE",
     "ZONE_NORMAL",
+    "KMALLOC_MAX_CACHE_SIZE",
+    "KMALLOC_MAX_SIZE",
+    "SLAB_ACCOUNT",
+    "SLAB_CACHE_DMA",
+    "SLAB_CONSISTENCY_CHECKS",
+    "SLAB_HWCACHE_ALIGN",
+    "SLAB_PANIC",
+    "SLAB_POISON",
+    "SLAB_RECLAIM_ACCOUNT",
+    "SLAB_RED_ZONE",
+    "SLAB_STORE_USER",
+    "ZERO_SIZE_PTR",
     "Kernel",
+    "KernelPanic",
     "Page",
     "events",
     "get_order",

@@ -25,7 +25,34 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 
-from .events import BlockSplit, BuddiesMerged, PagesAllocated, PagesFreed
+from .events import (
+    BlockSplit,
+    BuddiesMerged,
+    ObjectAllocated,
+    ObjectFreed,
+    PagesAllocated,
+    PagesFreed,
+)
+
+CALL_SITE = "lesson_init+0x1c/0x60 [lesson]"  # the learner's code, as %pS prints it
+EXIT_SITE = "lesson_exit+0x12/0x40 [lesson]"  # where it frees
+
+# Hot paths store some events as plain tuples (tag, fields...); reading builds the object.
+COMPACT_EVENTS = {
+    "kmalloc": lambda addr, req, gfp, cache: ObjectAllocated(
+        "kmalloc", CALL_SITE, addr, req, cache.size, gfp, cache.name
+    ),
+    "kmem_cache_alloc": lambda addr, req, gfp, cache: ObjectAllocated(
+        "kmem_cache_alloc", CALL_SITE, addr, req, cache.size, gfp, cache.name
+    ),
+    "kmalloc_large": lambda addr, req, gfp, order: ObjectAllocated(
+        "kmalloc", CALL_SITE, addr, req, 4096 << order, gfp, ""
+    ),
+    "kfree": lambda addr: ObjectFreed("kfree", EXIT_SITE, addr, ""),
+    "kmem_cache_free": lambda addr, cache: ObjectFreed(
+        "kmem_cache_free", EXIT_SITE, addr, cache.name
+    ),
+}
 
 KIND_OBJECT = 0
 KIND_ALLOC = 1
@@ -61,7 +88,11 @@ class History(Sequence):
         return (index << GFP_SHIFT) | KIND_ALLOC
 
     def append_object(self, event) -> None:
-        """Store an event that is not an allocation or a free (a failure, a report, a log line)."""
+        """Store an event that is not a page allocation or free (a report, a log line …).
+
+        ``event`` may be an event object or, on hot paths, a tuple ``(tag, *fields)`` with a
+        tag of COMPACT_EVENTS, built into the event when read.
+        """
         self.records.append(len(self.objects) << 2)
         self.objects.append(event)
 
@@ -114,7 +145,10 @@ class History(Sequence):
         """The events one record stands for, in the order the kernel makes them happen."""
         kind = record & 3
         if kind == KIND_OBJECT:
-            return [self.objects[record >> 2]]
+            event = self.objects[record >> 2]
+            if event.__class__ is tuple:
+                event = COMPACT_EVENTS[event[0]](*event[1:])
+            return [event]
         pfn = record >> PFN_SHIFT
         order = (record >> 2) & 15
         order2 = (record >> 6) & 15

@@ -989,6 +989,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         """After a panic every call goes through the Python checks, which refuse."""
         fastpath.detach(self)
         self.atomic_flag[0] = 1
+        self._fast_slabs = {}
 
     # === addresses =============================================================================
     def page_address(self, page: Page) -> int:

@@ -17,14 +17,7 @@ to do: it says what Linux would have done instead.
 from __future__ import annotations
 
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from .events import (
-    CacheCreated,
-    CacheDestroyed,
-    ObjectAllocated,
-    ObjectFreed,
-    SlabCreated,
-    SlabFreed,
-)
+from .events import CacheCreated, CacheDestroyed, SlabCreated, SlabFreed
 from .gfp import (
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
@@ -39,6 +32,7 @@ from .gfp import (
     describe_gfp,
     gfp_t,
 )
+from .history import CALL_SITE, EXIT_SITE
 from .page import get_order
 from .printk import KERN_ERR, KERN_WARNING
 from .reports import (
@@ -89,7 +83,6 @@ KMALLOC_CREATION_ORDER = tuple(
 SLUB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
 RULE = "=" * 77  # slab_bug()'s banner, and the dashes below it
 DASHES = "-" * 77
-CALL_SITE = "lesson_init+0x1c/0x60 [lesson]"  # the learner's code, as %pS prints it
 
 
 class SlabAPI:
@@ -101,8 +94,10 @@ class SlabAPI:
         self.slub_debug = slub_debug
         self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo prints newest first
         self.slab_by_pfn: dict[int, Slab] = {}  # every page of every slab
+        self._fast_slabs = self.slab_by_pfn  # what kfree()'s fast path sees (nothing after a panic)
         self.large_kmalloc: dict[int, tuple[int, int, int]] = {}  # addr -> (pfn, order, req)
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
+        self._kmalloc_tables: dict[int, list] = {}  # GFP mask -> its cache for each size
         for kind in KMALLOC_KINDS:
             if kind == "dma" and not self.zone_dma:
                 continue  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
@@ -196,7 +191,7 @@ class SlabAPI:
                 "mm/slab_common.c:498", self.comm, self.pid, self.taint,
                 self._trace("kmem_cache_destroy"),
                 f"kmem_cache_destroy {cache.name}: Slab cache still has objects when called "
-                f"from {CALL_SITE.replace('init', 'exit')}",
+                f"from {EXIT_SITE}",
             )  # fmt: skip
             self._print_lines(lines)
             self.taint |= 1 << TAINT_WARN | 1 << TAINT_BAD_PAGE
@@ -237,22 +232,54 @@ class SlabAPI:
         kmalloc(0) returns ZERO_SIZE_PTR (16); above KMALLOC_MAX_SIZE (4 MiB) the page
         allocator's order check warns and the result is NULL.
         """
+        # Fast path: a mask seen before, a slab-sized request, a free slot in the active slab.
+        try:
+            table = self._kmalloc_tables.get(gfp)
+            if table is not None and 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic_flag[0]:
+                cache = table[size]  # a float size raises TypeError here: the slow path judges
+                slab = cache.cpu_slab
+                if (slab is None or not slab.freelist) and cache.partial:
+                    slab = cache.cpu_slab = cache.partial.pop(0)  # ___slab_alloc(): a partial
+                if slab is not None and slab.freelist and size.__class__ is int:
+                    addr = slab.base + slab.freelist.pop() * cache.size
+                    cache.requested[addr] = size
+                    history = self.history  # history.append_object(), inlined for speed
+                    history.records.append(len(history.objects) << 2)
+                    history.objects.append(("kmalloc", addr, size, gfp, cache))
+                    if self._trait_notifiers:
+                        self.tick += 1
+                    return addr
+        except TypeError:
+            pass
+        addr = self._kmalloc(size, gfp)
+        self._notify()
+        return addr
+
+    def _kmalloc(self, size, gfp) -> int:
+        """kmalloc() for everything the fast path does not take: checks, refills, large sizes."""
         self._check_alive()
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise TypeError(f"kmalloc() size must be an int >= 0 bytes, not {size!r}")
-        gfp = gfp_t(gfp)
+        mask = gfp_t(gfp)
         if size == 0:
             return ZERO_SIZE_PTR
         if size > KMALLOC_MAX_CACHE_SIZE:
-            addr = self._kmalloc_large(size, gfp)
-        else:
-            kind = kmalloc_type(gfp)
-            if kind == "dma" and not self.zone_dma:
-                kind = "normal"
-            cache = self.kmalloc_caches[kind, kmalloc_index(size)]
-            addr = self._slab_alloc(cache, gfp, size, "kmalloc")
-        self._notify()
-        return addr
+            return self._kmalloc_large(size, mask)
+        table = self._kmalloc_tables.get(mask) or self._kmalloc_table(mask)
+        if gfp.__class__ is int:
+            self._kmalloc_tables[gfp] = table
+        return self._slab_alloc(table[size], mask, size, "kmalloc")
+
+    def _kmalloc_table(self, gfp: int) -> list:
+        """kmalloc_slab() for every size 1..8192 under ``gfp``: its cache, by size."""
+        kind = kmalloc_type(gfp)
+        if kind == "dma" and not self.zone_dma:
+            kind = "normal"  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
+        table = [None] * (KMALLOC_MAX_CACHE_SIZE + 1)
+        for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1):
+            table[size] = self.kmalloc_caches[kind, kmalloc_index(size)]
+        self._kmalloc_tables[gfp] = table
+        return table
 
     def kzalloc(self, size: int, gfp) -> int:
         """kmalloc(size, gfp | __GFP_ZERO)."""
@@ -286,6 +313,26 @@ class SlabAPI:
 
     def kfree(self, addr: int) -> None:
         """Free a kmalloc'ed object; kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing."""
+        # Fast path: a live slab object of a slab that stays where it is.
+        if addr.__class__ is int:
+            slab = self._fast_slabs.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+            if slab is not None:
+                cache = slab.cache
+                requested = cache.requested
+                if addr in requested:
+                    del requested[addr]
+                    history = self.history  # history.append_object(), inlined for speed
+                    history.records.append(len(history.objects) << 2)
+                    history.objects.append(("kfree", addr))
+                    freelist = slab.freelist
+                    if not freelist and slab is not cache.cpu_slab:
+                        cache.partial.append(slab)  # a full slab joins the partial list
+                    freelist.append((addr - slab.base) // cache.size)
+                    if len(freelist) == slab.objects and slab is not cache.cpu_slab:
+                        self._slab_emptied(slab)
+                    if self._trait_notifiers:
+                        self.tick += 1
+                    return
         self._check_alive()
         self._require_addr(addr)
         self._kfree(addr, None, "kfree")
@@ -315,6 +362,17 @@ class SlabAPI:
                 return cache
         raise KeyError(f"no slab cache called {name!r}")
 
+    def fragmentation_total(self) -> tuple[int, int]:
+        """(bytes requested, bytes handed out) over every live slab object and large kmalloc."""
+        requested = allocated = 0
+        for req, alloc in self.fragmentation().values():
+            requested += req
+            allocated += alloc
+        for _, order, req in self.large_kmalloc.values():
+            requested += req
+            allocated += PAGE_SIZE << order
+        return requested, allocated
+
     def fragmentation(self) -> dict[str, tuple[int, int]]:
         """Per cache with live objects: (bytes requested, bytes handed out)."""
         return {
@@ -325,13 +383,8 @@ class SlabAPI:
 
     def leaks(self) -> dict[str, int]:
         """Live objects by allocation site, kmemleak-style: {call site: count}."""
-        counts: dict[str, int] = {}
-        for cache in self.caches:
-            for site in cache.callers.values():
-                counts[site] = counts.get(site, 0) + 1
-        for _ in self.large_kmalloc:
-            counts[CALL_SITE] = counts.get(CALL_SITE, 0) + 1
-        return counts
+        live = sum(len(cache.requested) for cache in self.caches) + len(self.large_kmalloc)
+        return {CALL_SITE: live} if live else {}
 
     # --- allocation ------------------------------------------------------------------------
     def _slab_alloc(self, cache: KmemCache, gfp, requested: int, tracepoint: str) -> int:
@@ -353,13 +406,9 @@ class SlabAPI:
             if slab is None:
                 self._slab_out_of_memory(cache, gfp)
                 return 0
-        index = slab.freelist.pop()
-        addr = slab.address(index)
+        addr = slab.address(slab.freelist.pop())
         cache.requested[addr] = requested
-        cache.callers[addr] = CALL_SITE
-        self.history.append_object(
-            ObjectAllocated(tracepoint, CALL_SITE, addr, requested, cache.size, gfp, cache.name)
-        )
+        self.history.append_object((tracepoint, addr, requested, gfp, cache))
         return addr
 
     def _refill_cpu_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
@@ -403,6 +452,9 @@ class SlabAPI:
         slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))
         for page in range(pfn, pfn + (1 << order)):
             self.slab_by_pfn[page] = slab
+        if cache.ctor is not None:  # setup_object(): the constructor runs once per slot
+            for index in range(objects):
+                cache.ctor(slab.address(index))
         cache.slabs.add(slab)
         self.history.append_object(SlabCreated(cache.name, pfn, order, objects))
         return slab
@@ -415,9 +467,7 @@ class SlabAPI:
             return 0
         addr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
         self.large_kmalloc[addr] = (pfn, order, size)
-        self.history.append_object(
-            ObjectAllocated("kmalloc", CALL_SITE, addr, size, PAGE_SIZE << order, gfp, "")
-        )
+        self.history.append_object(("kmalloc_large", addr, size, gfp, order))
         return addr
 
     def _slab_out_of_memory(self, cache: KmemCache, gfp: int) -> None:
@@ -437,9 +487,8 @@ class SlabAPI:
     # --- freeing ---------------------------------------------------------------------------
     def _kfree(self, addr: int, cache: KmemCache | None, tracepoint: str) -> None:
         """kfree() / kmem_cache_free(): find the object's slab and put it back."""
-        call_site = CALL_SITE.replace("init", "exit")
         if tracepoint == "kfree":  # trace_kfree() comes before the NULL check
-            self.history.append_object(ObjectFreed("kfree", call_site, addr, ""))
+            self.history.append_object(("kfree", addr))
             if addr <= ZERO_SIZE_PTR:
                 return
         if not PAGE_OFFSET <= addr < self.direct_map_end:  # virt_to_folio() of a bad address
@@ -482,18 +531,24 @@ class SlabAPI:
             self._bad_object_free(slab, addr, "Object already free", tracepoint)
             return
         if tracepoint == "kmem_cache_free":
-            self.history.append_object(ObjectFreed(tracepoint, call_site, addr, real.name))
-        real.requested.pop(addr, None)
-        real.callers.pop(addr, None)
+            self.history.append_object(("kmem_cache_free", addr, real))
+        del real.requested[addr]
         was_full = not slab.freelist
         slab.freelist.append(index)
         if slab is real.cpu_slab:
             return
         if was_full:  # __slab_free(): a full slab with a free object joins the partial list
             real.partial.append(slab)
-        if not slab.inuse and len(real.partial) > real.min_partial:
-            real.partial.remove(slab)
-            self._discard_slab(slab)
+        if not slab.inuse:
+            self._slab_emptied(slab)
+
+    def _slab_emptied(self, slab: Slab) -> None:
+        """__slab_free(): an empty slab is discarded once the node has min_partial partials."""
+        cache = slab.cache
+        if not slab.freelist or len(cache.partial) <= cache.min_partial:
+            return
+        cache.partial.remove(slab)
+        self._discard_slab(slab)
 
     def _bad_object_free(self, slab: Slab, addr: int, reason: str, tracepoint: str) -> None:
         """A free SLUB's consistency checks catch; without them, what Linux would do."""

@@ -22,7 +22,7 @@ MIN_PARTIAL = 5  # mm/slub.c: keep at least this many partial slabs per node
 MAX_PARTIAL = 10  # and at most this many
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Slab:
     """One slab: its first page, order, and which of its object slots are free (LIFO)."""
 
@@ -31,6 +31,10 @@ class Slab:
     order: int
     objects: int
     freelist: list[int] = field(default_factory=list)  # free slot indexes, next to hand out last
+    base: int = 0  # address of slot 0: PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad
+
+    def __post_init__(self):
+        self.base = PAGE_OFFSET + (self.pfn << PAGE_SHIFT) + self.cache.red_left_pad
 
     @property
     def inuse(self) -> int:
@@ -46,19 +50,17 @@ class Slab:
 
     def address(self, index: int) -> int:
         """Direct-map address of object slot ``index``."""
-        c = self.cache
-        return PAGE_OFFSET + (self.pfn << PAGE_SHIFT) + c.red_left_pad + index * c.size
+        return self.base + index * self.cache.size
 
     def index_of(self, addr: int) -> int | None:
         """The slot ``addr`` starts, or None if it points elsewhere (check_valid_pointer())."""
-        c = self.cache
-        offset = addr - (PAGE_OFFSET + (self.pfn << PAGE_SHIFT)) - c.red_left_pad
-        if offset < 0 or offset % c.size or offset // c.size >= self.objects:
+        index, rest = divmod(addr - self.base, self.cache.size)
+        if rest or not 0 <= index < self.objects:
             return None
-        return offset // c.size
+        return index
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class KmemCache:
     """One cache: object layout (from SLUB's geometry), its slabs and its counters."""
 
@@ -81,7 +83,6 @@ class KmemCache:
     partial: list[Slab] = field(default_factory=list)  # the node's partial list, head first
     slabs: set = field(default_factory=set)  # every slab, full ones included
     requested: dict[int, int] = field(default_factory=dict)  # live object → bytes asked for
-    callers: dict[int, str] = field(default_factory=dict)  # live object → allocation site
 
     @property
     def active_objs(self) -> int:

@@ -248,3 +248,30 @@ def test_kmem_cache_create_refuses_impossible_sizes_like_the_kernel():
     k = Kernel(mem="64MiB")
     assert k.kmem_cache_create("huge", (4 << 20) + 1) is None
     assert "kmem_cache_create(huge) integrity check failed" in k.dmesg()
+
+
+def test_a_constructor_runs_once_for_every_slot_of_a_new_slab():
+    k = Kernel(mem="64MiB")
+    built = []
+    cache = k.kmem_cache_create("with_ctor", 512, ctor=built.append)
+    addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
+    assert len(built) == cache.objects and addr in built
+
+
+def test_total_fragmentation_counts_large_kmalloc_too():
+    k = Kernel(mem="64MiB")
+    k.kmalloc(100, GFP_KERNEL)
+    k.kmalloc(9000, GFP_KERNEL)
+    assert k.fragmentation_total() == (9100, 128 + 16384)
+
+
+def test_per_cache_debug_flags_turn_on_slub_reports():
+    from kmviz import SLAB_CONSISTENCY_CHECKS
+
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("checked", 64, flags=SLAB_CONSISTENCY_CHECKS)
+    addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    k.kmem_cache_free(cache, addr)
+    k.kmem_cache_free(cache, addr)
+    assert "BUG checked (Not tainted): Object already free" in k.dmesg()

@@ -341,24 +341,10 @@ class BuddyAllocator:
             state[buddy] = TAIL
             pfn &= buddy
             order += 1
-        state[pfn] = order
         if not to_tail and order < MAX_ORDER - 2:  # buddy_merge_likely()
             higher = pfn & ~(1 << order)
             to_tail = state[higher ^ (1 << (order + 1))] == order + 1
-        head = zone.list_base + order * LIST_STRIDE + mt
-        if to_tail:
-            last = prv[head]
-            prv[head] = pfn
-            nxt[pfn] = head
-            prv[pfn] = last
-            nxt[last] = pfn
-        else:
-            first = nxt[head]
-            nxt[head] = pfn
-            prv[pfn] = head
-            nxt[pfn] = first
-            prv[first] = pfn
-        nr_free[order] += 1
+        self.add_to_free_list(pfn, zone, order, mt, to_tail)
         self.record(
             (first_pfn << PFN_SHIFT)
             | (TAIL_BIT if to_tail else 0)

@@ -98,7 +98,7 @@ MIGHT_RESCHED_PREEMPT_MASK = (1 << MIGHT_RESCHED_RCU_SHIFT) - 1
 # module has no KERN_DEFAULT, so KERN_WARNING stands in for it (also for lockdep's plain printk).
 KERN_DEFAULT_LEVEL = KERN_WARNING
 
-# the frames a learner's call sits on, innermost first (as kernel.LEARNER_FRAMES)
+# the frames a learner's call sits on, innermost first: a module's init function
 DEFAULT_TRACE = (
     "lesson_init [lesson]",
     "do_one_initcall",

@@ -12,19 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .context import ExecutionContext, taints_warn
+from .context import DEFAULT_TRACE, ExecutionContext, taints_warn
 from .events import ContextChanged
 from .reports import TAINT_WARN
 
 # frames below the code that runs in each kind of context, innermost first
-TASK_FRAMES = (
-    "lesson_init [lesson]",
-    "do_one_initcall",
-    "do_init_module",
-    "__do_sys_finit_module",
-    "do_syscall_64",
-    "entry_SYSCALL_64_after_hwframe",
-)
+TASK_FRAMES = DEFAULT_TRACE  # a module's init function, called from insmod
 HARDIRQ_FRAMES = (
     "lesson_irq_handler [lesson]",
     "__handle_irq_event_percpu",

@@ -95,6 +95,7 @@ from .reports import (
     struct_page_address,
     warning,
 )
+from .slab_geometry import SLAB_RECLAIM_ACCOUNT
 from .slowpath import SlowPathMixin
 from .zones import (
     WMARK_HIGH,
@@ -599,19 +600,47 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         self._clock_offset_ns += int(seconds * NS_PER_SECOND)
 
     def show_free_areas(self, max_zone_idx: int = ZONE_MOVABLE) -> list[str]:
-        """The per-zone part of show_mem(): watermarks, reserves, free blocks by order.
+        """The memory summary of show_mem(): global counters, then zones, then free blocks.
 
-        Mirrors __show_free_areas() (mm/page_alloc.c L6195); warn_alloc() shows the zones up
-        to the failed request's highest zone.
+        Mirrors __show_free_areas() (mm/page_alloc.c L6195): warn_alloc() and the OOM killer
+        show the zones up to the failed request's highest zone.  Anonymous pages are the user
+        tasks', file pages the page cache's; nothing is dirty, in writeback or in swap.
         """
-        lines = []
+        zone_of = self.buddy.zone_of
+        anon, file = {}, {}
+        for task in self.tasks:
+            for pfn in task.pages:
+                anon[zone_of(pfn).idx] = anon.get(zone_of(pfn).idx, 0) + 1
+        for pfn in self.page_cache.lru:
+            file[zone_of(pfn).idx] = file.get(zone_of(pfn).idx, 0) + 1
+        slab_rcl = sum(c.pages for c in self.caches if c.flags & SLAB_RECLAIM_ACCOUNT)
+        slab_unrcl = sum(c.pages for c in self.caches if not c.flags & SLAB_RECLAIM_ACCOUNT)
+        slab_unrcl += sum(1 << order for _, order, _ in self.large_kmalloc.values())
+        pagetables = sum(t.pgtables_bytes for t in self.tasks) // PAGE_SIZE
+        total_anon, total_file = sum(anon.values()), sum(file.values())
+        lines = [
+            f"active_anon:{total_anon} inactive_anon:0 isolated_anon:0",
+            f" active_file:0 inactive_file:{total_file} isolated_file:0",
+            " unevictable:0 dirty:0 writeback:0",
+            f" slab_reclaimable:{slab_rcl} slab_unreclaimable:{slab_unrcl}",
+            f" mapped:0 shmem:0 pagetables:{pagetables}",
+            " sec_pagetables:0 bounce:0",
+            " kernel_misc_reclaimable:0",
+            f" free:{self.free_pages_count()} free_pcp:0 free_cma:0",
+            f"Node 0 active_anon:{4 * total_anon}kB inactive_anon:0kB active_file:0kB "
+            f"inactive_file:{4 * total_file}kB unevictable:0kB isolated(anon):0kB "
+            "isolated(file):0kB mapped:0kB dirty:0kB writeback:0kB shmem:0kB shmem_thp: 0kB "
+            "shmem_pmdmapped: 0kB anon_thp: 0kB writeback_tmp:0kB kernel_stack:0kB "
+            f"pagetables:{4 * pagetables}kB sec_pagetables:0kB all_unreclaimable? no",
+        ]
         zones = [z for z in self.zones if z.idx <= max_zone_idx]
         for z in zones:
             wmin, wlow, whigh = (4 * w for w in z.watermark[:3])
             lines.append(
                 f"Node 0 {z.name} free:{z.free_pages * 4}kB boost:0kB min:{wmin}kB "
-                f"low:{wlow}kB high:{whigh}kB reserved_highatomic:0KB active_anon:0kB "
-                "inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB "
+                f"low:{wlow}kB high:{whigh}kB reserved_highatomic:0KB "
+                f"active_anon:{4 * anon.get(z.idx, 0)}kB inactive_anon:0kB active_file:0kB "
+                f"inactive_file:{4 * file.get(z.idx, 0)}kB unevictable:0kB "
                 f"writepending:0kB present:{z.present_pages * 4}kB "
                 f"managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB free_pcp:0kB "
                 "local_pcp:0kB free_cma:0kB"
@@ -632,7 +661,13 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
                     part += f"({types}) "
                 parts.append(part)
             lines.append(f"Node 0 {z.name}: {''.join(parts)}= {z.free_pages * 4}kB")
+        for size in (1048576, 2048):  # hugetlb_show_meminfo_node(): the 1 GiB and 2 MiB hstates
+            lines.append(
+                f"Node 0 hugepages_total=0 hugepages_free=0 hugepages_surp=0 "
+                f"hugepages_size={size}kB"
+            )
         lines.append(f"{len(self.page_cache)} total pagecache pages")
+        lines += ["0 pages in swap cache", "Free swap  = 0kB", "Total swap = 0kB"]
         return lines
 
     # === the page allocator's API ==============================================================

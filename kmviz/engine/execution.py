@@ -101,11 +101,12 @@ class ExecutionContextAPI:
         self._print_lines(lines)
         if taints_warn(lines):
             self.taint |= 1 << TAINT_WARN
-        self.atomic_flag[0] = int(
+        self.atomic = (
             self.context.preempt_count != 0
             or self.context.irqs_disabled()
             or self.context.rcu_depth != 0
         )
+        self.atomic_flag[0] = self.atomic
         self.history.append_object(ContextChanged(action, self.context.snapshot()))
         if self._trait_notifiers:
             self.tick += 1

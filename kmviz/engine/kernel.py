@@ -227,6 +227,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         self.context = ExecutionContext(DEFAULT_COMM, DEFAULT_PID)  # current task, irqs, locks
         # 1 while sleeping is not allowed: the fast paths then defer to might_sleep()
         self.atomic_flag = array("b", [0])
+        self.atomic = False  # the same, as a bool for the Python fast paths
         self._next_might_sleep_ns = 0
         self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
         self.tasks = [  # user processes; init is never an OOM victim
@@ -495,7 +496,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
             self.taint |= 1 << TAINT_WARN
             self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
             return -1
-        if gfp & GFP_DIRECT_RECLAIM_BIT and self.atomic_flag[0]:
+        if gfp & GFP_DIRECT_RECLAIM_BIT and self.atomic:
             self._might_sleep(gfp, MIGHT_ALLOC_LOCATION, ("__alloc_pages", caller))
         if not plan.fast:
             self._fail(order, gfp, "no zone the GFP mask allows has memory")
@@ -699,7 +700,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
             plan is not None
             and order.__class__ is int
             and 0 <= order < MAX_ORDER
-            and not self.atomic_flag[0]
+            and not self.atomic
         ):
             zone = plan.first_zone
             if zone.free_pages - (1 << order) >= plan.first_mark and (
@@ -1024,6 +1025,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         """After a panic every call goes through the Python checks, which refuse."""
         fastpath.detach(self)
         self.atomic_flag[0] = 1
+        self.atomic = True
         self._fast_slabs = {}
 
     # === addresses =============================================================================

@@ -234,8 +234,8 @@ class SlabAPI:
         """
         # Fast path: a mask seen before, a slab-sized request, a free slot in the active slab.
         try:
-            table = self._kmalloc_tables.get(gfp)
-            if table is not None and 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic_flag[0]:
+            table = self._kmalloc_tables[gfp]
+            if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic:
                 cache = table[size]  # a float size raises TypeError here: the slow path judges
                 slab = cache.cpu_slab
                 if (slab is None or not slab.freelist) and cache.partial:
@@ -249,7 +249,7 @@ class SlabAPI:
                     if self._trait_notifiers:
                         self.tick += 1
                     return addr
-        except TypeError:
+        except (KeyError, TypeError):
             pass
         addr = self._kmalloc(size, gfp)
         self._notify()
@@ -391,7 +391,7 @@ class SlabAPI:
         """slab_alloc_node(): the active slab's next free object, refilling it when empty."""
         self._check_alive()
         gfp = gfp_t(gfp)
-        if gfp & DIRECT_RECLAIM and self.atomic_flag[0]:  # slab_pre_alloc_hook(): might_alloc()
+        if gfp & DIRECT_RECLAIM and self.atomic:  # slab_pre_alloc_hook(): might_alloc()
             self._might_sleep(
                 gfp,
                 "include/linux/sched/mm.h:274",

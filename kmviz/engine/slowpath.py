@@ -170,7 +170,7 @@ class SlowPathMixin:
     # --- direct reclaim --------------------------------------------------------------------
     def _direct_reclaim(self, plan) -> int:
         """__alloc_pages_direct_reclaim(): the caller sleeps and drops page cache itself."""
-        if self.atomic_flag[0]:
+        if self.atomic:
             self._schedule_bug()
         freed = self._drop_page_cache({z.idx for z, _ in plan.slow})
         self._clock_offset_ns += RECLAIM_BATCH_NS

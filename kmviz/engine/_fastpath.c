@@ -422,6 +422,306 @@ static PyTypeObject FastPathType = {
     .tp_methods = FastPath_methods,
 };
 
+
+/* ---------------------------------------------------------------------------------------
+ * kmalloc() / kfree() of slab objects: the same two fast paths as SlabAPI.kmalloc() and
+ * SlabAPI.kfree() in kmviz/engine/kmalloc.py, on the same Python objects (the caches'
+ * slabs, freelists, partial lists and requested-size dicts).  Anything else goes to the
+ * Python methods.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *tables;         /* {gfp: [cache for each size 0..8192]} */
+    PyObject *slab_by_pfn;    /* {pfn: slab} */
+    PyObject *notifiers;      /* the kernel's _trait_notifiers */
+    PyObject *records_append; /* history.records.append */
+    PyObject *objects;        /* history.objects (list) */
+    PyObject *slab_emptied;   /* kernel._slab_emptied */
+    PyObject *slow_kmalloc;
+    PyObject *slow_kfree;
+    Py_buffer atomic_view;
+    int8_t *atomic;
+} SlabFastPath;
+
+static PyObject *s_cpu_slab, *s_partial, *s_freelist, *s_base, *s_size, *s_requested;
+static PyObject *s_cache, *s_objects, *s_kmalloc, *s_kfree;
+
+static int
+append_event(SlabFastPath *self, PyObject *event)
+{
+    PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(self->objects) << 2);
+    if (index == NULL)
+        return -1;
+    PyObject *result = PyObject_CallOneArg(self->records_append, index);
+    Py_DECREF(index);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return PyList_Append(self->objects, event);
+}
+
+static PyObject *
+SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0]
+        || !PyLong_CheckExact(args[0]))
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+    long size = PyLong_AsLong(args[0]);
+    if (size < 1 || size > 8192) {
+        PyErr_Clear();
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+    }
+    PyObject *table = PyDict_GetItemWithError(self->tables, args[1]);
+    if (table == NULL) {
+        if (PyErr_Occurred())
+            PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+    }
+    PyObject *cache = PyList_GET_ITEM(table, size);
+    PyObject *slab = PyObject_GetAttr(cache, s_cpu_slab);
+    PyObject *freelist = NULL, *result = NULL;
+    if (slab == NULL)
+        return NULL;
+    if (slab != Py_None && (freelist = PyObject_GetAttr(slab, s_freelist)) == NULL)
+        goto out;
+    if (slab == Py_None || PyList_GET_SIZE(freelist) == 0) {
+        /* ___slab_alloc(): the next partial slab becomes the active one */
+        PyObject *partial = PyObject_GetAttr(cache, s_partial);
+        if (partial == NULL)
+            goto out;
+        if (PyList_GET_SIZE(partial) == 0) {
+            Py_DECREF(partial);
+            result = PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+            goto out;
+        }
+        Py_XDECREF(freelist);
+        Py_DECREF(slab);
+        slab = Py_NewRef(PyList_GET_ITEM(partial, 0));
+        int failed = PySequence_DelItem(partial, 0) < 0
+                     || PyObject_SetAttr(cache, s_cpu_slab, slab) < 0;
+        Py_DECREF(partial);
+        freelist = failed ? NULL : PyObject_GetAttr(slab, s_freelist);
+        if (freelist == NULL)
+            goto out;
+        if (PyList_GET_SIZE(freelist) == 0) {
+            result = PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+            goto out;
+        }
+    }
+    Py_ssize_t last = PyList_GET_SIZE(freelist) - 1;
+    long long index = PyLong_AsLongLong(PyList_GET_ITEM(freelist, last));
+    if (PyList_SetSlice(freelist, last, last + 1, NULL) < 0)
+        goto out;
+    PyObject *base = PyObject_GetAttr(slab, s_base);
+    PyObject *slot = PyObject_GetAttr(cache, s_size);
+    if (base == NULL || slot == NULL) {
+        Py_XDECREF(base);
+        Py_XDECREF(slot);
+        goto out;
+    }
+    unsigned long long addr = PyLong_AsUnsignedLongLong(base)
+                              + (unsigned long long)index * PyLong_AsUnsignedLongLong(slot);
+    Py_DECREF(base);
+    Py_DECREF(slot);
+    PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
+    PyObject *requested = PyObject_GetAttr(cache, s_requested);
+    if (ptr == NULL || requested == NULL || PyDict_SetItem(requested, ptr, args[0]) < 0) {
+        Py_XDECREF(ptr);
+        Py_XDECREF(requested);
+        goto out;
+    }
+    Py_DECREF(requested);
+    PyObject *event = PyTuple_Pack(5, s_kmalloc, ptr, args[0], args[1], cache);
+    if (event == NULL || append_event(self, event) < 0) {
+        Py_XDECREF(event);
+        Py_DECREF(ptr);
+        goto out;
+    }
+    Py_DECREF(event);
+    result = ptr;
+out:
+    Py_XDECREF(freelist);
+    Py_XDECREF(slab);
+    return result;
+}
+
+static PyObject *
+SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+        return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
+    unsigned long long addr = PyLong_AsUnsignedLongLong(args[0]);
+    if ((addr == (unsigned long long)-1 && PyErr_Occurred()) || addr < PAGE_OFFSET) {
+        PyErr_Clear();
+        return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong((addr - PAGE_OFFSET) >> PAGE_SHIFT);
+    if (key == NULL)
+        return NULL;
+    PyObject *slab = PyDict_GetItemWithError(self->slab_by_pfn, key);   /* borrowed */
+    Py_DECREF(key);
+    if (slab == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
+    }
+    Py_INCREF(slab);
+    PyObject *result = NULL, *cache = NULL, *requested = NULL, *freelist = NULL, *cpu = NULL;
+    if ((cache = PyObject_GetAttr(slab, s_cache)) == NULL
+        || (requested = PyObject_GetAttr(cache, s_requested)) == NULL)
+        goto out;
+    int live = PyDict_Contains(requested, args[0]);
+    if (live < 0)
+        goto out;
+    if (!live) {
+        result = PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
+        goto out;
+    }
+    if (PyDict_DelItem(requested, args[0]) < 0)
+        goto out;
+    PyObject *event = PyTuple_Pack(2, s_kfree, args[0]);
+    if (event == NULL || append_event(self, event) < 0) {
+        Py_XDECREF(event);
+        goto out;
+    }
+    Py_DECREF(event);
+    if ((freelist = PyObject_GetAttr(slab, s_freelist)) == NULL
+        || (cpu = PyObject_GetAttr(cache, s_cpu_slab)) == NULL)
+        goto out;
+    if (PyList_GET_SIZE(freelist) == 0 && slab != cpu) {   /* a full slab joins the partial list */
+        PyObject *partial = PyObject_GetAttr(cache, s_partial);
+        int failed = partial == NULL || PyList_Append(partial, slab) < 0;
+        Py_XDECREF(partial);
+        if (failed)
+            goto out;
+    }
+    PyObject *base = PyObject_GetAttr(slab, s_base);
+    PyObject *slot = PyObject_GetAttr(cache, s_size);
+    PyObject *objects = PyObject_GetAttr(slab, s_objects);
+    if (base == NULL || slot == NULL || objects == NULL) {
+        Py_XDECREF(base);
+        Py_XDECREF(slot);
+        Py_XDECREF(objects);
+        goto out;
+    }
+    unsigned long long index = (addr - PyLong_AsUnsignedLongLong(base))
+                               / PyLong_AsUnsignedLongLong(slot);
+    Py_ssize_t capacity = PyLong_AsSsize_t(objects);
+    Py_DECREF(base);
+    Py_DECREF(slot);
+    Py_DECREF(objects);
+    PyObject *number = PyLong_FromUnsignedLongLong(index);
+    if (number == NULL || PyList_Append(freelist, number) < 0) {
+        Py_XDECREF(number);
+        goto out;
+    }
+    Py_DECREF(number);
+    if (PyList_GET_SIZE(freelist) == capacity && slab != cpu) {
+        PyObject *done = PyObject_CallOneArg(self->slab_emptied, slab);
+        if (done == NULL)
+            goto out;
+        Py_DECREF(done);
+    }
+    result = Py_NewRef(Py_None);
+out:
+    Py_XDECREF(cpu);
+    Py_XDECREF(freelist);
+    Py_XDECREF(requested);
+    Py_XDECREF(cache);
+    Py_DECREF(slab);
+    return result;
+}
+
+static PyObject *
+SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {"tables", "slab_by_pfn", "notifiers", "records_append", "objects",
+                               "slab_emptied", "atomic", "slow_kmalloc", "slow_kfree", NULL};
+    PyObject *tables, *slabs, *notifiers, *append, *objects, *emptied, *atomic, *kmalloc, *kfree;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!OOOO:SlabFastPath", keywords,
+                                     &PyDict_Type, &tables, &PyDict_Type, &slabs, &PyDict_Type,
+                                     &notifiers, &append, &PyList_Type, &objects, &emptied,
+                                     &atomic, &kmalloc, &kfree))
+        return NULL;
+    SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (get_view(atomic, &self->atomic_view, 1, "atomic") < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->atomic = self->atomic_view.buf;
+    self->tables = Py_NewRef(tables);
+    self->slab_by_pfn = Py_NewRef(slabs);
+    self->notifiers = Py_NewRef(notifiers);
+    self->records_append = Py_NewRef(append);
+    self->objects = Py_NewRef(objects);
+    self->slab_emptied = Py_NewRef(emptied);
+    self->slow_kmalloc = Py_NewRef(kmalloc);
+    self->slow_kfree = Py_NewRef(kfree);
+    return (PyObject *)self;
+}
+
+static int
+SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->tables);
+    Py_VISIT(self->slab_by_pfn);
+    Py_VISIT(self->notifiers);
+    Py_VISIT(self->records_append);
+    Py_VISIT(self->objects);
+    Py_VISIT(self->slab_emptied);
+    Py_VISIT(self->slow_kmalloc);
+    Py_VISIT(self->slow_kfree);
+    return 0;
+}
+
+static int
+SlabFastPath_clear(SlabFastPath *self)
+{
+    Py_CLEAR(self->tables);
+    Py_CLEAR(self->slab_by_pfn);
+    Py_CLEAR(self->notifiers);
+    Py_CLEAR(self->records_append);
+    Py_CLEAR(self->objects);
+    Py_CLEAR(self->slab_emptied);
+    Py_CLEAR(self->slow_kmalloc);
+    Py_CLEAR(self->slow_kfree);
+    return 0;
+}
+
+static void
+SlabFastPath_dealloc(SlabFastPath *self)
+{
+    PyObject_GC_UnTrack(self);
+    SlabFastPath_clear(self);
+    if (self->atomic != NULL)
+        PyBuffer_Release(&self->atomic_view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef SlabFastPath_methods[] = {
+    {"kmalloc", (PyCFunction)(void (*)(void))SlabFastPath_kmalloc, METH_FASTCALL,
+     "kmalloc(size, gfp)\n--\n\nsize bytes from the matching kmalloc cache."},
+    {"kfree", (PyCFunction)(void (*)(void))SlabFastPath_kfree, METH_FASTCALL,
+     "kfree(addr)\n--\n\nFree a kmalloc'ed object."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SlabFastPathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kmviz.engine._fastpath.SlabFastPath",
+    .tp_doc = "kmalloc() and kfree() fast paths over a Kernel's slab objects.",
+    .tp_basicsize = sizeof(SlabFastPath),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = SlabFastPath_new,
+    .tp_dealloc = (destructor)SlabFastPath_dealloc,
+    .tp_traverse = (traverseproc)SlabFastPath_traverse,
+    .tp_clear = (inquiry)SlabFastPath_clear,
+    .tp_methods = SlabFastPath_methods,
+};
+
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "kmviz.engine._fastpath",
@@ -432,12 +732,22 @@ static struct PyModuleDef fastpath_module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&FastPathType) < 0)
+    if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0)
         return NULL;
+    struct { PyObject **name; const char *text; } names[] = {
+        {&s_cpu_slab, "cpu_slab"}, {&s_partial, "partial"}, {&s_freelist, "freelist"},
+        {&s_base, "base"}, {&s_size, "size"}, {&s_requested, "requested"},
+        {&s_cache, "cache"}, {&s_objects, "objects"}, {&s_kmalloc, "kmalloc"},
+        {&s_kfree, "kfree"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0) {
+    if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
+        || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

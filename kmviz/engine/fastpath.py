@@ -1,10 +1,10 @@
-"""Puts the C fast path (``_fastpath.c``) in front of a Kernel's two hottest calls, if it was built.
+"""Puts the C fast paths (``_fastpath.c``) in front of a Kernel's hottest calls, if built.
 
-``__get_free_pages()`` and ``free_pages()`` of a plain block are most of what a busy machine
-does.  When the extension compiled at install time, ``attach()`` gives a kernel instance C
-versions of ``get_free_pages`` / ``__get_free_pages`` / ``free_pages`` that handle the common
-case on the same arrays and hand every other case to the Python methods, which stay the
-reference.  Without a compiler nothing changes except speed.
+``__get_free_pages()`` / ``free_pages()`` of a plain block and ``kmalloc()`` / ``kfree()`` of
+a slab object are most of what a busy machine does.  When the extension compiled at install
+time, ``attach()`` gives a kernel instance C versions of them that handle the common case on
+the same data and hand every other case to the Python methods, which stay the reference.
+Without a compiler nothing changes except speed.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 try:
-    from ._fastpath import FastPath
+    from ._fastpath import FastPath, SlabFastPath
 except ImportError:  # not compiled (no C compiler at install time)
-    FastPath = None
+    FastPath = SlabFastPath = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -53,10 +53,23 @@ def attach(kernel: Kernel) -> bool:
     kernel.get_free_pages = fast.get_free_pages
     kernel.free_pages = fast.free_pages
     setattr(kernel, "__get_free_pages", fast.get_free_pages)
+    slab = SlabFastPath(
+        tables=kernel._kmalloc_tables,
+        slab_by_pfn=kernel.slab_by_pfn,
+        notifiers=kernel._trait_notifiers,
+        records_append=kernel.history.records.append,
+        objects=kernel.history.objects,
+        slab_emptied=kernel._slab_emptied,
+        atomic=kernel.atomic_flag,
+        slow_kmalloc=cls.kmalloc.__get__(kernel),
+        slow_kfree=cls.kfree.__get__(kernel),
+    )
+    kernel.kmalloc = slab.kmalloc
+    kernel.kfree = slab.kfree
     return True
 
 
 def detach(kernel: Kernel) -> None:
     """Send every call back to the Python methods (after a panic, say)."""
-    for name in ("get_free_pages", "free_pages", "__get_free_pages"):
+    for name in ("get_free_pages", "free_pages", "__get_free_pages", "kmalloc", "kfree"):
         kernel.__dict__.pop(name, None)

@@ -235,12 +235,12 @@ class SlabAPI:
         # Fast path: a mask seen before, a slab-sized request, a free slot in the active slab.
         try:
             table = self._kmalloc_tables[gfp]
-            if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic:
-                cache = table[size]  # a float size raises TypeError here: the slow path judges
+            if size.__class__ is int and 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic:
+                cache = table[size]
                 slab = cache.cpu_slab
                 if (slab is None or not slab.freelist) and cache.partial:
                     slab = cache.cpu_slab = cache.partial.pop(0)  # ___slab_alloc(): a partial
-                if slab is not None and slab.freelist and size.__class__ is int:
+                if slab is not None and slab.freelist:
                     addr = slab.base + slab.freelist.pop() * cache.size
                     cache.requested[addr] = size
                     history = self.history  # history.append_object(), inlined for speed

@@ -115,3 +115,49 @@ def test_unobserve_all_then_observe_again_still_notifies():
     k.observe(lambda change: seen.append(change["new"]), names="tick")
     k.get_free_pages(GFP_KERNEL, 0)
     assert len(seen) == 1
+
+
+def slab_state(k):
+    return (
+        machine_state(k),
+        [
+            (
+                c.name,
+                sorted((s.pfn, tuple(s.freelist)) for s in c.slabs),
+                [s.pfn for s in c.partial],
+                c.cpu_slab.pfn if c.cpu_slab else None,
+                sorted(c.requested.items()),
+            )
+            for c in k.caches
+        ],
+        list(k.history),
+    )
+
+
+def slab_churn(k, seed, steps):
+    """A seeded mix of kmalloc, kfree, double kfree and interior pointers."""
+    rng = random.Random(seed)
+    sizes = [0, 8, 24, 64, 96, 100, 192, 500, 1000, 3000, 8192, 9000]
+    live = []
+    for _ in range(steps):
+        roll = rng.random()
+        if roll < 0.55 or not live:
+            addr = k.kmalloc(rng.choice(sizes), rng.choice(GFPS))
+            if addr > 16:
+                live.append(addr)
+        elif roll < 0.95:
+            k.kfree(live.pop(rng.randrange(len(live))))
+        else:
+            k.kfree(rng.choice(live) + rng.choice((0, 8)))  # double or interior frees
+            live = [a for a in live if k._slab_of(a) and a in k._slab_of(a).cache.requested]
+
+
+def test_slab_c_and_python_leave_identical_machines(monkeypatch):
+    fast = Kernel(mem="32MiB")
+    assert type(fast.kmalloc).__name__ == "builtin_function_or_method"
+    slab_churn(fast, seed=3, steps=6000)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="32MiB")
+    slab_churn(slow, seed=3, steps=6000)
+    assert slab_state(fast) == slab_state(slow)
+    check(fast)

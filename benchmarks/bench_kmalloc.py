@@ -77,5 +77,6 @@ def main() -> None:
     if not built:
         print("(the C fast path is not built: there was no C compiler when kmviz was installed)")
 
+
 if __name__ == "__main__":
     main()

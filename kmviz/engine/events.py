@@ -262,6 +262,26 @@ class CacheDestroyed:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class VmallocMapped:
+    """vmalloc() mapped ``pfns`` (one per page, in virtual order) at ``addr``.
+
+    ``size`` counts the guard page, as /proc/vmallocinfo does.
+    """
+
+    addr: int
+    size: int
+    pfns: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VmallocFreed:
+    """vfree() released the area at ``addr`` (``deferred``: from interrupt context, later)."""
+
+    addr: int
+    deferred: bool
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -289,4 +309,6 @@ Event = (
     | SlabFreed
     | CacheCreated
     | CacheDestroyed
+    | VmallocMapped
+    | VmallocFreed
 )

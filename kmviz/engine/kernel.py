@@ -97,6 +97,7 @@ from .reports import (
 )
 from .slab_geometry import SLAB_RECLAIM_ACCOUNT
 from .slowpath import SlowPathMixin
+from .vmalloc import VmallocAPI
 from .zones import (
     WMARK_HIGH,
     WMARK_LOW,
@@ -170,7 +171,7 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
+class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
@@ -254,6 +255,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI):
         self._boot()
         self.buddy.count_lru_pages = self._count_lru_pages
         self._kmem_cache_init(slub_debug)
+        self._vmalloc_init()
         fastpath.attach(self)
 
     def unobserve_all(self, name=All) -> None:

@@ -182,6 +182,7 @@ FILES = {
     "/proc/meminfo": meminfo,
     "/proc/pagetypeinfo": pagetypeinfo,
     "/proc/slabinfo": slabinfo,
+    "/proc/vmallocinfo": lambda kernel: kernel.vmallocinfo(),
 }
 
 

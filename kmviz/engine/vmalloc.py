@@ -1,0 +1,293 @@
+"""vmalloc: hands out virtually contiguous kernel memory, in pages, from scattered page frames.
+
+A vmalloc area is a range of kernel *virtual* addresses in [VMALLOC_START, VMALLOC_END]
+(found lowest-address first, with a one-page guard after it) whose pages are order-0
+allocations taken one at a time and stitched together by page-table entries.  To the CPU the
+buffer is contiguous; in physical memory its frames are wherever the page allocator found
+them -- which is why a device doing DMA, which sees physical addresses, cannot use it::
+
+    virtual  0xffffc90000000000 0xffffc90000001000 0xffffc90000002000
+    frames   pfn 0x3a07          pfn 0x1c42          pfn 0x3a06
+
+Freed areas are purged lazily: their virtual range stays taken ("unpurged vm_area") until
+enough has piled up (lazy_max_pages()), so a new vmalloc() does not reuse it at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .events import VmallocFreed, VmallocMapped
+from .gfp import __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, describe_gfp
+from .page import Page
+from .pagetable import PAGE_KERNEL, PMD_SIZE, PUD_SIZE, VMALLOC_END, VMALLOC_START, PageTables
+from .printk import KERN_WARNING
+from .reports import TAINT_DIE, TAINT_WARN, kernel_bug, warning
+
+DIRECT_RECLAIM, NOWARN, ZERO = __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO
+GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
+VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
+ARRAY_CALLER = "__vmalloc_area_node+0x5d/0x180"  # a page array too big for kmalloc
+
+
+@dataclass(eq=False, slots=True)
+class VmArea:
+    """One vmalloc area (struct vm_struct): its range, guard page included, and its frames."""
+
+    addr: int  # first virtual address
+    size: int  # bytes, guard page included, as /proc/vmallocinfo prints it
+    pfns: list[int]  # the frame behind each page, in virtual order
+    caller: str
+    array: int  # address of the page-pointer array (kmalloc'ed, or vmalloc'ed: vpages)
+    vpages: bool
+
+    @property
+    def end(self) -> int:
+        """One past the guard page."""
+        return self.addr + self.size
+
+
+class VmallocAPI:
+    """Mixin for Kernel: vmalloc/vfree, the kernel page tables, walks and /proc/vmallocinfo."""
+
+    def _vmalloc_init(self) -> None:
+        self.vmap_areas: dict[int, VmArea] = {}  # live areas by address
+        self.purge_list: list[VmArea] = []  # freed, range still taken until the purge
+        self.deferred_vfree: list[int] = []  # vfree() from interrupt context, done later
+        self.pgtable_pfns: set[int] = set()
+        self._page_tables: PageTables | None = None
+        self.lazy_max_pages = self.cpus.bit_length() * ((32 << 20) >> PAGE_SHIFT)
+
+    # --- the kernel page tables ------------------------------------------------------------
+    @property
+    def page_tables(self) -> PageTables:
+        """init_mm's page tables, built on first use with the direct map in 2 MiB/1 GiB pages.
+
+        (Simplified: Linux builds them during boot from memblock; here their pages come from
+        the page allocator when first needed.)
+        """
+        if self._page_tables is None:
+            tables = PageTables(self._alloc_pgtable, self._free_pgtable)
+            offset = 0
+            while offset < self.mem:
+                step = (
+                    PUD_SIZE
+                    if offset % PUD_SIZE == 0 and self.mem - offset >= PUD_SIZE
+                    else PMD_SIZE
+                )
+                level = "PUD" if step == PUD_SIZE else "PMD"
+                tables.map_large(PAGE_OFFSET + offset, offset >> PAGE_SHIFT, level)
+                offset += step
+            self._page_tables = tables
+        return self._page_tables
+
+    def _alloc_pgtable(self, level: str) -> int:
+        """A zeroed page for a page table (GFP_PGTABLE_KERNEL); -1 if none."""
+        pfn = self._alloc(GFP_PGTABLE_KERNEL, 0, "__pte_alloc_kernel")
+        if pfn >= 0:
+            self.pgtable_pfns.add(pfn)
+        return pfn
+
+    def _free_pgtable(self, pfn: int) -> None:
+        self.pgtable_pfns.discard(pfn)
+        self._free(pfn, 0, "pte_free_kernel")
+
+    def walk(self, vaddr: int):
+        """What the MMU does with ``vaddr``: the four levels, and the physical address or fault."""
+        if isinstance(vaddr, bool) or not isinstance(vaddr, int):
+            raise TypeError(f"walk() takes a virtual address (int), not {vaddr!r}")
+        return self.page_tables.walk(vaddr)
+
+    # --- vmalloc ---------------------------------------------------------------------------
+    def vmalloc(self, size: int) -> int:
+        """``size`` bytes of virtually contiguous memory (GFP_KERNEL), or 0 (NULL)."""
+        return self._vmalloc(size, GFP_KERNEL, VMALLOC_CALLER)
+
+    def vzalloc(self, size: int) -> int:
+        """vmalloc() of zeroed memory."""
+        return self._vmalloc(size, GFP_KERNEL | ZERO, VMALLOC_CALLER)
+
+    def _vmalloc(self, size: int, gfp: int, caller: str) -> int:
+        """__vmalloc_node_range() (mm/vmalloc.c L3163): area, page array, pages, mappings."""
+        self._check_alive()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise TypeError(f"vmalloc() size must be an int >= 0 bytes, not {size!r}")
+        self._run_deferred_vfree()
+        if self.in_interrupt():  # __get_vm_area_node(): BUG_ON(in_interrupt())
+            self._print_lines(
+                kernel_bug("mm/vmalloc.c:2554", self.comm, self.pid, self.taint,
+                           self._trace("__get_vm_area_node", "__vmalloc_node_range", "vmalloc"))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            return 0
+        nr_pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if not nr_pages or nr_pages > sum(z.managed_pages for z in self.zones):
+            self._vmalloc_error(gfp, f"vmalloc error: size {size}, exceeds total pages")
+            return 0
+        if gfp & DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
+            self._might_sleep(gfp, "mm/vmalloc.c:1673", ("alloc_vmap_area", "vmalloc"))
+        addr = self._find_vmap_area((nr_pages + 1) << PAGE_SHIFT)
+        if addr is None:
+            self._purge_vmap_areas()
+            addr = self._find_vmap_area((nr_pages + 1) << PAGE_SHIFT)
+        if addr is None:
+            self._printk(
+                KERN_WARNING,
+                f"vmap allocation for size {(nr_pages + 1) << PAGE_SHIFT} failed: "
+                "use vmalloc=<size> to increase size",
+            )
+            return 0
+        # reserve the range while the pages are found, as the vmap_area is inserted first
+        area = VmArea(addr, (nr_pages + 1) << PAGE_SHIFT, [], caller, 0, False)
+        self.vmap_areas[addr] = area
+        array_bytes = nr_pages * 8
+        if array_bytes > PAGE_SIZE:
+            area.array, area.vpages = self._vmalloc(array_bytes, gfp | ZERO, ARRAY_CALLER), True
+        else:
+            area.array = self.kmalloc(array_bytes, gfp | ZERO)
+        if not area.array:
+            self._undo_vmalloc(area)
+            self._vmalloc_error(
+                gfp, f"vmalloc error: size {size}, failed to allocated page array size "
+                     f"{array_bytes}"
+            )  # fmt: skip
+            return 0
+        for _ in range(nr_pages):  # vm_area_alloc_pages(): order 0, one at a time
+            pfn = self._alloc(gfp | NOWARN, 0, "__vmalloc_area_node")
+            if pfn < 0:
+                self._undo_vmalloc(area)
+                self._vmalloc_error(
+                    gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
+                )
+                return 0
+            area.pfns.append(pfn)
+        tables = self.page_tables
+        for index, pfn in enumerate(area.pfns):
+            if not tables.map_page(addr + (index << PAGE_SHIFT), pfn, PAGE_KERNEL):
+                self._undo_vmalloc(area)
+                self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
+                return 0
+        self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
+        self._notify()
+        return addr
+
+    def _find_vmap_area(self, size: int) -> int | None:
+        """find_vmap_lowest_match(): the lowest free range of ``size`` bytes in the area."""
+        taken = sorted(
+            [(a.addr, a.end) for a in self.vmap_areas.values()]
+            + [(a.addr, a.end) for a in self.purge_list]
+        )
+        start = VMALLOC_START
+        for lo, hi in taken:
+            if lo - start >= size:
+                break
+            start = max(start, hi)
+        return start if start + size - 1 <= VMALLOC_END else None
+
+    def _undo_vmalloc(self, area: VmArea) -> None:
+        """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
+        for index, pfn in enumerate(area.pfns):
+            vaddr = area.addr + (index << PAGE_SHIFT)
+            if self.page_tables.walk(vaddr).phys is not None:
+                self.page_tables.unmap_page(vaddr)
+            self._free(pfn, 0, "__vunmap")
+        if area.array:
+            if area.vpages:
+                self.vfree(area.array)
+            else:
+                self.kfree(area.array)
+        self.vmap_areas.pop(area.addr, None)
+
+    def _vmalloc_error(self, gfp: int, text: str) -> None:
+        """warn_alloc() for vmalloc: the message with the mask, unless __GFP_NOWARN."""
+        if gfp & NOWARN:
+            return
+        self._printk(
+            KERN_WARNING, f"{self.comm}: {text}, mode:{describe_gfp(gfp)}, nodemask=(null)"
+        )
+
+    # --- vfree -----------------------------------------------------------------------------
+    def vfree(self, addr: int) -> None:
+        """Free a vmalloc area; vfree(NULL) does nothing; in interrupt context it is deferred.
+
+        Mirrors vfree() (mm/vmalloc.c L2852): BUG_ON(in_nmi()), might_sleep_if(!in_interrupt()),
+        and __vfree_deferred() when in_interrupt().
+        """
+        self._check_alive()
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError(f"vfree() takes an address (int), not {addr!r}")
+        if addr == 0:
+            return
+        if self.context.in_nmi():
+            self._print_lines(
+                kernel_bug("mm/vmalloc.c:2854", self.comm, self.pid, self.taint,
+                           self._trace("vfree"))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            return
+        if self.in_interrupt():
+            self.deferred_vfree.append(addr)
+            self.history.append_object(VmallocFreed(addr, deferred=True))
+            self._notify()
+            return
+        if self.atomic:
+            self._might_sleep(GFP_KERNEL, "mm/vmalloc.c:2858", ("vfree",))
+        self._vfree_now(addr)
+        self._notify()
+
+    def _vfree_now(self, addr: int) -> None:
+        area = self.vmap_areas.get(addr)
+        if area is None:
+            self._print_lines(
+                warning("mm/vmalloc.c:2758", self.comm, self.pid, self.taint,
+                        self._trace("__vunmap", "vfree"),
+                        f"Trying to vfree() nonexistent vm area ({self._ptr(addr)})")
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_WARN
+            return
+        for index, pfn in enumerate(area.pfns):
+            self.page_tables.unmap_page(addr + (index << PAGE_SHIFT))
+            self._free(pfn, 0, "__vunmap")
+        if area.vpages:
+            self._vfree_now(area.array)
+        else:
+            self.kfree(area.array)
+        del self.vmap_areas[addr]
+        self.purge_list.append(area)
+        self.history.append_object(VmallocFreed(addr, deferred=False))
+        if sum(a.size >> PAGE_SHIFT for a in self.purge_list) > self.lazy_max_pages:
+            self._purge_vmap_areas()
+
+    def _run_deferred_vfree(self) -> None:
+        """delayed_vfree_work(): free what interrupt handlers asked to free."""
+        if self.deferred_vfree and not self.in_interrupt():
+            pending, self.deferred_vfree = self.deferred_vfree, []
+            for addr in pending:
+                self._vfree_now(addr)
+
+    def _purge_vmap_areas(self) -> None:
+        """__purge_vmap_area_lazy(): lazily freed ranges become free for reuse."""
+        self.purge_list.clear()
+
+    def vmalloc_to_page(self, addr: int) -> Page | None:
+        """The Page behind vmalloc address ``addr`` (a page-table walk), or None."""
+        walk = self.walk(addr)
+        if walk.phys is None:
+            return None
+        return self.pfn_to_page(walk.phys >> PAGE_SHIFT)
+
+    def vmallocinfo(self) -> str:
+        """/proc/vmallocinfo (mm/vmalloc.c s_show() L4210), lazily freed areas last."""
+        lines = []
+        for area in sorted(self.vmap_areas.values(), key=lambda a: a.addr):
+            line = (
+                f"0x{area.addr:016x}-0x{area.end:016x} {area.size:7d} {area.caller} "
+                f"pages={len(area.pfns)} vmalloc"
+            )
+            if area.vpages:
+                line += " vpages"
+            lines.append(line + f" N0={len(area.pfns)}\n")
+        for area in sorted(self.purge_list, key=lambda a: a.addr):
+            lines.append(f"0x{area.addr:016x}-0x{area.end:016x} {area.size:7d} unpurged vm_area\n")
+        return "".join(lines)

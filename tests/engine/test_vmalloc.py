@@ -1,0 +1,128 @@
+"""vmalloc: virtually contiguous, physically scattered; page-table walks; vfree's rules."""
+
+from itertools import pairwise
+
+from kmviz import GFP_KERNEL, PAGE_OFFSET, Kernel
+from kmviz.engine.events import VmallocFreed, VmallocMapped
+from kmviz.engine.invariants import check, check_slabs
+from kmviz.engine.pagetable import VMALLOC_START
+
+
+def test_the_first_vmalloc_starts_at_vmalloc_start_with_a_guard_page():
+    k = Kernel(mem="256MiB")
+    addr = k.vmalloc(3 * 4096 + 5)  # four pages
+    assert addr == VMALLOC_START
+    assert k.cat("/proc/vmallocinfo") == (
+        "0xffffc90000000000-0xffffc90000005000   20480 lesson_init+0x1d/0x1000 [lesson] "
+        "pages=4 vmalloc N0=4\n"
+    )
+    assert k.vmalloc(4096) == VMALLOC_START + 5 * 4096  # after the guard page
+
+
+def test_vmalloc_pages_are_scattered_once_memory_has_been_used():
+    k = Kernel(mem="256MiB")
+    pages = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(64)]
+    for addr in pages[::2]:  # every other page comes back: free frames with holes between
+        k.free_pages(addr, 0)
+    addr = k.vmalloc(8 * 4096)
+    pfns = [k.vmalloc_to_page(addr + i * 4096).pfn for i in range(8)]
+    assert any(b != a + 1 for a, b in pairwise(pfns))  # not physically contiguous
+    (mapped,) = [e for e in k.history if isinstance(e, VmallocMapped)]
+    assert list(mapped.pfns) == pfns
+
+
+def test_a_walk_goes_through_four_levels_to_the_frame():
+    k = Kernel(mem="256MiB")
+    addr = k.vmalloc(2 * 4096)
+    walk = k.walk(addr + 4096 + 0x10)
+    assert [s.level for s in walk.steps] == ["PGD", "PUD", "PMD", "PTE"]
+    assert [s.index for s in walk.steps] == [402, 0, 0, 1]
+    frame = k.vmalloc_to_page(addr + 4096).pfn
+    assert walk.phys == (frame << 12) + 0x10
+    assert walk.steps[-1].entry == 0x8000000000000163 | frame << 12  # PAGE_KERNEL
+
+
+def test_the_direct_map_walks_through_large_pages():
+    k = Kernel(mem="256MiB")
+    walk = k.walk(PAGE_OFFSET + 0x1234567)
+    assert walk.phys == 0x1234567
+    assert walk.steps[-1].level == "PMD" and walk.steps[-1].large
+
+
+def test_an_unmapped_address_faults():
+    k = Kernel(mem="256MiB")
+    walk = k.walk(VMALLOC_START + (1 << 30))
+    assert walk.phys is None and walk.fault_level is not None
+
+
+def test_vmalloc_in_interrupt_context_is_a_kernel_bug():
+    k = Kernel(mem="256MiB")
+    with k.irq():
+        assert k.vmalloc(4096) == 0
+    assert "kernel BUG at mm/vmalloc.c:2554!" in k.dmesg()
+    assert not k.vmap_areas
+
+
+def test_vmalloc_under_a_spinlock_may_sleep_and_says_so():
+    k = Kernel(mem="256MiB")
+    with k.spin_lock("dev_lock"):
+        assert k.vmalloc(4096)
+    assert "BUG: sleeping function called from invalid context at mm/vmalloc.c:1673" in k.dmesg()
+
+
+def test_vfree_in_interrupt_context_is_deferred_until_process_context():
+    k = Kernel(mem="256MiB")
+    addr = k.vmalloc(4096)
+    with k.irq():
+        k.vfree(addr)
+    assert addr in k.vmap_areas  # not yet
+    assert [e.deferred for e in k.history if isinstance(e, VmallocFreed)] == [True]
+    k.vmalloc(4096)  # the deferred work runs before the next vmalloc
+    assert addr not in k.vmap_areas
+
+
+def test_freed_ranges_are_not_reused_until_the_lazy_purge():
+    k = Kernel(mem="256MiB")
+    first = k.vmalloc(4096)
+    k.vfree(first)
+    assert "unpurged vm_area" in k.cat("/proc/vmallocinfo")
+    assert k.vmalloc(4096) != first
+
+
+def test_vfree_of_something_else_warns_and_vfree_of_null_does_nothing():
+    k = Kernel(mem="256MiB")
+    before = k.free_pages_count()
+    k.vfree(0)
+    k.vfree(VMALLOC_START + 0x1000)
+    assert "Trying to vfree() nonexistent vm area" in k.dmesg()
+    assert k.free_pages_count() == before
+
+
+def test_a_large_vmalloc_keeps_its_page_array_in_vmalloc_space():
+    k = Kernel(mem="256MiB")
+    addr = k.vmalloc(600 * 4096)  # 600 pointers = 4800 bytes > PAGE_SIZE
+    area = k.vmap_areas[addr]
+    assert area.vpages and area.array in k.vmap_areas
+    assert " vpages N0=600" in k.cat("/proc/vmallocinfo")
+    k.vfree(addr)
+    assert not k.vmap_areas
+    check(k)
+    check_slabs(k)
+
+
+def test_vmalloc_of_nothing_reports_the_size():
+    k = Kernel(mem="256MiB")
+    assert k.vmalloc(0) == 0
+    assert "vmalloc error: size 0, exceeds total pages" in k.dmesg()
+
+
+def test_vfree_gives_every_frame_back_but_keeps_page_tables():
+    k = Kernel(mem="256MiB")
+    areas = [k.vmalloc(n * 4096) for n in (1, 5, 17, 300)]
+    frames = [pfn for addr in areas for pfn in k.vmap_areas[addr].pfns]
+    tables = set(k.pgtable_pfns)
+    for addr in areas:
+        k.vfree(addr)
+    assert all(k.block_at(pfn)[2] == "free" for pfn in frames)
+    assert k.pgtable_pfns == tables  # vunmap_pte_range() never frees page-table pages
+    check(k)

@@ -282,6 +282,26 @@ class VmallocFreed:
     deferred: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DmaMapped:
+    """dma_map_single() gave a device bus address ``dma_addr`` for ``size`` bytes at ``addr``."""
+
+    device: str
+    addr: int
+    dma_addr: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceWrote:
+    """A device wrote ``size`` bytes by DMA from ``dma_addr``: the frames it touched."""
+
+    device: str
+    dma_addr: int
+    size: int
+    pfns: tuple[int, ...]
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -311,4 +331,6 @@ Event = (
     | CacheDestroyed
     | VmallocMapped
     | VmallocFreed
+    | DmaMapped
+    | DeviceWrote
 )

@@ -55,6 +55,7 @@ from .constants import (
     ZONE_NORMAL,
 )
 from .context import ExecutionContext
+from .device import Device
 from .events import AllocationFailed, BadPageReported, ContextViolated, MessageLogged
 from .execution import ExecutionContextAPI
 from .gfp import (
@@ -79,6 +80,7 @@ from .gfp import (
 from .history import History
 from .kmalloc import SlabAPI
 from .page import Page, format_size, parse_size
+from .pagetable import VMALLOC_END, VMALLOC_START
 from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
 from .reclaim import PageCache, Task
 from .reports import (
@@ -1049,16 +1051,43 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         return Page(pfn, zone.name)
 
     def virt_to_phys(self, addr: int) -> int:
-        """Physical address of a direct-map address: ``addr - PAGE_OFFSET`` (__pa)."""
+        """Physical address of a direct-map address: ``addr - PAGE_OFFSET`` (__pa).
+
+        A vmalloc address is not in the direct map: x86-64's CONFIG_DEBUG_VIRTUAL
+        __phys_addr() hits VIRTUAL_BUG_ON (arch/x86/mm/physaddr.c L28); kmviz prints that
+        report and the warning other architectures give ("virt_to_phys used for non-linear
+        address"), and returns what __pa() computes, which names no frame of the buffer.
+        Any other address outside the direct map is a Python ValueError.
+        """
         if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"virt_to_phys() takes an address (int), not {addr!r}")
         phys = addr - PAGE_OFFSET
-        if not 0 <= phys < self.mem:
-            raise ValueError(
-                f"{addr:#x} is not in the direct map of this machine "
-                f"({PAGE_OFFSET:#x}..{PAGE_OFFSET + self.mem - 1:#x})"
+        if 0 <= phys < self.mem:
+            return phys
+        if VMALLOC_START <= addr <= VMALLOC_END:
+            self._print_lines(
+                kernel_bug("arch/x86/mm/physaddr.c:28", self.comm, self.pid, self.taint,
+                           self._trace("__phys_addr", "virt_to_phys"))
+            )  # fmt: skip
+            self._printk(
+                KERN_WARNING,
+                f"kmviz: virt_to_phys used for non-linear address: {addr:#x} is vmalloc memory, "
+                "not in the direct map; use vmalloc_to_page() for each page",
             )
-        return phys
+            self.taint |= 1 << TAINT_DIE
+            return phys
+        raise ValueError(
+            f"{addr:#x} is not in the direct map of this machine "
+            f"({PAGE_OFFSET:#x}..{PAGE_OFFSET + self.mem - 1:#x})"
+        )
+
+    def device(self, name: str = "nic", dma_bits: int = 64) -> Device:
+        """A device that does DMA with ``dma_bits`` address lines (24 for an ISA card)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("device() needs a name (non-empty str)")
+        if isinstance(dma_bits, bool) or not isinstance(dma_bits, int) or not 1 <= dma_bits <= 64:
+            raise ValueError(f"dma_bits must be an int from 1 to 64, not {dma_bits!r}")
+        return Device(self, name, dma_bits)
 
     def phys_to_virt(self, phys: int) -> int:
         """Direct-map address of physical address ``phys``: ``phys + PAGE_OFFSET`` (__va)."""

@@ -101,7 +101,7 @@ def test_virt_to_page_rounds_an_inner_address_down_to_its_page():
 def test_virt_to_phys_rejects_addresses_outside_the_direct_map():
     k = Kernel(mem="256MiB")
     with pytest.raises(ValueError, match="not in the direct map"):
-        k.virt_to_phys(0xFFFFC90000000000)
+        k.virt_to_phys(0xFFFFFFFFFF000000)
 
 
 def test_free_pages_of_zero_does_nothing():

@@ -2,7 +2,7 @@
 
 from itertools import pairwise
 
-from kmviz import GFP_KERNEL, PAGE_OFFSET, Kernel
+from kmviz import GFP_DMA, GFP_KERNEL, PAGE_OFFSET, Kernel
 from kmviz.engine.events import VmallocFreed, VmallocMapped
 from kmviz.engine.invariants import check, check_slabs
 from kmviz.engine.pagetable import VMALLOC_START
@@ -126,3 +126,52 @@ def test_vfree_gives_every_frame_back_but_keeps_page_tables():
     assert all(k.block_at(pfn)[2] == "free" for pfn in frames)
     assert k.pgtable_pfns == tables  # vunmap_pte_range() never frees page-table pages
     check(k)
+
+
+def test_virt_to_phys_of_vmalloc_memory_is_a_bug_and_names_no_frame_of_it():
+    k = Kernel(mem="256MiB")
+    addr = k.vmalloc(4096)
+    phys = k.virt_to_phys(addr)
+    log = k.dmesg()
+    assert "kernel BUG at arch/x86/mm/physaddr.c:28!" in log
+    assert "virt_to_phys used for non-linear address" in log
+    assert phys >> 12 != k.vmalloc_to_page(addr).pfn
+
+
+def test_a_device_can_dma_into_kmalloc_memory_in_one_physical_range():
+    k = Kernel(mem="256MiB")
+    nic = k.device("nic")
+    buf = k.kmalloc(3000, GFP_KERNEL)
+    dma = nic.dma_map_single(buf, 3000)
+    assert dma == k.virt_to_phys(buf)
+    assert nic.write(dma, 3000) == [dma >> 12]
+
+
+def test_dma_map_single_rejects_vmalloc_memory():
+    k = Kernel(mem="256MiB")
+    nic = k.device("nic")
+    buf = k.vmalloc(3 * 4096)
+    assert nic.dma_mapping_error(nic.dma_map_single(buf, 3 * 4096))
+    assert "nic nic: rejecting DMA map of vmalloc memory" in k.dmesg()
+
+
+def test_a_device_given_the_first_page_of_a_vmalloc_buffer_writes_the_wrong_frames():
+    k = Kernel(mem="256MiB")
+    for addr in [k.get_free_pages(GFP_KERNEL, 0) for _ in range(16)][::2]:
+        k.free_pages(addr, 0)  # holes, so the buffer's frames are scattered
+    buf = k.vmalloc(3 * 4096)
+    frames = [k.vmalloc_to_page(buf + i * 4096).pfn for i in range(3)]
+    dev = k.device("fb")
+    touched = dev.write(frames[0] << 12, 3 * 4096)
+    assert touched[0] == frames[0]
+    assert touched[1:] != frames[1:]  # after the first page: someone else's memory
+
+
+def test_an_isa_device_needs_gfp_dma_memory():
+    k = Kernel(mem="256MiB")
+    isa = k.device("sb16", dma_bits=24)
+    high = k.kmalloc(512, GFP_KERNEL)  # from DMA32, above 16 MiB
+    assert isa.dma_mapping_error(isa.dma_map_single(high, 512))
+    assert "overflow (mask ffffff, bus limit 0)." in k.dmesg()
+    low = k.kmalloc(512, GFP_DMA)
+    assert not isa.dma_mapping_error(isa.dma_map_single(low, 512))

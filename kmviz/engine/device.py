@@ -1,0 +1,87 @@
+"""A DMA-capable device: it reads and writes physical memory by bus address, in bytes.
+
+A device does not go through the CPU's page tables: it is handed a *bus address* (on x86-64
+without an IOMMU, the physical address) and moves bytes from there on, one physical frame
+after the next.  Memory from kmalloc() or __get_free_pages() is physically contiguous, so that
+works; a vmalloc() buffer is contiguous only virtually, so after its first page the device
+would land in frames that belong to someone else.  6.1's dma_map_single() therefore refuses
+vmalloc memory (include/linux/dma-mapping.h L332), and a device that can only drive 24 address
+lines (ISA) needs memory below 16 MiB: GFP_DMA.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .constants import PAGE_SHIFT
+from .events import DeviceWrote, DmaMapped
+from .pagetable import VMALLOC_END, VMALLOC_START
+from .reports import TAINT_WARN, warning
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+DMA_MAPPING_ERROR = (1 << 64) - 1  # ~(dma_addr_t)0
+
+
+class Device:
+    """A device that does DMA with ``dma_bits`` address lines (64 for PCIe, 24 for ISA)."""
+
+    def __init__(self, kernel: Kernel, name: str, dma_bits: int):
+        self.kernel = kernel
+        self.name = name
+        self.dma_mask = (1 << dma_bits) - 1  # *dev->dma_mask
+        self._warned: set[str] = set()  # dev_WARN_ONCE() sites that fired
+
+    def dma_map_single(self, addr: int, size: int) -> int:
+        """The bus address the device may use for ``size`` bytes at ``addr``, or the error value.
+
+        Mirrors dma_map_single_attrs() then dma_direct_map_page(): vmalloc memory is rejected
+        with a warning, and so is memory the device's mask cannot reach.
+        """
+        k = self.kernel
+        if isinstance(addr, bool) or not isinstance(addr, int) or not isinstance(size, int):
+            raise TypeError("dma_map_single() takes an address and a size (ints)")
+        if VMALLOC_START <= addr <= VMALLOC_END:
+            self._warn_once(
+                "include/linux/dma-mapping.h:332",
+                f"{self.name} {self.name}: rejecting DMA map of vmalloc memory",
+            )
+            return DMA_MAPPING_ERROR
+        phys = k.virt_to_phys(addr)
+        if phys + size - 1 > self.dma_mask:
+            self._warn_once(
+                "kernel/dma/direct.h:103",
+                f"{self.name} {self.name}: DMA addr {phys:#018x}+{size} overflow "
+                f"(mask {self.dma_mask:x}, bus limit 0).",
+            )
+            return DMA_MAPPING_ERROR
+        k.history.append_object(DmaMapped(self.name, addr, phys, size))
+        return phys
+
+    def dma_mapping_error(self, dma_addr: int) -> bool:
+        """True if ``dma_addr`` is the error value dma_map_single() returns."""
+        return dma_addr == DMA_MAPPING_ERROR
+
+    def write(self, dma_addr: int, size: int) -> list[int]:
+        """The device writes ``size`` bytes from bus address ``dma_addr``: the frames it hits.
+
+        A DMA engine walks physical memory straight on, frame after frame; it knows nothing
+        of the page tables that make a vmalloc() buffer look contiguous to the CPU.
+        """
+        first = dma_addr >> PAGE_SHIFT
+        last = (dma_addr + size - 1) >> PAGE_SHIFT
+        pfns = list(range(first, last + 1))
+        self.kernel.history.append_object(DeviceWrote(self.name, dma_addr, size, tuple(pfns)))
+        return pfns
+
+    def _warn_once(self, location: str, message: str) -> None:
+        k = self.kernel
+        if location in self._warned:
+            return
+        self._warned.add(location)
+        k._print_lines(
+            warning(location, k.comm, k.pid, k.taint,
+                    k._trace("dma_map_single_attrs", "lesson_start_xmit [lesson]"), message)
+        )  # fmt: skip
+        k.taint |= 1 << TAINT_WARN

@@ -153,24 +153,46 @@ class VmallocAPI:
                      f"{array_bytes}"
             )  # fmt: skip
             return 0
-        for _ in range(nr_pages):  # vm_area_alloc_pages(): order 0, one at a time
-            pfn = self._alloc(gfp | NOWARN, 0, "__vmalloc_area_node")
-            if pfn < 0:
-                self._undo_vmalloc(area)
-                self._vmalloc_error(
-                    gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
-                )
-                return 0
-            area.pfns.append(pfn)
-        tables = self.page_tables
-        for index, pfn in enumerate(area.pfns):
-            if not tables.map_page(addr + (index << PAGE_SHIFT), pfn, PAGE_KERNEL):
-                self._undo_vmalloc(area)
-                self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
-                return 0
+        area.pfns = self._alloc_pages_bulk(gfp | NOWARN, nr_pages)
+        if len(area.pfns) < nr_pages:
+            self._undo_vmalloc(area)
+            self._vmalloc_error(
+                gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
+            )
+            return 0
+        if self.page_tables.map_pages(addr, area.pfns, PAGE_KERNEL) < len(area.pfns):
+            self._undo_vmalloc(area)
+            self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
+            return 0
         self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
         self._notify()
         return addr
+
+    def _alloc_pages_bulk(self, gfp: int, count: int) -> list[int]:
+        """vm_area_alloc_pages(): ``count`` order-0 pages, each allocated on its own.
+
+        Mirrors __alloc_pages_bulk() (mm/page_alloc.c L5491): while the first zone stays
+        above its low watermark the pages come straight off its own lists; any other case
+        takes the full __alloc_pages() path for that page.  Fewer than ``count`` pfns means
+        the allocator ran out.
+        """
+        first = self._alloc(gfp, 0, "__alloc_pages_bulk") if count else -1
+        pfns: list[int] = [first] if first >= 0 else []
+        if not pfns:
+            return pfns
+        plan = self._plans.get(gfp)  # the first allocation made sure it exists
+        buddy = self.buddy
+        while len(pfns) < count:
+            zone = plan.first_zone if plan else None
+            pfn = -1
+            if zone is not None and zone.free_pages - 1 >= plan.first_mark and not self.atomic:
+                pfn = buddy.rmqueue_smallest(zone, 0, plan.migratetype, plan.record, plan.head)
+            if pfn < 0:
+                pfn = self._alloc(gfp, 0, "__vmalloc_area_node")
+                if pfn < 0:
+                    break
+            pfns.append(pfn)
+        return pfns
 
     def _find_vmap_area(self, size: int) -> int | None:
         """find_vmap_lowest_match(): the lowest free range of ``size`` bytes in the area."""
@@ -187,10 +209,8 @@ class VmallocAPI:
 
     def _undo_vmalloc(self, area: VmArea) -> None:
         """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
-        for index, pfn in enumerate(area.pfns):
-            vaddr = area.addr + (index << PAGE_SHIFT)
-            if self.page_tables.walk(vaddr).phys is not None:
-                self.page_tables.unmap_page(vaddr)
+        self.page_tables.unmap_pages(area.addr, len(area.pfns))
+        for pfn in area.pfns:
             self._free(pfn, 0, "__vunmap")
         if area.array:
             if area.vpages:
@@ -246,9 +266,10 @@ class VmallocAPI:
             )  # fmt: skip
             self.taint |= 1 << TAINT_WARN
             return
-        for index, pfn in enumerate(area.pfns):
-            self.page_tables.unmap_page(addr + (index << PAGE_SHIFT))
-            self._free(pfn, 0, "__vunmap")
+        self.page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
+        buddy = self.buddy
+        for pfn in area.pfns:
+            buddy.free_one_page(pfn, buddy.zone_of(pfn), 0, buddy.pageblock_mt[pfn >> 9], False)
         if area.vpages:
             self._vfree_now(area.array)
         else:

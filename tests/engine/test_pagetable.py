@@ -462,3 +462,19 @@ def test_random_map_unmap_agrees_with_a_dict_model(ops, budget):
             reachable.add(child)
             frontier.append(child)
     assert reachable == set(tables.table_pages())
+
+
+def test_map_pages_and_unmap_pages_agree_with_page_by_page_calls():
+    allocated = iter(range(0x1000, 0x2000))
+    bulk = PageTables(lambda level: next(allocated), lambda pfn: None)
+    single_ids = iter(range(0x1000, 0x2000))
+    single = PageTables(lambda level: next(single_ids), lambda pfn: None)
+    start = VMALLOC_START + (511 << 12)  # crosses a 2 MiB boundary after one page
+    frames = [0x500 + 7 * i for i in range(600)]
+    assert bulk.map_pages(start, frames) == 600
+    for i, pfn in enumerate(frames):
+        assert single.map_page(start + (i << 12), pfn)
+    for i in range(0, 600, 37):
+        assert bulk.walk(start + (i << 12)).phys == single.walk(start + (i << 12)).phys
+    assert bulk.unmap_pages(start, 600) == frames
+    assert bulk.mapped_count() == 0

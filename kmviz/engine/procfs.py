@@ -157,7 +157,7 @@ def meminfo(kernel: Kernel) -> str:
         ("CommitLimit", managed * kib // 2),
         ("Committed_AS", anon * kib),
         ("VmallocTotal", 34359738367),
-        ("VmallocUsed", 0),
+        ("VmallocUsed", sum(len(a.pfns) for a in kernel.vmap_areas.values()) * kib),
         ("VmallocChunk", 0),
         ("Percpu", 0),
     ]

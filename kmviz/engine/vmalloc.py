@@ -41,6 +41,7 @@ class VmArea:
     caller: str
     array: int  # address of the page-pointer array (kmalloc'ed, or vmalloc'ed: vpages)
     vpages: bool
+    kind: str = "vmalloc"  # "vmalloc" (pages owned by the area) or "vmap" (caller's pages)
 
     @property
     def end(self) -> int:
@@ -258,7 +259,7 @@ class VmallocAPI:
 
     def _vfree_now(self, addr: int) -> None:
         area = self.vmap_areas.get(addr)
-        if area is None:
+        if area is None or area.kind == "vmap":
             self._print_lines(
                 warning("mm/vmalloc.c:2758", self.comm, self.pid, self.taint,
                         self._trace("__vunmap", "vfree"),
@@ -291,6 +292,51 @@ class VmallocAPI:
         """__purge_vmap_area_lazy(): lazily freed ranges become free for reuse."""
         self.purge_list.clear()
 
+    def vmap(self, pages: list[Page]) -> int:
+        """Map the caller's ``pages`` into one virtually contiguous range; its address or 0.
+
+        Mirrors vmap() (mm/vmalloc.c L2902): might_sleep(), a vmap area with a guard page,
+        the pages mapped with PAGE_KERNEL.  The pages stay the caller's: vunmap() does not
+        free them.
+        """
+        self._check_alive()
+        if not pages or not all(isinstance(p, Page) for p in pages):
+            raise TypeError("vmap() takes a non-empty list of Page objects from alloc_pages()")
+        if self.atomic:
+            self._might_sleep(GFP_KERNEL, "mm/vmalloc.c:2907", ("vmap",))
+        addr = self._find_vmap_area((len(pages) + 1) << PAGE_SHIFT)
+        if addr is None:
+            return 0
+        pfns = [p.pfn for p in pages]
+        area = VmArea(addr, (len(pfns) + 1) << PAGE_SHIFT, pfns, VMALLOC_CALLER, 0, False, "vmap")
+        if self.page_tables.map_pages(addr, pfns, PAGE_KERNEL) < len(pfns):
+            self.page_tables.unmap_pages(addr, len(pfns))
+            return 0
+        self.vmap_areas[addr] = area
+        self.history.append_object(VmallocMapped(addr, area.size, tuple(pfns)))
+        self._notify()
+        return addr
+
+    def vunmap(self, addr: int) -> None:
+        """Undo vmap(): unmap the range, keep the pages (BUG in interrupt context)."""
+        self._check_alive()
+        if self.in_interrupt():  # vunmap(): BUG_ON(in_interrupt())
+            self._print_lines(
+                kernel_bug("mm/vmalloc.c:2878", self.comm, self.pid, self.taint,
+                           self._trace("vunmap"))
+            )  # fmt: skip
+            self.taint |= 1 << TAINT_DIE
+            return
+        area = self.vmap_areas.get(addr)
+        if area is None or area.kind != "vmap":
+            self._vfree_now(addr)  # the same "nonexistent vm area" warning
+            return
+        self.page_tables.unmap_pages(addr, len(area.pfns))
+        del self.vmap_areas[addr]
+        self.purge_list.append(area)
+        self.history.append_object(VmallocFreed(addr, deferred=False))
+        self._notify()
+
     def vmalloc_to_page(self, addr: int) -> Page | None:
         """The Page behind vmalloc address ``addr`` (a page-table walk), or None."""
         walk = self.walk(addr)
@@ -302,10 +348,11 @@ class VmallocAPI:
         """/proc/vmallocinfo (mm/vmalloc.c s_show() L4210), lazily freed areas last."""
         lines = []
         for area in sorted(self.vmap_areas.values(), key=lambda a: a.addr):
-            line = (
-                f"0x{area.addr:016x}-0x{area.end:016x} {area.size:7d} {area.caller} "
-                f"pages={len(area.pfns)} vmalloc"
-            )
+            line = f"0x{area.addr:016x}-0x{area.end:016x} {area.size:7d} {area.caller}"
+            if area.kind == "vmap":  # vmap() keeps no page array: no pages=, no N0=
+                lines.append(line + " vmap\n")
+                continue
+            line += f" pages={len(area.pfns)} vmalloc"
             if area.vpages:
                 line += " vpages"
             lines.append(line + f" N0={len(area.pfns)}\n")

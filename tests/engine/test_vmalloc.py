@@ -175,3 +175,20 @@ def test_an_isa_device_needs_gfp_dma_memory():
     assert "overflow (mask ffffff, bus limit 0)." in k.dmesg()
     low = k.kmalloc(512, GFP_DMA)
     assert not isa.dma_mapping_error(isa.dma_map_single(low, 512))
+
+
+def test_vmap_maps_the_callers_pages_and_vunmap_keeps_them():
+    k = Kernel(mem="256MiB")
+    pages = [k.alloc_pages(GFP_KERNEL, 0) for _ in range(3)]
+    addr = k.vmap(pages)
+    assert [k.vmalloc_to_page(addr + i * 4096).pfn for i in range(3)] == [p.pfn for p in pages]
+    assert k.cat("/proc/vmallocinfo").rstrip().endswith(" vmap")
+    k.vunmap(addr)
+    assert all(k.block_at(p.pfn)[2] == "allocated" for p in pages)
+    assert k.walk(addr).phys is None
+
+
+def test_meminfo_counts_vmalloc_pages():
+    k = Kernel(mem="256MiB")
+    k.vmalloc(5 * 4096)
+    assert "VmallocUsed:          20 kB" in k.cat("/proc/meminfo").splitlines()

@@ -302,6 +302,23 @@ class DeviceWrote:
     pfns: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class MemblockAllocated:
+    """memblock reserved ``size`` bytes at physical address ``phys`` during early boot."""
+
+    phys: int
+    size: int
+    align: int
+    caller: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootStageReached:
+    """Boot reached a stage: "early" (memblock), "mem_init" (buddy), "running" (slab, vmalloc)."""
+
+    stage: str
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -333,4 +350,6 @@ Event = (
     | VmallocFreed
     | DmaMapped
     | DeviceWrote
+    | MemblockAllocated
+    | BootStageReached
 )

@@ -56,7 +56,13 @@ from .constants import (
 )
 from .context import ExecutionContext
 from .device import Device
-from .events import AllocationFailed, BadPageReported, ContextViolated, MessageLogged
+from .events import (
+    AllocationFailed,
+    BadPageReported,
+    BootStageReached,
+    ContextViolated,
+    MessageLogged,
+)
 from .execution import ExecutionContextAPI
 from .gfp import (
     __GFP_COMP,
@@ -79,6 +85,7 @@ from .gfp import (
 )
 from .history import History
 from .kmalloc import SlabAPI
+from .memblock import EarlyBootAPI
 from .page import Page, format_size, parse_size
 from .pagetable import VMALLOC_END, VMALLOC_START
 from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
@@ -173,7 +180,7 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI):
+class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI, EarlyBootAPI):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
@@ -202,6 +209,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         zone_dma: bool = True,
         zone_dma32: bool = True,
         slub_debug: bool = False,
+        boot: bool = True,
     ):
         super().__init__()
         size = parse_size(mem)
@@ -217,6 +225,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
             ("zone_dma", zone_dma),
             ("zone_dma32", zone_dma32),
             ("slub_debug", slub_debug),
+            ("boot", boot),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
@@ -254,11 +263,11 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         self._page_plans: dict[int, AllocPlan] = {}  # by the mask __get_free_pages was given
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
-        self._boot()
-        self.buddy.count_lru_pages = self._count_lru_pages
-        self._kmem_cache_init(slub_debug)
-        self._vmalloc_init()
-        fastpath.attach(self)
+        self.slub_debug = slub_debug
+        self.boot_stage = "early"
+        self._setup_arch()
+        if boot:
+            self.boot()
 
     def unobserve_all(self, name=All) -> None:
         """Remove every observer (traitlets replaces its notifier table; the C path follows)."""
@@ -266,11 +275,11 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         fastpath.attach(self)
 
     # === boot ==================================================================================
-    def _boot(self) -> None:
-        """Lay out memory and zones, hand free memory to the buddy allocator, set watermarks.
+    def _setup_arch(self) -> None:
+        """Early boot up to memblock: e820 map, zones, the struct page arrays, the boot log.
 
-        Mirrors the order of Linux's boot: e820 map → zone ranges (free_area_init) →
-        memblock_free_all() (mem_init) → init_per_zone_wmark_min().
+        Mirrors setup_arch() → e820 → memblock → free_area_init(): no free lists yet, every
+        page is reserved until mem_init().
         """
         self.memory = memory_map(self.nr_pfns, self.boot_reserved)
         self.zones: list[Zone] = build_zones(self.memory, self.zone_dma, self.zone_dma32)
@@ -279,13 +288,50 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         mobility = estimate >= PAGEBLOCK_NR_PAGES * MIGRATE_TYPES
         self.mobility_grouping = mobility
         self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility)
+        self.buddy.count_lru_pages = self._count_lru_pages
+        state = self.buddy.state
+        for start, end in self.memory.ram:
+            state[start:end] = array("b", [RESERVED]) * (end - start)
         self._print_memory_map(estimate)
+        self._memblock_init()
+        self._slab_structures()
+        self._vmalloc_init()
+        self.history.append_object(BootStageReached("early"))
+
+    def mem_init(self) -> None:
+        """Hand every page memblock did not reserve to the buddy allocator (x86 mem_init())."""
+        if self.boot_stage != "early":
+            raise RuntimeError(
+                f"mem_init() runs once, in early boot; this machine is {self.boot_stage}"
+            )
         self._memblock_free_all()
+        self.boot_stage = "mem_init"
+        self.history.append_object(BootStageReached("mem_init"))
+        self._notify()
+
+    def boot(self) -> None:
+        """Finish booting: mem_init() if not done, watermarks, slab and vmalloc, then run.
+
+        Mirrors start_kernel() → mm_init() (mem_init, kmem_cache_init, vmalloc_init) and the
+        postcore initcall init_per_zone_wmark_min().  On a running machine it does nothing.
+        """
+        if self.boot_stage == "running":
+            return
+        if self.boot_stage == "early":
+            self.mem_init()
         self.min_free_kbytes = calculate_min_free_kbytes(self.zones)
         setup_per_zone_wmarks(self.zones, self.min_free_kbytes)
         setup_per_zone_lowmem_reserve(self.zones)
+        self._plans.clear()  # marks computed before the watermarks existed are stale
+        self._page_plans.clear()
+        self.page_plans_for_c.clear()
+        self._create_kmalloc_caches()
+        self.boot_stage = "running"
+        self.history.append_object(BootStageReached("running"))
         self._boot_records = self.history.record_count
         self._clock_offset_ns = 0
+        fastpath.attach(self)
+        self._notify()
 
     def _print_memory_map(self, total_pages: int) -> None:
         """The boot lines about memory: BIOS map, zone ranges, node ranges, zonelists."""
@@ -344,16 +390,14 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
         """
         buddy = self.buddy
         state = buddy.state
-        for start, end in self.memory.ram:
-            state[start:end] = array("b", [RESERVED]) * (end - start)
         # memmap_init() marks Movable only the pageblocks whose first pfn is RAM; the others
         # (pfn 0 when the BIOS keeps it) keep the zeroed bitmap's type, Unmovable.
         for block in range(len(buddy.pageblock_mt)):
             if not self.memory.is_ram(block * PAGEBLOCK_NR_PAGES):
                 buddy.pageblock_mt[block] = MIGRATE_UNMOVABLE
-        reserved = self.memory.reserved
+        reserved = self._reserved_pfn_ranges()
         for start, end in self.memory.ram:
-            for free_start, free_end in _subtract(start, end, [(s, e) for s, e, _ in reserved]):
+            for free_start, free_end in _subtract(start, end, reserved):
                 pfn = free_start
                 while pfn < free_end:
                     order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else 63)
@@ -380,6 +424,8 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI)
     def now_ns(self) -> int:
         """Simulated nanoseconds since boot: one microsecond per allocator call after boot."""
         calls = self.history.record_count - self._boot_records
+        if self.boot_stage != "running":  # still booting: time from 0
+            return calls * NS_PER_RECORD + self._clock_offset_ns
         return BOOT_DONE_NS + calls * NS_PER_RECORD + self._clock_offset_ns
 
     def _printk(self, level: int, text: str, at_ns: int | None = None) -> None:

@@ -89,15 +89,18 @@ class SlabAPI:
     """Mixin for Kernel: caches, kmalloc, and SLUB's reports."""
 
     # --- boot ------------------------------------------------------------------------------
-    def _kmem_cache_init(self, slub_debug: bool) -> None:
-        """create_kmalloc_caches(): every size class of every kind, in the kernel's order."""
-        self.slub_debug = slub_debug
+    def _slab_structures(self) -> None:
+        """The slab allocator's bookkeeping, empty until kmem_cache_init()."""
         self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo prints newest first
         self.slab_by_pfn: dict[int, Slab] = {}  # every page of every slab
         self._fast_slabs = self.slab_by_pfn  # what kfree()'s fast path sees (nothing after a panic)
         self.large_kmalloc: dict[int, tuple[int, int, int]] = {}  # addr -> (pfn, order, req)
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
         self._kmalloc_tables: dict[int, list] = {}  # GFP mask -> its cache for each size
+
+    def _create_kmalloc_caches(self) -> None:
+        """create_kmalloc_caches(): every size class of every kind, in the kernel's order."""
+        slub_debug = self.slub_debug
         for kind in KMALLOC_KINDS:
             if kind == "dma" and not self.zone_dma:
                 continue  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
@@ -146,7 +149,7 @@ class SlabAPI:
         for what, value in (("size", size), ("align", align), ("flags", flags)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise TypeError(f"kmem_cache_create() {what} must be an int >= 0, not {value!r}")
-        if self.in_interrupt() or not 0 < size <= KMALLOC_MAX_SIZE:
+        if self.in_interrupt() or not 0 < size <= KMALLOC_MAX_SIZE or self.boot_stage != "running":
             self._printk(KERN_ERR, f"kmem_cache_create({name}) integrity check failed")
             self._print_lines(
                 dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
@@ -263,6 +266,8 @@ class SlabAPI:
         mask = gfp_t(gfp)
         if size == 0:
             return ZERO_SIZE_PTR
+        if self.boot_stage != "running":  # before kmem_cache_init() kmalloc_slab() is NULL
+            return 0
         if size > KMALLOC_MAX_CACHE_SIZE:
             return self._kmalloc_large(size, mask)
         table = self._kmalloc_tables.get(mask) or self._kmalloc_table(mask)

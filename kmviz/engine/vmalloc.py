@@ -123,6 +123,9 @@ class VmallocAPI:
             self.taint |= 1 << TAINT_DIE
             return 0
         nr_pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if self.boot_stage != "running":  # before vmalloc_init(): alloc_vmap_area() -EBUSY
+            self._vmalloc_error(gfp, f"vmalloc error: size {size}, vm_struct allocation failed")
+            return 0
         if not nr_pages or nr_pages > sum(z.managed_pages for z in self.zones):
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, exceeds total pages")
             return 0

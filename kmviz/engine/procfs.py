@@ -16,7 +16,9 @@ from .constants import (
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
 )
+from .fragmentation import extfrag_index_text, unusable_index_text
 from .slab_geometry import SLAB_RECLAIM_ACCOUNT
+from .zoneinfo import zoneinfo_text
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -177,12 +179,30 @@ def meminfo(kernel: Kernel) -> str:
     return "".join(out)
 
 
+def zoneinfo(kernel: Kernel) -> str:
+    """/proc/zoneinfo (mm/vmstat.c zoneinfo_show_print()), see zoneinfo.py."""
+    return zoneinfo_text(kernel.zone_stats(), cpus=kernel.cpus)
+
+
+def unusable_index(kernel: Kernel) -> str:
+    """/sys/kernel/debug/extfrag/unusable_index: per zone and order, see fragmentation.py."""
+    return unusable_index_text(kernel.buddyinfo())
+
+
+def extfrag_index(kernel: Kernel) -> str:
+    """/sys/kernel/debug/extfrag/extfrag_index: per zone and order, see fragmentation.py."""
+    return extfrag_index_text(kernel.buddyinfo())
+
+
 FILES = {
     "/proc/buddyinfo": buddyinfo,
     "/proc/meminfo": meminfo,
     "/proc/pagetypeinfo": pagetypeinfo,
     "/proc/slabinfo": slabinfo,
     "/proc/vmallocinfo": lambda kernel: kernel.vmallocinfo(),
+    "/proc/zoneinfo": zoneinfo,
+    "/sys/kernel/debug/extfrag/unusable_index": unusable_index,
+    "/sys/kernel/debug/extfrag/extfrag_index": extfrag_index,
 }
 
 

@@ -55,5 +55,12 @@ def test_buddyinfo_follows_allocations():
 
 
 def test_unknown_paths_raise_file_not_found():
-    with pytest.raises(FileNotFoundError, match="/proc/zoneinfo"):
-        Kernel().cat("/proc/zoneinfo")
+    with pytest.raises(FileNotFoundError, match="/proc/vmstat"):
+        Kernel().cat("/proc/vmstat")
+
+
+def test_zoneinfo_and_the_extfrag_files_are_there():
+    k = Kernel(mem="256MiB")
+    assert k.cat("/proc/zoneinfo").startswith("Node 0, zone      DMA")
+    assert k.cat("/sys/kernel/debug/extfrag/unusable_index").startswith("Node 0, zone      DMA ")
+    assert "-1.000" in k.cat("/sys/kernel/debug/extfrag/extfrag_index")

@@ -1069,7 +1069,10 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI,
         lru = set(self.page_cache.lru)
         for task in self.tasks:
             lru.update(task.pages)
-        return sum(1 for pfn in range(start, end) if pfn in lru)
+        count = 0
+        for pfn in range(start, end):
+            count += pfn in lru
+        return count
 
     def _stop_fast_paths(self) -> None:
         """After a panic every call goes through the Python checks, which refuse."""

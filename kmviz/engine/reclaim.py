@@ -70,13 +70,16 @@ class PageCache:
         return sum(1 for pfn in self.lru if zone_of(pfn).idx in zone_ids)
 
     def take_oldest(self, count: int, zone_of, zone_ids: set[int]) -> list[int]:
-        """Remove and return up to ``count`` of the oldest pages that lie in ``zone_ids``."""
-        taken, kept = [], deque()
-        while self.lru and len(taken) < count:
-            pfn = self.lru.popleft()
-            (taken if zone_of(pfn).idx in zone_ids else kept).append(pfn)
-        kept.extend(self.lru)
-        self.lru = kept
+        """Remove and return up to ``count`` of the oldest pages that lie in ``zone_ids``.
+
+        Only the pages looked at are touched: the skipped ones go back to the front in order.
+        """
+        taken, skipped = [], []
+        lru = self.lru
+        while lru and len(taken) < count:
+            pfn = lru.popleft()
+            (taken if zone_of(pfn).idx in zone_ids else skipped).append(pfn)
+        lru.extendleft(reversed(skipped))
         return taken
 
 

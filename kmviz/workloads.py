@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine.constants import MAX_ORDER, PAGE_SIZE
+from .engine.fragmentation import fragmentation_index, unusable_free_index
 from .engine.gfp import __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL
 from .engine.kernel import Kernel
 
@@ -91,6 +92,22 @@ class UptimeReport:
     page_cache_pages: int
     tasks_spawned: int
     failed_allocations: int  # workload allocations that returned NULL (memory was full)
+
+    def fragmentation_over_time(self, order: int = 10) -> list[tuple[int, dict]]:
+        """Per sample, per zone: (unusable free space index, extfrag index) for ``order``.
+
+        Both in thousandths, as mm/vmstat.c computes them (see engine/fragmentation.py).
+        """
+        return [
+            (
+                op,
+                {
+                    zone: (unusable_free_index(nr_free, order), fragmentation_index(nr_free, order))
+                    for zone, nr_free in zones.items()
+                },
+            )
+            for op, zones in self.samples
+        ]
 
     @property
     def free_share(self) -> float:

@@ -197,3 +197,14 @@ def test_atomic_context_is_refused():
     k = Kernel(mem="64MiB")
     with k.spin_lock("dev_lock"), pytest.raises(RuntimeError, match="process-context"):
         uptime(k, ops=10)
+
+
+def test_fragmentation_rises_over_uptime_as_the_kernel_measures_it():
+    from kmviz import Kernel
+    from kmviz.workloads import uptime
+
+    report = uptime(Kernel(mem="256MiB", seed=0), ops=50_000, sample_every=10_000)
+    series = report.fragmentation_over_time(order=10)
+    first_op, first = series[0]
+    assert first_op == 0 and first["DMA32"][1] == -1000  # at boot an order-10 block exists
+    assert all(-1000 <= extfrag <= 1000 for _, zones in series for _, extfrag in zones.values())

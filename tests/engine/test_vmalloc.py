@@ -192,3 +192,27 @@ def test_meminfo_counts_vmalloc_pages():
     k = Kernel(mem="256MiB")
     k.vmalloc(5 * 4096)
     assert "VmallocUsed:          20 kB" in k.cat("/proc/meminfo").splitlines()
+
+
+def test_every_page_translates_the_same_by_walk_vmalloc_to_page_and_the_device():
+    k = Kernel(mem="256MiB")
+    for addr in [k.get_free_pages(GFP_KERNEL, 0) for _ in range(40)][::3]:
+        k.free_pages(addr, 0)
+    buf = k.vmalloc(20 * 4096)
+    dev = k.device("nic")
+    for i in range(20):
+        page = k.vmalloc_to_page(buf + i * 4096)
+        assert k.walk(buf + i * 4096).phys == page.phys
+        assert dev.write(page.phys, 4096) == [page.pfn]
+        assert page.pfn == k.vmap_areas[buf].pfns[i]
+
+
+def test_first_fit_reuses_a_range_once_the_lazy_purge_has_run():
+    k = Kernel(mem="256MiB")  # 2 CPUs: lazy_max_pages is fls(2) * 32 MiB = 64 MiB
+    first = k.vmalloc(4096)
+    k.vfree(first)
+    assert k.vmalloc(4096) != first  # still an unpurged vm_area
+    big = k.vmalloc(65 << 20)
+    k.vfree(big)  # more than lazy_max_pages pending: __purge_vmap_area_lazy()
+    assert "unpurged" not in k.cat("/proc/vmallocinfo")
+    assert k.vmalloc(4096) == first  # the lowest free range again

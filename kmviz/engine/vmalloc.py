@@ -21,9 +21,18 @@ from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import VmallocFreed, VmallocMapped
 from .gfp import __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, describe_gfp
 from .page import Page
-from .pagetable import PAGE_KERNEL, PMD_SIZE, PUD_SIZE, VMALLOC_END, VMALLOC_START, PageTables
+from .pagetable import (
+    PAGE_KERNEL,
+    PMD_SIZE,
+    PUD_SIZE,
+    VMALLOC_END,
+    VMALLOC_START,
+    PageTables,
+    Walk,
+    canonical,
+)
 from .printk import KERN_WARNING
-from .reports import TAINT_DIE, TAINT_WARN, kernel_bug, warning
+from .reports import TAINT_DIE, TAINT_WARN, dump_stack, kernel_bug, warning
 
 DIRECT_RECLAIM, NOWARN, ZERO = __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
@@ -94,10 +103,25 @@ class VmallocAPI:
         self.pgtable_pfns.discard(pfn)
         self._free(pfn, 0, "pte_free_kernel")
 
-    def walk(self, vaddr: int):
-        """What the MMU does with ``vaddr``: the four levels, and the physical address or fault."""
+    def walk(self, vaddr: int) -> Walk:
+        """What the MMU does with ``vaddr``: the four levels, and the physical address or fault.
+
+        A non-canonical address never reaches the page tables: the CPU raises #GP, reported
+        as exc_general_protection() does (arch/x86/kernel/traps.c L773), with no steps.
+        """
         if isinstance(vaddr, bool) or not isinstance(vaddr, int):
             raise TypeError(f"walk() takes a virtual address (int), not {vaddr!r}")
+        if not 0 <= vaddr < 1 << 64 or not canonical(vaddr):
+            lines = [
+                (KERN_WARNING,
+                 "general protection fault, probably for non-canonical address "
+                 f"{vaddr & (1 << 64) - 1:#x}: 0000 [#1] PREEMPT SMP NOPTI"),
+            ]  # fmt: skip
+            lines += dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
+                                self._trace("asm_exc_general_protection"))  # fmt: skip
+            self._print_lines(lines)
+            self.taint |= 1 << TAINT_DIE
+            return Walk(vaddr & (1 << 64) - 1, (), None, "#GP")
         return self.page_tables.walk(vaddr)
 
     # --- vmalloc ---------------------------------------------------------------------------

@@ -216,3 +216,12 @@ def test_first_fit_reuses_a_range_once_the_lazy_purge_has_run():
     k.vfree(big)  # more than lazy_max_pages pending: __purge_vmap_area_lazy()
     assert "unpurged" not in k.cat("/proc/vmallocinfo")
     assert k.vmalloc(4096) == first  # the lowest free range again
+
+
+def test_a_walk_of_a_non_canonical_address_is_a_general_protection_fault():
+    k = Kernel(mem="256MiB")
+    walk = k.walk(0x0000800000000000)
+    assert walk.phys is None and walk.fault_level == "#GP" and walk.steps == ()
+    assert "general protection fault, probably for non-canonical address 0x800000000000" in (
+        k.dmesg()
+    )

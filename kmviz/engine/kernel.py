@@ -65,14 +65,18 @@ from .events import (
 )
 from .execution import ExecutionContextAPI
 from .gfp import (
+    __GFP_BITS_MASK,
     __GFP_COMP,
     __GFP_DIRECT_RECLAIM,
     __GFP_DMA,
+    __GFP_FS,
     __GFP_HIGH,
     __GFP_HIGHMEM,
+    __GFP_IO,
     __GFP_NOMEMALLOC,
     __GFP_NORETRY,
     __GFP_NOWARN,
+    __GFP_RECLAIM,
     __GFP_ZERO,
     GFP_HIGHUSER_MOVABLE,
     BadGfpZone,
@@ -123,6 +127,8 @@ from .zones import (
 # Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
 # these unmangled twins.
 GFP_COMP_BIT = __GFP_COMP
+# GFP_BOOT_MASK (mm/internal.h L30): gfp_allowed_mask until the scheduler is up
+GFP_BOOT_MASK = __GFP_BITS_MASK & ~(__GFP_RECLAIM | __GFP_IO | __GFP_FS)
 GFP_HIGHUSER_MOVABLE_BIT = GFP_HIGHUSER_MOVABLE
 GFP_NORETRY_BIT = __GFP_NORETRY
 GFP_DMA_BIT = __GFP_DMA
@@ -513,6 +519,8 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI,
             gfp = gfp_t(gfp)
         else:
             gfp = plan.gfp
+        if self.boot_stage != "running":
+            gfp &= GFP_BOOT_MASK  # gfp_allowed_mask: nothing may sleep or reclaim during boot
         if not 0 <= order < MAX_ORDER:
             # WARN_ON_ONCE_GFP(order >= MAX_ORDER, gfp): order is unsigned in C
             if not gfp & GFP_NOWARN_BIT:
@@ -768,7 +776,7 @@ class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI,
         pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order, "__get_free_pages")
         if self._kswapd_pending:
             self._run_kswapd()
-        if pfn >= 0 and gfp not in self._page_plans:
+        if pfn >= 0 and gfp not in self._page_plans and self.boot_stage == "running":
             plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~GFP_HIGHMEM_BIT]
             self.page_plans_for_c[gfp] = (
                 self.zones.index(plan.first_zone),

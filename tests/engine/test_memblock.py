@@ -68,3 +68,11 @@ def test_mem_init_runs_once():
     k = Kernel(mem="64MiB")
     with pytest.raises(RuntimeError, match="runs once"):
         k.mem_init()
+
+
+def test_page_allocations_during_boot_cannot_reclaim_or_kill():
+    k = Kernel(mem="64MiB", boot=False)
+    assert k.alloc_pages(GFP_KERNEL, 0) is None  # no free lists yet, and no OOM killer
+    assert [t.comm for t in k.tasks] == ["systemd", "insmod"]
+    k.mem_init()
+    assert k.alloc_pages(GFP_KERNEL, 0) is not None

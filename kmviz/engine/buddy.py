@@ -135,6 +135,21 @@ class BuddyAllocator:
         nxt[before] = after
         prv[after] = before
 
+    def isolate_free_block(self, pfn: int, zone: Zone) -> int:
+        """Take the free block headed by ``pfn`` off its list as order-0 pages; its order.
+
+        Mirrors __isolate_free_page() + split_page() (mm/page_alloc.c), as compaction's free
+        scanner uses them: the block leaves the free lists and every page of it becomes an
+        allocated order-0 page the caller owns.
+        """
+        order = self.state[pfn]
+        self._unlink(pfn)
+        zone.nr_free[order] -= 1
+        zone.free_count[0] -= 1 << order
+        for page in range(pfn, pfn + (1 << order)):
+            self.state[page] = ALLOCATED
+        return order
+
     def move_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int) -> None:
         """move_to_free_list(): move a free block to the tail of another migratetype's list."""
         self._unlink(pfn)

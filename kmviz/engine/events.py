@@ -319,6 +319,24 @@ class BootStageReached:
     stage: str
 
 
+@dataclass(frozen=True, slots=True)
+class PageMigrated:
+    """Compaction copied the movable page at ``pfn`` to ``new_pfn`` (mm_migrate_pages)."""
+
+    pfn: int
+    new_pfn: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionFinished:
+    """compact_zone() stopped: ``success`` if a free block of ``order`` now exists."""
+
+    zone: str
+    order: int
+    pages_moved: int
+    success: bool
+
+
 def migratetype_name(migratetype: int) -> str:
     """The name /proc/pagetypeinfo prints for a migratetype number."""
     return MIGRATETYPE_NAMES[migratetype]
@@ -352,4 +370,6 @@ Event = (
     | DeviceWrote
     | MemblockAllocated
     | BootStageReached
+    | PageMigrated
+    | CompactionFinished
 )

@@ -31,6 +31,7 @@ from .buddy import (
     TAIL,
     BuddyAllocator,
 )
+from .compaction import CompactionAPI
 from .constants import (
     DEFAULT_COMM,
     DEFAULT_PID,
@@ -186,7 +187,15 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
-class Kernel(HasTraits, ExecutionContextAPI, SlowPathMixin, SlabAPI, VmallocAPI, EarlyBootAPI):
+class Kernel(
+    HasTraits,
+    ExecutionContextAPI,
+    SlowPathMixin,
+    SlabAPI,
+    VmallocAPI,
+    EarlyBootAPI,
+    CompactionAPI,
+):
     """A simulated x86-64 machine running Linux 6.1's page allocator.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,

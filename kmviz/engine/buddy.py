@@ -104,10 +104,6 @@ class BuddyAllocator:
             yield node
             node = nxt[node]
 
-    def free_count(self, zone: Zone, order: int, migratetype: int) -> int:
-        """How many blocks are on one free list (what /proc/pagetypeinfo counts)."""
-        return sum(1 for _ in self.free_list(zone, order, migratetype))
-
     # --- list primitives (mm/page_alloc.c L1028-1070) ----------------------------------------
     def add_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int, tail: bool) -> None:
         """Put a free block of ``order`` on its list, at the head (LIFO) or the tail."""
@@ -389,11 +385,3 @@ class BuddyAllocator:
                 if code != TAIL:
                     yield pfn, 0, code
                 pfn += 1
-
-
-def pageblocks_of(zone: Zone) -> range:
-    """The pageblock numbers a zone's pagetypeinfo walk visits (start_pfn, step 512)."""
-    return range(zone.start_pfn, zone.end_pfn, PAGEBLOCK_NR_PAGES)
-
-
-FreeOnePage = Callable[[int, Zone, int, int, bool], int]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .constants import MIGRATETYPE_NAMES, PAGEBLOCK_ORDER
+from .constants import PAGEBLOCK_ORDER
 
 if TYPE_CHECKING:
     from .context import ContextSnapshot
@@ -335,11 +335,6 @@ class CompactionFinished:
     order: int
     pages_moved: int
     success: bool
-
-
-def migratetype_name(migratetype: int) -> str:
-    """The name /proc/pagetypeinfo prints for a migratetype number."""
-    return MIGRATETYPE_NAMES[migratetype]
 
 
 Event = (

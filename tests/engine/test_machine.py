@@ -139,3 +139,10 @@ def test_tiny_machines_still_boot_with_movable_pageblocks():
     assert k.pageblock_migratetype(0) == "Movable"
     k.alloc_pages("GFP_HIGHUSER_MOVABLE", 0)  # served as Unmovable, stealing the pageblock
     assert k.pageblock_migratetype(0) == "Unmovable"
+
+
+def test_free_pages_in_names_a_zone():
+    k = Kernel(mem="256MiB")
+    assert k.free_pages_in("DMA") == k.zone("DMA").free_pages == 3840
+    with pytest.raises(KeyError, match="no zone 'Normal'"):
+        k.free_pages_in("Normal")

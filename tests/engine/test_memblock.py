@@ -76,3 +76,12 @@ def test_page_allocations_during_boot_cannot_reclaim_or_kill():
     assert [t.comm for t in k.tasks] == ["systemd", "insmod"]
     k.mem_init()
     assert k.alloc_pages(GFP_KERNEL, 0) is not None
+
+
+def test_memblock_regions_list_like_the_debugfs_files():
+    k = Kernel(mem="256MiB", boot=False)
+    assert (
+        k.memblock_text("memory").splitlines()[0] == "   0: 0x0000000000001000..0x000000000009efff"
+    )
+    k.memblock_alloc(4096, 4096)
+    assert "0x000000000ffff000..0x000000000fffffff" in k.memblock_text("reserved")

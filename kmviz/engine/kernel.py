@@ -196,14 +196,15 @@ class Kernel(
     EarlyBootAPI,
     CompactionAPI,
 ):
-    """A simulated x86-64 machine running Linux 6.1's page allocator.
+    """A simulated x86-64 machine running Linux 6.1's memory allocators.
 
     ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
     zone_dma32=True)``: ``mem`` is bytes or a size such as "1MiB" or "4GiB"; ``boot_reserved``
     keeps what a real boot keeps (pfn 0, the BIOS area below 1 MiB, the kernel image);
     ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
     ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
-    checks, red zones, poisoning and owner tracking for every cache, as the boot option does.
+    checks, red zones, poisoning and owner tracking for every cache, as the boot option does;
+    ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
     """
 
     tick = Int(

@@ -65,6 +65,8 @@ class CompactionAPI:
         """isolate_freepages(): take free blocks from the pageblock below ``top``; the new top."""
         buddy = self.buddy
         start = max(floor + 1, (top - 1) // PAGEBLOCK_NR_PAGES * PAGEBLOCK_NR_PAGES, zone.start_pfn)
+        if start >= top:  # the scanners met
+            return floor
         pfn = start
         found = []
         while pfn < top:

@@ -882,6 +882,8 @@ class Kernel(
         buddy = self.buddy
         code = buddy.state[pfn]
         if code in (ALLOCATED + order, COMPOUND + order):
+            if code >= COMPOUND:  # a large kmalloc freed by its pages is gone as a kmalloc too
+                self.large_kmalloc.pop(PAGE_OFFSET + (pfn << PAGE_SHIFT), None)
             buddy.free_one_page(
                 pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9], False
             )
@@ -1074,12 +1076,13 @@ class Kernel(
         self.tasks.remove(task)
 
     def _reap_task(self, task: Task) -> None:
-        """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
-        buddy = self.buddy
+        """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping).
+
+        Each goes through __free_pages()'s checks: a page the learner already freed by hand
+        gets the kernel's report instead of a second free.
+        """
         for pfn in task.pages:
-            buddy.free_one_page(
-                pfn, buddy.zone_of(pfn), 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False
-            )
+            self._free(pfn, 0, "exit_mmap")
         task.pages = []
 
     def _count_lru_pages(self, start: int, end: int) -> int:

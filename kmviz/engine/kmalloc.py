@@ -596,6 +596,12 @@ class SlabAPI:
             self._warn_once("mm/slab_common.c:904", ("free_large_kmalloc", tracepoint))
             self._printk(KERN_WARNING, f"object pointer: 0x{self._ptr(addr)}")
             order = 0
+        elif state == "allocated":
+            # virt_to_folio() finds the compound head from any address inside it: a pointer
+            # into a large kmalloc frees the whole block, as Linux does
+            for start, (block, _, _) in list(self.large_kmalloc.items()):
+                if block == head:
+                    del self.large_kmalloc[start]
         self._free(head if state == "allocated" else pfn, order, tracepoint)
 
     def _discard_slab(self, slab: Slab) -> None:

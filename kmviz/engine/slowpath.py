@@ -12,7 +12,7 @@ __GFP_NOFAIL never gives up.
 
 from __future__ import annotations
 
-from .constants import PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_NR_PAGES, ZONE_NORMAL
+from .constants import PAGE_ALLOC_COSTLY_ORDER, ZONE_NORMAL
 from .events import KernelPanicked, KswapdWoken, MemoryReclaimed, OomKilled, SchedulingWhileAtomic
 from .gfp import (
     __GFP_DIRECT_RECLAIM,
@@ -179,11 +179,9 @@ class SlowPathMixin:
 
     def _drop_page_cache(self, zone_ids: set[int]) -> int:
         """Free up to SWAP_CLUSTER_MAX of the oldest clean page-cache pages in ``zone_ids``."""
-        buddy = self.buddy
-        pfns = self.page_cache.take_oldest(SWAP_CLUSTER_MAX, buddy.zone_of, zone_ids)
-        for pfn in pfns:
-            mt = buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
-            buddy.free_one_page(pfn, buddy.zone_of(pfn), 0, mt, False)
+        pfns = self.page_cache.take_oldest(SWAP_CLUSTER_MAX, self.buddy.zone_of, zone_ids)
+        for pfn in pfns:  # checked: a page freed by hand earlier is reported, not freed twice
+            self._free(pfn, 0, "shrink_folio_list")
         return len(pfns)
 
     def _reclaim_could_help(self, plan, order: int) -> bool:

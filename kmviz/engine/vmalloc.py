@@ -295,9 +295,8 @@ class VmallocAPI:
             self.taint |= 1 << TAINT_WARN
             return
         self.page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
-        buddy = self.buddy
-        for pfn in area.pfns:
-            buddy.free_one_page(pfn, buddy.zone_of(pfn), 0, buddy.pageblock_mt[pfn >> 9], False)
+        for pfn in area.pfns:  # checked: a frame someone freed by mistake is reported, not freed
+            self._free(pfn, 0, "__vunmap")
         if area.vpages:
             self._vfree_now(area.array)
         else:

@@ -275,3 +275,13 @@ def test_per_cache_debug_flags_turn_on_slub_reports():
     k.kmem_cache_free(cache, addr)
     k.kmem_cache_free(cache, addr)
     assert "BUG checked (Not tainted): Object already free" in k.dmesg()
+
+
+def test_a_pointer_into_a_large_kmalloc_frees_the_whole_block():
+    k = Kernel(mem="64MiB")
+    addr = k.kmalloc(20000, GFP_KERNEL)
+    pfn = k.large_kmalloc[addr][0]
+    k.kfree(addr + 4096)  # virt_to_folio() finds the head, as in Linux
+    assert addr not in k.large_kmalloc and k.block_at(pfn)[2] == "free"
+    check(k)
+    check_slabs(k)

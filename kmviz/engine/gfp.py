@@ -35,11 +35,12 @@ them.
 import difflib
 import re
 from functools import cache
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 from kmviz.engine.constants import ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL
 
 __all__ = [
+    "BIT",
     "GFP_ATOMIC",
     "GFP_CONSTANTS",
     "GFP_DMA",
@@ -542,3 +543,11 @@ def gfp_t(value) -> int:
             raise ValueError(f"a GFP mask is a 32-bit gfp_t; {value:#x} does not fit")
         return value & __GFP_BITS_MASK
     return parse_gfp(value)
+
+
+# Python mangles ``__GFP_*`` names used inside a class body; methods spell the bits
+# ``BIT.NOWARN``, ``BIT.DIRECT_RECLAIM`` … instead: the same values, unmangled.
+BIT = SimpleNamespace(
+    **{name.removeprefix("__GFP_"): value for name, value in GFP_CONSTANTS.items()
+       if name.startswith("__GFP_")}
+)  # fmt: skip

@@ -67,18 +67,10 @@ from .events import (
 from .execution import ExecutionContextAPI
 from .gfp import (
     __GFP_BITS_MASK,
-    __GFP_COMP,
-    __GFP_DIRECT_RECLAIM,
-    __GFP_DMA,
     __GFP_FS,
-    __GFP_HIGH,
-    __GFP_HIGHMEM,
     __GFP_IO,
-    __GFP_NOMEMALLOC,
-    __GFP_NORETRY,
-    __GFP_NOWARN,
     __GFP_RECLAIM,
-    __GFP_ZERO,
+    BIT,
     GFP_HIGHUSER_MOVABLE,
     BadGfpZone,
     describe_gfp,
@@ -125,20 +117,8 @@ from .zones import (
     setup_per_zone_wmarks,
 )
 
-# Python mangles ``__GFP_*`` names used inside a class body, so the methods below use
-# these unmangled twins.
-GFP_COMP_BIT = __GFP_COMP
 # GFP_BOOT_MASK (mm/internal.h L30): gfp_allowed_mask until the scheduler is up
 GFP_BOOT_MASK = __GFP_BITS_MASK & ~(__GFP_RECLAIM | __GFP_IO | __GFP_FS)
-GFP_HIGHUSER_MOVABLE_BIT = GFP_HIGHUSER_MOVABLE
-GFP_NORETRY_BIT = __GFP_NORETRY
-GFP_DMA_BIT = __GFP_DMA
-GFP_DIRECT_RECLAIM_BIT = __GFP_DIRECT_RECLAIM
-GFP_HIGH_BIT = __GFP_HIGH
-GFP_HIGHMEM_BIT = __GFP_HIGHMEM
-GFP_NOMEMALLOC_BIT = __GFP_NOMEMALLOC
-GFP_NOWARN_BIT = __GFP_NOWARN
-GFP_ZERO_BIT = __GFP_ZERO
 
 MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:274"  # might_alloc(): might_sleep_if(...)
 MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here
@@ -480,8 +460,8 @@ class Kernel(
         highest = gfp_zone(gfp, self.zone_dma, self.zone_dma32)
         mt = gfp_migratetype(gfp) if self.mobility_grouping else MIGRATE_UNMOVABLE
         zones = [z for z in reversed(self.zones) if z.idx <= highest]
-        min_reserve = bool(gfp & GFP_HIGH_BIT)  # ALLOC_MIN_RESERVE
-        non_block = not gfp & GFP_DIRECT_RECLAIM_BIT and not gfp & GFP_NOMEMALLOC_BIT
+        min_reserve = bool(gfp & BIT.HIGH)  # ALLOC_MIN_RESERVE
+        non_block = not gfp & BIT.DIRECT_RECLAIM and not gfp & BIT.NOMEMALLOC
 
         def slow_mark(zone: Zone) -> int:
             mark = zone.watermark[WMARK_MIN]
@@ -497,7 +477,7 @@ class Kernel(
             slow=tuple((z, slow_mark(z)) for z in zones),
             migratetype=mt,
             record=self.history.gfp_bits(gfp) | (mt << 10),
-            head=COMPOUND if gfp & GFP_COMP_BIT else ALLOCATED,
+            head=COMPOUND if gfp & BIT.COMP else ALLOCATED,
             # alloc_flags_nofragment(): only when the preferred zone is Normal and DMA32 exists
             nofragment=bool(zones) and zones[0].idx == ZONE_NORMAL and self.zone_dma32,
             highest_zoneidx=highest,
@@ -533,7 +513,7 @@ class Kernel(
             gfp &= GFP_BOOT_MASK  # gfp_allowed_mask: nothing may sleep or reclaim during boot
         if not 0 <= order < MAX_ORDER:
             # WARN_ON_ONCE_GFP(order >= MAX_ORDER, gfp): order is unsigned in C
-            if not gfp & GFP_NOWARN_BIT:
+            if not gfp & BIT.NOWARN:
                 self._warn_once(
                     "mm/page_alloc.c:5634", ("__alloc_pages", "alloc_pages", "__get_free_pages")
                 )
@@ -564,7 +544,7 @@ class Kernel(
             self.taint |= 1 << TAINT_WARN
             self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
             return -1
-        if gfp & GFP_DIRECT_RECLAIM_BIT and self.atomic:
+        if gfp & BIT.DIRECT_RECLAIM and self.atomic:
             self._might_sleep(gfp, MIGHT_ALLOC_LOCATION, ("__alloc_pages", caller))
         if not plan.fast:
             self._fail(order, gfp, "no zone the GFP mask allows has memory")
@@ -613,9 +593,9 @@ class Kernel(
         rate-limited to one report per 10 seconds
         (nopage_rs), like mm/page_alloc.c L4410.
         """
-        if gfp & GFP_NOWARN_BIT:
+        if gfp & BIT.NOWARN:
             return
-        if gfp & GFP_DMA_BIT and ZONE_DMA not in self.zone_by_idx:
+        if gfp & BIT.DMA and ZONE_DMA not in self.zone_by_idx:
             return  # (gfp_mask & __GFP_DMA) && !has_managed_dma(): nobody could have helped
         now = self.now_ns()
         if now < self._next_warn_alloc_ns:
@@ -783,11 +763,11 @@ class Kernel(
                     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         if gfp.__class__ is not int:
             gfp = gfp_t(gfp)
-        pfn = self._alloc(gfp & ~GFP_HIGHMEM_BIT, order, "__get_free_pages")
+        pfn = self._alloc(gfp & ~BIT.HIGHMEM, order, "__get_free_pages")
         if self._kswapd_pending:
             self._run_kswapd()
         if pfn >= 0 and gfp not in self._page_plans and self.boot_stage == "running":
-            plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~GFP_HIGHMEM_BIT]
+            plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~BIT.HIGHMEM]
             self.page_plans_for_c[gfp] = (
                 self.zones.index(plan.first_zone),
                 plan.first_mark,
@@ -805,7 +785,7 @@ class Kernel(
 
     def get_zeroed_page(self, gfp: int | str) -> int:
         """get_zeroed_page(): one zeroed page's address, 0 on failure."""
-        return self.get_free_pages(parse_gfp(gfp) | GFP_ZERO_BIT, 0)
+        return self.get_free_pages(parse_gfp(gfp) | BIT.ZERO, 0)
 
     def free_pages_block(self, page: Page, order: int) -> None:
         """__free_pages(page, order): give 2^order pages starting at ``page`` back.
@@ -1059,7 +1039,7 @@ class Kernel(
     def _user_pages(self, size: int | str) -> list[int]:
         """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM."""
         wanted = -(-parse_size(size) // PAGE_SIZE)
-        gfp = GFP_HIGHUSER_MOVABLE_BIT | GFP_NOWARN_BIT | GFP_NORETRY_BIT
+        gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
         pfns = []
         for _ in range(wanted):
             pfn = self._alloc(gfp, 0, "handle_mm_fault")

@@ -19,16 +19,9 @@ from __future__ import annotations
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import CacheCreated, CacheDestroyed, SlabCreated, SlabFreed
 from .gfp import (
-    __GFP_COMP,
-    __GFP_DIRECT_RECLAIM,
-    __GFP_DMA,
     __GFP_DMA32,
     __GFP_HIGHMEM,
-    __GFP_NOFAIL,
-    __GFP_NORETRY,
-    __GFP_NOWARN,
-    __GFP_RECLAIMABLE,
-    __GFP_ZERO,
+    BIT,
     describe_gfp,
     gfp_t,
 )
@@ -70,8 +63,6 @@ from .slab_geometry import (
 )
 
 # Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
-COMP, DIRECT_RECLAIM, DMA, ZERO = __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_ZERO
-NOFAIL, NORETRY, NOWARN, RECLAIMABLE = __GFP_NOFAIL, __GFP_NORETRY, __GFP_NOWARN, __GFP_RECLAIMABLE
 GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
 # create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
 KMALLOC_CREATION_ORDER = tuple(
@@ -288,7 +279,7 @@ class SlabAPI:
 
     def kzalloc(self, size: int, gfp) -> int:
         """kmalloc(size, gfp | __GFP_ZERO)."""
-        return self.kmalloc(size, gfp_t(gfp) | ZERO)
+        return self.kmalloc(size, gfp_t(gfp) | BIT.ZERO)
 
     def kcalloc(self, n: int, size: int, gfp) -> int:
         """Zeroed memory for ``n`` elements of ``size`` bytes; NULL if n * size overflows."""
@@ -396,7 +387,7 @@ class SlabAPI:
         """slab_alloc_node(): the active slab's next free object, refilling it when empty."""
         self._check_alive()
         gfp = gfp_t(gfp)
-        if gfp & DIRECT_RECLAIM and self.atomic:  # slab_pre_alloc_hook(): might_alloc()
+        if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # slab_pre_alloc_hook(): might_alloc()
             self._might_sleep(
                 gfp,
                 "include/linux/sched/mm.h:274",
@@ -441,17 +432,17 @@ class SlabAPI:
                            self._trace("dump_stack_lvl", "kmalloc_fix_flags", "new_slab"))
             )  # fmt: skip
             gfp = fixed
-        flags = gfp & ~ZERO
+        flags = gfp & ~BIT.ZERO
         if cache.flags & SLAB_CACHE_DMA:
-            flags |= DMA
+            flags |= BIT.DMA
         if cache.flags & SLAB_RECLAIM_ACCOUNT:
-            flags |= RECLAIMABLE
+            flags |= BIT.RECLAIMABLE
         order, objects = cache.order, cache.objects
-        first = (flags | NOWARN | NORETRY) & ~NOFAIL
-        pfn = self._alloc(first | (COMP if order else 0), order, "allocate_slab")
+        first = (flags | BIT.NOWARN | BIT.NORETRY) & ~BIT.NOFAIL
+        pfn = self._alloc(first | (BIT.COMP if order else 0), order, "allocate_slab")
         if pfn < 0 and cache.min_order < order:
             order, objects = cache.min_order, cache.min_objects
-            pfn = self._alloc(flags | (COMP if order else 0), order, "allocate_slab")
+            pfn = self._alloc(flags | (BIT.COMP if order else 0), order, "allocate_slab")
         if pfn < 0:
             return None
         slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))
@@ -467,7 +458,7 @@ class SlabAPI:
     def _kmalloc_large(self, size: int, gfp: int) -> int:
         """__kmalloc_large_node(): get_order(size) pages with __GFP_COMP, or NULL."""
         order = get_order(size)  # above MAX_ORDER the page allocator warns and says NULL
-        pfn = self._alloc(gfp | COMP, order, "kmalloc_large")
+        pfn = self._alloc(gfp | BIT.COMP, order, "kmalloc_large")
         if pfn < 0:
             return 0
         addr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
@@ -477,7 +468,7 @@ class SlabAPI:
 
     def _slab_out_of_memory(self, cache: KmemCache, gfp: int) -> None:
         """slab_out_of_memory() (mm/slub.c L2918), unless __GFP_NOWARN."""
-        if gfp & NOWARN:
+        if gfp & BIT.NOWARN:
             return
         nr_free = sum(len(s.freelist) for s in cache.partial)
         self._print_lines([

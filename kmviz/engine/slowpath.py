@@ -15,12 +15,7 @@ from __future__ import annotations
 from .constants import PAGE_ALLOC_COSTLY_ORDER, ZONE_NORMAL
 from .events import KernelPanicked, KswapdWoken, MemoryReclaimed, OomKilled, SchedulingWhileAtomic
 from .gfp import (
-    __GFP_DIRECT_RECLAIM,
-    __GFP_FS,
-    __GFP_KSWAPD_RECLAIM,
-    __GFP_NOFAIL,
-    __GFP_NORETRY,
-    __GFP_RETRY_MAYFAIL,
+    BIT,
     describe_gfp,
 )
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING
@@ -37,12 +32,6 @@ from .reports import TAINT_WARN, dump_stack
 from .zones import WMARK_HIGH
 
 # Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
-DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
-KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
-FS = __GFP_FS
-NOFAIL = __GFP_NOFAIL
-NORETRY = __GFP_NORETRY
-RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
 OOM_PROGRESS_LIMIT = 8  # OOM passes that free nothing before kmviz stops an endless retry
 
 
@@ -56,9 +45,9 @@ class SlowPathMixin:
     def _alloc_slowpath(self, plan, order: int) -> int:
         """__alloc_pages_slowpath(): the pfn of the block, or -1 after the failure report."""
         gfp = plan.gfp
-        can_reclaim = bool(gfp & DIRECT_RECLAIM)
+        can_reclaim = bool(gfp & BIT.DIRECT_RECLAIM)
         costly = order > PAGE_ALLOC_COSTLY_ORDER
-        if gfp & KSWAPD_RECLAIM:
+        if gfp & BIT.KSWAPD_RECLAIM:
             self._wake_kswapd(plan, order)
         pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
         if pfn >= 0 or not can_reclaim:
@@ -70,7 +59,7 @@ class SlowPathMixin:
             pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
             if pfn >= 0:
                 return pfn
-            if gfp & NORETRY or (costly and not gfp & RETRY_MAYFAIL):
+            if gfp & BIT.NORETRY or (costly and not gfp & BIT.RETRY_MAYFAIL):
                 break
             # should_reclaim_retry(): progress resets the count (not for costly orders)
             if reclaimed and not costly:
@@ -106,7 +95,7 @@ class SlowPathMixin:
     def _nopage(self, plan, order: int, can_reclaim: bool) -> int:
         """The nopage: label: __GFP_NOFAIL keeps going if it can, everything else fails."""
         gfp = plan.gfp
-        if gfp & NOFAIL and can_reclaim:
+        if gfp & BIT.NOFAIL and can_reclaim:
             # __alloc_pages_cpuset_fallback(..., ALLOC_MIN_RESERVE): half of min, then retry
             half_min = self._half_min_marks(plan)
             pfn = self._get_page_from_freelist(plan, half_min, order, False)
@@ -117,7 +106,7 @@ class SlowPathMixin:
                 f"kmviz: this __GFP_NOFAIL allocation (order {order}) would retry forever; "
                 "nothing is left to reclaim or kill, so the simulation gives up",
             )
-        elif gfp & NOFAIL:
+        elif gfp & BIT.NOFAIL:
             self._warn_once(  # WARN_ON_ONCE_GFP(!can_direct_reclaim, gfp_mask)
                 "mm/page_alloc.c:5367", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
             )
@@ -225,11 +214,11 @@ class SlowPathMixin:
         pfn = self._get_page_from_freelist(plan, high, order, False)
         if pfn >= 0:
             return pfn, True
-        if order > PAGE_ALLOC_COSTLY_ORDER or gfp & RETRY_MAYFAIL:
+        if order > PAGE_ALLOC_COSTLY_ORDER or gfp & BIT.RETRY_MAYFAIL:
             return -1, False
         if plan.highest_zoneidx < ZONE_NORMAL:
             return -1, False  # "The OOM killer does not needlessly kill tasks for lowmem"
-        if not gfp & FS:
+        if not gfp & BIT.FS:
             return -1, True  # out_of_memory() cannot help a !__GFP_FS caller: it waits
         victim = select_bad_process(self.tasks, sum(z.managed_pages for z in self.zones))
         lines = [oom_header(self.comm, describe_gfp(gfp), order, 0)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import VmallocFreed, VmallocMapped
-from .gfp import __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, describe_gfp
+from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
 from .page import Page
 from .pagetable import (
     PAGE_KERNEL,
@@ -34,7 +34,6 @@ from .pagetable import (
 from .printk import KERN_WARNING
 from .reports import TAINT_DIE, TAINT_WARN, dump_stack, kernel_bug, warning
 
-DIRECT_RECLAIM, NOWARN, ZERO = __GFP_DIRECT_RECLAIM, __GFP_NOWARN, __GFP_ZERO
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
 VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
 ARRAY_CALLER = "__vmalloc_area_node+0x5d/0x180"  # a page array too big for kmalloc
@@ -131,7 +130,7 @@ class VmallocAPI:
 
     def vzalloc(self, size: int) -> int:
         """vmalloc() of zeroed memory."""
-        return self._vmalloc(size, GFP_KERNEL | ZERO, VMALLOC_CALLER)
+        return self._vmalloc(size, GFP_KERNEL | BIT.ZERO, VMALLOC_CALLER)
 
     def _vmalloc(self, size: int, gfp: int, caller: str) -> int:
         """__vmalloc_node_range() (mm/vmalloc.c L3163): area, page array, pages, mappings."""
@@ -153,7 +152,7 @@ class VmallocAPI:
         if not nr_pages or nr_pages > sum(z.managed_pages for z in self.zones):
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, exceeds total pages")
             return 0
-        if gfp & DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
+        if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
             self._might_sleep(gfp, "mm/vmalloc.c:1673", ("alloc_vmap_area", "vmalloc"))
         addr = self._find_vmap_area((nr_pages + 1) << PAGE_SHIFT)
         if addr is None:
@@ -171,9 +170,9 @@ class VmallocAPI:
         self.vmap_areas[addr] = area
         array_bytes = nr_pages * 8
         if array_bytes > PAGE_SIZE:
-            area.array, area.vpages = self._vmalloc(array_bytes, gfp | ZERO, ARRAY_CALLER), True
+            area.array, area.vpages = self._vmalloc(array_bytes, gfp | BIT.ZERO, ARRAY_CALLER), True
         else:
-            area.array = self.kmalloc(array_bytes, gfp | ZERO)
+            area.array = self.kmalloc(array_bytes, gfp | BIT.ZERO)
         if not area.array:
             self._undo_vmalloc(area)
             self._vmalloc_error(
@@ -181,7 +180,7 @@ class VmallocAPI:
                      f"{array_bytes}"
             )  # fmt: skip
             return 0
-        area.pfns = self._alloc_pages_bulk(gfp | NOWARN, nr_pages)
+        area.pfns = self._alloc_pages_bulk(gfp | BIT.NOWARN, nr_pages)
         if len(area.pfns) < nr_pages:
             self._undo_vmalloc(area)
             self._vmalloc_error(
@@ -249,7 +248,7 @@ class VmallocAPI:
 
     def _vmalloc_error(self, gfp: int, text: str) -> None:
         """warn_alloc() for vmalloc: the message with the mask, unless __GFP_NOWARN."""
-        if gfp & NOWARN:
+        if gfp & BIT.NOWARN:
             return
         self._printk(
             KERN_WARNING, f"{self.comm}: {text}, mode:{describe_gfp(gfp)}, nodemask=(null)"

@@ -15,8 +15,9 @@ import random
 import resource
 import time
 
+from fastpath_modes import fastpath_modes
+
 from kmviz import GFP_KERNEL, Kernel
-from kmviz.engine import fastpath
 
 
 def workload(ops: int, seed: int) -> tuple[list[bool], list[int], list[float]]:
@@ -88,19 +89,14 @@ def main() -> None:
         f"16 GiB boot: {boot['boot seconds']:.3f} s, max RSS {boot['max RSS MB']:.0f} MB "
         f"(+{boot['RSS growth MB']:.0f} MB)  {boot['zones']}"
     )
-    built = fastpath.available()
-    for use_c in (True, False) if built else (False,):
-        fastpath.ENABLED = use_c
+    for path in fastpath_modes():
         result = run(args.ops, args.seed)
-        path = "C fast path" if use_c else "pure Python"
         print(
             f"buddy workload, 4 GiB one zone, {args.ops:,} ops, {path}: "
             f"{result['ops/s']:,.0f} ops/s ({result['seconds']:.2f} s; "
             f"{result['events']:,} events in {result['records']:,} records; "
             f"{result['failures']:,} failed allocations; {result['live blocks']:,} live)"
         )
-    if not built:
-        print("(the C fast path is not built: there was no C compiler when kmviz was installed)")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import gc
 import random
 import time
 
+from fastpath_modes import fastpath_modes
+
 from kmviz import GFP_KERNEL, Kernel
-from kmviz.engine import fastpath
 
 # (size range, weight): roughly what /proc/slabinfo of a desktop shows kmalloc serving
 SIZE_MIX = (
@@ -69,13 +70,8 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    built = fastpath.available()
-    for use_c in (True, False) if built else (False,):
-        fastpath.ENABLED = use_c
-        path = "C fast path" if use_c else "pure Python"
+    for path in fastpath_modes():
         print(f"kmalloc/kfree, 4 GiB, {args.ops:,} ops, {path}: {run(args.ops, args.seed)}")
-    if not built:
-        print("(the C fast path is not built: there was no C compiler when kmviz was installed)")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 
+from fastpath_modes import fastpath_modes
+
 from kmviz import __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, Kernel
-from kmviz.engine import fastpath
 from kmviz.workloads import uptime
 
 
@@ -48,15 +49,9 @@ def main() -> None:
     parser.add_argument("--mem", default="4GiB")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    built = fastpath.available()
-    for use_c in (True, False) if built else (False,):
-        fastpath.ENABLED = use_c
-        path = "C fast path" if use_c else "pure Python"
+    for path in fastpath_modes():
         print(f"uptime, {args.mem}, {args.ops:,} ops, {path}: {run(args.mem, args.ops, args.seed)}")
-    fastpath.ENABLED = True
     print(f"uptime story, 256MiB, 200,000 ops, seed 0: {story()}")
-    if not built:
-        print("(the C fast path is not built: there was no C compiler when kmviz was installed)")
 
 
 if __name__ == "__main__":

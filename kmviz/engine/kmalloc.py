@@ -62,7 +62,6 @@ from .slab_geometry import (
     slab_geometry,
 )
 
-# Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
 GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
 # create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
 KMALLOC_CREATION_ORDER = tuple(

@@ -31,7 +31,6 @@ from .reclaim import (
 from .reports import TAINT_WARN, dump_stack
 from .zones import WMARK_HIGH
 
-# Python mangles ``__GFP_*`` inside class bodies; the methods use these unmangled twins.
 OOM_PROGRESS_LIMIT = 8  # OOM passes that free nothing before kmviz stops an endless retry
 
 

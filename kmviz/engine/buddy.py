@@ -40,7 +40,7 @@ from .constants import (
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
 )
-from .events import FallbackStolen
+from .events import FallbackStolen, FreePagesIsolated
 from .history import KIND_FREE, PFN_SHIFT, TAIL_BIT, History
 from .zones import Zone
 
@@ -144,6 +144,7 @@ class BuddyAllocator:
         zone.free_count[0] -= 1 << order
         for page in range(pfn, pfn + (1 << order)):
             self.state[page] = ALLOCATED
+        self.history.append_object(FreePagesIsolated(pfn, order, zone.name))
         return order
 
     def move_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int) -> None:

@@ -328,6 +328,43 @@ class PageMigrated:
 
 
 @dataclass(frozen=True, slots=True)
+class FreePagesIsolated:
+    """Compaction's free scanner took the free block of ``order`` at ``pfn`` off its list.
+
+    Its pages become targets for migration (tracepoint mm_compaction_isolate_freepages);
+    those not used go back to the free lists as order-0 frees.
+    """
+
+    pfn: int
+    order: int
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageTableAllocated:
+    """A page from the page allocator became a page table of ``level`` ("PUD", "PMD", "PTE").
+
+    Linux has no tracepoint here; the page gets PG_table (pagetable_pte_ctor()).
+    """
+
+    pfn: int
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class LruPagesAdded:
+    """Order-0 pages joined an LRU list (tracepoint mm_lru_insertion).
+
+    ``lru`` is "file" for page cache a read brought in, "anon" for a task's memory that
+    page faults filled; ``comm`` is the task.
+    """
+
+    pfns: tuple[int, ...]
+    lru: str
+    comm: str
+
+
+@dataclass(frozen=True, slots=True)
 class CompactionFinished:
     """compact_zone() stopped: ``success`` if a free block of ``order`` now exists."""
 
@@ -366,5 +403,8 @@ Event = (
     | MemblockAllocated
     | BootStageReached
     | PageMigrated
+    | FreePagesIsolated
+    | PageTableAllocated
+    | LruPagesAdded
     | CompactionFinished
 )

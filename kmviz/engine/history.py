@@ -134,7 +134,23 @@ class History(Sequence):
 
     def since(self, position: int) -> list:
         """The events from ``position`` (an earlier ``len(history)``) to now."""
-        return self[position:]
+        return list(self.events(position, len(self)))
+
+    def events(self, start: int, stop: int) -> Iterator:
+        """Events ``start`` to ``stop - 1``, rebuilding each record once (for replaying a range)."""
+        ends = self._index()
+        stop = min(stop, ends[-1] if ends else 0)
+        if start >= stop:
+            return
+        record_no = bisect_right(ends, start)
+        position = ends[record_no - 1] if record_no else 0
+        records, expand = self.records, self.expand
+        while position < stop:
+            for event in expand(records[record_no]):
+                if start <= position < stop:
+                    yield event
+                position += 1
+            record_no += 1
 
     @property
     def record_count(self) -> int:

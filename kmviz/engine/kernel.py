@@ -62,6 +62,7 @@ from .events import (
     BadPageReported,
     BootStageReached,
     ContextViolated,
+    LruPagesAdded,
     MessageLogged,
 )
 from .execution import ExecutionContextAPI
@@ -1011,7 +1012,7 @@ class Kernel(
         pid = self._next_pid
         self._next_pid += 1
         task = Task(comm[:15], pid, uid=1000, oom_score_adj=oom_score_adj)
-        task.pages = self._user_pages(size)
+        task.pages = self._user_pages(size, "anon", task.comm)
         self.tasks.append(task)
         if self._trait_notifiers:
             self.tick += 1
@@ -1029,15 +1030,18 @@ class Kernel(
 
     def fill_page_cache(self, size: int | str) -> int:
         """Read ``size`` of files into the page cache (clean, reclaimable); pages cached."""
-        pfns = self._user_pages(size)
+        pfns = self._user_pages(size, "file", self.comm)
         for pfn in pfns:
             self.page_cache.add(pfn)
         if self._trait_notifiers:
             self.tick += 1
         return len(pfns)
 
-    def _user_pages(self, size: int | str) -> list[int]:
-        """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM."""
+    def _user_pages(self, size: int | str, lru: str, comm: str) -> list[int]:
+        """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM.
+
+        They join the ``lru`` ("file" or "anon") list on behalf of task ``comm``.
+        """
         wanted = -(-parse_size(size) // PAGE_SIZE)
         gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
         pfns = []
@@ -1046,6 +1050,8 @@ class Kernel(
             if pfn < 0:
                 break
             pfns.append(pfn)
+        if pfns:
+            self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
         if self._kswapd_pending:
             self._run_kswapd()
         return pfns

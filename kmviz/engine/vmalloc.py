@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from .events import VmallocFreed, VmallocMapped
+from .events import PageTableAllocated, VmallocFreed, VmallocMapped
 from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
 from .page import Page
 from .pagetable import (
@@ -96,6 +96,7 @@ class VmallocAPI:
         pfn = self._alloc(GFP_PGTABLE_KERNEL, 0, "__pte_alloc_kernel")
         if pfn >= 0:
             self.pgtable_pfns.add(pfn)
+            self.history.append_object(PageTableAllocated(pfn, level))
         return pfn
 
     def _free_pgtable(self, pfn: int) -> None:

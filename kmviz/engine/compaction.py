@@ -90,9 +90,9 @@ class CompactionAPI:
             task, index = where
             task.pages[index] = target
         owners[target] = (kind, where)
+        self.history.append_object(PageMigrated(source, target))  # copied; now free the old
         buddy = self.buddy
         zone = buddy.zone_of(source)
         buddy.free_one_page(
             source, zone, 0, buddy.pageblock_mt[source // PAGEBLOCK_NR_PAGES], False
         )
-        self.history.append_object(PageMigrated(source, target))

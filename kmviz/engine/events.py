@@ -264,7 +264,7 @@ class CacheDestroyed:
 
 @dataclass(frozen=True, slots=True)
 class VmallocMapped:
-    """vmalloc() mapped ``pfns`` (one per page, in virtual order) at ``addr``.
+    """vmalloc() (or vmap()) mapped ``pfns`` (one per page, in virtual order) at ``addr``.
 
     ``size`` counts the guard page, as /proc/vmallocinfo does.
     """
@@ -272,6 +272,7 @@ class VmallocMapped:
     addr: int
     size: int
     pfns: tuple[int, ...]
+    kind: str = "vmalloc"  # "vmap": the pages stay their owner's, vunmap() does not free them
 
 
 @dataclass(frozen=True, slots=True)

@@ -339,7 +339,7 @@ class VmallocAPI:
             self.page_tables.unmap_pages(addr, len(pfns))
             return 0
         self.vmap_areas[addr] = area
-        self.history.append_object(VmallocMapped(addr, area.size, tuple(pfns)))
+        self.history.append_object(VmallocMapped(addr, area.size, tuple(pfns), "vmap"))
         self._notify()
         return addr
 

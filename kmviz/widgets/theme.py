@@ -1,0 +1,112 @@
+"""Colours every view shares, one per frame code, zone, execution context and log level.
+
+Colour-blind safe: free blocks are one blue ramp (light = small order, dark = large), owners
+use the Okabe-Ito palette (distinguishable with deuteranopia, protanopia and tritanopia), zones
+Paul Tol's muted palette, and no meaning rests on red against green alone.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+
+from .timeline import (
+    ANON,
+    BOOTMEM,
+    CODE_NAMES,
+    FILE,
+    HOLE,
+    ISOLATED,
+    KMALLOC_LARGE,
+    NUM_CODES,
+    PAGE_TABLE,
+    PAGES,
+    RESERVED,
+    SLAB,
+    VMALLOC,
+)
+
+# free blocks, order 0..10: light to dark blue ("deeper" = bigger contiguous block)
+ORDER_COLOURS = (
+    "#deebf7", "#c6dbef", "#a8cde4", "#8cbcdc", "#6baed6", "#4f9bcb",
+    "#3787c0", "#2171b5", "#1361a8", "#08519c", "#08306b",
+)  # fmt: skip
+
+OWNER_COLOURS = {
+    PAGES: "#E69F00",  # orange
+    SLAB: "#D55E00",  # vermillion
+    KMALLOC_LARGE: "#CC79A7",  # reddish purple
+    VMALLOC: "#F0E442",  # yellow
+    PAGE_TABLE: "#009E73",  # bluish green
+    ANON: "#8C510A",  # brown
+    FILE: "#D8B365",  # tan
+    ISOLATED: "#F4A6C8",  # pink
+    BOOTMEM: "#555555",  # dark grey
+    RESERVED: "#A0A0A0",  # grey
+    HOLE: "#FFFFFF",  # white: nothing there
+}
+
+CODE_COLOURS = (*ORDER_COLOURS, *(OWNER_COLOURS[code] for code in range(PAGES, NUM_CODES)))
+
+ZONE_COLOURS = {"DMA": "#882255", "DMA32": "#117733", "Normal": "#332288", "Movable": "#999933"}
+
+CONTEXT_COLOURS = {
+    "task": "#009E73",  # may sleep
+    "atomic": "#CC79A7",  # task context, but preemption off (spinlock, rcu, irqs off)
+    "softirq": "#E69F00",
+    "hardirq": "#D55E00",
+    "nmi": "#000000",
+}
+
+# printk levels 0 (KERN_EMERG) .. 7 (KERN_DEBUG)
+LEVEL_COLOURS = (
+    "#B2182B", "#B2182B", "#B2182B", "#D55E00", "#E69F00", "#0072B2", "#333333", "#888888",
+)  # fmt: skip
+LEVEL_NAMES = ("EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
+
+
+def code_palette() -> np.ndarray:
+    """RGB bytes of every frame code, shape (NUM_CODES, 3), for painting images."""
+    return np.array(
+        [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in CODE_COLOURS], dtype=np.uint8
+    )
+
+
+def context_colour(kind: str, preempt_count: int, irqs_disabled: bool) -> str:
+    """The colour of an execution context: its kind, or "atomic" for a task that cannot sleep."""
+    if kind == "task" and (preempt_count or irqs_disabled):
+        return CONTEXT_COLOURS["atomic"]
+    return CONTEXT_COLOURS[kind]
+
+
+def swatch(colour: str, label: str) -> str:
+    """HTML for one legend entry: a square of ``colour`` and its label."""
+    border = "#999" if colour.upper() in ("#FFFFFF", "#DEEBF7") else colour
+    return (
+        f'<span class="kmviz-swatch" style="display:inline-block;margin-right:10px">'
+        f'<span style="display:inline-block;width:11px;height:11px;background:{colour};'
+        f'border:1px solid {border};vertical-align:middle"></span> {html.escape(label)}</span>'
+    )
+
+
+def legend(codes=range(NUM_CODES)) -> widgets.HTML:
+    """A legend widget naming the colours of ``codes`` (frame codes; free orders folded)."""
+    parts = []
+    codes = list(codes)
+    free = [c for c in codes if c < PAGES]
+    if free:
+        ramp = "".join(
+            f'<span style="display:inline-block;width:9px;height:11px;background:{ORDER_COLOURS[c]}">'
+            "</span>"
+            for c in free
+        )
+        parts.append(
+            f'<span class="kmviz-swatch" style="margin-right:10px">{ramp} '
+            f"free, order {free[0]}–{free[-1]}</span>"
+        )
+    parts += [swatch(CODE_COLOURS[c], CODE_NAMES[c]) for c in codes if c >= PAGES]
+    out = widgets.HTML("".join(parts))
+    out.add_class("kmviz-legend")
+    return out

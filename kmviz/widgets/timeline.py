@@ -1,0 +1,450 @@
+"""The machine as the views see it at any position of its history: one code per page frame.
+
+Views never keep their own copy of the machine.  They read a Timeline, which folds the
+engine's events into what a picture needs -- a byte per page frame saying who has it, the
+free-list counts of /proc/buddyinfo, the slab caches and their slabs, the vmalloc areas, the
+kernel log and the execution context -- at one ``position`` of the event history.
+
+``position`` counts applied events: 0 is the machine before its first event, ``length`` is
+now.  Moving forward applies events; moving back restores the nearest checkpoint at or before
+the target and applies forward from there, so an earlier state is rebuilt exactly from the
+same events, never guessed by undoing::
+
+    checkpoint every 4096 events          # 8,200 events in: restore the one at 8,192,
+    seek(8_200) = restore(8_192) + 8 events    # then apply 8 events
+
+Checkpoints keep the frame codes zlib-compressed; when there are more than MAX_CHECKPOINTS
+every other one is dropped and the spacing doubles, so memory stays bounded on long runs.
+
+Frame codes (``Timeline.frames``, numpy uint8, one per pfn):
+
+* 0..10 -- free, inside a free block of that order;
+* ``PAGES`` ... ``RESERVED`` -- allocated, by owner; ``HOLE`` -- no RAM behind the pfn.
+"""
+
+from __future__ import annotations
+
+import weakref
+import zlib
+from bisect import bisect_left
+from typing import NamedTuple
+
+import numpy as np
+from traitlets import Bool, HasTraits, Int
+
+from ..engine.constants import DEFAULT_COMM, DEFAULT_PID, MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT
+from ..engine.context import ContextSnapshot
+from ..engine.events import (
+    BlockSplit,
+    BuddiesMerged,
+    CacheCreated,
+    CacheDestroyed,
+    ContextChanged,
+    FreePagesIsolated,
+    LruPagesAdded,
+    MemblockAllocated,
+    MessageLogged,
+    ObjectAllocated,
+    ObjectFreed,
+    PageMigrated,
+    PagesAllocated,
+    PagesFreed,
+    PageTableAllocated,
+    SlabCreated,
+    SlabFreed,
+    VmallocFreed,
+    VmallocMapped,
+)
+
+# --- frame codes: 0..10 are free blocks of that order ------------------------------------------
+PAGES = 11  # alloc_pages() / __get_free_pages(): the caller owns them
+SLAB = 12  # a slab of some kmem_cache
+KMALLOC_LARGE = 13  # kmalloc() above 8 KiB, straight from the page allocator
+VMALLOC = 14  # mapped into the vmalloc area
+PAGE_TABLE = 15  # a page table of init_mm
+ANON = 16  # a task's memory (anonymous, on the LRU)
+FILE = 17  # page cache (file pages, on the LRU)
+ISOLATED = 18  # taken by compaction's free scanner as a migration target
+BOOTMEM = 19  # memblock_alloc() during early boot
+RESERVED = 20  # PageReserved: firmware, the kernel image, not handed to the buddy allocator
+HOLE = 21  # no RAM here
+NUM_CODES = 22
+
+CODE_NAMES = (
+    *(f"free, order {order}" for order in range(MAX_ORDER)),
+    "page allocator",
+    "slab",
+    "kmalloc (large)",
+    "vmalloc",
+    "page table",
+    "user memory (anon)",
+    "page cache (file)",
+    "compaction target",
+    "bootmem (memblock)",
+    "reserved",
+    "hole (no RAM)",
+)
+
+MAX_CHECKPOINTS = 256
+FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
+
+
+class Cache(NamedTuple):
+    """A kmem_cache as CacheCreated described it: slot ``size`` for objects of ``object_size``."""
+
+    name: str
+    object_size: int
+    size: int
+    objects: int  # per slab
+    order: int  # of each slab
+
+
+class Slab(NamedTuple):
+    """One slab: 2^order frames at ``pfn`` cut into ``objects`` slots; bit i of ``used`` = slot i."""
+
+    pfn: int
+    cache: str
+    order: int
+    objects: int
+    used: int
+
+    @property
+    def inuse(self) -> int:
+        """Objects handed out from this slab."""
+        return self.used.bit_count()
+
+
+class Area(NamedTuple):
+    """A vmalloc/vmap area: ``size`` bytes (guard page included) at ``addr``, one pfn per page."""
+
+    addr: int
+    size: int
+    pfns: tuple[int, ...]
+    kind: str  # "vmalloc" or "vmap"
+    deferred: bool  # vfree() from interrupt context asked for it to go
+
+
+class Timeline(HasTraits):
+    """A kernel's history made seekable for views: ``seek(position)`` and read the state."""
+
+    position = Int(0, help="How many events are applied: 0 = before the first, length = now.")
+    length = Int(0, help="Events in the kernel's history so far.")
+    follow = Bool(True, help="Move to the newest event whenever the kernel changes.")
+
+    _shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, kernel) -> Timeline:
+        """The one timeline of ``kernel`` that separately displayed views share."""
+        timeline = cls._shared.get(kernel)
+        if timeline is None:
+            timeline = cls._shared[kernel] = cls(kernel)
+        return timeline
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel = kernel
+        self.nr_pfns = kernel.nr_pfns
+        self.zones = [(z.name, z.start_pfn, z.end_pfn) for z in kernel.zones]
+        self._zone_index = {name: i for i, (name, _, _) in enumerate(self.zones)}
+        # the machine before its first event: RAM reserved until mem_init() hands it over
+        frames = np.full(self.nr_pfns, HOLE, dtype=np.uint8)
+        for start, end in kernel.memory.ram:
+            frames[start:end] = RESERVED
+        self.frames = frames
+        self.orders = np.full(self.nr_pfns, -1, dtype=np.int8)  # order at an allocated head
+        self.nr_free = np.zeros((len(self.zones), MAX_ORDER), dtype=np.int64)
+        self.caches: dict[str, Cache] = {}
+        self.slabs: dict[int, Slab] = {}  # by first pfn
+        self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
+        self.areas: dict[int, Area] = {}  # by address
+        # append-only indexes over the whole history, built once as events are first read
+        self._indexed = 0
+        self._log_at: list[int] = []
+        self._log: list[MessageLogged] = []
+        self._context_at: list[int] = []
+        self._contexts: list[ContextSnapshot] = []
+        self._interval = FIRST_INTERVAL
+        self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
+        self.changed = (0, self.nr_pfns)  # pfn range the last move touched: [lo, hi)
+        self._handlers = {
+            BlockSplit: self._split,
+            PagesAllocated: self._allocated,
+            PagesFreed: self._freed,
+            BuddiesMerged: self._merged,
+            FreePagesIsolated: self._isolated,
+            PageMigrated: self._migrated,
+            PageTableAllocated: self._page_table,
+            LruPagesAdded: self._lru,
+            MemblockAllocated: self._memblock,
+            CacheCreated: self._cache_created,
+            CacheDestroyed: self._cache_destroyed,
+            SlabCreated: self._slab_created,
+            SlabFreed: self._slab_freed,
+            ObjectAllocated: self._object_allocated,
+            ObjectFreed: self._object_freed,
+            VmallocMapped: self._vmalloc_mapped,
+            VmallocFreed: self._vmalloc_freed,
+        }
+        self.length = len(kernel.history)
+        self.seek(self.length)
+        kernel.observe(self._kernel_changed, "tick")
+
+    # --- moving ------------------------------------------------------------------------------
+    def seek(self, position: int) -> None:
+        """Make the state that of the machine after ``position`` events (clamped to 0..length)."""
+        position = max(0, min(int(position), self.length))
+        if position == self.position and position:
+            return
+        if position < self.position:
+            at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1
+            start, snapshot = self._checkpoints[at]
+            self._restore(snapshot)
+            self._lo, self._hi = 0, self.nr_pfns
+            self._apply(start, position)
+        else:
+            self._lo, self._hi = self.nr_pfns, 0
+            self._apply(self.position, position)
+        self.changed = (self._lo, max(self._hi, self._lo))
+        self.position = position
+
+    def step(self, count: int = 1) -> None:
+        """Move ``count`` events forward (negative: back)."""
+        self.seek(self.position + count)
+
+    def _kernel_changed(self, _change) -> None:
+        self.length = len(self.kernel.history)
+        if self.follow:
+            self.seek(self.length)
+
+    def _apply(self, start: int, stop: int) -> None:
+        """Apply events start..stop-1 to the state, checkpointing and indexing on the way."""
+        handlers = self._handlers
+        position = start
+        for event in self.kernel.history.events(start, stop):
+            handler = handlers.get(event.__class__)
+            if handler is not None:
+                handler(event)
+            if position >= self._indexed:
+                self._index(position, event)
+            position += 1
+            if position % self._interval == 0 and position > self._checkpoints[-1][0]:
+                self._checkpoint(position)
+
+    def _index(self, position: int, event) -> None:
+        """Remember where log lines and context changes are, for reading at any position."""
+        if event.__class__ is MessageLogged:
+            self._log_at.append(position)
+            self._log.append(event)
+        elif event.__class__ is ContextChanged:
+            self._context_at.append(position)
+            self._contexts.append(event.context)
+        self._indexed = position + 1
+
+    def _snapshot(self) -> tuple:
+        packed = zlib.compress(self.frames.tobytes() + self.orders.tobytes(), 1)
+        return (packed, self.nr_free.copy(), dict(self.caches), dict(self.slabs),
+                dict(self._slab_head), dict(self.areas))  # fmt: skip
+
+    def _restore(self, snapshot: tuple) -> None:
+        packed, nr_free, caches, slabs, slab_head, areas = snapshot
+        raw = zlib.decompress(packed)
+        self.frames = np.frombuffer(raw, dtype=np.uint8, count=self.nr_pfns).copy()
+        self.orders = np.frombuffer(raw, dtype=np.int8, offset=self.nr_pfns).copy()
+        self.nr_free = nr_free.copy()
+        self.caches, self.slabs = dict(caches), dict(slabs)
+        self._slab_head, self.areas = dict(slab_head), dict(areas)
+
+    def _checkpoint(self, position: int) -> None:
+        self._checkpoints.append((position, self._snapshot()))
+        if len(self._checkpoints) > MAX_CHECKPOINTS:  # keep 0, 2·interval, 4·interval, ...
+            self._interval *= 2
+            self._checkpoints = [c for c in self._checkpoints if c[0] % self._interval == 0]
+
+    def _touch(self, lo: int, hi: int) -> None:
+        self._lo = min(self._lo, lo)
+        self._hi = max(self._hi, hi)
+
+    # --- the buddy allocator's events -------------------------------------------------------
+    def _split(self, e: BlockSplit) -> None:
+        # expand(): a block of order o becomes two free buddies of o - 1 (the lower one is
+        # split again or taken by the PagesAllocated that follows)
+        z = self._zone_index[e.zone]
+        self.nr_free[z, e.order] -= 1
+        self.nr_free[z, e.order - 1] += 2
+        end = e.pfn + (1 << e.order)
+        self.frames[e.pfn : end] = e.order - 1
+        self._touch(e.pfn, end)
+
+    def _allocated(self, e: PagesAllocated) -> None:
+        self.nr_free[self._zone_index[e.zone], e.order] -= 1
+        end = e.pfn + (1 << e.order)
+        self.frames[e.pfn : end] = PAGES
+        self.orders[e.pfn] = e.order
+        self._touch(e.pfn, end)
+
+    def _freed(self, e: PagesFreed) -> None:
+        self.nr_free[self._zone_index[e.zone], e.order] += 1
+        end = e.pfn + (1 << e.order)
+        self.frames[e.pfn : end] = e.order
+        self.orders[e.pfn : end] = -1
+        self._touch(e.pfn, end)
+
+    def _merged(self, e: BuddiesMerged) -> None:
+        z = self._zone_index[e.zone]
+        self.nr_free[z, e.order] -= 2
+        self.nr_free[z, e.order + 1] += 1
+        start = e.merged_pfn  # pfn & buddy_pfn: 8 & 10 == 8
+        end = start + (2 << e.order)
+        self.frames[start:end] = e.order + 1
+        self._touch(start, end)
+
+    def _isolated(self, e: FreePagesIsolated) -> None:
+        self.nr_free[self._zone_index[e.zone], e.order] -= 1
+        end = e.pfn + (1 << e.order)
+        self.frames[e.pfn : end] = ISOLATED
+        self.orders[e.pfn : end] = 0  # split_page(): each page is now an order-0 page
+        self._touch(e.pfn, end)
+
+    def _migrated(self, e: PageMigrated) -> None:
+        self.frames[e.new_pfn] = self.frames[e.pfn]  # the owner moves with the contents
+        self.orders[e.new_pfn] = 0
+        self._touch(min(e.pfn, e.new_pfn), max(e.pfn, e.new_pfn) + 1)
+
+    # --- owners -------------------------------------------------------------------------------
+    def _mark(self, pfns, code: int) -> None:
+        index = np.fromiter(pfns, dtype=np.int64, count=len(pfns))
+        self.frames[index] = code
+        self._touch(int(index.min()), int(index.max()) + 1)
+
+    def _page_table(self, e: PageTableAllocated) -> None:
+        self.frames[e.pfn] = PAGE_TABLE
+        self._touch(e.pfn, e.pfn + 1)
+
+    def _lru(self, e: LruPagesAdded) -> None:
+        self._mark(e.pfns, ANON if e.lru == "anon" else FILE)
+
+    def _memblock(self, e: MemblockAllocated) -> None:
+        start = e.phys >> PAGE_SHIFT
+        end = (e.phys + e.size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+        self.frames[start:end] = BOOTMEM
+        self._touch(start, end)
+
+    def _vmalloc_mapped(self, e: VmallocMapped) -> None:
+        self.areas[e.addr] = Area(e.addr, e.size, e.pfns, e.kind, False)
+        if e.kind == "vmalloc":  # vmap() maps pages that stay their owner's
+            self._mark(e.pfns, VMALLOC)
+
+    def _vmalloc_freed(self, e: VmallocFreed) -> None:
+        if e.deferred:
+            self.areas[e.addr] = self.areas[e.addr]._replace(deferred=True)
+        else:
+            del self.areas[e.addr]
+
+    # --- slab caches --------------------------------------------------------------------------
+    def _cache_created(self, e: CacheCreated) -> None:
+        self.caches[e.name] = Cache(e.name, e.object_size, e.size, e.objects, e.order)
+
+    def _cache_destroyed(self, e: CacheDestroyed) -> None:
+        del self.caches[e.name]
+
+    def _slab_created(self, e: SlabCreated) -> None:
+        self.slabs[e.pfn] = Slab(e.pfn, e.cache, e.order, e.objects, 0)
+        end = e.pfn + (1 << e.order)
+        for pfn in range(e.pfn, end):
+            self._slab_head[pfn] = e.pfn
+        self.frames[e.pfn : end] = SLAB
+        self._touch(e.pfn, end)
+
+    def _slab_freed(self, e: SlabFreed) -> None:
+        del self.slabs[e.pfn]
+        for pfn in range(e.pfn, e.pfn + (1 << e.order)):
+            del self._slab_head[pfn]
+
+    def _slot(self, ptr: int) -> tuple[Slab, int] | None:
+        """The slab holding object ``ptr`` and its slot number, or None (not a slab object)."""
+        head = self._slab_head.get((ptr - PAGE_OFFSET) >> PAGE_SHIFT)
+        if head is None:
+            return None
+        slab = self.slabs[head]
+        base = PAGE_OFFSET + (head << PAGE_SHIFT)
+        return slab, (ptr - base) // self.caches[slab.cache].size
+
+    def _object_allocated(self, e: ObjectAllocated) -> None:
+        if not e.cache:  # large kmalloc: the pages came just before, as PagesAllocated
+            start = (e.ptr - PAGE_OFFSET) >> PAGE_SHIFT
+            end = start + (e.bytes_alloc >> PAGE_SHIFT)
+            self.frames[start:end] = KMALLOC_LARGE
+            self._touch(start, end)
+            return
+        found = self._slot(e.ptr)
+        if found:
+            slab, slot = found
+            self.slabs[slab.pfn] = slab._replace(used=slab.used | 1 << slot)
+
+    def _object_freed(self, e: ObjectFreed) -> None:
+        found = self._slot(e.ptr)
+        if found:
+            slab, slot = found
+            self.slabs[slab.pfn] = slab._replace(used=slab.used & ~(1 << slot))
+
+    # --- reading ------------------------------------------------------------------------------
+    def event(self, index: int):
+        """Event number ``index`` of the history (0-based)."""
+        return self.kernel.history[index]
+
+    @property
+    def current(self):
+        """The last applied event (the one the views animate), or None at position 0."""
+        return self.kernel.history[self.position - 1] if self.position else None
+
+    def zone_of(self, pfn: int) -> str:
+        """The name of the zone spanning ``pfn`` ("" beyond every zone)."""
+        for name, start, end in self.zones:
+            if start <= pfn < end:
+                return name
+        return ""
+
+    def block_at(self, pfn: int) -> tuple[int, int, int]:
+        """The block holding ``pfn`` now: (first pfn, order, frame code)."""
+        if not 0 <= pfn < self.nr_pfns:
+            raise ValueError(f"pfn {pfn:#x} is beyond this machine's {self.nr_pfns} page frames")
+        code = int(self.frames[pfn])
+        if code < MAX_ORDER:
+            return pfn & ~((1 << code) - 1), code, code
+        for order in range(MAX_ORDER):
+            head = pfn & ~((1 << order) - 1)
+            if self.orders[head] == order:
+                return head, order, code
+        return pfn, 0, code
+
+    def owner_of(self, pfn: int) -> str:
+        """Who has ``pfn``, in words: "free, order 3", "slab kmalloc-128", "vmalloc 0xffffc9…"."""
+        head, _order, code = self.block_at(pfn)
+        if code == SLAB and pfn in self._slab_head:
+            return f"slab {self.slabs[self._slab_head[pfn]].cache}"
+        if code == VMALLOC:
+            for area in self.areas.values():
+                if pfn in area.pfns:
+                    return f"vmalloc {area.addr:#x}"
+        return CODE_NAMES[code]
+
+    def slabs_of(self, cache: str) -> list[Slab]:
+        """The slabs of ``cache``, by pfn."""
+        return sorted((s for s in self.slabs.values() if s.cache == cache), key=lambda s: s.pfn)
+
+    def log(self) -> list[MessageLogged]:
+        """The kernel log up to the current position, oldest first."""
+        return self._log[: bisect_left(self._log_at, self.position)]
+
+    def context(self) -> ContextSnapshot:
+        """The execution context after the current position's last context change."""
+        at = bisect_left(self._context_at, self.position)
+        if at:
+            return self._contexts[at - 1]
+        return ContextSnapshot(DEFAULT_COMM, DEFAULT_PID, 0, False, (), 0, "task")
+
+    def free_pages(self, zone: str) -> int:
+        """Free page frames in ``zone`` now: sum of nr_free[order] << order."""
+        counts = self.nr_free[self._zone_index[zone]]
+        return int(sum(int(n) << order for order, n in enumerate(counts)))

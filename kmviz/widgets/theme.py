@@ -97,11 +97,8 @@ def legend(codes=range(NUM_CODES)) -> widgets.HTML:
     codes = list(codes)
     free = [c for c in codes if c < PAGES]
     if free:
-        ramp = "".join(
-            f'<span style="display:inline-block;width:9px;height:11px;background:{ORDER_COLOURS[c]}">'
-            "</span>"
-            for c in free
-        )
+        cell = '<span style="display:inline-block;width:9px;height:11px;background:{}"></span>'
+        ramp = "".join(cell.format(ORDER_COLOURS[c]) for c in free)
         parts.append(
             f'<span class="kmviz-swatch" style="margin-right:10px">{ramp} '
             f"free, order {free[0]}–{free[-1]}</span>"

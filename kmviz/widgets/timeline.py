@@ -27,7 +27,8 @@ from __future__ import annotations
 import weakref
 import zlib
 from bisect import bisect_left
-from typing import NamedTuple
+from contextlib import contextmanager
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from traitlets import Bool, HasTraits, Int
@@ -100,7 +101,7 @@ class Cache(NamedTuple):
 
 
 class Slab(NamedTuple):
-    """One slab: 2^order frames at ``pfn`` cut into ``objects`` slots; bit i of ``used`` = slot i."""
+    """One slab: 2^order frames at ``pfn`` cut in ``objects`` slots; bit i of ``used``: slot i."""
 
     pfn: int
     cache: str
@@ -131,7 +132,7 @@ class Timeline(HasTraits):
     length = Int(0, help="Events in the kernel's history so far.")
     follow = Bool(True, help="Move to the newest event whenever the kernel changes.")
 
-    _shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
     @classmethod
     def of(cls, kernel) -> Timeline:
@@ -167,6 +168,8 @@ class Timeline(HasTraits):
         self._interval = FIRST_INTERVAL
         self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
         self.changed = (0, self.nr_pfns)  # pfn range the last move touched: [lo, hi)
+        self.previous = 0  # the position before the last move
+        self._held = 0
         self._handlers = {
             BlockSplit: self._split,
             PagesAllocated: self._allocated,
@@ -206,13 +209,33 @@ class Timeline(HasTraits):
             self._lo, self._hi = self.nr_pfns, 0
             self._apply(self.position, position)
         self.changed = (self._lo, max(self._hi, self._lo))
+        self.previous = self.position
         self.position = position
 
     def step(self, count: int = 1) -> None:
         """Move ``count`` events forward (negative: back)."""
         self.seek(self.position + count)
 
+    def moved_over(self) -> list:
+        """The events the last forward move applied (empty after a move back)."""
+        if self.position <= self.previous:
+            return []
+        return list(self.kernel.history.events(self.previous, self.position))
+
+    @contextmanager
+    def hold(self):
+        """Let the kernel run many calls without the views following each; catch up at the end."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held:
+                self._kernel_changed(None)
+
     def _kernel_changed(self, _change) -> None:
+        if self._held:
+            return
         self.length = len(self.kernel.history)
         if self.follow:
             self.seek(self.length)
@@ -420,7 +443,7 @@ class Timeline(HasTraits):
 
     def owner_of(self, pfn: int) -> str:
         """Who has ``pfn``, in words: "free, order 3", "slab kmalloc-128", "vmalloc 0xffffc9…"."""
-        head, _order, code = self.block_at(pfn)
+        code = self.block_at(pfn)[2]
         if code == SLAB and pfn in self._slab_head:
             return f"slab {self.slabs[self._slab_head[pfn]].cache}"
         if code == VMALLOC:

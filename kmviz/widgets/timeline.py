@@ -197,7 +197,7 @@ class Timeline(HasTraits):
     def seek(self, position: int) -> None:
         """Make the state that of the machine after ``position`` events (clamped to 0..length)."""
         position = max(0, min(int(position), self.length))
-        if position == self.position and position:
+        if position == self.position:
             return
         if position < self.position:
             at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1

@@ -1,0 +1,202 @@
+"""Does the Timeline rebuild the machine exactly, at the newest event and at any earlier one?"""
+
+import numpy as np
+import pytest
+
+from kmviz import GFP_ATOMIC, GFP_KERNEL, Kernel
+from kmviz.engine.buddy import HOLE as ENGINE_HOLE
+from kmviz.engine.buddy import RESERVED as ENGINE_RESERVED
+from kmviz.engine.events import BlockSplit
+from kmviz.widgets import timeline as timeline_module
+from kmviz.widgets.timeline import (
+    ANON,
+    BOOTMEM,
+    FILE,
+    HOLE,
+    KMALLOC_LARGE,
+    PAGE_TABLE,
+    PAGES,
+    RESERVED,
+    SLAB,
+    VMALLOC,
+    Timeline,
+)
+
+
+def assert_matches_engine(k: Kernel, tl: Timeline) -> None:
+    """Free blocks, buddyinfo counts and every owner the engine knows agree with the timeline."""
+    expected_free = np.full(k.nr_pfns, -1, dtype=np.int16)
+    for zone in k.zones:
+        for pfn, order, code in k.buddy.blocks(zone):
+            if code == order:
+                expected_free[pfn : pfn + (1 << order)] = order
+    frames = tl.frames.astype(np.int16)
+    assert np.array_equal(np.where(frames <= 10, frames, -1), expected_free)
+    buddyinfo = k.buddyinfo()
+    for index, (name, _, _) in enumerate(tl.zones):
+        assert list(tl.nr_free[index]) == buddyinfo[name]
+    assert all(tl.frames[pfn] == SLAB for pfn in k.slab_by_pfn)
+    assert all(tl.frames[pfn] == PAGE_TABLE for pfn in k.pgtable_pfns)
+    assert all(tl.frames[pfn] == FILE for pfn in k.page_cache.lru)
+    assert all(tl.frames[pfn] == ANON for task in k.tasks for pfn in task.pages)
+    engine_state = np.frombuffer(k.buddy.state, dtype=np.int8)[: k.nr_pfns]
+    assert (tl.frames[engine_state == ENGINE_HOLE] == HOLE).all()
+    assert (tl.frames[engine_state == ENGINE_RESERVED] == RESERVED).all()
+
+
+def busy_machine() -> Kernel:
+    """A 256 MiB machine that has done a bit of everything the views show."""
+    k = Kernel("256MiB", seed=3)
+    Timeline.of(k)
+    k.spawn("firefox", "8MiB")
+    k.fill_page_cache("24MiB")
+    objects = [k.kmalloc(size, GFP_KERNEL) for size in (8, 100, 100, 700, 3000) * 20]
+    for addr in objects[::3]:
+        k.kfree(addr)
+    k.kmalloc(64 << 10, GFP_KERNEL)  # large: straight from the page allocator
+    area = k.vmalloc(40 << 10)
+    k.get_free_pages(GFP_ATOMIC, 2)
+    k.vfree(k.vmalloc(12 << 10))
+    k.kill(k.spawn("make", "4MiB"))
+    k.compact()
+    assert area
+    return k
+
+
+def test_newest_state_matches_the_engine_after_mixed_work():
+    k = busy_machine()
+    assert_matches_engine(k, Timeline.of(k))
+
+
+def test_allocator_owners_get_their_own_codes():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    pages = k.get_free_pages(GFP_KERNEL, 1)
+    large = k.kmalloc(20 << 10, GFP_KERNEL)
+    area = k.vmalloc(3 << 12)
+    pfn_of = lambda addr: k.virt_to_page(addr).pfn  # noqa: E731
+    assert tl.frames[pfn_of(pages)] == PAGES
+    assert tl.frames[pfn_of(large)] == KMALLOC_LARGE
+    assert all(tl.frames[pfn] == VMALLOC for pfn in tl.areas[area].pfns)
+    assert tl.owner_of(tl.areas[area].pfns[0]) == f"vmalloc {area:#x}"
+    assert tl.block_at(pfn_of(pages) + 1) == (pfn_of(pages), 1, PAGES)
+
+
+def test_a_split_shows_both_halves_free_until_the_allocation_takes_the_lower():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    before = tl.length
+    pfn = k.virt_to_page(k.get_free_pages(GFP_KERNEL, 0)).pfn
+    events = list(k.history.events(before, tl.length))
+    at, first_split = next((i, e) for i, e in enumerate(events) if isinstance(e, BlockSplit))
+    tl.seek(before + at + 1)  # the first split applied, nothing allocated yet
+    half = 1 << (first_split.order - 1)
+    assert tl.frames[first_split.pfn] == first_split.order - 1
+    assert tl.frames[first_split.pfn + half] == first_split.order - 1
+    tl.seek(tl.length)
+    assert tl.frames[pfn] == PAGES
+    assert tl.frames[pfn + 1] == 0  # the last upper buddy: an order-0 free page
+
+
+def test_seeking_back_rebuilds_every_earlier_state_exactly(monkeypatch):
+    monkeypatch.setattr(timeline_module, "FIRST_INTERVAL", 64)
+    monkeypatch.setattr(timeline_module, "MAX_CHECKPOINTS", 8)  # forces thinning
+    k = Kernel("128MiB", seed=5)
+    tl = Timeline(k)
+    seen = {}
+    for step in range(60):
+        addr = k.kmalloc(64 + step * 40, GFP_KERNEL)
+        if step % 4 == 0:
+            k.kfree(addr)
+        if step % 7 == 0:
+            k.free_pages(k.get_free_pages(GFP_KERNEL, step % 5), step % 5)
+        if step % 11 == 0:
+            k.vmalloc(8 << 10)
+        seen[tl.position] = (tl.frames.copy(), tl.nr_free.copy(), dict(tl.slabs), dict(tl.areas))
+    assert len(tl._checkpoints) <= 8
+    for position in sorted(seen, reverse=True) + sorted(seen):
+        tl.seek(position)
+        frames, nr_free, slabs, areas = seen[position]
+        assert np.array_equal(tl.frames, frames)
+        assert np.array_equal(tl.nr_free, nr_free)
+        assert tl.slabs == slabs
+        assert tl.areas == areas
+
+
+def test_a_fresh_timeline_seeked_to_a_position_equals_one_that_stepped_there():
+    k = busy_machine()
+    old = Timeline.of(k)
+    old.seek(old.length // 2)
+    fresh = Timeline(k)
+    fresh.seek(old.position)
+    assert np.array_equal(fresh.frames, old.frames)
+    assert np.array_equal(fresh.orders, old.orders)
+    assert fresh.slabs == old.slabs
+    assert fresh.log() == old.log()
+
+
+def test_slab_slots_follow_kmalloc_and_kfree():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    first = k.kmalloc(200, GFP_KERNEL)
+    second = k.kmalloc(200, GFP_KERNEL)
+    slab = tl.slabs[k.virt_to_page(first).pfn & ~((1 << tl.caches["kmalloc-256"].order) - 1)]
+    assert slab.cache == "kmalloc-256"
+    assert slab.inuse == 2
+    k.kfree(second)
+    assert tl.slabs[slab.pfn].inuse == 1
+
+
+def test_log_and_context_are_those_of_the_position():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    lines_before = len(tl.log())
+    k.irq_enter()
+    in_irq = tl.position
+    k.kmalloc(100, GFP_KERNEL)  # might_sleep() in interrupt context: the splat
+    k.irq_exit()
+    assert len(tl.log()) > lines_before
+    assert tl.context().kind == "task"
+    tl.seek(in_irq)
+    assert tl.context().kind == "hardirq"
+    assert len(tl.log()) == lines_before
+
+
+def test_following_waits_while_held_and_catches_up_after():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    start = tl.position
+    with tl.hold():
+        k.get_free_pages(GFP_KERNEL, 0)
+        assert tl.position == start
+    assert tl.position == tl.length > start
+
+
+def test_stepping_back_stops_nothing_but_the_view():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    k.get_free_pages(GFP_KERNEL, 3)
+    length = tl.length
+    tl.follow = False
+    tl.step(-3)
+    k.get_free_pages(GFP_KERNEL, 3)
+    assert tl.position == length - 3  # not following: the view stays where the learner put it
+    assert tl.length > length
+
+
+def test_early_boot_memory_is_reserved_until_handed_over_and_bootmem_stays():
+    k = Kernel("64MiB", seed=1, boot=False)
+    tl = Timeline.of(k)
+    phys = k.memblock_phys_alloc(1 << 20)
+    k.boot()
+    first = phys >> 12
+    assert (tl.frames[first : first + 256] == BOOTMEM).all()
+    tl.seek(0)
+    ram = tl.frames[tl.frames != HOLE]
+    assert (ram == RESERVED).all()
+
+
+def test_a_pfn_beyond_memory_is_a_clear_error():
+    tl = Timeline(Kernel("16MiB", seed=1))
+    with pytest.raises(ValueError, match="beyond this machine"):
+        tl.block_at(tl.nr_pfns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
-from traitlets import Unicode, observe, validate
+from traitlets import TraitError, Unicode, observe, validate
 
 from ..engine.events import (
     AllocationFailed,
@@ -203,7 +203,7 @@ class Player(widgets.VBox):
     @validate("kind")
     def _valid_kind(self, proposal):
         if proposal["value"] not in FILTERS:
-            raise ValueError(f"kind must be one of {', '.join(FILTERS)}")
+            raise TraitError(f"kind must be one of {', '.join(FILTERS)}")
         return proposal["value"]
 
     @observe("kind")

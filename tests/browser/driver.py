@@ -1,0 +1,47 @@
+"""Steps a learner takes in JupyterLab, for the browser tests: open, run all, read outputs."""
+
+from __future__ import annotations
+
+import time
+
+IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+ERROR_OUTPUT = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+
+
+def open_notebook(context, lab: dict, name: str):
+    """A new tab with notebook ``name`` open and its kernel idle."""
+    page = context.new_page()
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset")
+    page.wait_for_selector(IDLE, timeout=120_000)
+    return page
+
+
+def run_all(page, timeout_s: float = 300) -> float:
+    """Run every cell from the Run menu and wait until all have run; seconds it took."""
+    start = time.monotonic()
+    page.click(".jp-Notebook")
+    page.click("li.lm-MenuBar-item:has-text('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+    deadline = start + timeout_s
+    while time.monotonic() < deadline:
+        prompts = page.eval_on_selector_all(
+            ".jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.innerText.trim())"
+        )
+        if prompts and all(p[1:-2].isdigit() for p in prompts) and page.query_selector(IDLE):
+            return time.monotonic() - start
+        time.sleep(0.25)
+    raise TimeoutError(f"cells still running after {timeout_s} s: {prompts}")
+
+
+def error_outputs(page) -> list[str]:
+    """The text of every output that is a traceback or an error message."""
+    texts = page.eval_on_selector_all(ERROR_OUTPUT, "els => els.map(e => e.innerText)")
+    return [t for t in texts if "Traceback" in t or "Error" in t]
+
+
+def shut_down_kernels(page, lab: dict) -> None:
+    """Stop the kernels this session started (the REST API wants the _xsrf cookie back)."""
+    xsrf = next((c["value"] for c in page.context.cookies() if c["name"] == "_xsrf"), "")
+    headers = {"X-XSRFToken": xsrf}
+    for kernel in page.request.get(f"{lab['url']}/api/kernels").json():
+        page.request.delete(f"{lab['url']}/api/kernels/{kernel['id']}", headers=headers)

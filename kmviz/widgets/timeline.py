@@ -202,9 +202,12 @@ class Timeline(HasTraits):
         if position < self.position:
             at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1
             start, snapshot = self._checkpoints[at]
+            frames, orders = self.frames, self.orders  # _restore() makes new arrays
             self._restore(snapshot)
-            self._lo, self._hi = 0, self.nr_pfns
             self._apply(start, position)
+            # what changed is what differs from before: the frames the undone events touched
+            differ = np.flatnonzero((frames != self.frames) | (orders != self.orders))
+            self._lo, self._hi = (int(differ[0]), int(differ[-1]) + 1) if differ.size else (0, 0)
         else:
             self._lo, self._hi = self.nr_pfns, 0
             self._apply(self.position, position)

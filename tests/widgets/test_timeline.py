@@ -200,3 +200,11 @@ def test_a_pfn_beyond_memory_is_a_clear_error():
     tl = Timeline(Kernel("16MiB", seed=1))
     with pytest.raises(ValueError, match="beyond this machine"):
         tl.block_at(tl.nr_pfns)
+
+
+def test_a_step_back_reports_only_the_frames_the_undone_event_touched():
+    k = Kernel("1GiB", seed=1)
+    tl = Timeline.of(k)
+    pfn = k.virt_to_page(k.get_free_pages(GFP_KERNEL, 2)).pfn
+    tl.step(-1)  # undo the mm_page_alloc: those 4 frames are free again
+    assert tl.changed == (pfn, pfn + 4)

@@ -28,6 +28,7 @@ from ..engine.events import (
     FreePagesIsolated,
     KernelPanicked,
     KswapdWoken,
+    LruPagesAdded,
     MemoryReclaimed,
     MessageLogged,
     ObjectAllocated,
@@ -78,6 +79,7 @@ FILTERS = {
     "compaction": (FreePagesIsolated, PageMigrated, CompactionFinished),
     "kernel log": (MessageLogged,),
 }
+LONGEST = 200  # characters of an event's description
 SEARCH_LIMIT = 200_000  # events looked at for the next one of a kind before giving up
 
 
@@ -122,21 +124,30 @@ def describe(event) -> str:
             return f"vfree({addr:#x})" + (" deferred (interrupt context)" if deferred else "")
         case FallbackStolen(pfn=pfn, fallback_order=order):
             return f"mm_page_alloc_extfrag: stole an order-{order} block at pfn {pfn:#x}"
-    return repr(event)
+        case LruPagesAdded(pfns=pfns, lru=lru, comm=comm):
+            return f"mm_lru_insertion: {len(pfns)} pages onto the {lru} LRU for {comm}"
+        case PageTableAllocated(pfn=pfn, level=level):
+            return f"pfn {pfn:#x} became a {level} page table"
+        case FreePagesIsolated(pfn=pfn, order=order):
+            return f"compaction isolated the free order-{order} block at pfn {pfn:#x}"
+        case PageMigrated(pfn=pfn, new_pfn=new):
+            return f"mm_migrate_pages: page at pfn {pfn:#x} moved to {new:#x}"
+    text = repr(event)
+    return text if len(text) <= LONGEST else text[: LONGEST - 1] + "…"
 
 
 class Player(widgets.VBox):
-    """Controls that move a Timeline: ⏮ ◀ ▶ ⏭, play with a speed, jump to an event, a filter."""
+    """Controls that move a Timeline: first, back, forward, newest, play, jump, a filter."""
 
     kind = Unicode("every event", help="Which events stepping and playing stop at.")
 
     def __init__(self, source, **kwargs):
         self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
         tl = self.timeline
-        self.first = _button("⏮", "first event", "kmviz-first")
-        self.back = _button("◀", "step back", "kmviz-back")
-        self.forward = _button("▶", "step forward", "kmviz-forward")
-        self.newest = _button("⏭", "newest event (follow the kernel)", "kmviz-newest")
+        self.first = _button("fast-backward", "first event", "kmviz-first")
+        self.back = _button("step-backward", "step back", "kmviz-back")
+        self.forward = _button("step-forward", "step forward", "kmviz-forward")
+        self.newest = _button("fast-forward", "newest event (follow the kernel)", "kmviz-newest")
         self.play = widgets.Play(
             value=tl.position,
             min=0,
@@ -291,6 +302,6 @@ class Player(widgets.VBox):
 
 
 def _button(icon: str, tooltip: str, css: str) -> widgets.Button:
-    button = widgets.Button(description=icon, tooltip=tooltip, layout=widgets.Layout(width="42px"))
+    button = widgets.Button(icon=icon, tooltip=tooltip, layout=widgets.Layout(width="42px"))
     button.add_class(css)
     return button

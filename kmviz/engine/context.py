@@ -192,6 +192,11 @@ class ContextSnapshot:
     rcu_depth: int
     kind: str  # "task", "softirq", "hardirq" or "nmi"
 
+    @property
+    def may_sleep(self) -> bool:
+        """__might_resched()'s test: preempt_count 0, irqs on, no rcu_read_lock() (PREEMPT_RCU)."""
+        return not (self.preempt_count or self.irqs_disabled or self.rcu_depth)
+
 
 @dataclass(slots=True)
 class _Held:

@@ -47,6 +47,7 @@ class Device:
                 "include/linux/dma-mapping.h:332",
                 f"{self.name} {self.name}: rejecting DMA map of vmalloc memory",
             )
+            k._notify()
             return DMA_MAPPING_ERROR
         phys = k.virt_to_phys(addr)
         if phys + size - 1 > self.dma_mask:
@@ -55,8 +56,10 @@ class Device:
                 f"{self.name} {self.name}: DMA addr {phys:#018x}+{size} overflow "
                 f"(mask {self.dma_mask:x}, bus limit 0).",
             )
+            k._notify()
             return DMA_MAPPING_ERROR
         k.history.append_object(DmaMapped(self.name, addr, phys, size))
+        k._notify()
         return phys
 
     def dma_mapping_error(self, dma_addr: int) -> bool:
@@ -73,6 +76,7 @@ class Device:
         last = (dma_addr + size - 1) >> PAGE_SHIFT
         pfns = list(range(first, last + 1))
         self.kernel.history.append_object(DeviceWrote(self.name, dma_addr, size, tuple(pfns)))
+        self.kernel._notify()
         return pfns
 
     def _warn_once(self, location: str, message: str) -> None:

@@ -74,11 +74,11 @@ def code_palette() -> np.ndarray:
     )
 
 
-def context_colour(kind: str, preempt_count: int, irqs_disabled: bool) -> str:
-    """The colour of an execution context: its kind, or "atomic" for a task that cannot sleep."""
-    if kind == "task" and (preempt_count or irqs_disabled):
+def context_colour(context) -> str:
+    """The colour of a ContextSnapshot: its kind, or "atomic" for a task that may not sleep."""
+    if context.kind == "task" and not context.may_sleep:
         return CONTEXT_COLOURS["atomic"]
-    return CONTEXT_COLOURS[kind]
+    return CONTEXT_COLOURS[context.kind]
 
 
 def swatch(colour: str, label: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from array import array
 from bisect import bisect_left
 from contextlib import contextmanager
 from typing import ClassVar, NamedTuple
@@ -41,6 +42,9 @@ from ..engine.events import (
     CacheCreated,
     CacheDestroyed,
     ContextChanged,
+    ContextViolated,
+    DeviceWrote,
+    DmaMapped,
     FreePagesIsolated,
     LruPagesAdded,
     MemblockAllocated,
@@ -51,6 +55,7 @@ from ..engine.events import (
     PagesAllocated,
     PagesFreed,
     PageTableAllocated,
+    SchedulingWhileAtomic,
     SlabCreated,
     SlabFreed,
     VmallocFreed,
@@ -86,6 +91,7 @@ CODE_NAMES = (
     "hole (no RAM)",
 )
 
+REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
 
@@ -125,6 +131,84 @@ class Area(NamedTuple):
     deferred: bool  # vfree() from interrupt context asked for it to go
 
 
+class EventIndex:
+    """Where the rarer events sit in a kernel's history, so views look back without replaying.
+
+    Built lazily, one pass extended as the history grows.  Keys: "log" (MessageLogged),
+    "context" (ContextChanged), "violation" (ContextViolated, SchedulingWhileAtomic), "dma"
+    (DmaMapped, DeviceWrote, and the log line of a refused vmalloc mapping) and "block"
+    (PagesAllocated of order 1 or more).
+    """
+
+    KEYS = ("log", "context", "violation", "dma", "block")
+
+    def __init__(self, history):
+        self._history = history
+        self._indexed = 0  # events looked at so far
+        self._at = {key: array("q") for key in self.KEYS}
+        self._events: dict[str, list] = {key: [] for key in self.KEYS}
+
+    def _extend(self, stop: int) -> None:
+        """Look at events up to ``stop`` (exclusive) that were not looked at yet."""
+        if stop <= self._indexed:
+            return
+        at, events = self._at, self._events
+        position = self._indexed
+        for event in self._history.events(self._indexed, stop):
+            kind = event.__class__
+            key = None
+            if kind is MessageLogged:
+                key = "log"
+                if REFUSED_VMALLOC_DMA in event.text:
+                    at["dma"].append(position)
+                    events["dma"].append(event)
+            elif kind is ContextChanged:
+                key = "context"
+            elif kind is ContextViolated or kind is SchedulingWhileAtomic:
+                key = "violation"
+            elif kind is DmaMapped or kind is DeviceWrote:
+                key = "dma"
+            elif kind is PagesAllocated and event.order:
+                key = "block"
+            if key:
+                at[key].append(position)
+                events[key].append(event)
+            position += 1
+        self._indexed = position
+
+    def positions(self, key: str, start: int, stop: int) -> array:
+        """The positions of ``key`` events in ``start <= position < stop``, oldest first."""
+        self._extend(stop)
+        at = self._at[key]
+        return at[bisect_left(at, start) : bisect_left(at, stop)]
+
+    def events(self, key: str, start: int, stop: int) -> list:
+        """The ``key`` events themselves in ``start <= position < stop``, oldest first."""
+        self._extend(stop)
+        at = self._at[key]
+        return self._events[key][bisect_left(at, start) : bisect_left(at, stop)]
+
+    def newest(self, key: str, stop: int, count: int) -> array:
+        """The positions of the newest ``count`` ``key`` events before ``stop``, oldest first."""
+        self._extend(stop)
+        at = self._at[key]
+        end = bisect_left(at, stop)
+        return at[max(0, end - count) : end]
+
+    def last(self, key: str, stop: int) -> int | None:
+        """The position of the newest ``key`` event before ``stop``, or None."""
+        self._extend(stop)
+        at = self._at[key]
+        found = bisect_left(at, stop)
+        return at[found - 1] if found else None
+
+    def last_event(self, key: str, stop: int):
+        """The newest ``key`` event before ``stop``, or None."""
+        self._extend(stop)
+        found = bisect_left(self._at[key], stop)
+        return self._events[key][found - 1] if found else None
+
+
 class Timeline(HasTraits):
     """A kernel's history made seekable for views: ``seek(position)`` and read the state."""
 
@@ -159,12 +243,7 @@ class Timeline(HasTraits):
         self.slabs: dict[int, Slab] = {}  # by first pfn
         self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
         self.areas: dict[int, Area] = {}  # by address
-        # append-only indexes over the whole history, built once as events are first read
-        self._indexed = 0
-        self._log_at: list[int] = []
-        self._log: list[MessageLogged] = []
-        self._context_at: list[int] = []
-        self._contexts: list[ContextSnapshot] = []
+        self.index = EventIndex(kernel.history)  # where the rarer events are, for look-backs
         self._interval = FIRST_INTERVAL
         self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
         self.changed = (0, self.nr_pfns)  # pfn range the last move touched: [lo, hi)
@@ -244,28 +323,16 @@ class Timeline(HasTraits):
             self.seek(self.length)
 
     def _apply(self, start: int, stop: int) -> None:
-        """Apply events start..stop-1 to the state, checkpointing and indexing on the way."""
+        """Apply events start..stop-1 to the state, checkpointing on the way."""
         handlers = self._handlers
         position = start
         for event in self.kernel.history.events(start, stop):
             handler = handlers.get(event.__class__)
             if handler is not None:
                 handler(event)
-            if position >= self._indexed:
-                self._index(position, event)
             position += 1
             if position % self._interval == 0 and position > self._checkpoints[-1][0]:
                 self._checkpoint(position)
-
-    def _index(self, position: int, event) -> None:
-        """Remember where log lines and context changes are, for reading at any position."""
-        if event.__class__ is MessageLogged:
-            self._log_at.append(position)
-            self._log.append(event)
-        elif event.__class__ is ContextChanged:
-            self._context_at.append(position)
-            self._contexts.append(event.context)
-        self._indexed = position + 1
 
     def _snapshot(self) -> tuple:
         packed = zlib.compress(self.frames.tobytes() + self.orders.tobytes(), 1)
@@ -461,13 +528,13 @@ class Timeline(HasTraits):
 
     def log(self) -> list[MessageLogged]:
         """The kernel log up to the current position, oldest first."""
-        return self._log[: bisect_left(self._log_at, self.position)]
+        return self.index.events("log", 0, self.position)
 
     def context(self) -> ContextSnapshot:
         """The execution context after the current position's last context change."""
-        at = bisect_left(self._context_at, self.position)
-        if at:
-            return self._contexts[at - 1]
+        change = self.index.last_event("context", self.position)
+        if change is not None:
+            return change.context
         return ContextSnapshot(DEFAULT_COMM, DEFAULT_PID, 0, False, (), 0, "task")
 
     def free_pages(self, zone: str) -> int:

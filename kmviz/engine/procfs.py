@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 PAGETYPEINFO_CAP = 100000  # pagetypeinfo_showfree_print() stops counting a list here
 
 
+def buddyinfo_line(zone: str, counts) -> str:
+    """One /proc/buddyinfo line: ``"Node %d, zone %8s "``, then ``"%6lu "`` per order."""
+    return f"Node 0, zone {zone:>8} " + "".join(f"{int(n):6d} " for n in counts) + "\n"
+
+
 def buddyinfo(kernel: Kernel) -> str:
     """/proc/buddyinfo: free blocks per order and zone (frag_show_print(), mm/vmstat.c L1456)."""
-    out = []
-    for zone in kernel.zones:
-        counts = "".join(f"{n:6d} " for n in zone.nr_free)
-        out.append(f"Node 0, zone {zone.name:>8} {counts}\n")
-    return "".join(out)
+    return "".join(buddyinfo_line(zone.name, zone.nr_free) for zone in kernel.zones)
 
 
 def pagetypeinfo(kernel: Kernel) -> str:
@@ -74,6 +75,24 @@ def pagetypeinfo(kernel: Kernel) -> str:
     return "".join(out)
 
 
+SLABINFO_HEADER = (
+    "slabinfo - version: 2.1\n"
+    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+    " : tunables <limit> <batchcount> <sharedfactor>"
+    " : slabdata <active_slabs> <num_slabs> <sharedavail>\n"
+)
+
+
+def slabinfo_line(name: str, active_objs: int, num_objs: int, objsize: int, objperslab: int,
+                  pagesperslab: int, num_slabs: int) -> str:  # fmt: skip
+    """One cache's /proc/slabinfo line (slabinfo_show(), mm/slab_common.c L1190)."""
+    return (
+        f"{name:<17} {active_objs:6d} {num_objs:6d} {objsize:6d} "
+        f"{objperslab:4d} {pagesperslab:4d} : tunables {0:4d} {0:4d} {0:4d}"
+        f" : slabdata {num_slabs:6d} {num_slabs:6d} {0:6d}\n"
+    )
+
+
 def slabinfo(kernel: Kernel) -> str:
     """/proc/slabinfo version 2.1, newest cache first (mm/slab_common.c L1166-1215).
 
@@ -81,21 +100,13 @@ def slabinfo(kernel: Kernel) -> str:
     object except the free ones on partial lists (get_slabinfo(), mm/slub.c L6312), so the
     free slots of the active slab count as active.
     """
-    out = [
-        "slabinfo - version: 2.1\n",
-        "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-        " : tunables <limit> <batchcount> <sharedfactor>"
-        " : slabdata <active_slabs> <num_slabs> <sharedavail>\n",
-    ]
+    out = [SLABINFO_HEADER]
     for cache in reversed(kernel.caches):
-        num_objs = cache.num_objs
         free = sum(len(slab.freelist) for slab in cache.partial)
-        slabs = len(cache.slabs)
         out.append(
-            f"{cache.name:<17} {num_objs - free:6d} {num_objs:6d} {cache.size:6d} "
-            f"{cache.objects:4d} {1 << cache.order:4d} : tunables {0:4d} {0:4d} {0:4d}"
-            f" : slabdata {slabs:6d} {slabs:6d} {0:6d}\n"
-        )
+            slabinfo_line(cache.name, cache.num_objs - free, cache.num_objs, cache.size,
+                          cache.objects, 1 << cache.order, len(cache.slabs))
+        )  # fmt: skip
     return "".join(out)
 
 

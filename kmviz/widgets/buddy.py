@@ -42,6 +42,7 @@ from ..engine.events import (
     PagesFreed,
 )
 from ..engine.gfp import format_gfp
+from ..engine.procfs import buddyinfo_line
 from . import theme
 from .timeline import (
     ANON,
@@ -141,28 +142,6 @@ def text_colour(fill: str) -> str:
 def rectangle(x0: float, x1: float, y0: float, y1: float) -> tuple[list, list]:
     """The closed outline of a rectangle: x and y of its five corners."""
     return [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
-
-
-def buddyinfo_line(zone: str, counts) -> str:
-    """One /proc/buddyinfo line: ``"Node %d, zone %8s "``, then ``"%6lu "`` per order, newline."""
-    return f"Node 0, zone {zone:>8} " + "".join(f"{int(n):6d} " for n in counts) + "\n"
-
-
-def newest_event(timeline: Timeline, match) -> tuple[object, int]:
-    """The newest event ``match`` accepts among the last LOOKBACK applied, and its steps back.
-
-    (None, 0) when none does.  The last 16 events are read first: the usual find is close.
-    """
-    position = timeline.position
-    read = 0
-    for window in (16, LOOKBACK):
-        start = max(0, position - window)
-        recent = list(timeline.kernel.history.events(start, position - read))
-        for back, event in enumerate(reversed(recent), read):
-            if match(event):
-                return event, back
-        read = position - start
-    return None, 0
 
 
 def parse_pfn(text: str) -> int:
@@ -404,7 +383,7 @@ class BuddyView(widgets.VBox):
 
         (None, 0) when there is none among the last LOOKBACK events.
         """
-        return newest_event(self.timeline, lambda event: isinstance(event, BUDDY_EVENTS))
+        return self.timeline.newest(lambda event: isinstance(event, BUDDY_EVENTS), LOOKBACK)
 
     def _focus_block(self, event) -> tuple[int, int]:
         """(pfn, order) of the block under focus: the one chosen, the event's, or zone 0's first."""

@@ -21,21 +21,18 @@ the free ones on partial lists, so the free slots of the active slab count as ac
 
     active_objs = objects in use + free slots of the active slab
 
-The events carry no ``c->slab``; since SLUB allocates only from it, the active slab of a cache
-at any position is the slab of the cache's newest allocation (SlabHistory keeps where that
-was).  Only kmem_cache_shrink() moves it without an event (flush_all()), so after a shrink
-the active_objs column can differ from the kernel's until the cache allocates again.
+The events carry no ``c->slab``; since SLUB allocates only from it, the active slab of a
+cache at any position is the slab of its newest allocation (``Timeline.active_slab``).  Only
+kmem_cache_shrink() moves it without an event (flush_all()), so after a shrink the
+active_objs column can differ from the kernel's until the cache allocates again.
 """
 
 from __future__ import annotations
 
 import html
 import math
-import weakref
-from array import array
-from bisect import bisect_right
 from contextlib import ExitStack
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -54,6 +51,7 @@ from ..engine.events import (
 )
 from ..engine.gfp import format_gfp
 from ..engine.page import format_size, get_order
+from ..engine.procfs import SLABINFO_HEADER, slabinfo_line
 from ..engine.slab_geometry import (
     KMALLOC_INDEXES,
     KMALLOC_MAX_CACHE_SIZE,
@@ -66,7 +64,7 @@ from ..engine.slab_geometry import (
     kmalloc_type,
 )
 from . import theme
-from .buddy import newest_event
+from .buddy import LOOKBACK
 from .png import palette_png
 from .timeline import KMALLOC_LARGE, SLAB, Slab, Timeline
 
@@ -79,12 +77,6 @@ SORTS = {
     "name": "name",
     "objsize": "object size",
 }
-SLABINFO_HEADER = (
-    "slabinfo - version: 2.1\n"
-    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-    " : tunables <limit> <batchcount> <sharedfactor>"
-    " : slabdata <active_slabs> <num_slabs> <sharedavail>\n"
-)
 # kmalloc's size classes, 8 B .. 8 KiB (kmalloc_info[], mm/slab_common.c L764), then the page
 # blocks a large kmalloc() gets: order 2 (16 KiB, the first above 8 KiB) .. order 10 (4 MiB)
 CLASS_SIZES = tuple(sorted(kmalloc_cache_size(index) for index in KMALLOC_INDEXES))
@@ -148,74 +140,8 @@ class CacheRow(NamedTuple):
 
     def slabinfo_line(self) -> str:
         """The line /proc/slabinfo prints (slabinfo_show(), mm/slab_common.c L1190)."""
-        return (
-            f"{self.name:<17} {self.active_objs:6d} {self.num_objs:6d} {self.objsize:6d} "
-            f"{self.objperslab:4d} {self.pagesperslab:4d} : tunables {0:4d} {0:4d} {0:4d}"
-            f" : slabdata {self.num_slabs:6d} {self.num_slabs:6d} {0:6d}\n"
-        )
-
-
-class SlabHistory:
-    """What the slab views need from the whole history: every cache's name, and where each
-    cache's newest allocation was at every position (its active slab's page).
-
-    Read once from the history, then kept up with it; shared by the views of one kernel.
-    """
-
-    _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, kernel) -> SlabHistory:
-        """The one index of ``kernel``'s history."""
-        index = cls._shared.get(kernel)
-        if index is None:
-            index = cls._shared[kernel] = cls(kernel.history)
-        return index
-
-    def __init__(self, history):
-        self.history = history
-        self.indexed = 0  # events read so far
-        self.names: set[str] = set()  # every cache ever created
-        # cache name -> (positions after which its allocations are on a new page, those pages)
-        self.moves: dict[str, tuple[array, array]] = {}
-
-    def pfn_at(self, cache: str, position: int) -> int | None:
-        """The page of ``cache``'s newest allocation among the first ``position`` events."""
-        if position > self.indexed:
-            self._read()
-        moves = self.moves.get(cache)
-        if moves is None:
-            return None
-        at = bisect_right(moves[0], position) - 1
-        return moves[1][at] if at >= 0 else None
-
-    def cache_names(self) -> set[str]:
-        """The name of every cache the kernel has created so far."""
-        self._read()
-        return self.names
-
-    def _read(self) -> None:
-        """Read the events written since the last read."""
-        stop = len(self.history)
-        for index, event in enumerate(self.history.events(self.indexed, stop), self.indexed):
-            if event.__class__ is ObjectAllocated and event.cache:
-                pfn = (event.ptr - PAGE_OFFSET) >> PAGE_SHIFT
-                positions, pfns = self.moves.setdefault(event.cache, (array("q"), array("q")))
-                if not pfns or pfns[-1] != pfn:
-                    positions.append(index + 1)
-                    pfns.append(pfn)
-            elif event.__class__ is CacheCreated:
-                self.names.add(event.name)
-        self.indexed = stop
-
-
-def slab_holding(slabs: dict[int, Slab], pfn: int) -> Slab | None:
-    """The slab whose pages include ``pfn``: a slab of order o starts at a multiple of 2^o."""
-    for order in range(MAX_ORDER):
-        slab = slabs.get(pfn & ~((1 << order) - 1))
-        if slab is not None and pfn < slab.pfn + (1 << slab.order):
-            return slab
-    return None
+        return slabinfo_line(self.name, self.active_objs, self.num_objs, self.objsize,
+                             self.objperslab, self.pagesperslab, self.num_slabs)  # fmt: skip
 
 
 def tile_shape(objects: int) -> tuple[int, int]:
@@ -253,7 +179,6 @@ class SlabView(widgets.VBox):
         """A view of ``source`` (a Kernel or a Timeline); transitions last ``animation_ms``."""
         super().__init__(**kwargs)
         self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
-        self.slab_history = SlabHistory.of(self.timeline.kernel)
         self.add_class("kmviz-slab")
         self._syncing = False  # True while the view sets its own controls
 
@@ -375,7 +300,7 @@ class SlabView(widgets.VBox):
     @validate("cache")
     def _valid_cache(self, proposal):
         name = proposal["value"]
-        if name and name not in self.slab_history.cache_names():
+        if name and name not in self.cache_names():
             raise TraitError(f"this kernel has no slab cache called {name!r}")
         return name
 
@@ -431,7 +356,7 @@ class SlabView(widgets.VBox):
         elif isinstance(event, CacheCreated):
             name = event.name
         elif isinstance(event, ObjectFreed):
-            slab = slab_holding(self.timeline.slabs, (event.ptr - PAGE_OFFSET) >> PAGE_SHIFT)
+            slab = self.timeline.slab_at((event.ptr - PAGE_OFFSET) >> PAGE_SHIFT)
             name = event.cache or (slab.cache if slab else "")
         return name if name in self.timeline.caches else ""
 
@@ -444,11 +369,13 @@ class SlabView(widgets.VBox):
 
     def active_slab(self, cache: str) -> Slab | None:
         """The slab ``cache`` allocates from at the position (SLUB's c->slab), if it has one."""
-        pfn = self.slab_history.pfn_at(cache, self.timeline.position)
-        if pfn is None:
-            return None
-        slab = slab_holding(self.timeline.slabs, pfn)
-        return slab if slab is not None and slab.cache == cache else None
+        pfn = self.timeline.active_slab.get(cache)
+        return None if pfn is None else self.timeline.slabs[pfn]
+
+    def cache_names(self) -> set[str]:
+        """The name of every cache the kernel has created so far (at any position)."""
+        timeline = self.timeline
+        return {event.name for event in timeline.index.events("cache", 0, timeline.length)}
 
     def cache_rows(self) -> list[CacheRow]:
         """Every cache at the position, newest first as /proc/slabinfo lists them."""
@@ -479,9 +406,9 @@ class SlabView(widgets.VBox):
 
     def newest_kmalloc(self) -> tuple[ObjectAllocated | None, int]:
         """The newest kmalloc() among the last LOOKBACK events and how many steps back it is."""
-        return newest_event(
-            self.timeline,
+        return self.timeline.newest(
             lambda event: isinstance(event, ObjectAllocated) and event.tracepoint == "kmalloc",
+            LOOKBACK,
         )
 
     # --- painting -------------------------------------------------------------------------------
@@ -573,7 +500,7 @@ class SlabView(widgets.VBox):
         event = self.timeline.current
         if not isinstance(event, (ObjectAllocated, ObjectFreed)):
             return None
-        slab = slab_holding(self.timeline.slabs, (event.ptr - PAGE_OFFSET) >> PAGE_SHIFT)
+        slab = self.timeline.slab_at((event.ptr - PAGE_OFFSET) >> PAGE_SHIFT)
         cache = self.timeline.caches.get(slab.cache) if slab else None
         if cache is None:
             return None

@@ -136,11 +136,11 @@ class EventIndex:
 
     Built lazily, one pass extended as the history grows.  Keys: "log" (MessageLogged),
     "context" (ContextChanged), "violation" (ContextViolated, SchedulingWhileAtomic), "dma"
-    (DmaMapped, DeviceWrote, and the log line of a refused vmalloc mapping) and "block"
-    (PagesAllocated of order 1 or more).
+    (DmaMapped, DeviceWrote, and the log line of a refused vmalloc mapping), "block"
+    (PagesAllocated of order 1 or more) and "cache" (CacheCreated).
     """
 
-    KEYS = ("log", "context", "violation", "dma", "block")
+    KEYS = ("log", "context", "violation", "dma", "block", "cache")
 
     def __init__(self, history):
         self._history = history
@@ -170,6 +170,8 @@ class EventIndex:
                 key = "dma"
             elif kind is PagesAllocated and event.order:
                 key = "block"
+            elif kind is CacheCreated:
+                key = "cache"
             if key:
                 at[key].append(position)
                 events[key].append(event)
@@ -243,6 +245,8 @@ class Timeline(HasTraits):
         self.slabs: dict[int, Slab] = {}  # by first pfn
         self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
         self.areas: dict[int, Area] = {}  # by address
+        self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
+        self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex(kernel.history)  # where the rarer events are, for look-backs
         self._interval = FIRST_INTERVAL
         self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
@@ -337,16 +341,18 @@ class Timeline(HasTraits):
     def _snapshot(self) -> tuple:
         packed = zlib.compress(self.frames.tobytes() + self.orders.tobytes(), 1)
         return (packed, self.nr_free.copy(), dict(self.caches), dict(self.slabs),
-                dict(self._slab_head), dict(self.areas))  # fmt: skip
+                dict(self._slab_head), dict(self.areas), dict(self.active_slab),
+                self._splitting)  # fmt: skip
 
     def _restore(self, snapshot: tuple) -> None:
-        packed, nr_free, caches, slabs, slab_head, areas = snapshot
+        packed, nr_free, caches, slabs, slab_head, areas, active_slab, splitting = snapshot
         raw = zlib.decompress(packed)
         self.frames = np.frombuffer(raw, dtype=np.uint8, count=self.nr_pfns).copy()
         self.orders = np.frombuffer(raw, dtype=np.int8, offset=self.nr_pfns).copy()
         self.nr_free = nr_free.copy()
         self.caches, self.slabs = dict(caches), dict(slabs)
         self._slab_head, self.areas = dict(slab_head), dict(areas)
+        self.active_slab, self._splitting = dict(active_slab), splitting
 
     def _checkpoint(self, position: int) -> None:
         self._checkpoints.append((position, self._snapshot()))
@@ -360,17 +366,23 @@ class Timeline(HasTraits):
 
     # --- the buddy allocator's events -------------------------------------------------------
     def _split(self, e: BlockSplit) -> None:
-        # expand(): a block of order o becomes two free buddies of o - 1 (the lower one is
-        # split again or taken by the PagesAllocated that follows)
+        # expand(): a block of order o becomes two buddies of o - 1; the upper one goes on
+        # the free list, the lower one is split again or taken by the PagesAllocated that
+        # follows.  Only the first split of a call takes the block off its list.
         z = self._zone_index[e.zone]
-        self.nr_free[z, e.order] -= 1
-        self.nr_free[z, e.order - 1] += 2
+        if self._splitting != e.pfn:
+            self.nr_free[z, e.order] -= 1
+            self._splitting = e.pfn
+        self.nr_free[z, e.order - 1] += 1
         end = e.pfn + (1 << e.order)
-        self.frames[e.pfn : end] = e.order - 1
+        self.frames[e.pfn : end] = e.order - 1  # both halves free-coloured until the take
         self._touch(e.pfn, end)
 
     def _allocated(self, e: PagesAllocated) -> None:
-        self.nr_free[self._zone_index[e.zone], e.order] -= 1
+        if self._splitting == e.pfn:  # the lower half of the last split, never on a list
+            self._splitting = -1
+        else:
+            self.nr_free[self._zone_index[e.zone], e.order] -= 1
         end = e.pfn + (1 << e.order)
         self.frames[e.pfn : end] = PAGES
         self.orders[e.pfn] = e.order
@@ -440,6 +452,7 @@ class Timeline(HasTraits):
 
     def _cache_destroyed(self, e: CacheDestroyed) -> None:
         del self.caches[e.name]
+        self.active_slab.pop(e.name, None)
 
     def _slab_created(self, e: SlabCreated) -> None:
         self.slabs[e.pfn] = Slab(e.pfn, e.cache, e.order, e.objects, 0)
@@ -451,6 +464,8 @@ class Timeline(HasTraits):
 
     def _slab_freed(self, e: SlabFreed) -> None:
         del self.slabs[e.pfn]
+        if self.active_slab.get(e.cache) == e.pfn:
+            del self.active_slab[e.cache]
         for pfn in range(e.pfn, e.pfn + (1 << e.order)):
             del self._slab_head[pfn]
 
@@ -472,8 +487,11 @@ class Timeline(HasTraits):
             return
         found = self._slot(e.ptr)
         if found:
+            # SLUB hands out objects only from the cache's active slab (c->slab), so the slab
+            # of the newest allocation is the active one
             slab, slot = found
             self.slabs[slab.pfn] = slab._replace(used=slab.used | 1 << slot)
+            self.active_slab[slab.cache] = slab.pfn
 
     def _object_freed(self, e: ObjectFreed) -> None:
         found = self._slot(e.ptr)
@@ -490,6 +508,22 @@ class Timeline(HasTraits):
     def current(self):
         """The last applied event (the one the views animate), or None at position 0."""
         return self.kernel.history[self.position - 1] if self.position else None
+
+    def newest(self, match, within: int = 256) -> tuple[object, int]:
+        """The newest applied event ``match(event)`` accepts, and how many steps back it is.
+
+        Looks at most ``within`` events back (the last 16 first: the usual find is close);
+        (None, 0) when none matches.
+        """
+        position, read = self.position, 0
+        for window in (16, within):
+            start = max(0, position - window)
+            recent = list(self.kernel.history.events(start, position - read))
+            for back, event in enumerate(reversed(recent), read):
+                if match(event):
+                    return event, back
+            read = position - start
+        return None, 0
 
     def zone_of(self, pfn: int) -> str:
         """The name of the zone spanning ``pfn`` ("" beyond every zone)."""
@@ -521,6 +555,11 @@ class Timeline(HasTraits):
                 if pfn in area.pfns:
                     return f"vmalloc {area.addr:#x}"
         return CODE_NAMES[code]
+
+    def slab_at(self, pfn: int) -> Slab | None:
+        """The slab whose pages include ``pfn``, or None."""
+        head = self._slab_head.get(pfn)
+        return None if head is None else self.slabs[head]
 
     def slabs_of(self, cache: str) -> list[Slab]:
         """The slabs of ``cache``, by pfn."""

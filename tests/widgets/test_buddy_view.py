@@ -8,12 +8,12 @@ from traitlets import TraitError
 
 from kmviz import GFP_KERNEL, PAGE_OFFSET, PAGE_SHIFT, Kernel
 from kmviz.engine.events import BlockSplit, BuddiesMerged, PagesAllocated, PagesFreed
+from kmviz.engine.procfs import buddyinfo_line
 from kmviz.widgets import theme
 from kmviz.widgets.buddy import (
     BLOCK,
     TAKEN_COLOUR,
     BuddyView,
-    buddyinfo_line,
     parse_pfn,
     slot_of,
 )

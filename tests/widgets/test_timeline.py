@@ -208,3 +208,19 @@ def test_a_step_back_reports_only_the_frames_the_undone_event_touched():
     pfn = k.virt_to_page(k.get_free_pages(GFP_KERNEL, 2)).pfn
     tl.step(-1)  # undo the mm_page_alloc: those 4 frames are free again
     assert tl.changed == (pfn, pfn + 4)
+
+
+def test_mid_split_buddyinfo_counts_only_the_upper_halves_on_the_lists():
+    k = Kernel("64MiB", seed=1)
+    tl = Timeline.of(k)
+    before = tl.length
+    k.get_free_pages(GFP_KERNEL, 0)
+    events = list(k.history.events(before, tl.length))
+    at, split = next((i, e) for i, e in enumerate(events) if isinstance(e, BlockSplit))
+    zone = [name for name, _, _ in tl.zones].index(split.zone)
+    tl.seek(before + at)
+    counts = tl.nr_free[zone].copy()
+    tl.seek(before + at + 2)  # two splits: the block left its list, two upper halves joined theirs
+    assert tl.nr_free[zone, split.order] == counts[split.order] - 1
+    assert tl.nr_free[zone, split.order - 1] == counts[split.order - 1] + 1
+    assert tl.nr_free[zone, split.order - 2] == counts[split.order - 2] + 1

@@ -27,13 +27,23 @@ from contextlib import contextmanager
 import comm
 
 from kmviz import GFP_KERNEL, Kernel
+from kmviz.widgets.buddy import BuddyView
+from kmviz.widgets.context import ContextView
+from kmviz.widgets.dashboard import Dashboard
 from kmviz.widgets.physmap import PhysMap
+from kmviz.widgets.slab import SlabView
 from kmviz.widgets.timeline import Timeline
+from kmviz.widgets.vmalloc import VmallocView
 from kmviz.workloads import uptime
 
-# (name, factory: Timeline -> view).  BuddyView, SlabView, VmallocView, ContextView go here.
+# (name, factory: Timeline -> view); "Dashboard" is every view, the player and the controls
 VIEWS = [
     ("PhysMap", PhysMap),
+    ("BuddyView", BuddyView),
+    ("SlabView", SlabView),
+    ("Vmalloc", VmallocView),
+    ("Context", ContextView),
+    ("Dashboard", lambda timeline: Dashboard(timeline.kernel)),
 ]
 SIZES = ("1GiB", "16GiB")
 

@@ -1,1 +1,27 @@
-"""Views of a simulated kernel for JupyterLab: each reads a Timeline, none changes the engine."""
+"""Views of a simulated kernel for JupyterLab: each reads a Timeline, none changes the engine.
+
+``Dashboard(k)`` shows them all; each also works on its own (``PhysMap(k)``, ``BuddyView(k)``
+…) and every view of one kernel follows the same position of its history (``Player(k)``).
+"""
+
+from .buddy import BuddyView
+from .context import ContextView
+from .controls import Controls
+from .dashboard import Dashboard
+from .physmap import PhysMap
+from .player import Player
+from .slab import SlabView
+from .timeline import Timeline
+from .vmalloc import VmallocView
+
+__all__ = [
+    "BuddyView",
+    "ContextView",
+    "Controls",
+    "Dashboard",
+    "PhysMap",
+    "Player",
+    "SlabView",
+    "Timeline",
+    "VmallocView",
+]

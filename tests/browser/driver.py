@@ -45,3 +45,28 @@ def shut_down_kernels(page, lab: dict) -> None:
     headers = {"X-XSRFToken": xsrf}
     for kernel in page.request.get(f"{lab['url']}/api/kernels").json():
         page.request.delete(f"{lab['url']}/api/kernels/{kernel['id']}", headers=headers)
+
+
+REPAINT_JS = """
+async ([click, watch, attribute]) => {
+  const read = () => document.querySelector(watch).getAttribute(attribute);
+  const before = read();
+  const start = performance.now();
+  document.querySelector(click).click();
+  while (read() === before) {
+    if (performance.now() - start > 20000) throw new Error(`${watch} did not change`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  return performance.now() - start;
+}
+"""
+
+
+def repaint_ms(page, click: str, watch: str, attribute: str = "href") -> float:
+    """Milliseconds from clicking ``click`` until ``watch``'s ``attribute`` changed and painted.
+
+    Covers the whole trip: the click's message to the kernel, the engine call, every view's
+    update, the widget messages back, and the browser painting the new picture.
+    """
+    return page.evaluate(REPAINT_JS, [click, watch, attribute])

@@ -237,6 +237,18 @@ class Player(widgets.VBox):
         self.message.value = ""
         self.go(target)
 
+    def replay(self, start: int, kind: str = "every event", interval: int | None = None) -> None:
+        """Go to ``start`` and play from there, stopping at events of ``kind`` (the animation).
+
+        The browser's Play widget ticks at ``interval`` ms (default: the speed slider's);
+        each tick moves every view one event on, so a split or merge is seen step by step.
+        """
+        self.kind = kind
+        if interval is not None:
+            self.play.interval = interval
+        self.go(start)
+        self.play.playing = True
+
     def follow(self) -> None:
         """Jump to the newest event and follow the kernel from now on."""
         self.go(self.timeline.length)

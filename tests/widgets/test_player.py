@@ -103,3 +103,12 @@ def test_describe_names_the_tracepoint_of_a_page_allocation():
     tl = Timeline.of(k)
     k.get_free_pages(GFP_KERNEL, 1)
     assert describe(tl.current).startswith("mm_page_alloc: pfn ")
+
+
+def test_replay_rewinds_chooses_the_kind_and_starts_playing(machine):
+    _, player = machine
+    tl = player.timeline
+    player.replay(3, "splits and merges", interval=300)
+    assert (tl.position, player.kind, player.play.interval) == (3, "splits and merges", 300)
+    assert player.play.playing
+    assert not tl.follow

@@ -406,9 +406,20 @@ class SlabMachine(RuleBasedStateMachine):
         else:
             call = lambda: k.kmem_cache_free(cache, addr)  # noqa: E731
         self.good_free(addr, call)
-        text = self.expect_rejected(call)
-        if k.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT) is None:
+        slab_gone = k.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT) is None
+        if slab_gone and how == "kmem_cache_free":
             # the first free emptied the slab and it went back to the page allocator:
+            # cache_from_obj() -> virt_to_cache() WARNs once, then kmem_cache_free() returns
+            warned_before = "virt_to_cache" in k._warned_once
+            before, logged = snapshot(k), lines_logged(k)
+            call()
+            assert snapshot(k) == before
+            text = text_since(k, logged)
+            assert ("virt_to_cache: Object is not a Slab page!" in text) != warned_before, text
+            return
+        text = self.expect_rejected(call)
+        if slab_gone:
+            # kfree() of a page that is no longer a slab: free_large_kmalloc() and then
             # __free_pages() of a free page hits VM_BUG_ON_PAGE(page_ref_count(page) == 0)
             assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in text, text
         elif self.debug:

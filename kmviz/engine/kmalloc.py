@@ -23,6 +23,7 @@ from .gfp import (
     __GFP_HIGHMEM,
     BIT,
     describe_gfp,
+    format_gfp,
     gfp_t,
 )
 from .history import CALL_SITE, EXIT_SITE
@@ -421,10 +422,11 @@ class SlabAPI:
         """allocate_slab() (mm/slub.c L1929): try the cache's order, then its minimum order."""
         if gfp & GFP_SLAB_BUG_MASK:
             fixed = gfp & ~GFP_SLAB_BUG_MASK
-            self._printk(
+            invalid = gfp & GFP_SLAB_BUG_MASK
+            self._printk(  # kmalloc_fix_flags(), mm/slab_common.c L1054: "%#x (%pGg)"
                 KERN_WARNING,
-                f"Unexpected gfp: {describe_gfp(gfp & GFP_SLAB_BUG_MASK)}. Fixing up to gfp: "
-                f"{describe_gfp(fixed)}. Fix your code!",
+                f"Unexpected gfp: {invalid:#x} ({format_gfp(invalid)}). Fixing up to gfp: "
+                f"{fixed:#x} ({format_gfp(fixed)}). Fix your code!",
             )
             self._print_lines(
                 dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
@@ -437,9 +439,13 @@ class SlabAPI:
         if cache.flags & SLAB_RECLAIM_ACCOUNT:
             flags |= BIT.RECLAIMABLE
         order, objects = cache.order, cache.objects
+        # the first, preferred-order try may fail under pressure: no warning, no retries,
+        # and above the minimum order no reclaim either (it would only delay the fallback)
         first = (flags | BIT.NOWARN | BIT.NORETRY) & ~BIT.NOFAIL
+        if first & BIT.DIRECT_RECLAIM and order > cache.min_order:
+            first = (first | BIT.NOMEMALLOC) & ~BIT.RECLAIM
         pfn = self._alloc(first | (BIT.COMP if order else 0), order, "allocate_slab")
-        if pfn < 0 and cache.min_order < order:
+        if pfn < 0:  # then the minimum order with the caller's own flags, whatever the order
             order, objects = cache.min_order, cache.min_objects
             pfn = self._alloc(flags | (BIT.COMP if order else 0), order, "allocate_slab")
         if pfn < 0:
@@ -538,9 +544,14 @@ class SlabAPI:
             self._slab_emptied(slab)
 
     def _slab_emptied(self, slab: Slab) -> None:
-        """__slab_free(): an empty slab is discarded once the node has min_partial partials."""
+        """__slab_free(): an empty slab is discarded once the node has min_partial partials.
+
+        ``n->nr_partial >= s->min_partial`` (mm/slub.c L3578), where nr_partial counts this
+        slab when it was partial before.  (A slab of one object goes from full to empty in one
+        free; Linux does not count it there, kmviz does: such caches discard one slab sooner.)
+        """
         cache = slab.cache
-        if not slab.freelist or len(cache.partial) <= cache.min_partial:
+        if not slab.freelist or len(cache.partial) < cache.min_partial:
             return
         cache.partial.remove(slab)
         self._discard_slab(slab)

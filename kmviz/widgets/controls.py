@@ -69,6 +69,7 @@ class Controls(widgets.VBox):
             value=False,
             description=f"spin_lock({DEMO_LOCK})",
             tooltip="spin_lock() / spin_unlock()",
+            layout=widgets.Layout(width="auto"),
         )
         self.lock.add_class("kmviz-lock")
         self.result = widgets.HTML()

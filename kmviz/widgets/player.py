@@ -242,6 +242,7 @@ class Player(widgets.VBox):
 
         The browser's Play widget ticks at ``interval`` ms (default: the speed slider's);
         each tick moves every view one event on, so a split or merge is seen step by step.
+        Call it once the player is on screen (the browser starts playing on the change).
         """
         self.kind = kind
         if interval is not None:

@@ -175,8 +175,15 @@ class SlabView(widgets.VBox):
     follow_events = Bool(True, help="Select the cache of each slab event the timeline reaches.")
     max_slabs = Int(MAX_SLABS, help="How many slabs of the cache are drawn at most.")
 
+    CHOICES = ("cache", "show_all", "sort_by", "follow_events", "max_slabs")
+
     def __init__(self, source, animation_ms: int = 400, **kwargs):
-        """A view of ``source`` (a Kernel or a Timeline); transitions last ``animation_ms``."""
+        """A view of ``source`` (a Kernel or a Timeline); transitions last ``animation_ms``.
+
+        The view's choices (``cache``, ``show_all``, ``sort_by``, ``follow_events``,
+        ``max_slabs``) may be given as keywords; they apply once the view is built.
+        """
+        choices = {name: kwargs.pop(name) for name in self.CHOICES if name in kwargs}
         super().__init__(**kwargs)
         self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
         self.add_class("kmviz-slab")
@@ -253,11 +260,12 @@ class SlabView(widgets.VBox):
             self.slabinfo_box,
         ]
         self.timeline.observe(self._moved, "position")
-        chosen = self._event_cache() or self._default_cache()
-        if chosen != self.cache:
-            self.cache = chosen  # repaints
-        else:
-            self.repaint()
+        chosen = choices.pop("cache", None) or self._event_cache() or self._default_cache()
+        with self.hold_trait_notifications():
+            for name, value in choices.items():
+                setattr(self, name, value)
+            self.cache = chosen
+        self.repaint()
 
     def _build_ruler(self, animation_ms: int) -> None:
         """The kmalloc size classes on a log axis, and the request and waste bars above them."""

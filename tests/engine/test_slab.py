@@ -4,6 +4,7 @@ import pytest
 
 from kmviz import (
     __GFP_ACCOUNT,
+    __GFP_DMA32,
     __GFP_RECLAIMABLE,
     GFP_ATOMIC,
     GFP_DMA,
@@ -12,6 +13,7 @@ from kmviz import (
     Kernel,
 )
 from kmviz.engine.events import ObjectAllocated, ObjectFreed, SlabCreated, SlabFreed
+from kmviz.engine.gfp import BIT
 from kmviz.engine.invariants import check, check_slabs
 
 
@@ -285,3 +287,43 @@ def test_a_pointer_into_a_large_kmalloc_frees_the_whole_block():
     assert addr not in k.large_kmalloc and k.block_at(pfn)[2] == "free"
     check(k)
     check_slabs(k)
+
+
+def test_a_slab_above_the_minimum_order_is_first_tried_without_reclaim():
+    # allocate_slab() (mm/slub.c L1944): NOWARN|NORETRY, and NOMEMALLOC instead of reclaim
+    k = Kernel("256MiB", seed=1)
+    cache = k.kmem_cache_create("big_objects", 3000)
+    assert cache.order > cache.min_order
+    start = len(k.history)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    events = k.history[start:]
+    created = next(i for i, e in enumerate(events) if isinstance(e, SlabCreated))
+    page = next(e for e in reversed(events[:created]) if e.__class__.__name__ == "PagesAllocated")
+    expected = (GFP_KERNEL | BIT.NOWARN | BIT.NORETRY | BIT.NOMEMALLOC | BIT.COMP) & ~BIT.RECLAIM
+    assert page.gfp == expected
+
+
+def test_an_emptied_slab_goes_back_once_min_partial_slabs_are_partial_counting_itself():
+    # __slab_free(): !new.inuse && n->nr_partial >= s->min_partial (mm/slub.c L3578)
+    k = Kernel("64MiB", seed=1)
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    objects = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(cache.objects * 7)]
+    slabs = sorted({k.virt_to_page(a).pfn for a in objects})
+    by_slab = {pfn: [a for a in objects if k.virt_to_page(a).pfn == pfn] for pfn in slabs}
+    partial_before = cache.min_partial - 1
+    for pfn in slabs[:partial_before]:  # these become partial: one free each
+        k.kmem_cache_free(cache, by_slab[pfn][0])
+    emptied = slabs[partial_before]
+    start = len(k.history)
+    for addr in by_slab[emptied]:
+        k.kmem_cache_free(cache, addr)
+    assert any(isinstance(e, SlabFreed) and e.pfn == emptied for e in k.history[start:])
+
+
+def test_kmalloc_fix_flags_prints_both_masks_with_a_space_as_61_does():
+    k = Kernel("64MiB", seed=1)
+    k.kmalloc(64, GFP_KERNEL | __GFP_DMA32)
+    assert (
+        "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL). Fix your code!"
+        in (k.dmesg())
+    )

@@ -252,3 +252,16 @@ def test_frees_that_give_no_slot_back_say_what_happened(kernel):
     assert "The kernel objected</b> (next steps): kernel BUG at mm/slub.c:419!" in (
         view.story.value
     )
+
+
+def test_choices_given_to_the_constructor_apply_to_the_built_view():
+    k = Kernel("64MiB", seed=1)
+    k.kmalloc(100, GFP_KERNEL)
+    view = SlabView(k, sort_by="memory", show_all=True, max_slabs=3, cache="kmalloc-128")
+    assert (view.sort_by, view.show_all, view.max_slabs, view.cache) == (
+        "memory",
+        True,
+        3,
+        "kmalloc-128",
+    )
+    assert view.sort_box.value == "memory" and view.all_box.value

@@ -94,6 +94,7 @@ CODE_NAMES = (
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
+TRACK_LIMIT = 4096  # a forward move longer than this reports every frame as changed
 
 
 class Cache(NamedTuple):
@@ -282,15 +283,19 @@ class Timeline(HasTraits):
         position = max(0, min(int(position), self.length))
         if position == self.position:
             return
-        if position < self.position:
-            at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1
-            start, snapshot = self._checkpoints[at]
+        at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1
+        start, snapshot = self._checkpoints[at]  # the nearest checkpoint at or before it
+        if position < self.position or start > self.position:
+            # back, or far ahead past a checkpoint: restore it and apply events from there
             frames, orders = self.frames, self.orders  # _restore() makes new arrays
             self._restore(snapshot)
-            self._apply(start, position)
-            # what changed is what differs from before: the frames the undone events touched
+            self._apply(start, position, track=False)
+            # what changed is what differs from before: the frames the events touched
             differ = np.flatnonzero((frames != self.frames) | (orders != self.orders))
             self._lo, self._hi = (int(differ[0]), int(differ[-1]) + 1) if differ.size else (0, 0)
+        elif position - self.position > TRACK_LIMIT:  # a long way: say everything changed
+            self._apply(self.position, position, track=False)
+            self._lo, self._hi = 0, self.nr_pfns
         else:
             self._lo, self._hi = self.nr_pfns, 0
             self._apply(self.position, position)
@@ -326,8 +331,15 @@ class Timeline(HasTraits):
         if self.follow:
             self.seek(self.length)
 
-    def _apply(self, start: int, stop: int) -> None:
-        """Apply events start..stop-1 to the state, checkpointing on the way."""
+    def _apply(self, start: int, stop: int, track: bool = True) -> None:
+        """Apply events start..stop-1, checkpointing on the way; ``track``: note touched pfns."""
+        if not track:
+            self._touch = _ignore  # shadows the method while the loop runs
+            try:
+                self._apply(start, stop)
+            finally:
+                del self._touch
+            return
         handlers = self._handlers
         position = start
         for event in self.kernel.history.events(start, stop):
@@ -580,3 +592,7 @@ class Timeline(HasTraits):
         """Free page frames in ``zone`` now: sum of nr_free[order] << order."""
         counts = self.nr_free[self._zone_index[zone]]
         return int(sum(int(n) << order for order, n in enumerate(counts)))
+
+
+def _ignore(*_args) -> None:
+    """Stands in for Timeline._touch during long replays, where nobody reads the range."""

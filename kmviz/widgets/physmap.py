@@ -75,6 +75,8 @@ from .timeline import (
 
 MAX_COLUMNS = 512  # cells a row at most
 MAX_CELLS = MAX_COLUMNS * MAX_COLUMNS // 2  # 512 × 256: a 2:1 map of 131,072 cells
+FIGURE_HEIGHT = 420  # px, the tallest the map's figure gets
+PLOT_WIDTH = 800  # px, about what a notebook gives the plot: wide maps get a shorter figure
 MIN_SPAN = 256  # frames: zoom in no further than 32 × 8 single-frame cells
 ZOOM_FACTOR = 4  # zoom in shows a quarter of the frames
 MAX_OUTLINES = 64  # outlined places of one event (a vmalloc() of scattered pages has many)
@@ -130,6 +132,7 @@ def fold(lo: int, hi: int) -> Fold:
     """The fold showing pfns [lo, hi) in at most MAX_CELLS cells, rows ≤ columns / 2.
 
     (0, 4194304) -> 32 frames a cell, 512 × 256;  (0, 256) -> 1 frame a cell, 32 × 8.
+    The figure's aspect and height follow the fold (a 4:1 map gets a shorter figure).
     """
     per_cell = 1
     while True:
@@ -140,7 +143,7 @@ def fold(lo: int, hi: int) -> Fold:
         per_cell *= 2
     # the smallest power of two whose square is >= 2 · cells: the rows fill at most half its width
     columns = min(MAX_COLUMNS, 1 << ((2 * cells - 1).bit_length() + 1) // 2)
-    return Fold(start, per_cell, columns, -(-cells // columns))
+    return Fold(start, per_cell, columns, max(1, -(-cells // columns)))
 
 
 def event_ranges(event) -> list[tuple[int, int]]:
@@ -325,7 +328,7 @@ class PhysMap(widgets.VBox):
             min_aspect_ratio=2.0,
             max_aspect_ratio=2.0,
             animation_duration=150,
-            layout=widgets.Layout(width="100%", height="420px"),
+            layout=widgets.Layout(width="100%", height=f"{FIGURE_HEIGHT}px"),
         )
         self.figure.add_class("kmviz-physmap-figure")
 
@@ -519,12 +522,18 @@ class PhysMap(widgets.VBox):
         """Lay the new window out, paint every cell, and redraw what depends on the layout."""
         f = self._fold = fold(*self.window)
         self._cells = self._cell_codes(0, f.cells)
-        half = f.columns / 2  # the map is 2:1, so cells stay square
         row_frames = f.columns * f.per_cell
+        aspect = f.columns / f.rows  # square cells: the plot is as wide as the fold
         with _held(self.map, self.x_scale, self.y_scale, self.pfn_scale, self.pfn_axis):
+            figure = self.figure  # keep min <= max at every step, as bqplot validates
+            if aspect >= figure.max_aspect_ratio:
+                figure.max_aspect_ratio, figure.min_aspect_ratio = aspect, aspect
+            else:
+                figure.min_aspect_ratio, figure.max_aspect_ratio = aspect, aspect
+            self.figure.layout.height = f"{min(FIGURE_HEIGHT, round(PLOT_WIDTH / aspect) + 20)}px"
             self.x_scale.min, self.x_scale.max = 0.0, float(f.columns)
-            self.y_scale.min, self.y_scale.max = 0.0, half
-            self.pfn_scale.min, self.pfn_scale.max = float(f.start), f.start + half * row_frames
+            self.y_scale.min, self.y_scale.max = 0.0, float(f.rows)
+            self.pfn_scale.min, self.pfn_scale.max = float(f.start), f.start + f.rows * row_frames
             self.pfn_axis.tick_values = self._ticks(f)
             self.map.x, self.map.y = (0, f.columns), (f.rows, 0)
             self._send_image()
@@ -580,7 +589,7 @@ class PhysMap(widgets.VBox):
         """A line in the zone's colour where each zone starts, led out to its name on the right."""
         f = self._fold
         lead = f.columns * 0.03
-        gap = f.columns / 2 / 18  # keep names about a line of text apart
+        gap = f.rows / 18  # keep names about a line of text apart
         lines, line_colours, xs, ys, names, colours = [], [], [], [], [], []
         label_y = -gap
         for name, zone_start, zone_end in self.timeline.zones:

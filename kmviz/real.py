@@ -1,0 +1,1247 @@
+"""A real Linux machine's /proc memory files as frozen rows in each file's units; a Kernel like it.
+
+Six readers, each named after its file and each taking a path (str or Path), the text itself
+(a str with a newline in it) or ``"this machine"`` (the live file, read only)::
+
+    buddyinfo(source)     free blocks per node, zone and order          (blocks)
+    pagetypeinfo(source)  the same per migratetype, pageblocks per type  (blocks, pageblocks)
+    zoneinfo(source)      free pages, watermarks, sizes, counters        (pages)
+    slabinfo(source)      every slab cache's objects and slabs           (objects, bytes, pages)
+    vmallocinfo(source)   every vmalloc/vmap/ioremap area                (bytes, pages)
+    meminfo(source)       the memory summary                             (KiB, "kB")
+
+Each returns a container: ``rows`` (small frozen dataclasses), ``source`` (the file's name),
+``skipped`` (lines the reader did not need, each with its number and why) and ``notes`` (what is
+odd but legitimate, e.g. hashed pointers); ``report()`` says it in words.  Text that is not in
+the kernel's format raises ``ProcFormatError`` (a ValueError) naming the file and the line.
+
+The formats are Linux 6.1's, and 2.6.32's where it differs: zoneinfo's fields (``scanned``,
+no ``boost``/``managed``/``cma``, ``all_unreclaimable``, ``prev_priority``), pagetypeinfo's
+migratetypes (``Reserve`` where 6.1 has ``HighAtomic``/``CMA``), vmallocinfo's raw pointers and
+``phys=%lx``.  Newer kernels' extra lines (6.18's ``promo``, ``high_min``...) are read too.
+
+``machine_like(source)`` boots a simulated machine with the real one's memory and CPUs and then
+allocates until its free lists hold, zone by zone and order by order, the real buddyinfo's counts
+(see its docstring for how); ``snapshot(source)`` reads all six files at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from .engine.constants import (
+    MAX_ORDER,
+    MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_UNMOVABLE,
+    MIGRATETYPE_NAMES,
+    PAGE_SIZE,
+)
+from .engine.gfp import __GFP_DMA, __GFP_DMA32, __GFP_MOVABLE, __GFP_NOWARN, __GFP_RECLAIMABLE
+from .engine.kernel import MAX_CPUS, MAX_MEM, MIN_MEM, Kernel
+from .engine.page import Page, format_size
+from .engine.procfs import PAGETYPEINFO_CAP
+
+__all__ = [
+    "THIS_MACHINE",
+    "Buddyinfo",
+    "FreeBlocks",
+    "FreeBlocksOfType",
+    "Likeness",
+    "Meminfo",
+    "MeminfoLine",
+    "PageblocksOfZone",
+    "Pagetypeinfo",
+    "PerCpuPages",
+    "ProcFile",
+    "ProcFormatError",
+    "Skipped",
+    "SlabCache",
+    "Slabinfo",
+    "Snapshot",
+    "VmallocArea",
+    "Vmallocinfo",
+    "ZoneCounters",
+    "Zoneinfo",
+    "buddyinfo",
+    "machine_like",
+    "meminfo",
+    "pagetypeinfo",
+    "slabinfo",
+    "snapshot",
+    "vmallocinfo",
+    "zoneinfo",
+]
+
+THIS_MACHINE = "this machine"
+PROC = Path("/proc")
+
+
+class ProcFormatError(ValueError):
+    """Text that is not what the kernel prints in a /proc file; names the file, the line and why."""
+
+    def __init__(self, source: str, line: int, problem: str, text: str | None = None):
+        self.source = source
+        self.line = line
+        self.problem = problem
+        self.text = text
+        shown = "" if text is None else f": {text!r}"
+        super().__init__(f"{source}, line {line}: {problem}{shown}")
+
+
+# === what every reader returns ===================================================================
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A line a reader left out on purpose: its number, its text and why it was not needed."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcFile:
+    """One file's rows, where they came from, and the lines skipped and oddities noticed."""
+
+    source: str
+    rows: tuple = ()
+    skipped: tuple[Skipped, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def report(self) -> str:
+        """In words: rows read, skipped lines counted by reason (first line number), notes."""
+        lines = [f"{self.source}: {len(self.rows)} rows"]
+        first_line: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for skip in self.skipped:
+            first_line.setdefault(skip.reason, skip.line)
+            counts[skip.reason] = counts.get(skip.reason, 0) + 1
+        for reason, count in counts.items():
+            lines.append(f"skipped {count} line(s) from line {first_line[reason]}: {reason}")
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+def _read(source: str | os.PathLike, name: str) -> tuple[str, str]:
+    """The text of /proc/``name`` from ``source`` and the name errors give it."""
+    if isinstance(source, str) and source == THIS_MACHINE:
+        path = PROC / name
+        try:
+            return path.read_text(encoding="ascii", errors="replace"), str(path)
+        except PermissionError:
+            raise PermissionError(
+                f"{path} is readable by root only on a real machine: run Python as root, or save"
+                f" a copy as root (sudo cat {path} > {name}.txt) and pass that file's path"
+            ) from None
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"this machine has no {path} (is it Linux?): pass a copy's path or its text"
+            ) from None
+    if isinstance(source, str) and "\n" in source:
+        return source, f"<{name} text>"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{name}(): no file {str(path)!r}; pass a path, the text itself (with its"
+                f" newlines) or {THIS_MACHINE!r}"
+            )
+        return path.read_text(encoding="utf-8", errors="replace"), str(path)
+    raise TypeError(
+        f"{name}() takes a path, the file's text or {THIS_MACHINE!r}, not {type(source).__name__}"
+    )
+
+
+def _numbered_lines(text: str, source: str, name: str) -> list[tuple[int, str]]:
+    """(line number, line) for every line; a last line without its newline is a truncation."""
+    lines = text.split("\n")
+    if lines[-1]:
+        raise ProcFormatError(
+            source,
+            len(lines),
+            f"truncated: the last line has no newline (every /proc/{name} line ends with one)",
+            lines[-1],
+        )
+    return list(enumerate(lines[:-1], 1))
+
+
+def _empty_mapping() -> Mapping:
+    """A read-only empty mapping, the default of a row's mapping fields."""
+    return MappingProxyType({})
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    """The whitespace-separated decimal numbers of ``text``."""
+    return tuple(int(word) for word in text.split())
+
+
+# === /proc/buddyinfo =============================================================================
+@dataclass(frozen=True, slots=True)
+class FreeBlocks:
+    """A /proc/buddyinfo line: free blocks per order (``free[order]``) in one node's zone."""
+
+    node: int
+    zone: str
+    free: tuple[int, ...]
+
+    @property
+    def pages(self) -> int:
+        """Free pages the blocks hold: the sum of ``free[order] << order``."""
+        return sum(count << order for order, count in enumerate(self.free))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Buddyinfo(ProcFile):
+    """/proc/buddyinfo: a FreeBlocks row per populated zone and node; ``orders`` columns each."""
+
+    rows: tuple[FreeBlocks, ...] = ()
+    orders: int = MAX_ORDER
+
+    def free_by_zone(self) -> dict[str, tuple[int, ...]]:
+        """``{zone name: free blocks per order}``, nodes added up, zones in the file's order."""
+        totals: dict[str, tuple[int, ...]] = {}
+        for row in self.rows:
+            before = totals.get(row.zone, (0,) * self.orders)
+            totals[row.zone] = tuple(a + b for a, b in zip(before, row.free, strict=True))
+        return totals
+
+
+_BUDDYINFO_LINE = re.compile(r"Node (\d+), zone +(\S+)((?: +\d+)+) ?")
+
+
+def buddyinfo(source: str | os.PathLike) -> Buddyinfo:
+    """/proc/buddyinfo's free blocks per node, zone and order (frag_show_print(), mm/vmstat.c).
+
+    Lines are ``"Node %d, zone %8s "`` then ``"%6lu "`` per order 0..MAX_ORDER-1, in 6.1
+    (L1456) as in 2.6.32.  Every line must have as many orders as the first; a kernel with
+    another MAX_ORDER than 11 is read as it is, and a note says so.
+    """
+    text, name = _read(source, "buddyinfo")
+    rows: list[FreeBlocks] = []
+    seen: set[tuple[int, str]] = set()
+    for number, line in _numbered_lines(text, name, "buddyinfo"):
+        match = _BUDDYINFO_LINE.fullmatch(line)
+        if match is None:
+            raise ProcFormatError(
+                name, number, 'not a /proc/buddyinfo line ("Node N, zone NAME", a count per order)',
+                line,
+            )  # fmt: skip
+        node, zone, free = int(match[1]), match[2], _ints(match[3])
+        if rows and len(free) != len(rows[0].free):
+            raise ProcFormatError(
+                name, number, f"{len(free)} orders where line 1 has {len(rows[0].free)}", line
+            )
+        if (node, zone) in seen:
+            raise ProcFormatError(name, number, f"node {node} zone {zone} listed twice", line)
+        seen.add((node, zone))
+        rows.append(FreeBlocks(node, zone, free))
+    if not rows:
+        raise ProcFormatError(name, 1, "empty: /proc/buddyinfo lists at least one zone")
+    orders = len(rows[0].free)
+    notes = ()
+    if orders != MAX_ORDER:
+        notes = (
+            f"this kernel has {orders} orders (0..{orders - 1}), x86-64 Linux 6.1 and kmviz have"
+            f" {MAX_ORDER} (0..{MAX_ORDER - 1})",
+        )
+    return Buddyinfo(source=name, rows=tuple(rows), orders=orders, notes=notes)
+
+
+# === /proc/pagetypeinfo ==========================================================================
+@dataclass(frozen=True, slots=True)
+class FreeBlocksOfType:
+    """A pagetypeinfo free-list line: free blocks per order of one migratetype in one zone.
+
+    ``capped[order]`` is True where 6.1 stopped counting at PAGETYPEINFO_CAP (100000) and
+    printed ">100000".
+    """
+
+    node: int
+    zone: str
+    migratetype: str
+    free: tuple[int, ...]
+    capped: tuple[bool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageblocksOfZone:
+    """A pagetypeinfo "Number of blocks type" line: pageblocks per migratetype in one zone."""
+
+    node: int
+    zone: str
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pagetypeinfo(ProcFile):
+    """/proc/pagetypeinfo: FreeBlocksOfType rows, then ``blocks`` (PageblocksOfZone rows)."""
+
+    rows: tuple[FreeBlocksOfType, ...] = ()
+    blocks: tuple[PageblocksOfZone, ...] = ()
+    pageblock_order: int = 0
+    pages_per_block: int = 0
+    migratetypes: tuple[str, ...] = ()
+
+    def free(self, zone: str, migratetype: str, node: int = 0) -> tuple[int, ...]:
+        """Free blocks per order on ``zone``'s ``migratetype`` lists; KeyError if not listed."""
+        for row in self.rows:
+            if (row.node, row.zone, row.migratetype) == (node, zone, migratetype):
+                return row.free
+        raise KeyError(f"{self.source} has no node {node} zone {zone} type {migratetype}")
+
+
+_PAGEBLOCK_ORDER = re.compile(r"Page block order: (\d+)")
+_PAGES_PER_BLOCK = re.compile(r"Pages per block: +(\d+)")
+_FREE_HEADER = re.compile(r"Free pages count per migrate type at order((?: +\d+)+) ?")
+_FREE_ROW = re.compile(r"Node +(\d+), zone +(\S+), type +(\S+)((?: +>?\d+)+) ?")
+_BLOCKS_HEADER = re.compile(r"Number of blocks type((?: +\S+)+) ?")
+_MIXED_HEADER = re.compile(r"Number of mixed blocks((?: +\S+)+) ?")
+_BLOCKS_ROW = re.compile(r"Node (\d+), zone +(\S+)((?: +\d+)+) ?")
+
+
+def pagetypeinfo(source: str | os.PathLike) -> Pagetypeinfo:
+    """/proc/pagetypeinfo's free blocks per migratetype and pageblocks per type, per zone.
+
+    Mirrors pagetypeinfo_show() (mm/vmstat.c L1614), repeated per node with memory: "Page
+    block order", "Pages per block", the free counts (pagetypeinfo_showfree_print(), L1481,
+    ``">"`` before a count capped at 100000), then "Number of blocks type"
+    (pagetypeinfo_showblockcount_print(), L1538).  The migratetypes are the ones the file
+    names: 6.1's Unmovable, Movable, Reclaimable, HighAtomic[, CMA][, Isolate], 2.6.32's
+    Unmovable, Reclaimable, Movable, Reserve, Isolate.  CONFIG_PAGE_OWNER's "Number of mixed
+    blocks" section is skipped (counted).
+    """
+    text, name = _read(source, "pagetypeinfo")
+    pageblock_order = pages_per_block = None
+    orders: tuple[int, ...] = ()
+    migratetypes: tuple[str, ...] = ()
+    rows: list[FreeBlocksOfType] = []
+    blocks: list[PageblocksOfZone] = []
+    skipped: list[Skipped] = []
+    section = None  # "free", "blocks" or "mixed": which table the next Node line belongs to
+    last = 0
+    for number, line in _numbered_lines(text, name, "pagetypeinfo"):
+        last = number
+        if not line:
+            continue
+        if match := _PAGEBLOCK_ORDER.fullmatch(line):
+            if pageblock_order not in (None, int(match[1])):
+                raise ProcFormatError(name, number, "a second, different pageblock order", line)
+            pageblock_order, section = int(match[1]), None
+        elif match := _PAGES_PER_BLOCK.fullmatch(line):
+            pages_per_block = int(match[1])
+        elif match := _FREE_HEADER.fullmatch(line):
+            orders = _ints(match[1])
+            if orders != tuple(range(len(orders))):
+                raise ProcFormatError(name, number, "orders are not 0, 1, 2, ...", line)
+            section = "free"
+        elif match := _BLOCKS_HEADER.fullmatch(line):
+            names = tuple(match[1].split())
+            if migratetypes and names != migratetypes:
+                raise ProcFormatError(name, number, "migratetypes differ from node 0's", line)
+            migratetypes, section = names, "blocks"
+        elif _MIXED_HEADER.fullmatch(line):
+            section = "mixed"
+            skipped.append(Skipped(number, line, "CONFIG_PAGE_OWNER's mixed pageblocks"))
+        elif section == "free" and (match := _FREE_ROW.fullmatch(line)):
+            words = match[4].split()
+            if len(words) != len(orders):
+                raise ProcFormatError(
+                    name, number, f"{len(words)} counts under {len(orders)} orders", line
+                )
+            rows.append(
+                FreeBlocksOfType(
+                    int(match[1]), match[2], match[3],
+                    tuple(int(word.lstrip(">")) for word in words),
+                    tuple(word.startswith(">") for word in words),
+                )
+            )  # fmt: skip
+        elif section == "blocks" and (match := _BLOCKS_ROW.fullmatch(line)):
+            counts = _ints(match[3])
+            if len(counts) != len(migratetypes):
+                raise ProcFormatError(
+                    name, number, f"{len(counts)} counts under {len(migratetypes)} types", line
+                )
+            node_counts = MappingProxyType(dict(zip(migratetypes, counts, strict=True)))
+            blocks.append(PageblocksOfZone(int(match[1]), match[2], node_counts))
+        elif section == "mixed" and _BLOCKS_ROW.fullmatch(line):
+            skipped.append(Skipped(number, line, "CONFIG_PAGE_OWNER's mixed pageblocks"))
+        else:
+            raise ProcFormatError(name, number, "not a line of /proc/pagetypeinfo here", line)
+    if pageblock_order is None or pages_per_block is None or not orders:
+        raise ProcFormatError(
+            name, last + 1, "truncated: no 'Page block order', 'Pages per block' and free counts"
+        )
+    if not blocks:
+        raise ProcFormatError(name, last + 1, "truncated: no 'Number of blocks type' table")
+    zones = {(row.node, row.zone) for row in blocks}
+    for row in rows:
+        if row.migratetype not in migratetypes or (row.node, row.zone) not in zones:
+            raise ProcFormatError(
+                name, last + 1,
+                f"truncated or mixed up: free counts of node {row.node} zone {row.zone} type"
+                f" {row.migratetype} have no pageblock count",
+            )  # fmt: skip
+    notes = ()
+    if any(any(row.capped) for row in rows):
+        notes = (f"some lists were longer than the kernel counts ({PAGETYPEINFO_CAP}, '>')",)
+    return Pagetypeinfo(
+        source=name,
+        rows=tuple(rows),
+        blocks=tuple(blocks),
+        skipped=tuple(skipped),
+        notes=notes,
+        pageblock_order=pageblock_order,
+        pages_per_block=pages_per_block,
+        migratetypes=migratetypes,
+    )
+
+
+# === /proc/zoneinfo ==============================================================================
+@dataclass(frozen=True, slots=True)
+class PerCpuPages:
+    """One CPU's page list of a zone (zoneinfo "pagesets"): pages held, high mark, batch."""
+
+    cpu: int
+    count: int
+    high: int
+    batch: int
+    stat_threshold: int | None  # "vm stats threshold" (CONFIG_SMP)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCounters:
+    """A zone of /proc/zoneinfo, in pages.
+
+    ``managed`` is None where the kernel does not print it (2.6.32); ``start_pfn`` is None for
+    an unpopulated zone (6.1 prints those up to ``protection``).  ``fields`` holds the zone's
+    other scalars (boost, cma, promo, scanned, node_unreclaimable, all_unreclaimable,
+    prev_priority, inactive_ratio ...), ``stats`` its counters (nr_free_pages ... numa_*).
+    """
+
+    node: int
+    zone: str
+    free: int
+    min: int
+    low: int
+    high: int
+    spanned: int
+    present: int
+    managed: int | None
+    protection: tuple[int, ...]
+    start_pfn: int | None
+    fields: Mapping[str, int]
+    stats: Mapping[str, int]
+    pagesets: tuple[PerCpuPages, ...]
+
+    @property
+    def populated(self) -> bool:
+        """Whether the zone has any memory (present pages), as populated_zone() asks."""
+        return self.present > 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Zoneinfo(ProcFile):
+    """/proc/zoneinfo: a ZoneCounters row per zone, and each node's per-node counters."""
+
+    rows: tuple[ZoneCounters, ...] = ()
+    node_stats: Mapping[int, Mapping[str, int]] = field(default_factory=_empty_mapping)
+
+    def zone(self, name: str, node: int = 0) -> ZoneCounters:
+        """The row of zone ``name`` on ``node``; KeyError if the file has none."""
+        for row in self.rows:
+            if (row.node, row.zone) == (node, name):
+                return row
+        raise KeyError(f"{self.source} has no node {node} zone {name}")
+
+
+_ZONE_HEADER = re.compile(r"Node (\d+), zone +(\S+)")
+_PAGES_FREE = re.compile(r"  pages free +(\d+)")
+_PROTECTION = re.compile(r" +protection: \((-?\d+(?:, -?\d+)*)\)")
+_PAGESET_CPU = re.compile(r"    cpu: (\d+)(?: pcp: \d+)?")
+_PAGESET_FIELD = re.compile(r" {10,}(\w+): +(-?\d+)")
+_LABELLED = re.compile(r"  ([a-z_][a-z_ ]*?): +(-?\d+)")
+_COUNTER = re.compile(r"( +)([A-Za-z_]\w*) +(-?\d+)")
+_ZONE_SUMMARY_INDENT = 8  # "\n        min      %lu": the lines of the zone's summary
+_REQUIRED_ZONE_FIELDS = ("min", "low", "high", "spanned", "present")
+_PAGESET_FIELDS = ("count", "high", "batch")
+
+
+class _ZoneBuilder:
+    """The lines of one zone read so far, until its next zone or the end says it is whole."""
+
+    def __init__(self, node: int, zone: str, line: int):
+        self.node, self.zone, self.first_line, self.last_line = node, zone, line, line
+        self.free: int | None = None
+        self.protection: tuple[int, ...] | None = None
+        self.fields: dict[str, int] = {}
+        self.stats: dict[str, int] = {}
+        self.pagesets: list[dict] = []
+
+    def put(self, table: dict, key: str, value: int, source: str, number: int, line: str):
+        """Record ``key``'s value in ``table``; a key the zone already has is an error."""
+        if key in table:
+            raise ProcFormatError(source, number, f"{key} twice in zone {self.zone}", line)
+        table[key] = value
+
+    def row(self, source: str) -> ZoneCounters:
+        """The finished zone; a truncation error naming what is missing if it is not whole."""
+        missing = [key for key in _REQUIRED_ZONE_FIELDS if key not in self.fields]
+        if self.free is None:
+            missing.insert(0, "pages free")
+        if self.protection is None:
+            missing.append("protection")
+        present = self.fields.get("present", 0)
+        if present and "start_pfn" not in self.fields:
+            missing.append("start_pfn")
+        for pageset in self.pagesets:
+            missing += [
+                f"cpu {pageset['cpu']} {key}" for key in _PAGESET_FIELDS if key not in pageset
+            ]
+        if missing:
+            raise ProcFormatError(
+                source, self.last_line,
+                f"truncated: zone {self.zone} (from line {self.first_line}) has no"
+                f" {', '.join(missing)}",
+            )  # fmt: skip
+        fields = dict(self.fields)
+        named = {key: fields.pop(key) for key in _REQUIRED_ZONE_FIELDS}
+        return ZoneCounters(
+            node=self.node,
+            zone=self.zone,
+            free=self.free,
+            managed=fields.pop("managed", None),
+            protection=self.protection,
+            start_pfn=fields.pop("start_pfn", None),
+            fields=MappingProxyType(fields),
+            stats=MappingProxyType(dict(self.stats)),
+            pagesets=tuple(
+                PerCpuPages(p["cpu"], p["count"], p["high"], p["batch"], p.get("threshold"))
+                for p in self.pagesets
+            ),
+            **named,
+        )
+
+
+def zoneinfo(source: str | os.PathLike) -> Zoneinfo:
+    """/proc/zoneinfo's zones (free pages, watermarks, sizes, protection, counters, pagesets).
+
+    Mirrors zoneinfo_show_print() (mm/vmstat.c L1660): ``"Node %d, zone %8s"``, the node's
+    counters under "per-node stats" in its first populated zone, ``pages free``, then the
+    summary lines (boost, min, low, high, spanned, present, managed, cma), ``protection``, the
+    zone counters, numa events, "pagesets" per CPU, node_unreclaimable and start_pfn.  2.6.32's
+    layout (scanned, counters at 4 spaces before protection, all_unreclaimable, prev_priority,
+    inactive_ratio) and later kernels' extra scalars are read the same way.  Per-CPU fields
+    other than count/high/batch (6.7's high_min/high_max) are skipped (counted).
+    """
+    text, name = _read(source, "zoneinfo")
+    rows: list[ZoneCounters] = []
+    node_stats: dict[int, dict[str, int]] = {}
+    skipped: list[Skipped] = []
+    zone: _ZoneBuilder | None = None
+    section = None  # "node" (per-node stats), "zone" or "pagesets"
+    for number, line in _numbered_lines(text, name, "zoneinfo"):
+        if match := _ZONE_HEADER.fullmatch(line):
+            if zone is not None:
+                rows.append(zone.row(name))
+            zone, section = _ZoneBuilder(int(match[1]), match[2], number), "zone"
+            continue
+        if zone is None:
+            raise ProcFormatError(name, number, "expected 'Node N, zone NAME' first", line)
+        zone.last_line = number
+        if line == "  per-node stats":
+            section = "node"
+            if zone.node in node_stats:
+                raise ProcFormatError(name, number, f"node {zone.node}'s stats twice", line)
+            node_stats[zone.node] = {}
+        elif match := _PAGES_FREE.fullmatch(line):
+            zone.free, section = int(match[1]), "zone"
+        elif match := _PROTECTION.fullmatch(line):
+            zone.protection = tuple(int(word) for word in match[1].split(", "))
+        elif line == "  pagesets":
+            section = "pagesets"
+        elif section == "pagesets" and (match := _PAGESET_CPU.fullmatch(line)):
+            zone.pagesets.append({"cpu": int(match[1])})
+        elif section == "pagesets" and zone.pagesets and (match := _PAGESET_FIELD.fullmatch(line)):
+            if match[1] in _PAGESET_FIELDS:
+                zone.put(zone.pagesets[-1], match[1], int(match[2]), name, number, line)
+            else:
+                skipped.append(Skipped(number, line, "per-CPU fields Linux 6.1 does not print"))
+        elif match := _LABELLED.fullmatch(line):
+            key, value = match[1], int(match[2])
+            if key == "vm stats threshold" and section == "pagesets" and zone.pagesets:
+                zone.put(zone.pagesets[-1], "threshold", value, name, number, line)
+            else:
+                zone.put(zone.fields, key, value, name, number, line)
+        elif match := _COUNTER.fullmatch(line):
+            key, value = match[2], int(match[3])
+            if section == "node":
+                zone.put(node_stats[zone.node], key, value, name, number, line)
+            elif len(match[1]) == _ZONE_SUMMARY_INDENT:
+                zone.put(zone.fields, key, value, name, number, line)
+            else:
+                zone.put(zone.stats, key, value, name, number, line)
+        else:
+            raise ProcFormatError(name, number, "not a line of /proc/zoneinfo", line)
+    if zone is None:
+        raise ProcFormatError(name, 1, "empty: /proc/zoneinfo lists at least one zone")
+    rows.append(zone.row(name))
+    return Zoneinfo(
+        source=name,
+        rows=tuple(rows),
+        node_stats=MappingProxyType(
+            {node: MappingProxyType(stats) for node, stats in node_stats.items()}
+        ),
+        skipped=tuple(skipped),
+    )
+
+
+# === /proc/slabinfo ==============================================================================
+@dataclass(frozen=True, slots=True)
+class SlabCache:
+    """A /proc/slabinfo line: one cache's objects, object size (bytes) and slabs.
+
+    For SLUB the tunables are 0 and active_slabs equals num_slabs (get_slabinfo(),
+    mm/slub.c); SLAB (2.6.32's other allocator) fills them in.
+    """
+
+    name: str
+    active_objs: int
+    num_objs: int
+    objsize: int
+    objperslab: int
+    pagesperslab: int
+    limit: int
+    batchcount: int
+    sharedfactor: int
+    active_slabs: int
+    num_slabs: int
+    sharedavail: int
+
+    @property
+    def pages(self) -> int:
+        """Pages the cache's slabs occupy: ``num_slabs * pagesperslab``."""
+        return self.num_slabs * self.pagesperslab
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slabinfo(ProcFile):
+    """/proc/slabinfo version 2.1: a SlabCache row per cache, in the file's order."""
+
+    rows: tuple[SlabCache, ...] = ()
+
+    def cache(self, name: str) -> SlabCache:
+        """The row of cache ``name``; KeyError if the file has none."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"{self.source} has no cache {name!r}")
+
+
+_SLABINFO_VERSION = re.compile(r"slabinfo - version: (.*)")
+_SLABINFO_ROW = re.compile(
+    r"(\S.*?) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)"
+    r" : tunables +(\d+) +(\d+) +(\d+) : slabdata +(\d+) +(\d+) +(\d+) *"
+)
+
+
+def slabinfo(source: str | os.PathLike) -> Slabinfo:
+    """/proc/slabinfo (version 2.1): every cache's objects, sizes and slabs.
+
+    Mirrors print_slabinfo_header() and cache_show() (mm/slab_common.c L1166, L1203):
+    ``"%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u %4u : slabdata %6lu %6lu %6lu"``;
+    2.6.32 prints the same (mm/slub.c s_show()).  Another version, e.g. SLAB's "2.1
+    (statistics)", is an error.  On a real machine the file is root-only (mode 0400).
+    """
+    text, name = _read(source, "slabinfo")
+    lines = _numbered_lines(text, name, "slabinfo")
+    if not lines:
+        raise ProcFormatError(name, 1, "empty: /proc/slabinfo starts 'slabinfo - version: 2.1'")
+    header = _SLABINFO_VERSION.fullmatch(lines[0][1])
+    if header is None:
+        raise ProcFormatError(name, 1, "not a slabinfo header ('slabinfo - version: 2.1')",
+                              lines[0][1])  # fmt: skip
+    if header[1] != "2.1":
+        raise ProcFormatError(name, 1, f"slabinfo version {header[1]!r}; kmviz reads 2.1",
+                              lines[0][1])  # fmt: skip
+    if len(lines) < 2 or not lines[1][1].startswith("# name"):
+        raise ProcFormatError(name, 2, "expected the column legend '# name <active_objs> ...'",
+                              lines[1][1] if len(lines) > 1 else None)  # fmt: skip
+    rows = []
+    for number, line in lines[2:]:
+        match = _SLABINFO_ROW.fullmatch(line)
+        if match is None:
+            raise ProcFormatError(name, number, "not a slabinfo 2.1 cache line", line)
+        rows.append(SlabCache(match[1], *(int(value) for value in match.groups()[1:])))
+    return Slabinfo(source=name, rows=tuple(rows))
+
+
+# === /proc/vmallocinfo ===========================================================================
+@dataclass(frozen=True, slots=True)
+class VmallocArea:
+    """A /proc/vmallocinfo line: a virtual area of ``size`` bytes (guard page included).
+
+    ``kind`` is "area" (a vm_struct: vmalloc, vmap, ioremap ...), "vm_map_ram" or
+    "unpurged" (freed, waiting for the lazy purge).  ``start``/``end`` are what the file
+    prints, which are hashes, not addresses, when Vmallocinfo.addresses says "hashed".
+    ``caller`` is the %pS symbol ("func+0x1c/0x60 [module]"), "" if none; ``pages`` the
+    pages behind it; ``phys`` the physical address of an ioremap (None if not printed);
+    ``flags`` the words ioremap, vmalloc, vmap, user, dma-coherent, vpages ... as printed;
+    ``nodes`` the pages per NUMA node, ``{0: 4}`` for "N0=4".
+    """
+
+    start: int
+    end: int
+    size: int
+    kind: str
+    caller: str = ""
+    pages: int = 0
+    phys: int | None = None
+    flags: tuple[str, ...] = ()
+    nodes: Mapping[int, int] = field(default_factory=_empty_mapping)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vmallocinfo(ProcFile):
+    """/proc/vmallocinfo: a VmallocArea row per area; ``addresses`` "real", "hashed" or "zeroed"."""
+
+    rows: tuple[VmallocArea, ...] = ()
+    addresses: str = "real"
+
+    @property
+    def hashed(self) -> bool:
+        """True when start/end are %pK hashes (or zeros), not addresses."""
+        return self.addresses != "real"
+
+
+_VMALLOC_LINE = re.compile(r"0x([0-9a-f]+)-0x([0-9a-f]+) +(\d+)((?: \S+)*)")
+_VMALLOC_FLAG = re.compile(r"[a-z][a-z-]*")
+_VMALLOC_NODE = re.compile(r"N(\d+)=(\d+)")
+
+
+def _vmalloc_area(start: int, end: int, size: int, words: list[str]) -> VmallocArea | str:
+    """The area a vmallocinfo line's words after the size describe, or what is wrong with them.
+
+    Order as s_show() prints them: caller (%pS, perhaps "[module]"), pages=, phys=, the flag
+    words, then N<node>=<pages>.
+    """
+    if words == ["vm_map_ram"]:
+        return VmallocArea(start, end, size, "vm_map_ram")
+    if words == ["unpurged", "vm_area"]:
+        return VmallocArea(start, end, size, "unpurged")
+    at = 0
+    caller = ""
+    if words and not (
+        words[0].startswith(("pages=", "phys="))
+        or _VMALLOC_FLAG.fullmatch(words[0])
+        or _VMALLOC_NODE.fullmatch(words[0])
+    ):
+        caller, at = words[0], 1
+        if at < len(words) and words[at].startswith("[") and words[at].endswith("]"):
+            caller, at = f"{caller} {words[at]}", at + 1
+    pages, phys = 0, None
+    if at < len(words) and words[at].startswith("pages="):
+        if not words[at][6:].isdigit():
+            return f"bad page count {words[at]!r}"
+        pages, at = int(words[at][6:]), at + 1
+    if at < len(words) and words[at].startswith("phys="):
+        try:
+            phys = int(words[at][5:], 16)  # 6.1 "%pa" = 0x + 16 digits; 2.6.32 "%lx"
+        except ValueError:
+            return f"bad physical address {words[at]!r}"
+        at += 1
+    flags = []
+    while at < len(words) and _VMALLOC_FLAG.fullmatch(words[at]):
+        flags.append(words[at])
+        at += 1
+    nodes = {}
+    while at < len(words) and (node := _VMALLOC_NODE.fullmatch(words[at])):
+        nodes[int(node[1])] = int(node[2])
+        at += 1
+    if at < len(words):
+        return f"unexpected {words[at]!r} (caller, pages=, phys=, flags, N<node>= in that order)"
+    return VmallocArea(
+        start, end, size, "area", caller, pages, phys, tuple(flags), MappingProxyType(nodes)
+    )
+
+
+def vmallocinfo(source: str | os.PathLike) -> Vmallocinfo:
+    """/proc/vmallocinfo's areas: range, size in bytes, caller, pages, phys, flags, nodes.
+
+    Mirrors s_show() and show_purge_info() (mm/vmalloc.c L4210, L4197):
+    ``"0x%pK-0x%pK %7ld"`` then `` %pS``, `` pages=%d``, `` phys=%pa``, the flags, `` vpages``,
+    `` N%u=%u``; ``vm_map_ram`` lines; the lazily freed ``unpurged vm_area`` lines last.
+    %pK prints hashes (``0x00000000ead3dfa2``) unless kptr_restrict lets the reader see
+    addresses (2.6.32 always printed them): a file whose ends are not ``size`` apart is
+    "hashed", and a note says so.  On a real machine the file is root-only (mode 0400).
+    """
+    text, name = _read(source, "vmallocinfo")
+    rows = []
+    for number, line in _numbered_lines(text, name, "vmallocinfo"):
+        match = _VMALLOC_LINE.fullmatch(line)
+        if match is None:
+            raise ProcFormatError(name, number, "not a /proc/vmallocinfo line", line)
+        start, end, size = int(match[1], 16), int(match[2], 16), int(match[3])
+        area = _vmalloc_area(start, end, size, match[4].split())
+        if isinstance(area, str):
+            raise ProcFormatError(name, number, area, line)
+        rows.append(area)
+    hashed = sum(row.end - row.start != row.size for row in rows)
+    notes = ()
+    if rows and all(row.start == row.end == 0 for row in rows):
+        addresses = "zeroed"
+        notes = ("addresses print as 0 (kptr_restrict=2): only sizes and callers are real",)
+    elif hashed:
+        addresses = "hashed"
+        notes = (
+            f"{hashed} of {len(rows)} areas have hashed addresses (%pK without the right to see"
+            " kernel pointers): start/end tell areas apart but are not addresses; sizes are real",
+        )
+    else:
+        addresses = "real"
+    return Vmallocinfo(source=name, rows=tuple(rows), addresses=addresses, notes=notes)
+
+
+# === /proc/meminfo ===============================================================================
+@dataclass(frozen=True, slots=True)
+class MeminfoLine:
+    """A /proc/meminfo line: its name, its value, and its unit ("kB", or "" for counts)."""
+
+    name: str
+    value: int
+    unit: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Meminfo(ProcFile):
+    """/proc/meminfo: a MeminfoLine row per line; ``meminfo["MemTotal"]`` is the value (KiB)."""
+
+    rows: tuple[MeminfoLine, ...] = ()
+
+    def __getitem__(self, name: str) -> int:
+        """The value of line ``name``: KiB for "kB" lines, a count for HugePages_* lines."""
+        for row in self.rows:
+            if row.name == name:
+                return row.value
+        raise KeyError(f"{self.source} has no {name!r} line")
+
+    def __contains__(self, name: object) -> bool:
+        return any(row.name == name for row in self.rows)
+
+
+_MEMINFO_LINE = re.compile(r"([^\s:]+): +(-?\d+)( kB)?")
+_MEMINFO_REQUIRED = ("MemTotal", "MemFree")
+
+
+def meminfo(source: str | os.PathLike) -> Meminfo:
+    """/proc/meminfo's lines: name, value and unit (KiB for "kB", else a count).
+
+    Mirrors meminfo_proc_show() (fs/proc/meminfo.c L32): ``show_val_kb()`` prints
+    ``"%-16s%8lu kB"``, hugetlb_report_meminfo() the unit-less HugePages_* counts; 2.6.32
+    prints the same shape.  MemTotal and MemFree must be there.
+    """
+    text, name = _read(source, "meminfo")
+    rows = []
+    seen = set()
+    numbered = _numbered_lines(text, name, "meminfo")
+    for number, line in numbered:
+        match = _MEMINFO_LINE.fullmatch(line)
+        if match is None:
+            raise ProcFormatError(name, number, 'not a /proc/meminfo line ("Name:  value kB")',
+                                  line)  # fmt: skip
+        if match[1] in seen:
+            raise ProcFormatError(name, number, f"{match[1]} twice", line)
+        seen.add(match[1])
+        rows.append(MeminfoLine(match[1], int(match[2]), "kB" if match[3] else ""))
+    missing = [key for key in _MEMINFO_REQUIRED if key not in seen]
+    if missing:
+        raise ProcFormatError(
+            name, len(numbered) + 1, f"no {' and '.join(missing)} line: not /proc/meminfo?"
+        )
+    return Meminfo(source=name, rows=tuple(rows))
+
+
+# === all of a machine at once ====================================================================
+@dataclass(frozen=True)
+class Snapshot:
+    """A machine's memory files read together; files that could not be read are None (see notes)."""
+
+    source: str
+    buddyinfo: Buddyinfo
+    meminfo: Meminfo
+    cpus: int | None = None
+    zoneinfo: Zoneinfo | None = None
+    pagetypeinfo: Pagetypeinfo | None = None
+    slabinfo: Slabinfo | None = None
+    vmallocinfo: Vmallocinfo | None = None
+    notes: tuple[str, ...] = ()
+
+
+_READERS = {
+    "buddyinfo": buddyinfo,
+    "meminfo": meminfo,
+    "zoneinfo": zoneinfo,
+    "pagetypeinfo": pagetypeinfo,
+    "slabinfo": slabinfo,
+    "vmallocinfo": vmallocinfo,
+}
+_REQUIRED_FILES = ("buddyinfo", "meminfo")
+_CPUINFO_PROCESSOR = re.compile(r"processor\s*: \d+")
+
+
+def _count_cpus(source: str | os.PathLike) -> int:
+    """How many "processor : N" entries /proc/cpuinfo lists (show_cpuinfo(), one per CPU)."""
+    text, name = _read(source, "cpuinfo")
+    lines = _numbered_lines(text, name, "cpuinfo")
+    cpus = sum(1 for _, line in lines if _CPUINFO_PROCESSOR.fullmatch(line))
+    if not cpus:
+        raise ProcFormatError(name, len(lines) + 1, "no 'processor : N' line: not /proc/cpuinfo?")
+    return cpus
+
+
+def snapshot(source: str | os.PathLike | Mapping = THIS_MACHINE) -> Snapshot:
+    """Every reader on one machine: ``"this machine"``, a folder of copies, or a mapping.
+
+    A folder holds copies named as in /proc (buddyinfo, meminfo, and any of zoneinfo,
+    pagetypeinfo, slabinfo, vmallocinfo, cpuinfo); a mapping maps those names to sources, and
+    may give ``"cpus"`` as a number.  buddyinfo and meminfo are required.  On this machine the
+    CPU count is os.cpu_count(), and a root-only file that cannot be read is None with a note.
+    """
+    notes = []
+    cpus = None
+    if isinstance(source, Mapping):
+        sources = dict(source)
+        unknown = set(sources) - set(_READERS) - {"cpus", "cpuinfo"}
+        if unknown:
+            raise ValueError(f"snapshot() knows {sorted(_READERS)}, cpuinfo, cpus; not {unknown}")
+        cpus = sources.pop("cpus", None)
+        if "cpuinfo" in sources:
+            cpus = _count_cpus(sources.pop("cpuinfo"))
+        label = "the given sources"
+    elif isinstance(source, str) and source == THIS_MACHINE:
+        sources = dict.fromkeys(_READERS, THIS_MACHINE)
+        cpus = os.cpu_count()
+        label = THIS_MACHINE
+    elif isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        folder = Path(source)
+        sources = {name: folder / name for name in _READERS if (folder / name).is_file()}
+        if (folder / "cpuinfo").is_file():
+            cpus = _count_cpus(folder / "cpuinfo")
+        label = str(folder)
+    else:
+        raise FileNotFoundError(
+            f"snapshot() takes {THIS_MACHINE!r}, a folder of /proc copies or a mapping, not"
+            f" {source!r}"
+        )
+    missing = [name for name in _REQUIRED_FILES if name not in sources]
+    if missing:
+        raise FileNotFoundError(f"{label} has no {' or '.join(missing)}: both are needed")
+    files = {}
+    for name, file_source in sources.items():
+        try:
+            files[name] = _READERS[name](file_source)
+        except PermissionError as error:
+            if name in _REQUIRED_FILES:
+                raise
+            notes.append(str(error))
+    if cpus is None:
+        notes.append("no cpuinfo: the CPU count is unknown")
+    return Snapshot(source=label, cpus=cpus, notes=tuple(notes), **files)
+
+
+# === a simulated machine like the real one =======================================================
+@dataclass(frozen=True)
+class Likeness:
+    """How machine_like()'s copy compares with the real machine: free blocks per zone and order.
+
+    ``real`` is what the copy aimed for in each of its zones (the real zones it lacks added to
+    its highest one), ``copy`` what its /proc/buddyinfo shows; ``memtotal_kib`` is the real
+    and the copy's MemTotal (KiB); ``notes`` say what could not be copied and why.
+    """
+
+    source: str
+    mem: int
+    cpus: int
+    memtotal_kib: tuple[int, int]
+    real: Mapping[str, tuple[int, ...]]
+    copy: Mapping[str, tuple[int, ...]]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def differences(self) -> dict[str, tuple[int, ...]]:
+        """``{zone: copy minus real per order}``: all zeros where the copy matches."""
+        return {
+            zone: tuple(c - r for c, r in zip(self.copy[zone], self.real[zone], strict=True))
+            for zone in self.real
+        }
+
+    @property
+    def exact(self) -> bool:
+        """True when every zone's free blocks match the real machine's order for order."""
+        return all(not any(diff) for diff in self.differences.values())
+
+    def __str__(self) -> str:
+        real_total, copy_total = self.memtotal_kib
+        lines = [
+            f"a copy of {self.source}: {self.mem / (1 << 30):.2f} GiB of RAM, {self.cpus} CPU(s),"
+            f" MemTotal {copy_total} kB (real {real_total} kB)",
+            f"{'free blocks':<20}" + "".join(f"{order:>7}" for order in range(MAX_ORDER)),
+        ]
+        for zone, real in self.real.items():
+            lines.append(f"{zone + ' real':<20}" + "".join(f"{n:>7}" for n in real))
+            lines.append(f"{zone + ' copy':<20}" + "".join(f"{n:>7}" for n in self.copy[zone]))
+            diff = self.differences[zone]
+            if any(diff):
+                lines.append(f"{zone + ' copy - real':<20}" + "".join(f"{n:>+7}" for n in diff))
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+# The zone modifier and __GFP_NOWARN, with no reclaim bits: below the min watermark an allocation
+# fails quietly instead of reclaiming.  (Module level: a class body would mangle the names.)
+_ZONE_GFP = {
+    "DMA": __GFP_DMA | __GFP_NOWARN,
+    "DMA32": __GFP_DMA32 | __GFP_NOWARN,
+    "Normal": __GFP_NOWARN,
+}
+_MIGRATETYPE_GFP = {
+    MIGRATE_MOVABLE: __GFP_MOVABLE,
+    MIGRATE_UNMOVABLE: 0,
+    MIGRATE_RECLAIMABLE: __GFP_RECLAIMABLE,
+}
+
+
+def _chains(target: list[int]) -> list[tuple[int, int]]:
+    """(top, bottom) orders of the chains that make ``target[0..MAX_ORDER-2]`` free blocks.
+
+    A chain is one free block of each order from top down to bottom, each the buddy of the
+    region holding the smaller ones, above one allocated block of the bottom order: what
+    expand() leaves when an allocation of order ``bottom`` splits a block of order top + 1.
+    Going down the orders, a chain starts wherever more blocks are wanted than the orders
+    above needed and ends wherever fewer are; highest tops come first.
+    """
+    chains = []
+    open_tops: list[int] = []
+    for order in range(MAX_ORDER - 2, -1, -1):
+        while len(open_tops) > target[order]:
+            chains.append((open_tops.pop(), order + 1))
+        while len(open_tops) < target[order]:
+            open_tops.append(order)
+    chains += [(top, 0) for top in open_tops]
+    return sorted(chains, key=lambda chain: -chain[0])
+
+
+class _ZoneCarver:
+    """Allocations in one zone of a copy, made to leave chosen free-block counts behind."""
+
+    def __init__(self, kernel: Kernel, zone: str):
+        self.kernel, self.zone = kernel, zone
+        self.gfp = _ZONE_GFP[zone]
+
+    def nr_free(self, order: int) -> int:
+        """Free blocks of ``order`` in the zone, as /proc/buddyinfo counts them."""
+        return self.kernel.buddyinfo()[self.zone][order]
+
+    def take(self, order: int, migratetype: int = MIGRATE_MOVABLE) -> Page | None:
+        """A block of ``order`` from this zone, ``migratetype``'s lists first; None if none."""
+        page = self.kernel.alloc_pages(self.gfp | _MIGRATETYPE_GFP[migratetype], order)
+        if page is not None and page.zone != self.zone:  # the zonelist fell back to a lower zone
+            self.kernel.free_pages_block(page, order)
+            return None
+        return page
+
+    def give_back(self, blocks: list[tuple[Page, int]]) -> None:
+        """Free every (page, order) block."""
+        for page, order in blocks:
+            self.kernel.free_pages_block(page, order)
+
+    def take_existing(self, order: int, count: int) -> list[tuple[Page, int]]:
+        """Up to ``count`` of the zone's free blocks of exactly ``order``, none of them split.
+
+        Each comes from a migratetype whose list of that order has one, as the copy's own
+        /proc/pagetypeinfo says: an allocation of that type takes the list's first block.
+        """
+        table = pagetypeinfo(self.kernel.cat("/proc/pagetypeinfo"))
+        taken: list[tuple[Page, int]] = []
+        for mt in _MIGRATETYPE_GFP:
+            on_list = table.free(self.zone, MIGRATETYPE_NAMES[mt])[order]
+            for _ in range(min(on_list, count - len(taken))):
+                page = self.take(order, mt)
+                if page is None:
+                    return taken
+                taken.append((page, order))
+        return taken
+
+    def chain(self, top: int, bottom: int) -> list[tuple[Page, int]] | None:
+        """Allocate one chain (see _chains); its free blocks, held allocated, or None.
+
+        With no free block of orders bottom..top on the lists, allocating order ``bottom``
+        splits a block of order top + 1 or more and keeps its lowest pages; expand() leaves
+        the buddy of each half, ``pfn + 2^order`` for orders bottom..top, on the lists.  They
+        are allocated right away so the next chain cannot split them; larger leftovers stay
+        free for the next chains to split.
+        """
+        anchor = self.take(bottom)
+        if anchor is None:
+            return None
+        held = []
+        for order in range(bottom, top + 1):
+            page = self.take(order)
+            if page is not None and page.pfn != anchor.pfn + (1 << order):
+                held.append((page, order))
+                page = None
+            if page is None:
+                self.give_back([*held, (anchor, bottom)])
+                return None
+            held.append((page, order))
+        return held
+
+    def carve(self, target: list[int]) -> None:
+        """Allocate until the zone's free blocks per order are ``target``, or as near as it gets.
+
+        When blocks below the largest order are missing:
+
+        1. Hold (allocate for now) target[MAX_ORDER-1] blocks of the largest order, so that
+           no chain splits them: when the zone is too small, smaller orders go short first.
+        2. Hold every smaller free block the zone has (boot leaves a few), so that no chain
+           splits or takes them either.
+        3. Make the missing blocks as chains (_chains), highest first, holding their free
+           blocks; stop when nothing is left to split.
+        4. Free everything held.  Nothing merges: the buddy of each block holds an allocated
+           page (a chain's bottom block, or what kept a block from step 2 apart at boot).
+
+        Then allocate, order by order, the free blocks beyond the target, each from a list
+        of exactly its order, so that no other order changes.
+        """
+        top_order = MAX_ORDER - 1
+        missing = [max(target[order] - self.nr_free(order), 0) for order in range(top_order)]
+        chains = _chains(missing)
+        held = []
+        if chains:
+            held = self.take_existing(top_order, target[top_order])
+            for order in range(top_order):
+                held += self.take_existing(order, self.nr_free(order))
+        for top, bottom in chains:
+            blocks = self.chain(top, bottom)
+            if blocks is None:
+                break
+            held += blocks
+        self.give_back(held)
+        for order in range(MAX_ORDER):
+            self.take_existing(order, self.nr_free(order) - target[order])
+
+
+def _targets(real: Buddyinfo, zones: list[str]) -> tuple[dict[str, list[int]], list[str]]:
+    """The free blocks per order each simulated zone should end with, and what that changed.
+
+    Nodes are added up (kmviz has one), a real zone the copy lacks goes to the copy's highest
+    zone, and a block above order MAX_ORDER-1 counts as that many order MAX_ORDER-1 blocks.
+    """
+    notes = []
+    nodes = sorted({row.node for row in real.rows})
+    if len(nodes) > 1:
+        notes.append(f"nodes {nodes} added up: kmviz simulates one node")
+    targets = {zone: [0] * MAX_ORDER for zone in zones}
+    for zone, free in real.free_by_zone().items():
+        into = zone if zone in targets else zones[-1]
+        if into != zone:
+            notes.append(f"zone {zone} is not simulated: its free blocks are aimed for in {into}")
+        for order, count in enumerate(free):
+            top = min(order, MAX_ORDER - 1)
+            targets[into][top] += count << (order - top)
+    if real.orders > MAX_ORDER:
+        notes.append(
+            f"blocks of order {MAX_ORDER} and up count as 2^(order-{MAX_ORDER - 1}) blocks of"
+            f" order {MAX_ORDER - 1}, kmviz's largest"
+        )
+    return targets, notes
+
+
+def _page_multiple(size: int) -> int:
+    """``size`` bytes rounded down to whole pages and kept within what a Kernel simulates."""
+    return min(max(size, MIN_MEM), MAX_MEM) // PAGE_SIZE * PAGE_SIZE
+
+
+def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
+    """The RAM size (bytes) whose simulated MemTotal is the real one, and what stood in the way.
+
+    A simulated machine keeps some RAM for itself as a real one does (firmware, the kernel
+    image, struct pages), so one probe boot measures that and the size is corrected once.
+    """
+    wanted = memtotal_kib << 10
+    mem = _page_multiple(wanted)
+    if mem != wanted // PAGE_SIZE * PAGE_SIZE:
+        return mem, [
+            f"MemTotal {memtotal_kib} kB is beyond what kmviz simulates"
+            f" ({format_size(MIN_MEM)} .. {format_size(MAX_MEM)}): the copy has {format_size(mem)}"
+        ]
+    probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
+    return _page_multiple(mem + wanted - probe), []
+
+
+def machine_like(snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = THIS_MACHINE,
+                 seed: int = 0) -> Kernel:  # fmt: skip
+    """A simulated Kernel shaped like a real machine; ``kernel.likeness`` says how alike.
+
+    ``snapshot_or_sources`` is a Snapshot or anything snapshot() takes.  The copy gets:
+
+    * the real MemTotal: RAM is sized so that the simulated MemTotal equals it (up to kmviz's
+      64 GiB; a note says when it is capped).  Zones follow from the size as on x86-64 (DMA
+      below 16 MiB, DMA32 below 4 GiB, Normal above), with no PCI hole below 4 GiB, so the
+      copy's DMA32 is larger and its Normal smaller than a real machine's;
+    * the real CPU count (slab geometry depends on it), up to kmviz's 256;
+    * DMA and DMA32 zones only if the real buddyinfo has them;
+    * then allocations, zone by zone, that leave the free lists with the real buddyinfo's
+      free blocks per order (see _ZoneCarver.carve): the blocks below the largest order are
+      made as chains, one free block per order above one allocated block, the way expand()
+      leaves a split block, so each chain costs only its bottom block; surplus blocks are
+      allocated.  A zone runs out when what is left would go below its min watermark or no
+      larger block is left to split; then the counts differ and
+      ``kernel.likeness.differences`` says by how much (largest orders are served first).
+    """
+    snap = (
+        snapshot_or_sources
+        if isinstance(snapshot_or_sources, Snapshot)
+        else snapshot(snapshot_or_sources)
+    )
+    notes = list(snap.notes)
+    real_zones = {row.zone for row in snap.buddyinfo.rows}
+    machine = {
+        "seed": seed,
+        "zone_dma": "DMA" in real_zones,
+        "zone_dma32": "DMA32" in real_zones,
+    }
+    if snap.cpus is not None:
+        machine["cpus"] = min(snap.cpus, MAX_CPUS)
+        if snap.cpus > MAX_CPUS:
+            notes.append(f"{snap.cpus} CPUs: kmviz simulates at most {MAX_CPUS}")
+    memtotal = snap.meminfo["MemTotal"]
+    mem, memory_notes = _copy_memory(memtotal, **machine)
+    notes += memory_notes
+    kernel = Kernel(mem, **machine)
+    zones = [zone.name for zone in kernel.zones]
+    targets, target_notes = _targets(snap.buddyinfo, zones)
+    notes += target_notes
+    for zone in zones:
+        _ZoneCarver(kernel, zone).carve(targets[zone])
+    copy_total = meminfo(kernel.cat("/proc/meminfo"))["MemTotal"]
+    kernel.likeness = Likeness(
+        source=snap.source,
+        mem=kernel.mem,
+        cpus=kernel.cpus,
+        memtotal_kib=(memtotal, copy_total),
+        real=MappingProxyType({zone: tuple(counts) for zone, counts in targets.items()}),
+        copy=MappingProxyType({zone: tuple(free) for zone, free in kernel.buddyinfo().items()}),
+        notes=tuple(notes),
+    )
+    return kernel

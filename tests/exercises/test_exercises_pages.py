@@ -1,0 +1,331 @@
+"""Lessons 00 and 01: the questions' feedback, the numbers their text states, their structure."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kmviz import (
+    GFP_DMA,
+    GFP_DMA32,
+    GFP_HIGHUSER_MOVABLE,
+    GFP_KERNEL,
+    MAX_ORDER,
+    PAGE_OFFSET,
+    PAGE_SHIFT,
+    Kernel,
+    events,
+    get_order,
+)
+from kmviz.exercises import Question, pages
+from kmviz.lessons import LESSONS, badge
+
+ROOT = Path(__file__).resolve().parents[2]
+START_HERE = ROOT / "notebooks" / "00-start-here.ipynb"
+PAGES_AND_ORDERS = ROOT / "notebooks" / "01-pages-and-orders.ipynb"
+
+
+def prose(path: Path) -> str:
+    """The notebook's markdown, lines joined with spaces so phrases can wrap."""
+    notebook = nbformat.read(path, as_version=4)
+    text = " ".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    return re.sub(r"\s+", " ", text)
+
+
+def new_lines(k: Kernel, call, *args) -> list[str]:
+    """The kernel-log lines ``call(*args)`` added."""
+    before = len(k.dmesg().splitlines())
+    call(*args)
+    return [line.split("] ", 1)[1] for line in k.dmesg().splitlines()[before:]]
+
+
+def dma32(k: Kernel) -> list[int]:
+    return k.buddyinfo()["DMA32"]
+
+
+BOOT_DMA32 = [0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 52]
+
+
+# --- the questions ---------------------------------------------------------------------------
+def test_every_question_is_a_question_that_reveals_its_answer():
+    for make in (
+        pages.page_frames,
+        pages.merges_when_freeing_first_page,
+        pages.pfn_of_address,
+        pages.order_for,
+        pages.splits_for_first_page,
+        pages.buddy_of,
+        pages.buddyinfo_after_free,
+    ):
+        question = make()
+        assert isinstance(question, Question)
+        assert question.check(question.answer).correct, make.__name__
+        assert question.show_answer().startswith(question.answer + ". ")
+
+
+def test_page_frames_divides_by_four_kib_and_names_the_unit_mistaken():
+    question = pages.page_frames()
+    assert question.answer == "65536"
+    right = question.check("65536")
+    assert right.correct and "numbered 0 to 0xffff" in right.message
+    assert "memory in KiB" in question.check(262144).message
+    assert "memory in bytes" in question.check(256 << 20).message
+    assert "order-10 blocks" in question.check(64).message
+    assert "more than the 256 MiB" in question.check(1 << 20).message
+    assert "about 16 KiB" in question.check(16384).message
+    assert not question.check("lots").correct
+
+
+def test_merges_when_freeing_first_page_climbs_to_order_ten():
+    question = pages.merges_when_freeing_first_page()
+    assert question.answer == "10"
+    assert "pfn 0x3000" in question.prompt
+    right = question.check("10")
+    assert right.correct and "9 + 9 → 10" in right.message
+    none = question.check(0)
+    assert not none.correct and "buddy, pfn 0x3001, is busy" in none.message
+    assert "does not stop after order 4" in question.check(4).message
+    assert "at most 10 merges" in question.check(11).message
+    assert "negative" in question.check(-1).message
+
+
+def test_pfn_of_address_shifts_by_twelve():
+    question = pages.pfn_of_address(0x1234567)
+    assert question.answer == "0x1234"
+    right = question.check("0x1234")
+    assert right.correct and "(0x567) are the offset" in right.message
+    assert question.check(4660).correct  # decimal is the same number
+    assert "shift by PAGE_SHIFT = 12 bits" in question.check("0x12345").message
+    assert ">> 16" in question.check("0x123").message
+    assert "address itself" in question.check("0x1234567").message
+    assert "where the frame starts" in question.check("0x1234000").message
+    assert "Shift right" in question.check(0x1234567 << 12).message
+
+
+def test_order_for_20_kib_is_3_and_each_wrong_order_is_explained():
+    question = pages.order_for(20 * 1024)
+    assert question.answer == "3"
+    assert "20 KiB" in question.prompt
+    right = question.check("3")
+    assert right.correct and "8 pages = 32 KiB" in right.message
+    assert "12 KiB of it go unused" in right.message
+    assert question.check(2).message == "order 2 is 4 pages = 16 KiB, too small for 20 KiB."
+    assert "number of pages, 2^3" in question.check(8).message
+    assert "only in powers of two" in question.check(5).message
+    assert "smallest order that fits" in question.check(4).message
+    assert "no order 11" in question.check(11).message
+    assert "start at 0" in question.check(-1).message
+
+
+def test_order_for_a_size_that_fills_its_block_wastes_nothing():
+    question = pages.order_for(4096)
+    assert question.answer == "0"
+    assert question.check(0).message.endswith("holds 4 KiB.")
+    assert pages.order_for(1 << 20).answer == str(get_order(1 << 20)) == "8"
+
+
+def test_splits_for_first_page_is_ten_because_of_the_migratetype_fallback():
+    question = pages.splits_for_first_page()
+    assert question.answer == "10"
+    right = question.check("10")
+    assert right.correct and "__rmqueue_fallback()" in right.message
+    smallest = question.check(5)
+    assert not smallest.correct
+    assert "the order-5 block DMA32 has free, the smallest there is" in smallest.message
+    assert "kept per migratetype" in smallest.message
+    assert "per migratetype" in question.check(9).message
+    assert "no free order-3 block" in question.check(3).message
+    assert "1 split would" in question.check(1).message
+    assert "shows none" in question.check(0).message
+    assert "at most 10" in question.check(12).message
+    assert "pfn 0x3000" in question.why
+
+
+def test_buddy_of_flips_bit_order():
+    question = pages.buddy_of(0x3004, 2)
+    assert question.answer == "0x3000"
+    right = question.check("0x3000")
+    assert right.correct and "upper half" in right.message
+    assert "order-3 block at 0x3000" in right.message
+    assert "neighbouring order-2 block" in question.check("0x3008").message
+    assert "lies below it" in question.check("0x3008").message
+    assert "XOR with 1 << 2 = 0x4" in question.check("0x3006").message
+    assert "not a multiple of 4" in question.check("0x3001").message
+    assert "the block itself" in question.check("0x3004").message
+    assert "differ in exactly one bit" in question.check("0x2000").message
+
+
+def test_buddy_of_a_lower_half_lies_above():
+    question = pages.buddy_of(0x2A0, 2)
+    assert question.answer == "0x2a4"
+    assert "lies above it" in question.check("0x29c").message
+    with pytest.raises(ValueError, match="no order-2 block starts at pfn 0x2a2"):
+        pages.buddy_of(0x2A2, 2)
+
+
+def test_buddyinfo_after_free_is_order_zero_because_b_is_the_buddy():
+    question = pages.buddyinfo_after_free()
+    assert question.answer == "0"
+    assert "a (pfn 0x3000) and b (pfn 0x3001)" in question.prompt
+    right = question.check(0)
+    assert right.correct and "which is b, still allocated: 0 merges" in right.message
+    assert "from 0 to 1" in right.message
+    wrong = question.check(10)
+    assert not wrong.correct and "merged 10 times" in wrong.message
+    assert "(It is b.)" in wrong.message
+    assert "merged 1 time." in question.check(1).message
+    assert "orders 0 to 10 only" in question.check(11).message
+
+
+# --- lesson 00: the numbers its text states ----------------------------------------------------
+def test_start_here_numbers_hold_on_the_seeded_machine():
+    text = prose(START_HERE)
+    k = pages.lesson_machine()
+    assert k.mem == 256 << 20 and [z.name for z in k.zones] == ["DMA", "DMA32"]
+    assert dma32(k) == BOOT_DMA32
+    boot_log = k.dmesg()
+    assert "Memory: 230784K/261752K available" in boot_log and "30968K reserved" in boot_log
+    assert 230784 // 1024 == 225
+    for phrase in ("Memory: 230784K/261752K available", "about 225 MiB", "30968K reserved"):
+        assert phrase in text
+
+    addr, added = pages.one_page(k)
+    assert addr == 0xFFFF888003000000 and pages.pfn_of(addr) == 0x3000
+    assert (addr - PAGE_OFFSET) >> 20 == 48
+    assert isinstance(added[0], events.FallbackStolen)  # "the event just before the first split"
+    assert pages.count(added, events.BlockSplit) == 10
+    assert dma32(k) == [1] * 5 + [2, 2, 1, 1, 2, 51]  # orders 0-9 gained one, order 10 lost one
+    assert "split** it ten times" in text and "your page at pfn 0x3000" in text
+    assert "orders 0 to 9 each gained a free block" in text
+
+    # the physical map's landmarks
+    assert k.block_at(0)[2] == "hole" and k.block_at(0x9F)[2] == "hole"
+    assert k.block_at(0xFF)[2] == "hole" and k.block_at(0x100)[2] == "free"
+    assert all(k.block_at(pfn)[2] == "reserved" for pfn in (0x1, 0x9E, 0x1000, 0x2D9F))
+    assert k.block_at(0x2DA0)[2] == "free"
+    assert "(pfn 0x9f–0xff)" in text and "From 16 MiB (pfn 0x1000) to pfn 0x2d9f" in text
+
+    _, freed = pages.call(k, k.free_pages, addr, 0)
+    assert pages.count(freed, events.BuddiesMerged) == 10
+    assert dma32(k) == BOOT_DMA32
+    assert "Ten merges" in text and "back to its numbers at boot" in text
+
+    report = new_lines(k, k.free_pages, addr, 0)
+    assert "refcount:0" in report[0] and report[0].endswith("pfn:0x3000")
+    assert report[4] == "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
+    assert report[6] == "kernel BUG at include/linux/mm.h:780!"
+    assert "include/linux/mm.h, L780" in text
+
+
+# --- lesson 01: the numbers its text states ----------------------------------------------------
+def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
+    text = prose(PAGES_AND_ORDERS)
+    assert 0x2A4 << PAGE_SHIFT == 0x2A4000
+    assert "pfn 0x2a4 starts at physical address 0x2a4000" in text
+    assert f"{PAGE_OFFSET:#x}" == "0xffff888000000000" and "0xffff888000000000" in text
+    assert MAX_ORDER == 11 and "`MAX_ORDER` = 11" in text
+    assert (4096 << get_order(20 * 1024)) - 20 * 1024 == 12 * 1024
+    assert "12 KiB of the 32 KiB block" in text
+
+    # zones
+    k = pages.lesson_machine()
+    assert "Normal   empty" in k.dmesg() and "256 MiB has no Normal zone" in text
+    big = Kernel("6GiB", seed=0)
+    assert [z.name for z in big.zones] == ["DMA", "DMA32", "Normal"]
+    assert big.zone("DMA").end_pfn == 0x1000 and big.zone("DMA32").end_pfn == 0x100000
+    assert "(pfn < 0x1000)" in text and "(pfn < 0x100000)" in text
+    zones = [big.alloc_pages(gfp, 0).zone for gfp in (GFP_KERNEL, GFP_KERNEL | GFP_DMA32,
+                                                        GFP_KERNEL | GFP_DMA)]  # fmt: skip
+    assert zones == ["Normal", "DMA32", "DMA"]
+
+    # buddyinfo at boot, and why it looks like that
+    assert dma32(k) == BOOT_DMA32 and "`0 0 0 0 0 1 1 0 0 1 52`" in text
+    assert "52 × 4 MiB = 208 MiB" in text
+    assert [k.block_at(pfn) for pfn in (0x2DA0, 0x2DC0, 0x2E00)] == [
+        (0x2DA0, 5, "free"), (0x2DC0, 6, "free"), (0x2E00, 9, "free"),
+    ]  # fmt: skip
+    assert k.block_at(0x2D9F)[2] == "reserved"
+    assert all(k.block_at(pfn) == (pfn, 10, "free") for pfn in range(0x3000, 0x10000, 0x400))
+    assert (0x10000 - 0x3000) // 0x400 == 52
+    for phrase in ("order-5 block at 0x2da0", "order-6 block at 0x2dc0", "order-9 block at 0x2e00"):
+        assert phrase in text
+
+    # the first page: a fallback and ten splits; a movable page: five splits
+    a, added = pages.one_page(k)
+    assert isinstance(added[0], events.FallbackStolen) and added[0].fallback_order == 10
+    assert pages.count(added, events.BlockSplit) == 10 and pages.pfn_of(a) == 0x3000
+    assert dma32(k) == [1] * 5 + [2, 2, 1, 1, 2, 51]
+    assert "Ten splits, not five" in text and "kept pfn 0x3000" in text
+    assert "`mm_page_alloc_extfrag`" in text and "(512 pages, 2 MiB each)" in text
+    other = pages.lesson_machine()
+    movable, moved = pages.call(other, other.get_free_pages, GFP_HIGHUSER_MOVABLE, 0)
+    assert pages.pfn_of(movable) == 0x2DA0 and pages.count(moved, events.BlockSplit) == 5
+
+    b, added = pages.one_page(k)
+    assert pages.pfn_of(b) == 0x3001 and pages.count(added, events.BlockSplit) == 0
+    assert "pfn 0x3001" in text and "no split at all" in text
+
+    # the map of the split block: a, b, then free halves of 2, 4 … 512 pages
+    assert k.block_at(0x3000)[1:] == (0, "allocated") and k.block_at(0x3001)[1:] == (0, "allocated")
+    for order in range(1, 10):
+        assert k.block_at(1 << order | 0x3000) == (0x3000 + (1 << order), order, "free")
+    assert "2, 4, 8 … 512 pages" in text and "64 to a row" in text
+
+    # buddies
+    assert k.block_at(0x3004) == (0x3004, 2, "free") and 0x3004 ^ (1 << 2) == 0x3000
+    assert "order-2 block at 0x3004 on `free_area[2]`" in text
+    assert "split into `a`, `b` and a free order-1 block" in text
+    _, freed = pages.call(k, k.free_pages, a, 0)
+    assert [type(e) for e in freed] == [events.PagesFreed] and dma32(k)[0] == 1
+    assert "One `mm_page_free` and no merge" in text
+    _, freed = pages.call(k, k.free_pages, b, 0)
+    assert pages.count(freed, events.BuddiesMerged) == 10 and dma32(k) == BOOT_DMA32
+    assert "Ten merges, and DMA32's line is what it was at boot" in text
+
+    # mistakes
+    double = new_lines(k, k.free_pages, a, 0)
+    assert "refcount:0 mapcount:-128" in double[0] and double[0].endswith("pfn:0x3000")
+    assert double[6] == "kernel BUG at include/linux/mm.h:780!"
+    c, added = pages.call(k, k.get_free_pages, GFP_KERNEL, 2)
+    assert pages.pfn_of(c) == 0x3000
+    too_small = new_lines(k, k.free_pages, c, 0)
+    assert "Linux would free 1 of its 4 pages" in too_small[1]
+    too_big = new_lines(k, k.free_pages, c, 3)
+    assert too_big[0] == "BUG: Bad page state in process insmod  pfn:03004"
+    assert too_big[5] == "page dumped because: nonzero mapcount"
+    assert "`BUG: Bad page state in process insmod pfn:03004`" in text
+    assert new_lines(k, k.free_pages, c, 2) == [] and dma32(k) == BOOT_DMA32
+    warning = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
+    assert warning[1].startswith("WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634 __alloc_pages")
+    assert "mm/page_alloc.c, L5634" in text
+
+
+# --- both lessons: what every lesson must have -------------------------------------------------
+@pytest.mark.parametrize("path", [START_HERE, PAGES_AND_ORDERS], ids=lambda p: p.stem)
+def test_lesson_opens_with_title_badge_time_and_imports(path):
+    notebook = nbformat.read(path, as_version=4)
+    name = path.stem
+    first, imports = notebook.cells[0], notebook.cells[1]
+    lines = first.source.splitlines()
+    assert lines[0] == f"# {name[:2]} · {LESSONS[name]}"
+    assert badge(name) in lines
+    assert re.match(r"About \d+ minutes\. You will learn ", lines[-1])
+    assert imports.cell_type == "code" and imports.source.startswith("from kmviz import *")
+    assert "from kmviz.exercises import pages" in imports.source
+    assert notebook.metadata.kernelspec == {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
+    }  # fmt: skip
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    questions = sum(cell.source.startswith("pages.") for cell in code)
+    assert questions >= (2 if name == "00-start-here" else 3)
+
+
+@pytest.mark.parametrize("path", [START_HERE, PAGES_AND_ORDERS], ids=lambda p: p.stem)
+def test_browser_check_names_classes_the_widgets_really_have(path):
+    check = nbformat.read(path, as_version=4).metadata.kmviz.browser_check
+    sources = "".join(p.read_text() for p in (ROOT / "kmviz" / "widgets").glob("*.py"))
+    for selector in (check.click, check.changes):
+        assert re.fullmatch(r"\.[a-z-]+", selector)
+        assert f'"{selector[1:]}"' in sources, selector

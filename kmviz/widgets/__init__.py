@@ -9,7 +9,7 @@ from .context import ContextView
 from .controls import Controls
 from .dashboard import Dashboard
 from .physmap import PhysMap
-from .player import Player
+from .player import Player, describe
 from .slab import SlabView
 from .timeline import Timeline
 from .vmalloc import VmallocView
@@ -24,4 +24,5 @@ __all__ = [
     "SlabView",
     "Timeline",
     "VmallocView",
+    "describe",
 ]

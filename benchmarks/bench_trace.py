@@ -1,0 +1,121 @@
+"""ftrace kmem traces: load and replay 1,000,000 events, printed as events/s (target < 10 s).
+
+The trace is the simulation's own: a seeded driver workload on a 4 GiB machine (kmalloc of a
+busy system's sizes and kfree, two kmem caches, large kmallocs, page blocks of order 0-3),
+exported with kmviz.trace.export() until it holds the requested number of events.  Then the
+file is loaded (timed, with the memory the loaded trace takes) and replayed into a fresh
+machine of the same size (timed).
+
+Run: python benchmarks/bench_trace.py [--events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import tempfile
+import time
+
+from fastpath_modes import fastpath_modes
+
+from kmviz import GFP_KERNEL, SLAB_HWCACHE_ALIGN, Kernel
+from kmviz import trace as kmtrace
+from kmviz.workloads import SLAB_SIZE_MIX
+
+MACHINE = {"mem": "4GiB", "zone_dma": False, "zone_dma32": False, "boot_reserved": False}
+
+
+def driver_workload(k: Kernel, events: int, seed: int) -> None:
+    """Run seeded driver calls on ``k`` until its history has about ``events`` trace events."""
+    rng = random.Random(seed)
+    caches = (
+        k.kmem_cache_create("bench_node", 200),
+        k.kmem_cache_create("bench_req", 72, flags=SLAB_HWCACHE_ALIGN),
+    )
+    ranges, weights = zip(*SLAB_SIZE_MIX, strict=True)
+    held: list[tuple[str, int, object]] = []
+    calls = 0
+    while calls < events:
+        choice = rng.random()
+        if held and choice < 0.47:
+            what, addr, detail = held.pop(rng.randrange(len(held)))
+            if what == "cache":
+                k.kmem_cache_free(detail, addr)
+            elif what == "kmalloc":
+                k.kfree(addr)
+            else:
+                k.free_pages(addr, detail)
+        elif choice < 0.62:
+            cache = caches[rng.randrange(2)]
+            held.append(("cache", k.kmem_cache_alloc(cache, GFP_KERNEL), cache))
+        elif choice < 0.97:
+            size = rng.randint(*rng.choices(ranges, weights)[0])
+            held.append(("kmalloc", k.kmalloc(size, GFP_KERNEL), None))
+        elif choice < 0.98:
+            held.append(("kmalloc", k.kmalloc(rng.choice((9000, 16384, 40000)), GFP_KERNEL), None))
+        else:
+            order = rng.choice((0, 1, 2, 3))
+            held.append(("pages", k.get_free_pages(GFP_KERNEL, order), order))
+        calls += 1  # one trace event per call, plus the slabs' pages: a little over ``events``
+
+
+def rss_mib() -> float:
+    """The process's resident memory now, MiB (VmRSS of /proc/self/status)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS line in /proc/self/status")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.trace")
+        start = time.perf_counter()
+        source = Kernel(**MACHINE)
+        driver_workload(source, args.events, args.seed)
+        simulated = time.perf_counter() - start
+        start = time.perf_counter()
+        kmtrace.export(source, path)
+        exported = time.perf_counter() - start
+        size = os.path.getsize(path)
+        del source
+        gc.collect()
+        print(
+            f"trace: {size / 2**20:,.0f} MiB ({size:,} bytes); simulated in {simulated:.1f} s, "
+            f"exported in {exported:.1f} s"
+        )
+        rss_before = rss_mib()
+        start = time.perf_counter()
+        loaded = kmtrace.load(path)
+        load_s = time.perf_counter() - start
+        n = len(loaded)
+        print(
+            f"load: {n:,} events in {load_s:.2f} s = {n / load_s:,.0f} events/s; the loaded "
+            f"trace takes {loaded.nbytes / n:.0f} B/event ({loaded.nbytes / 2**20:,.0f} MiB), "
+            f"RSS {rss_mib() - rss_before:+,.0f} MiB"
+        )
+        for mode in fastpath_modes():
+            k = Kernel(**MACHINE)
+            gc.disable()
+            start = time.perf_counter()
+            report = loaded.replay(k)
+            replay_s = time.perf_counter() - start
+            gc.enable()
+            total = load_s + replay_s
+            print(
+                f"replay, {mode}: {report.events_replayed:,} events in {replay_s:.2f} s = "
+                f"{n / replay_s:,.0f} events/s ({report.allocations:,} allocations, "
+                f"{report.frees:,} frees); load + replay {total:.2f} s = "
+                f"{n / total:,.0f} events/s (target: < 10 s for 1,000,000)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1293 @@
+"""ftrace kmem traces in Linux 6.1's text format: events loaded, replayed, exported; bytes, ns.
+
+A real kernel can record every kmalloc(), kfree(), kmem_cache_alloc(), kmem_cache_free() and
+every page the page allocator hands out or takes back: the tracepoints of
+include/trace/events/kmem.h.  This module reads such a recording, plays it on a simulated
+machine, and writes the simulation's own history in the same format::
+
+    from kmviz import Kernel
+    from kmviz import trace
+
+    print(trace.CAPTURE_HOWTO)                  # how to record one on your machine (root)
+    t = trace.load("kmem.trace")                # or trace.load(trace.SAMPLE_TRACE)
+    t[0]                                        # Kmalloc(comm='insmod', pid=1234, ...)
+    k = Kernel(mem="1GiB")
+    report = t.replay(k)                        # allocations matched to frees, by pointer
+    print(report)                               # what was replayed, what could not be
+    trace.export(k, "mine.trace")               # the simulation's history, same format
+
+**Capturing a trace** on a real machine needs root and tracefs, mounted at
+/sys/kernel/tracing: switch on the six events (``echo 1 > events/kmem/kmalloc/enable`` and
+likewise kfree, kmem_cache_alloc, kmem_cache_free, mm_page_alloc, mm_page_free), give each CPU's
+ring buffer room (``echo 16384 > buffer_size_kb``), ``echo 1 > tracing_on``, run what you want
+to watch, ``echo 0 > tracing_on`` and ``cat trace > kmem.trace``.  ``CAPTURE_HOWTO`` has the
+commands to paste, and the lesson prints it.
+
+**The format** is what ``cat /sys/kernel/tracing/trace`` prints.  ``s_show()``
+(kernel/trace/trace.c) starts with ``# tracer: nop``, ``print_event_info()`` adds
+``# entries-in-buffer/entries-written: %lu/%lu   #P:%d`` and ``print_func_help_header_irq()``
+the column legend.  Each event is one line: ``trace_print_context()``
+(kernel/trace/trace_output.c) prints ``"%16s-%-7d "`` (comm-pid), ``"(%7d) "`` with the
+``record-tgid`` option, ``"[%03d] "`` (CPU), the five flag characters of
+``trace_print_lat_fmt()`` (irqs-off, need-resched, hardirq/softirq, preempt-depth,
+migrate-disable; absent with ``noirq-info``) and ``" %5lu.%06lu: "`` (seconds since boot);
+``trace_raw_output_prep()`` adds ``"%s: "`` (the event name), then the event's ``TP_printk``:
+
+* ``kmalloc`` and ``kmem_cache_alloc``: ``call_site=%pS ptr=%p bytes_req=%zu bytes_alloc=%zu
+  gfp_flags=%s node=%d accounted=%s``.  6.1's kmem_cache_alloc does not print the cache's
+  name (a 2025 patch, "kmem/tracing: Add kmem name to kmem_cache_alloc tracepoint", prints
+  ``name=%s`` after ``ptr=`` in later kernels; load() reads both).  Without it load() takes
+  the name from the object's ``kmem_cache_free`` (which prints ``name=``), or from the only
+  cache of the same sizes; ``Trace.cache_names`` counts how each was found.
+* ``kfree``: ``call_site=%pS ptr=%p``; ``kmem_cache_free``: ``call_site=%pS ptr=%p name=%s``.
+* ``mm_page_alloc``: ``page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s`` (page=NULL
+  and pfn=0 when the allocation failed); ``mm_page_free``: ``page=%p pfn=0x%lx order=%d``;
+  ``mm_page_free_batched`` (order-0 pages freed as a list): ``page=%p pfn=0x%lx order=0``.
+
+``gfp_flags`` is ``show_gfp_flags()`` (include/trace/events/mmflags.h).  ``%p`` is hashed
+by default (the ``hash-ptr`` option, lib/vsprintf.c ``ptr_to_id()``): 16 hex digits, the
+same pointer always giving the same hash, NULL printing as zeros; allocations and frees
+still match, but the numbers are not addresses.  Lines of other events, ``CPU:%d [LOST %lu
+EVENTS]`` lines and stack-trace lines are counted and reported, not errors; a line that
+starts like an event of the seven above but does not match its format, any other line, a
+header out of place, a cut-off last line or fewer or more event lines than the header
+announces are a ``TraceFormatError`` naming the file and the line.
+
+**Replay** (``Trace.replay(k)`` or ``replay(trace, k)``) calls the simulated kernel's
+``kmalloc``/``kfree``/``kmem_cache_alloc``/``kmem_cache_free``/``alloc_pages``/
+``__free_pages`` in the trace's order.  A free is matched to its allocation by pointer (by
+pfn for pages) and frees the simulated object, wherever the simulation put it.  Caches are
+created with the name and object size the trace shows, and the alignment that gives its slot
+size if one does.  A page the slab allocator took for itself (its mm_page_alloc is followed,
+on the same CPU and task, by the kmalloc or kmem_cache_alloc it served, as ``allocate_slab()``
+and ``__kmalloc_large_node()`` do it) is left to the simulated SLUB, which takes its own.  Frees
+whose allocation happened before the buffer started, allocations that failed on the traced
+machine or fail in the simulation: counted in the ``ReplayReport``, never a crash; a panic
+of the simulated kernel stops the replay, and the report says where.  Every call runs in the
+kernel's current context (the task ``insmod`` unless you chose another), and call sites stay
+in the trace: the simulation records its own.  With views open, wrap the replay in ``with
+Timeline.of(k).hold():`` (kmviz.widgets.timeline) so that they catch up once, at the end.
+
+**Export** (``export(k, path)``) writes the events ObjectAllocated, ObjectFreed,
+PagesAllocated, PagesFreed and AllocationFailed (a failed ``mm_page_alloc``, where 6.1's
+__alloc_pages() reaches its tracepoint) of ``k.history`` since boot, with the task, flags
+and preempt depth of the simulated context at each, and the kernel clock: exact at every
+logged line, one microsecond per allocator call in between.
+Pointers print as with ``echo 0 > options/hash-ptr`` (real addresses), or hashed.
+
+**The sample trace** ``kmviz/data/sample-kmem.trace`` (``SAMPLE_TRACE``) is
+``make_sample_trace()`` with seed ``SAMPLE_SEED`` = 0: a small driver's life on a fresh
+256 MiB machine (two caches, kmalloc of many sizes, a large kmalloc, page allocations, an
+interrupt handler and a kworker), traced from after the driver's first four allocations, so
+the trace frees four objects it never saw allocated.  The test suite regenerates it and
+compares byte for byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import random
+import re
+import shutil
+import tempfile
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .engine.constants import DEFAULT_COMM, DEFAULT_PID, MAX_ORDER, MIGRATE_UNMOVABLE, PAGE_SIZE
+from .engine.context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, SOFTIRQ_SHIFT
+from .engine.events import (
+    AllocationFailed,
+    BootStageReached,
+    ContextChanged,
+    MessageLogged,
+    ObjectAllocated,
+    ObjectFreed,
+    PagesAllocated,
+    PagesFreed,
+)
+from .engine.gfp import (
+    __GFP_ACCOUNT,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    GFP_ATOMIC,
+    GFP_KERNEL,
+    BadGfpZone,
+    gfp_migratetype,
+    gfp_zone,
+    parse_gfp,
+    show_gfp_flags,
+)
+from .engine.kernel import BOOT_DONE_NS, NS_PER_RECORD, Kernel
+from .engine.page import Page
+from .engine.reports import hashed_pointer, struct_page_address
+from .engine.slab import KmemCache
+from .engine.slab_geometry import (
+    KMALLOC_MAX_CACHE_SIZE,
+    SLAB_ACCOUNT,
+    SLAB_HWCACHE_ALIGN,
+    slab_geometry,
+)
+from .engine.slowpath import KernelPanic
+from .workloads import SLAB_SIZE_MIX
+
+__all__ = [
+    "CAPTURE_HOWTO",
+    "SAMPLE_SEED",
+    "SAMPLE_TRACE",
+    "Kfree",
+    "Kmalloc",
+    "KmemCacheAlloc",
+    "KmemCacheFree",
+    "LostEvents",
+    "MmPageAlloc",
+    "MmPageFree",
+    "MmPageFreeBatched",
+    "ReplayReport",
+    "Trace",
+    "TraceEvent",
+    "TraceFormatError",
+    "TraceHeader",
+    "export",
+    "load",
+    "make_sample_trace",
+    "replay",
+]
+
+CAPTURE_HOWTO = """\
+Recording a kmem trace on a real Linux machine (tracefs; every step needs root):
+
+  sudo -s
+  cd /sys/kernel/tracing              # empty? mount -t tracefs nodev /sys/kernel/tracing
+                                      # (older systems: /sys/kernel/debug/tracing)
+  echo 0 > tracing_on                 # stop while setting up
+  echo > trace                        # empty the ring buffer
+  echo 16384 > buffer_size_kb         # KiB per CPU; when full, the oldest events are overwritten
+  echo 1 > events/kmem/kmalloc/enable
+  echo 1 > events/kmem/kfree/enable
+  echo 1 > events/kmem/kmem_cache_alloc/enable
+  echo 1 > events/kmem/kmem_cache_free/enable
+  echo 1 > events/kmem/mm_page_alloc/enable
+  echo 1 > events/kmem/mm_page_free/enable
+  echo 1 > tracing_on                 # record ...
+  sleep 2                             # ... while what you want to watch runs
+  echo 0 > tracing_on                 # stop before reading: a running trace reads inconsistently
+  cat trace > /tmp/kmem.trace         # the header and every event: what kmviz.trace.load() reads
+  echo 0 > events/kmem/enable         # switch the kmem events off again
+
+Pointers are hashed (the hash-ptr option): allocations still match their frees. With
+`echo 0 > options/hash-ptr` the trace shows real kernel addresses (keep such a file to
+yourself). `cat trace_pipe > /tmp/kmem.trace` streams instead, without the header.
+"""
+
+SAMPLE_SEED = 0
+SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace"
+
+NULL_POINTER = "0000000000000000"  # %p of NULL: ptr_to_id() prints NULL as it is
+LOST_LINE = re.compile(r"CPU:(\d+) \[LOST (?:(\d+) )?EVENTS\]\n?")  # print_trace_line()
+STACK_LINE_PREFIX = " => "  # the frames of a <stack trace> entry (trace_stack_print())
+
+# One event line: the context trace_print_context() prints, then "<event>: ".  The context
+# (comm-pid, TGID, CPU, flags) is one group, so that a context seen before is looked up once.
+_CONTEXT = (
+    r" *(.+?)-(\d+) +(?:\( *(?:\d+|-------)\) +)?\[(\d+)\]"
+    r"(?: ([.dDbX][.Nnp][.ZzHhs][.0-9a-f][.0-9a-f]))?"
+)
+CONTEXT = re.compile(_CONTEXT)
+ENTRY_LINE = re.compile(_CONTEXT + r" +\d+\.\d{6}: ")  # any entry: function tracer lines …
+EVENT_LINE = re.compile("(" + _CONTEXT + r") +(\d+)\.(\d{6}): (\w+): ")  # groups 1, 6, 7, 8
+TRACER_LINE = re.compile(r"# tracer: (\S+)\n?")
+ENTRIES_LINE = re.compile(r"# entries-in-buffer/entries-written: (\d+)/(\d+)   #P:(\d+)\n?")
+
+# The events load() keeps, as numbers in Trace's columns.
+KMALLOC, KFREE, KMEM_CACHE_ALLOC, KMEM_CACHE_FREE = 0, 1, 2, 3
+MM_PAGE_ALLOC, MM_PAGE_FREE, MM_PAGE_FREE_BATCHED = 4, 5, 6
+TRACEPOINTS = (
+    "kmalloc",
+    "kfree",
+    "kmem_cache_alloc",
+    "kmem_cache_free",
+    "mm_page_alloc",
+    "mm_page_free",
+    "mm_page_free_batched",
+)
+KIND_OF = {name: kind for kind, name in enumerate(TRACEPOINTS)}
+
+# Each event's TP_printk in include/trace/events/kmem.h (6.1), as a pattern and as printed.
+_POINTER = r"([0-9a-f]{16})"
+_OBJECT_ALLOC = (
+    r"call_site=(.+?) ptr=" + _POINTER + r"{name} bytes_req=(\d+) bytes_alloc=(\d+) "
+    r"gfp_flags=(\S+) node=(-?\d+) accounted=(true|false)\n?"
+)
+FIELDS = {
+    KMALLOC: re.compile(_OBJECT_ALLOC.replace("{name}", "()")),
+    KMEM_CACHE_ALLOC: re.compile(_OBJECT_ALLOC.replace("{name}", r"(?: name=(\S+))?")),
+    KFREE: re.compile(r"call_site=(.+?) ptr=" + _POINTER + r"\n?"),
+    KMEM_CACHE_FREE: re.compile(r"call_site=(.+?) ptr=" + _POINTER + r" name=(.+?)\n?"),
+    MM_PAGE_ALLOC: re.compile(
+        r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=(\d+) migratetype=(-?\d+) "
+        r"gfp_flags=(\S+)\n?"
+    ),
+    MM_PAGE_FREE: re.compile(r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=(\d+)\n?"),
+    MM_PAGE_FREE_BATCHED: re.compile(r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=0\n?"),
+}
+_OBJECT_ALLOC_FORMAT = (
+    "call_site=%pS ptr=%p bytes_req=%zu bytes_alloc=%zu gfp_flags=%s node=%d accounted=%s"
+)
+FORMATS = {
+    KMALLOC: _OBJECT_ALLOC_FORMAT,
+    KMEM_CACHE_ALLOC: _OBJECT_ALLOC_FORMAT,
+    KFREE: "call_site=%pS ptr=%p",
+    KMEM_CACHE_FREE: "call_site=%pS ptr=%p name=%s",
+    MM_PAGE_ALLOC: "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s",
+    MM_PAGE_FREE: "page=%p pfn=0x%lx order=%d",
+    MM_PAGE_FREE_BATCHED: "page=%p pfn=0x%lx order=0",
+}
+
+# print_func_help_header_irq() (kernel/trace/trace.c L4270) without the TGID column.
+HEADER_LEGEND = """\
+#
+#                                _-----=> irqs-off/BH-disabled
+#                               / _----=> need-resched
+#                              | / _---=> hardirq/softirq
+#                              || / _--=> preempt-depth
+#                              ||| / _-=> migrate-disable
+#                              |||| /     delay
+#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |         |   |||||     |         |
+"""
+
+
+class TraceFormatError(ValueError):
+    """A trace that is not what tracefs prints; says which file and line, and why."""
+
+    def __init__(self, source: str, line: int, problem: str):
+        super().__init__(f"{source}, line {line}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+# === the events ==================================================================================
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """What every trace line says: the task, its CPU, the flag column, and when (ns since boot).
+
+    ``flags`` is the five characters of trace_print_lat_fmt() ("d.h1." …), "" when the trace
+    was recorded without the irq-info option.
+    """
+
+    comm: str
+    pid: int
+    cpu: int
+    flags: str
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kmalloc(TraceEvent):
+    """kmalloc() returned ``ptr`` (0: NULL) for ``bytes_req`` bytes, ``bytes_alloc`` in fact."""
+
+    call_site: str
+    ptr: int
+    bytes_req: int
+    bytes_alloc: int
+    gfp: int
+    node: int
+    accounted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KmemCacheAlloc(TraceEvent):
+    """kmem_cache_alloc() returned ``ptr`` from cache ``name`` (``bytes_req``: its object size).
+
+    ``name`` is "" when neither the line (kernels after 6.1), nor the object's
+    kmem_cache_free, nor the object's sizes tell it.
+    """
+
+    call_site: str
+    ptr: int
+    bytes_req: int
+    bytes_alloc: int
+    gfp: int
+    node: int
+    accounted: bool
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kfree(TraceEvent):
+    """kfree(ptr) was called (before its NULL check: ``ptr`` may be 0)."""
+
+    call_site: str
+    ptr: int
+
+
+@dataclass(frozen=True, slots=True)
+class KmemCacheFree(TraceEvent):
+    """kmem_cache_free() gave ``ptr`` back to cache ``name``."""
+
+    call_site: str
+    ptr: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MmPageAlloc(TraceEvent):
+    """__alloc_pages() returned 2^order pages at ``pfn`` (``page``: its struct page pointer)."""
+
+    page: int
+    pfn: int
+    order: int
+    migratetype: int
+    gfp: int
+
+    @property
+    def failed(self) -> bool:
+        """True when the allocation returned NULL (page=NULL, pfn=0 in the line)."""
+        return self.page == 0
+
+
+@dataclass(frozen=True, slots=True)
+class MmPageFree(TraceEvent):
+    """2^order pages at ``pfn`` went back to the page allocator (free_pages_prepare())."""
+
+    page: int
+    pfn: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class MmPageFreeBatched(TraceEvent):
+    """One order-0 page of a list freed together (free_unref_page_list())."""
+
+    page: int
+    pfn: int
+
+    @property
+    def order(self) -> int:
+        """Always 0: only single pages are freed in batches."""
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class TraceHeader:
+    """The header of the trace file: the tracer, the ring buffer's counts, the CPUs (#P).
+
+    ``entries_written - entries_in_buffer`` events were overwritten before the first line:
+    the reason some frees in a trace have no allocation.
+    """
+
+    tracer: str
+    entries_in_buffer: int
+    entries_written: int
+    cpus: int
+
+    @property
+    def overwritten(self) -> int:
+        """Events recorded but overwritten in the ring buffer before it was read."""
+        return self.entries_written - self.entries_in_buffer
+
+
+@dataclass(frozen=True, slots=True)
+class LostEvents:
+    """A ``CPU:%d [LOST %lu EVENTS]`` line: ``count`` events (None: unknown) missing there.
+
+    ``before_event`` is the index in the trace of the first event after the gap.
+    """
+
+    cpu: int
+    count: int | None
+    before_event: int
+
+
+# === loading ======================================================================================
+class Trace(Sequence):
+    """The events of a loaded trace, oldest first; ``trace[i]`` builds event ``i``.
+
+    Events are kept in typed arrays, about 60 bytes each (``nbytes``), and built as
+    dataclasses only when read.  ``counts`` has the events per tracepoint, ``skipped`` the
+    lines not loaded (other events by name, stack-trace lines, blank lines), ``lost`` the
+    ring buffer's gaps, ``cache_names`` how the name of each kmem_cache_alloc was found.
+    """
+
+    def __init__(self, source: str, header: TraceHeader | None):
+        self.source = source
+        self.header = header
+        self.skipped: dict[str, int] = {}
+        self.lost: list[LostEvents] = []
+        self.cache_names: dict[str, int] = {}
+        self.contexts: list[tuple[str, int, int, str]] = []  # (comm, pid, cpu, flags)
+        self.call_sites: list[str] = []
+        self.names: list[str] = []
+        self.kind = array("B")
+        self.context = array("I")  # index into contexts
+        self.timestamp_ns = array("q")
+        self.call_site = array("I")  # index into call_sites (0 for page events)
+        self.pointer = array("Q")  # ptr=, or page= for page events
+        self.bytes_req_or_pfn = array("q")
+        self.bytes_alloc_or_order = array("q")
+        self.gfp = array("I")
+        self.node_or_migratetype = array("i")
+        self.name = array("i")  # index into names, -1 when unknown or not a cache event
+        self.accounted = array("B")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many events of each tracepoint the trace has."""
+        kinds = self.kind.tobytes()
+        return {name: kinds.count(kind) for kind, name in enumerate(TRACEPOINTS)}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the event columns take (the tables of names and contexts not counted)."""
+        columns = (
+            self.kind,
+            self.context,
+            self.timestamp_ns,
+            self.call_site,
+            self.pointer,
+            self.bytes_req_or_pfn,
+            self.bytes_alloc_or_order,
+            self.gfp,
+            self.node_or_migratetype,
+            self.name,
+            self.accounted,
+        )
+        return sum(column.itemsize * len(column) for column in columns)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"trace index {index} out of range (0..{len(self) - 1})")
+        kind = self.kind[index]
+        common = (*self.contexts[self.context[index]], self.timestamp_ns[index])
+        pointer = self.pointer[index]
+        first, second = self.bytes_req_or_pfn[index], self.bytes_alloc_or_order[index]
+        if kind == MM_PAGE_ALLOC:
+            migratetype = self.node_or_migratetype[index]
+            return MmPageAlloc(*common, pointer, first, second, migratetype, self.gfp[index])
+        if kind == MM_PAGE_FREE:
+            return MmPageFree(*common, pointer, first, second)
+        if kind == MM_PAGE_FREE_BATCHED:
+            return MmPageFreeBatched(*common, pointer, first)
+        call_site = self.call_sites[self.call_site[index]]
+        name = self.names[self.name[index]] if self.name[index] >= 0 else ""
+        if kind == KFREE:
+            return Kfree(*common, call_site, pointer)
+        if kind == KMEM_CACHE_FREE:
+            return KmemCacheFree(*common, call_site, pointer, name)
+        details = (first, second, self.gfp[index], self.node_or_migratetype[index])
+        if kind == KMALLOC:
+            return Kmalloc(*common, call_site, pointer, *details, bool(self.accounted[index]))
+        return KmemCacheAlloc(
+            *common, call_site, pointer, *details, bool(self.accounted[index]), name
+        )
+
+    def replay(self, kernel: Kernel) -> ReplayReport:
+        """Play these events on ``kernel``; what happened, as a ReplayReport (see replay())."""
+        return replay(self, kernel)
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.source}: {len(self):,} events>"
+
+    def __str__(self) -> str:
+        lines = [f"{self.source}: {len(self):,} kmem events"]
+        lines += [f"  {name:<22}{count:>12,}" for name, count in self.counts.items() if count]
+        if self.header is not None:
+            header = self.header
+            lines.append(
+                f"header: tracer {header.tracer}, {header.cpus} CPUs, "
+                f"{header.entries_in_buffer:,} entries in the buffer of "
+                f"{header.entries_written:,} written ({header.overwritten:,} overwritten)"
+            )
+        else:
+            lines.append("no header (trace_pipe output)")
+        if self.skipped:
+            skipped = ", ".join(f"{name} {count:,}" for name, count in self.skipped.items())
+            lines.append(f"lines skipped: {skipped}")
+        if self.lost:
+            known = sum(gap.count or 0 for gap in self.lost)
+            lines.append(f"ring buffer gaps: {len(self.lost)} ({known:,} events lost)")
+        if any(self.cache_names.values()):
+            found = ", ".join(f"{how} {count:,}" for how, count in self.cache_names.items())
+            lines.append(f"kmem_cache_alloc cache names: {found}")
+        return "\n".join(lines)
+
+
+def load(source: str | os.PathLike | TextIO | Iterable[str]) -> Trace:
+    """The trace in ``source``, read line by line; TraceFormatError if it is not a 6.1 trace.
+
+    ``source`` is a path (``.gz`` is decompressed), the text itself (a str with a newline),
+    an open text file, or any iterable of lines.
+    """
+    if isinstance(source, bytes | bytearray):
+        raise TypeError("load() reads text: decode the bytes first (the trace file is ASCII)")
+    if isinstance(source, str) and "\n" in source:
+        return _read(io.StringIO(source), "<string>")
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as file:
+            return _read(file, path.name)
+    if isinstance(source, Iterable):
+        return _read(source, getattr(source, "name", None) or "<lines>")
+    raise TypeError(f"load() takes a path, the text, or an open file, not {source!r}")
+
+
+def _read(lines: Iterable[str], source: str) -> Trace:
+    """Parse every line of one trace into a Trace (the loop load() runs)."""
+    trace = Trace(source, None)
+    reader = _HeaderAndOddLines(trace)
+    contexts: dict[str, int] = {}
+    call_sites: dict[str, int] = {"": 0}
+    names: dict[str, int] = {"": -1}
+    gfp_masks: dict[str, int] = {}
+    add_kind, add_context, add_time = (
+        trace.kind.append,
+        trace.context.append,
+        trace.timestamp_ns.append,
+    )
+    add_site, add_pointer = trace.call_site.append, trace.pointer.append
+    add_first, add_second = trace.bytes_req_or_pfn.append, trace.bytes_alloc_or_order.append
+    add_gfp, add_node = trace.gfp.append, trace.node_or_migratetype.append
+    add_name, add_accounted = trace.name.append, trace.accounted.append
+    match_event, fields_of, kind_of = EVENT_LINE.match, FIELDS, KIND_OF
+    number, line = 0, "\n"
+    for number, line in enumerate(lines, 1):
+        match = match_event(line)
+        if match is None:
+            reader.other_line(line, number)
+            continue
+        if not reader.entries:
+            reader.first_event(number)
+        reader.entries += 1
+        context, seconds, microseconds, event = match.group(1, 6, 7, 8)
+        kind = kind_of.get(event)
+        if kind is None:
+            reader.skip(event)
+            continue
+        fields = fields_of[kind].fullmatch(line, match.end())
+        if fields is None:
+            raise TraceFormatError(
+                source,
+                number,
+                f"not the 6.1 format of {event} ({FORMATS[kind]}, include/trace/events/"
+                f"kmem.h): {_shorten(line)}",
+            )
+        context_index = contexts.get(context)
+        if context_index is None:
+            context_index = contexts[context] = _new_context(trace, context)
+        add_kind(kind)
+        add_context(context_index)
+        add_time(int(seconds + microseconds) * 1000)
+        values = fields.groups()
+        if kind <= KMEM_CACHE_FREE:  # an object event: call_site, ptr first
+            site = call_sites.get(values[0])
+            if site is None:
+                site = call_sites[values[0]] = len(call_sites)
+            add_site(site)
+            add_pointer(int(values[1], 16))
+            if kind in (KFREE, KMEM_CACHE_FREE):
+                name = values[2] if kind == KMEM_CACHE_FREE else ""
+                add_first(0)
+                add_second(0)
+                add_gfp(0)
+                add_node(0)
+                add_accounted(0)
+            else:  # kmalloc, kmem_cache_alloc
+                name = values[2] or ""
+                gfp = gfp_masks.get(values[5])
+                if gfp is None:
+                    gfp = _gfp(values[5], gfp_masks, source, number)
+                add_first(int(values[3]))
+                add_second(int(values[4]))
+                add_gfp(gfp)
+                add_node(int(values[6]))
+                add_accounted(values[7] == "true")
+            name_index = names.get(name)
+            if name_index is None:
+                name_index = names[name] = len(names) - 1
+            add_name(name_index)
+        else:  # a page event: page, pfn first
+            add_site(0)
+            add_pointer(int(values[0], 16))
+            add_first(int(values[1], 16))
+            add_name(-1)
+            add_accounted(0)
+            if kind == MM_PAGE_ALLOC:
+                gfp = gfp_masks.get(values[4])
+                if gfp is None:
+                    gfp = _gfp(values[4], gfp_masks, source, number)
+                add_second(int(values[2]))
+                add_gfp(gfp)
+                add_node(int(values[3]))
+            else:
+                add_second(int(values[2]) if kind == MM_PAGE_FREE else 0)
+                add_gfp(0)
+                add_node(0)
+    reader.end(number, line)
+    trace.call_sites = list(call_sites)
+    trace.names = list(names)[1:]
+    _resolve_cache_names(trace)
+    return trace
+
+
+def _new_context(trace: Trace, context: str) -> int:
+    """Add a context seen for the first time to ``trace.contexts``; its index."""
+    comm, pid, cpu, flags = CONTEXT.fullmatch(context).groups()
+    trace.contexts.append((comm.lstrip(), int(pid), int(cpu), flags or ""))
+    return len(trace.contexts) - 1
+
+
+class _HeaderAndOddLines:
+    """What _read() needs besides event lines: the header, skipped lines, gaps, the checks."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.tracer: str | None = None
+        self.entries = 0  # lines of entries (events or not) so far
+
+    def skip(self, what: str) -> None:
+        """Count a line that is legitimately there but not loaded."""
+        skipped = self.trace.skipped
+        skipped[what] = skipped.get(what, 0) + 1
+
+    def other_line(self, line: str, number: int) -> None:
+        """A line that is not a kmem event: header, gap, stack line, other entry, or an error."""
+        trace = self.trace
+        if line.startswith("#"):
+            if self.entries:
+                raise TraceFormatError(trace.source, number, "a header line after the events")
+            self._header_line(line, number)
+        elif line.startswith(STACK_LINE_PREFIX):
+            self.skip("stack trace line")
+        elif (lost := LOST_LINE.fullmatch(line)) is not None:
+            count = int(lost.group(2)) if lost.group(2) else None
+            trace.lost.append(LostEvents(int(lost.group(1)), count, len(trace.kind)))
+        elif not line.strip():
+            self.skip("blank line")
+        elif ENTRY_LINE.match(line) is not None:
+            if not self.entries:
+                self.first_event(number)
+            self.entries += 1
+            self.skip("entries that are not events")
+        else:
+            raise TraceFormatError(trace.source, number, _not_a_trace_line(line, number))
+
+    def _header_line(self, line: str, number: int) -> None:
+        """One '#' line before the events: the tracer, the counts, or the column legend."""
+        source = self.trace.source
+        if self.tracer is None:
+            matched = TRACER_LINE.fullmatch(line)
+            if matched is None:
+                raise TraceFormatError(
+                    source,
+                    number,
+                    "expected '# tracer: <name>', the first line of tracefs's trace file "
+                    f"(s_show(), kernel/trace/trace.c): {_shorten(line)}",
+                )
+            self.tracer = matched.group(1)
+        elif TRACER_LINE.fullmatch(line):
+            raise TraceFormatError(source, number, "a second '# tracer:' line: two traces in one?")
+        elif (entries := ENTRIES_LINE.fullmatch(line)) is not None:
+            in_buffer, written, cpus = (int(value) for value in entries.groups())
+            self.trace.header = TraceHeader(self.tracer, in_buffer, written, cpus)
+
+    def first_event(self, number: int) -> None:
+        """The header, if there is one, must be complete when the events start."""
+        if self.tracer is not None and self.trace.header is None:
+            raise TraceFormatError(
+                self.trace.source,
+                number,
+                "the header has no '# entries-in-buffer/entries-written' line",
+            )
+
+    def end(self, number: int, line: str) -> None:
+        """The checks at the end: not empty, not cut off, as many entries as announced."""
+        source, header = self.trace.source, self.trace.header
+        if number == 0:
+            raise TraceFormatError(source, 1, "the trace is empty (no header, no events)")
+        if not line.endswith("\n"):
+            raise TraceFormatError(
+                source, number, "the last line is cut off (no newline at its end): truncated?"
+            )
+        if self.tracer is not None and header is None:
+            self.first_event(number + 1)
+        if header is not None and self.entries != header.entries_in_buffer:
+            cut = "truncated" if self.entries < header.entries_in_buffer else "edited"
+            raise TraceFormatError(
+                source,
+                number,
+                f"the header announces {header.entries_in_buffer:,} entries but the file has "
+                f"{self.entries:,}: {cut}, or read while tracing was on (echo 0 > tracing_on "
+                "first); without the header lines it loads as trace_pipe output",
+            )
+
+
+def _not_a_trace_line(line: str, number: int) -> str:
+    """Why ``line`` is neither an event, a header line nor one of the lines a trace may have."""
+    if number == 1:
+        return (
+            "not an ftrace trace: expected '# tracer: <name>' (the trace file) or an event "
+            f"line (trace_pipe): {_shorten(line)}"
+        )
+    return (
+        "not a line of an ftrace trace (an event needs 'comm-pid [cpu] flags seconds: "
+        f"event: fields' with a nanosecond trace_clock): {_shorten(line)}"
+    )
+
+
+def _gfp(text: str, known: dict[str, int], source: str, number: int) -> int:
+    """The mask show_gfp_flags() printed as ``text``, remembered in ``known``."""
+    try:
+        mask = known[text] = parse_gfp(text)
+    except ValueError as error:
+        raise TraceFormatError(source, number, f"gfp_flags={text}: {error}") from None
+    return mask
+
+
+def _shorten(line: str) -> str:
+    """A line for an error message: without its newline, at most 160 characters."""
+    line = line.rstrip("\n")
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
+def _resolve_cache_names(trace: Trace) -> None:
+    """Name each kmem_cache_alloc that 6.1 printed without its cache's name, where possible.
+
+    First from the object's kmem_cache_free (same pointer, before it is allocated again),
+    then from the only cache whose objects have the same bytes_req and bytes_alloc.
+    """
+    kinds, pointers, name_column = trace.kind, trace.pointer, trace.name
+    unnamed: dict[int, int] = {}  # pointer -> index of its unnamed kmem_cache_alloc
+    found = {"printed": 0, "from kmem_cache_free": 0, "by size": 0, "unknown": 0}
+    for index, kind in enumerate(kinds):
+        if kind == KMEM_CACHE_ALLOC:
+            if name_column[index] >= 0:
+                found["printed"] += 1
+            else:
+                unnamed[pointers[index]] = index
+        elif kind == KMEM_CACHE_FREE:
+            alloc = unnamed.pop(pointers[index], None)
+            if alloc is not None:
+                name_column[alloc] = name_column[index]
+                found["from kmem_cache_free"] += 1
+        elif kind == KFREE:
+            unnamed.pop(pointers[index], None)
+    object_sizes, slot_sizes = trace.bytes_req_or_pfn, trace.bytes_alloc_or_order
+    by_size: dict[tuple[int, int], set[int]] = {}
+    unresolved = []
+    for index, kind in enumerate(kinds):
+        if kind == KMEM_CACHE_ALLOC:
+            key = (object_sizes[index], slot_sizes[index])
+            if name_column[index] >= 0:
+                by_size.setdefault(key, set()).add(name_column[index])
+            else:
+                unresolved.append((index, key))
+    for index, key in unresolved:
+        candidates = by_size.get(key, ())
+        if len(candidates) == 1:
+            name_column[index] = next(iter(candidates))
+            found["by size"] += 1
+        else:
+            found["unknown"] += 1
+    trace.cache_names = found
+
+
+# === replay =======================================================================================
+@dataclass
+class ReplayReport:
+    """What replaying a trace did to a simulated machine, counted.
+
+    Allocations and frees are kernel calls made; the other counts are events that could
+    not be played as they were, each for the reason its name gives.  ``caches`` maps each
+    cache the replay used to (object size, slot size in the trace, slot size simulated).
+    ``history_start`` and ``history_end`` delimit the replay in ``kernel.history`` (for
+    ``Player.go()``).  ``stopped`` is the panic that ended a replay early (then
+    ``complete`` is False and ``events_replayed`` says how far it got).
+    """
+
+    events: int = 0
+    events_replayed: int = 0
+    allocations: int = 0
+    frees: int = 0
+    null_frees: int = 0
+    failed_in_trace: int = 0
+    failed_in_simulation: int = 0
+    frees_of_failed: int = 0
+    frees_without_alloc: int = 0
+    allocated_again_without_free: int = 0
+    free_order_differs: int = 0
+    slab_pages: int = 0
+    live_objects: int = 0
+    live_pages: int = 0
+    caches: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    history_start: int = 0
+    history_end: int = 0
+    stopped: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every event of the trace was played (the machine did not panic)."""
+        return self.stopped is None
+
+    def __str__(self) -> str:
+        lines = [
+            f"replayed {self.events_replayed:,} of {self.events:,} events: "
+            f"{self.allocations:,} allocations and {self.frees:,} frees "
+            f"(history events {self.history_start:,}..{self.history_end:,})"
+        ]
+        if self.stopped:
+            lines.append(f"STOPPED: {self.stopped}")
+        reasons = (
+            (self.frees_without_alloc, "frees of memory allocated before the trace started"),
+            (self.failed_in_trace, "allocations that had failed on the traced machine"),
+            (self.failed_in_simulation, "allocations the simulated machine could not satisfy"),
+            (self.frees_of_failed, "frees of those (skipped)"),
+            (self.allocated_again_without_free, "allocations at a pointer or pfn still in use "
+             "(its free was not traced): the old one was freed first"),
+            (self.free_order_differs, "page frees of another order than allocated (freed "
+             "with the allocation's order)"),
+            (self.slab_pages, "page events of the slab allocator's own pages (the simulated "
+             "SLUB takes its own)"),
+            (self.null_frees, "kfree(NULL)"),
+            (self.live_objects, "objects still allocated at the end"),
+            (self.live_pages, "page blocks still allocated at the end"),
+        )  # fmt: skip
+        lines += [f"  {count:>10,}  {why}" for count, why in reasons if count]
+        for name, (object_size, traced, simulated) in self.caches.items():
+            same = "" if traced == simulated else f" (simulated slots are {simulated})"
+            lines.append(f"  cache {name}: {object_size}-byte objects in {traced}-byte slots{same}")
+        return "\n".join(lines)
+
+
+def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
+    """Play ``trace`` on ``kernel`` in its order; a ReplayReport of what was done and skipped.
+
+    See the module's docstring for the matching rules.  A panic of the simulated kernel ends
+    the replay early; the report says so.
+    """
+    k = kernel
+    report = ReplayReport(events=len(trace), history_start=len(k.history))
+    kinds, pointers, times = trace.kind, trace.pointer, trace.timestamp_ns
+    firsts, seconds_column = trace.bytes_req_or_pfn, trace.bytes_alloc_or_order
+    gfps, name_column = trace.gfp, trace.name
+    slab_owned = _slab_page_allocs(trace)
+    objects: dict[int, int] = {}  # pointer in the trace -> simulated address (0: failed)
+    object_caches: dict[int, KmemCache] = {}  # the same, for kmem_cache_alloc objects
+    pages: dict[int, tuple[Page, int] | None] = {}  # pfn in the trace -> simulated block
+    slab_pfns: set[int] = set()  # pfns of the slab allocator's pages, left to the simulation
+    caches: dict[tuple[int, int, int], KmemCache | None] = {}
+    kmalloc, kfree = k.kmalloc, k.kfree
+    index = 0
+    try:
+        for index, kind in enumerate(kinds):
+            pointer = pointers[index]
+            if kind in (KMALLOC, KMEM_CACHE_ALLOC):
+                if pointer == 0:
+                    report.failed_in_trace += 1
+                    continue
+                if pointer in objects:
+                    report.allocated_again_without_free += 1
+                    _free_object(k, objects.pop(pointer), object_caches.pop(pointer, None))
+                if kind == KMALLOC:
+                    addr = kmalloc(firsts[index], gfps[index])
+                else:
+                    key = (name_column[index], firsts[index], seconds_column[index])
+                    cache = caches.get(key)
+                    if cache is None and key not in caches:
+                        cache = caches[key] = _cache_for(k, trace, key, report)
+                    addr = k.kmem_cache_alloc(cache, gfps[index]) if cache is not None else 0
+                    if addr:
+                        object_caches[pointer] = cache
+                objects[pointer] = addr
+                if addr:
+                    report.allocations += 1
+                else:
+                    report.failed_in_simulation += 1
+            elif kind in (KFREE, KMEM_CACHE_FREE):
+                addr = objects.pop(pointer, None)
+                if addr is None:
+                    if pointer == 0 and kind == KFREE:
+                        kfree(0)  # traced before kfree()'s NULL check, as in the trace
+                        report.null_frees += 1
+                    else:
+                        report.frees_without_alloc += 1
+                elif addr == 0:
+                    report.frees_of_failed += 1
+                else:
+                    _free_object(k, addr, object_caches.pop(pointer, None))
+                    report.frees += 1
+            elif kind == MM_PAGE_ALLOC:
+                pfn, order = firsts[index], seconds_column[index]
+                if pointer == 0:
+                    report.failed_in_trace += 1
+                elif slab_owned[index]:
+                    slab_pfns.add(pfn)
+                    report.slab_pages += 1
+                else:
+                    if pfn in pages:
+                        report.allocated_again_without_free += 1
+                        _free_block(k, pages.pop(pfn))
+                    page = k.alloc_pages(gfps[index], order)
+                    pages[pfn] = (page, order) if page is not None else None
+                    if page is None:
+                        report.failed_in_simulation += 1
+                    else:
+                        report.allocations += 1
+            else:  # mm_page_free, mm_page_free_batched
+                pfn, order = firsts[index], seconds_column[index]
+                if pfn in pages:
+                    block = pages.pop(pfn)
+                    if block is None:
+                        report.frees_of_failed += 1
+                        continue
+                    if block[1] != order:
+                        report.free_order_differs += 1
+                    _free_block(k, block)
+                    report.frees += 1
+                elif pfn in slab_pfns:
+                    slab_pfns.discard(pfn)
+                    report.slab_pages += 1
+                else:
+                    report.frees_without_alloc += 1
+        index = len(kinds)
+    except KernelPanic:
+        report.stopped = (
+            f"the simulated kernel panicked at event {index:,} (traced at "
+            f"{times[index] / 1e9:.6f}): {k.panic_message}"
+        )
+    report.events_replayed = index
+    report.live_objects = sum(1 for addr in objects.values() if addr)
+    report.live_pages = sum(1 for block in pages.values() if block is not None)
+    report.history_end = len(k.history)
+    return report
+
+
+def _free_object(k: Kernel, addr: int, cache: KmemCache | None) -> None:
+    """Free a replayed object: kmem_cache_free() to its cache, or kfree()."""
+    if not addr:
+        return
+    if cache is not None:
+        k.kmem_cache_free(cache, addr)
+    else:
+        k.kfree(addr)
+
+
+def _free_block(k: Kernel, block: tuple[Page, int] | None) -> None:
+    """__free_pages() of a replayed block, with the order it was allocated with."""
+    if block is not None:
+        k.free_pages_block(*block)
+
+
+def _cache_for(k: Kernel, trace: Trace, key: tuple[int, int, int], report: ReplayReport):
+    """The simulated cache for objects named and sized ``key``: the kernel's, or a new one.
+
+    A new cache gets the first alignment (none, SLAB_HWCACHE_ALIGN, 8 … 4096 bytes) that makes
+    SLUB's slot size the one the trace shows; if none does, the plain one.
+    """
+    name_index, object_size, slot_size = key
+    name = trace.names[name_index] if name_index >= 0 else f"unnamed-{object_size}-{slot_size}"
+    for cache in k.caches:
+        if cache.name == name and cache.object_size == object_size:
+            report.caches[name] = (object_size, slot_size, cache.size)
+            return cache
+    choices = [(0, 0), (0, SLAB_HWCACHE_ALIGN), *((1 << shift, 0) for shift in range(3, 13))]
+    align, flags = next(
+        (
+            (align, flags)
+            for align, flags in choices
+            if 0 < object_size <= slot_size
+            and slab_geometry(object_size, align, flags, k.cpus).size == slot_size
+        ),
+        (0, 0),
+    )
+    cache = k.kmem_cache_create(name, object_size, align, flags)
+    if cache is not None:
+        report.caches[name] = (object_size, slot_size, cache.size)
+    return cache
+
+
+def _slab_page_allocs(trace: Trace) -> bytearray:
+    """1 for each mm_page_alloc that the slab allocator made for the object allocated next.
+
+    The object's kmalloc or kmem_cache_alloc follows on the same CPU in the same task, and
+    the pages are either a slab, allocated by allocate_slab() (mm/slub.c L1946) with
+    __GFP_NOWARN|__GFP_NORETRY or, after that try failed (page=NULL), with the cache's own
+    flags; or a large kmalloc's (above KMALLOC_MAX_CACHE_SIZE), from __kmalloc_large_node()
+    with ``bytes_alloc`` equal to PAGE_SIZE << order.
+    """
+    kinds, pointers, context_column, gfps = trace.kind, trace.pointer, trace.context, trace.gfp
+    alloc_or_order = trace.bytes_alloc_or_order  # bytes_alloc of objects, order of pages
+    streams = [(pid, cpu) for _, pid, cpu, _ in trace.contexts]
+    owned = bytearray(len(kinds))
+    slab_try = __GFP_NOWARN | __GFP_NORETRY
+    failed_try: set[tuple[int, int]] = set()  # streams whose last event was a failed alloc
+    waiting: dict[tuple[int, int], tuple[int, bool]] = {}  # stream -> (page alloc, slab-like)
+    for index, kind in enumerate(kinds):
+        stream = streams[context_column[index]]
+        page_alloc = waiting.pop(stream, None)
+        if page_alloc is not None and kind in (KMALLOC, KMEM_CACHE_ALLOC):
+            alloc, slab_like = page_alloc
+            bytes_alloc = alloc_or_order[index]
+            large = (
+                kind == KMALLOC
+                and bytes_alloc > KMALLOC_MAX_CACHE_SIZE
+                and bytes_alloc == PAGE_SIZE << alloc_or_order[alloc]
+            )
+            if slab_like or large:
+                owned[alloc] = 1
+        if kind == MM_PAGE_ALLOC and pointers[index] == 0:
+            failed_try.add(stream)
+            continue
+        if kind == MM_PAGE_ALLOC:
+            slab_like = stream in failed_try or gfps[index] & slab_try == slab_try
+            waiting[stream] = (index, slab_like)
+        failed_try.discard(stream)
+    return owned
+
+
+# === export =======================================================================================
+def export(
+    kernel: Kernel,
+    file_or_path: str | os.PathLike | TextIO | None = None,
+    *,
+    start: int | None = None,
+    hash_pointers: bool = False,
+) -> str | None:
+    """Write ``kernel.history`` from ``start`` as a 6.1 kmem trace; the text if no file is given.
+
+    ``start`` is a position in the history (default: where boot finished).  Pointers print as
+    real addresses (tracefs's ``nohash-ptr``), or hashed as 6.1 prints them by default.
+    """
+    if start is None:
+        start = _boot_end(kernel.history)
+    if file_or_path is None:
+        body = io.StringIO()
+        entries = _write_events(kernel, start, hash_pointers, body)
+        return _header(kernel, entries) + body.getvalue()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as body:
+        header = _header(kernel, _write_events(kernel, start, hash_pointers, body))
+        body.seek(0)
+        if isinstance(file_or_path, str | os.PathLike):
+            with open(file_or_path, "w", encoding="utf-8") as out:
+                out.write(header)
+                shutil.copyfileobj(body, out)
+        else:
+            file_or_path.write(header)
+            shutil.copyfileobj(body, file_or_path)
+    return None
+
+
+def _header(kernel: Kernel, entries: int) -> str:
+    """The header s_show() prints above ``entries`` events of a nop tracer on ``kernel``."""
+    return (
+        "# tracer: nop\n#\n"
+        f"# entries-in-buffer/entries-written: {entries}/{entries}   #P:{kernel.cpus}\n"
+        + HEADER_LEGEND
+    )
+
+
+def _write_events(kernel: Kernel, start: int, hash_pointers: bool, out: TextIO) -> int:
+    """Write the event lines of export() to ``out``; how many."""
+    entries = 0
+    for line in _trace_lines(kernel, start, hash_pointers):
+        out.write(line)
+        entries += 1
+    return entries
+
+
+def _boot_end(history) -> int:
+    """The position after BootStageReached("running"), or 0 for a machine still booting."""
+    for position, event in enumerate(history):
+        if isinstance(event, BootStageReached) and event.stage == "running":
+            return position + 1
+    return 0
+
+
+def _exported(event) -> bool:
+    """Whether ``event`` is one that 6.1 would have traced with one of the kmem events.
+
+    A failed allocation is traced only once __alloc_pages() got past its checks of the
+    order and the zone modifiers (mm/page_alloc.c L5634, gfp_zone()'s VM_BUG_ON).
+    """
+    cls = event.__class__
+    if cls is AllocationFailed:
+        if not 0 <= event.order < MAX_ORDER:
+            return False
+        try:
+            gfp_zone(event.gfp)
+        except BadGfpZone:
+            return False
+        return True
+    return cls in (ObjectAllocated, ObjectFreed, PagesAllocated, PagesFreed)
+
+
+def _trace_lines(kernel: Kernel, start: int, hash_pointers: bool) -> Iterator[str]:
+    """The event lines of export(), oldest first."""
+    history = kernel.history
+    if hash_pointers:
+        seed = kernel.seed
+
+        def pointer(value: int) -> str:
+            return hashed_pointer(value, seed)
+    else:
+
+        def pointer(value: int) -> str:
+            return f"{value:016x}"
+
+    accounted_caches = {cache.name for cache in kernel.caches if cache.flags & SLAB_ACCOUNT}
+    context = f"{DEFAULT_COMM:>16}-{DEFAULT_PID:<7} [000] {_flag_column(0, False)}"
+    anchor_ns, anchor_record = 0, 0  # the clock at the last logged line, and its record
+    last_ns = 0
+    position = 0
+    for record_number, record in enumerate(history.records):
+        for event in history.expand(record):
+            cls = event.__class__
+            if cls is MessageLogged:  # a logged line takes its own microsecond (_printk())
+                anchor_ns, anchor_record = event.timestamp_ns + NS_PER_RECORD, record_number
+            elif cls is BootStageReached and event.stage == "running":
+                anchor_ns, anchor_record = BOOT_DONE_NS - NS_PER_RECORD, record_number
+            elif cls is ContextChanged:
+                snapshot = event.context
+                flags = _flag_column(snapshot.preempt_count, snapshot.irqs_disabled)
+                context = f"{snapshot.comm[:15]:>16}-{snapshot.pid:<7} [000] {flags}"
+            position += 1
+            if position <= start or not _exported(event):
+                continue
+            now_ns = max(last_ns, anchor_ns + (record_number - anchor_record) * NS_PER_RECORD)
+            last_ns = now_ns
+            microseconds = (now_ns + 500) // 1000  # ns2usecs() rounds
+            prefix = f"{context} {microseconds // 1_000_000:5d}.{microseconds % 1_000_000:06d}: "
+            yield prefix + _event_text(event, pointer, accounted_caches, kernel) + "\n"
+
+
+def _event_text(event, pointer, accounted_caches: set[str], kernel: Kernel) -> str:
+    """``"<event>: <TP_printk text>"`` for one exported engine event."""
+    cls = event.__class__
+    if cls is ObjectAllocated:
+        accounted = bool(event.gfp & __GFP_ACCOUNT) or (
+            event.tracepoint == "kmem_cache_alloc" and event.cache in accounted_caches
+        )
+        return (
+            f"{event.tracepoint}: call_site={event.call_site} ptr={pointer(event.ptr)} "
+            f"bytes_req={event.bytes_req} bytes_alloc={event.bytes_alloc} "
+            f"gfp_flags={show_gfp_flags(event.gfp)} node=-1 "
+            f"accounted={'true' if accounted else 'false'}"
+        )
+    if cls is ObjectFreed:
+        text = f"{event.tracepoint}: call_site={event.call_site} ptr={pointer(event.ptr)}"
+        return text + f" name={event.cache}" if event.tracepoint == "kmem_cache_free" else text
+    if cls is PagesFreed:
+        page = pointer(struct_page_address(event.pfn))
+        return f"mm_page_free: page={page} pfn={event.pfn:#x} order={event.order}"
+    if cls is PagesAllocated:
+        page, pfn, migratetype = (
+            pointer(struct_page_address(event.pfn)),
+            event.pfn,
+            event.migratetype,
+        )
+    else:  # AllocationFailed: page=NULL, pfn=0 (mm_page_alloc's TP_printk)
+        page, pfn = NULL_POINTER, 0
+        migratetype = gfp_migratetype(event.gfp) if kernel.mobility_grouping else MIGRATE_UNMOVABLE
+    return (
+        f"mm_page_alloc: page={page} pfn={pfn:#x} order={event.order} "
+        f"migratetype={migratetype} gfp_flags={show_gfp_flags(event.gfp)}"
+    )
+
+
+def _flag_column(preempt_count: int, irqs_disabled: bool) -> str:
+    """The five flag characters for a context, as trace_print_lat_fmt() prints them.
+
+    tracing_gen_ctx_irq_test() (kernel/trace/trace.c L2632) records NMI, hardirq, serving a
+    softirq, bottom halves off, and ``min(preempt_count & 0xff, 0xf)``; nothing needs
+    rescheduling and no migration is disabled in the simulation.
+    """
+    nmi, hardirq = preempt_count & NMI_MASK, preempt_count & HARDIRQ_MASK
+    softirq = preempt_count & SOFTIRQ_OFFSET
+    bh_off = (preempt_count & SOFTIRQ_MASK) >> (SOFTIRQ_SHIFT + 1)
+    irqs_off = "D" if irqs_disabled and bh_off else "d" if irqs_disabled else "b" if bh_off else "."
+    if nmi:
+        hardsoft = "Z" if hardirq else "z"
+    elif hardirq:
+        hardsoft = "H" if softirq else "h"
+    else:
+        hardsoft = "s" if softirq else "."
+    depth = min(preempt_count & 0xFF, 0xF)
+    return f"{irqs_off}.{hardsoft}{f'{depth:x}' if depth else '.'}."
+
+
+# === the sample trace =============================================================================
+def make_sample_trace(seed: int = SAMPLE_SEED) -> str:
+    """The text of kmviz/data/sample-kmem.trace: a small driver's life, exported (see above).
+
+    A fresh ``Kernel(mem="256MiB", seed=seed)``; the driver creates the caches
+    ``lesson_node`` (200-byte objects) and ``lesson_req`` (72 bytes, SLAB_HWCACHE_ALIGN) and
+    takes four 512-byte buffers before tracing starts; then 500 seeded steps allocate and
+    free objects of both caches, kmalloc sizes from workloads.SLAB_SIZE_MIX, a 16 KiB kmalloc,
+    and blocks of order 0-2, with an interrupt handler (GFP_ATOMIC) and a kworker taking
+    turns; at the end the driver frees all but five of its allocations.
+    """
+    k = Kernel(mem="256MiB", seed=seed)
+    rng = random.Random(seed)
+    nodes = k.kmem_cache_create("lesson_node", 200)
+    requests = k.kmem_cache_create("lesson_req", 72, flags=SLAB_HWCACHE_ALIGN)
+    early = [k.kmalloc(512, GFP_KERNEL) for _ in range(4)]
+    start = len(k.history)
+    ranges, weights = zip(*SLAB_SIZE_MIX, strict=True)
+    held: list[tuple[str, int, object]] = []  # (what, address, cache or order)
+
+    def allocate(gfp: int) -> None:
+        choice = rng.random()
+        if choice < 0.25:
+            cache = nodes if rng.random() < 0.6 else requests
+            held.append(("cache", k.kmem_cache_alloc(cache, gfp), cache))
+        elif choice < 0.9:
+            held.append(
+                ("kmalloc", k.kmalloc(rng.randint(*rng.choices(ranges, weights)[0]), gfp), None)
+            )
+        elif choice < 0.92:
+            held.append(("kmalloc", k.kmalloc(16 << 10, gfp), None))
+        else:
+            order = rng.choice((0, 0, 1, 2))
+            held.append(("pages", k.get_free_pages(gfp, order), order))
+
+    def free_one() -> None:
+        what, addr, detail = held.pop(rng.randrange(len(held)))
+        if what == "cache":
+            k.kmem_cache_free(detail, addr)
+        elif what == "kmalloc":
+            k.kfree(addr)
+        else:
+            k.free_pages(addr, detail)
+
+    for step in range(500):
+        if step % 97 == 50:
+            with k.irq():
+                allocate(GFP_ATOMIC)
+                if held:
+                    free_one()
+        elif step % 131 == 70:
+            with k.task("kworker/0:1", 42):
+                for _ in range(3):
+                    allocate(GFP_KERNEL)
+        elif held and rng.random() < 0.45:
+            free_one()
+        else:
+            allocate(GFP_KERNEL)
+    for addr in early:
+        k.kfree(addr)
+    while len(held) > 5:
+        free_one()
+    return export(k, start=start)

@@ -1,0 +1,124 @@
+"""Predictions for lesson 06: your own kernel's free lists, a copy of it, and a replayed trace.
+
+The answers come from the learner's own machine (a ``kmviz.real.snapshot``), so the checkers
+read the snapshot or a copy built from it, never a fixed number.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from .. import GFP_KERNEL, trace
+from ..engine.kernel import Kernel
+from ..real import Snapshot, machine_like
+from . import Feedback, Question, as_choice, as_int
+
+SAMPLE_MACHINE = {"mem": "256MiB", "seed": 0}  # what the lesson replays the sample trace into
+
+
+def most_free_order(snapshot: Snapshot, zone: str = "Normal") -> Question:
+    """Which order has the most free blocks in ``zone`` of the learner's machine?"""
+    counts = _zone_counts(snapshot, zone)
+    best = max(range(len(counts)), key=lambda order: (counts[order], -order))
+
+    def checker(answer) -> Feedback:
+        order = as_int(answer)
+        if not 0 <= order < len(counts):
+            return Feedback(False, f"orders run from 0 to {len(counts) - 1}")
+        if order == best:
+            return Feedback(True, f"order {order}: {counts[order]} free blocks in {zone}")
+        return Feedback(
+            False,
+            f"order {order} has {counts[order]} free blocks in {zone}; another order has more "
+            "(read the zone's line of /proc/buddyinfo: one column per order)",
+        )
+
+    return Question(
+        f"In zone {zone} of this machine, which order has the most free blocks?",
+        checker,
+        str(best),
+        f"The {zone} line of /proc/buddyinfo reads {' '.join(map(str, counts))}: "
+        f"order {best} has the most ({counts[best]}). A machine that has run for a while has "
+        "split many large blocks; right after boot the last column (order 10) would win.",
+    )
+
+
+def order10_on_the_copy(snapshot: Snapshot) -> Question:
+    """Will __get_free_pages(GFP_KERNEL, 10) succeed on a simulated copy of this machine?"""
+    succeeds = _order10_succeeds(snapshot)
+    free10 = sum(row.free[10] for row in snapshot.buddyinfo.rows if len(row.free) > 10)
+
+    def checker(answer) -> Feedback:
+        said = as_choice(answer, ("yes", "no")) == "yes"
+        if said == succeeds:
+            return Feedback(
+                True,
+                f"{'it succeeds' if succeeds else 'it fails'}: the copy has "
+                f"{free10} free order-10 blocks, as your machine does",
+            )
+        return Feedback(
+            False,
+            f"look at the last column of /proc/buddyinfo: {free10} free order-10 blocks "
+            "(4 MiB each) in all zones together",
+        )
+
+    return Question(
+        "On the copy of this machine, will __get_free_pages(GFP_KERNEL, 10) succeed (yes/no)?",
+        checker,
+        "yes" if succeeds else "no",
+        f"An order-10 request needs a free 4 MiB block (or a larger one to split); the copy has "
+        f"{free10}, like your machine, so it {'succeeds' if succeeds else 'fails'} without "
+        "reclaim or compaction.",
+    )
+
+
+def frees_without_alloc() -> Question:
+    """How many frees of the shipped sample trace have no allocation in the trace?"""
+    report = _sample_replay()
+    lost = report.frees_without_alloc
+
+    def checker(answer) -> Feedback:
+        count = as_int(answer)
+        if count == lost:
+            return Feedback(True, f"{lost}: the driver's first allocations came before tracing")
+        if count == 0:
+            return Feedback(
+                False,
+                "a trace starts mid-run: memory allocated before tracing "
+                "was switched on can still be freed in it",
+            )
+        return Feedback(
+            False,
+            f"not {count}: the sample was captured after the driver's "
+            "first few allocations; count those",
+        )
+
+    return Question(
+        "The sample trace was switched on after the driver made its first allocations. "
+        "How many frees will the replay find with no matching allocation?",
+        checker,
+        str(lost),
+        f"The trace holds {lost} frees of pointers it never saw allocated: they were "
+        "allocated before tracing started. A replay counts them instead of failing.",
+    )
+
+
+def _zone_counts(snapshot: Snapshot, zone: str) -> tuple[int, ...]:
+    """Free blocks per order of ``zone``, summed over nodes."""
+    rows = [row.free for row in snapshot.buddyinfo.rows if row.zone == zone]
+    if not rows:
+        zones = ", ".join(sorted({row.zone for row in snapshot.buddyinfo.rows}))
+        raise ValueError(f"this machine has no zone {zone!r}; its zones are {zones}")
+    return tuple(sum(column) for column in zip(*rows, strict=True))
+
+
+def _order10_succeeds(snapshot: Snapshot) -> bool:
+    """Try it on a fresh copy, so the learner's own copy stays as it is."""
+    copy = machine_like(snapshot)
+    return copy.get_free_pages(GFP_KERNEL, 10) != 0
+
+
+@cache
+def _sample_replay() -> trace.ReplayReport:
+    kernel = Kernel(**SAMPLE_MACHINE)
+    return trace.load(trace.SAMPLE_TRACE).replay(kernel)

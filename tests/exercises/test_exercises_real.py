@@ -1,0 +1,60 @@
+"""Do lesson 06's predictions read the learner's own machine and say why an answer is wrong?"""
+
+from pathlib import Path
+
+import pytest
+
+from kmviz import real
+from kmviz.exercises import real as questions
+
+FIXTURE = Path(__file__).resolve().parents[1] / "real" / "data" / "linux-6.18-vm"
+SYNTHETIC = {
+    "buddyinfo": "Node 0, zone      DMA      0      0      0      0      0      0      0      0"
+    "      1      1      3\nNode 0, zone    DMA32     40     30     20     10      5      4"
+    "      3      2      1      0      0\n",
+    "meminfo": "MemTotal:         262144 kB\nMemFree:          100000 kB\n",
+    "cpus": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def captured():
+    return real.snapshot(FIXTURE)
+
+
+def test_most_free_order_is_read_from_the_zone_line(captured):
+    question = questions.most_free_order(captured)
+    counts = next(row.free for row in captured.buddyinfo.rows if row.zone == "Normal")
+    best = counts.index(max(counts))
+    assert question.check(best).correct
+    wrong = question.check(10)
+    assert not wrong.correct and f"order 10 has {counts[10]} free blocks" in wrong.message
+
+
+def test_most_free_order_refuses_an_order_out_of_range_and_a_missing_zone(captured):
+    assert "orders run from 0 to 10" in questions.most_free_order(captured).check(11).message
+    with pytest.raises(ValueError, match="no zone 'Movable'"):
+        questions.most_free_order(captured, "Movable")
+
+
+def test_order10_falls_back_to_dma_when_dma32_has_no_4mib_block():
+    # the zonelist of GFP_KERNEL goes DMA32 -> DMA; DMA's 3 free order-10 blocks are above
+    # its min watermark plus the small lowmem_reserve it keeps against DMA32 requests
+    question = questions.order10_on_the_copy(real.snapshot(SYNTHETIC))
+    assert question.answer == "yes"
+    wrong = question.check("no")
+    assert not wrong.correct and "3 free order-10 blocks" in wrong.message
+
+
+def test_order10_on_the_captured_machine_succeeds(captured):
+    question = questions.order10_on_the_copy(captured)
+    assert question.answer == "yes"
+    assert question.check("YES").correct
+
+
+def test_frees_without_alloc_is_the_sample_traces_four_and_zero_gets_the_reason():
+    question = questions.frees_without_alloc()
+    assert question.answer == "4"
+    assert question.check("4").correct
+    assert "a trace starts mid-run" in question.check(0).message
+    assert "not 3" in question.check("3").message

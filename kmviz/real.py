@@ -20,14 +20,17 @@ no ``boost``/``managed``/``cma``, ``all_unreclaimable``, ``prev_priority``), pag
 migratetypes (``Reserve`` where 6.1 has ``HighAtomic``/``CMA``), vmallocinfo's raw pointers and
 ``phys=%lx``.  Newer kernels' extra lines (6.18's ``promo``, ``high_min``...) are read too.
 
-``machine_like(source)`` boots a simulated machine with the real one's memory and CPUs and then
+``machine_like(source)`` boots a simulated machine with the real one's memory and CPUs, gives it
+the real vmalloc areas and slab caches (objects and slabs as slabinfo counts them), and then
 allocates until its free lists hold, zone by zone and order by order, the real buddyinfo's counts
-(see its docstring for how); ``snapshot(source)`` reads all six files at once.
+(see its docstring for how; ``kernel.likeness`` compares); ``snapshot(source)`` reads all six
+files at once.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,14 +45,34 @@ from .engine.constants import (
     MIGRATETYPE_NAMES,
     PAGE_SIZE,
 )
-from .engine.gfp import __GFP_DMA, __GFP_DMA32, __GFP_MOVABLE, __GFP_NOWARN, __GFP_RECLAIMABLE
+from .engine.gfp import (
+    __GFP_ACCOUNT,
+    __GFP_DMA,
+    __GFP_DMA32,
+    __GFP_MOVABLE,
+    __GFP_NOWARN,
+    __GFP_RECLAIMABLE,
+    GFP_KERNEL,
+)
 from .engine.kernel import MAX_CPUS, MAX_MEM, MIN_MEM, Kernel
 from .engine.page import Page, format_size
 from .engine.procfs import PAGETYPEINFO_CAP
+from .engine.slab import KmemCache
+from .engine.slab_geometry import (
+    KMALLOC_MAX_CACHE_SIZE,
+    KMALLOC_MAX_SIZE,
+    SLAB_RECLAIM_ACCOUNT,
+    kmalloc_cache_size,
+    kmalloc_index,
+)
+from .engine.vmalloc import VMALLOC_CALLER
 
 __all__ = [
+    "MAX_COPIED_OBJECTS",
+    "RECLAIMABLE_CACHES",
     "THIS_MACHINE",
     "Buddyinfo",
+    "CacheLikeness",
     "FreeBlocks",
     "FreeBlocksOfType",
     "Likeness",
@@ -65,6 +88,7 @@ __all__ = [
     "Slabinfo",
     "Snapshot",
     "VmallocArea",
+    "VmallocLikeness",
     "Vmallocinfo",
     "ZoneCounters",
     "Zoneinfo",
@@ -960,13 +984,123 @@ def snapshot(source: str | os.PathLike | Mapping = THIS_MACHINE) -> Snapshot:
 
 
 # === a simulated machine like the real one =======================================================
+_SLAB_COLUMNS = ("active_objs", "num_objs", "num_slabs", "objsize", "objperslab", "pagesperslab")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLikeness:
+    """One real slab cache beside the copy's: both /proc/slabinfo rows and how it was copied.
+
+    ``real`` is the real row; ``copy`` the copy's row (its name may differ, see ``how``), None
+    when the copy has no such cache; ``wanted`` the objects aimed for (``real.active_objs``,
+    fewer when machine_like() scaled the caches down); ``how`` is "created"
+    (kmem_cache_create()), "kmalloc" (the copy's own kmalloc cache, filled with kmalloc()),
+    "renamed" (created under another name, see ``note``) or "not copied" (``note`` says why).
+    """
+
+    real: SlabCache
+    copy: SlabCache | None
+    wanted: int
+    how: str
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        """The real cache's name."""
+        return self.real.name
+
+    @property
+    def differences(self) -> dict[str, int]:
+        """``{column: copy minus real}`` for the slabinfo columns that differ; {} when alike."""
+        diff = {}
+        for column in _SLAB_COLUMNS:
+            copy = 0 if self.copy is None else getattr(self.copy, column)
+            if copy != getattr(self.real, column):
+                diff[column] = copy - getattr(self.real, column)
+        return diff
+
+    @property
+    def exact(self) -> bool:
+        """True when the copy's slabinfo row has the real one's numbers, column for column."""
+        return not self.differences
+
+    @property
+    def geometry_differs(self) -> bool:
+        """True when the copy's slots, objects per slab or pages per slab are not the real ones."""
+        return self.copy is not None and any(
+            getattr(self.copy, column) != getattr(self.real, column)
+            for column in ("objsize", "objperslab", "pagesperslab")
+        )
+
+    @property
+    def as_wanted(self) -> bool:
+        """True when the copy differs only as asked: the scaled-down objects, in real slabs."""
+        return self.exact or (
+            self.copy is not None
+            and self.copy.active_objs == self.wanted != self.real.active_objs
+            and not self.geometry_differs
+        )
+
+
+@dataclass(frozen=True)
+class VmallocLikeness:
+    """The real machine's vmalloc areas beside the copy's (areas holding pages, and pages).
+
+    ``real_areas``/``real_pages`` count the real areas machine_like() copies: kind "vmalloc"
+    with ``pages=N`` (the page arrays of ``vpages`` areas included); ``copy_areas`` and
+    ``copy_pages`` count the copy's vmalloc areas.  ``not_copied`` counts the real areas left
+    out, by why (ioremap, vmap, user, vm_map_ram, unpurged, no pages ...); ``failed`` the areas
+    the copy could not allocate; ``sizes_differ`` the copied areas whose size in bytes is not
+    the real one (the copy adds one guard page to every area).
+    """
+
+    real_areas: int
+    real_pages: int
+    copy_areas: int
+    copy_pages: int
+    not_copied: Mapping[str, int] = field(default_factory=_empty_mapping)
+    failed: int = 0
+    sizes_differ: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        """True when the copy has as many areas and pages, and the same sizes, as were copied."""
+        return (
+            (self.real_areas, self.real_pages) == (self.copy_areas, self.copy_pages)
+            and not self.failed
+            and not self.sizes_differ
+        )
+
+    def __str__(self) -> str:
+        lines = [
+            f"vmalloc areas: real {self.real_areas} areas, {self.real_pages} pages;"
+            f" copy {self.copy_areas} areas, {self.copy_pages} pages"
+        ]
+        if self.not_copied:
+            counts = ", ".join(f"{count} {why}" for why, count in self.not_copied.items())
+            lines.append(f"  not copied (not simulated): {counts}")
+        if self.failed:
+            lines.append(f"  {self.failed} area(s) could not be allocated in the copy")
+        if self.sizes_differ:
+            lines.append(f"  {self.sizes_differ} area(s) differ in size (bytes)")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Likeness:
-    """How machine_like()'s copy compares with the real machine: free blocks per zone and order.
+    """How machine_like()'s copy compares with the real machine.
 
-    ``real`` is what the copy aimed for in each of its zones (the real zones it lacks added to
-    its highest one), ``copy`` what its /proc/buddyinfo shows; ``memtotal_kib`` is the real
-    and the copy's MemTotal (KiB); ``notes`` say what could not be copied and why.
+    Free blocks per zone and order: ``real`` is what the copy aimed for in each of its zones
+    (the real zones it lacks added to its highest one), ``copy`` what its /proc/buddyinfo
+    shows, ``differences`` and ``exact`` compare them.  ``memtotal_kib`` is the real and the
+    copy's MemTotal (KiB).  Slab caches: ``caches`` has a CacheLikeness per real cache
+    (empty when the snapshot had no slabinfo or slabs=False), ``slab_differences`` and
+    ``slabs_exact`` compare them, ``objects_scale`` is the fraction of the real objects
+    copied (1.0 unless capped), ``sreclaimable_kib`` the real and the copy's SReclaimable.
+    ``vmalloc`` is a VmallocLikeness (None without vmallocinfo or with vmalloc=False).
+    ``notes`` say what could not be copied and why.
     """
 
     source: str
@@ -976,6 +1110,10 @@ class Likeness:
     real: Mapping[str, tuple[int, ...]]
     copy: Mapping[str, tuple[int, ...]]
     notes: tuple[str, ...] = ()
+    caches: tuple[CacheLikeness, ...] = ()
+    objects_scale: float = 1.0
+    sreclaimable_kib: tuple[int, int] | None = None
+    vmalloc: VmallocLikeness | None = None
 
     @property
     def differences(self) -> dict[str, tuple[int, ...]]:
@@ -990,6 +1128,68 @@ class Likeness:
         """True when every zone's free blocks match the real machine's order for order."""
         return all(not any(diff) for diff in self.differences.values())
 
+    def cache(self, name: str) -> CacheLikeness:
+        """The CacheLikeness of real cache ``name``; KeyError if the real machine has none."""
+        for cache in self.caches:
+            if cache.name == name:
+                return cache
+        raise KeyError(f"{self.source} has no slab cache {name!r}")
+
+    @property
+    def slab_differences(self) -> dict[str, dict[str, int]]:
+        """``{real cache: {column: copy minus real}}`` for the caches that differ."""
+        return {cache.name: cache.differences for cache in self.caches if not cache.exact}
+
+    @property
+    def slabs_exact(self) -> bool:
+        """True when every real cache's slabinfo row is the copy's (vacuously without caches)."""
+        return all(cache.exact for cache in self.caches)
+
+    def _slab_lines(self) -> list[str]:
+        if not self.caches:
+            return []
+        copied = [cache for cache in self.caches if cache.copy is not None]
+        real_objects = sum(cache.real.active_objs for cache in self.caches)
+        copy_objects = sum(cache.copy.active_objs for cache in copied)
+        differ = [cache for cache in self.caches if not cache.exact]
+        listed = [cache for cache in differ if not cache.as_wanted]
+        lines = [
+            f"slab caches: {len(copied)} of {len(self.caches)} real caches in the copy,"
+            f" {copy_objects} of {real_objects} active objects; {len(differ)} differ",
+        ]
+        if self.objects_scale < 1:
+            lines.append(
+                f"  objects scaled by {self.objects_scale:.4f} (see notes):"
+                f" {len(differ) - len(listed)} caches differ only by that"
+            )
+        if self.sreclaimable_kib is not None:
+            real_kib, copy_kib = self.sreclaimable_kib
+            lines.append(f"  SReclaimable real {real_kib} kB, copy {copy_kib} kB")
+        if listed:
+            lines.append(
+                f"  {'cache':<24}{'':>5}" + "".join(f"{column:>13}" for column in _SLAB_COLUMNS)
+            )
+        for cache in listed[:MAX_CACHES_LISTED]:
+            lines.append(
+                f"  {cache.name[:24]:<24}{'real':>5}"
+                + "".join(f"{getattr(cache.real, column):>13}" for column in _SLAB_COLUMNS)
+            )
+            if cache.copy is not None:
+                lines.append(
+                    f"  {'':<24}{'copy':>5}"
+                    + "".join(f"{getattr(cache.copy, column):>13}" for column in _SLAB_COLUMNS)
+                )
+            if cache.note:
+                lines.append(f"  {'':<24}note: {cache.note}")
+        if len(listed) > MAX_CACHES_LISTED:
+            lines.append(f"  ... and {len(listed) - MAX_CACHES_LISTED} more (likeness.caches)")
+        lines.extend(
+            f"  {cache.name}: {cache.note}"
+            for cache in self.caches
+            if cache.note and cache.as_wanted and self.objects_scale >= 1
+        )
+        return lines
+
     def __str__(self) -> str:
         real_total, copy_total = self.memtotal_kib
         lines = [
@@ -1003,6 +1203,9 @@ class Likeness:
             diff = self.differences[zone]
             if any(diff):
                 lines.append(f"{zone + ' copy - real':<20}" + "".join(f"{n:>+7}" for n in diff))
+        lines += self._slab_lines()
+        if self.vmalloc is not None:
+            lines.append(str(self.vmalloc))
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -1189,8 +1392,419 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
     return _page_multiple(mem + wanted - probe), []
 
 
-def machine_like(snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = THIS_MACHINE,
-                 seed: int = 0) -> Kernel:  # fmt: skip
+# --- the copy's vmalloc areas and slab caches ----------------------------------------------------
+MAX_COPIED_OBJECTS = 2_000_000  # slab objects machine_like() copies at most, by default
+MAX_CACHES_LISTED = 40  # caches that differ, listed by str(likeness)
+
+# Caches Linux creates with SLAB_RECLAIM_ACCOUNT: their slabs count as SReclaimable and come from
+# reclaimable pageblocks.  fs/dcache.c, fs/inode.c, fs/buffer.c, lib/radix-tree.c, fs/mbcache.c,
+# fs/ext4 (inode cache, extent_status), fs/proc, net/socket.c, block/bdev.c, debugfs, tracefs,
+# and the inode caches of ext2/3, xfs, btrfs, fuse, nfs, overlayfs and squashfs.  slabinfo does
+# not print a cache's flags: this list is a guess, which the report checks against SReclaimable.
+RECLAIMABLE_CACHES = frozenset({
+    "dentry", "inode_cache", "buffer_head", "radix_tree_node", "mbcache", "ext4_inode_cache",
+    "extent_status", "proc_inode_cache", "sock_inode_cache", "bdev_cache", "debugfs_inode_cache",
+    "tracefs_inode_cache", "ext2_inode_cache", "ext3_inode_cache", "xfs_inode", "btrfs_inode",
+    "fuse_inode", "nfs_inode_cache", "ovl_inode", "squashfs_inode_cache",
+})  # fmt: skip
+
+# a kmalloc cache's name: 6.1's "kmalloc-1k", "dma-kmalloc-96", "kmalloc-rcl-64", "kmalloc-cg-8k",
+# 2.6.32's "kmalloc-4096" and "kmalloc_dma-512"
+_KMALLOC_NAME = re.compile(
+    r"(dma-kmalloc-|kmalloc_dma-|kmalloc-rcl-|kmalloc-cg-|kmalloc-)(\d+)([kM]?)"
+)
+_KMALLOC_PREFIX_KIND = {
+    "kmalloc-": "normal",
+    "dma-kmalloc-": "dma",
+    "kmalloc_dma-": "dma",
+    "kmalloc-rcl-": "reclaim",
+    "kmalloc-cg-": "cgroup",
+}
+_KMALLOC_KIND_GFP = {  # what kmalloc_type() needs to pick each kind
+    "normal": 0,
+    "dma": __GFP_DMA,
+    "reclaim": __GFP_RECLAIMABLE,
+    "cgroup": __GFP_ACCOUNT,
+}
+_SIZE_UNIT = {"": 1, "k": 1 << 10, "M": 1 << 20}
+
+
+def _kmalloc_class(name: str) -> tuple[str, int] | None:
+    """(kind, bytes) of a kmalloc size class named ``name``; None for any other cache."""
+    match = _KMALLOC_NAME.fullmatch(name)
+    if match is None:
+        return None
+    size = int(match[2]) * _SIZE_UNIT[match[3]]
+    if not 0 < size <= KMALLOC_MAX_CACHE_SIZE or kmalloc_cache_size(kmalloc_index(size)) != size:
+        return None
+    return _KMALLOC_PREFIX_KIND[match[1]], size
+
+
+def _target_pages(targets: Mapping[str, list[int]]) -> int:
+    """Pages the free blocks of ``targets`` hold, all zones."""
+    return sum(count << order for free in targets.values() for order, count in enumerate(free))
+
+
+def _not_copied(area: VmallocArea) -> str | None:
+    """Why a vmallocinfo area is not copied (what kind it is), or None: a vmalloc() with pages."""
+    if area.kind == "unpurged":
+        return "unpurged (freed, not yet purged)"
+    if area.kind == "vm_map_ram":
+        return "vm_map_ram"
+    for flag in ("ioremap", "vmap", "user"):
+        if flag in area.flags:
+            return flag
+    if "vmalloc" not in area.flags:
+        return f"other ({' '.join(area.flags) or 'no flags'})"
+    if not area.pages:
+        return "vmalloc without pages (a reserved range)"
+    return None
+
+
+def _copy_vmalloc(kernel: Kernel, info: Vmallocinfo, floor: int) -> VmallocLikeness:
+    """vmalloc() every real "vmalloc" area with pages=N, N pages each, with the real caller.
+
+    A ``vpages`` area's page array (N * 8 bytes above a page) is itself a vmalloc area of the
+    same caller, listed on its own line; the copy's vmalloc() makes it as Linux does, so that
+    line is not copied again.  Stops when the copy's free pages would go below ``floor``.
+    """
+    not_copied: dict[str, int] = {}
+    copied: list[VmallocArea] = []
+    for area in info.rows:
+        why = _not_copied(area)
+        if why is None:
+            copied.append(area)
+        else:
+            not_copied[why] = not_copied.get(why, 0) + 1
+    to_make = list(copied)
+    arrays = unmatched = 0
+    for area in copied:
+        if "vpages" not in area.flags:
+            continue
+        array_pages = -(-area.pages * 8 // PAGE_SIZE)
+        for index, other in enumerate(to_make):
+            same = (other.caller, other.pages) == (area.caller, array_pages)
+            if same and "vpages" not in other.flags:
+                del to_make[index]
+                arrays += 1
+                break
+        else:
+            unmatched += 1
+    notes = []
+    failed = 0
+    for index, area in enumerate(to_make):
+        if kernel.free_pages_count() - area.pages - 1 < floor:
+            failed = len(to_make) - index
+            notes.append(
+                f"the copy ran out of room for vmalloc areas: {failed} not made (the free"
+                " lists to copy come first)"
+            )
+            break
+        # _vmalloc(), not vmalloc(): the same call with the real caller, for /proc/vmallocinfo
+        if not kernel._vmalloc(area.pages * PAGE_SIZE, GFP_KERNEL, area.caller or VMALLOC_CALLER):
+            failed += 1
+    if arrays:
+        notes.append(
+            f"{arrays} page array(s) of vpages areas were made by the copy's vmalloc() itself,"
+            " as Linux makes them (caller __vmalloc_area_node in the copy)"
+        )
+    if unmatched:
+        notes.append(
+            f"{unmatched} vpages area(s) without their page array's line: the copy has that"
+            " many more areas"
+        )
+    made = [
+        area
+        for area in vmallocinfo(kernel.cat("/proc/vmallocinfo")).rows
+        if area.kind == "area" and "vmalloc" in area.flags
+    ]
+    real_sizes: dict[int, int] = {}
+    for area in copied:
+        real_sizes[area.size] = real_sizes.get(area.size, 0) + 1
+    for area in made:
+        real_sizes[area.size] = real_sizes.get(area.size, 0) - 1
+    return VmallocLikeness(
+        real_areas=len(copied),
+        real_pages=sum(area.pages for area in copied),
+        copy_areas=len(made),
+        copy_pages=sum(area.pages for area in made),
+        not_copied=MappingProxyType(not_copied),
+        failed=failed,
+        sizes_differ=sum(count for count in real_sizes.values() if count > 0),
+        notes=tuple(notes),
+    )
+
+
+@dataclass(slots=True)
+class _CachePlan:
+    """One real cache on its way into the copy: where its objects go and how many."""
+
+    row: SlabCache
+    how: str = "created"
+    notes: list[str] = field(default_factory=list)
+    cache: KmemCache | None = None
+    gfp: int = GFP_KERNEL
+    kmalloc_size: int = 0  # > 0: a kmalloc cache, filled with kmalloc(kmalloc_size, gfp)
+    wanted: int = 0  # objects to leave in use
+    slabs: int = 0  # slabs to fill before the surplus is freed
+
+    def numbers(self, scale: float) -> int:
+        """Set ``wanted`` and ``slabs`` for ``scale`` of the real objects; the pages needed.
+
+        The copy aims for the real active_objs, and for the real num_objs as near as whole
+        slabs of its own geometry allow (exactly, where the geometry is the real one):
+        ``slabs`` full slabs, then the surplus freed, never a slab's last object.
+        """
+        cache, row = self.cache, self.row
+        if cache is None:
+            return 0
+        live = len(cache.requested)  # the copy's own, e.g. vmalloc's page arrays
+        self.wanted = row.active_objs if scale >= 1 else int(row.active_objs * scale)
+        if row.active_objs and not self.wanted and scale > 0:
+            self.wanted = 1  # every cache keeps at least one object, unless none is wanted
+        keep = max(self.wanted, live)
+        if not keep:
+            self.slabs = 0
+            return 0
+        per_slab = cache.objects
+        self.slabs = min(max(round(row.num_objs * min(scale, 1) / per_slab), -(-keep // per_slab)),
+                         keep)  # fmt: skip
+        return max(self.slabs - len(cache.slabs), 0) << cache.order
+
+
+def _plan_caches(kernel: Kernel, info: Slabinfo) -> list[_CachePlan]:
+    """A plan per real cache, oldest first (slabinfo lists the newest first), caches created.
+
+    kmalloc size classes are the copy's own caches; any other cache is kmem_cache_create()d
+    with the real object size (slabinfo's objsize, the slot size), reclaimable if named in
+    RECLAIMABLE_CACHES.  Whitespace in a name becomes "_"; a name the copy already has gets
+    "#2", "#3" ...; an object size kmem_cache_create() refuses is not copied.
+    """
+    names = {cache.name for cache in kernel.caches}
+    kmalloc_used: set[str] = set()
+    plans = []
+    for row in reversed(info.rows):
+        plan = _CachePlan(row)
+        plans.append(plan)
+        kmalloc = _kmalloc_class(row.name)
+        if kmalloc is not None:
+            kind, size = kmalloc
+            cache = kernel.kmalloc_caches.get((kind, kmalloc_index(size)))
+            if cache is not None and cache.name not in kmalloc_used:
+                kmalloc_used.add(cache.name)
+                plan.how, plan.cache, plan.kmalloc_size = "kmalloc", cache, size
+                plan.gfp = GFP_KERNEL | _KMALLOC_KIND_GFP[kind]
+                if cache.name != row.name:
+                    plan.notes.append(f"the copy's kmalloc cache {cache.name}")
+                continue
+            if cache is None:
+                plan.notes.append(f"the copy has no {kind} kmalloc cache of {size} B (no ZONE_DMA)")
+        if not 0 < row.objsize <= KMALLOC_MAX_SIZE:
+            plan.how = "not copied"
+            plan.notes.append(
+                f"object size {row.objsize} B: kmem_cache_create() takes 1..{KMALLOC_MAX_SIZE} B"
+            )
+            continue
+        name = "_".join(row.name.split())
+        if name != row.name:
+            plan.notes.append("whitespace in the name made '_' (kmem_cache_create() warns)")
+        if name in names:
+            number = 2
+            while f"{name}#{number}" in names:
+                number += 1
+            plan.notes.append(f"named {name}#{number}: the copy already has a cache {name}")
+            name = f"{name}#{number}"
+        flags = SLAB_RECLAIM_ACCOUNT if row.name in RECLAIMABLE_CACHES else 0
+        plan.cache = kernel.kmem_cache_create(name, row.objsize, flags=flags)
+        if plan.cache is None:
+            plan.how = "not copied"
+            plan.notes.append("kmem_cache_create() refused it (see the copy's dmesg)")
+            continue
+        names.add(name)
+        if name != row.name:
+            plan.how = "renamed"
+    return plans
+
+
+def _scale_to_fit(
+    plans: list[_CachePlan], max_objects: int, budget: int
+) -> tuple[float, list[str]]:
+    """The fraction of the real objects to copy: all, unless above ``max_objects`` or the room."""
+    notes = []
+    total = sum(plan.row.active_objs for plan in plans if plan.cache is not None)
+    scale = 1.0
+    if total > max_objects:
+        scale = max_objects / total
+        notes.append(
+            f"{total} slab objects are more than max_objects={max_objects}: every cache is"
+            f" scaled down to {scale:.4f} of its objects (pass a larger max_objects to copy all)"
+        )
+    pages = sum(plan.numbers(scale) for plan in plans)
+    for _ in range(3):
+        if pages <= budget:
+            break
+        scale *= max(budget, 0) / pages * 0.98
+        pages = sum(plan.numbers(scale) for plan in plans)
+        if len(notes) < 2:
+            notes.append(
+                "the copy has not room for every real slab beside the free blocks to copy:"
+                " every cache is scaled down"
+            )
+    return scale, notes
+
+
+def _free_spread(kernel: Kernel, plan: _CachePlan, before: set[int], surplus: int, rng) -> int:
+    """Free ``surplus`` objects the plan allocated, spread evenly over the cache's slabs.
+
+    Never a slab's last object in use, never one of ``before`` (objects the copy had before).
+    The slabs and the objects in each are picked with ``rng``; returns how many could not be
+    freed without emptying a slab.
+    """
+    if surplus <= 0:
+        return 0
+    cache = plan.cache
+    candidates: dict[int, list[int] | None] = {}  # slab pfn -> its objects to pick from
+    room: dict[int, int] = {}
+    slabs = {slab.pfn: slab for slab in cache.slabs}
+    for pfn in sorted(slabs):
+        slab = slabs[pfn]
+        if not slab.freelist and not before:  # full of the plan's objects: any slot will do
+            candidates[pfn], room[pfn] = None, slab.objects - 1
+            continue
+        free = set(slab.freelist)
+        addrs = [slab.address(i) for i in range(slab.objects) if i not in free]
+        mine = [addr for addr in addrs if addr not in before]
+        candidates[pfn], room[pfn] = mine, min(len(mine), len(addrs) - 1)
+    open_slabs = [pfn for pfn in candidates if room[pfn] > 0]
+    rng.shuffle(open_slabs)
+    quota = dict.fromkeys(open_slabs, 0)
+    left = surplus
+    while left > 0 and open_slabs:
+        share = max(1, left // len(open_slabs))
+        still_open = []
+        for pfn in open_slabs:
+            take = min(share, room[pfn] - quota[pfn], left)
+            quota[pfn] += take
+            left -= take
+            if quota[pfn] < room[pfn]:
+                still_open.append(pfn)
+            if not left:
+                break
+        open_slabs = still_open
+    if plan.kmalloc_size:
+        free_object = kernel.kfree
+    else:
+        cache_free = kernel.kmem_cache_free
+        free_object = lambda addr: cache_free(cache, addr)  # noqa: E731
+    for pfn, count in quota.items():
+        slab, addrs = slabs[pfn], candidates[pfn]
+        if addrs is None:
+            picked = [slab.address(i) for i in rng.sample(range(slab.objects), count)]
+        else:
+            picked = rng.sample(addrs, count)
+        for addr in picked:
+            free_object(addr)
+    return left
+
+
+def _fill(kernel: Kernel, plan: _CachePlan, floor: int, rng) -> None:
+    """Allocate the plan's slabs full, free the surplus, and put the active slab back.
+
+    Objects come a slab's worth at a time, so that a failure (none is expected: the plan
+    fits above ``floor``) stops the filling.  kmem_cache_shrink() flushes the active
+    (per-CPU) slab to the partial list, so that /proc/slabinfo counts its free slots as
+    free: active_objs is then the objects in use.
+    """
+    cache = plan.cache
+    per_slab = cache.objects
+    before = set(cache.requested)  # the copy's own objects, e.g. vmalloc's page arrays
+    room = kernel.free_pages_count() - floor
+    slabs = plan.slabs
+    if (slabs - len(cache.slabs)) << cache.order > room:  # a guard: _scale_to_fit() estimates
+        slabs = max(len(cache.slabs) + (room >> cache.order), 0)
+        plan.notes.append(f"the copy ran out of room: {slabs} slabs, not {plan.slabs}")
+    count = slabs * per_slab - len(before)
+    made = 0
+    gfp = plan.gfp
+    if plan.kmalloc_size:
+        alloc, first = kernel.kmalloc, plan.kmalloc_size
+    else:
+        alloc, first = kernel.kmem_cache_alloc, cache
+    while made < count:
+        batch = [alloc(first, gfp) for _ in range(min(per_slab, count - made))]
+        if 0 in batch:
+            made += batch.index(0)
+            plan.notes.append(f"the copy ran out of memory after {made} of {count} objects")
+            break
+        made += len(batch)
+    if len(before) > plan.wanted:
+        plan.notes.append(
+            f"the copy's own {len(before)} objects (vmalloc page arrays) are more than wanted"
+        )
+    surplus = len(before) + made - max(plan.wanted, len(before))
+    left = _free_spread(kernel, plan, before, surplus, rng)
+    if left:
+        plan.notes.append(f"{left} objects more in use: freeing them would empty slabs")
+    kernel.kmem_cache_shrink(cache)
+
+
+def _copy_slabs(kernel: Kernel, info: Slabinfo, max_objects: int, floor: int,
+                seed: int) -> tuple[tuple[CacheLikeness, ...], float, list[str]]:  # fmt: skip
+    """Create the real caches in the copy and allocate their objects (see machine_like())."""
+    plans = _plan_caches(kernel, info)
+    scale, notes = _scale_to_fit(plans, max_objects, kernel.free_pages_count() - floor)
+    rng = random.Random(seed)
+    for plan in plans:
+        if plan.cache is not None and plan.slabs:
+            _fill(kernel, plan, floor, rng)
+    rows = {row.name: row for row in slabinfo(kernel.cat("/proc/slabinfo")).rows}
+    caches = []
+    for plan in reversed(plans):  # back in the real file's order, newest first
+        row, cache = plan.row, plan.cache
+        notes_of_cache = list(plan.notes)
+        if cache is not None:
+            if row.num_objs != row.num_slabs * row.objperslab:
+                notes_of_cache.append(
+                    f"real num_objs {row.num_objs} is not num_slabs x objperslab"
+                    f" ({row.num_slabs * row.objperslab}): some real slabs are of SLUB's fallback"
+                    " order, with fewer objects; the copy's are all of the preferred order"
+                )
+            if plan.wanted != row.active_objs:
+                notes_of_cache.append(f"{plan.wanted} of {row.active_objs} objects (scaled)")
+            if (cache.size, cache.objects, 1 << cache.order) != (
+                row.objsize, row.objperslab, row.pagesperslab,
+            ):  # fmt: skip
+                notes_of_cache.append(
+                    f"the copy's SLUB geometry: {cache.objects} objects of {cache.size} B per"
+                    f" {1 << cache.order}-page slab, real {row.objperslab} of {row.objsize} B"
+                    f" per {row.pagesperslab} (CPU count, SLUB order or kernel version)"
+                )
+        caches.append(
+            CacheLikeness(
+                real=row,
+                copy=None if cache is None else rows.get(cache.name),
+                wanted=plan.wanted,
+                how=plan.how,
+                note="; ".join(notes_of_cache),
+            )
+        )
+    refused = sum(plan.how == "not copied" for plan in plans)
+    if refused:
+        notes.append(f"{refused} real cache(s) not copied (see likeness.caches)")
+    renamed = sum(plan.how == "renamed" for plan in plans)
+    if renamed:
+        notes.append(f"{renamed} real cache(s) copied under another name (see likeness.caches)")
+    return tuple(caches), scale, notes
+
+
+def machine_like(
+    snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = THIS_MACHINE,
+    seed: int = 0,
+    *,
+    slabs: bool = True,
+    vmalloc: bool = True,
+    max_objects: int = MAX_COPIED_OBJECTS,
+) -> Kernel:
     """A simulated Kernel shaped like a real machine; ``kernel.likeness`` says how alike.
 
     ``snapshot_or_sources`` is a Snapshot or anything snapshot() takes.  The copy gets:
@@ -1201,14 +1815,40 @@ def machine_like(snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = T
       copy's DMA32 is larger and its Normal smaller than a real machine's;
     * the real CPU count (slab geometry depends on it), up to kmviz's 256;
     * DMA and DMA32 zones only if the real buddyinfo has them;
-    * then allocations, zone by zone, that leave the free lists with the real buddyinfo's
-      free blocks per order (see _ZoneCarver.carve): the blocks below the largest order are
-      made as chains, one free block per order above one allocated block, the way expand()
-      leaves a split block, so each chain costs only its bottom block; surplus blocks are
-      allocated.  A zone runs out when what is left would go below its min watermark or no
-      larger block is left to split; then the counts differ and
+    * with ``vmalloc`` and a vmallocinfo: every real vmalloc area with ``pages=N`` made with
+      vmalloc() of N pages and the real caller (see _copy_vmalloc); ioremap, vmap, user,
+      vm_map_ram and unpurged areas are not simulated, and counted;
+    * with ``slabs`` and a slabinfo (root-only on a real machine; without it a note says so):
+      every real cache, oldest first, so that the copy's /proc/slabinfo lists them in the real
+      order.  A kmalloc size class (kmalloc-96, dma-kmalloc-1k, kmalloc-rcl-64, kmalloc-cg-8k,
+      2.6.32's kmalloc-4096) is the copy's own kmalloc cache, filled with kmalloc() of the
+      class size and the kind's GFP bit; any other cache is kmem_cache_create(name, objsize)
+      (slabinfo's objsize is the slot size), SLAB_RECLAIM_ACCOUNT for RECLAIMABLE_CACHES;
+      names with whitespace or that the copy already has are changed, and said.  Each cache
+      gets the real num_slabs (as many whole slabs of its own geometry as come nearest to the
+      real num_objs) filled with objects, then the surplus freed, spread over the slabs and
+      never a slab's last object, and kmem_cache_shrink() puts the active slab on the
+      partial list: the copy's active_objs is the real one, and where the geometry is the
+      real one (the same CPU count and SLUB orders), num_objs and num_slabs too.  Above
+      ``max_objects`` objects in all, or when the copy has no room for every slab beside the
+      free blocks it must keep, every cache is scaled by the same fraction (at least one
+      object each) and a note says so;
+    * then (so that the slabs and vmalloc pages come out of the memory the real machine does
+      not have free either) allocations, zone by zone, that leave the free lists with the
+      real buddyinfo's free blocks per order (see _ZoneCarver.carve): the blocks below the
+      largest order are made as chains, one free block per order above one allocated block,
+      the way expand() leaves a split block, so each chain costs only its bottom block;
+      surplus blocks are allocated.  A zone runs out when what is left would go below its min
+      watermark or no larger block is left to split; then the counts differ and
       ``kernel.likeness.differences`` says by how much (largest orders are served first).
+
+    ``seed`` seeds the copy (Kernel(seed=...)) and which objects are freed.  The fixture of a
+    24 GiB, 2-CPU machine with 1.9 million slab objects takes about 4 s, most of it one
+    allocation per object; every object is an event of the copy's history, which the views
+    replay, so a smaller ``max_objects`` (e.g. 200_000) makes them quicker to open.
     """
+    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 0:
+        raise ValueError(f"machine_like(): max_objects must be an int >= 0, not {max_objects!r}")
     snap = (
         snapshot_or_sources
         if isinstance(snapshot_or_sources, Snapshot)
@@ -1232,6 +1872,33 @@ def machine_like(snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = T
     zones = [zone.name for zone in kernel.zones]
     targets, target_notes = _targets(snap.buddyinfo, zones)
     notes += target_notes
+    # what vmalloc areas and slabs leave free: the free blocks to copy, and the high watermarks
+    floor = _target_pages(targets) + sum(zone.watermark[2] for zone in kernel.zones)
+    vmalloc_likeness = None
+    if not vmalloc:
+        notes.append("vmalloc=False: no vmalloc areas copied")
+    elif snap.vmallocinfo is None:
+        notes.append("no vmallocinfo (root-only on a real machine): no vmalloc areas copied")
+    else:
+        vmalloc_likeness = _copy_vmalloc(kernel, snap.vmallocinfo, floor)
+    caches: tuple[CacheLikeness, ...] = ()
+    scale = 1.0
+    sreclaimable = None
+    if not slabs:
+        notes.append("slabs=False: no slab caches copied")
+    elif snap.slabinfo is None:
+        notes.append(
+            "no slabinfo (root-only on a real machine: run as root or pass a copy saved as"
+            " root): the copy has only its own kmalloc caches"
+        )
+    else:
+        caches, scale, slab_notes = _copy_slabs(kernel, snap.slabinfo, max_objects, floor, seed)
+        notes += slab_notes
+        if "SReclaimable" in snap.meminfo:
+            sreclaimable = (
+                snap.meminfo["SReclaimable"],
+                meminfo(kernel.cat("/proc/meminfo"))["SReclaimable"],
+            )
     for zone in zones:
         _ZoneCarver(kernel, zone).carve(targets[zone])
     copy_total = meminfo(kernel.cat("/proc/meminfo"))["MemTotal"]
@@ -1243,5 +1910,9 @@ def machine_like(snapshot_or_sources: Snapshot | str | os.PathLike | Mapping = T
         real=MappingProxyType({zone: tuple(counts) for zone, counts in targets.items()}),
         copy=MappingProxyType({zone: tuple(free) for zone, free in kernel.buddyinfo().items()}),
         notes=tuple(notes),
+        caches=caches,
+        objects_scale=scale,
+        sreclaimable_kib=sreclaimable,
+        vmalloc=vmalloc_likeness,
     )
     return kernel

@@ -14,7 +14,9 @@ same events, never guessed by undoing::
     seek(8_200) = restore(8_192) + 8 events    # then apply 8 events
 
 Checkpoints keep the frame codes zlib-compressed; when there are more than MAX_CHECKPOINTS
-every other one is dropped and the spacing doubles, so memory stays bounded on long runs.
+every other one is dropped and the spacing doubles, so memory stays bounded on long runs.  A
+long catch-up (a view opened after a big workload) checkpoints sparsely until its last
+stretch, so going back near the end stays quick and the catch-up itself is not slowed down.
 
 Frame codes (``Timeline.frames``, numpy uint8, one per pfn):
 
@@ -95,6 +97,8 @@ REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_at
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
 TRACK_LIMIT = 4096  # a forward move longer than this reports every frame as changed
+FINE_CHECKPOINTS = 16  # a long replay checkpoints every interval only this near its end
+COARSE = 16  # ... and every COARSE intervals before that
 
 
 class Cache(NamedTuple):
@@ -342,12 +346,20 @@ class Timeline(HasTraits):
             return
         handlers = self._handlers
         position = start
+        # far from ``stop`` only every COARSE-th checkpoint is taken: a long catch-up on a
+        # big machine would otherwise spend more time compressing maps than applying events
+        fine_from = stop - FINE_CHECKPOINTS * self._interval
+        coarse = self._interval * COARSE
         for event in self.kernel.history.events(start, stop):
             handler = handlers.get(event.__class__)
             if handler is not None:
                 handler(event)
             position += 1
-            if position % self._interval == 0 and position > self._checkpoints[-1][0]:
+            if (
+                position % self._interval == 0
+                and position > self._checkpoints[-1][0]
+                and (position >= fine_from or position % coarse == 0)
+            ):
                 self._checkpoint(position)
 
     def _snapshot(self) -> tuple:

@@ -1,10 +1,15 @@
 """kmviz.real.machine_like(): a simulated machine with a real one's memory, CPUs and free lists."""
 
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from kmviz.engine.gfp import GFP_KERNEL
 from kmviz.engine.invariants import check
 from kmviz.engine.kernel import MAX_MEM
-from kmviz.real import _chains, machine_like, meminfo
+from kmviz.real import _chains, machine_like, meminfo, slabinfo, snapshot, vmallocinfo
 
 DATA = Path(__file__).parent / "data"
 SMALL = {
@@ -41,7 +46,7 @@ def test_memtotal_and_cpus_are_the_real_ones():
 
 
 def test_the_captured_6_18_machine_fits_and_is_exact():
-    k = machine_like(DATA / "linux-6.18-vm")
+    k = machine_like(DATA / "linux-6.18-vm", slabs=False, vmalloc=False)
     assert k.likeness.exact
     assert k.buddyinfo()["Normal"][0] == 27245 and k.cpus == 2
     assert k.likeness.memtotal_kib == (24684084, 24684084)
@@ -112,3 +117,267 @@ def test_chains_start_where_more_blocks_are_wanted_and_end_where_fewer_are():
     assert _chains([4, 2, 1] + [0] * 7) == [(2, 0), (1, 0), (0, 0), (0, 0)]
     # more blocks higher up than below: a chain ends above order 0
     assert _chains([0, 1, 2] + [0] * 7) == [(2, 2), (2, 1)]
+
+
+# --- slab caches and vmalloc areas ------------------------------------------------------------
+SLAB_LINE = (
+    "{name:<17} {active:6d} {num:6d} {size:6d} {per:4d} {pages:4d} : tunables    0    0    0"
+    " : slabdata {slabs:6d} {slabs:6d}      0\n"
+)
+SLABINFO_HEADER = (
+    "slabinfo - version: 2.1\n"
+    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+    " : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs>"
+    " <sharedavail>\n"
+)
+
+
+def slab_text(*rows: tuple) -> str:
+    """A slabinfo 2.1 file of (name, active, num, objsize, objperslab, pagesperslab, slabs)."""
+    keys = ("name", "active", "num", "size", "per", "pages", "slabs")
+    return SLABINFO_HEADER + "".join(
+        SLAB_LINE.format(**dict(zip(keys, row, strict=True))) for row in rows
+    )
+
+
+@pytest.fixture(scope="module")
+def fixture_copy():
+    """The 6.18 machine copied with its caches and vmalloc areas (about 4 s), and its snapshot."""
+    snap = snapshot(DATA / "linux-6.18-vm")
+    return snap, machine_like(snap)
+
+
+def test_the_fixture_copy_has_every_real_cache_with_the_real_numbers(fixture_copy):
+    snap, k = fixture_copy
+    copy = {row.name: row for row in slabinfo(k.cat("/proc/slabinfo")).rows}
+    assert len(copy) == len(slabinfo(k.cat("/proc/slabinfo")).rows)  # no name twice
+    assert set(copy) == {row.name for row in snap.slabinfo.rows}  # kmalloc-* not duplicated
+    columns = ("active_objs", "num_objs", "num_slabs", "objsize", "objperslab", "pagesperslab")
+    for real in snap.slabinfo.rows:
+        assert [getattr(copy[real.name], c) for c in columns] == [getattr(real, c) for c in columns]
+    likeness = k.likeness
+    assert likeness.slabs_exact and likeness.slab_differences == {}
+    assert likeness.objects_scale == 1.0 and len(likeness.caches) == len(snap.slabinfo.rows)
+    assert likeness.cache("dentry").how == "created"
+    assert likeness.cache("kmalloc-rcl-96").how == "kmalloc"
+    assert likeness.cache("dentry").copy.active_objs == 288007
+    # the copy's slabinfo lists the caches in the real order, newest first (kmalloc's own last)
+    created = [name for name in copy if not name.startswith(("kmalloc-", "dma-kmalloc-"))]
+    assert created == [r.name for r in snap.slabinfo.rows if r.name in created]
+
+
+def test_the_fixture_copy_s_kmalloc_objects_are_in_the_copy_s_own_kmalloc_caches(fixture_copy):
+    _, k = fixture_copy
+    assert [c.name for c in k.caches].count("kmalloc-128") == 1
+    assert k.kmalloc_cache("kmalloc-128").active_objs == 26496
+    assert k.kmalloc_cache("kmalloc-rcl-96").active_objs == 14658
+    assert k.kmalloc_cache("kmalloc-cg-1k").active_objs == 206
+    # the guessed SLAB_RECLAIM_ACCOUNT caches land near the real SReclaimable
+    real_kib, copy_kib = k.likeness.sreclaimable_kib
+    assert real_kib == 475756 and abs(copy_kib - real_kib) < real_kib // 100
+
+
+def test_the_fixture_copy_has_the_real_vmalloc_areas_with_their_page_counts(fixture_copy):
+    snap, k = fixture_copy
+    wanted = Counter(
+        (area.pages, area.size)
+        for area in snap.vmallocinfo.rows
+        if area.kind == "area" and "vmalloc" in area.flags and area.pages
+    )
+    made = [area for area in vmallocinfo(k.cat("/proc/vmallocinfo")).rows if area.pages]
+    assert Counter((area.pages, area.size) for area in made) == wanted
+    assert sum(area.pages for area in made) == 3623
+    callers = Counter(area.caller for area in made)
+    assert (
+        callers["kernel_clone+0x94/0x3e0"] == 108 and callers["__vmalloc_area_node+0x5d/0x180"] == 3
+    )
+    vm = k.likeness.vmalloc
+    assert vm.exact and (vm.real_areas, vm.real_pages) == (vm.copy_areas, vm.copy_pages) == (
+        217,
+        3623,
+    )
+    assert dict(vm.not_copied) == {
+        "vmap": 2,
+        "ioremap": 29,
+        "vmalloc without pages (a reserved range)": 1,
+        "unpurged (freed, not yet purged)": 1756,
+    }
+    assert "29 ioremap" in str(k.likeness)
+
+
+def test_the_fixture_copy_s_free_lists_are_still_the_real_ones(fixture_copy):
+    snap, k = fixture_copy
+    assert k.likeness.exact
+    assert k.buddyinfo() == {
+        zone: list(free) for zone, free in snap.buddyinfo.free_by_zone().items()
+    }
+    assert k.likeness.memtotal_kib == (24684084, 24684084)
+    assert k.last_failure is None and k.taint == 0
+    check(k)
+
+
+def test_the_copy_is_a_machine_to_ask_what_if_on(fixture_copy):
+    _, k = fixture_copy
+    dentry = next(cache for cache in k.caches if cache.name == "dentry")
+    addr = k.kmem_cache_alloc(dentry, GFP_KERNEL)
+    assert addr and dentry.active_objs == 288008
+    k.kmem_cache_free(dentry, addr)
+    assert dentry.active_objs == 288007
+
+
+def test_a_snapshot_without_slabinfo_or_vmallocinfo_still_copies_with_notes():
+    snap = replace(snapshot(DATA / "linux-6.18-vm"), slabinfo=None, vmallocinfo=None)
+    k = machine_like(snap)
+    likeness = k.likeness
+    assert likeness.exact and likeness.caches == () and likeness.vmalloc is None
+    assert any("no slabinfo (root-only" in note for note in likeness.notes)
+    assert any("no vmallocinfo" in note for note in likeness.notes)
+    assert sum(cache.active_objs for cache in k.caches) == 0
+    assert "note: no slabinfo" in str(likeness)
+
+
+def test_slabs_and_vmalloc_can_be_left_out():
+    likeness = machine_like(
+        dict(SMALL, slabinfo=slab_text(("foo", 10, 10, 64, 64, 1, 1))), slabs=False, vmalloc=False
+    ).likeness
+    assert likeness.caches == () and likeness.vmalloc is None
+    assert any("slabs=False" in note for note in likeness.notes)
+
+
+def test_above_max_objects_every_cache_is_scaled_down_and_said_so():
+    k = machine_like(DATA / "linux-6.18-vm", max_objects=50_000)
+    likeness = k.likeness
+    assert 0 < likeness.objects_scale < 0.03
+    assert any("more than max_objects=50000" in note for note in likeness.notes)
+    assert not likeness.slabs_exact
+    # kmalloc-8 and -32 hold the page arrays of the copy's vmalloc areas: more than wanted
+    assert {cache.name for cache in likeness.caches if not cache.as_wanted} == {
+        "kmalloc-8",
+        "kmalloc-32",
+    }
+    assert "vmalloc page arrays" in likeness.cache("kmalloc-32").note
+    copied = sum(cache.copy.active_objs for cache in likeness.caches)
+    assert 50_000 - 200 <= copied <= 50_000 + len(likeness.caches)
+    dentry = likeness.cache("dentry")
+    assert dentry.copy.active_objs == dentry.wanted == int(288007 * likeness.objects_scale)
+    assert "scaled by" in str(likeness) and likeness.exact  # the free lists still match
+    check(k)
+
+
+def test_names_the_copy_cannot_take_as_they_are_are_changed_and_reported():
+    text = slab_text(
+        ("my cache", 5, 8, 64, 64, 1, 1),
+        ("foo", 3, 8, 128, 32, 1, 1),
+        ("foo", 2, 8, 128, 32, 1, 1),
+        ("kmalloc-64", 10, 64, 64, 64, 1, 1),
+        ("kmalloc-64", 7, 64, 64, 64, 1, 1),
+        ("kmalloc-4096", 8, 8, 4096, 8, 8, 1),
+        ("kmalloc_dma-512", 16, 16, 512, 16, 2, 1),
+        ("kmalloc-rnd-01-64", 4, 64, 64, 64, 1, 1),
+        ("empty", 0, 0, 32, 128, 1, 0),
+    )
+    k = machine_like(dict(SMALL, slabinfo=text))
+    likeness = k.likeness
+    names = [row.name for row in slabinfo(k.cat("/proc/slabinfo")).rows]
+    assert len(names) == len(set(names))
+    first_foo, second_foo = (c for c in likeness.caches if c.name == "foo")
+    # the file lists the newest first, so the last "foo" is created first and keeps the name
+    assert (second_foo.how, second_foo.copy.name) == ("created", "foo")
+    assert (first_foo.how, first_foo.copy.name) == ("renamed", "foo#2")
+    assert "already has a cache foo" in first_foo.note
+    spaced = likeness.cache("my cache")
+    assert (spaced.how, spaced.copy.name, spaced.copy.active_objs) == ("renamed", "my_cache", 5)
+    first_64, second_64 = (c for c in likeness.caches if c.name == "kmalloc-64")
+    assert second_64.how == "kmalloc" and first_64.copy.name == "kmalloc-64#2"
+    assert likeness.cache("kmalloc-4096").copy.name == "kmalloc-4k"
+    assert likeness.cache("kmalloc_dma-512").copy.name == "dma-kmalloc-512"
+    assert likeness.cache("kmalloc-rnd-01-64").how == "created"
+    assert likeness.cache("empty").exact
+    assert all(c.copy.active_objs == c.real.active_objs for c in likeness.caches)
+    assert any("copied under another name" in note for note in likeness.notes)
+    assert k.taint == 0 and "integrity check failed" not in k.dmesg()  # no WARN for the space
+    assert likeness.exact
+
+
+def test_an_object_size_the_engine_refuses_is_not_copied_and_said_so():
+    text = slab_text(("huge", 1, 1, 8 << 20, 1, 1024, 1), ("ok", 1, 64, 64, 64, 1, 1))
+    likeness = machine_like(dict(SMALL, slabinfo=text)).likeness
+    huge = likeness.cache("huge")
+    assert (
+        huge.copy is None and huge.how == "not copied" and "kmem_cache_create() takes" in huge.note
+    )
+    assert huge.differences["active_objs"] == -1 and not likeness.slabs_exact
+    assert likeness.cache("ok").exact
+    assert any("1 real cache(s) not copied" in note for note in likeness.notes)
+
+
+def test_a_real_slab_geometry_the_copy_does_not_share_is_reported_per_cache():
+    # 2.6.32 on its machine put 3 task_structs in 4 pages; 6.1 SLUB on 2 CPUs puts 5 in 8
+    text = slab_text(("task_struct", 221, 243, 5808, 3, 4, 81))
+    cache = machine_like(dict(SMALL, slabinfo=text)).likeness.cache("task_struct")
+    assert cache.copy.active_objs == 221 and cache.geometry_differs and not cache.as_wanted
+    assert cache.differences == {
+        "num_objs": 245 - 243,
+        "num_slabs": 49 - 81,
+        "objperslab": 2,
+        "pagesperslab": 4,
+    }
+    assert "SLUB geometry: 5 objects of 5808 B per 8-page slab" in cache.note
+
+
+def test_free_objects_of_the_real_partial_slabs_are_freed_spread_over_the_slabs():
+    text = slab_text(("spread", 100, 640, 64, 64, 1, 10), ("fallback", 60, 62, 64, 64, 1, 1))
+    k = machine_like(dict(SMALL, slabinfo=text), seed=3)
+    spread = next(cache for cache in k.caches if cache.name == "spread")
+    assert len(spread.slabs) == 10 and spread.active_objs == 100 and spread.cpu_slab is None
+    assert all(slab.inuse >= 1 for slab in spread.slabs)
+    assert max(slab.inuse for slab in spread.slabs) - min(slab.inuse for slab in spread.slabs) <= 1
+    fallback = k.likeness.cache("fallback")
+    assert fallback.differences == {"num_objs": 2} and "fallback" in fallback.note
+    again = machine_like(dict(SMALL, slabinfo=text), seed=3)
+    assert again.cat("/proc/slabinfo") == k.cat("/proc/slabinfo")
+
+
+def test_vmalloc_areas_are_copied_and_the_rest_counted():
+    lines = [
+        "20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4",
+        "12288 htab+0x2e4/0x5a0 pages=2 vmalloc N0=2",  # the page array of the next one
+        "2625536 htab+0x2e4/0x5a0 pages=640 vmalloc vpages N0=640",
+        "8192 acpi_os_map_iomem+0x1bc/0x1e0 phys=0x00000000000a0000 ioremap",
+        "20480 irq_init_percpu_irqstack+0xca/0x100 vmap",
+        "20480 snd_pcm+0x5e/0x100 pages=4 vmalloc user N0=4",
+        "16384 vm_map_ram",
+        "8192 unpurged vm_area",
+    ]
+    text = "".join(f"0x{n:016x}-0x{n + 1:016x} {line}\n" for n, line in enumerate(lines))
+    k = machine_like(dict(SMALL, vmallocinfo=text))
+    vm = k.likeness.vmalloc
+    assert (vm.real_areas, vm.real_pages, vm.copy_areas, vm.copy_pages) == (3, 646, 3, 646)
+    assert vm.exact and dict(vm.not_copied) == {
+        "ioremap": 1,
+        "vmap": 1,
+        "user": 1,
+        "vm_map_ram": 1,
+        "unpurged (freed, not yet purged)": 1,
+    }
+    made = vmallocinfo(k.cat("/proc/vmallocinfo")).rows
+    assert sorted((a.caller, a.pages, "vpages" in a.flags) for a in made) == [
+        ("__vmalloc_area_node+0x5d/0x180", 2, False),
+        ("htab+0x2e4/0x5a0", 640, True),
+        ("kernel_clone+0x94/0x3e0", 4, False),
+    ]
+    assert any("page array(s) of vpages areas" in note for note in vm.notes)
+    assert k.likeness.exact
+    check(k)
+
+
+def test_the_report_says_what_the_copy_has_of_each():
+    likeness = machine_like(dict(SMALL, slabinfo=slab_text(("foo", 10, 64, 64, 64, 1, 1)))).likeness
+    text = str(likeness)
+    assert "slab caches: 1 of 1 real caches in the copy, 10 of 10 active objects; 0 differ" in text
+    assert "no vmallocinfo" in text
+
+
+def test_max_objects_must_be_a_count():
+    with pytest.raises(ValueError, match="max_objects"):
+        machine_like(SMALL, max_objects=-1)

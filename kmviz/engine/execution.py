@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from .context import DEFAULT_TRACE, ExecutionContext, taints_warn
 from .events import ContextChanged
-from .reports import TAINT_WARN
+from .reports import INTERRUPT_ENTRY, TAINT_WARN
 
 # frames below the code that runs in each kind of context, innermost first
 TASK_FRAMES = DEFAULT_TRACE  # a module's init function, called from insmod
+# an interrupt's frames (on the IRQ stack), then the task it interrupted from the entry stub on
 HARDIRQ_FRAMES = (
     "lesson_irq_handler [lesson]",
     "__handle_irq_event_percpu",
@@ -25,6 +26,8 @@ HARDIRQ_FRAMES = (
     "handle_edge_irq",
     "__common_interrupt",
     "common_interrupt",
+    INTERRUPT_ENTRY,
+    *TASK_FRAMES,
 )
 SOFTIRQ_FRAMES = (
     "lesson_tasklet [lesson]",
@@ -32,6 +35,8 @@ SOFTIRQ_FRAMES = (
     "__do_softirq",
     "irq_exit_rcu",
     "common_interrupt",
+    INTERRUPT_ENTRY,
+    *TASK_FRAMES,
 )
 
 

@@ -73,18 +73,34 @@ def hashed_pointer(value: int, seed: int) -> str:
     return f"{(digest << 4 | (value >> 12 & 0xF)) & 0xFFFFFFFF:016x}"
 
 
+INTERRUPT_ENTRY = "asm_common_interrupt"  # where an interrupt entered, on the task's stack
+
+
 def dump_stack(
     level: int, comm: str, pid: int, taint_mask: int, trace: Sequence[str]
 ) -> list[Line]:
-    """The stack dump that ends every splat: who was running, then the call trace."""
+    """The stack dump that ends every splat: who was running, then the call trace.
+
+    An interrupt runs on the CPU's IRQ stack, so x86's show_trace_log_lvl()
+    (arch/x86/kernel/dumpstack.c) prints its frames between ``<IRQ>`` and ``</IRQ>``, then the
+    interrupted task's, from the entry stub ``asm_common_interrupt`` on, between ``<TASK>``
+    and ``</TASK>``.
+    """
     lines = [
         (level, f"CPU: 0 PID: {pid} Comm: {comm[:20]} {print_tainted(taint_mask)} "
                 f"{UTS_RELEASE} {UTS_VERSION}"),
         (level, f"Hardware name: {HARDWARE_NAME}"),
         (level, "Call Trace:"),
-        (level, " <TASK>"),
     ]  # fmt: skip
-    lines += [(level, " " + symbol(function)) for function in trace]
+    frames = list(trace)
+    if INTERRUPT_ENTRY in frames:
+        split = frames.index(INTERRUPT_ENTRY)
+        lines.append((level, " <IRQ>"))
+        lines += [(level, " " + symbol(function)) for function in frames[:split]]
+        lines.append((level, " </IRQ>"))
+        frames = frames[split:]
+    lines.append((level, " <TASK>"))
+    lines += [(level, " " + symbol(function)) for function in frames]
     lines.append((level, " </TASK>"))
     return lines
 

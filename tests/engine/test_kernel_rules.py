@@ -349,3 +349,17 @@ def test_the_2632_differences_live_in_one_place():
     assert ERA_2_6_32["gfp"]["GFP_KERNEL"] == 0xD0
     assert ERA_2_6_32["watermark_low"](100) == 125
     assert len(ERA_2_6_32["might_sleep"]) == 2
+
+
+def test_a_splat_in_an_interrupt_prints_the_irq_stack_then_the_interrupted_task():
+    # show_trace_log_lvl(): the IRQ stack's frames between <IRQ> and </IRQ>, then the task's
+    k = Kernel("64MiB", seed=1)
+    with k.irq():
+        k.kmalloc(100, GFP_KERNEL)
+    trace = [line.split("] ", 1)[1] for line in k.dmesg().splitlines()]
+    start = trace.index("Call Trace:")
+    markers = [t for t in trace[start:] if t.strip() in ("<IRQ>", "</IRQ>", "<TASK>", "</TASK>")]
+    assert markers == [" <IRQ>", " </IRQ>", " <TASK>", " </TASK>"]
+    after_irq = trace[trace.index(" </IRQ>", start) - 1]
+    assert after_irq.startswith(" common_interrupt+")
+    assert trace[trace.index(" <TASK>", start) + 1].startswith(" asm_common_interrupt+")

@@ -659,11 +659,20 @@ class VmallocView(widgets.VBox):
             listed += f", … {len(pieces) - RUNS_SHOWN} more"
         # the classic bug: hand the device the first page's bus address for the whole buffer
         straight = pfns[0] + np.arange(len(pfns))
-        wrong = straight[straight != pfns]
-        if len(wrong):
+        ours = np.isin(straight, pfns)
+        foreign = straight[~ours]  # somebody else's memory
+        misplaced = int(np.count_nonzero(ours & (straight != pfns)))  # ours, wrong offset
+        if len(foreign) or misplaced:
+            overwritten = f": {self._owners(foreign)} — the device would overwrite them"
+            shuffled = (
+                f"; {misplaced} are the buffer's own frames but at the wrong offset, so that "
+                "data lands in the wrong page"
+            )
             straight_text = (
-                f"{len(wrong)} of those {len(pfns)} frames are not this buffer's: "
-                f"{self._owners(wrong)} — the device would overwrite them."
+                f"{len(foreign)} of those {len(pfns)} frames are not this buffer's"
+                + (overwritten if len(foreign) else "")
+                + (shuffled if misplaced else "")
+                + "."
             )
         else:
             straight_text = "here they happen to be the buffer's own frames (one physical run)."

@@ -50,6 +50,7 @@ MAX_AREA_OPTIONS = 200  # newest areas offered in the selector
 BLOCK_CANDIDATES = 1000  # multi-page allocations looked at for the newest still held
 DMA_EVENTS_SHOWN = 3  # newest DMA events listed
 RUNS_SHOWN = 8  # scatterlist entries listed
+MAX_WHOLE_TICKS = 16  # up to this many pages or frames on an axis, a tick at each
 NEWEST = 0  # the selector's value for "the newest area" (0 is never a vmalloc address)
 LINK_COLOUR = "#0072B2"  # Okabe-Ito blue: a page-table entry from a virtual page to its frame
 ISA_DMA_LIMIT = 1 << 24  # a 24-bit (ISA) device reaches physical addresses below 16 MiB
@@ -167,15 +168,13 @@ class MappingFigure:
             default_size=12,
             apply_clip=False,
         )
-        axes = [
-            bq.Axis(scale=self.virtual_scale, side="top", label=virtual_label, tick_format="d"),
-            bq.Axis(
-                scale=self.physical_scale,
-                side="bottom",
-                label="physical frame (pfn)",
-                tick_format="#x",
-            ),
-        ]
+        self.virtual_axis = bq.Axis(
+            scale=self.virtual_scale, side="top", label=virtual_label, tick_format="d"
+        )
+        self.physical_axis = bq.Axis(
+            scale=self.physical_scale, side="bottom", label="physical frame (pfn)", tick_format="#x"
+        )
+        axes = [self.virtual_axis, self.physical_axis]
         self.figure = bq.Figure(
             marks=[self.links, self.pages, self.frames, self.labels],
             axes=axes,
@@ -206,6 +205,9 @@ class MappingFigure:
         with self.figure.hold_sync():
             self.virtual_scale.min, self.virtual_scale.max = 0.0, float(max(count, 1))
             self.physical_scale.min, self.physical_scale.max = float(lo), float(hi)
+            # a few pages: one tick per page boundary, else d3 repeats rounded labels (0 1 1 2)
+            self.virtual_axis.tick_values = whole_ticks(0, max(count, 1))
+            self.physical_axis.tick_values = whole_ticks(lo, hi)
             with self.links.hold_sync():
                 self.links.x = np.column_stack([virtual_x, physical_x])
                 self.links.y = rows
@@ -225,6 +227,11 @@ class MappingFigure:
         """Show nothing."""
         empty = np.empty(0, dtype=np.int64)
         self.show(0, empty, (0, 1), empty, 1)
+
+
+def whole_ticks(lo: int, hi: int) -> np.ndarray | None:
+    """Integer tick positions lo..hi when there are few enough to label each, else None (auto)."""
+    return np.arange(lo, hi + 1, dtype=np.float64) if hi - lo <= MAX_WHOLE_TICKS else None
 
 
 class VmallocView(widgets.VBox):

@@ -273,3 +273,13 @@ def test_the_first_page_bug_counts_only_other_owners_frames_as_overwritten():
     assert f"{len(foreign)} of those {len(pfns)} frames are not this buffer's" in text
     assert "page allocator" in text
     assert (f"{len(misplaced)} are the buffer's own frames" in text) == bool(misplaced)
+
+
+def test_a_small_buffer_gets_a_tick_at_every_page_and_frame():
+    k = Kernel("64MiB", seed=1)
+    k.kmalloc(16 << 10, GFP_KERNEL)  # 4 pages in the direct map
+    view = VmallocView(k)
+    figure = view.direct_figure
+    assert list(figure.virtual_axis.tick_values) == [0, 1, 2, 3, 4]
+    lo, hi = figure.physical_scale.min, figure.physical_scale.max
+    assert list(figure.physical_axis.tick_values) == list(range(int(lo), int(hi) + 1))

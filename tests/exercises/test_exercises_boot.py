@@ -1,12 +1,10 @@
 """Lesson 05: do its questions judge answers well, and does its text say what its machine does?"""
 
-import contextlib
-import io
 import json
-import re
 from pathlib import Path
 
 import pytest
+from lesson_cells import cells, prose, run
 
 from kmviz import PAGE_OFFSET
 from kmviz.engine.events import (
@@ -22,16 +20,6 @@ from kmviz.widgets.timeline import BOOTMEM
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05-boot-and-fragmentation.ipynb"
 
 
-def cells(kind: str) -> list[str]:
-    notebook = json.loads(NOTEBOOK.read_text())
-    return ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == kind]
-
-
-def prose() -> str:
-    """The lesson's markdown as one line of text (line breaks inside paragraphs ignored)."""
-    return re.sub(r"\s+", " ", "\n".join(cells("markdown")))
-
-
 @pytest.fixture(scope="module")
 def facts():
     return boot.lesson()
@@ -40,12 +28,8 @@ def facts():
 @pytest.fixture(scope="module")
 def ran():
     """The lesson's code cells run in order in one namespace: (namespace, what they printed)."""
-    namespace: dict = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for source in cells("code"):
-            exec(compile(source, str(NOTEBOOK), "exec"), namespace)
-    return namespace, out.getvalue()
+    namespace, printed = run(NOTEBOOK)
+    return namespace, "".join(printed)
 
 
 # --- the questions ----------------------------------------------------------------------------
@@ -124,7 +108,7 @@ def test_the_notebook_runs_the_machine_the_questions_are_built_from(facts, ran):
 
 def test_early_boot_prints_what_the_prose_says(facts, ran):
     _, printed = ran
-    text = prose()
+    text = prose(NOTEBOOK)
     assert "bootmem alloc of 1073741824 bytes failed!" in printed
     assert "Kernel panic - not syncing: Out of memory" in printed
     assert "memblock_alloc(1 GiB) = 0x0" in printed
@@ -136,7 +120,7 @@ def test_early_boot_prints_what_the_prose_says(facts, ran):
 
 def test_the_day_and_the_failure_print_what_the_prose_says(facts, ran):
     namespace, printed = ran
-    text = prose()
+    text = prose(NOTEBOOK)
     k = namespace["k"]
     assert "page allocation failure: order:10, mode:0xcc0(GFP_KERNEL)" in printed
     zones = [line for line in printed.splitlines() if "kB (" in line]
@@ -169,7 +153,7 @@ def test_the_day_and_the_failure_print_what_the_prose_says(facts, ran):
 
 def test_fragmentation_numbers_match_the_prose(facts, ran):
     namespace, printed = ran
-    text = prose()
+    text = prose(NOTEBOOK)
     assert facts.nr_free["DMA32"][10] == 0 and facts.nr_free["DMA"][10] == 0
     assert "the order-10 column is empty again" in text
     assert "1.000" in text and facts.unusable_index("DMA") == 1000
@@ -186,7 +170,7 @@ def test_fragmentation_numbers_match_the_prose(facts, ran):
 
 def test_compaction_does_what_the_prose_says(ran):
     namespace, _ = ran
-    text = prose()
+    text = prose(NOTEBOOK)
     k = namespace["k"]
     finished = [
         event
@@ -206,16 +190,16 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     from kmviz.lessons import LESSONS, badge
 
     name = NOTEBOOK.stem
-    first = cells("markdown")[0].splitlines()
+    first = cells(NOTEBOOK, "markdown")[0].splitlines()
     assert first[0] == f"# 05 · {LESSONS[name]}"
     assert badge(name) in first
     assert any(line.startswith("About 30 minutes. You will learn") for line in first)
-    assert "from kmviz.exercises import boot" in cells("code")[0]
+    assert "from kmviz.exercises import boot" in cells(NOTEBOOK, "code")[0]
     metadata = json.loads(NOTEBOOK.read_text())["metadata"]
     assert metadata["kernelspec"]["name"] == "python3"
     assert metadata["kmviz"]["browser_check"] == {
         "click": ".kmviz-first",
         "changes": ".kmviz-physmap",
     }
-    questions = [source for source in cells("code") if source.startswith("boot.")]
+    questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("boot.")]
     assert len(questions) >= 3

@@ -1,11 +1,10 @@
 """Lesson 03's questions: right and wrong answers with their feedback; the lesson's numbers."""
 
-import contextlib
-import io
 from pathlib import Path
 
 import nbformat
 import pytest
+from lesson_cells import cells, run
 
 from kmviz import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, events
 from kmviz.exercises import gfp
@@ -120,17 +119,8 @@ def test_pgg_prints_in_table_order():
 @pytest.fixture(scope="module")
 def lesson():
     """The lesson's code cells run in order: (namespace, printed text, its markdown)."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    namespace = {"display": lambda *objects: None}
-    printed = []
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out):
-                exec(cell.source, namespace)
-            printed.append(out.getvalue())
-    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    return namespace, "\n".join(printed), text
+    namespace, printed = run(NOTEBOOK)
+    return namespace, "\n".join(printed), "\n".join(cells(NOTEBOOK, "markdown"))
 
 
 def test_the_lesson_builds_the_exercises_machines(lesson):

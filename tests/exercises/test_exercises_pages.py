@@ -5,6 +5,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lesson_cells import prose
 
 from kmviz import (
     GFP_DMA,
@@ -24,13 +25,6 @@ from kmviz.lessons import LESSONS, badge
 ROOT = Path(__file__).resolve().parents[2]
 START_HERE = ROOT / "notebooks" / "00-start-here.ipynb"
 PAGES_AND_ORDERS = ROOT / "notebooks" / "01-pages-and-orders.ipynb"
-
-
-def prose(path: Path) -> str:
-    """The notebook's markdown, lines joined with spaces so phrases can wrap."""
-    notebook = nbformat.read(path, as_version=4)
-    text = " ".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    return re.sub(r"\s+", " ", text)
 
 
 def new_lines(k: Kernel, call, *args) -> list[str]:

@@ -1,11 +1,9 @@
 """Lesson 02's questions: right and wrong answers with their feedback; the lesson's numbers."""
 
-import contextlib
-import io
 from pathlib import Path
 
-import nbformat
 import pytest
+from lesson_cells import cells, run
 
 from kmviz import __GFP_COMP, GFP_KERNEL, Kernel, events
 from kmviz.exercises import slab
@@ -117,17 +115,8 @@ def test_every_question_reveals_its_answer_and_widget():
 @pytest.fixture(scope="module")
 def lesson():
     """The lesson's code cells run in order: (namespace, printed text per cell, its markdown)."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    namespace = {"display": lambda *objects: None}
-    printed = []
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out):
-                exec(cell.source, namespace)
-            printed.append(out.getvalue())
-    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    return namespace, "\n".join(printed), text
+    namespace, printed = run(NOTEBOOK)
+    return namespace, "\n".join(printed), "\n".join(cells(NOTEBOOK, "markdown"))
 
 
 def test_the_lesson_builds_the_exercises_machine():

@@ -1,28 +1,16 @@
 """Lesson 04: do its questions judge answers well, and does its text say what its machine does?"""
 
-import contextlib
-import io
 import json
-import re
 from pathlib import Path
 
 import pytest
+from lesson_cells import cells, prose, run
 
 from kmviz import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, get_order
 from kmviz.engine.pagetable import VMALLOC_START, pgd_index, pmd_index, pte_index, pud_index
 from kmviz.exercises import AnswerError, vmalloc
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04-vmalloc-and-the-mmu.ipynb"
-
-
-def cells(kind: str) -> list[str]:
-    notebook = json.loads(NOTEBOOK.read_text())
-    return ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == kind]
-
-
-def prose() -> str:
-    """The lesson's markdown as one line of text (line breaks inside paragraphs ignored)."""
-    return re.sub(r"\s+", " ", "\n".join(cells("markdown")))
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +21,8 @@ def facts():
 @pytest.fixture(scope="module")
 def ran():
     """The lesson's code cells run in order in one namespace: (namespace, what they printed)."""
-    namespace: dict = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for source in cells("code"):
-            exec(compile(source, str(NOTEBOOK), "exec"), namespace)
-    return namespace, out.getvalue()
+    namespace, printed = run(NOTEBOOK)
+    return namespace, "".join(printed)
 
 
 # --- the questions ----------------------------------------------------------------------------
@@ -134,7 +118,7 @@ def test_which_allocator_wants_vmalloc_and_accepts_kvmalloc():
 
 # --- the lesson's numbers ---------------------------------------------------------------------
 def test_the_fresh_machine_does_what_the_lesson_says(facts):
-    text = prose()
+    text = prose(NOTEBOOK)
     assert get_order(16384) == 2 and "(order 2 here)" in text
     assert vmalloc.pieces(facts.area_pfns) == [(facts.area_pfns[0], 16)]  # "consecutive"
     assert facts.area == VMALLOC_START
@@ -160,7 +144,7 @@ def test_the_notebook_runs_the_machine_the_questions_are_built_from(facts, ran):
 
 def test_what_the_notebook_prints_is_what_its_prose_says(facts, ran):
     namespace, printed = ran
-    text = prose()
+    text = prose(NOTEBOOK)
     walk = namespace["k"].walk(facts.buf)
     assert walk.steps[-1].level == "PMD" and walk.steps[-1].large  # "ended early, at the PMD"
     assert "[('0x3008', 16)]" in printed
@@ -186,16 +170,16 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     from kmviz.lessons import LESSONS, badge
 
     name = NOTEBOOK.stem
-    first = cells("markdown")[0].splitlines()
+    first = cells(NOTEBOOK, "markdown")[0].splitlines()
     assert first[0] == f"# 04 · {LESSONS[name]}"
     assert badge(name) in first
     assert any(line.startswith("About 30 minutes. You will learn") for line in first)
-    assert "from kmviz.exercises import vmalloc" in cells("code")[0]
+    assert "from kmviz.exercises import vmalloc" in cells(NOTEBOOK, "code")[0]
     metadata = json.loads(NOTEBOOK.read_text())["metadata"]
     assert metadata["kernelspec"]["name"] == "python3"
     assert metadata["kmviz"]["browser_check"] == {
         "click": ".kmviz-back",
         "changes": ".kmviz-vmalloc",
     }
-    questions = [source for source in cells("code") if source.startswith("vmalloc.")]
+    questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("vmalloc.")]
     assert len(questions) >= 3

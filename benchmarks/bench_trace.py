@@ -22,7 +22,7 @@ from fastpath_modes import fastpath_modes
 
 from kmviz import GFP_KERNEL, SLAB_HWCACHE_ALIGN, Kernel
 from kmviz import trace as kmtrace
-from kmviz.workloads import SLAB_SIZE_MIX
+from kmviz.workloads import SLAB_SIZE_MIX, release
 
 MACHINE = {"mem": "4GiB", "zone_dma": False, "zone_dma32": False, "boot_reserved": False}
 
@@ -40,13 +40,7 @@ def driver_workload(k: Kernel, events: int, seed: int) -> None:
     while calls < events:
         choice = rng.random()
         if held and choice < 0.47:
-            what, addr, detail = held.pop(rng.randrange(len(held)))
-            if what == "cache":
-                k.kmem_cache_free(detail, addr)
-            elif what == "kmalloc":
-                k.kfree(addr)
-            else:
-                k.free_pages(addr, detail)
+            release(k, held.pop(rng.randrange(len(held))))
         elif choice < 0.62:
             cache = caches[rng.randrange(2)]
             held.append(("cache", k.kmem_cache_alloc(cache, GFP_KERNEL), cache))

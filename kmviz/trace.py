@@ -133,7 +133,7 @@ from .engine.slab_geometry import (
     slab_geometry,
 )
 from .engine.slowpath import KernelPanic
-from .workloads import SLAB_SIZE_MIX
+from .workloads import SLAB_SIZE_MIX, release
 
 __all__ = [
     "CAPTURE_HOWTO",
@@ -1264,13 +1264,7 @@ def make_sample_trace(seed: int = SAMPLE_SEED) -> str:
             held.append(("pages", k.get_free_pages(gfp, order), order))
 
     def free_one() -> None:
-        what, addr, detail = held.pop(rng.randrange(len(held)))
-        if what == "cache":
-            k.kmem_cache_free(detail, addr)
-        elif what == "kmalloc":
-            k.kfree(addr)
-        else:
-            k.free_pages(addr, detail)
+        release(k, held.pop(rng.randrange(len(held))))
 
     for step in range(500):
         if step % 97 == 50:

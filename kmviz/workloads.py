@@ -301,6 +301,21 @@ def uptime(
     )
 
 
+def release(k: Kernel, held: tuple[str, int, object]) -> None:
+    """Free one allocation a driver holds, ``(kind, address, cache or order)``, with its call.
+
+    kind "cache" -> kmem_cache_free(cache, address); "kmalloc" -> kfree(address);
+    "pages" -> free_pages(address, order).
+    """
+    kind, addr, detail = held
+    if kind == "cache":
+        k.kmem_cache_free(detail, addr)
+    elif kind == "kmalloc":
+        k.kfree(addr)
+    else:
+        k.free_pages(addr, detail)
+
+
 def _exit(k: Kernel, pid: int) -> None:
     """The process ``pid`` exits, unless something (a progress callback, say) ended it already."""
     if any(task.pid == pid for task in k.tasks):

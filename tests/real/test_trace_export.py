@@ -26,6 +26,7 @@ from kmviz.engine.events import (
 )
 from kmviz.engine.reports import hashed_pointer
 from kmviz.trace import Kfree, Kmalloc, KmemCacheAlloc, KmemCacheFree, MmPageAlloc, MmPageFree
+from kmviz.workloads import release
 
 # print_func_help_header_irq() (kernel/trace/trace.c L4270) with prec 2 (no TGID column)
 LEGEND_FORMATS = (
@@ -68,13 +69,7 @@ def driver(k: Kernel, steps: int, seed: int) -> None:
     for _ in range(steps):
         choice = rng.random()
         if held and choice < 0.45:
-            what, addr, detail = held.pop(rng.randrange(len(held)))
-            if what == "cache":
-                k.kmem_cache_free(detail, addr)
-            elif what == "kmalloc":
-                k.kfree(addr)
-            else:
-                k.free_pages(addr, detail)
+            release(k, held.pop(rng.randrange(len(held))))
         elif choice < 0.6:
             cache = caches[rng.randrange(2)]
             held.append(("cache", k.kmem_cache_alloc(cache, GFP_KERNEL), cache))

@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import random
 import re
@@ -139,6 +140,7 @@ __all__ = [
     "CAPTURE_HOWTO",
     "SAMPLE_SEED",
     "SAMPLE_TRACE",
+    "BufferStarted",
     "Kfree",
     "Kmalloc",
     "KmemCacheAlloc",
@@ -189,6 +191,8 @@ SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace"
 
 NULL_POINTER = "0000000000000000"  # %p of NULL: ptr_to_id() prints NULL as it is
 LOST_LINE = re.compile(r"CPU:(\d+) \[LOST (?:(\d+) )?EVENTS\]\n?")  # print_trace_line()
+# test_cpu_buff_start() (kernel/trace/trace.c): where a CPU's events start in an overwritten buffer
+BUFFER_STARTED_LINE = re.compile(r"##### CPU (\d+) buffer started ####\n?")
 STACK_LINE_PREFIX = " => "  # the frames of a <stack trace> entry (trace_stack_print())
 
 # One event line: the context trace_print_context() prints, then "<event>: ".  The context
@@ -405,6 +409,19 @@ class LostEvents:
     before_event: int
 
 
+@dataclass(frozen=True, slots=True)
+class BufferStarted:
+    """A ``##### CPU %u buffer started ####`` line: CPU ``cpu``'s events begin there.
+
+    The trace file prints it when the ring buffer wrapped (events were overwritten) and a CPU's
+    first remaining event comes after other CPUs' events; ``before_event`` is the index in the
+    trace of the first event after the line.
+    """
+
+    cpu: int
+    before_event: int
+
+
 # === loading ======================================================================================
 class Trace(Sequence):
     """The events of a loaded trace, oldest first; ``trace[i]`` builds event ``i``.
@@ -412,7 +429,8 @@ class Trace(Sequence):
     Events are kept in typed arrays, about 60 bytes each (``nbytes``), and built as
     dataclasses only when read.  ``counts`` has the events per tracepoint, ``skipped`` the
     lines not loaded (other events by name, stack-trace lines, blank lines), ``lost`` the
-    ring buffer's gaps, ``cache_names`` how the name of each kmem_cache_alloc was found.
+    ring buffer's gaps, ``buffer_started`` where each CPU's events start after the buffer
+    wrapped, ``cache_names`` how the name of each kmem_cache_alloc was found.
     """
 
     def __init__(self, source: str, header: TraceHeader | None):
@@ -420,6 +438,7 @@ class Trace(Sequence):
         self.header = header
         self.skipped: dict[str, int] = {}
         self.lost: list[LostEvents] = []
+        self.buffer_started: list[BufferStarted] = []
         self.cache_names: dict[str, int] = {}
         self.contexts: list[tuple[str, int, int, str]] = []  # (comm, pid, cpu, flags)
         self.call_sites: list[str] = []
@@ -519,6 +538,11 @@ class Trace(Sequence):
         if self.lost:
             known = sum(gap.count or 0 for gap in self.lost)
             lines.append(f"ring buffer gaps: {len(self.lost)} ({known:,} events lost)")
+        for started in self.buffer_started:
+            lines.append(
+                f"CPU {started.cpu}'s events start at event {started.before_event:,} "
+                "(the ring buffer had wrapped)"
+            )
         if any(self.cache_names.values()):
             found = ", ".join(f"{how} {count:,}" for how, count in self.cache_names.items())
             lines.append(f"kmem_cache_alloc cache names: {found}")
@@ -528,7 +552,8 @@ class Trace(Sequence):
 def load(source: str | os.PathLike | TextIO | Iterable[str]) -> Trace:
     """The trace in ``source``, read line by line; TraceFormatError if it is not a 6.1 trace.
 
-    ``source`` is a path (``.gz`` is decompressed), the text itself (a str with a newline),
+    ``source`` is a path (``.gz`` and ``.xz`` are decompressed), the text itself (a str with a
+    newline),
     an open text file, or any iterable of lines.
     """
     if isinstance(source, bytes | bytearray):
@@ -537,7 +562,7 @@ def load(source: str | os.PathLike | TextIO | Iterable[str]) -> Trace:
         return _read(io.StringIO(source), "<string>")
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        opener = gzip.open if path.suffix == ".gz" else open
+        opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
         with opener(path, "rt", encoding="utf-8", errors="replace") as file:
             return _read(file, path.name)
     if isinstance(source, Iterable):
@@ -666,7 +691,9 @@ class _HeaderAndOddLines:
     def other_line(self, line: str, number: int) -> None:
         """A line that is not a kmem event: header, gap, stack line, other entry, or an error."""
         trace = self.trace
-        if line.startswith("#"):
+        if (started := BUFFER_STARTED_LINE.fullmatch(line)) is not None:
+            trace.buffer_started.append(BufferStarted(int(started.group(1)), len(trace.kind)))
+        elif line.startswith("#"):
             if self.entries:
                 raise TraceFormatError(trace.source, number, "a header line after the events")
             self._header_line(line, number)

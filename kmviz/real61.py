@@ -1,0 +1,508 @@
+"""A real Linux 6.1 kernel's captures (tests/real61) next to kmviz.Kernel, item by item.
+
+``tools/real-kernel/run.sh`` boots Debian's 6.1 kernel (6.1.0-57-amd64, upstream 6.1.192) in
+QEMU for each machine in ``MACHINES``, loads a probe module that makes the lessons' calls, and
+writes what the kernel printed into ``tests/real61/<machine>/``.  ``compare(machine)`` boots a
+``Kernel`` of the same size and CPUs, makes the same calls, and gives one ``Item`` per thing
+compared: ``equal``, ``differs`` or ``not modelled`` (kmviz has no counterpart)::
+
+    python3 -m kmviz.real61            # the table for every captured machine, and the counts
+
+``KNOWN_DIFFERENCES`` is the one list of what differs, each with its reason and the machines it
+differs on; tests/real/test_real61_compare.py fails on a difference not listed there and on an
+entry that has become equal, so the list can only shrink.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from . import real
+from .engine.constants import MAX_ORDER
+from .engine.gfp import __GFP_NORETRY, __GFP_NOWARN, GFP_DMA, GFP_KERNEL
+from .engine.kernel import Kernel
+from .engine.page import PAGE_SIZE, get_order
+from .engine.slab_geometry import SLAB_HWCACHE_ALIGN
+
+__all__ = [
+    "CAPTURES",
+    "KNOWN_DIFFERENCES",
+    "MACHINES",
+    "Item",
+    "captured_machines",
+    "compare",
+    "known_difference",
+    "report",
+]
+
+CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "real61"
+
+# machine folder: (Kernel's mem=, cpus=); the debug machine is a 1 GiB, 2-CPU debug build.
+MACHINES = {
+    "256M-2cpu": ("256MiB", 2),
+    "1G-2cpu": ("1GiB", 2),
+    "4G-2cpu": ("4GiB", 2),
+    "1G-1cpu": ("1GiB", 1),
+    "1G-4cpu": ("1GiB", 4),
+    "debug-1G-2cpu": ("1GiB", 2),
+}
+STOCK = ("256M-2cpu", "1G-2cpu", "4G-2cpu", "1G-1cpu", "1G-4cpu")
+BELOW_4G = ("256M-2cpu", "1G-2cpu", "1G-1cpu", "1G-4cpu")  # QEMU puts all their RAM below 3 GiB
+ABOVE_4G = ("4G-2cpu",)  # QEMU moves the RAM above 3 GiB over 4 GiB: a Normal zone
+
+NOT_MODELLED = "not modelled"
+
+_BOOT_STATE = (
+    "a real boot allocates for itself (init, drivers, page tables, slab caches of every "
+    "subsystem) before the files are read; kmviz's boot does not (issue 15)"
+)
+_WATERMARKS = (
+    "min_free_kbytes: 6.1 raises it for transparent huge pages (set_recommended_min_free_kbytes"
+    "()) on machines of 512 MiB and more, and computes it from managed pages after the kernel's "
+    "own reservations; kmviz uses init_per_zone_wmark_min() of its own managed pages"
+)
+_MANAGED = (
+    "managed pages: the real kernel reserves more at boot (its image, memmap, per-CPU areas, "
+    "ACPI, crash and page tables) than kmviz's memblock model"
+)
+_CTOR = (
+    "a cache with a constructor keeps its free pointer after the object in 6.1 "
+    "(calculate_sizes(): s->offset = size, one more word per object); kmviz's "
+    "kmem_cache_create() does not pass the constructor to slab_geometry() (has_ctor)"
+)
+
+# item, or a pattern of items ("*" matches anything, "{a,b}" either): (reason, machines it
+# differs on).
+# The one place a difference may be listed: a differing item must match an entry listing its
+# machine, and every item an entry matches must differ on every machine the entry lists.
+KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "zoneinfo.zones": (
+        "QEMU's PC with 4 GiB puts 1 GiB of its RAM above 4 GiB (a populated Normal zone); "
+        "kmviz's 4 GiB machine has all its RAM below 4 GiB (DMA and DMA32 only)",
+        ABOVE_4G,
+    ),
+    "kmalloc.*.zone": (
+        "kmalloc(GFP_KERNEL) takes its slabs from the highest populated zone: Normal on QEMU's "
+        "4 GiB PC, DMA32 on kmviz's (no RAM above 4 GiB)",
+        ABOVE_4G,
+    ),
+    "zoneinfo.DMA.min": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA.low": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA.high": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA.protection": (
+        "lowmem_reserve follows the managed pages of the zones above, and 6.1 has one more "
+        "zone (Device) in the array",
+        STOCK,
+    ),
+    "zoneinfo.DMA.pcp_high_batch": (
+        "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled: kmviz "
+        "prints high 0 batch 1",
+        STOCK,
+    ),
+    "zoneinfo.DMA32.spanned": (
+        "QEMU's BIOS reserves the last 128 KiB below the top of RAM (e820), so DMA32 ends "
+        "32 pages early; kmviz's RAM runs to the top",
+        BELOW_4G,
+    ),
+    "zoneinfo.DMA32.present": (
+        "QEMU's BIOS reserves the last 128 KiB below the top of RAM, and with 4 GiB puts the "
+        "RAM above 3 GiB over 4 GiB; kmviz's RAM runs to the top, all below 4 GiB",
+        STOCK,
+    ),
+    "zoneinfo.DMA32.managed": (_MANAGED, STOCK),
+    "zoneinfo.DMA32.min": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA32.low": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA32.high": (_WATERMARKS, STOCK),
+    "zoneinfo.DMA32.protection": (
+        "lowmem_reserve follows the managed pages of the zones above, and 6.1 has one more "
+        "zone (Device) in the array",
+        STOCK,
+    ),
+    "zoneinfo.DMA32.pcp_high_batch": (
+        "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled",
+        STOCK,
+    ),
+    "meminfo.MemTotal": (_MANAGED, STOCK),
+    "vm.min_free_kbytes": (_WATERMARKS, STOCK),
+    "buddyinfo.DMA": (_BOOT_STATE, STOCK),
+    "buddyinfo.DMA32": (_BOOT_STATE, STOCK),
+    "slabinfo.caches": (_BOOT_STATE, STOCK),
+    "vmallocinfo.areas": (_BOOT_STATE, STOCK),
+    "pagetypeinfo.migratetypes": (
+        "Debian's 6.1 has CONFIG_MEMORY_ISOLATION and no CONFIG_CMA (an Isolate column, no "
+        "CMA); kmviz prints CMA",
+        STOCK,
+    ),
+    "vmalloc.64KiB.contiguous_runs": (
+        "vmalloc() takes its pages one by one from the per-CPU lists, which hold pages freed "
+        "by others; kmviz's fresh machine hands out neighbours",
+        STOCK,
+    ),
+    "order10.count": (_BOOT_STATE, STOCK),
+    "kmem_cache_create.ctor.*": (_CTOR, STOCK),
+    "kmem_cache_create.hwalign.{8,16,32,64,128,192,256,512,1024,2048,4096,8192}": (
+        _CTOR + "; with SLAB_HWCACHE_ALIGN the extra word costs a slot only when the object "
+        "fills its aligned slot (the other sizes are equal)",
+        STOCK,
+    ),
+    "meminfo.fields": (
+        "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
+        "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",
+        STOCK,
+    ),
+    "kmem_cache_create.merged": (
+        "6.1 merges a new cache into a compatible existing one (find_mergeable()); kmviz "
+        "creates every cache as if booted with slab_nomerge",
+        STOCK,
+    ),
+    "atomic_sleep.report": (
+        "Debian's kernel has no CONFIG_DEBUG_ATOMIC_SLEEP and prints nothing; kmviz prints the "
+        "report of a debug kernel, which teaches the mistake",
+        STOCK,
+    ),
+    "double_free.report": (
+        "without CONFIG_DEBUG_VM put_page_testzero() does not check: Debian's kernel prints "
+        "nothing; kmviz prints the VM_BUG_ON_PAGE report of a debug kernel",
+        STOCK,
+    ),
+    "order11.registers": (
+        "the real WARN prints RIP:, Code: and the registers; kmviz prints none",
+        STOCK,
+    ),
+    "order11.first_frame": (
+        "the real call trace starts at the caller (the frames above are the WARN's own); "
+        "kmviz's starts at __alloc_pages",
+        STOCK,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing compared on one machine: the real kernel's value and kmviz's (None: none)."""
+
+    machine: str
+    name: str
+    real: object
+    kmviz: object
+
+    @property
+    def status(self) -> str:
+        """'equal', 'differs' or 'not modelled'."""
+        if self.kmviz is None:
+            return NOT_MODELLED
+        return "equal" if self.real == self.kmviz else "differs"
+
+
+def _matches(name: str, key: str) -> bool:
+    """Whether item ``name`` matches KNOWN_DIFFERENCES key ``key`` ("*" and "{a,b}")."""
+    if (braces := re.search(r"\{([^}]*)\}", key)) is None:
+        return fnmatchcase(name, key)
+    return any(
+        _matches(name, key[: braces.start()] + choice + key[braces.end() :])
+        for choice in braces.group(1).split(",")
+    )
+
+
+def known_difference(item: Item) -> str | None:
+    """The KNOWN_DIFFERENCES key that lists ``item`` on its machine, or None."""
+    for key, (_, machines) in KNOWN_DIFFERENCES.items():
+        if item.machine in machines and _matches(item.name, key):
+            return key
+    return None
+
+
+def captured_machines(captures: Path = CAPTURES) -> list[str]:
+    """The machines of ``MACHINES`` that have a capture folder under ``captures``."""
+    return [name for name in MACHINES if (captures / name / "version").is_file()]
+
+
+def _probe_lines(folder: Path, step: str) -> list[str]:
+    """The probe's own lines of one step ("get_order 1 0" …), timestamps and prefix removed."""
+    lines = []
+    for line in (folder / f"probe-{step}.txt").read_text().splitlines():
+        _, found, rest = line.partition("kmviz_probe: ")
+        if found and not rest.startswith(("loading", "module verification", "begin", "end")):
+            lines.append(rest)
+    return lines
+
+
+def _report_lines(text: str) -> list[str]:
+    """The kernel's lines of a log that are not the probe's own, without timestamps."""
+    lines = []
+    for line in text.splitlines():
+        body = re.sub(r"^\[ *\d+\.\d+\] ", "", line).strip()
+        if body and not body.startswith(("kmviz_probe:", "# insmod")) and line.startswith("["):
+            lines.append(body)
+    return lines
+
+
+def _new_log(kernel: Kernel, action: Callable[[], object]) -> list[str]:
+    """The lines ``action`` adds to ``kernel``'s log, without timestamps."""
+    before = len(kernel.dmesg().splitlines())
+    action()
+    return _report_lines("\n".join(kernel.dmesg().splitlines()[before:]))
+
+
+def _fields(words: list[str]) -> dict[str, str]:
+    """``key=value`` words as a dict."""
+    return dict(word.split("=", 1) for word in words if "=" in word)
+
+
+def _zones(zoneinfo: real.Zoneinfo) -> dict[str, real.ZoneCounters]:
+    """The populated zones of a zoneinfo (present pages), by name."""
+    return {row.zone: row for row in zoneinfo.rows if row.present}
+
+
+def _runs(pfns: list[int]) -> int:
+    """How many runs of consecutive pfns ``pfns`` has, in order."""
+    return sum(1 for i, pfn in enumerate(pfns) if i == 0 or pfn != pfns[i - 1] + 1)
+
+
+def _first_frame(lines: list[str]) -> str:
+    """The first frame after ``<TASK>`` in a report, without its offset."""
+    frames = lines[lines.index("<TASK>") + 1 :] if "<TASK>" in lines else []
+    return frames[0].split("+")[0] if frames else ""
+
+
+def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
+    """Items of the /proc and /sys files read after boot."""
+    real_zones = _zones(real.zoneinfo(folder / "zoneinfo"))
+    sim_zones = _zones(real.zoneinfo(kernel.cat("/proc/zoneinfo")))
+    yield Item(machine, "zoneinfo.zones", sorted(real_zones), sorted(sim_zones))
+    for name in ("DMA", "DMA32"):
+        mine, theirs = real_zones[name], sim_zones[name]
+        for field in ("spanned", "present", "managed", "start_pfn", "min", "low", "high"):
+            yield Item(
+                machine, f"zoneinfo.{name}.{field}", getattr(mine, field), getattr(theirs, field)
+            )
+        yield Item(machine, f"zoneinfo.{name}.protection", mine.protection, theirs.protection)
+        yield Item(
+            machine,
+            f"zoneinfo.{name}.pcp_high_batch",
+            (mine.pagesets[0].high, mine.pagesets[0].batch),
+            (theirs.pagesets[0].high, theirs.pagesets[0].batch),
+        )
+        yield Item(
+            machine,
+            f"zoneinfo.{name}.pcp_cpus",
+            len(mine.pagesets),
+            len(theirs.pagesets),
+        )
+    meminfo = {row.name: row.value for row in real.meminfo(folder / "meminfo").rows}
+    sim_meminfo = {row.name: row.value for row in real.meminfo(kernel.cat("/proc/meminfo")).rows}
+    yield Item(machine, "meminfo.MemTotal", meminfo["MemTotal"], sim_meminfo["MemTotal"])
+    yield Item(machine, "meminfo.fields", list(meminfo), list(sim_meminfo) or None)
+    sysctls = dict(
+        line.split(" ", 1) for line in (folder / "vm-sysctls.txt").read_text().splitlines()
+    )
+    yield Item(
+        machine, "vm.min_free_kbytes", int(sysctls["min_free_kbytes"]), kernel.min_free_kbytes
+    )
+    for key in sorted(sysctls.keys() - {"min_free_kbytes"}):
+        yield Item(machine, f"vm.{key}", sysctls[key], None)
+    buddy = {row.zone: list(row.free) for row in real.buddyinfo(folder / "buddyinfo").rows}
+    for zone, free in kernel.buddyinfo().items():
+        yield Item(machine, f"buddyinfo.{zone}", buddy.get(zone), free)
+    types = real.pagetypeinfo(folder / "pagetypeinfo")
+    sim_types = real.pagetypeinfo(kernel.cat("/proc/pagetypeinfo"))
+    yield Item(
+        machine,
+        "pagetypeinfo.migratetypes",
+        sorted({row.migratetype for row in types.rows}),
+        sorted({row.migratetype for row in sim_types.rows}),
+    )
+    slabs = real.slabinfo(folder / "slabinfo")
+    yield Item(
+        machine,
+        "slabinfo.caches",
+        len(slabs.rows),
+        len(real.slabinfo(kernel.cat("/proc/slabinfo")).rows),
+    )
+    yield Item(
+        machine,
+        "vmallocinfo.areas",
+        (folder / "vmallocinfo").read_text().count("\n"),  # one line per area
+        kernel.cat("/proc/vmallocinfo").count("\n"),
+    )
+    caches = {cache.name: cache for cache in kernel.caches}
+    for line in (folder / "slab-kmalloc.txt").read_text().splitlines():
+        name, *words = line.split()
+        geometry = _fields(words)
+        cache = caches.get(name)
+        yield Item(
+            machine,
+            f"slab.{name}",
+            tuple(int(geometry[k]) for k in ("object_size", "slab_size", "objs_per_slab", "order")),
+            cache and (cache.object_size, cache.size, cache.objects, cache.order),
+        )
+
+
+def _probe(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
+    """Items of the probe's measure step, the same calls made on ``kernel``."""
+    measured = _probe_lines(folder, "measure")
+    for line in measured:
+        words = line.split()
+        if words[0] == "get_order":
+            yield Item(machine, f"get_order.{words[1]}", int(words[2]), get_order(int(words[1])))
+        elif words[0] in ("kmalloc", "kmalloc_dma"):
+            size, fields = int(words[1]), _fields(words[2:])
+            gfp = GFP_KERNEL | (GFP_DMA if words[0] == "kmalloc_dma" else 0)
+            addr = kernel.kmalloc(size, gfp)
+            yield Item(
+                machine, f"{words[0]}.{size}.ksize", int(fields["ksize"]), kernel.ksize(addr)
+            )
+            yield Item(
+                machine,
+                f"{words[0]}.{size}.roundup",
+                int(fields["roundup"]),
+                kernel.kmalloc_size_roundup(size),
+            )
+            yield Item(
+                machine, f"{words[0]}.{size}.zone", fields["zone"], kernel.virt_to_page(addr).zone
+            )
+            kernel.kfree(addr)
+    pages = [kernel.alloc_pages(GFP_KERNEL, 0) for _ in range(8)]
+    last = pages.pop()
+    kernel.free_pages_block(last, 0)
+    again = kernel.alloc_pages(GFP_KERNEL, 0)
+    realloc = _fields(next(line for line in measured if line.startswith("order0_realloc")).split())
+    yield Item(
+        machine, "order0.freed_page_comes_back", realloc["freed"] == realloc["got"],
+        again.pfn == last.pfn,
+    )  # fmt: skip
+    for page in [*pages, again]:
+        kernel.free_pages_block(page, 0)
+    real_pfns = [int(_fields(line.split())["pfn"]) for line in measured if " page=" in line]
+    area = kernel.vmalloc(64 << 10)
+    sim_pfns = [kernel.vmalloc_to_page(area + i * PAGE_SIZE).pfn for i in range(16)]
+    kernel.vfree(area)
+    yield Item(machine, "vmalloc.64KiB.pages", len(real_pfns), len(sim_pfns))
+    yield Item(machine, "vmalloc.64KiB.contiguous_runs", _runs(real_pfns), _runs(sim_pfns))
+    dma = _fields(next(line for line in measured if line.startswith("gfp_dma_page")).split())
+    page = kernel.alloc_pages(GFP_DMA, 0)
+    yield Item(machine, "gfp_dma_page.zone", dma["zone"], page.zone)
+    kernel.free_pages_block(page, 0)
+    count = next(line for line in measured if line.startswith("order10_count")).split()[1]
+    blocks = []
+    while (block := kernel.alloc_pages(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN, 10)) is not None:
+        blocks.append(block)
+    yield Item(machine, "order10.count", int(count), len(blocks))
+    for block in blocks:
+        kernel.free_pages_block(block, 10)
+
+
+def _caches(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
+    """Items of the probe's caches step: geometry per size and kind, and which sizes merged."""
+    merged, sim_merged = [], []
+    for line in (folder / "slab-probe-caches.txt").read_text().splitlines():
+        name, *words = line.split()
+        fields = _fields(words)
+        _, kind, size = name.split("_")
+        if kind == "plain":  # no constructor: 6.1 may merge it into an existing cache
+            cache = kernel.kmem_cache_create(name, int(size))
+            if "alias_of" in fields:
+                merged.append(int(size))
+            if cache.name != name:
+                sim_merged.append(int(size))
+        else:
+            flags = SLAB_HWCACHE_ALIGN if kind == "hwalign" else 0
+            cache = kernel.kmem_cache_create(name, int(size), 0, flags, ctor=lambda obj: None)
+            yield Item(
+                machine,
+                f"kmem_cache_create.{kind}.{size}",
+                tuple(int(fields[k]) for k in ("slab_size", "objs_per_slab", "order", "align")),
+                (cache.size, cache.objects, cache.order, cache.align),
+            )
+        kernel.kmem_cache_destroy(cache)
+    yield Item(machine, "kmem_cache_create.merged", sorted(merged), sorted(sim_merged))
+
+
+def _reports(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
+    """Items of the kernel's reports: order 11, sleeping in atomic context, a double free."""
+    warn = _report_lines((folder / "probe-order11.txt").read_text())
+    sim_warn = _new_log(kernel, lambda: kernel.alloc_pages(GFP_KERNEL, MAX_ORDER))
+
+    def location(lines: list[str]) -> str:
+        """The WARNING line's file:line and function."""
+        line = next((line for line in lines if line.startswith("WARNING:")), "")
+        return re.sub(r"^WARNING: CPU: \d+ PID: \d+ at (\S+) (\w+)\+.*", r"\1 \2", line)
+
+    yield Item(machine, "order11.location", location(warn), location(sim_warn))
+    yield Item(
+        machine,
+        "order11.registers",
+        any(line.startswith("RIP:") for line in warn),
+        any(line.startswith("RIP:") for line in sim_warn),
+    )
+    yield Item(machine, "order11.first_frame", _first_frame(warn), _first_frame(sim_warn))
+
+    def atomic_sleep():
+        """kmalloc(GFP_KERNEL) under a spinlock, as the probe does."""
+        with kernel.spin_lock("lock"):
+            kernel.kfree(kernel.kmalloc(64, GFP_KERNEL))
+
+    def double_free():
+        """free_pages() twice on one page, as the probe does."""
+        addr = kernel.get_free_pages(GFP_KERNEL, 0)
+        kernel.free_pages(addr, 0)
+        kernel.free_pages(addr, 0)
+
+    for step, action in (("atomic_sleep", atomic_sleep), ("double_free", double_free)):
+        lines = _report_lines((folder / f"probe-{step}.txt").read_text())
+        yield Item(machine, f"{step}.report", _headline(lines), _headline(_new_log(kernel, action)))
+
+
+def _headline(lines: list[str]) -> str:
+    """The report's defining line ("BUG: …", "kernel BUG at …"), "" when nothing was printed."""
+    for line in lines:
+        if line.startswith(("BUG:", "kernel BUG at", "WARNING:")):
+            return re.sub(r"CPU: \d+ PID: \d+", "CPU: _ PID: _", line)
+    return ""
+
+
+def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
+    """Every item of ``machine``'s capture next to a fresh ``Kernel`` of its size and CPUs."""
+    mem, cpus = MACHINES[machine]
+    folder = captures / machine
+    items: list[Item] = []
+    if machine.startswith("debug"):
+        items += _reports(machine, folder, Kernel(mem=mem, cpus=cpus))
+        return [item for item in items if item.name.endswith(".report")]
+    items += _files(machine, folder, Kernel(mem=mem, cpus=cpus))
+    items += _probe(machine, folder, Kernel(mem=mem, cpus=cpus))
+    items += _caches(machine, folder, Kernel(mem=mem, cpus=cpus))
+    items += _reports(machine, folder, Kernel(mem=mem, cpus=cpus))
+    return items
+
+
+def report(captures: Path = CAPTURES) -> str:
+    """The comparison for every captured machine, differences with their reasons, and counts."""
+    lines = []
+    for machine in captured_machines(captures):
+        items = compare(machine, captures)
+        counts = {s: sum(i.status == s for i in items) for s in ("equal", "differs", NOT_MODELLED)}
+        lines.append(
+            f"== {machine}: {counts['equal']} equal, {counts['differs']} differ, "
+            f"{counts[NOT_MODELLED]} not modelled"
+        )
+        for item in items:
+            if item.status != "equal":
+                key = known_difference(item)
+                reason = KNOWN_DIFFERENCES[key][0] if key else "NOT IN KNOWN_DIFFERENCES"
+                note = f"  ({reason})" if item.status == "differs" else ""
+                lines.append(
+                    f"  {item.status:<12} {item.name}: real {item.real!r}, kmviz {item.kmviz!r}"
+                    f"{note}"
+                )
+    lines.append(f"known differences listed: {len(KNOWN_DIFFERENCES)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(Path(sys.argv[1]) if len(sys.argv) > 1 else CAPTURES))

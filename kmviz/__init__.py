@@ -4,6 +4,10 @@
 underscores included: ``__GFP_ZERO``), ``get_order`` and the page-size constants.
 """
 
+import importlib
+
+from .about import __version__ as __version__
+from .about import info as info
 from .engine import events
 from .engine.constants import (
     MAX_ORDER,
@@ -35,7 +39,9 @@ from .engine.slab_geometry import (
 )
 from .engine.slowpath import KernelPanic
 
-__version__ = "0.1.0"
+# Reachable as attributes after ``import kmviz``, imported on first use: the widgets and
+# exercises need the "lab" extra, and the rest need not slow down ``import kmviz``.
+SUBMODULES = ("about", "engine", "exercises", "lessons", "real", "trace", "widgets", "workloads")
 
 __all__ = [  # noqa: PLE0604 - the GFP names are str too
     "MAX_ORDER",
@@ -65,3 +71,15 @@ __all__ = [  # noqa: PLE0604 - the GFP names are str too
     "get_order",
     *_gfp_names,
 ]
+
+
+def __getattr__(name: str):
+    """Import submodule ``name`` on first use: ``import kmviz; kmviz.workloads.uptime(k)``."""
+    if name in SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'kmviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, submodules included, for tab completion."""
+    return sorted({*globals(), *SUBMODULES})

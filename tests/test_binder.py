@@ -7,18 +7,17 @@ Jupyter.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from working_tree import REPO, copy_working_tree
 
 from kmviz.lessons import LESSONS
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
 
 
@@ -62,13 +61,7 @@ def test_a_venv_built_from_binder_alone_runs_every_lesson(tmp_path):
         return done.stdout
 
     run(bin_dir / "python", "-m", "pip", "install", "-q", "-r", BINDER / "requirements.txt")
-    checkout = tmp_path / "repo"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.decode()
-    for name in filter(None, tracked.split("\0")):
-        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, checkout / name)
+    checkout = copy_working_tree(tmp_path / "repo")
     run(BINDER / "postBuild", cwd=checkout)
     where = run(bin_dir / "python", "-c", "import kmviz, sys; print(kmviz.__file__)", cwd=tmp_path)
     assert where.startswith(str(venv)), "kmviz must come from the Binder environment"

@@ -69,6 +69,23 @@ KERNEL_IMAGE_KIB = (
     KERNEL_CODE_KIB + KERNEL_RWDATA_KIB + KERNEL_RODATA_KIB + KERNEL_INIT_KIB + KERNEL_BSS_KIB
 )
 
+# --- the configuration the engine behaves as ----------------------------------------------
+# A 6.1 kernel built with these options (and booted with ``nokaslr``) would print what kmviz
+# prints; README "Where the simulation is simpler than Linux" says what each one changes.
+KERNEL_CONFIG = (
+    ("CONFIG_X86_64", "y"),
+    ("CONFIG_PGTABLE_LEVELS", "4"),  # 4-level paging
+    ("CONFIG_SLUB", "y"),
+    ("CONFIG_SLUB_CPU_PARTIAL", "n"),
+    ("CONFIG_ZONE_DMA", "y"),
+    ("CONFIG_ZONE_DMA32", "y"),
+    ("CONFIG_PREEMPT", "y"),
+    ("CONFIG_DEBUG_ATOMIC_SLEEP", "y"),  # might_sleep() reports sleeping in atomic context
+    ("CONFIG_DEBUG_PREEMPT", "y"),
+    ("CONFIG_DEBUG_VM", "y"),  # VM_BUG_ON_PAGE() catches a double free_pages()
+    ("CONFIG_LOCKDEP", "n"),
+)
+
 # --- the simulated task that makes the calls ------------------------------------------------
 DEFAULT_COMM = "insmod"  # a learner's code runs like a module being loaded
 DEFAULT_PID = 1234

@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .. import lab_extra  # noqa: F401 - first: a clear message when ipywidgets is missing
+
+# isort: split
 import ipywidgets as widgets
 
 

@@ -4,6 +4,7 @@
 …) and every view of one kernel follows the same position of its history (``Player(k)``).
 """
 
+from .. import lab_extra  # noqa: F401 - first: a clear message when bqplot is missing
 from .buddy import BuddyView
 from .context import ContextView
 from .controls import Controls

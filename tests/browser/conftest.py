@@ -92,7 +92,8 @@ def lab(tmp_path_factory, chromium):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", "--ServerApp.token=", "--ServerApp.password=", "--allow-root",
-         f"--ServerApp.root_dir={served}"],
+         f"--ServerApp.root_dir={served}",
+         "--LabApp.expose_app_in_browser=True"],  # window.jupyterapp: the driver reads kernel state
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

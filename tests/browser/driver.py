@@ -7,11 +7,26 @@ import time
 IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 ERROR_OUTPUT = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
+# The execution indicator says "idle" while the kernel is still starting ("Initializing"), and a
+# Run All clicked then can be lost: cells stay at [*] for ever.  Ready means what JupyterLab
+# itself waits for: the session context is ready, the kernel's websocket is connected, and the
+# kernel has answered kernel_info and is idle.  (window.jupyterapp needs expose_app_in_browser.)
+KERNEL_READY = """
+(name) => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const context = panel && panel.context && panel.sessionContext;
+  const kernel = context && context.session && context.session.kernel;
+  return Boolean(kernel && panel.context.path.endsWith(name) && context.isReady
+    && kernel.connectionStatus === 'connected' && kernel.status === 'idle');
+}
+"""
+
 
 def open_notebook(context, lab: dict, name: str):
-    """A new tab with notebook ``name`` open and its kernel idle."""
+    """A new tab with notebook ``name`` open, its kernel started, connected and idle."""
     page = context.new_page()
     page.goto(f"{lab['url']}/lab/tree/{name}?reset")
+    page.wait_for_function(KERNEL_READY, arg=name, timeout=120_000, polling=100)
     page.wait_for_selector(IDLE, timeout=120_000)
     return page
 

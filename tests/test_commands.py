@@ -213,3 +213,17 @@ def test_a_failed_compile_ships_pure_python_and_says_why(tmp_path):
 def test_a_wheel_carries_the_lessons(wheel_built_with_my_cc):
     wheel, _, _ = wheel_built_with_my_cc
     assert "kmviz/notebooks/00-start-here.ipynb" in wheel.namelist()
+
+
+def readme_commands() -> list[str]:
+    """The bash blocks of the README's "Two commands" section, in order."""
+    section = (REPO / "README.md").read_text().split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0].strip() for block in section.split("```bash")[1:]]
+
+
+def test_the_readmes_first_command_starts_the_lessons():
+    assert readme_commands()[0] == 'python3 -m pip install -e ".[lab]" && python3 -m kmviz lessons'
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == readme_commands()[1]

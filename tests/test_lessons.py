@@ -60,11 +60,3 @@ def test_rewrite_badges_points_stale_badges_at_the_repository(tmp_path):
     assert rewrite_badges(tmp_path) == [tmp_path / "README.md"]
     assert (tmp_path / "README.md").read_text() == f"# kmviz\n\n{badge()}\n"
     assert rewrite_badges(tmp_path) == []
-
-
-def test_the_readmes_first_command_opens_start_here_in_jupyterlab():
-    command = (
-        'python3 -m pip install -e ".[lab]" && python3 -m jupyter lab notebooks/00-start-here.ipynb'
-    )
-    assert command in (REPO / "README.md").read_text()
-    assert (NOTEBOOKS / "00-start-here.ipynb").exists()

@@ -17,6 +17,7 @@ import time
 
 from fastpath_modes import fastpath_modes
 
+import kmviz
 from kmviz import GFP_KERNEL, Kernel
 
 
@@ -100,4 +101,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

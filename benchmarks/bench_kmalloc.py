@@ -16,6 +16,7 @@ import time
 
 from fastpath_modes import fastpath_modes
 
+import kmviz
 from kmviz import GFP_KERNEL, Kernel
 
 # (size range, weight): roughly what /proc/slabinfo of a desktop shows kmalloc serving
@@ -75,4 +76,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

@@ -20,6 +20,7 @@ import time
 
 from fastpath_modes import fastpath_modes
 
+import kmviz
 from kmviz import GFP_KERNEL, SLAB_HWCACHE_ALIGN, Kernel
 from kmviz import trace as kmtrace
 from kmviz.workloads import SLAB_SIZE_MIX, release
@@ -112,4 +113,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

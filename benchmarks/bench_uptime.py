@@ -14,6 +14,7 @@ import argparse
 
 from fastpath_modes import fastpath_modes
 
+import kmviz
 from kmviz import __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, Kernel
 from kmviz.workloads import uptime
 
@@ -55,4 +56,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

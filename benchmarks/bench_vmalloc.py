@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import kmviz
 from kmviz import Kernel
 
 
@@ -30,4 +31,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 
 import comm
 
+import kmviz
 from kmviz import GFP_KERNEL, Kernel
 from kmviz.widgets.buddy import BuddyView
 from kmviz.widgets.context import ContextView
@@ -154,4 +155,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
     main()

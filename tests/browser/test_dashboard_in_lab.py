@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from driver import error_outputs, open_notebook, repaint_ms, run_all, shut_down_kernels
 
+pytestmark = pytest.mark.xdist_group("browser")  # one JupyterLab, one Chromium
+
 SIZES = ("1GiB", "16GiB")
 REPEATS = 5
 MARKS = ".bqplot svg :is(image, rect.bar, path.line, path.dot)"  # what bqplot marks draw

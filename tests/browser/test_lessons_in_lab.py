@@ -11,6 +11,8 @@ from driver import error_outputs, open_notebook, run_all, shut_down_kernels
 
 from kmviz.lessons import LESSONS
 
+pytestmark = pytest.mark.xdist_group("browser")  # one JupyterLab, one Chromium
+
 MARKS = ".bqplot svg :is(image, rect.bar, path.line, path.dot)"  # what bqplot marks draw
 LESSON_FILES = [name for name in LESSONS if (REPO / "notebooks" / f"{name}.ipynb").exists()]
 

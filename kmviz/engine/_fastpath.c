@@ -32,11 +32,12 @@
 
 typedef struct {
     PyObject_HEAD
-    Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
+    Py_buffer state_view, owner_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
     int nzones;
     int64_t list_base[MAX_ZONES];
     int8_t *state;
+    int8_t *owner;             /* nonzero: a subsystem holds the page (buddy.py OWNER_*) */
     int64_t *nxt, *prv;
     int8_t *pageblock_mt;
     int8_t *zone_by_chunk;
@@ -197,10 +198,11 @@ PyDoc_STRVAR(get_free_pages_doc,
 "__get_free_pages(): the direct-map address of 2^order pages, 0 on failure.");
 
 static PyObject *
-FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
 {
-    if (nargs != 2)
-        return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, NULL);
+    if (nargs != 2 || kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, kwnames);
     if (PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0] || !PyLong_CheckExact(args[0]))
         return call_slow(self->slow_get_free_pages, args);
     int order = small_order(args[1]);
@@ -243,10 +245,10 @@ PyDoc_STRVAR(free_pages_doc,
 "Give back 2^order pages at direct-map address addr; addr == 0 does nothing.");
 
 static PyObject *
-FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs != 2)
-        return PyObject_Vectorcall(self->slow_free_pages, args, nargs, NULL);
+    if (nargs != 2 || kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_free_pages, args, nargs, kwnames);
     if (PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
         return call_slow(self->slow_free_pages, args);
     int order = small_order(args[1]);
@@ -260,7 +262,7 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
     if (addr < PAGE_OFFSET || addr >= self->direct_map_end)
         return call_slow(self->slow_free_pages, args);
     int64_t pfn = (int64_t)((addr - PAGE_OFFSET) >> PAGE_SHIFT);
-    if (self->state[pfn] != ALLOCATED + order)
+    if (self->state[pfn] != ALLOCATED + order || self->owner[pfn])
         return call_slow(self->slow_free_pages, args);
     int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
     int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
@@ -273,14 +275,14 @@ static PyObject *
 FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
+        "state", "owner", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "record", "plans", "notifiers", "slow_get_free_pages",
         "slow_free_pages", NULL};
-    PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
+    PyObject *state, *owner, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *record, *plans, *notifiers, *slow_get, *slow_free;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &nxt, &prv,
+            args, kwds, "OOOOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &owner, &nxt, &prv,
             &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
             &free_count, &end, &record, &PyDict_Type, &plans, &PyDict_Type, &notifiers,
             &slow_get, &slow_free))
@@ -297,6 +299,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->nzones = 0;
     if (get_view(state, &self->state_view, 1, "state") < 0)
         goto fail_state;
+    if (get_view(owner, &self->owner_view, 1, "owner") < 0)
+        goto fail_owner;
     if (get_view(nxt, &self->nxt_view, 8, "nxt") < 0)
         goto fail_nxt;
     if (get_view(prv, &self->prv_view, 8, "prv") < 0)
@@ -323,6 +327,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (PyErr_Occurred())
         goto fail_zones;
     self->state = self->state_view.buf;
+    self->owner = self->owner_view.buf;
     self->nxt = self->nxt_view.buf;
     self->prv = self->prv_view.buf;
     self->pageblock_mt = self->pageblock_view.buf;
@@ -352,6 +357,8 @@ fail_pageblock:
 fail_prv:
     PyBuffer_Release(&self->nxt_view);
 fail_nxt:
+    PyBuffer_Release(&self->owner_view);
+fail_owner:
     PyBuffer_Release(&self->state_view);
 fail_state:
     self->state = NULL;
@@ -388,6 +395,7 @@ FastPath_dealloc(FastPath *self)
     FastPath_clear(self);
     if (self->state != NULL) {
         PyBuffer_Release(&self->state_view);
+        PyBuffer_Release(&self->owner_view);
         PyBuffer_Release(&self->nxt_view);
         PyBuffer_Release(&self->prv_view);
         PyBuffer_Release(&self->pageblock_view);
@@ -402,10 +410,10 @@ FastPath_dealloc(FastPath *self)
 }
 
 static PyMethodDef FastPath_methods[] = {
-    {"get_free_pages", (PyCFunction)(void (*)(void))FastPath_get_free_pages, METH_FASTCALL,
-     get_free_pages_doc},
-    {"free_pages", (PyCFunction)(void (*)(void))FastPath_free_pages, METH_FASTCALL,
-     free_pages_doc},
+    {"get_free_pages", (PyCFunction)(void (*)(void))FastPath_get_free_pages,
+     METH_FASTCALL | METH_KEYWORDS, get_free_pages_doc},
+    {"free_pages", (PyCFunction)(void (*)(void))FastPath_free_pages,
+     METH_FASTCALL | METH_KEYWORDS, free_pages_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -462,8 +470,11 @@ append_event(SlabFastPath *self, PyObject *event)
 }
 
 static PyObject *
-SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs)
+SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
 {
+    if (kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, kwnames);
     if (nargs != 2 || PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0]
         || !PyLong_CheckExact(args[0]))
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
@@ -547,8 +558,11 @@ out:
 }
 
 static PyObject *
-SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs)
+SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames)
 {
+    if (kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_kfree, args, nargs, kwnames);
     if (nargs != 1 || PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
     unsigned long long addr = PyLong_AsUnsignedLongLong(args[0]);
@@ -702,9 +716,9 @@ SlabFastPath_dealloc(SlabFastPath *self)
 }
 
 static PyMethodDef SlabFastPath_methods[] = {
-    {"kmalloc", (PyCFunction)(void (*)(void))SlabFastPath_kmalloc, METH_FASTCALL,
+    {"kmalloc", (PyCFunction)(void (*)(void))SlabFastPath_kmalloc, METH_FASTCALL | METH_KEYWORDS,
      "kmalloc(size, gfp)\n--\n\nsize bytes from the matching kmalloc cache."},
-    {"kfree", (PyCFunction)(void (*)(void))SlabFastPath_kfree, METH_FASTCALL,
+    {"kfree", (PyCFunction)(void (*)(void))SlabFastPath_kfree, METH_FASTCALL | METH_KEYWORDS,
      "kfree(addr)\n--\n\nFree a kmalloc'ed object."},
     {NULL, NULL, 0, NULL},
 };

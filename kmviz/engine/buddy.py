@@ -50,6 +50,16 @@ COMPOUND = 32  # + order: head of an allocated __GFP_COMP block
 RESERVED = 64  # PageReserved: kept by memblock at boot (refcount 1)
 HOLE = 65  # no RAM behind this pfn
 
+# who holds an allocated page besides its allocator (BuddyAllocator.owner, one byte per pfn):
+# the struct page state free_pages_prepare() checks, so a learner's free_pages() of such a
+# page is a "Bad page state" (or, for vmalloc, a refusal) instead of a second owner
+OWNER_NONE = 0  # a plain page: whoever called the page allocator may free it
+OWNER_SLAB = 1  # PG_slab
+OWNER_PAGE_TABLE = 2  # PG_table, a page_type kept in _mapcount
+OWNER_ANON = 3  # a user page: mapped, on the LRU (PG_lru)
+OWNER_FILE = 4  # page cache: page->mapping set, on the LRU (PG_lru)
+OWNER_VMALLOC = 5  # mapped by a vmalloc area that frees it in vfree()
+
 LIST_STRIDE = MIGRATE_TYPES  # list heads per order in a zone
 ZONE_LISTS = MAX_ORDER * LIST_STRIDE  # list heads per zone
 
@@ -65,6 +75,7 @@ class BuddyAllocator:
         self.history = history
         self.mobility = mobility  # False: page_group_by_mobility_disabled (tiny machines)
         self.state = array("b", [HOLE]) * padded
+        self.owner = array("b", bytes(padded))  # OWNER_*: set while a subsystem holds the page
         nodes = padded + len(zones) * ZONE_LISTS
         self.nxt = array("q", bytes(8 * nodes))
         self.prv = array("q", bytes(8 * nodes))

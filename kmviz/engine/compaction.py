@@ -90,6 +90,7 @@ class CompactionAPI:
             task, index = where
             task.pages[index] = target
         owners[target] = (kind, where)
+        self.buddy.owner[target], self.buddy.owner[source] = self.buddy.owner[source], 0
         self.history.append_object(PageMigrated(source, target))  # copied; now free the old
         buddy = self.buddy
         zone = buddy.zone_of(source)

@@ -40,8 +40,8 @@ class Device:
         with a warning, and so is memory the device's mask cannot reach.
         """
         k = self.kernel
-        if isinstance(addr, bool) or not isinstance(addr, int) or not isinstance(size, int):
-            raise TypeError("dma_map_single() takes an address and a size (ints)")
+        k._check_alive()
+        _require_span(addr, size, "dma_map_single")
         if VMALLOC_START <= addr <= VMALLOC_END:
             self._warn_once(
                 "include/linux/dma-mapping.h:332",
@@ -70,16 +70,20 @@ class Device:
         """The device writes ``size`` bytes from bus address ``dma_addr``: the frames it hits.
 
         A DMA engine walks physical memory straight on, frame after frame; it knows nothing
-        of the page tables that make a vmalloc() buffer look contiguous to the CPU.
+        of the page tables that make a vmalloc() buffer look contiguous to the CPU.  Only
+        frames of this machine's memory are listed: beyond it there is nothing to hit.
         """
+        self.kernel._check_alive()
+        _require_span(dma_addr, size, "write")
         first = dma_addr >> PAGE_SHIFT
-        last = (dma_addr + size - 1) >> PAGE_SHIFT
+        last = min((dma_addr + size - 1) >> PAGE_SHIFT, self.kernel.nr_pfns - 1)
         pfns = list(range(first, last + 1))
         self.kernel.history.append_object(DeviceWrote(self.name, dma_addr, size, tuple(pfns)))
         self.kernel._notify()
         return pfns
 
     def _warn_once(self, location: str, message: str) -> None:
+        """dev_WARN_ONCE(): the first time a site trips, the warning; later, nothing."""
         k = self.kernel
         if location in self._warned:
             return
@@ -89,3 +93,12 @@ class Device:
                     k._trace("dma_map_single_attrs", "lesson_start_xmit [lesson]"), message)
         )  # fmt: skip
         k.taint |= 1 << TAINT_WARN
+
+
+def _require_span(addr, size, what: str) -> None:
+    """``addr`` and ``size`` are ints naming bytes inside the 64-bit space (else an error)."""
+    for value in (addr, size):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{what}() takes an address and a size (ints), not {value!r}")
+    if addr < 0 or size < 1 or addr + size > 1 << 64:
+        raise ValueError(f"{what}({addr:#x}, {size}): a size >= 1 within 64-bit addresses")

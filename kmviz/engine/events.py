@@ -253,6 +253,7 @@ class CacheCreated:
     size: int
     objects: int
     order: int
+    red_left_pad: int = 0  # bytes before the first object (slub_debug's left red zone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,10 @@ class ExecutionContextAPI:
 
     def _context_op(self, action: str, primitive: Callable, *args) -> None:
         """Run one ExecutionContext primitive, print its reports, record the change."""
+        self._check_alive()
+        for name in args:  # a spinlock's name
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"a spinlock is named by a non-empty str, not {name!r}")
         lines = primitive(*args, taint_mask=self.taint, trace=list(self._context_frames()))
         self._print_lines(lines)
         if taints_warn(lines):

@@ -35,6 +35,7 @@ def attach(kernel: Kernel) -> bool:
     cls = type(kernel)
     fast = FastPath(
         state=buddy.state,
+        owner=buddy.owner,
         nxt=buddy.nxt,
         prv=buddy.prv,
         pageblock_mt=buddy.pageblock_mt,

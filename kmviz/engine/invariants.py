@@ -6,6 +6,7 @@ every step of long random sequences; it walks every page, so it costs O(pages).
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from .buddy import ALLOCATED, COMPOUND, HOLE, RESERVED, TAIL
@@ -121,3 +122,57 @@ def check_slabs(kernel: Kernel) -> None:
     assert owned == len(kernel.slab_by_pfn), "slab_by_pfn maps pages no slab owns"
     for pfn, order, _ in kernel.large_kmalloc.values():
         assert buddy.state[pfn] == COMPOUND + order, f"large kmalloc at {pfn:#x} not allocated"
+
+
+def fingerprint(kernel: Kernel, records: bool = True) -> str:
+    """A digest of everything a call could change; equal digests mean an unchanged machine.
+
+    It covers the page arrays (states, owners, list links, pageblock types), the free counts,
+    every cache with its slabs, live objects and lists, large kmallocs, vmalloc areas and the
+    purge and deferred lists, page tables, tasks, the page cache, memblock, the execution
+    context and kswapd; with ``records`` also the clock, taint, panic, the history's length
+    and the kernel log's length and newest line (what a refused call adds to, leaving memory
+    as it was).
+    """
+    buddy = kernel.buddy
+    digest = hashlib.blake2b(digest_size=16)
+    for data in (buddy.state, buddy.owner, buddy.nxt, buddy.prv, buddy.pageblock_mt):
+        digest.update(bytes(data))
+    caches = [
+        (
+            c.name, c.refcount, sorted(c.requested.items()), [s.pfn for s in c.partial],
+            c.cpu_slab.pfn if c.cpu_slab else None,
+            sorted((s.pfn, s.order, tuple(s.freelist)) for s in c.slabs),
+        ) if c.slabs else c.name
+        for c in kernel.caches
+    ]  # fmt: skip
+    tables = kernel._page_tables
+    entries = (
+        [] if tables is None else sorted((p, sorted(t.items())) for p, t in tables._tables.items())
+    )
+    parts = (
+        [(z.free_pages, tuple(z.nr_free), z.managed_pages) for z in kernel.zones],
+        caches,
+        sorted(kernel.large_kmalloc.items()),
+        sorted(
+            (a.addr, a.size, tuple(a.pfns), a.array, a.kind) for a in kernel.vmap_areas.values()
+        ),
+        [(a.addr, a.size) for a in kernel.purge_list],
+        list(kernel.deferred_vfree),
+        entries,
+        [(t.comm, t.pid, t.oom_score_adj, tuple(t.pages), t.oom_victim) for t in kernel.tasks],
+        list(kernel.page_cache.lru),
+        kernel.memblock_reserved,
+        kernel.context.snapshot(),
+        kernel.boot_stage,
+        kernel._kswapd_pending is not None,
+        kernel._next_pid,
+        kernel.nr_vmalloc_pages,
+    )
+    digest.update(repr(parts).encode())
+    if records:
+        lines = kernel.log.lines
+        log = (kernel.now_ns(), kernel.taint, kernel.panic_message, len(kernel.history),
+               len(lines) + kernel.log.dropped, lines[-1] if lines else None)  # fmt: skip
+        digest.update(repr(log).encode())
+    return digest.hexdigest()

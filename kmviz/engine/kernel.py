@@ -27,6 +27,11 @@ from .buddy import (
     ALLOCATED,
     COMPOUND,
     HOLE,
+    OWNER_ANON,
+    OWNER_FILE,
+    OWNER_PAGE_TABLE,
+    OWNER_SLAB,
+    OWNER_VMALLOC,
     RESERVED,
     TAIL,
     BuddyAllocator,
@@ -131,6 +136,8 @@ NS_PER_SECOND = 1_000_000_000
 WARN_ALLOC_INTERVAL_NS = 10 * NS_PER_SECOND  # DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
 BAD_PAGE_BURST = 60  # bad_page(): 60 reports, then quiet for the rest of the minute
 BAD_PAGE_WINDOW_NS = 60 * 1_000_000_000
+MAX_IDLE_SECONDS = 365 * 24 * 3600  # idle(): longer than any lesson waits
+MAX_OOM_SCORE_ADJ = 1000  # OOM_SCORE_ADJ_MAX (include/uapi/linux/oom.h)
 
 
 class AllocPlan:
@@ -297,6 +304,7 @@ class Kernel(
 
     def mem_init(self) -> None:
         """Hand every page memblock did not reserve to the buddy allocator (x86 mem_init())."""
+        self._check_alive()
         if self.boot_stage != "early":
             raise RuntimeError(
                 f"mem_init() runs once, in early boot; this machine is {self.boot_stage}"
@@ -485,12 +493,13 @@ class Kernel(
         )
 
     # === allocation ============================================================================
-    def _alloc(self, gfp, order, caller: str = "alloc_pages") -> int:
+    def _alloc(self, gfp, order, caller: str = "alloc_pages", might_sleep: bool = True) -> int:
         """The pfn of 2^order fresh pages, or -1: __alloc_pages() (mm/page_alloc.c L5622).
 
         Checks the arguments (order, gfp_zone(), gfp_migratetype(), might_alloc(), in that
         order, as prepare_alloc_pages() does), walks the zonelist at the low watermark, then
-        the slow path.
+        the slow path.  ``might_sleep=False``: the caller already ran might_alloc() once for
+        a batch of pages.
         """
         self._check_alive()
         if isinstance(order, bool):
@@ -545,7 +554,7 @@ class Kernel(
             self.taint |= 1 << TAINT_WARN
             self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
             return -1
-        if gfp & BIT.DIRECT_RECLAIM and self.atomic:
+        if gfp & BIT.DIRECT_RECLAIM and self.atomic and might_sleep:
             self._might_sleep(gfp, MIGHT_ALLOC_LOCATION, ("__alloc_pages", caller))
         if not plan.fast:
             self._fail(order, gfp, "no zone the GFP mask allows has memory")
@@ -645,8 +654,13 @@ class Kernel(
 
     def idle(self, seconds: float) -> None:
         """Let simulated time pass, as if the machine sat idle (rate limits expire)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ValueError(f"idle() takes a non-negative number of seconds, not {seconds!r}")
+        self._check_alive()
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"idle() takes a number of seconds, not {seconds!r}")
+        if not 0 <= seconds <= MAX_IDLE_SECONDS:  # also refuses inf and nan
+            raise ValueError(
+                f"idle() takes 0 to {MAX_IDLE_SECONDS} seconds (a year), not {seconds!r}"
+            )
         self._clock_offset_ns += int(seconds * NS_PER_SECOND)
 
     def show_free_areas(self, max_zone_idx: int = ZONE_MOVABLE) -> list[str]:
@@ -795,6 +809,7 @@ class Kernel(
         """
         if not isinstance(page, Page):
             raise TypeError(f"__free_pages() takes a Page from alloc_pages(), not {page!r}")
+        self._require_pfn(page)
         self._free(page.pfn, order, "__free_pages")
         if self._trait_notifiers:
             self.tick += 1
@@ -818,6 +833,7 @@ class Kernel(
                     order.__class__ is int
                     and order >= 0
                     and buddy.state[pfn] == ALLOCATED + order
+                    and not buddy.owner[pfn]
                     and self.panic_message is None
                 ):
                     buddy.free_one_page(
@@ -863,6 +879,9 @@ class Kernel(
         buddy = self.buddy
         code = buddy.state[pfn]
         if code in (ALLOCATED + order, COMPOUND + order):
+            if buddy.owner[pfn]:
+                self._owned_free(pfn, order, caller)
+                return
             if code >= COMPOUND:  # a large kmalloc freed by its pages is gone as a kmalloc too
                 self.large_kmalloc.pop(PAGE_OFFSET + (pfn << PAGE_SHIFT), None)
             buddy.free_one_page(
@@ -870,6 +889,36 @@ class Kernel(
             )
         else:
             self._bad_free(pfn, order, caller)
+
+    def _owned_free(self, pfn: int, order: int, caller: str) -> None:
+        """A free of a page some subsystem still holds: Linux's report, nothing freed.
+
+        free_pages_prepare() → free_page_is_bad() → page_expected_state() (mm/page_alloc.c
+        L1289) find a page table's page_type in _mapcount, a mapped user page's mapcount, a
+        page-cache page's mapping, PG_slab among PAGE_FLAGS_CHECK_AT_FREE, and bad_page()
+        reports the first in page_bad_reason()'s order.  A vmalloc page passes every check in
+        Linux and is freed while the area still maps it; kmviz refuses that in its own words.
+        """
+        owner = self.buddy.owner[pfn]
+        callers = ("__free_pages",) if caller == "__free_pages" else ("__free_pages", caller)
+        trace = self._trace("free_pages_prepare", *callers)
+        if owner == OWNER_VMALLOC:
+            area = next(a for a in self.vmap_areas.values() if pfn in a.pfns)
+            message = (
+                f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) of a page the vmalloc area at "
+                f"{area.addr:#x} maps: Linux would free it under the mapping, and whoever "
+                "gets the frame next would share it with the buffer; nothing was freed (vfree() "
+                "the area instead)"
+            )
+            self._refuse_free(pfn, message, trace)
+            return
+        reason = {
+            OWNER_SLAB: "PAGE_FLAGS_CHECK_AT_FREE flag(s) set",
+            OWNER_PAGE_TABLE: "nonzero mapcount",
+            OWNER_ANON: "nonzero mapcount",
+            OWNER_FILE: "non-NULL mapping",
+        }[owner]
+        self._bad_page(pfn, reason, trace)
 
     def _bad_free(self, pfn: int, order: int, caller: str) -> None:
         """Report a free the kernel would catch, the way it catches it; change nothing."""
@@ -986,7 +1035,11 @@ class Kernel(
             )
         else:
             refcount = 1 if code >= ALLOCATED else 0
-            mapcount, private, lru = 0, 0, (LIST_POISON1, LIST_POISON2)
+            # a mapped user page is mapped once; a page table's PG_table page_type lives in
+            # _mapcount (0xfffffdff), which page_mapcount() reads as -512
+            owner = buddy.owner[pfn] if pfn < self.nr_pfns else 0
+            mapcount = {OWNER_ANON: 1, OWNER_PAGE_TABLE: -512}.get(owner, 0)
+            private, lru = 0, (LIST_POISON1, LIST_POISON2)
         return dump_page(
             pfn, zone_idx, refcount, mapcount, code in (RESERVED, HOLE), private, lru, reason,
             self.seed,
@@ -1007,12 +1060,15 @@ class Kernel(
         Its pages are order-0 GFP_HIGHUSER_MOVABLE allocations, as page faults make them;
         the OOM killer may choose it.  If memory runs short it simply gets fewer pages.
         """
+        self._check_alive()
         if not isinstance(comm, str) or not comm:
             raise TypeError("spawn() needs the process name as a non-empty str")
+        _require_int("oom_score_adj", oom_score_adj, -MAX_OOM_SCORE_ADJ, MAX_OOM_SCORE_ADJ)
+        wanted = _require_size(size)
         pid = self._next_pid
         self._next_pid += 1
         task = Task(comm[:15], pid, uid=1000, oom_score_adj=oom_score_adj)
-        task.pages = self._user_pages(size, "anon", task.comm)
+        task.pages = self._user_pages(wanted, "anon", task.comm)
         self.tasks.append(task)
         if self._trait_notifiers:
             self.tick += 1
@@ -1020,6 +1076,7 @@ class Kernel(
 
     def kill(self, pid: int) -> None:
         """The task exits (SIGKILL): its memory goes back to the page allocator."""
+        self._check_alive()
         for task in self.tasks:
             if task.pid == pid and not task.unkillable:
                 self._exit_task(task)
@@ -1030,27 +1087,32 @@ class Kernel(
 
     def fill_page_cache(self, size: int | str) -> int:
         """Read ``size`` of files into the page cache (clean, reclaimable); pages cached."""
-        pfns = self._user_pages(size, "file", self.comm)
+        self._check_alive()
+        pfns = self._user_pages(_require_size(size), "file", self.comm)
         for pfn in pfns:
             self.page_cache.add(pfn)
         if self._trait_notifiers:
             self.tick += 1
         return len(pfns)
 
-    def _user_pages(self, size: int | str, lru: str, comm: str) -> list[int]:
+    def _user_pages(self, size: int, lru: str, comm: str) -> list[int]:
         """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM.
 
         They join the ``lru`` ("file" or "anon") list on behalf of task ``comm``.
         """
-        wanted = -(-parse_size(size) // PAGE_SIZE)
+        wanted = -(-size // PAGE_SIZE)
         gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
         pfns = []
-        for _ in range(wanted):
-            pfn = self._alloc(gfp, 0, "handle_mm_fault")
+        for number in range(wanted):  # in atomic context one report for the whole batch
+            pfn = self._alloc(gfp, 0, "handle_mm_fault", might_sleep=not number)
             if pfn < 0:
                 break
             pfns.append(pfn)
         if pfns:
+            owner = self.buddy.owner
+            mark = OWNER_ANON if lru == "anon" else OWNER_FILE
+            for pfn in pfns:
+                owner[pfn] = mark
             self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
         if self._kswapd_pending:
             self._run_kswapd()
@@ -1062,12 +1124,9 @@ class Kernel(
         self.tasks.remove(task)
 
     def _reap_task(self, task: Task) -> None:
-        """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping).
-
-        Each goes through __free_pages()'s checks: a page the learner already freed by hand
-        gets the kernel's report instead of a second free.
-        """
+        """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
         for pfn in task.pages:
+            self.buddy.owner[pfn] = 0  # unmapped and off the LRU: a plain page to free
             self._free(pfn, 0, "exit_mmap")
         task.pages = []
 
@@ -1089,6 +1148,14 @@ class Kernel(
         self._fast_slabs = {}
 
     # === addresses =============================================================================
+    def _require_pfn(self, page: Page) -> None:
+        """A Page made by hand must name a frame of this machine (else TypeError/ValueError)."""
+        pfn = page.pfn
+        if isinstance(pfn, bool) or not isinstance(pfn, int):
+            raise TypeError(f"a Page's pfn is an int, not {pfn!r}")
+        if not 0 <= pfn < self.nr_pfns:
+            raise ValueError(f"{page!r} is beyond this machine's memory")
+
     def page_address(self, page: Page) -> int:
         """The direct-map virtual address of ``page``'s first byte."""
         if not isinstance(page, Page):
@@ -1096,7 +1163,13 @@ class Kernel(
         return PAGE_OFFSET + (page.pfn << PAGE_SHIFT)
 
     def virt_to_page(self, addr: int) -> Page:
-        """The Page holding direct-map address ``addr`` (rounds down to its page)."""
+        """The Page holding direct-map address ``addr`` (rounds down to its page).
+
+        Any other address is a ValueError, a vmalloc one too: its Page comes from
+        vmalloc_to_page().
+        """
+        if isinstance(addr, int) and VMALLOC_START <= addr <= VMALLOC_END:
+            raise ValueError(f"{addr:#x} is vmalloc memory: use vmalloc_to_page() for its Page")
         return self.pfn_to_page(self.virt_to_phys(addr) >> PAGE_SHIFT)
 
     def pfn_to_page(self, pfn: int) -> Page:
@@ -1131,6 +1204,7 @@ class Kernel(
                 "not in the direct map; use vmalloc_to_page() for each page",
             )
             self.taint |= 1 << TAINT_DIE
+            self._notify()
             return phys
         raise ValueError(
             f"{addr:#x} is not in the direct map of this machine "
@@ -1215,6 +1289,7 @@ class Kernel(
 
     def pageblock_migratetype(self, pfn: int) -> str:
         """The migratetype name of the pageblock holding ``pfn``."""
+        _require_int("pfn", pfn, 0, self.nr_pfns - 1)
         return MIGRATETYPE_NAMES[self.buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]]
 
     def cat(self, path: str) -> str:
@@ -1241,6 +1316,14 @@ def _require_int(name: str, value, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _require_size(size) -> int:
+    """Bytes from ``size`` (an int or "16MiB"), at most the machine's limit; else an error."""
+    nbytes = parse_size(size)
+    if not 0 <= nbytes <= MAX_MEM:
+        raise ValueError(f"a size from 0 to {format_size(MAX_MEM)}, not {size!r}")
+    return nbytes
 
 
 def _subtract(start: int, end: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ to do: it says what Linux would have done instead.
 
 from __future__ import annotations
 
+from .buddy import OWNER_NONE, OWNER_SLAB
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import CacheCreated, CacheDestroyed, SlabCreated, SlabFreed
 from .gfp import (
@@ -72,6 +73,8 @@ KMALLOC_CREATION_ORDER = tuple(
     for index in ((i, 1) if i == 6 else (i, 2) if i == 7 else (i,))
 )
 SLUB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
+# kmalloc_index() of every slab-sized request, 1 .. KMALLOC_MAX_CACHE_SIZE bytes
+KMALLOC_INDEX_BY_SIZE = tuple(kmalloc_index(size) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1))
 RULE = "=" * 77  # slab_bug()'s banner, and the dashes below it
 DASHES = "-" * 77
 
@@ -123,7 +126,9 @@ class SlabAPI:
             debug=bool(flags & SLAB_CONSISTENCY_CHECKS),
         )
         self.caches.append(cache)
-        self.history.append_object(CacheCreated(name, size, g.size, g.objects, g.order))
+        self.history.append_object(
+            CacheCreated(name, size, g.size, g.objects, g.order, g.red_left_pad)
+        )
         return cache
 
     # --- caches ----------------------------------------------------------------------------
@@ -140,12 +145,15 @@ class SlabAPI:
         for what, value in (("size", size), ("align", align), ("flags", flags)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise TypeError(f"kmem_cache_create() {what} must be an int >= 0, not {value!r}")
+        if ctor is not None and not callable(ctor):
+            raise TypeError(f"kmem_cache_create() ctor must be a function or None, not {ctor!r}")
         if self.in_interrupt() or not 0 < size <= KMALLOC_MAX_SIZE or self.boot_stage != "running":
             self._printk(KERN_ERR, f"kmem_cache_create({name}) integrity check failed")
             self._print_lines(
                 dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
                            self._trace("dump_stack_lvl", "kmem_cache_create_usercopy"))
             )  # fmt: skip
+            self._notify()
             return None
         if " " in name:  # WARN_ON(strchr(name, ' ')): it confuses parsers
             self._print_lines(
@@ -153,6 +161,10 @@ class SlabAPI:
                         self._trace("kmem_cache_create_usercopy"))
             )  # fmt: skip
             self.taint |= 1 << TAINT_WARN
+        if any(cache.name == name for cache in self.caches):
+            self._duplicate_cache(name)
+            self._notify()
+            return None
         if self.slub_debug:
             flags |= SLUB_DEBUG_FLAGS
         geometry = slab_geometry(size, align=align, flags=flags, cpus=self.cpus)
@@ -160,12 +172,64 @@ class SlabAPI:
         self._notify()
         return cache
 
+    def _duplicate_cache(self, name: str) -> None:
+        """A second cache called ``name``: sysfs refuses the name and the creation fails.
+
+        Caches are never merged here (slab_nomerge), so sysfs_slab_add() (mm/slub.c L5942)
+        names the directory after the cache; kernfs finds /sys/kernel/slab/<name> taken
+        (sysfs_warn_dup(), fs/sysfs/dir.c L32), kobject_add_internal() says why (lib/kobject.c
+        L244) and kmem_cache_create_usercopy() returns NULL with -EEXIST (mm/slab_common.c
+        L338).
+        """
+        frames = (
+            "kobject_add_internal",
+            "kobject_init_and_add",
+            "sysfs_slab_add",
+            "__kmem_cache_create",
+            "kmem_cache_create_usercopy",
+            "kmem_cache_create",
+        )
+        lines = [(KERN_WARNING, f"sysfs: cannot create duplicate filename '/kernel/slab/{name}'")]
+        lines += dump_stack(
+            KERN_WARNING,
+            self.comm,
+            self.pid,
+            self.taint,
+            self._trace("dump_stack_lvl", "sysfs_warn_dup", "sysfs_create_dir_ns", *frames),
+        )
+        lines.append(
+            (
+                KERN_ERR,
+                f"kobject_add_internal failed for {name} with -EEXIST, don't try to "
+                "register things with the same name in the same directory.",
+            )
+        )
+        lines.append((KERN_WARNING, f"kmem_cache_create({name}) failed with error -17"))
+        lines += dump_stack(
+            KERN_WARNING,
+            self.comm,
+            self.pid,
+            self.taint,
+            self._trace("dump_stack_lvl", "kmem_cache_create_usercopy", "kmem_cache_create"),
+        )
+        self._print_lines(lines)  # fmt: skip
+
     def kmem_cache_destroy(self, cache: KmemCache | None) -> None:
         """Remove an empty cache; with objects left, warn and keep it (mm/slab_common.c L475)."""
         self._check_alive()
         if cache is None:
             return
         self._require_cache(cache)
+        if cache.kmalloc:
+            # Linux would free a kmalloc cache kmalloc() still hands out objects from
+            self._printk(
+                KERN_WARNING,
+                f"kmviz: kmem_cache_destroy({cache.name}): a kmalloc cache; Linux would free it "
+                "while kmalloc() keeps using it, and the next kmalloc() of its size would touch "
+                "freed memory; nothing was destroyed",
+            )
+            self._notify()
+            return
         self._flush_cpu_slab(cache)
         self._shrink(cache)
         if cache.slabs:
@@ -271,9 +335,8 @@ class SlabAPI:
         kind = kmalloc_type(gfp)
         if kind == "dma" and not self.zone_dma:
             kind = "normal"  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
-        table = [None] * (KMALLOC_MAX_CACHE_SIZE + 1)
-        for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1):
-            table[size] = self.kmalloc_caches[kind, kmalloc_index(size)]
+        caches = self.kmalloc_caches
+        table = [None, *(caches[kind, index] for index in KMALLOC_INDEX_BY_SIZE)]
         self._kmalloc_tables[gfp] = table
         return table
 
@@ -451,11 +514,18 @@ class SlabAPI:
         if pfn < 0:
             return None
         slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))
+        if cache.ctor is not None:  # setup_object(): the constructor runs once per slot
+            try:
+                for index in range(objects):
+                    cache.ctor(slab.address(index))
+            except Exception:  # the learner's ctor failed: give the pages back, then say so
+                self._free(pfn, order, "allocate_slab")
+                self._notify()
+                raise
+        owner = self.buddy.owner
         for page in range(pfn, pfn + (1 << order)):
             self.slab_by_pfn[page] = slab
-        if cache.ctor is not None:  # setup_object(): the constructor runs once per slot
-            for index in range(objects):
-                cache.ctor(slab.address(index))
+            owner[page] = OWNER_SLAB
         cache.slabs.add(slab)
         self.history.append_object(SlabCreated(cache.name, pfn, order, objects))
         return slab
@@ -611,8 +681,10 @@ class SlabAPI:
         cache.slabs.discard(slab)
         if cache.cpu_slab is slab:
             cache.cpu_slab = None
+        owner = self.buddy.owner
         for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
             del self.slab_by_pfn[page]
+            owner[page] = OWNER_NONE
         self._free(slab.pfn, slab.order, "discard_slab")
         self.history.append_object(SlabFreed(cache.name, slab.pfn, slab.order))
 
@@ -703,9 +775,15 @@ class SlabAPI:
             raise ValueError(f"cache {cache.name} was destroyed")
 
     def _require_addr(self, addr) -> None:
+        """An address is an int of 64 bits at most (else TypeError/ValueError)."""
         if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"expected an address (int), not {addr!r}")
+        if not 0 <= addr < 1 << 64:
+            raise ValueError(f"an address is 0 .. 2**64 - 1, not {addr:#x}")
 
     def _notify(self) -> None:
+        """The end of a call: kswapd runs if the call woke it, then observers hear once."""
+        if self._kswapd_pending:
+            self._run_kswapd()
         if self._trait_notifiers:
             self.tick += 1

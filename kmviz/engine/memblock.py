@@ -50,13 +50,16 @@ class EarlyBootAPI:
         highest free stretch below the limit, ``round_down(end - size, align)``, never page 0,
         recorded with memblock_reserve().
         """
-        return self._memblock_alloc(size, align, 0, 1 << 64, "memblock_phys_alloc")
+        phys = self._memblock_alloc(size, align, 0, 1 << 64, "memblock_phys_alloc")
+        self._notify()
+        return phys
 
     def memblock_alloc(self, size: int, align: int = SMP_CACHE_BYTES) -> int:
         """Zeroed early memory: its direct-map address, 0 if none (memblock_alloc(), L1618)."""
         if self.boot_stage == "running":
             return self._memblock_after_slab(size, "memblock_alloc")
         phys = self._memblock_alloc(size, align, 0, 1 << 64, "memblock_alloc")
+        self._notify()
         return PAGE_OFFSET + phys if phys else 0
 
     def memblock_alloc_low(self, size: int, align: int = SMP_CACHE_BYTES) -> int:
@@ -64,6 +67,7 @@ class EarlyBootAPI:
         if self.boot_stage == "running":
             return self._memblock_after_slab(size, "memblock_alloc_low")
         phys = self._memblock_alloc(size, align, 0, LOW_LIMIT, "memblock_alloc_low")
+        self._notify()
         return PAGE_OFFSET + phys if phys else 0
 
     def _memblock_after_slab(self, size: int, caller: str) -> int:
@@ -75,7 +79,9 @@ class EarlyBootAPI:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise TypeError(f"{caller}() size must be an int >= 0, not {size!r}")
         self._warn_once("mm/memblock.c:1505", ("memblock_alloc_internal", caller))
-        return self.kzalloc(size, GFP_NOWAIT) if size else 0
+        addr = self.kzalloc(size, GFP_NOWAIT) if size else 0
+        self._notify()
+        return addr
 
     # --- the 2.6.32 names ------------------------------------------------------------------
     def alloc_bootmem(self, size: int) -> int:
@@ -105,6 +111,7 @@ class EarlyBootAPI:
         phys = self._memblock_alloc(size, align, goal, limit, "alloc_bootmem")
         if not phys and self.boot_stage == "early" and goal:
             phys = self._memblock_alloc(size, align, 0, limit, "alloc_bootmem")
+        self._notify()
         if phys:
             return PAGE_OFFSET + phys
         if self.boot_stage != "early":

@@ -358,7 +358,9 @@ class Walk:
             else:
                 tail = f"-> {LEVELS[LEVELS.index(step.level) + 1]} table at pfn {step.next_pfn:#x}"
             lines.append(f"{head} {flags} {tail}")
-        if self.phys is not None:
+        if self.phys is not None and not self.steps:
+            lines.append(f"  no page tables built yet: the direct map gives phys = {self.phys:#x}")
+        elif self.phys is not None:
             last = self.steps[-1]
             offset = self.vaddr & ((1 << _SHIFT[last.level]) - 1)
             lines.append(

@@ -170,7 +170,7 @@ def meminfo(kernel: Kernel) -> str:
         ("CommitLimit", managed * kib // 2),
         ("Committed_AS", anon * kib),
         ("VmallocTotal", 34359738367),
-        ("VmallocUsed", sum(len(a.pfns) for a in kernel.vmap_areas.values()) * kib),
+        ("VmallocUsed", kernel.nr_vmalloc_pages * kib),  # vmalloc_nr_pages(): vmap()'s not
         ("VmallocChunk", 0),
         ("Percpu", 0),
     ]

@@ -168,7 +168,8 @@ class SlowPathMixin:
     def _drop_page_cache(self, zone_ids: set[int]) -> int:
         """Free up to SWAP_CLUSTER_MAX of the oldest clean page-cache pages in ``zone_ids``."""
         pfns = self.page_cache.take_oldest(SWAP_CLUSTER_MAX, self.buddy.zone_of, zone_ids)
-        for pfn in pfns:  # checked: a page freed by hand earlier is reported, not freed twice
+        for pfn in pfns:
+            self.buddy.owner[pfn] = 0  # off the LRU, out of the mapping: a plain page to free
             self._free(pfn, 0, "shrink_folio_list")
         return len(pfns)
 
@@ -262,6 +263,8 @@ class SlowPathMixin:
         self.panic_message = message
         self.history.append_object(KernelPanicked(message))
         self._stop_fast_paths()
+        if self._trait_notifiers:
+            self.tick += 1
         raise KernelPanic(message)
 
     def _half_min_marks(self, plan) -> tuple:

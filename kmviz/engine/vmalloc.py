@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .buddy import OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
 from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
@@ -27,6 +28,7 @@ from .pagetable import (
     PUD_SIZE,
     VMALLOC_END,
     VMALLOC_START,
+    PageTableError,
     PageTables,
     Walk,
     canonical,
@@ -37,6 +39,7 @@ from .reports import TAINT_DIE, TAINT_WARN, dump_stack, kernel_bug, warning
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
 VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
 ARRAY_CALLER = "__vmalloc_area_node+0x5d/0x180"  # a page array too big for kmalloc
+MAX_TABLES_AT_ONCE = 8  # pages: the PGD and the direct map's tables, with room to spare
 
 
 @dataclass(eq=False, slots=True)
@@ -66,18 +69,23 @@ class VmallocAPI:
         self.deferred_vfree: list[int] = []  # vfree() from interrupt context, done later
         self.pgtable_pfns: set[int] = set()
         self._page_tables: PageTables | None = None
+        self.nr_vmalloc_pages = 0  # pages vmalloc() allocated and vfree() has not freed
         self.lazy_max_pages = self.cpus.bit_length() * ((32 << 20) >> PAGE_SHIFT)
 
     # --- the kernel page tables ------------------------------------------------------------
     @property
-    def page_tables(self) -> PageTables:
+    def page_tables(self) -> PageTables | None:
         """init_mm's page tables, built on first use with the direct map in 2 MiB/1 GiB pages.
 
+        None if the page allocator has no pages left for them (nothing is kept then).
         (Simplified: Linux builds them during boot from memblock; here their pages come from
-        the page allocator when first needed.)
+        the page allocator when something is first mapped.)
         """
         if self._page_tables is None:
-            tables = PageTables(self._alloc_pgtable, self._free_pgtable)
+            try:
+                tables = PageTables(self._alloc_pgtable, self._free_pgtable)
+            except PageTableError:  # no page for the PGD
+                return None
             offset = 0
             while offset < self.mem:
                 step = (
@@ -86,7 +94,10 @@ class VmallocAPI:
                     else PMD_SIZE
                 )
                 level = "PUD" if step == PUD_SIZE else "PMD"
-                tables.map_large(PAGE_OFFSET + offset, offset >> PAGE_SHIFT, level)
+                if not tables.map_large(PAGE_OFFSET + offset, offset >> PAGE_SHIFT, level):
+                    for pfn in sorted(tables.table_pages(), reverse=True):
+                        self._free_pgtable(pfn)
+                    return None
                 offset += step
             self._page_tables = tables
         return self._page_tables
@@ -96,11 +107,13 @@ class VmallocAPI:
         pfn = self._alloc(GFP_PGTABLE_KERNEL, 0, "__pte_alloc_kernel")
         if pfn >= 0:
             self.pgtable_pfns.add(pfn)
+            self.buddy.owner[pfn] = OWNER_PAGE_TABLE
             self.history.append_object(PageTableAllocated(pfn, level))
         return pfn
 
     def _free_pgtable(self, pfn: int) -> None:
         self.pgtable_pfns.discard(pfn)
+        self.buddy.owner[pfn] = OWNER_NONE
         self._free(pfn, 0, "pte_free_kernel")
 
     def walk(self, vaddr: int) -> Walk:
@@ -108,6 +121,10 @@ class VmallocAPI:
 
         A non-canonical address never reaches the page tables: the CPU raises #GP, reported
         as exc_general_protection() does (arch/x86/kernel/traps.c L773), with no steps.
+        kmviz builds init_mm's tables on first use (Linux has them from boot); a walk builds
+        them only if the page allocator's fast path can give their pages, so reading never
+        reclaims, kills or panics.  Without tables (a full or panicked machine) the walk has
+        no steps: a direct-map address translates as __pa() does, any other faults at the PGD.
         """
         if isinstance(vaddr, bool) or not isinstance(vaddr, int):
             raise TypeError(f"walk() takes a virtual address (int), not {vaddr!r}")
@@ -121,17 +138,37 @@ class VmallocAPI:
                                 self._trace("asm_exc_general_protection"))  # fmt: skip
             self._print_lines(lines)
             self.taint |= 1 << TAINT_DIE
+            self._notify()
             return Walk(vaddr & (1 << 64) - 1, (), None, "#GP")
-        return self.page_tables.walk(vaddr)
+        if self._page_tables is None and self._tables_come_easily():
+            self.page_tables  # noqa: B018 -- built on first use, as the docstring says
+            self._notify()
+        if self._page_tables is None:
+            phys = vaddr - PAGE_OFFSET
+            if 0 <= phys < self.mem:
+                return Walk(vaddr, (), phys, None)
+            return Walk(vaddr, (), None, "PGD")
+        return self._page_tables.walk(vaddr)
+
+    def _tables_come_easily(self) -> bool:
+        """Whether the first zone of GFP_PGTABLE_KERNEL keeps its low mark after the tables."""
+        if self.panic_message is not None or self.boot_stage != "running":
+            return False
+        zone, mark = self._plan(GFP_PGTABLE_KERNEL).fast[0]
+        return zone.free_pages - MAX_TABLES_AT_ONCE > mark
 
     # --- vmalloc ---------------------------------------------------------------------------
     def vmalloc(self, size: int) -> int:
         """``size`` bytes of virtually contiguous memory (GFP_KERNEL), or 0 (NULL)."""
-        return self._vmalloc(size, GFP_KERNEL, VMALLOC_CALLER)
+        addr = self._vmalloc(size, GFP_KERNEL, VMALLOC_CALLER)
+        self._notify()
+        return addr
 
     def vzalloc(self, size: int) -> int:
         """vmalloc() of zeroed memory."""
-        return self._vmalloc(size, GFP_KERNEL | BIT.ZERO, VMALLOC_CALLER)
+        addr = self._vmalloc(size, GFP_KERNEL | BIT.ZERO, VMALLOC_CALLER)
+        self._notify()
+        return addr
 
     def _vmalloc(self, size: int, gfp: int, caller: str) -> int:
         """__vmalloc_node_range() (mm/vmalloc.c L3163): area, page array, pages, mappings."""
@@ -188,12 +225,16 @@ class VmallocAPI:
                 gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
             )
             return 0
-        if self.page_tables.map_pages(addr, area.pfns, PAGE_KERNEL) < len(area.pfns):
+        tables = self.page_tables
+        if tables is None or tables.map_pages(addr, area.pfns, PAGE_KERNEL) < len(area.pfns):
             self._undo_vmalloc(area)
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
+        owner = self.buddy.owner
+        for pfn in area.pfns:
+            owner[pfn] = OWNER_VMALLOC
+        self.nr_vmalloc_pages += nr_pages
         self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
-        self._notify()
         return addr
 
     def _alloc_pages_bulk(self, gfp: int, count: int) -> list[int]:
@@ -237,7 +278,8 @@ class VmallocAPI:
 
     def _undo_vmalloc(self, area: VmArea) -> None:
         """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
-        self.page_tables.unmap_pages(area.addr, len(area.pfns))
+        if self._page_tables is not None:
+            self._page_tables.unmap_pages(area.addr, len(area.pfns))
         for pfn in area.pfns:
             self._free(pfn, 0, "__vunmap")
         if area.array:
@@ -263,8 +305,7 @@ class VmallocAPI:
         and __vfree_deferred() when in_interrupt().
         """
         self._check_alive()
-        if isinstance(addr, bool) or not isinstance(addr, int):
-            raise TypeError(f"vfree() takes an address (int), not {addr!r}")
+        self._require_addr(addr)
         if addr == 0:
             return
         if self.context.in_nmi():
@@ -273,6 +314,7 @@ class VmallocAPI:
                            self._trace("vfree"))
             )  # fmt: skip
             self.taint |= 1 << TAINT_DIE
+            self._notify()
             return
         if self.in_interrupt():
             self.deferred_vfree.append(addr)
@@ -284,19 +326,27 @@ class VmallocAPI:
         self._vfree_now(addr)
         self._notify()
 
+    def _nonexistent_area(self, addr: int, caller: str) -> None:
+        """__vunmap()'s WARN for an address that starts no vm area (mm/vmalloc.c L2758)."""
+        self._print_lines(
+            warning("mm/vmalloc.c:2758", self.comm, self.pid, self.taint,
+                    self._trace("__vunmap", caller),
+                    f"Trying to vfree() nonexistent vm area ({self._ptr(addr)})")
+        )  # fmt: skip
+        self.taint |= 1 << TAINT_WARN
+
     def _vfree_now(self, addr: int) -> None:
+        """__vunmap(addr, 1): unmap the area, free its pages and page array, queue the range."""
         area = self.vmap_areas.get(addr)
         if area is None or area.kind == "vmap":
-            self._print_lines(
-                warning("mm/vmalloc.c:2758", self.comm, self.pid, self.taint,
-                        self._trace("__vunmap", "vfree"),
-                        f"Trying to vfree() nonexistent vm area ({self._ptr(addr)})")
-            )  # fmt: skip
-            self.taint |= 1 << TAINT_WARN
+            self._nonexistent_area(addr, "vfree")
             return
-        self.page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
-        for pfn in area.pfns:  # checked: a frame someone freed by mistake is reported, not freed
+        self._page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
+        owner = self.buddy.owner
+        for pfn in area.pfns:
+            owner[pfn] = OWNER_NONE
             self._free(pfn, 0, "__vunmap")
+        self.nr_vmalloc_pages -= len(area.pfns)
         if area.vpages:
             self._vfree_now(area.array)
         else:
@@ -326,8 +376,14 @@ class VmallocAPI:
         free them.
         """
         self._check_alive()
-        if not pages or not all(isinstance(p, Page) for p in pages):
+        if (
+            not isinstance(pages, list | tuple)
+            or not pages
+            or not all(isinstance(p, Page) for p in pages)
+        ):
             raise TypeError("vmap() takes a non-empty list of Page objects from alloc_pages()")
+        for page in pages:
+            self._require_pfn(page)
         if self.atomic:
             self._might_sleep(GFP_KERNEL, "mm/vmalloc.c:2907", ("vmap",))
         addr = self._find_vmap_area((len(pages) + 1) << PAGE_SHIFT)
@@ -335,8 +391,11 @@ class VmallocAPI:
             return 0
         pfns = [p.pfn for p in pages]
         area = VmArea(addr, (len(pfns) + 1) << PAGE_SHIFT, pfns, VMALLOC_CALLER, 0, False, "vmap")
-        if self.page_tables.map_pages(addr, pfns, PAGE_KERNEL) < len(pfns):
-            self.page_tables.unmap_pages(addr, len(pfns))
+        tables = self.page_tables
+        if tables is None or tables.map_pages(addr, pfns, PAGE_KERNEL) < len(pfns):
+            if tables is not None:
+                tables.unmap_pages(addr, len(pfns))
+            self._notify()
             return 0
         self.vmap_areas[addr] = area
         self.history.append_object(VmallocMapped(addr, area.size, tuple(pfns), "vmap"))
@@ -344,20 +403,34 @@ class VmallocAPI:
         return addr
 
     def vunmap(self, addr: int) -> None:
-        """Undo vmap(): unmap the range, keep the pages (BUG in interrupt context)."""
+        """Undo vmap(): unmap the range and keep the pages; vunmap(NULL) does nothing.
+
+        Mirrors vunmap() (mm/vmalloc.c L2876): BUG_ON(in_interrupt()), then __vunmap(addr, 0)
+        for a non-NULL address.  Given a vmalloc area it unmaps that too and frees nothing:
+        its pages and page array stay allocated with nobody left to free them.
+        """
         self._check_alive()
+        self._require_addr(addr)
         if self.in_interrupt():  # vunmap(): BUG_ON(in_interrupt())
             self._print_lines(
                 kernel_bug("mm/vmalloc.c:2878", self.comm, self.pid, self.taint,
                            self._trace("vunmap"))
             )  # fmt: skip
             self.taint |= 1 << TAINT_DIE
+            self._notify()
+            return
+        if addr == 0:
             return
         area = self.vmap_areas.get(addr)
-        if area is None or area.kind != "vmap":
-            self._vfree_now(addr)  # the same "nonexistent vm area" warning
+        if area is None:
+            self._nonexistent_area(addr, "vunmap")
+            self._notify()
             return
-        self.page_tables.unmap_pages(addr, len(area.pfns))
+        self._page_tables.unmap_pages(addr, len(area.pfns))
+        if area.kind == "vmalloc":  # leaked: still allocated and counted, held by nobody
+            owner = self.buddy.owner
+            for pfn in area.pfns:
+                owner[pfn] = OWNER_NONE
         del self.vmap_areas[addr]
         self.purge_list.append(area)
         self.history.append_object(VmallocFreed(addr, deferred=False))

@@ -109,6 +109,7 @@ class Cache(NamedTuple):
     size: int
     objects: int  # per slab
     order: int  # of each slab
+    red_left_pad: int = 0  # bytes before slot 0
 
 
 class Slab(NamedTuple):
@@ -465,14 +466,18 @@ class Timeline(HasTraits):
             self._mark(e.pfns, VMALLOC)
 
     def _vmalloc_freed(self, e: VmallocFreed) -> None:
-        if e.deferred:
-            self.areas[e.addr] = self.areas[e.addr]._replace(deferred=True)
+        if e.deferred:  # vfree() of no area in an interrupt: the warning comes when it runs
+            area = self.areas.get(e.addr)
+            if area is not None:
+                self.areas[e.addr] = area._replace(deferred=True)
         else:
             del self.areas[e.addr]
 
     # --- slab caches --------------------------------------------------------------------------
     def _cache_created(self, e: CacheCreated) -> None:
-        self.caches[e.name] = Cache(e.name, e.object_size, e.size, e.objects, e.order)
+        self.caches[e.name] = Cache(
+            e.name, e.object_size, e.size, e.objects, e.order, e.red_left_pad
+        )
 
     def _cache_destroyed(self, e: CacheDestroyed) -> None:
         del self.caches[e.name]
@@ -499,8 +504,9 @@ class Timeline(HasTraits):
         if head is None:
             return None
         slab = self.slabs[head]
-        base = PAGE_OFFSET + (head << PAGE_SHIFT)
-        return slab, (ptr - base) // self.caches[slab.cache].size
+        cache = self.caches[slab.cache]
+        base = PAGE_OFFSET + (head << PAGE_SHIFT) + cache.red_left_pad
+        return slab, (ptr - base) // cache.size
 
     def _object_allocated(self, e: ObjectAllocated) -> None:
         if not e.cache:  # large kmalloc: the pages came just before, as PagesAllocated
@@ -518,10 +524,17 @@ class Timeline(HasTraits):
             self.active_slab[slab.cache] = slab.pfn
 
     def _object_freed(self, e: ObjectFreed) -> None:
+        # trace_kfree() fires before SLUB looks at the pointer: a pointer into the middle of
+        # an object (refused) frees nothing
         found = self._slot(e.ptr)
         if found:
             slab, slot = found
-            self.slabs[slab.pfn] = slab._replace(used=slab.used & ~(1 << slot))
+            cache = self.caches[slab.cache]
+            if (
+                e.ptr
+                == PAGE_OFFSET + (slab.pfn << PAGE_SHIFT) + cache.red_left_pad + slot * cache.size
+            ):
+                self.slabs[slab.pfn] = slab._replace(used=slab.used & ~(1 << slot))
 
     # --- reading ------------------------------------------------------------------------------
     def event(self, index: int):

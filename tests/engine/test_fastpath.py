@@ -161,3 +161,11 @@ def test_slab_c_and_python_leave_identical_machines(monkeypatch):
     slab_churn(slow, seed=3, steps=6000)
     assert slab_state(fast) == slab_state(slow)
     check(fast)
+
+
+def test_the_c_fast_path_takes_the_keywords_the_python_methods_take():
+    k = Kernel(mem="16MiB")
+    addr = k.get_free_pages(gfp=GFP_KERNEL, order=0)
+    k.free_pages(addr, order=0)
+    k.kfree(k.kmalloc(64, gfp=GFP_KERNEL))
+    assert not k.leaks() and "BUG" not in k.dmesg()

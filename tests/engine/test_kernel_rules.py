@@ -363,3 +363,33 @@ def test_a_splat_in_an_interrupt_prints_the_irq_stack_then_the_interrupted_task(
     after_irq = trace[trace.index(" </IRQ>", start) - 1]
     assert after_irq.startswith(" common_interrupt+")
     assert trace[trace.index(" <TASK>", start) + 1].startswith(" asm_common_interrupt+")
+
+
+def test_spawn_with_an_oom_score_adj_that_is_not_an_int_is_a_type_error_at_once():
+    k = Kernel(mem="16MiB")
+    with pytest.raises(TypeError, match="oom_score_adj"):
+        k.spawn("x", "1MiB", oom_score_adj="500")
+    assert [t.comm for t in k.tasks] == ["systemd", "insmod"]
+
+
+def test_a_spinlock_named_by_a_number_is_a_type_error():
+    with pytest.raises(TypeError, match="spinlock"):
+        Kernel(mem="16MiB").spin_lock(5)
+
+
+def test_reading_half_a_gigabyte_of_files_in_an_interrupt_reports_once_and_is_quick():
+    k = Kernel(mem="1GiB")
+    with k.irq():
+        k.fill_page_cache("512MiB")
+    violations = [e for e in k.history.since(0) if isinstance(e, ContextViolated)]
+    assert len(violations) == 1
+
+
+def test_kswapd_woken_by_kmalloc_reclaims_before_kmalloc_returns():
+    k = Kernel(mem="16MiB")
+    k.fill_page_cache("64MiB")
+    start = len(k.history)
+    kinds = []
+    while KswapdWoken not in kinds and k.kmalloc(4096, GFP_KERNEL | __GFP_NORETRY):
+        kinds = [type(e) for e in k.history.since(start)]
+    assert MemoryReclaimed in kinds[kinds.index(KswapdWoken) :]

@@ -244,3 +244,52 @@ def test_bool_order_is_a_python_type_error():
     k = Kernel(mem="256MiB")
     with pytest.raises(TypeError, match="not bool"):
         k.alloc_pages(GFP_KERNEL, True)
+
+
+def _slab_page(k):
+    return k.kmalloc(8, GFP_KERNEL) & ~0xFFF
+
+
+def _page_cache_page(k):
+    k.fill_page_cache(4096)
+    return PAGE_OFFSET + (k.page_cache.lru[-1] << 12)
+
+
+def _user_page(k):
+    pid = k.spawn("cat", 4096)
+    return PAGE_OFFSET + (next(t for t in k.tasks if t.pid == pid).pages[0] << 12)
+
+
+def _page_table_page(k):
+    k.vmalloc(4096)
+    return PAGE_OFFSET + (max(k.pgtable_pfns) << 12)
+
+
+@pytest.mark.parametrize(
+    ("page_of", "reason"),
+    [
+        (_slab_page, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"),
+        (_page_cache_page, "non-NULL mapping"),
+        (_user_page, "nonzero mapcount"),
+        (_page_table_page, "nonzero mapcount"),
+    ],
+)
+def test_free_pages_of_a_page_another_owner_holds_is_a_bad_page_state_that_frees_nothing(
+    page_of, reason
+):
+    k = Kernel(mem="16MiB")
+    addr = page_of(k)
+    before = snapshot(k)
+    k.free_pages(addr, 0)
+    assert f"page dumped because: {reason}" in k.dmesg()
+    assert snapshot(k) == before
+
+
+def test_a_page_made_by_hand_beyond_memory_is_a_value_error():
+    with pytest.raises(ValueError, match="beyond this machine's memory"):
+        Kernel(mem="16MiB").free_pages_block(Page(10**9, "DMA"), 0)
+
+
+def test_idle_forever_is_a_value_error():
+    with pytest.raises(ValueError, match="idle"):
+        Kernel(mem="16MiB").idle(float("inf"))

@@ -327,3 +327,29 @@ def test_kmalloc_fix_flags_prints_both_masks_with_a_space_as_61_does():
         "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL). Fix your code!"
         in (k.dmesg())
     )
+
+
+@pytest.mark.parametrize("name", ["my_cache", "kmalloc-64"])
+def test_a_second_cache_with_a_taken_name_is_refused_as_sysfs_refuses_it(name):
+    k = Kernel(mem="16MiB")
+    k.kmem_cache_create("my_cache", 64)
+    assert k.kmem_cache_create(name, 64) is None
+    assert f"kmem_cache_create({name}) failed with error -17" in k.dmesg()
+
+
+def test_a_ctor_that_is_not_callable_is_a_type_error():
+    with pytest.raises(TypeError, match="ctor"):
+        Kernel(mem="16MiB").kmem_cache_create("c", 64, ctor=5)
+
+
+def test_a_ctor_that_raises_gives_the_new_slab_back():
+    k = Kernel(mem="16MiB")
+
+    def ctor(addr):
+        raise RuntimeError("the learner's bug")
+
+    cache = k.kmem_cache_create("c", 64, ctor=ctor)
+    free = k.free_pages_count()
+    with pytest.raises(RuntimeError):
+        k.kmem_cache_alloc(cache, GFP_KERNEL)
+    assert k.free_pages_count() == free

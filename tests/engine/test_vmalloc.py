@@ -2,9 +2,11 @@
 
 from itertools import pairwise
 
+import pytest
+
 from kmviz import GFP_DMA, GFP_KERNEL, PAGE_OFFSET, Kernel
 from kmviz.engine.events import VmallocFreed, VmallocMapped
-from kmviz.engine.invariants import check, check_slabs
+from kmviz.engine.invariants import check, check_slabs, fingerprint
 from kmviz.engine.pagetable import VMALLOC_START
 
 
@@ -227,12 +229,66 @@ def test_a_walk_of_a_non_canonical_address_is_a_general_protection_fault():
     )
 
 
-def test_a_frame_freed_by_mistake_is_reported_when_vfree_reaches_it():
+def test_a_frame_vmalloc_maps_is_not_freed_by_hand_so_vfree_frees_it_once():
     k = Kernel(mem="256MiB")
     buf = k.vmalloc(2 * 4096)
     frame = k.vmalloc_to_page(buf).pfn
-    k.kfree(PAGE_OFFSET + (frame << 12))  # Linux frees a non-slab page here (WARN once)
-    k.vfree(buf)  # ...so vfree finds it free: the kernel's report, not a second free
-    assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in k.dmesg()
+    k.kfree(PAGE_OFFSET + (frame << 12))  # Linux would free it under the mapping
+    assert "of a page the vmalloc area at" in k.dmesg()
+    free = k.free_pages_count()
+    k.vfree(buf)
+    assert k.free_pages_count() == free + 2  # both frames (the page array is a slab object)
+    assert "page_ref_count(page) == 0" not in k.dmesg()
     check(k)
     check_slabs(k)
+
+
+def test_vmalloc_on_a_machine_too_small_for_its_page_tables_fails_and_leaves_no_area():
+    k = Kernel(mem="2MiB")
+    assert k.vmalloc(1 << 20) == 0
+    assert k.vmallocinfo() == ""
+    check(k)
+
+
+def test_a_walk_on_a_full_machine_changes_nothing():
+    k = Kernel(mem="16MiB")
+    k.spawn("hog", "64MiB")  # takes what it can without the OOM killer
+    before = fingerprint(k)
+    assert k.walk(PAGE_OFFSET + 0x5123).phys == 0x5123
+    assert k.vmalloc_to_page(VMALLOC_START) is None
+    assert fingerprint(k) == before
+
+
+def test_vunmap_of_null_does_nothing():
+    k = Kernel(mem="16MiB")
+    k.vunmap(0)
+    assert "nonexistent vm area" not in k.dmesg()
+
+
+def test_vunmap_of_a_vmalloc_area_unmaps_it_and_its_pages_stay_allocated():
+    k = Kernel(mem="16MiB")
+    buf = k.vmalloc(2 * 4096)
+    free = k.free_pages_count()
+    k.vunmap(buf)
+    assert k.free_pages_count() == free and k.vmalloc_to_page(buf) is None
+
+
+def test_vmap_pages_are_not_counted_in_vmalloc_used():
+    k = Kernel(mem="16MiB")
+    k.vmap([k.alloc_page(GFP_KERNEL)])
+    assert "VmallocUsed:           0 kB" in k.cat("/proc/meminfo")
+
+
+def test_an_address_beyond_64_bits_is_a_value_error_for_vfree():
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        Kernel(mem="16MiB").vfree(1 << 64)
+
+
+def test_a_string_is_a_type_error_for_vunmap():
+    with pytest.raises(TypeError, match="address"):
+        Kernel(mem="16MiB").vunmap("abc")
+
+
+def test_a_device_write_far_beyond_memory_lists_only_this_machines_frames():
+    k = Kernel(mem="16MiB")
+    assert len(k.device().write(0, 1 << 44)) == k.nr_pfns

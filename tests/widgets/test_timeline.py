@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kmviz import GFP_ATOMIC, GFP_KERNEL, Kernel
+from kmviz import GFP_ATOMIC, GFP_KERNEL, PAGE_OFFSET, Kernel
 from kmviz.engine.buddy import HOLE as ENGINE_HOLE
 from kmviz.engine.buddy import RESERVED as ENGINE_RESERVED
 from kmviz.engine.events import BlockSplit
@@ -224,3 +224,22 @@ def test_mid_split_buddyinfo_counts_only_the_upper_halves_on_the_lists():
     assert tl.nr_free[zone, split.order] == counts[split.order] - 1
     assert tl.nr_free[zone, split.order - 1] == counts[split.order - 1] + 1
     assert tl.nr_free[zone, split.order - 2] == counts[split.order - 2] + 1
+
+
+def test_a_second_vfree_from_an_interrupt_leaves_the_timeline_following():
+    k = Kernel(mem="16MiB")
+    timeline = Timeline(k)
+    buf = k.vmalloc(8192)
+    k.vfree(buf)
+    with k.irq():
+        k.vfree(buf)
+    k.kmalloc(8, GFP_KERNEL)
+    assert timeline.position == len(k.history) and buf not in timeline.areas
+
+
+def test_a_refused_kfree_into_the_middle_of_an_object_leaves_it_live_in_the_timeline():
+    k = Kernel(mem="16MiB")
+    timeline = Timeline(k)
+    ptr = k.kmalloc(64, GFP_KERNEL)
+    k.kfree(ptr + 8)
+    assert timeline.slab_at((ptr - PAGE_OFFSET) >> 12).inuse == 1

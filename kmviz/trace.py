@@ -48,7 +48,16 @@ migrate-disable; absent with ``noirq-info``) and ``" %5lu.%06lu: "`` (seconds si
 by default (the ``hash-ptr`` option, lib/vsprintf.c ``ptr_to_id()``): 16 hex digits, the
 same pointer always giving the same hash, NULL printing as zeros; allocations and frees
 still match, but the numbers are not addresses.  Lines of other events, ``CPU:%d [LOST %lu
-EVENTS]`` lines and stack-trace lines are counted and reported, not errors; a line that
+EVENTS]`` lines (``Trace.lost``), the ``##### CPU %u buffer started ####`` line of a wrapped
+ring buffer (``Trace.buffer_started``) and stack-trace lines are counted and reported, not
+errors.  Kernels after 6.1 print the same kmem lines (6.18 adds ``name=`` to
+kmem_cache_alloc, see above) with more need-resched letters (``B``, ``L``, ``b``, ``l`` of
+lazy preemption, 6.13); load() reads them too.
+
+**trace-cmd report** output is read as well: its first line ``cpus=N``
+(``Trace.trace_cmd_cpus``), ``CPU:%d [%lu EVENTS DROPPED]`` gaps, no flag column unless
+asked for, the event name padded with spaces, libtraceevent's kmem plugin's ``(function+off)``
+before ``call_site=``, and pointers printed as ``0x…`` (real addresses) or ``(nil)``.  A line that
 starts like an event of the seven above but does not match its format, any other line, a
 header out of place, a cut-off last line or fewer or more event lines than the header
 announces are a ``TraceFormatError`` naming the file and the line.
@@ -75,12 +84,13 @@ and preempt depth of the simulated context at each, and the kernel clock: exact 
 logged line, one microsecond per allocator call in between.
 Pointers print as with ``echo 0 > options/hash-ptr`` (real addresses), or hashed.
 
-**The sample trace** ``kmviz/data/sample-kmem.trace`` (``SAMPLE_TRACE``) is
-``make_sample_trace()`` with seed ``SAMPLE_SEED`` = 0: a small driver's life on a fresh
-256 MiB machine (two caches, kmalloc of many sizes, a large kmalloc, page allocations, an
-interrupt handler and a kworker), traced from after the driver's first four allocations, so
-the trace frees four objects it never saw allocated.  The test suite regenerates it and
-compares byte for byte.
+**The sample trace** ``kmviz/data/sample-kmem.trace.xz`` (``SAMPLE_TRACE``) is a real Linux
+6.1 kernel's: Debian's 6.1.0-57-amd64 (upstream 6.1.192) booted in QEMU with 256 MiB and 2
+CPUs, the kmem tracepoints (and the per-CPU list events mm_page_alloc_zone_locked and
+mm_page_pcpu_drain) switched on from the kernel command line (``trace_event=``), from early
+boot to a busybox shell, a small workload (dd into tmpfs, ls, cat) and kmviz's probe module
+(tools/real-kernel/probe) — every event of it, ``cat trace`` compressed with xz.
+``tools/real-kernel/run.sh trace`` records it again.
 """
 
 from __future__ import annotations
@@ -89,7 +99,6 @@ import gzip
 import io
 import lzma
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -115,8 +124,6 @@ from .engine.gfp import (
     __GFP_ACCOUNT,
     __GFP_NORETRY,
     __GFP_NOWARN,
-    GFP_ATOMIC,
-    GFP_KERNEL,
     BadGfpZone,
     gfp_migratetype,
     gfp_zone,
@@ -134,11 +141,9 @@ from .engine.slab_geometry import (
     slab_geometry,
 )
 from .engine.slowpath import KernelPanic
-from .workloads import SLAB_SIZE_MIX, release
 
 __all__ = [
     "CAPTURE_HOWTO",
-    "SAMPLE_SEED",
     "SAMPLE_TRACE",
     "BufferStarted",
     "Kfree",
@@ -156,7 +161,6 @@ __all__ = [
     "TraceHeader",
     "export",
     "load",
-    "make_sample_trace",
     "replay",
 ]
 
@@ -186,11 +190,12 @@ Pointers are hashed (the hash-ptr option): allocations still match their frees. 
 yourself). `cat trace_pipe > /tmp/kmem.trace` streams instead, without the header.
 """
 
-SAMPLE_SEED = 0
-SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace"
+SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace.xz"
 
 NULL_POINTER = "0000000000000000"  # %p of NULL: ptr_to_id() prints NULL as it is
-LOST_LINE = re.compile(r"CPU:(\d+) \[LOST (?:(\d+) )?EVENTS\]\n?")  # print_trace_line()
+# print_trace_line()'s "[LOST %lu EVENTS]", and trace-cmd report's "[%lu EVENTS DROPPED]"
+LOST_LINE = re.compile(r"CPU:(\d+) \[(?:LOST (?:(\d+) )?EVENTS|(?:(\d+) )?EVENTS DROPPED)\]\n?")
+TRACE_CMD_LINE = re.compile(r"cpus=(\d+)\n?")  # the first line of trace-cmd report
 # test_cpu_buff_start() (kernel/trace/trace.c): where a CPU's events start in an overwritten buffer
 BUFFER_STARTED_LINE = re.compile(r"##### CPU (\d+) buffer started ####\n?")
 STACK_LINE_PREFIX = " => "  # the frames of a <stack trace> entry (trace_stack_print())
@@ -199,7 +204,7 @@ STACK_LINE_PREFIX = " => "  # the frames of a <stack trace> entry (trace_stack_p
 # (comm-pid, TGID, CPU, flags) is one group, so that a context seen before is looked up once.
 _CONTEXT = (
     r" *(.+?)-(\d+) +(?:\( *(?:\d+|-------)\) +)?\[(\d+)\]"
-    r"(?: ([.dDbX][.Nnp][.ZzHhs][.0-9a-f][.0-9a-f]))?"
+    r"(?: ([.dDbX][.NnpBLbl][.ZzHhs][.0-9a-f][.0-9a-f]))?"
 )
 CONTEXT = re.compile(_CONTEXT)
 ENTRY_LINE = re.compile(_CONTEXT + r" +\d+\.\d{6}: ")  # any entry: function tracer lines …
@@ -221,24 +226,36 @@ TRACEPOINTS = (
 )
 KIND_OF = {name: kind for kind, name in enumerate(TRACEPOINTS)}
 
+
 # Each event's TP_printk in include/trace/events/kmem.h (6.1), as a pattern and as printed.
-_POINTER = r"([0-9a-f]{16})"
-_OBJECT_ALLOC = (
-    r"call_site=(.+?) ptr=" + _POINTER + r"{name} bytes_req=(\d+) bytes_alloc=(\d+) "
-    r"gfp_flags=(\S+) node=(-?\d+) accounted=(true|false)\n?"
-)
-FIELDS = {
-    KMALLOC: re.compile(_OBJECT_ALLOC.replace("{name}", "()")),
-    KMEM_CACHE_ALLOC: re.compile(_OBJECT_ALLOC.replace("{name}", r"(?: name=(\S+))?")),
-    KFREE: re.compile(r"call_site=(.+?) ptr=" + _POINTER + r"\n?"),
-    KMEM_CACHE_FREE: re.compile(r"call_site=(.+?) ptr=" + _POINTER + r" name=(.+?)\n?"),
-    MM_PAGE_ALLOC: re.compile(
-        r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=(\d+) migratetype=(-?\d+) "
-        r"gfp_flags=(\S+)\n?"
-    ),
-    MM_PAGE_FREE: re.compile(r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=(\d+)\n?"),
-    MM_PAGE_FREE_BATCHED: re.compile(r"page=" + _POINTER + r" pfn=0x([0-9a-f]+) order=0\n?"),
-}
+def _field_patterns(pointer: str, plugin: str) -> dict[int, re.Pattern]:
+    """The fields of each event after "<event>: ", ``%p`` as ``pointer``, ``plugin`` first."""
+    object_alloc = (
+        plugin + r"call_site=(.+?) ptr=" + pointer + r"{name} bytes_req=(\d+) "
+        r"bytes_alloc=(\d+) gfp_flags=(\S+) node=(-?\d+) accounted=(true|false)\n?"
+    )
+    return {
+        KMALLOC: re.compile(object_alloc.replace("{name}", "()")),
+        KMEM_CACHE_ALLOC: re.compile(object_alloc.replace("{name}", r"(?: name=(\S+))?")),
+        KFREE: re.compile(plugin + r"call_site=(.+?) ptr=" + pointer + r"\n?"),
+        KMEM_CACHE_FREE: re.compile(plugin + r"call_site=(.+?) ptr=" + pointer + r" name=(.+?)\n?"),
+        MM_PAGE_ALLOC: re.compile(
+            plugin + r"page=" + pointer + r" pfn=0x([0-9a-f]+) order=(\d+) "
+            r"migratetype=(-?\d+) gfp_flags=(\S+)\n?"
+        ),
+        MM_PAGE_FREE: re.compile(
+            plugin + r"page=" + pointer + r" pfn=0x([0-9a-f]+) order=(\d+)\n?"
+        ),
+        MM_PAGE_FREE_BATCHED: re.compile(
+            plugin + r"page=" + pointer + r" pfn=0x([0-9a-f]+) order=0\n?"
+        ),
+    }
+
+
+FIELDS = _field_patterns(r"([0-9a-f]{16})", "")  # tracefs: %p hashed or not, 16 digits
+# trace-cmd report: the event name padded with spaces, the kmem plugin's "(function+off) "
+# before call_site=, and %p as libtraceevent prints it: 0x… or (nil)
+TRACE_CMD_FIELDS = _field_patterns(r"(0x[0-9a-f]+|\(nil\))", r" *(?:\([^)]*\) )?")
 _OBJECT_ALLOC_FORMAT = (
     "call_site=%pS ptr=%p bytes_req=%zu bytes_alloc=%zu gfp_flags=%s node=%d accounted=%s"
 )
@@ -439,6 +456,7 @@ class Trace(Sequence):
         self.skipped: dict[str, int] = {}
         self.lost: list[LostEvents] = []
         self.buffer_started: list[BufferStarted] = []
+        self.trace_cmd_cpus: int | None = None  # trace-cmd report's "cpus=N"
         self.cache_names: dict[str, int] = {}
         self.contexts: list[tuple[str, int, int, str]] = []  # (comm, pid, cpu, flags)
         self.call_sites: list[str] = []
@@ -530,6 +548,8 @@ class Trace(Sequence):
                 f"{header.entries_in_buffer:,} entries in the buffer of "
                 f"{header.entries_written:,} written ({header.overwritten:,} overwritten)"
             )
+        elif self.trace_cmd_cpus is not None:
+            lines.append(f"trace-cmd report of {self.trace_cmd_cpus} CPUs")
         else:
             lines.append("no header (trace_pipe output)")
         if self.skipped:
@@ -593,6 +613,8 @@ def _read(lines: Iterable[str], source: str) -> Trace:
         match = match_event(line)
         if match is None:
             reader.other_line(line, number)
+            if trace.trace_cmd_cpus is not None:
+                fields_of = TRACE_CMD_FIELDS
             continue
         if not reader.entries:
             reader.first_event(number)
@@ -622,7 +644,7 @@ def _read(lines: Iterable[str], source: str) -> Trace:
             if site is None:
                 site = call_sites[values[0]] = len(call_sites)
             add_site(site)
-            add_pointer(int(values[1], 16))
+            add_pointer(int(values[1], 16) if values[1][0] != "(" else 0)  # "(nil)"
             if kind in (KFREE, KMEM_CACHE_FREE):
                 name = values[2] if kind == KMEM_CACHE_FREE else ""
                 add_first(0)
@@ -646,7 +668,7 @@ def _read(lines: Iterable[str], source: str) -> Trace:
             add_name(name_index)
         else:  # a page event: page, pfn first
             add_site(0)
-            add_pointer(int(values[0], 16))
+            add_pointer(int(values[0], 16) if values[0][0] != "(" else 0)
             add_first(int(values[1], 16))
             add_name(-1)
             add_accounted(0)
@@ -700,10 +722,13 @@ class _HeaderAndOddLines:
         elif line.startswith(STACK_LINE_PREFIX):
             self.skip("stack trace line")
         elif (lost := LOST_LINE.fullmatch(line)) is not None:
-            count = int(lost.group(2)) if lost.group(2) else None
+            number_lost = lost.group(2) or lost.group(3)
+            count = int(number_lost) if number_lost else None
             trace.lost.append(LostEvents(int(lost.group(1)), count, len(trace.kind)))
         elif not line.strip():
             self.skip("blank line")
+        elif number == 1 and (cpus := TRACE_CMD_LINE.fullmatch(line)) is not None:
+            trace.trace_cmd_cpus = int(cpus.group(1))
         elif ENTRY_LINE.match(line) is not None:
             if not self.entries:
                 self.first_event(number)
@@ -766,8 +791,8 @@ def _not_a_trace_line(line: str, number: int) -> str:
     """Why ``line`` is neither an event, a header line nor one of the lines a trace may have."""
     if number == 1:
         return (
-            "not an ftrace trace: expected '# tracer: <name>' (the trace file) or an event "
-            f"line (trace_pipe): {_shorten(line)}"
+            "not an ftrace trace: expected '# tracer: <name>' (the trace file), 'cpus=<n>' "
+            f"(trace-cmd report) or an event line (trace_pipe): {_shorten(line)}"
         )
     return (
         "not a line of an ftrace trace (an event needs 'comm-pid [cpu] flags seconds: "
@@ -1253,62 +1278,3 @@ def _flag_column(preempt_count: int, irqs_disabled: bool) -> str:
         hardsoft = "s" if softirq else "."
     depth = min(preempt_count & 0xFF, 0xF)
     return f"{irqs_off}.{hardsoft}{f'{depth:x}' if depth else '.'}."
-
-
-# === the sample trace =============================================================================
-def make_sample_trace(seed: int = SAMPLE_SEED) -> str:
-    """The text of kmviz/data/sample-kmem.trace: a small driver's life, exported (see above).
-
-    A fresh ``Kernel(mem="256MiB", seed=seed)``; the driver creates the caches
-    ``lesson_node`` (200-byte objects) and ``lesson_req`` (72 bytes, SLAB_HWCACHE_ALIGN) and
-    takes four 512-byte buffers before tracing starts; then 500 seeded steps allocate and
-    free objects of both caches, kmalloc sizes from workloads.SLAB_SIZE_MIX, a 16 KiB kmalloc,
-    and blocks of order 0-2, with an interrupt handler (GFP_ATOMIC) and a kworker taking
-    turns; at the end the driver frees all but five of its allocations.
-    """
-    k = Kernel(mem="256MiB", seed=seed)
-    rng = random.Random(seed)
-    nodes = k.kmem_cache_create("lesson_node", 200)
-    requests = k.kmem_cache_create("lesson_req", 72, flags=SLAB_HWCACHE_ALIGN)
-    early = [k.kmalloc(512, GFP_KERNEL) for _ in range(4)]
-    start = len(k.history)
-    ranges, weights = zip(*SLAB_SIZE_MIX, strict=True)
-    held: list[tuple[str, int, object]] = []  # (what, address, cache or order)
-
-    def allocate(gfp: int) -> None:
-        choice = rng.random()
-        if choice < 0.25:
-            cache = nodes if rng.random() < 0.6 else requests
-            held.append(("cache", k.kmem_cache_alloc(cache, gfp), cache))
-        elif choice < 0.9:
-            held.append(
-                ("kmalloc", k.kmalloc(rng.randint(*rng.choices(ranges, weights)[0]), gfp), None)
-            )
-        elif choice < 0.92:
-            held.append(("kmalloc", k.kmalloc(16 << 10, gfp), None))
-        else:
-            order = rng.choice((0, 0, 1, 2))
-            held.append(("pages", k.get_free_pages(gfp, order), order))
-
-    def free_one() -> None:
-        release(k, held.pop(rng.randrange(len(held))))
-
-    for step in range(500):
-        if step % 97 == 50:
-            with k.irq():
-                allocate(GFP_ATOMIC)
-                if held:
-                    free_one()
-        elif step % 131 == 70:
-            with k.task("kworker/0:1", 42):
-                for _ in range(3):
-                    allocate(GFP_KERNEL)
-        elif held and rng.random() < 0.45:
-            free_one()
-        else:
-            allocate(GFP_KERNEL)
-    for addr in early:
-        k.kfree(addr)
-    while len(held) > 5:
-        free_one()
-    return export(k, start=start)

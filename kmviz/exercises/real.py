@@ -72,16 +72,24 @@ def order10_on_the_copy(snapshot: Snapshot) -> Question:
     )
 
 
+FEW_FREES = 100  # fewer frees without an allocation than this count as "few"
+
+
 def frees_without_alloc() -> Question:
-    """How many frees of the shipped sample trace have no allocation in the trace?"""
+    """Will the replay of the real sample trace find no, few or many frees without allocation?"""
     report = _sample_replay()
     lost = report.frees_without_alloc
+    answer = "none" if lost == 0 else "few" if lost < FEW_FREES else "many"
 
-    def checker(answer) -> Feedback:
-        count = as_int(answer)
-        if count == lost:
-            return Feedback(True, f"{lost}: the driver's first allocations came before tracing")
-        if count == 0:
+    def checker(choice) -> Feedback:
+        picked = as_choice(choice, ("none", "few", "many"))
+        if picked == answer:
+            return Feedback(
+                True,
+                f"{lost:,}: objects the kernel allocated before its tracepoints were switched "
+                "on, freed later in the trace",
+            )
+        if picked == "none":
             return Feedback(
                 False,
                 "a trace starts mid-run: memory allocated before tracing "
@@ -89,16 +97,17 @@ def frees_without_alloc() -> Question:
             )
         return Feedback(
             False,
-            f"not {count}: the sample was captured after the driver's "
-            "first few allocations; count those",
+            f"not {picked}: tracing starts during boot, after the kernel's first slab "
+            "allocations, and boot frees many of them",
         )
 
     return Question(
-        "The sample trace was switched on after the driver made its first allocations. "
-        "How many frees will the replay find with no matching allocation?",
+        "The sample trace was switched on during boot (trace_event= on the kernel command "
+        "line), after the kernel had made its first allocations. Will the replay find no "
+        f"frees without a matching allocation, a few (under {FEW_FREES}), or many?",
         checker,
-        str(lost),
-        f"The trace holds {lost} frees of pointers it never saw allocated: they were "
+        answer,
+        f"The trace holds {lost:,} frees of pointers it never saw allocated: they were "
         "allocated before tracing started. A replay counts them instead of failing.",
     )
 

@@ -18,7 +18,7 @@ DEBUG_TREE=$WORK/debug/linux-source-6.1
 CMDLINE="console=ttyS0 panic=-1 nokaslr no_timer_check quiet"
 # The trace boot records these from early boot on; the ring buffer keeps the newest events.
 TRACE_EVENTS="kmem:kmalloc,kmem:kfree,kmem:kmem_cache_alloc,kmem:kmem_cache_free,kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_free_batched,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain"
-TRACE_BUF=${TRACE_BUF:-2M}
+TRACE_BUF=${TRACE_BUF:-24M}
 
 fetch_stock() { # the kernel image and the headers the probe builds against, unpacked in $STOCK
     mkdir -p "$STOCK" && cd "$STOCK"
@@ -87,6 +87,12 @@ for m in $MACHINES; do
             "$WORK/trace.raw" "trace_event=$TRACE_EVENTS trace_buf_size=$TRACE_BUF"
         python3 "$HERE/split_capture.py" "$WORK/trace.raw" "$WORK/trace"
         gzip -dc "$WORK/trace/kmem.trace.gz" | xz -9e > "$REPO/kmviz/data/sample-kmem.trace.xz"
+        # the same ring buffer as trace-cmd report prints it; a slice for the loader's tests:
+        # the first 300 lines and 200 lines of the probe's insmod
+        gzip -dc "$WORK/trace/trace.dat.gz" > "$WORK/trace/trace.dat"
+        trace-cmd report -i "$WORK/trace/trace.dat" > "$WORK/trace/trace-cmd-report.txt"
+        awk 'NR <= 300 || (/ insmod-/ && n++ < 200)' "$WORK/trace/trace-cmd-report.txt" \
+            > "$REPO/tests/real/data/kmem-6.1-trace-cmd-report.txt"
         ;;
     debug)
         [ -f "$DEBUG_TREE/arch/x86/boot/bzImage" ] || "$HERE/build-debug-kernel.sh" "$WORK"

@@ -23,7 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from . import real
-from .engine.constants import MAX_ORDER
+from .engine.constants import LOWMEM_RESERVE_RATIO, MAX_ORDER, WATERMARK_SCALE_FACTOR
 from .engine.gfp import __GFP_NORETRY, __GFP_NOWARN, GFP_DMA, GFP_KERNEL
 from .engine.kernel import Kernel
 from .engine.page import PAGE_SIZE, get_order
@@ -70,6 +70,11 @@ _MANAGED = (
     "managed pages: the real kernel reserves more at boot (its image, memmap, per-CPU areas, "
     "ACPI, crash and page tables) than kmviz's memblock model"
 )
+_QEMU_MAP = (
+    "QEMU's e820 map: the BIOS reserves the last 128 KiB below the top of RAM and the areas at "
+    "0xfffc0000 and 0xfd00000000, and with 4 GiB moves the RAM above 3 GiB over 4 GiB; kmviz's "
+    "map has RAM from 1 MiB to the top, all below 4 GiB"
+)
 _CTOR = (
     "a cache with a constructor keeps its free pointer after the object in 6.1 "
     "(calculate_sizes(): s->offset = size, one more word per object); kmviz's "
@@ -90,6 +95,16 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         "kmalloc(GFP_KERNEL) takes its slabs from the highest populated zone: Normal on QEMU's "
         "4 GiB PC, DMA32 on kmviz's (no RAM above 4 GiB)",
         ABOVE_4G,
+    ),
+    "dmesg.{e820,node_ranges,total_pages,memory_present_kib}": (_QEMU_MAP, STOCK),
+    "dmesg.zone_ranges": (
+        _QEMU_MAP + "; 6.1 also prints the Device zone (CONFIG_ZONE_DEVICE), 'Device empty'",
+        STOCK,
+    ),
+    "vm.lowmem_reserve_ratio": (
+        "Debian's 6.1 has CONFIG_ZONE_DEVICE: sysctl_lowmem_reserve_ratio has a fifth entry "
+        "(Device); kmviz's has four (DMA, DMA32, Normal, Movable)",
+        STOCK,
     ),
     "zoneinfo.DMA.min": (_WATERMARKS, STOCK),
     "zoneinfo.DMA.low": (_WATERMARKS, STOCK),
@@ -304,8 +319,12 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     yield Item(
         machine, "vm.min_free_kbytes", int(sysctls["min_free_kbytes"]), kernel.min_free_kbytes
     )
+    modelled = {
+        "watermark_scale_factor": str(WATERMARK_SCALE_FACTOR),
+        "lowmem_reserve_ratio": "\t".join(map(str, LOWMEM_RESERVE_RATIO)),
+    }
     for key in sorted(sysctls.keys() - {"min_free_kbytes"}):
-        yield Item(machine, f"vm.{key}", sysctls[key], None)
+        yield Item(machine, f"vm.{key}", sysctls[key], modelled.get(key))
     buddy = {row.zone: list(row.free) for row in real.buddyinfo(folder / "buddyinfo").rows}
     for zone, free in kernel.buddyinfo().items():
         yield Item(machine, f"buddyinfo.{zone}", buddy.get(zone), free)
@@ -330,6 +349,7 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         (folder / "vmallocinfo").read_text().count("\n"),  # one line per area
         kernel.cat("/proc/vmallocinfo").count("\n"),
     )
+    yield from _boot_log(machine, folder, kernel)
     caches = {cache.name: cache for cache in kernel.caches}
     for line in (folder / "slab-kmalloc.txt").read_text().splitlines():
         name, *words = line.split()
@@ -341,6 +361,31 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
             tuple(int(geometry[k]) for k in ("object_size", "slab_size", "objs_per_slab", "order")),
             cache and (cache.object_size, cache.size, cache.objects, cache.order),
         )
+
+
+def _boot_log(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
+    """Items of the boot log: the e820 map, the zone and node ranges, the page totals."""
+    real_log = _report_lines((folder / "dmesg.txt").read_text())
+    sim_log = _report_lines(kernel.dmesg())
+
+    def pick(lines: list[str], pattern: str) -> list[str]:
+        """The lines matching ``pattern`` (a regex anchored at the start)."""
+        return [line for line in lines if re.match(pattern, line)]
+
+    for name, pattern in (
+        ("dmesg.e820", r"BIOS-e820: "),
+        ("dmesg.zone_ranges", r"(DMA|DMA32|Normal|Device) +(\[mem|empty)"),
+        ("dmesg.node_ranges", r"node +0: \[mem"),
+        ("dmesg.total_pages", r"Built 1 zonelists, mobility grouping on\.  Total pages: "),
+    ):
+        yield Item(machine, name, pick(real_log, pattern), pick(sim_log, pattern))
+    memory = r"Memory: \d+K/(\d+)K available"
+    yield Item(
+        machine,
+        "dmesg.memory_present_kib",
+        [re.match(memory, line).group(1) for line in pick(real_log, memory)],
+        [re.match(memory, line).group(1) for line in pick(sim_log, memory)],
+    )
 
 
 def _probe(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:

@@ -144,6 +144,10 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "meminfo.MemTotal": (_MANAGED, STOCK),
     "vm.min_free_kbytes": (_WATERMARKS, STOCK),
+    "extfrag.unusable_index.{DMA,DMA32}": (
+        _BOOT_STATE + "; the index follows the free lists",
+        STOCK,
+    ),
     "buddyinfo.DMA": (_BOOT_STATE, STOCK),
     "buddyinfo.DMA32": (_BOOT_STATE, STOCK),
     "slabinfo.caches": (_BOOT_STATE, STOCK),
@@ -344,6 +348,11 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         (folder / "vmallocinfo").read_text().count("\n"),  # one line per area
         kernel.cat("/proc/vmallocinfo").count("\n"),
     )
+    for index in ("unusable_index", "extfrag_index"):  # /sys/kernel/debug/extfrag
+        real_rows = _extfrag_rows((folder / f"extfrag-{index}").read_text())
+        sim_rows = _extfrag_rows(kernel.cat(f"/sys/kernel/debug/extfrag/{index}"))
+        for zone, values in sim_rows.items():
+            yield Item(machine, f"extfrag.{index}.{zone}", real_rows.get(zone), values)
     yield from _boot_log(machine, folder, kernel)
     caches = {cache.name: cache for cache in kernel.caches}
     for line in (folder / "slab-kmalloc.txt").read_text().splitlines():
@@ -356,6 +365,11 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
             tuple(int(geometry[k]) for k in ("object_size", "slab_size", "objs_per_slab", "order")),
             cache and (cache.object_size, cache.size, cache.objects, cache.order),
         )
+
+
+def _extfrag_rows(text: str) -> dict[str, list[str]]:
+    """An extfrag file's rows ("Node 0, zone DMA32 0.000 …") as {zone: the 11 values}."""
+    return {line.split()[3]: line.split()[4:] for line in text.splitlines() if line.strip()}
 
 
 def _boot_log(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:

@@ -1,8 +1,8 @@
 """Does load() read what a wrapped ring buffer prints, and compressed files, and refuse look-alikes?
 
 A trace file whose ring buffer was overwritten marks where a CPU's remaining events start with
-``##### CPU %u buffer started ####`` (test_cpu_buff_start(), kernel/trace/trace.c); the real 6.1
-sample trace (kmviz/data/sample-kmem.trace.xz) has one.
+``##### CPU %u buffer started ####`` (test_cpu_buff_start(), kernel/trace/trace.c): Debian's 6.1
+in QEMU printed one at CPU 1 when tools/real-kernel recorded with a 2 MiB buffer per CPU.
 """
 
 import lzma

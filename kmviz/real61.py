@@ -310,7 +310,8 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         )
     meminfo = {row.name: row.value for row in real.meminfo(folder / "meminfo").rows}
     sim_meminfo = {row.name: row.value for row in real.meminfo(kernel.cat("/proc/meminfo")).rows}
-    yield Item(machine, "meminfo.MemTotal", meminfo["MemTotal"], sim_meminfo["MemTotal"])
+    for key in ("MemTotal", "SwapTotal", "VmallocTotal", "HugePages_Total", "Hugepagesize"):
+        yield Item(machine, f"meminfo.{key}", meminfo[key], sim_meminfo.get(key))
     yield Item(machine, "meminfo.fields", list(meminfo), list(sim_meminfo) or None)
     sysctls = dict(
         line.split(" ", 1) for line in (folder / "vm-sysctls.txt").read_text().splitlines()

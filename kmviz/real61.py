@@ -569,6 +569,8 @@ def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
 def report(captures: Path = CAPTURES) -> str:
     """The comparison for every captured machine, differences with their reasons, and counts."""
     lines = []
+    if not captured_machines(captures):
+        lines.append(f"no captures in {captures}: pass a source checkout's tests/real61")
     for machine in captured_machines(captures):
         items = compare(machine, captures)
         counts = {s: sum(i.status == s for i in items) for s in ("equal", "differs", NOT_MODELLED)}

@@ -83,3 +83,7 @@ def test_report_gives_each_machines_counts_and_the_list_length():
         assert f"== {machine}: " in text
     assert f"known differences listed: {len(KNOWN_DIFFERENCES)}" in text
     assert "NOT IN KNOWN_DIFFERENCES" not in text
+
+
+def test_report_without_captures_says_where_they_are(tmp_path):
+    assert real61.report(tmp_path).startswith(f"no captures in {tmp_path}: ")

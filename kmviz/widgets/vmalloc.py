@@ -719,6 +719,11 @@ class VmallocView(widgets.VBox):
                     f"{html.escape(event.device)}: dma_map_single({event.addr:#x}, {event.size}) "
                     f"→ bus {event.dma_addr:#x}"
                 )
+            elif isinstance(event, DeviceWrote) and not event.pfns:
+                what = (
+                    f"{html.escape(event.device)} wrote {event.size} bytes from bus "
+                    f"{event.dma_addr:#x}: beyond this machine's RAM, no frame hit"
+                )
             elif isinstance(event, DeviceWrote):
                 first, last = event.pfns[0], event.pfns[-1]
                 owners = self._owners(np.fromiter(event.pfns, np.int64, len(event.pfns)))

@@ -283,3 +283,10 @@ def test_a_small_buffer_gets_a_tick_at_every_page_and_frame():
     assert list(figure.virtual_axis.tick_values) == [0, 1, 2, 3, 4]
     lo, hi = figure.physical_scale.min, figure.physical_scale.max
     assert list(figure.physical_axis.tick_values) == list(range(int(lo), int(hi) + 1))
+
+
+def test_a_device_write_beyond_ram_is_listed_with_no_frame_hit():
+    k = Kernel(mem="16MiB")
+    view = VmallocView(k)
+    k.device("nic").write(1 << 40, 4096)
+    assert "beyond this machine's RAM" in view._dma_events_html()

@@ -1,6 +1,6 @@
 """Does binder/ alone give a working Binder image: kmviz installed, widgets enabled, lessons run?
 
-``binder_environment`` (tests/conftest.py) builds it as repo2docker would; every lesson is
+``binder_environment`` (tests/binder_env.py) builds it as repo2docker would; every lesson is
 executed in it by tests/test_notebooks.py.
 """
 

@@ -1,6 +1,6 @@
 """Every notebook runs top to bottom without an error, in the environment Binder builds.
 
-The kernel is the Python of ``binder_environment`` (tests/conftest.py): binder/requirements.txt
+The kernel is the Python of ``binder_environment`` (tests/binder_env.py): binder/requirements.txt
 and postBuild alone, kmviz installed from a copy of the working tree.  So a notebook that
 passes here runs for a learner who clicks the Binder badge, and for one who followed the
 README (the same packages).
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import KERNEL_NAME
+from binder_env import KERNEL_NAME
 from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient

@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from working_tree import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "test-results" / "browser"  # screenshots; ignored by git
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [

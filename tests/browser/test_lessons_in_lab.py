@@ -6,8 +6,8 @@ must change when it is clicked.
 
 import nbformat
 import pytest
-from conftest import REPO
 from driver import error_outputs, open_notebook, run_all, shut_down_kernels
+from working_tree import REPO
 
 from kmviz.lessons import LESSONS
 

@@ -322,6 +322,7 @@ class Kernel(
         """
         if self.boot_stage == "running":
             return
+        self._check_alive()
         if self.boot_stage == "early":
             self.mem_init()
         self.min_free_kbytes = calculate_min_free_kbytes(self.zones)

@@ -437,7 +437,15 @@ class VmallocAPI:
         self._notify()
 
     def vmalloc_to_page(self, addr: int) -> Page | None:
-        """The Page behind vmalloc address ``addr`` (a page-table walk), or None."""
+        """The Page behind vmalloc address ``addr`` (a page-table walk), or None.
+
+        Any other address is a ValueError, where CONFIG_DEBUG_VIRTUAL would stop at
+        VIRTUAL_BUG_ON(!is_vmalloc_or_module_addr()); a direct-map address has virt_to_page().
+        """
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError(f"vmalloc_to_page() takes a vmalloc address (int), not {addr!r}")
+        if not VMALLOC_START <= addr <= VMALLOC_END:
+            raise ValueError(f"{addr:#x} is not a vmalloc address; virt_to_page() maps the rest")
         walk = self.walk(addr)
         if walk.phys is None:
             return None

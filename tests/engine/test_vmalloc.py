@@ -292,3 +292,8 @@ def test_a_string_is_a_type_error_for_vunmap():
 def test_a_device_write_far_beyond_memory_lists_only_this_machines_frames():
     k = Kernel(mem="16MiB")
     assert len(k.device().write(0, 1 << 44)) == k.nr_pfns
+
+
+def test_vmalloc_to_page_of_a_direct_map_address_is_a_value_error():
+    with pytest.raises(ValueError, match="not a vmalloc address"):
+        Kernel(mem="1MiB").vmalloc_to_page(PAGE_OFFSET + 0x123456)

@@ -52,6 +52,7 @@ MACHINES = {
     "debug-1G-2cpu": ("1GiB", 2),
 }
 STOCK = ("256M-2cpu", "1G-2cpu", "4G-2cpu", "1G-1cpu", "1G-4cpu")
+DEBUG = ("debug-1G-2cpu",)  # Debian's config plus DEBUG_ATOMIC_SLEEP, DEBUG_PREEMPT, DEBUG_VM
 BELOW_4G = ("256M-2cpu", "1G-2cpu", "1G-1cpu", "1G-4cpu")  # QEMU puts all their RAM below 3 GiB
 ABOVE_4G = ("4G-2cpu",)  # QEMU moves the RAM above 3 GiB over 4 GiB: a Normal zone
 
@@ -189,15 +190,27 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         "nothing; kmviz prints the VM_BUG_ON_PAGE report of a debug kernel",
         STOCK,
     ),
-    "order11.registers": (
-        "the real WARN prints RIP:, Code: and the registers; kmviz prints none",
-        STOCK,
+    "{order11,double_free}.registers": (
+        "a real WARN or oops prints RIP:, Code: and the registers; kmviz prints none",
+        STOCK + DEBUG,
     ),
     "order11.frames": (
         "a WARN's call trace starts at the caller of the function that warned (its RIP: line "
         "shows __alloc_pages itself); kmviz's starts at __alloc_pages with alloc_pages and "
         "__get_free_pages above the caller",
-        STOCK,
+        STOCK + DEBUG,
+    ),
+    "double_free.frames": (
+        "a BUG's call trace starts at the caller of the function that hit it (RIP: shows "
+        "__free_pages; free_pages() tail-calls it); kmviz lists __free_pages and free_pages "
+        "above the caller",
+        DEBUG,
+    ),
+    "atomic_sleep.frames": (
+        "6.1 reaches might_sleep through kmalloc_trace() and __kmem_cache_alloc_node() (a "
+        "kmalloc() of a constant size), and the compiler split __might_resched.cold off; kmviz "
+        "names __kmalloc and slab_pre_alloc_hook",
+        DEBUG,
     ),
 }
 
@@ -489,12 +502,7 @@ def _reports(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         return re.sub(r"^WARNING: CPU: \d+ PID: \d+ at (\S+) (\w+)\+.*", r"\1 \2", line)
 
     yield Item(machine, "order11.location", location(warn), location(sim_warn))
-    yield Item(
-        machine,
-        "order11.registers",
-        any(line.startswith("RIP:") for line in warn),
-        any(line.startswith("RIP:") for line in sim_warn),
-    )
+    yield Item(machine, "order11.registers", _registers(warn), _registers(sim_warn))
     yield Item(machine, "order11.frames", _frames(warn), _frames(sim_warn))
 
     def atomic_sleep():
@@ -514,14 +522,23 @@ def _reports(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         yield Item(machine, f"{step}.report", _headline(lines), _headline(sim_lines))
         if lines:  # what a debug kernel prints: the report's lines and its call trace
             yield Item(machine, f"{step}.details", _details(lines), _details(sim_lines))
+            yield Item(machine, f"{step}.registers", _registers(lines), _registers(sim_lines))
             yield Item(machine, f"{step}.frames", _frames(lines), _frames(sim_lines))
 
 
+def _registers(lines: list[str]) -> bool:
+    """Whether a report prints the kernel's registers (an oops or a WARN does, dump_stack() not).
+
+    ``RIP: 0010:`` is kernel code; a call trace entered from a system call also ends with the
+    user-space registers (``RIP: 0033:``), which do not count.
+    """
+    return any(line.startswith("RIP: 0010:") for line in lines)
+
+
 def _details(lines: list[str]) -> list[str]:
-    """A report's own lines, headline to the CPU/Comm line, with pids, names, hashes elided."""
-    start = next((i for i, line in enumerate(lines) if _headline([line])), len(lines))
+    """A report's own lines up to the CPU/Comm line, with pids, names, hashes elided."""
     details = []
-    for line in lines[start:]:
+    for line in lines:
         if re.match(r"CPU: \d+ PID: \d+ Comm: ", line):
             break
         text = re.sub(r"pid: \d+, name: \S+", "pid: _, name: _", line)

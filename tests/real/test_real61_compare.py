@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from kmviz import real61
-from kmviz.real61 import CAPTURES, KNOWN_DIFFERENCES, MACHINES, STOCK, Item
+from kmviz.real61 import CAPTURES, DEBUG, KNOWN_DIFFERENCES, MACHINES, STOCK, Item
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,8 @@ def items() -> list[Item]:
     return [item for machine in real61.captured_machines() for item in real61.compare(machine)]
 
 
-def test_every_stock_machine_of_issue_14_is_captured():
-    assert set(STOCK) <= set(real61.captured_machines())
+def test_every_machine_of_issue_14_is_captured():
+    assert real61.captured_machines() == list(MACHINES)
 
 
 @pytest.mark.parametrize("machine", STOCK)
@@ -26,6 +26,21 @@ def test_capture_comes_from_debians_6_1_kernel(machine):
     version = (CAPTURES / machine / "version").read_text()
     assert version.startswith("Linux version 6.1.0-57-amd64 ")
     assert "Debian 6.1.192-3" in version
+
+
+def test_debug_capture_comes_from_the_same_source_built_with_the_debug_options():
+    version = (CAPTURES / DEBUG[0] / "version").read_text()
+    assert version.startswith("Linux version 6.1.192-kmviz-debug ")
+
+
+def test_debug_kernels_reports_read_as_kmviz_prints_them(items):
+    reports = {
+        item.name: item.status
+        for item in items
+        if item.machine in DEBUG and item.name.endswith((".report", ".details"))
+    }
+    steps = ("atomic_sleep", "double_free")
+    assert reports == {f"{step}.{part}": "equal" for step in steps for part in ("report", "details")}
 
 
 def test_every_difference_is_a_known_difference(items):

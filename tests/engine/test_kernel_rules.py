@@ -23,7 +23,7 @@ from kmviz.engine.events import (
     OomKilled,
     SchedulingWhileAtomic,
 )
-from kmviz.engine.invariants import check
+from kmviz.engine.invariants import check, fingerprint
 from kmviz.engine.slowpath import KernelPanic
 
 SPLAT = [
@@ -393,3 +393,27 @@ def test_kswapd_woken_by_kmalloc_reclaims_before_kmalloc_returns():
     while KswapdWoken not in kinds and k.kmalloc(4096, GFP_KERNEL | __GFP_NORETRY):
         kinds = [type(e) for e in k.history.since(start)]
     assert MemoryReclaimed in kinds[kinds.index(KswapdWoken) :]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda k: k.idle(1),
+        lambda k: k.spawn("cat", 4096),
+        lambda k: k.kill(1234),
+        lambda k: k.fill_page_cache(4096),
+        lambda k: k.spin_lock("lock"),
+        lambda k: k.irq_enter(),
+        lambda k: k.device().write(0, 4096),
+        lambda k: k.kmem_cache_create("c", 64),
+    ],
+)
+def test_after_a_panic_a_call_raises_and_changes_nothing(call):
+    k = Kernel(mem="16MiB", zone_dma=False, zone_dma32=False)
+    with pytest.raises(KernelPanic), k.task("kworker/0:1", 42):
+        while True:
+            k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0)
+    before = fingerprint(k)
+    with pytest.raises(KernelPanic):
+        call(k)
+    assert fingerprint(k) == before

@@ -293,3 +293,16 @@ def test_a_page_made_by_hand_beyond_memory_is_a_value_error():
 def test_idle_forever_is_a_value_error():
     with pytest.raises(ValueError, match="idle"):
         Kernel(mem="16MiB").idle(float("inf"))
+
+
+def test_the_migratetype_of_a_pfn_beyond_memory_is_a_value_error():
+    with pytest.raises(ValueError, match="pfn"):
+        Kernel(mem="16MiB").pageblock_migratetype(1 << 20)
+
+
+def test_virt_to_page_of_a_vmalloc_address_is_a_value_error_that_logs_nothing():
+    k = Kernel(mem="16MiB")
+    log = k.dmesg()
+    with pytest.raises(ValueError, match="vmalloc_to_page"):
+        k.virt_to_page(0xFFFFC90000000000)
+    assert k.dmesg() == log

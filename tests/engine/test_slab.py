@@ -353,3 +353,10 @@ def test_a_ctor_that_raises_gives_the_new_slab_back():
     with pytest.raises(RuntimeError):
         k.kmem_cache_alloc(cache, GFP_KERNEL)
     assert k.free_pages_count() == free
+
+
+def test_destroying_a_kmalloc_cache_is_refused_as_kmalloc_still_uses_it():
+    k = Kernel(mem="16MiB")
+    k.kmem_cache_destroy(k.kmalloc_cache("kmalloc-64"))
+    assert "a kmalloc cache" in k.dmesg()
+    assert k.kmalloc_cache("kmalloc-64").refcount == 1

@@ -237,9 +237,28 @@ def test_a_second_vfree_from_an_interrupt_leaves_the_timeline_following():
     assert timeline.position == len(k.history) and buf not in timeline.areas
 
 
-def test_a_refused_kfree_into_the_middle_of_an_object_leaves_it_live_in_the_timeline():
-    k = Kernel(mem="16MiB")
+@pytest.mark.parametrize("slub_debug", [False, True])
+def test_a_refused_kfree_into_the_middle_of_an_object_leaves_it_live_in_the_timeline(slub_debug):
+    k = Kernel(mem="16MiB", slub_debug=slub_debug)
     timeline = Timeline(k)
     ptr = k.kmalloc(64, GFP_KERNEL)
     k.kfree(ptr + 8)
     assert timeline.slab_at((ptr - PAGE_OFFSET) >> 12).inuse == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda k: k.kmem_cache_create("c", 0),
+        lambda k: k.walk(1 << 47),
+        lambda k: k.vmalloc(0),
+        lambda k: k.vunmap(0xFFFFC90000000000),
+        lambda k: k.virt_to_phys(0xFFFFC90000000000),
+        lambda k: k.memblock_alloc(4096),
+    ],
+)
+def test_a_call_that_only_logs_still_brings_the_timeline_to_the_head(call):
+    k = Kernel(mem="16MiB")
+    timeline = Timeline(k)
+    call(k)
+    assert timeline.position == len(k.history)

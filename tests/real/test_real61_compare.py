@@ -39,8 +39,8 @@ def test_debug_kernels_reports_read_as_kmviz_prints_them(items):
         for item in items
         if item.machine in DEBUG and item.name.endswith((".report", ".details"))
     }
-    steps = ("atomic_sleep", "double_free")
-    assert reports == {f"{step}.{part}": "equal" for step in steps for part in ("report", "details")}
+    steps, parts = ("atomic_sleep", "double_free"), ("report", "details")
+    assert reports == {f"{step}.{part}": "equal" for step in steps for part in parts}
 
 
 def test_every_difference_is_a_known_difference(items):

@@ -1,0 +1,190 @@
+"""Every allocator API's speed as a ratio to a plain-Python reference run in the same process.
+
+The speed issue's yardstick.  Each row runs one seeded operation stream twice, through kmviz
+and through the simplest correct Python allocator for the same job (references.py), and prints
+kmviz's ops/s, the reference's, their ratio and the issue's goal for it.  Rows "a Timeline
+observing" attach the views' Timeline first, as every lesson does.  Then the Timeline's fold
+cost per event and the engine's memory per page frame.
+
+Run: python benchmarks/bench_ratios.py [--ops N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import random
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import bench_buddy
+import bench_kmalloc
+from fastpath_modes import fastpath_modes
+from references import DictBuddy, ListVmalloc, SizeClassSlab
+
+import kmviz
+from kmviz import GFP_KERNEL, Kernel
+from kmviz.engine.pagetable import VMALLOC_END, VMALLOC_START
+
+Plan = tuple[list[bool], list[int], list[float]]  # (allocate?, its argument, which live to free)
+
+
+def drive(allocate: Callable, release: Callable, plan: Plan) -> float:
+    """Run ``plan`` (allocate, else free a random live handle); operations per second."""
+    allocating, arguments, picks = plan
+    live: list[tuple[int, int]] = []
+    gc.disable()
+    start = time.perf_counter()
+    for alloc, argument, pick in zip(allocating, arguments, picks, strict=True):
+        if alloc or not live:
+            handle = allocate(argument)
+            if handle:
+                live.append((handle, argument))
+        else:
+            i = int(pick * len(live))
+            handle, held_argument = live[i]
+            live[i] = live[-1]
+            live.pop()
+            release(handle, held_argument)
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return len(allocating) / elapsed
+
+
+def flat_machine(observed: bool) -> Kernel:
+    """4 GiB in one zone, nothing reserved: the machine every allocator row runs on."""
+    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
+    if observed:
+        from kmviz.widgets import Timeline  # noqa: PLC0415 - needs the lab extra
+
+        Timeline.of(k)
+    return k
+
+
+def pages_ratio(plan: Plan, observed: bool, page_api: bool) -> tuple[float, float]:
+    """(kmviz, reference) ops/s for order-k blocks, by address or (page_api) by struct page."""
+    k = flat_machine(observed)
+    if page_api:
+        kmviz_rate = drive(
+            functools.partial(k.alloc_pages, GFP_KERNEL), getattr(k, "__free_pages"), plan
+        )
+    else:
+        kmviz_rate = drive(functools.partial(k.get_free_pages, GFP_KERNEL), k.free_pages, plan)
+    buddy = DictBuddy(k.nr_pfns)
+    return kmviz_rate, drive(buddy.alloc, buddy.release, plan)
+
+
+def objects_ratio(plan: Plan, observed: bool, cache_size: int = 0) -> tuple[float, float]:
+    """(kmviz, reference) ops/s for kmalloc of ``plan``'s sizes, or one kmem_cache's objects."""
+    k = flat_machine(observed)
+    if cache_size:
+        cache = k.kmem_cache_create("bench_object", cache_size)
+        kmviz_rate = drive(
+            lambda _size: k.kmem_cache_alloc(cache, GFP_KERNEL),
+            lambda addr, _size: k.kmem_cache_free(cache, addr),
+            plan,
+        )
+    else:
+        kmviz_rate = drive(
+            lambda size: k.kmalloc(size, GFP_KERNEL), lambda addr, _size: k.kfree(addr), plan
+        )
+    slab = SizeClassSlab(DictBuddy(k.nr_pfns))
+    return kmviz_rate, drive(slab.alloc, lambda addr, _size: slab.release(addr), plan)
+
+
+def vmalloc_ratio(plan: Plan) -> tuple[float, float]:
+    """(kmviz, reference) ops/s for vmalloc/vfree of ``plan``'s sizes."""
+    k = flat_machine(observed=False)
+    kmviz_rate = drive(k.vmalloc, lambda addr, _size: k.vfree(addr), plan)
+    areas = ListVmalloc(DictBuddy(k.nr_pfns), VMALLOC_START, VMALLOC_END)
+    return kmviz_rate, drive(areas.alloc, lambda addr, _size: areas.release(addr), plan)
+
+
+def vmalloc_plan(ops: int, seed: int) -> Plan:
+    """Areas of 1-16 pages, allocated more often than freed, so they pile up."""
+    rng = random.Random(seed)
+    allocate = [rng.random() < 0.6 for _ in range(ops)]
+    sizes = [rng.randint(1, 16) << 12 for _ in range(ops)]
+    return allocate, sizes, [rng.random() for _ in range(ops)]
+
+
+def fold_microseconds(ops: int, seed: int) -> float:
+    """Microseconds the views' Timeline takes per event to catch up with a long history."""
+    from kmviz.widgets import Timeline  # noqa: PLC0415 - needs the lab extra
+
+    k = flat_machine(observed=False)
+    drive(
+        functools.partial(k.get_free_pages, GFP_KERNEL),
+        k.free_pages,
+        bench_buddy.workload(ops, seed),
+    )
+    start = time.perf_counter()
+    Timeline(k)
+    return 1e6 * (time.perf_counter() - start) / len(k.history)
+
+
+def bytes_per_page(mem: str = "16GiB") -> float:
+    """Bytes of Python and numpy memory a freshly booted machine of ``mem`` holds per frame."""
+    gc.collect()
+    tracemalloc.start()
+    k = Kernel(mem=mem)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return held / k.nr_pfns
+
+
+def row(name: str, rates: tuple[float, float], goal: float) -> None:
+    """One printed line: kmviz ops/s, reference ops/s, ratio, goal, whether it is met."""
+    ratio = rates[0] / rates[1]
+    verdict = "met" if ratio >= goal else "below"
+    print(
+        f"{name:<64} {rates[0]:>11,.0f} {rates[1]:>11,.0f} {ratio:>7.2f}x "
+        f"{f'>= {goal:.1f}x':>8} {verdict}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=200_000, help="operations per row")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    ops, seed = args.ops, args.seed
+    pages = bench_buddy.workload(ops, seed)
+    sizes = bench_kmalloc.workload(ops, seed)
+    objects = (sizes[0], [192] * ops, sizes[2])
+    try:
+        import kmviz.widgets  # noqa: F401, PLC0415
+    except ImportError:
+        observable = False
+        print("(no Timeline rows: kmviz.widgets needs pip install 'kmviz[lab]')")
+    else:
+        observable = True
+    print(f"{'path (ops/s)':<64} {'kmviz':>11} {'reference':>11} {'ratio':>8} {'goal':>8}")
+    for path in fastpath_modes():
+        row(f"__get_free_pages/free_pages, {path}", pages_ratio(pages, False, False), 1.5)
+        row(f"alloc_pages/__free_pages, {path}", pages_ratio(pages, False, True), 1.0)
+        row(f"kmem_cache_alloc/free (192 B), {path}", objects_ratio(objects, False, 192), 1.0)
+        row(f"kmalloc/kfree (a busy system's sizes), {path}", objects_ratio(sizes, False), 1.0)
+        if observable:
+            row(
+                f"__get_free_pages/free_pages, a Timeline observing, {path}",
+                pages_ratio(pages, True, False),
+                0.5,
+            )
+            row(f"kmalloc/kfree, a Timeline observing, {path}", objects_ratio(sizes, True), 0.5)
+    for count in (ops // 100, ops // 20):
+        row(
+            f"vmalloc/vfree of 1-16 pages, {count:,} calls",
+            vmalloc_ratio(vmalloc_plan(count, seed)),
+            1.0,
+        )
+    if observable:
+        print(f"Timeline fold: {fold_microseconds(ops, seed):.2f} us per event (goal <= 1)")
+    print(f"memory: {bytes_per_page():.1f} bytes per page frame of a 16 GiB machine (goal <= 9)")
+
+
+if __name__ == "__main__":
+    print(kmviz.info(), end="\n\n")  # what produced the figures below
+    main()

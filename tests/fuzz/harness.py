@@ -145,6 +145,7 @@ class Call:
     raises: tuple = ()  # further exception types the call may raise
 
     def __str__(self) -> str:
+        """The call as a learner would type it."""
         args = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         who = f"dev{self.on.index}." if self.on else "" if self.fn else "k."
         if self.fn:
@@ -159,7 +160,7 @@ class Side:
     kernel: Kernel
     c_path: bool
     timeline: tl.Timeline | None = None
-    views: list = field(default_factory=list)
+    views: list = field(default_factory=list)  # kept alive: they follow the Timeline
     caches: list = field(default_factory=list)
     devices: list = field(default_factory=list)
 
@@ -203,6 +204,7 @@ class Fuzzer:
     """Machines made from one seed, each driven ``calls_per_machine`` calls, then replaced."""
 
     def __init__(self, seed: int, views: bool = False, calls_per_machine: int = 400):
+        """Fuzz from ``seed``; ``views`` attaches every view to the Python kernel."""
         self.seed = seed
         self.rng = random.Random(seed)
         self.views = views
@@ -214,6 +216,7 @@ class Fuzzer:
 
     # --- machines ------------------------------------------------------------------------------
     def _new_machine(self) -> None:
+        """Boot the next pair of kernels alike (one C, one Python with a Timeline)."""
         rng = self.rng
         self.machines += 1
         config = {
@@ -248,7 +251,7 @@ class Fuzzer:
         self.gone: list[int] = []  # freed pointers and areas, to misuse
         self.pids: list[int] = []
         self.depth = 0  # contexts entered and not left, to lean back to task context
-        self._check(None, None)
+        self._check(None)
 
     # --- one step ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -281,7 +284,7 @@ class Fuzzer:
         if call.refused and fingerprint(slow.kernel, records=False) != memory:
             self._fail("a refused call changed memory")
         self._learn(call, kind, value)
-        self._check(call, outcomes)
+        self._check(call)
 
     def _run(self, side: Side, call: Call):
         """Call on one side: ("returned", value, None) or ("raised", text, exception)."""
@@ -309,6 +312,7 @@ class Fuzzer:
         return outcome
 
     def _fail(self, message: str, cause: BaseException | None = None):
+        """Raise FuzzError with the seed, the machine and the calls that led here."""
         calls = "\n  ".join(self.recent)
         raise FuzzError(
             f"seed {self.seed}, call {self.calls}, machine {self.machines} {self.config}: "
@@ -344,6 +348,7 @@ class Fuzzer:
         return items.pop(self.rng.randrange(len(items)))
 
     def _next_call(self) -> Call:
+        """The next call, from one of the API families by weight."""
         rng = self.rng
         k = self.sides[0].kernel
         if k.boot_stage != "running":
@@ -357,9 +362,11 @@ class Fuzzer:
         return maker()
 
     def _gfp(self):
+        """A GFP mask, now and then one that is wrong."""
         return self.rng.choice(GFPS) if self.rng.random() < 0.95 else self.rng.choice(BAD_GFPS)
 
     def _order(self):
+        """An order, small ones likelier, now and then one out of range or of a wrong type."""
         rng = self.rng
         roll = rng.random()
         if roll < 0.9:
@@ -367,6 +374,7 @@ class Fuzzer:
         return rng.choice((11, 12, -1, "1", True, 2.0, None))
 
     def _boot_call(self) -> Call:
+        """A call during early boot: memblock, bootmem, mem_init(), boot()."""
         rng = self.rng
         roll = rng.random()
         size = rng.choice((64, 4096, 100_000, 1 << 20, 0, -5, "4KiB"))
@@ -384,6 +392,7 @@ class Fuzzer:
         return Call("boot")
 
     def _page_call(self) -> Call:
+        """A page allocator call: allocations, frees, double frees, wrong orders, others' pages."""
         rng = self.rng
         roll = rng.random()
         if roll < 0.35:
@@ -448,6 +457,7 @@ class Fuzzer:
         return 0 <= order < 11 and buddy.state[pfn] in codes and not buddy.owner[pfn]
 
     def _slab_call(self) -> Call:
+        """A kmalloc or kmem_cache call, right or wrong."""
         rng = self.rng
         side = self.sides[0]
         roll = rng.random()
@@ -498,6 +508,7 @@ class Fuzzer:
         return Call("ksize", (rng.choice((0, 16, PAGE_OFFSET)),))
 
     def _vmalloc_call(self) -> Call:
+        """vmalloc, vfree, vmap, vunmap, a walk or vmalloc_to_page()."""
         rng = self.rng
         k = self.sides[0].kernel
         roll = rng.random()
@@ -527,6 +538,7 @@ class Fuzzer:
         return Call(rng.choice(("walk", "vmalloc_to_page")), (addr,))
 
     def _address_call(self) -> Call:
+        """An address translation or a question about a pfn."""
         rng = self.rng
         k = self.sides[0].kernel
         pfn = rng.choice((0, 1, k.nr_pfns - 1, k.nr_pfns, 1 << 40, -1, rng.randrange(k.nr_pfns)))
@@ -542,6 +554,7 @@ class Fuzzer:
         return Call(name, (addr if name != "phys_to_virt" else pfn * 4096,))
 
     def _context_call(self) -> Call:
+        """Enter or leave an execution context, leaning back to task context when deep."""
         rng = self.rng
         lock = rng.choice(LOCKS) if rng.random() < 0.95 else rng.choice((5, "", None))
         enter = rng.random() < (0.6 if self.depth < 2 else 0.25)
@@ -562,6 +575,7 @@ class Fuzzer:
         return Call(name, args)
 
     def _device_call(self) -> Call:
+        """Make a device, map memory for it or let it write."""
         rng = self.rng
         side = self.sides[0]
         if not side.devices or rng.random() < 0.1:
@@ -578,6 +592,7 @@ class Fuzzer:
         return Call(name, (target, size), on=on)
 
     def _user_call(self) -> Call:
+        """Start or kill a task, read files into the page cache, compact."""
         rng = self.rng
         roll = rng.random()
         size = rng.choice((4096, "64KiB", "1MiB", "4MiB", "64MiB", 0, -1, "junk", 1 << 50))
@@ -593,6 +608,7 @@ class Fuzzer:
         return Call("compact", (rng.choice((10, 3, 0, 11, "x")),))
 
     def _misc_call(self) -> Call:
+        """/proc, time, read-only questions, workloads, traces."""
         rng = self.rng
         roll = rng.random()
         if roll < 0.4:
@@ -641,7 +657,8 @@ class Fuzzer:
         return Call(name, args, raises=(FileNotFoundError,) * (name == "cat"))
 
     # --- the checks after every call -------------------------------------------------------------
-    def _check(self, call: Call | None, outcomes) -> None:
+    def _check(self, call: Call | None) -> None:
+        """Both kernels alike, every invariant holds, the Timeline is at the head and equal."""
         fast, slow = self.sides
         if fingerprint(fast.kernel) != fingerprint(slow.kernel):
             self._fail("the C and Python kernels are in different states")
@@ -665,6 +682,7 @@ def check_owners(k: Kernel) -> None:
     expected: dict[int, int] = {}
 
     def claim(pfn: int, code: int, who: str) -> None:
+        """Record ``who`` as the owner of ``pfn``; two owners fail."""
         assert pfn not in expected, f"pfn {pfn:#x} has two owners ({who})"
         expected[pfn] = code
 
@@ -746,11 +764,3 @@ def check_timeline(timeline: tl.Timeline, k: Kernel) -> None:
             shown = timeline.slabs[slab.pfn]
             used = set(range(slab.objects)) - set(slab.freelist)
             assert shown.used == sum(1 << i for i in used), f"slab {slab.pfn:#x} slots differ"
-
-
-def fuzz(seed: int, calls: int, views: bool = False) -> Fuzzer:
-    """Run ``calls`` checked calls from ``seed``; FuzzError if any rule breaks."""
-    fuzzer = Fuzzer(seed, views=views)
-    for _ in range(calls):
-        fuzzer.step()
-    return fuzzer

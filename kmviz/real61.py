@@ -27,7 +27,7 @@ from .engine.constants import LOWMEM_RESERVE_RATIO, MAX_ORDER, WATERMARK_SCALE_F
 from .engine.gfp import __GFP_NORETRY, __GFP_NOWARN, GFP_DMA, GFP_KERNEL
 from .engine.kernel import Kernel
 from .engine.page import PAGE_SIZE, get_order
-from .engine.slab_geometry import SLAB_HWCACHE_ALIGN
+from .engine.slab_geometry import SLAB_HWCACHE_ALIGN, SLAB_TYPESAFE_BY_RCU, slab_geometry
 
 __all__ = [
     "CAPTURES",
@@ -411,6 +411,35 @@ def _boot_log(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     )
 
 
+def _boot_caches(machine: str, folder: Path, cpus: int) -> Iterator[Item]:
+    """Items of every cache the real kernel booted with: SLUB's layout for its size and flags.
+
+    /sys/kernel/slab gives each cache's object size, alignment, SLAB_HWCACHE_ALIGN,
+    SLAB_TYPESAFE_BY_RCU and constructor; slab_geometry() (what Kernel.kmem_cache_create() uses)
+    lays it out on ``cpus`` CPUs.  The kmalloc caches are compared as Kernel's own above.
+    """
+    for line in (folder / "slab-all.txt").read_text().splitlines():
+        name, *words = line.split()
+        fields = _fields(words)
+        if "alias_of" in fields or "kmalloc-" in name:
+            continue
+        flags = SLAB_HWCACHE_ALIGN if fields["hwcache_align"] == "1" else 0
+        flags |= SLAB_TYPESAFE_BY_RCU if fields["destroy_by_rcu"] == "1" else 0
+        geometry = slab_geometry(
+            int(fields["object_size"]),
+            align=int(fields["align"]),
+            flags=flags,
+            cpus=cpus,
+            has_ctor=bool(fields["ctor"]),
+        )
+        yield Item(
+            machine,
+            f"boot_cache.{name}",
+            tuple(int(fields[key]) for key in ("slab_size", "objs_per_slab", "order")),
+            (geometry.size, geometry.objects, geometry.order),
+        )
+
+
 def _probe(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     """Items of the probe's measure step, the same calls made on ``kernel``."""
     measured = _probe_lines(folder, "measure")
@@ -577,6 +606,7 @@ def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
     if machine.startswith("debug"):
         return list(_reports(machine, folder, Kernel(mem=mem, cpus=cpus)))
     items += _files(machine, folder, Kernel(mem=mem, cpus=cpus))
+    items += _boot_caches(machine, folder, cpus)
     items += _probe(machine, folder, Kernel(mem=mem, cpus=cpus))
     items += _caches(machine, folder, Kernel(mem=mem, cpus=cpus))
     items += _reports(machine, folder, Kernel(mem=mem, cpus=cpus))

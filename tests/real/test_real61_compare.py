@@ -102,3 +102,9 @@ def test_report_gives_each_machines_counts_and_the_list_length():
 
 def test_report_without_captures_says_where_they_are(tmp_path):
     assert real61.report(tmp_path).startswith(f"no captures in {tmp_path}: ")
+
+
+def test_every_cache_the_real_kernel_booted_with_has_slubs_layout_in_kmviz(items):
+    boot = [item for item in items if item.name.startswith("boot_cache.")]
+    assert len(boot) >= 90 * len(STOCK)  # 145 caches in slabinfo, 52 of them kmalloc's
+    assert [item for item in boot if item.status != "equal"] == []

@@ -48,7 +48,7 @@ slab_attrs() { # slab_attrs GLOB: the geometry of /sys/kernel/slab/GLOB caches, 
         line="${d##*/}"
         [ -L "$d" ] && line="$line alias_of=$(readlink "$d" | sed 's#.*/##')"
         for a in object_size slab_size objs_per_slab order align min_partial cpu_partial \
-            aliases objects_partial; do
+            aliases objects_partial hwcache_align destroy_by_rcu ctor; do
             line="$line $a=$(cat "$d/$a" 2>/dev/null | cut -d' ' -f1)"
         done
         echo "$line"
@@ -76,6 +76,7 @@ capture)
     run extfrag-unusable_index cat /sys/kernel/debug/extfrag/unusable_index
     run extfrag-extfrag_index cat /sys/kernel/debug/extfrag/extfrag_index
     run slab-kmalloc.txt slab_attrs "*kmalloc-*"
+    run slab-all.txt slab_attrs "*"
     probe measure
     probe caches "kmviz_*"
     probe order11

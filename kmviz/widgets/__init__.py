@@ -1,7 +1,9 @@
 """Views of a simulated kernel for JupyterLab: each reads a Timeline, none changes the engine.
 
 ``Dashboard(k)`` shows them all; each also works on its own (``PhysMap(k)``, ``BuddyView(k)``
-…) and every view of one kernel follows the same position of its history (``Player(k)``).
+…).  In a notebook a view shows the machine as its cell left it, and what one cell makes
+(views, a ``Player(k)``, ``Controls(k)``) moves together; ``follow=True`` follows later cells
+too (kmviz/widgets/cells.py).
 """
 
 from .. import lab_extra  # noqa: F401 - first: a clear message when bqplot is missing

@@ -44,6 +44,7 @@ from ..engine.events import (
 from ..engine.gfp import format_gfp
 from ..engine.procfs import buddyinfo_line
 from . import theme
+from .cells import timeline_for
 from .timeline import (
     ANON,
     BOOTMEM,
@@ -56,7 +57,6 @@ from .timeline import (
     RESERVED,
     SLAB,
     VMALLOC,
-    Timeline,
 )
 
 TOP = MAX_ORDER - 1  # 10: the largest order
@@ -162,10 +162,10 @@ class BuddyView(widgets.VBox):
         help="'block': around the block under focus; 'whole': the whole order-10 block.",
     )
 
-    def __init__(self, source, animation_ms: int = 400, **kwargs):
-        """A view of ``source`` (a Kernel or a Timeline); transitions last ``animation_ms``."""
+    def __init__(self, source, animation_ms: int = 400, follow: bool = False, **kwargs):
+        """A view of ``source`` (kmviz/widgets/cells.py); transitions last ``animation_ms``."""
         super().__init__(**kwargs)
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+        self.timeline = timeline_for(source, follow)
         self.add_class("kmviz-buddy")
 
         self.zone_bars = []

@@ -46,7 +46,7 @@ from ..engine.events import (
 from ..engine.gfp import format_gfp
 from ..engine.printk import KERN_DEBUG, LogLine
 from . import theme
-from .timeline import Timeline
+from .cells import timeline_for
 
 DEFAULT_LINES = 100  # log lines in the DOM at most; the rest are counted
 
@@ -98,8 +98,10 @@ class ContextView(widgets.VBox):
     max_lines = Int(DEFAULT_LINES, help="Log lines shown at most (the newest); others counted.")
     level = Int(KERN_DEBUG, help="Log lines of this printk level or more urgent (0 EMERG … 7).")
 
-    def __init__(self, source, *, max_lines=DEFAULT_LINES, level=KERN_DEBUG, **kwargs):
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+    def __init__(
+        self, source, *, max_lines=DEFAULT_LINES, level=KERN_DEBUG, follow=False, **kwargs
+    ):
+        self.timeline = timeline_for(source, follow)
         self.index = self.timeline.index
         self._build_parts()
         super().__init__(

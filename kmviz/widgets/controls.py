@@ -15,6 +15,7 @@ from ..engine import gfp as gfp_flags
 from ..engine.constants import MAX_ORDER
 from ..engine.gfp import describe_gfp
 from ..engine.page import parse_size
+from .cells import timeline_for
 from .timeline import Timeline
 
 # the masks a learner chooses between, in the order the lessons introduce them
@@ -34,9 +35,9 @@ DEMO_LOCK = "demo_lock"
 class Controls(widgets.VBox):
     """Allocate pages / kmalloc / vmalloc, free what is held, enter irq context or take a lock."""
 
-    def __init__(self, kernel, timeline: Timeline | None = None, **kwargs):
+    def __init__(self, kernel, timeline: Timeline | None = None, follow: bool = False, **kwargs):
         self.kernel = kernel
-        self.timeline = timeline or Timeline.of(kernel)
+        self.timeline = timeline or timeline_for(kernel, follow)
         self.held: list[tuple[str, int, int]] = []  # (kind, address, order or size)
         self.gfp = widgets.Dropdown(
             options=GFP_CHOICES, value=gfp_flags.GFP_KERNEL, description="gfp_mask"
@@ -157,9 +158,17 @@ class Controls(widgets.VBox):
 
     # --- helpers ---------------------------------------------------------------------------------
     def _call(self, call):
-        """Run one kernel call with the views following it to the newest event."""
-        self.timeline.follow = True
-        return call()
+        """Run one kernel call with the views following it to the newest event.
+
+        A pinned timeline (a finished cell's, kmviz/widgets/cells.py) is moved by the call
+        the learner asked for here, and not by later cells.
+        """
+        timeline = self.timeline
+        timeline.follow = True
+        try:
+            return call()
+        finally:
+            timeline.follow = not timeline.pinned
 
     def _size(self) -> int | None:
         try:

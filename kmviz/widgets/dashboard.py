@@ -1,7 +1,7 @@
 """The dashboard: the player, the controls and every view of one kernel, in tabs or a grid.
 
-All parts share the kernel's one Timeline, so stepping the player moves every view, and a
-click on a control shows its effect in every view at once.
+All parts share one Timeline (their cell's, kmviz/widgets/cells.py), so stepping the player
+moves every view, and a click on a control shows its effect in every view at once.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import ipywidgets as widgets
 from traitlets import TraitError
 
 from .buddy import BuddyView
+from .cells import timeline_for
 from .context import ContextView
 from .controls import Controls
 from .physmap import PhysMap
 from .player import Player
 from .slab import SlabView
 from .theme import legend
-from .timeline import Timeline
 from .vmalloc import VmallocView
 
 # name -> (tab title, view class)
@@ -34,7 +34,13 @@ class Dashboard(widgets.VBox):
     """``Dashboard(k)``: player on top, views in tabs (or a two-column grid), controls aside."""
 
     def __init__(
-        self, kernel, views=tuple(VIEWS), layout: str = "tabs", controls: bool = True, **kwargs
+        self,
+        kernel,
+        views=tuple(VIEWS),
+        layout: str = "tabs",
+        controls: bool = True,
+        follow: bool = False,
+        **kwargs,
     ):
         unknown = [name for name in views if name not in VIEWS]
         if unknown:
@@ -42,7 +48,7 @@ class Dashboard(widgets.VBox):
         if layout not in LAYOUTS:
             raise TraitError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         self.kernel = kernel
-        self.timeline = Timeline.of(kernel)
+        self.timeline = timeline_for(kernel, follow)
         self.player = Player(self.timeline)
         self.views = {name: VIEWS[name][1](self.timeline) for name in views}
         titles = [VIEWS[name][0] for name in views]

@@ -55,6 +55,7 @@ from ..engine.events import (
 )
 from ..engine.page import format_size
 from . import theme
+from .cells import timeline_for
 from .png import palette_png
 from .timeline import (
     ANON,
@@ -70,7 +71,6 @@ from .timeline import (
     RESERVED,
     SLAB,
     VMALLOC,
-    Timeline,
 )
 
 MAX_COLUMNS = 512  # cells a row at most
@@ -236,8 +236,8 @@ class PhysMap(widgets.VBox):
     window = Tuple(Int(), Int(), default_value=(0, 0), help="The pfns on the map, [first, end).")
     selected = Int(None, allow_none=True, help="The pfn the inspector describes (None: none).")
 
-    def __init__(self, source, *, window=None, selected=None, **kwargs):
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+    def __init__(self, source, *, window=None, selected=None, follow=False, **kwargs):
+        self.timeline = timeline_for(source, follow)
         self._fold = fold(0, 0)
         self._cells = np.zeros(0, dtype=np.uint8)  # one frame code per cell, row-major
         self._build_figure()

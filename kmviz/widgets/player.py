@@ -1,8 +1,10 @@
-"""The player: one shared position in a kernel's event history that every view follows.
+"""The player: one position in a kernel's event history that the views of its timeline show.
 
 Step forward and back (the views show the exact earlier state), play at a chosen speed, jump
 to an event number, and move only between events of one kind (splits and merges, slab, …).
-Stepping back stops following the kernel; "newest" follows it again.
+Stepping back stops following the kernel; "newest" follows it again.  A player drives the
+views made in its notebook cell, or the view it is given (``Player(view)``):
+kmviz/widgets/cells.py.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from ..engine.events import (
     VmallocMapped,
 )
 from ..engine.gfp import describe_gfp
-from .timeline import Timeline
+from .cells import timeline_for
 
 # what the filter offers: a name and the event classes it stops at (None: every event)
 FILTERS = {
@@ -141,8 +143,8 @@ class Player(widgets.VBox):
 
     kind = Unicode("every event", help="Which events stepping and playing stop at.")
 
-    def __init__(self, source, **kwargs):
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+    def __init__(self, source, follow: bool = False, **kwargs):
+        self.timeline = timeline_for(source, follow)
         tl = self.timeline
         self.first = _button("fast-backward", "first event", "kmviz-first")
         self.back = _button("step-backward", "step back", "kmviz-back")
@@ -223,9 +225,13 @@ class Player(widgets.VBox):
 
     # --- moving ------------------------------------------------------------------------------
     def go(self, position: int) -> None:
-        """Show the machine after ``position`` events; the views stop following the kernel."""
+        """Show the machine after ``position`` events; the views stop following the kernel.
+
+        Reaching the newest event follows the kernel again, unless the timeline is a finished
+        cell's (``pinned``): that one follows only through the newest button, ``follow()``.
+        """
         tl = self.timeline
-        tl.follow = position >= tl.length
+        tl.follow = position >= tl.length and not tl.pinned
         tl.seek(position)
 
     def step(self, direction: int) -> None:
@@ -251,7 +257,8 @@ class Player(widgets.VBox):
         self.play.playing = True
 
     def follow(self) -> None:
-        """Jump to the newest event and follow the kernel from now on."""
+        """Jump to the newest event and follow the kernel from now on, later cells included."""
+        self.timeline.pinned = False
         self.go(self.timeline.length)
 
     def next_position(self, direction: int) -> int | None:

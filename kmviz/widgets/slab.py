@@ -65,8 +65,9 @@ from ..engine.slab_geometry import (
 )
 from . import theme
 from .buddy import LOOKBACK
+from .cells import timeline_for
 from .png import palette_png
-from .timeline import KMALLOC_LARGE, SLAB, Slab, Timeline
+from .timeline import KMALLOC_LARGE, SLAB, Slab
 
 MAX_SLABS = 64  # slabs drawn by default
 MAX_SLABS_LIMIT = 1024  # the most the max_slabs control accepts
@@ -177,15 +178,15 @@ class SlabView(widgets.VBox):
 
     CHOICES = ("cache", "show_all", "sort_by", "follow_events", "max_slabs")
 
-    def __init__(self, source, animation_ms: int = 400, **kwargs):
-        """A view of ``source`` (a Kernel or a Timeline); transitions last ``animation_ms``.
+    def __init__(self, source, animation_ms: int = 400, follow: bool = False, **kwargs):
+        """A view of ``source`` (kmviz/widgets/cells.py); transitions last ``animation_ms``.
 
         The view's choices (``cache``, ``show_all``, ``sort_by``, ``follow_events``,
         ``max_slabs``) may be given as keywords; they apply once the view is built.
         """
         choices = {name: kwargs.pop(name) for name in self.CHOICES if name in kwargs}
         super().__init__(**kwargs)
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+        self.timeline = timeline_for(source, follow)
         self.add_class("kmviz-slab")
         self._syncing = False  # True while the view sets its own controls
 

@@ -18,6 +18,11 @@ every other one is dropped and the spacing doubles, so memory stays bounded on l
 long catch-up (a view opened after a big workload) checkpoints sparsely until its last
 stretch, so going back near the end stays quick and the catch-up itself is not slowed down.
 
+A kernel has one shared timeline (``Timeline.of(k)``) that follows it, and any number of
+others: ``Timeline(k)`` replays the history for a player of its own, and ``fork()`` copies a
+timeline's state in one step -- each notebook cell's views read a fork pinned to the machine
+as that cell left it (kmviz/widgets/cells.py).  ``hold()`` on any of them holds them all.
+
 Frame codes (``Timeline.frames``, numpy uint8, one per pfn):
 
 * 0..10 -- free, inside a free block of that order;
@@ -223,8 +228,14 @@ class Timeline(HasTraits):
     position = Int(0, help="How many events are applied: 0 = before the first, length = now.")
     length = Int(0, help="Events in the kernel's history so far.")
     follow = Bool(True, help="Move to the newest event whenever the kernel changes.")
+    pinned = Bool(
+        False,
+        help="Shows the machine as a finished notebook cell left it; follows only when asked.",
+    )
 
     _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
+    _every: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # kernel -> set
+    _holds: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # kernel -> int
 
     @classmethod
     def of(cls, kernel) -> Timeline:
@@ -234,31 +245,15 @@ class Timeline(HasTraits):
             timeline = cls._shared[kernel] = cls(kernel)
         return timeline
 
-    def __init__(self, kernel):
+    def __init__(self, kernel, start: Timeline | None = None):
+        """The kernel's history at its newest event, or a copy of ``start`` where it stands."""
         super().__init__()
         self.kernel = kernel
         self.nr_pfns = kernel.nr_pfns
         self.zones = [(z.name, z.start_pfn, z.end_pfn) for z in kernel.zones]
         self._zone_index = {name: i for i, (name, _, _) in enumerate(self.zones)}
-        # the machine before its first event: RAM reserved until mem_init() hands it over
-        frames = np.full(self.nr_pfns, HOLE, dtype=np.uint8)
-        for start, end in kernel.memory.ram:
-            frames[start:end] = RESERVED
-        self.frames = frames
-        self.orders = np.full(self.nr_pfns, -1, dtype=np.int8)  # order at an allocated head
-        self.nr_free = np.zeros((len(self.zones), MAX_ORDER), dtype=np.int64)
-        self.caches: dict[str, Cache] = {}
-        self.slabs: dict[int, Slab] = {}  # by first pfn
-        self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
-        self.areas: dict[int, Area] = {}  # by address
-        self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
-        self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
-        self.index = EventIndex(kernel.history)  # where the rarer events are, for look-backs
-        self._interval = FIRST_INTERVAL
-        self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
         self.changed = (0, self.nr_pfns)  # pfn range the last move touched: [lo, hi)
         self.previous = 0  # the position before the last move
-        self._held = 0
         self._handlers = {
             BlockSplit: self._split,
             PagesAllocated: self._allocated,
@@ -278,9 +273,41 @@ class Timeline(HasTraits):
             VmallocMapped: self._vmalloc_mapped,
             VmallocFreed: self._vmalloc_freed,
         }
-        self.length = len(kernel.history)
-        self.seek(self.length)
+        if start is None:
+            self._boot_state()
+            self.length = len(kernel.history)
+            self.seek(self.length)
+        else:  # the same state in one step: no replay
+            self._restore(start._snapshot())
+            self.index = start.index  # where the rarer events are: the history's, shared
+            self._interval, self._checkpoints = start._interval, list(start._checkpoints)
+            self.length, self.position = start.length, start.position
+            self.previous = start.position
+        Timeline._every.setdefault(kernel, weakref.WeakSet()).add(self)
         kernel.observe(self._kernel_changed, "tick")
+
+    def _boot_state(self) -> None:
+        """The machine before its first event: RAM reserved until mem_init() hands it over."""
+        kernel = self.kernel
+        frames = np.full(self.nr_pfns, HOLE, dtype=np.uint8)
+        for start, end in kernel.memory.ram:
+            frames[start:end] = RESERVED
+        self.frames = frames
+        self.orders = np.full(self.nr_pfns, -1, dtype=np.int8)  # order at an allocated head
+        self.nr_free = np.zeros((len(self.zones), MAX_ORDER), dtype=np.int64)
+        self.caches: dict[str, Cache] = {}
+        self.slabs: dict[int, Slab] = {}  # by first pfn
+        self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
+        self.areas: dict[int, Area] = {}  # by address
+        self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
+        self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
+        self.index = EventIndex(kernel.history)  # where the rarer events are, for look-backs
+        self._interval = FIRST_INTERVAL
+        self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
+
+    def fork(self) -> Timeline:
+        """A new timeline of the same kernel at this position, with its own position from now on."""
+        return Timeline(self.kernel, start=self)
 
     # --- moving ------------------------------------------------------------------------------
     def seek(self, position: int) -> None:
@@ -320,17 +347,19 @@ class Timeline(HasTraits):
 
     @contextmanager
     def hold(self):
-        """Let the kernel run many calls without the views following each; catch up at the end."""
-        self._held += 1
+        """Let the kernel run many calls with none of its views following each; catch up after."""
+        holds = Timeline._holds
+        holds[self.kernel] = holds.get(self.kernel, 0) + 1
         try:
             yield self
         finally:
-            self._held -= 1
-            if not self._held:
-                self._kernel_changed(None)
+            holds[self.kernel] -= 1
+            if not holds[self.kernel]:
+                for timeline in list(Timeline._every.get(self.kernel, ())):
+                    timeline._kernel_changed(None)
 
     def _kernel_changed(self, _change) -> None:
-        if self._held:
+        if Timeline._holds.get(self.kernel):
             return
         self.length = len(self.kernel.history)
         if self.follow:

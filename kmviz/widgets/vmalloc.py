@@ -43,7 +43,8 @@ from ..engine.pagetable import (
     pud_index,
 )
 from . import theme
-from .timeline import CODE_NAMES, KMALLOC_LARGE, NUM_CODES, PAGES, VMALLOC, Area, Timeline
+from .cells import timeline_for
+from .timeline import CODE_NAMES, KMALLOC_LARGE, NUM_CODES, PAGES, VMALLOC, Area
 
 DEFAULT_MAX_LINKS = 256  # virtual-to-physical links drawn at most; more pages: every k-th
 MAX_AREA_OPTIONS = 200  # newest areas offered in the selector
@@ -251,9 +252,10 @@ class VmallocView(widgets.VBox):
         address=None,
         physical="span",
         max_links=DEFAULT_MAX_LINKS,
+        follow=False,
         **kwargs,
     ):
-        self.timeline = source if isinstance(source, Timeline) else Timeline.of(source)
+        self.timeline = timeline_for(source, follow)
         self.index = self.timeline.index
         self._painting = False  # set while the view itself updates its controls
         self._area_options: list = []  # what the area selector offers now

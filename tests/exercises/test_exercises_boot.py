@@ -199,7 +199,7 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     assert metadata["kernelspec"]["name"] == "python3"
     assert metadata["kmviz"]["browser_check"] == {
         "click": ".kmviz-first",
-        "changes": ".kmviz-physmap",
+        "changes": ".jp-Cell:has(.kmviz-first) .kmviz-physmap",  # the map beside the player
     }
     questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("boot.")]
     assert len(questions) >= 3

@@ -179,7 +179,7 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     assert metadata["kernelspec"]["name"] == "python3"
     assert metadata["kmviz"]["browser_check"] == {
         "click": ".kmviz-back",
-        "changes": ".kmviz-vmalloc",
+        "changes": ".jp-Cell:has(.kmviz-back) .kmviz-physmap",  # the map beside the player
     }
     questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("vmalloc.")]
     assert len(questions) >= 3

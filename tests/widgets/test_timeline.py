@@ -262,3 +262,16 @@ def test_a_call_that_only_logs_still_brings_the_timeline_to_the_head(call):
     timeline = Timeline(k)
     call(k)
     assert timeline.position == len(k.history)
+
+
+def test_a_fork_shows_the_same_machine_and_moves_on_its_own():
+    k = Kernel("16MiB", seed=0)
+    shared = Timeline.of(k)
+    k.get_free_pages(GFP_KERNEL, 3)
+    fork = shared.fork()
+    assert (fork.frames == shared.frames).all() and fork.position == shared.position
+    fork.seek(0)
+    fresh = Timeline(k)
+    fresh.seek(0)
+    assert shared.position == len(k.history)
+    assert (fork.frames == fresh.frames).all()

@@ -1,0 +1,64 @@
+"""Which Timeline a widget made from a kernel reads: in a notebook, the one of its cell.
+
+A figure tells the truth of its cell.  A view made in a notebook cell shows the machine as it
+was when that cell finished, however later cells change the kernel; following them is
+something the learner asks for.  So everything one cell makes from one kernel -- views, a
+player, controls -- shares one timeline, forked from the kernel's shared one when the cell
+makes its first widget.  It follows the kernel while the cell runs (a view made before the
+cell's calls still shows their result) and is pinned when the cell finishes
+(``Timeline.pinned``).  After that it moves only when the learner asks: the player's buttons
+(its newest button follows the kernel again) or a control's call.
+
+``follow=True`` gives the kernel's shared timeline, which always follows.  Outside a notebook
+(a script, the tests) there are no cells, and every widget of a kernel reads that shared
+timeline.  A widget made from another widget (``Player(view)``) or from a Timeline reads that
+one: the way to drive an earlier cell's view from a later cell.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from .timeline import Timeline
+
+_this_cell: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel -> its timeline
+_shells_hooked: weakref.WeakSet = weakref.WeakSet()  # shells whose post_run_cell pins them
+
+
+def timeline_for(source, follow: bool = False) -> Timeline:
+    """The timeline a widget of ``source`` (kernel, Timeline, or another widget) reads."""
+    if isinstance(source, Timeline):
+        return source
+    timeline = getattr(source, "timeline", None)
+    if isinstance(timeline, Timeline):
+        return timeline
+    shared = Timeline.of(source)
+    shell = _notebook_shell()
+    if follow or shell is None:
+        return shared
+    if shell not in _shells_hooked:
+        shell.events.register("post_run_cell", _cell_finished)
+        _shells_hooked.add(shell)
+    timeline = _this_cell.get(source)
+    if timeline is None:
+        timeline = _this_cell[source] = shared.fork()
+        timeline.seek(timeline.length)  # the machine now, wherever a player left the shared one
+    return timeline
+
+
+def _notebook_shell():
+    """The IPython shell running the current cell, or None outside IPython."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415 - present wherever notebooks run
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "events") else None
+
+
+def _cell_finished(_result=None) -> None:
+    """post_run_cell: pin the timelines the cell made; the next cell makes its own."""
+    for timeline in list(_this_cell.values()):
+        timeline.pinned = True
+        timeline.follow = False
+    _this_cell.clear()

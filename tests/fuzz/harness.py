@@ -445,8 +445,9 @@ class Fuzzer:
                 refused = not self._frees(PAGE_OFFSET + (head << 12), order if compound else 0)
             return Call(name, args, refused=refused)
         if self.blocks:  # a wrong order on a live block: refused
-            addr, order = rng.choice(self.blocks)
-            return Call("free_pages", (addr, order + rng.choice((1, -1))), refused=True)
+            addr, order = rng.choice(self.blocks)  # (freed by another path, it may be reused)
+            order += rng.choice((1, -1))
+            return Call("free_pages", (addr, order), refused=not self._frees(addr, order))
         return Call("free_pages", (0, 0))
 
     def _frees(self, addr: int, order: int) -> bool:

@@ -6,8 +6,9 @@ something the learner asks for.  So everything one cell makes from one kernel --
 player, controls -- shares one timeline, forked from the kernel's shared one when the cell
 makes its first widget.  It follows the kernel while the cell runs (a view made before the
 cell's calls still shows their result) and is pinned when the cell finishes
-(``Timeline.pinned``).  After that it moves only when the learner asks: the player's buttons
-(its newest button follows the kernel again) or a control's call.
+(``Timeline.pinned``): its player then ends where the cell ended.  After that it moves only
+when the learner asks: the player's buttons (its newest button follows the kernel again,
+later cells included) or a control's call (up to that call).
 
 ``follow=True`` gives the kernel's shared timeline, which always follows.  Outside a notebook
 (a script, the tests) there are no cells, and every widget of a kernel reads that shared

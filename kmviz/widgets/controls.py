@@ -164,11 +164,12 @@ class Controls(widgets.VBox):
         the learner asked for here, and not by later cells.
         """
         timeline = self.timeline
-        timeline.follow = True
+        pinned = timeline.pinned
+        timeline.pinned, timeline.follow = False, True
         try:
             return call()
         finally:
-            timeline.follow = not timeline.pinned
+            timeline.pinned, timeline.follow = pinned, not pinned
 
     def _size(self) -> int | None:
         try:

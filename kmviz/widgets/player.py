@@ -228,7 +228,8 @@ class Player(widgets.VBox):
         """Show the machine after ``position`` events; the views stop following the kernel.
 
         Reaching the newest event follows the kernel again, unless the timeline is a finished
-        cell's (``pinned``): that one follows only through the newest button, ``follow()``.
+        cell's (``pinned``): that one ends where its cell ended until the newest button,
+        ``follow()``, lets it follow the kernel again.
         """
         tl = self.timeline
         tl.follow = position >= tl.length and not tl.pinned

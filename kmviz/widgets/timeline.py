@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from typing import ClassVar, NamedTuple
 
 import numpy as np
-from traitlets import Bool, HasTraits, Int
+from traitlets import Bool, HasTraits, Int, observe
 
 from ..engine.constants import DEFAULT_COMM, DEFAULT_PID, MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT
 from ..engine.context import ContextSnapshot
@@ -230,7 +230,7 @@ class Timeline(HasTraits):
     follow = Bool(True, help="Move to the newest event whenever the kernel changes.")
     pinned = Bool(
         False,
-        help="Shows the machine as a finished notebook cell left it; follows only when asked.",
+        help="A finished notebook cell's: its length stays where the cell ended until unpinned.",
     )
 
     _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
@@ -358,9 +358,14 @@ class Timeline(HasTraits):
                 for timeline in list(Timeline._every.get(self.kernel, ())):
                     timeline._kernel_changed(None)
 
+    @observe("pinned")
+    def _unpinned(self, change) -> None:
+        if not change["new"]:
+            self._kernel_changed(None)  # what the kernel did since the cell finished
+
     def _kernel_changed(self, _change) -> None:
-        if Timeline._holds.get(self.kernel):
-            return
+        if self.pinned or Timeline._holds.get(self.kernel):
+            return  # a finished cell's timeline ends where the cell ended
         self.length = len(self.kernel.history)
         if self.follow:
             self.seek(self.length)

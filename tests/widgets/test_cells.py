@@ -94,3 +94,10 @@ def test_outside_a_notebook_every_view_of_a_kernel_follows_it():
     k.get_free_pages(GFP_KERNEL, 3)
     assert view.timeline is Timeline.of(k)
     assert view.timeline.position == len(k.history)
+
+
+def test_a_finished_cells_player_ends_where_the_cell_ended(notebook):
+    cell(notebook, "player, view = Player(k), BuddyView(k)\nat = len(k.history)")
+    cell(notebook, "k.get_free_pages(GFP_KERNEL, 3)")
+    ns = notebook.user_ns
+    assert ns["player"].slider.max == ns["view"].timeline.length == ns["at"]

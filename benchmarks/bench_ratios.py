@@ -135,14 +135,12 @@ def bytes_per_page(mem: str = "16GiB") -> float:
     return held / k.nr_pfns
 
 
-def row(name: str, rates: tuple[float, float], goal: float) -> None:
-    """One printed line: kmviz ops/s, reference ops/s, ratio, goal, whether it is met."""
+def row(name: str, rates: tuple[float, float], goal: float | None) -> None:
+    """One printed line: kmviz ops/s, reference ops/s, ratio, and the goal if the row has one."""
     ratio = rates[0] / rates[1]
-    verdict = "met" if ratio >= goal else "below"
-    print(
-        f"{name:<64} {rates[0]:>11,.0f} {rates[1]:>11,.0f} {ratio:>7.2f}x "
-        f"{f'>= {goal:.1f}x':>8} {verdict}"
-    )
+    target = f">= {goal:.1f}x" if goal else "-"
+    verdict = "" if goal is None else "met" if ratio >= goal else "below"
+    print(f"{name:<64} {rates[0]:>11,.0f} {rates[1]:>11,.0f} {ratio:>7.2f}x {target:>8} {verdict}")
 
 
 def main() -> None:
@@ -163,17 +161,22 @@ def main() -> None:
         observable = True
     print(f"{'path (ops/s)':<64} {'kmviz':>11} {'reference':>11} {'ratio':>8} {'goal':>8}")
     for path in fastpath_modes():
-        row(f"__get_free_pages/free_pages, {path}", pages_ratio(pages, False, False), 1.5)
-        row(f"alloc_pages/__free_pages, {path}", pages_ratio(pages, False, True), 1.0)
-        row(f"kmem_cache_alloc/free (192 B), {path}", objects_ratio(objects, False, 192), 1.0)
-        row(f"kmalloc/kfree (a busy system's sizes), {path}", objects_ratio(sizes, False), 1.0)
+        # the goals are the accelerated path's; the pure-Python rows show what it speeds up
+        accelerated = path == "C fast path"
+        rows = [
+            ("__get_free_pages/free_pages", lambda: pages_ratio(pages, False, False), 1.5),
+            ("alloc_pages/__free_pages", lambda: pages_ratio(pages, False, True), 1.0),
+            ("kmem_cache_alloc/free (192 B)", lambda: objects_ratio(objects, False, 192), 1.0),
+            ("kmalloc/kfree (a busy system's sizes)", lambda: objects_ratio(sizes, False), 1.0),
+        ]
         if observable:
-            row(
-                f"__get_free_pages/free_pages, a Timeline observing, {path}",
-                pages_ratio(pages, True, False),
-                0.5,
-            )
-            row(f"kmalloc/kfree, a Timeline observing, {path}", objects_ratio(sizes, True), 0.5)
+            rows += [
+                ("__get_free_pages/free_pages, a Timeline observing",
+                 lambda: pages_ratio(pages, True, False), 0.5),
+                ("kmalloc/kfree, a Timeline observing", lambda: objects_ratio(sizes, True), 0.5),
+            ]  # fmt: skip
+        for name, measure, goal in rows:
+            row(f"{name}, {path}", measure(), goal if accelerated else None)
     for count in (ops // 100, ops // 20):
         row(
             f"vmalloc/vfree of 1-16 pages, {count:,} calls",

@@ -895,10 +895,12 @@ class Kernel(
         """A free of a page some subsystem still holds: Linux's report, nothing freed.
 
         free_pages_prepare() → free_page_is_bad() → page_expected_state() (mm/page_alloc.c
-        L1289) find a page table's page_type in _mapcount, a mapped user page's mapcount, a
-        page-cache page's mapping, PG_slab among PAGE_FLAGS_CHECK_AT_FREE, and bad_page()
-        reports the first in page_bad_reason()'s order.  A vmalloc page passes every check in
-        Linux and is freed while the area still maps it; kmviz refuses that in its own words.
+        L1289) find a page table's page_type in _mapcount, a user or page-cache page's mapping
+        and PG_lru, a slab's PG_slab; page_bad_reason() (L1283) runs its checks in order and
+        each match overwrites the reason, so the *last* one is printed: PG_lru and PG_slab are
+        in PAGE_FLAGS_CHECK_AT_FREE, checked after mapcount and mapping (memcg, checked last,
+        is not modelled).  A vmalloc page passes every check in Linux and is freed while the
+        area still maps it; kmviz refuses that in its own words.
         """
         owner = self.buddy.owner[pfn]
         callers = ("__free_pages",) if caller == "__free_pages" else ("__free_pages", caller)
@@ -913,11 +915,12 @@ class Kernel(
             )
             self._refuse_free(pfn, message, trace)
             return
+        flags_set = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
         reason = {
-            OWNER_SLAB: "PAGE_FLAGS_CHECK_AT_FREE flag(s) set",
-            OWNER_PAGE_TABLE: "nonzero mapcount",
-            OWNER_ANON: "nonzero mapcount",
-            OWNER_FILE: "non-NULL mapping",
+            OWNER_SLAB: flags_set,  # PG_slab
+            OWNER_PAGE_TABLE: "nonzero mapcount",  # PG_table is a page_type, not a flag
+            OWNER_ANON: flags_set,  # PG_lru, after its mapcount and anon mapping
+            OWNER_FILE: flags_set,  # PG_lru, after its mapping
         }[owner]
         self._bad_page(pfn, reason, trace)
 

@@ -268,9 +268,11 @@ def _page_table_page(k):
 @pytest.mark.parametrize(
     ("page_of", "reason"),
     [
+        # page_bad_reason() prints the last check that matches: PG_slab and PG_lru are in
+        # PAGE_FLAGS_CHECK_AT_FREE, checked after mapcount and mapping (6.1 mm/page_alloc.c)
         (_slab_page, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"),
-        (_page_cache_page, "non-NULL mapping"),
-        (_user_page, "nonzero mapcount"),
+        (_page_cache_page, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"),
+        (_user_page, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"),
         (_page_table_page, "nonzero mapcount"),
     ],
 )

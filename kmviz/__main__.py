@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from .about import PACKAGE, info, lessons_folder
+from .lessons import FIRST_LESSON
 
-FIRST_LESSON = "00-start-here.ipynb"
 PREFERRED_PORT = 8888  # JupyterLab's own default
 COPY_FOLDER = "kmviz-lessons"  # where an installed (read-only) copy of the lessons is copied to
 

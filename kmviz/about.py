@@ -15,6 +15,7 @@ from pathlib import Path
 from .engine import fastpath
 from .engine.constants import KERNEL_CONFIG
 from .engine.reports import UTS_RELEASE
+from .lessons import FIRST_LESSON
 
 __version__ = "0.1.0"  # the one place; pyproject.toml reads it from here
 PACKAGE = Path(__file__).resolve().parent
@@ -26,7 +27,7 @@ LAB_PACKAGES = ("jupyterlab", "ipywidgets", "bqplot")  # the "lab" extra
 def lessons_folder() -> Path | None:
     """The folder holding the lesson notebooks: a checkout's notebooks/, else the installed copy."""
     for candidate in (PACKAGE.parent / "notebooks", PACKAGE / "notebooks"):
-        if (candidate / "00-start-here.ipynb").exists():
+        if (candidate / FIRST_LESSON).exists():
             return candidate
     return None
 

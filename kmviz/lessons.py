@@ -25,6 +25,8 @@ LESSONS = {
     "06-your-own-kernel": "Your own kernel beside the simulation",
 }
 
+FIRST_LESSON = f"{next(iter(LESSONS))}.ipynb"  # where the series starts
+
 BADGE_IMAGE = "https://mybinder.org/badge_logo.svg"
 _BADGE = re.compile(r"\[!\[Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]\([^)]*\)")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from working_tree import REPO
+
+from kmviz.__main__ import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 RESULTS = REPO / "test-results" / "browser"  # screenshots; ignored by git
@@ -64,12 +65,6 @@ def chromium() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory, chromium):
     """A JupyterLab serving a private copy of notebooks/ (plus test notebooks); its base URL."""
@@ -87,7 +82,7 @@ def lab(tmp_path_factory, chromium):
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
     )
-    port = _free_port()
+    port = free_port(0)  # any free port
     log = (root / "server.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",

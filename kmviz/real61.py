@@ -76,11 +76,6 @@ _QEMU_MAP = (
     "0xfffc0000 and 0xfd00000000, and with 4 GiB moves the RAM above 3 GiB over 4 GiB; kmviz's "
     "map has RAM from 1 MiB to the top, all below 4 GiB"
 )
-_CTOR = (
-    "a cache with a constructor keeps its free pointer after the object in 6.1 "
-    "(calculate_sizes(): s->offset = size, one more word per object); kmviz's "
-    "kmem_cache_create() does not pass the constructor to slab_geometry() (has_ctor)"
-)
 
 # item, or a pattern of items ("*" matches anything, "{a,b}" either): (reason, machines it
 # differs on).
@@ -164,12 +159,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         STOCK,
     ),
     "order10.count": (_BOOT_STATE, STOCK),
-    "kmem_cache_create.ctor.*": (_CTOR, STOCK),
-    "kmem_cache_create.hwalign.{8,16,32,64,128,192,256,512,1024,2048,4096,8192}": (
-        _CTOR + "; with SLAB_HWCACHE_ALIGN the extra word costs a slot only when the object "
-        "fills its aligned slot (the other sizes are equal)",
-        STOCK,
-    ),
     "meminfo.fields": (
         "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
         "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",

@@ -167,7 +167,10 @@ class SlabAPI:
             return None
         if self.slub_debug:
             flags |= SLUB_DEBUG_FLAGS
-        geometry = slab_geometry(size, align=align, flags=flags, cpus=self.cpus)
+        # a constructor's work must survive a free: the free pointer goes after the object
+        geometry = slab_geometry(
+            size, align=align, flags=flags, cpus=self.cpus, has_ctor=ctor is not None
+        )
         cache = self._new_cache(name, size, flags, ctor, geometry)
         self._notify()
         return cache

@@ -260,6 +260,13 @@ def test_a_constructor_runs_once_for_every_slot_of_a_new_slab():
     assert len(built) == cache.objects and addr in built
 
 
+def test_a_cache_with_a_constructor_keeps_its_free_pointer_after_the_object():
+    # calculate_sizes(): s->offset = 64, the slot grows by a word, 72 * 56 fits one page
+    k = Kernel(mem="64MiB")
+    cache = k.kmem_cache_create("with_ctor", 64, ctor=lambda addr: None)
+    assert (cache.size, cache.objects) == (72, 56)
+
+
 def test_total_fragmentation_counts_large_kmalloc_too():
     k = Kernel(mem="64MiB")
     k.kmalloc(100, GFP_KERNEL)

@@ -257,6 +257,18 @@ class CacheCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheMerged:
+    """kmem_cache_create() found a compatible cache and made ``name`` an alias of it.
+
+    Mirrors __kmem_cache_alias() (mm/slub.c L4913): no new cache, ``into`` gains a reference,
+    and /sys/kernel/slab/<name> becomes a symlink to ``into``'s directory.
+    """
+
+    name: str
+    into: str
+
+
+@dataclass(frozen=True, slots=True)
 class CacheDestroyed:
     """kmem_cache_destroy() removed an empty cache."""
 

@@ -192,6 +192,8 @@ class Kernel(
     ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
     ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
     checks, red zones, poisoning and owner tracking for every cache, as the boot option does;
+    ``slab_nomerge`` keeps kmem_cache_create() from merging a new cache into a compatible
+    one (6.1 merges by default);
     ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
     """
 
@@ -213,6 +215,7 @@ class Kernel(
         zone_dma: bool = True,
         zone_dma32: bool = True,
         slub_debug: bool = False,
+        slab_nomerge: bool = False,
         boot: bool = True,
     ):
         super().__init__()
@@ -229,6 +232,7 @@ class Kernel(
             ("zone_dma", zone_dma),
             ("zone_dma32", zone_dma32),
             ("slub_debug", slub_debug),
+            ("slab_nomerge", slab_nomerge),
             ("boot", boot),
         ):
             if not isinstance(flag, bool):
@@ -268,6 +272,7 @@ class Kernel(
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
         self.slub_debug = slub_debug
+        self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_stage = "early"
         self._setup_arch()
         if boot:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .buddy import OWNER_NONE, OWNER_SLAB
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from .events import CacheCreated, CacheDestroyed, SlabCreated, SlabFreed
+from .events import CacheCreated, CacheDestroyed, CacheMerged, SlabCreated, SlabFreed
 from .gfp import (
     __GFP_DMA32,
     __GFP_HIGHMEM,
@@ -41,7 +41,14 @@ from .reports import (
     struct_page_address,
     warning,
 )
-from .slab import KmemCache, Slab, set_min_partial
+from .slab import (
+    KmemCache,
+    Slab,
+    create_unique_id,
+    find_mergeable,
+    set_min_partial,
+    slab_unmergeable,
+)
 from .slab_geometry import (
     KMALLOC_INDEXES,
     KMALLOC_KINDS,
@@ -104,8 +111,14 @@ class SlabAPI:
                 flags |= SLUB_DEBUG_FLAGS if slub_debug else 0
                 geometry = kmalloc_geometry(index, flags, self.cpus)
                 name = kmalloc_cache_name(index, kind)
-                cache = self._new_cache(name, kmalloc_cache_size(index), flags, None, geometry)
+                size = kmalloc_cache_size(index)
+                cache = self._new_cache(name, size, flags, None, geometry)
                 cache.kmalloc = True
+                # new_kmalloc_cache() (mm/slab_common.c L848): the whole object may be copied
+                # to user space (usersize), and with CONFIG_MEMCG_KMEM the normal kind is
+                # exempt from merging (refcount -1): nothing is ever merged into them
+                cache.usersize = size
+                cache.refcount = -1 if kind == "normal" else 1
                 self.kmalloc_caches[kind, index] = cache
 
     def _new_cache(self, name: str, size: int, flags: int, ctor, g: Geometry) -> KmemCache:
@@ -135,9 +148,13 @@ class SlabAPI:
     def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0, ctor=None):
         """A new cache of ``size``-byte objects, or None (with the kernel's message).
 
-        Mirrors kmem_cache_create_usercopy() (mm/slab_common.c): the integrity check refuses
-        a missing name, interrupt context and sizes above KMALLOC_MAX_SIZE.  (Caches are not
-        merged with look-alikes here, as if booted with slab_nomerge.)
+        Mirrors kmem_cache_create_usercopy() (mm/slab_common.c L274): the integrity check
+        refuses a missing name, interrupt context and sizes above KMALLOC_MAX_SIZE.  Unless
+        the machine was booted with ``slab_nomerge``, a cache without a constructor whose
+        objects fit an existing cache's slots is not created: ``__kmem_cache_alias()`` returns
+        that cache (``find_mergeable()``), one more reference on it, and ``name`` becomes its
+        alias (``cache.aliases``, a symlink in /sys/kernel/slab); its objects come from the
+        other cache's slabs, and /proc/slabinfo lists only that cache.
         """
         self._check_alive()
         if not isinstance(name, str) or not name:
@@ -161,12 +178,23 @@ class SlabAPI:
                         self._trace("kmem_cache_create_usercopy"))
             )  # fmt: skip
             self.taint |= 1 << TAINT_WARN
+        if self.slub_debug:
+            flags |= SLUB_DEBUG_FLAGS
+        merged = None
+        if not self.slab_nomerge:
+            merged = find_mergeable(self.caches, size, align, flags, ctor)
+        if merged is not None:
+            merged.refcount += 1
+            merged.aliases.append(name)
+            # "so that we clear the complete object on kzalloc" (mm/slub.c L4924)
+            merged.object_size = max(merged.object_size, size)
+            self.history.append_object(CacheMerged(name, merged.name))
+            self._notify()
+            return merged
         if any(cache.name == name for cache in self.caches):
             self._duplicate_cache(name)
             self._notify()
             return None
-        if self.slub_debug:
-            flags |= SLUB_DEBUG_FLAGS
         # a constructor's work must survive a free: the free pointer goes after the object
         geometry = slab_geometry(
             size, align=align, flags=flags, cpus=self.cpus, has_ctor=ctor is not None
@@ -178,8 +206,9 @@ class SlabAPI:
     def _duplicate_cache(self, name: str) -> None:
         """A second cache called ``name``: sysfs refuses the name and the creation fails.
 
-        Caches are never merged here (slab_nomerge), so sysfs_slab_add() (mm/slub.c L5942)
-        names the directory after the cache; kernfs finds /sys/kernel/slab/<name> taken
+        A cache that could not be merged (a constructor, or slab_nomerge) is not given a
+        unique id: sysfs_slab_add() (mm/slub.c L5949) names the directory after the cache;
+        kernfs finds /sys/kernel/slab/<name> taken
         (sysfs_warn_dup(), fs/sysfs/dir.c L32), kobject_add_internal() says why (lib/kobject.c
         L244) and kmem_cache_create_usercopy() returns NULL with -EEXIST (mm/slab_common.c
         L338).
@@ -223,6 +252,10 @@ class SlabAPI:
         if cache is None:
             return
         self._require_cache(cache)
+        if cache.refcount > 1:  # an alias goes: the cache stays for its other users
+            cache.refcount -= 1
+            self._notify()
+            return
         if cache.kmalloc:
             # Linux would free a kmalloc cache kmalloc() still hands out objects from
             self._printk(
@@ -418,11 +451,35 @@ class SlabAPI:
         return kmalloc_size_roundup(size)
 
     def kmalloc_cache(self, name: str) -> KmemCache:
-        """The cache called ``name`` ("kmalloc-96", "dma-kmalloc-1k", or your own)."""
+        """The cache called ``name`` ("kmalloc-96", "dma-kmalloc-1k", or your own, or an alias)."""
         for cache in self.caches:
             if cache.name == name:
                 return cache
+        for cache in self.caches:
+            if name in cache.aliases:
+                return cache
         raise KeyError(f"no slab cache called {name!r}")
+
+    def sysfs_slab(self) -> dict[str, str]:
+        """``ls -l /sys/kernel/slab``: every entry, a directory to itself, a symlink to its target.
+
+        Mirrors sysfs_slab_add() and sysfs_slab_alias() (mm/slub.c L5949, L6029): a cache
+        nothing can be merged into has a directory of its own name; a mergeable one a
+        directory named by create_unique_id() (``:0000064``) and a symlink of its name to it,
+        and so does every alias merged into it::
+
+            {"kmalloc-64": "kmalloc-64", ":0000064": ":0000064", "my_obj": ":0000064", ...}
+        """
+        entries = {}
+        for cache in self.caches:
+            if self.slab_nomerge or slab_unmergeable(cache):
+                entries[cache.name] = cache.name
+                continue
+            directory = create_unique_id(cache)
+            entries[directory] = directory
+            for name in (cache.name, *cache.aliases):
+                entries[name] = directory
+        return dict(sorted(entries.items()))
 
     def fragmentation_total(self) -> tuple[int, int]:
         """(bytes requested, bytes handed out) over every live slab object and large kmalloc."""

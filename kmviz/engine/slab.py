@@ -17,9 +17,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .constants import PAGE_OFFSET, PAGE_SHIFT
+from .slab_geometry import (
+    SIZEOF_VOID_P,
+    SLAB_ACCOUNT,
+    SLAB_CACHE_DMA,
+    SLAB_CACHE_DMA32,
+    SLAB_CONSISTENCY_CHECKS,
+    SLAB_FAILSLAB,
+    SLAB_NOLEAKTRACE,
+    SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+    SLAB_TRACE,
+    SLAB_TYPESAFE_BY_RCU,
+    calculate_alignment,
+)
 
 MIN_PARTIAL = 5  # mm/slub.c: keep at least this many partial slabs per node
 MAX_PARTIAL = 10  # and at most this many
+
+# flags that keep a cache from ever being merged (mm/slab_common.c L48; no KASAN)
+SLAB_NEVER_MERGE = (
+    SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_TYPESAFE_BY_RCU
+    | SLAB_NOLEAKTRACE | SLAB_FAILSLAB
+)  # fmt: skip
+# flags two caches must agree on to be merged (L52)
+SLAB_MERGE_SAME = SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT
 
 
 @dataclass(eq=False, slots=True)
@@ -76,9 +100,11 @@ class KmemCache:
     red_left_pad: int
     min_partial: int
     ctor: object = None
+    usersize: int = 0  # bytes of each object usercopy may touch (s->usersize): no merging
     debug: bool = False  # SLAB_CONSISTENCY_CHECKS and friends (slub_debug)
     kmalloc: bool = False
-    refcount: int = 1
+    refcount: int = 1  # the cache and its aliases; -1: exempt from merging (boot caches)
+    aliases: list[str] = field(default_factory=list)  # names merged into it, oldest first
     cpu_slab: Slab | None = None  # the active slab of CPU 0
     partial: list[Slab] = field(default_factory=list)  # the node's partial list, head first
     slabs: set = field(default_factory=set)  # every slab, full ones included
@@ -109,3 +135,67 @@ class KmemCache:
 def set_min_partial(size: int) -> int:
     """set_min_partial(): ilog2(size) / 2, clamped to [MIN_PARTIAL, MAX_PARTIAL]."""
     return max(MIN_PARTIAL, min(MAX_PARTIAL, (size.bit_length() - 1) // 2))
+
+
+def slab_unmergeable(cache: KmemCache) -> bool:
+    """slab_unmergeable() (mm/slab_common.c L138): whether nothing may be merged into ``cache``.
+
+    A never-merge flag, a constructor, a usercopy region or refcount < 0 (the kmalloc caches
+    of KMALLOC_NORMAL, exempted by new_kmalloc_cache() L861) rule it out; slab_nomerge is
+    the caller's business.
+    """
+    return bool(
+        cache.flags & SLAB_NEVER_MERGE or cache.ctor is not None or cache.usersize
+        or cache.refcount < 0
+    )  # fmt: skip
+
+
+def find_mergeable(
+    caches: list[KmemCache], size: int, align: int, flags: int, ctor
+) -> KmemCache | None:
+    """The existing cache a new one of ``size`` bytes can be an alias of, or None.
+
+    Mirrors find_mergeable() (mm/slab_common.c L158) without slab_nomerge (the caller's
+    check): no constructor and no never-merge flag; the size rounded up to a word and to the
+    alignment (``calculate_alignment()``); then the newest cache (the list walked in reverse)
+    that is mergeable, at least that big, agrees on SLAB_MERGE_SAME, has a slot size that is
+    a multiple of the alignment and wastes less than a word more per object::
+
+        kmem_cache_create("my_obj", 60): size ALIGN(60, 8) = 64 -> a 64-byte slot cache
+        (64 - 64 = 0 < 8); a 56-byte cache wastes nothing either, but 56 < 64 cannot hold it
+    """
+    if ctor is not None or flags & SLAB_NEVER_MERGE:
+        return None
+    size = -(-size // SIZEOF_VOID_P) * SIZEOF_VOID_P
+    align = calculate_alignment(flags, align, size)
+    size = -(-size // align) * align
+    for cache in reversed(caches):
+        if slab_unmergeable(cache) or size > cache.size:
+            continue
+        if flags & SLAB_MERGE_SAME != cache.flags & SLAB_MERGE_SAME:
+            continue
+        if cache.size & ~(align - 1) != cache.size or cache.size - size >= SIZEOF_VOID_P:
+            continue
+        return cache
+    return None
+
+
+def create_unique_id(cache: KmemCache) -> str:
+    """The /sys/kernel/slab directory of a mergeable cache, ``:[flags-]size``.
+
+    Mirrors create_unique_id() (mm/slub.c L5911): ``d`` SLAB_CACHE_DMA, ``D`` DMA32, ``a``
+    SLAB_RECLAIM_ACCOUNT, ``F`` SLAB_CONSISTENCY_CHECKS, ``A`` SLAB_ACCOUNT, then the slot size
+    in seven digits: ``:0000064``, ``:A-0000192``.
+    """
+    letters = "".join(
+        letter
+        for flag, letter in (
+            (SLAB_CACHE_DMA, "d"),
+            (SLAB_CACHE_DMA32, "D"),
+            (SLAB_RECLAIM_ACCOUNT, "a"),
+            (SLAB_CONSISTENCY_CHECKS, "F"),
+            (SLAB_ACCOUNT, "A"),
+        )
+        if cache.flags & flag
+    )
+    return f":{letters}-{cache.size:07d}" if letters else f":{cache.size:07d}"

@@ -70,6 +70,9 @@ SLAB_STORE_USER = 0x00010000  # debug: remember who allocated and freed each obj
 SLAB_RECLAIM_ACCOUNT = 0x00020000  # objects are reclaimable: slabs get __GFP_RECLAIMABLE
 SLAB_PANIC = 0x00040000  # panic if kmem_cache_create() fails
 SLAB_TYPESAFE_BY_RCU = 0x00080000  # slab pages are freed after an RCU grace period
+SLAB_TRACE = 0x00200000  # debug: trace every allocation and free of the cache
+SLAB_NOLEAKTRACE = 0x00800000  # kmemleak does not track the cache's objects
+SLAB_FAILSLAB = 0x02000000  # fault injection may fail the cache's allocations
 SLAB_ACCOUNT = 0x04000000  # charge objects to the memory cgroup (CONFIG_MEMCG_KMEM=y)
 
 # what "slub_debug" with no options turns on (mm/slub.c L257)

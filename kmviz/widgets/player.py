@@ -21,6 +21,7 @@ from ..engine.events import (
     BuddiesMerged,
     CacheCreated,
     CacheDestroyed,
+    CacheMerged,
     CompactionFinished,
     ContextChanged,
     ContextViolated,
@@ -60,6 +61,7 @@ FILTERS = {
         SlabCreated,
         SlabFreed,
         CacheCreated,
+        CacheMerged,
         CacheDestroyed,
     ),
     "vmalloc, page tables and DMA": (

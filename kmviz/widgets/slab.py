@@ -43,6 +43,7 @@ from ..engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..engine.events import (
     CacheCreated,
     CacheDestroyed,
+    CacheMerged,
     MessageLogged,
     ObjectAllocated,
     ObjectFreed,
@@ -138,6 +139,7 @@ class CacheRow(NamedTuple):
     num_slabs: int
     in_use: int
     pages: int
+    aliases: tuple[str, ...] = ()  # names merged into the cache (symlinks in /sys/kernel/slab)
 
     def slabinfo_line(self) -> str:
         """The line /proc/slabinfo prints (slabinfo_show(), mm/slab_common.c L1190)."""
@@ -364,6 +366,8 @@ class SlabView(widgets.VBox):
             name = event.cache
         elif isinstance(event, CacheCreated):
             name = event.name
+        elif isinstance(event, CacheMerged):
+            name = event.into
         elif isinstance(event, ObjectFreed):
             slab = self.timeline.slab_at((event.ptr - PAGE_OFFSET) >> PAGE_SHIFT)
             name = event.cache or (slab.cache if slab else "")
@@ -405,7 +409,7 @@ class SlabView(widgets.VBox):
             spare = active.objects - active.inuse if active else 0
             rows.append(
                 CacheRow(cache.name, in_use + spare, objects, cache.size, cache.objects,
-                         1 << cache.order, slabs, in_use, pages)
+                         1 << cache.order, slabs, in_use, pages, cache.aliases)
             )  # fmt: skip
         return rows
 
@@ -490,8 +494,12 @@ class SlabView(widgets.VBox):
                 f'<span style="display:inline-block;height:9px;width:{60 * row.pages // most}px;'
                 f'background:{theme.OWNER_COLOURS[SLAB]}"></span>'
             )
+            name = html.escape(row.name)
+            if row.aliases:  # /proc/slabinfo shows only the cache; sysfs links the aliases
+                names = html.escape(", ".join(row.aliases))
+                name += f" <small title='aliases: {names}'>(+{len(row.aliases)} merged)</small>"
             cells = (
-                html.escape(row.name), row.active_objs, row.num_objs, row.objsize,
+                name, row.active_objs, row.num_objs, row.objsize,
                 row.objperslab, row.pagesperslab, row.num_slabs, row.in_use,
                 f"{bar} {row.pages * PAGE_SIZE >> 10} KiB",
             )  # fmt: skip
@@ -675,6 +683,16 @@ class SlabView(widgets.VBox):
                 f"{event.object_size} bytes in {event.size}-byte slots, {event.objects} per "
                 f"slab of {1 << event.order} page(s) (SLUB's <code>calculate_order()</code>)."
                 "</p>"
+            )
+        if isinstance(event, CacheMerged):
+            return (
+                f"<p><b>Cache merged.</b> <code>kmem_cache_create()</code> found "
+                f"{html.escape(event.into)} compatible (<code>find_mergeable()</code>, "
+                "mm/slab_common.c: no constructor, slots big enough and less than a word "
+                f"larger, the same accounting flags), so {html.escape(event.name)} became "
+                f"its alias: no new cache, objects come from {html.escape(event.into)}'s "
+                "slabs, and /sys/kernel/slab/" + html.escape(event.name) + " is a symlink. "
+                "Boot with <code>slab_nomerge</code> to keep caches apart.</p>"
             )
         if isinstance(event, CacheDestroyed):
             return (

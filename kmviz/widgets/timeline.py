@@ -48,6 +48,7 @@ from ..engine.events import (
     BuddiesMerged,
     CacheCreated,
     CacheDestroyed,
+    CacheMerged,
     ContextChanged,
     ContextViolated,
     DeviceWrote,
@@ -115,6 +116,7 @@ class Cache(NamedTuple):
     objects: int  # per slab
     order: int  # of each slab
     red_left_pad: int = 0  # bytes before slot 0
+    aliases: tuple[str, ...] = ()  # caches kmem_cache_create() merged into it (CacheMerged)
 
 
 class Slab(NamedTuple):
@@ -265,6 +267,7 @@ class Timeline(HasTraits):
             LruPagesAdded: self._lru,
             MemblockAllocated: self._memblock,
             CacheCreated: self._cache_created,
+            CacheMerged: self._cache_merged,
             CacheDestroyed: self._cache_destroyed,
             SlabCreated: self._slab_created,
             SlabFreed: self._slab_freed,
@@ -512,6 +515,10 @@ class Timeline(HasTraits):
         self.caches[e.name] = Cache(
             e.name, e.object_size, e.size, e.objects, e.order, e.red_left_pad
         )
+
+    def _cache_merged(self, e: CacheMerged) -> None:
+        cache = self.caches[e.into]
+        self.caches[e.into] = cache._replace(aliases=(*cache.aliases, e.name))
 
     def _cache_destroyed(self, e: CacheDestroyed) -> None:
         del self.caches[e.name]

@@ -15,6 +15,7 @@ from kmviz import (
 from kmviz.engine.events import ObjectAllocated, ObjectFreed, SlabCreated, SlabFreed
 from kmviz.engine.gfp import BIT
 from kmviz.engine.invariants import check, check_slabs
+from kmviz.engine.slab_geometry import SLAB_CONSISTENCY_CHECKS, SLAB_POISON, SLAB_RECLAIM_ACCOUNT
 
 
 def cache_of(k, addr):
@@ -275,8 +276,6 @@ def test_total_fragmentation_counts_large_kmalloc_too():
 
 
 def test_per_cache_debug_flags_turn_on_slub_reports():
-    from kmviz import SLAB_CONSISTENCY_CHECKS
-
     k = Kernel(mem="64MiB")
     cache = k.kmem_cache_create("checked", 64, flags=SLAB_CONSISTENCY_CHECKS)
     addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
@@ -338,7 +337,7 @@ def test_kmalloc_fix_flags_prints_both_masks_with_a_space_as_61_does():
 
 @pytest.mark.parametrize("name", ["my_cache", "kmalloc-64"])
 def test_a_second_cache_with_a_taken_name_is_refused_as_sysfs_refuses_it(name):
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", slab_nomerge=True)
     k.kmem_cache_create("my_cache", 64)
     assert k.kmem_cache_create(name, 64) is None
     assert f"kmem_cache_create({name}) failed with error -17" in k.dmesg()
@@ -366,4 +365,66 @@ def test_destroying_a_kmalloc_cache_is_refused_as_kmalloc_still_uses_it():
     k = Kernel(mem="16MiB")
     k.kmem_cache_destroy(k.kmalloc_cache("kmalloc-64"))
     assert "a kmalloc cache" in k.dmesg()
-    assert k.kmalloc_cache("kmalloc-64").refcount == 1
+    assert k.kmalloc_cache("kmalloc-64") in k.caches
+
+
+def test_a_compatible_new_cache_becomes_an_alias_of_the_existing_one():
+    # find_mergeable(): ALIGN(60, 8) = 64 fits my_obj's 64-byte slots with nothing to spare
+    k = Kernel(mem="16MiB")
+    first = k.kmem_cache_create("my_obj", 64)
+    second = k.kmem_cache_create("my_other", 60)
+    assert second is first and first.aliases == ["my_other"] and first.refcount == 2
+    assert "my_other" not in k.cat("/proc/slabinfo")
+
+
+def test_an_alias_allocates_from_the_caches_slabs():
+    k = Kernel(mem="16MiB")
+    first = k.kmem_cache_create("my_obj", 64)
+    alias = k.kmem_cache_create("my_other", 64)
+    addr = k.kmem_cache_alloc(alias, GFP_KERNEL)
+    assert k._slab_of(addr).cache is first
+
+
+def test_sysfs_shows_an_alias_as_a_symlink_to_the_unique_id():
+    k = Kernel(mem="16MiB")
+    k.kmem_cache_create("my_obj", 64)
+    k.kmem_cache_create("my_other", 64)
+    entries = k.sysfs_slab()
+    assert entries["my_obj"] == entries["my_other"] == ":0000064"
+    assert entries["kmalloc-64"] == "kmalloc-64"  # usersize and refcount -1: never merged
+
+
+@pytest.mark.parametrize(
+    ("size", "kwargs"),
+    [
+        (64, {"ctor": lambda addr: None}),  # a constructor
+        (64, {"flags": SLAB_CONSISTENCY_CHECKS | SLAB_POISON}),  # SLAB_NEVER_MERGE
+        (48, {}),  # 64 - 48 wastes a word or more
+        (72, {}),  # does not fit
+        (64, {"flags": SLAB_RECLAIM_ACCOUNT}),  # SLAB_MERGE_SAME differs
+    ],
+)
+def test_an_incompatible_cache_is_created_anew(size, kwargs):
+    k = Kernel(mem="16MiB")
+    first = k.kmem_cache_create("my_obj", 64)
+    assert k.kmem_cache_create("my_other", size, **kwargs) is not first
+
+
+def test_kmalloc_caches_are_never_merged_into():
+    k = Kernel(mem="16MiB")
+    assert k.kmem_cache_create("my_obj", 64).name == "my_obj"
+
+
+def test_slab_nomerge_creates_every_cache():
+    k = Kernel(mem="16MiB", slab_nomerge=True)
+    first = k.kmem_cache_create("my_obj", 64)
+    assert k.kmem_cache_create("my_other", 64) is not first
+
+
+def test_destroying_an_alias_keeps_the_cache_for_its_other_users():
+    k = Kernel(mem="16MiB")
+    first = k.kmem_cache_create("my_obj", 64)
+    addr = k.kmem_cache_alloc(first, GFP_KERNEL)
+    k.kmem_cache_destroy(k.kmem_cache_create("my_other", 64))
+    assert first in k.caches and first.refcount == 1 and "Slab cache still has" not in k.dmesg()
+    k.kmem_cache_free(first, addr)

@@ -180,7 +180,8 @@ class SlabMachine(RuleBasedStateMachine):
 
     def __init__(self, kernel_args: dict):
         super().__init__()
-        self.k = Kernel(**kernel_args)
+        # every cache under its own name (merging has its own tests in test_slab.py)
+        self.k = Kernel(slab_nomerge=True, **kernel_args)
         self.debug = kernel_args.get("slub_debug", False)
         self.managed = sum(z.managed_pages for z in self.k.zones)
         self.user_caches: list = []  # the caches the test created and has not destroyed

@@ -60,7 +60,7 @@ from kmviz.engine.buddy import (
 from kmviz.engine.device import Device
 from kmviz.engine.invariants import check, check_slabs, fingerprint
 from kmviz.engine.pagetable import VMALLOC_START
-from kmviz.engine.slab import KmemCache
+from kmviz.engine.slab import KmemCache, find_mergeable
 from kmviz.engine.slowpath import KernelPanic
 from kmviz.widgets import timeline as tl
 
@@ -483,9 +483,11 @@ class Fuzzer:
             name = rng.choice(("my_cache", "my_cache", "other", "kmalloc-64", "with space"))
             ctor = rng.choice((None, None, None, failing_ctor, 5))
             size = rng.choice((32, 64, 200, 4000, 0, 1 << 23))
-            refused = any(c.name == name for c in side.kernel.caches) and not isinstance(
+            kernel = side.kernel
+            merges = not callable(ctor) and find_mergeable(kernel.caches, size, 0, 0, None)
+            refused = any(c.name == name for c in kernel.caches) and not isinstance(
                 ctor, int
-            ) and 0 < size <= 1 << 22  # fmt: skip
+            ) and 0 < size <= 1 << 22 and not merges  # fmt: skip
             return Call("kmem_cache_create", (name, size), {"ctor": ctor}, refused=refused)
         if side.caches and roll < 0.88:
             index = rng.randrange(len(side.caches))

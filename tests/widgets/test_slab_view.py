@@ -265,3 +265,13 @@ def test_choices_given_to_the_constructor_apply_to_the_built_view():
         "kmalloc-128",
     )
     assert view.sort_box.value == "memory" and view.all_box.value
+
+
+def test_a_merged_cache_shows_its_aliases_and_no_row_of_their_own(kernel):
+    view = SlabView(kernel)
+    cache = kernel.kmem_cache_create("my_obj", 64)
+    kernel.kmem_cache_create("my_other", 64)
+    kernel.kmem_cache_alloc(cache, GFP_KERNEL)
+    rows = {row.name: row for row in view.cache_rows()}
+    assert rows["my_obj"].aliases == ("my_other",) and "my_other" not in rows
+    assert "(+1 merged)" in view.table_html(view.cache_rows())

@@ -1751,7 +1751,12 @@ def _fill(kernel: Kernel, plan: _CachePlan, floor: int, rng) -> None:
 def _copy_slabs(kernel: Kernel, info: Slabinfo, max_objects: int, floor: int,
                 seed: int) -> tuple[tuple[CacheLikeness, ...], float, list[str]]:  # fmt: skip
     """Create the real caches in the copy and allocate their objects (see machine_like())."""
-    plans = _plan_caches(kernel, info)
+    # slabinfo lists the real caches, aliases merged already: none may merge into another
+    nomerge, kernel.slab_nomerge = kernel.slab_nomerge, True
+    try:
+        plans = _plan_caches(kernel, info)
+    finally:
+        kernel.slab_nomerge = nomerge
     scale, notes = _scale_to_fit(plans, max_objects, kernel.free_pages_count() - floor)
     rng = random.Random(seed)
     for plan in plans:

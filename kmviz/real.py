@@ -1863,6 +1863,7 @@ def machine_like(
     real_zones = {row.zone for row in snap.buddyinfo.rows}
     machine = {
         "seed": seed,
+        "boot_caches": False,  # the real caches are copied below
         "zone_dma": "DMA" in real_zones,
         "zone_dma32": "DMA32" in real_zones,
     }

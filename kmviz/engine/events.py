@@ -236,6 +236,19 @@ class SlabCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class SlabFilled:
+    """Boot's allocations took the first ``objects`` slots of the new slab at ``pfn``.
+
+    kmviz's summary of the objects a booted kernel holds (kmviz/data/boot-caches-6.1.tsv):
+    one event per slab where Linux traced each object with kmalloc / kmem_cache_alloc.
+    """
+
+    cache: str
+    pfn: int
+    objects: int
+
+
+@dataclass(frozen=True, slots=True)
 class SlabFreed:
     """An empty slab's pages went back to the page allocator."""
 

@@ -193,7 +193,9 @@ class Kernel(
     ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
     checks, red zones, poisoning and owner tracking for every cache, as the boot option does;
     ``slab_nomerge`` keeps kmem_cache_create() from merging a new cache into a compatible
-    one (6.1 merges by default);
+    one (6.1 merges by default); ``boot_caches=True`` gives the machine the ~145 slab caches
+    and ~61,000 objects a booted 6.1 kernel has (kmviz/engine/boot_caches.py; by default only
+    the kmalloc caches, all empty, the clean slate the lessons start from);
     ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
     """
 
@@ -216,6 +218,7 @@ class Kernel(
         zone_dma32: bool = True,
         slub_debug: bool = False,
         slab_nomerge: bool = False,
+        boot_caches: bool = False,
         boot: bool = True,
     ):
         super().__init__()
@@ -233,6 +236,7 @@ class Kernel(
             ("zone_dma32", zone_dma32),
             ("slub_debug", slub_debug),
             ("slab_nomerge", slab_nomerge),
+            ("boot_caches", boot_caches),
             ("boot", boot),
         ):
             if not isinstance(flag, bool):
@@ -273,6 +277,7 @@ class Kernel(
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
+        self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
         self.boot_stage = "early"
         self._setup_arch()
         if boot:
@@ -336,7 +341,7 @@ class Kernel(
         self._plans.clear()  # marks computed before the watermarks existed are stale
         self._page_plans.clear()
         self.page_plans_for_c.clear()
-        self._create_kmalloc_caches()
+        self._kmem_cache_init()
         self.boot_stage = "running"
         self.history.append_object(BootStageReached("running"))
         self._boot_records = self.history.record_count

@@ -16,13 +16,22 @@ to do: it says what Linux would have done instead.
 
 from __future__ import annotations
 
+from .boot_caches import boot_caches, boot_objects
 from .buddy import OWNER_NONE, OWNER_SLAB
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from .events import CacheCreated, CacheDestroyed, CacheMerged, SlabCreated, SlabFreed
+from .events import (
+    CacheCreated,
+    CacheDestroyed,
+    CacheMerged,
+    SlabCreated,
+    SlabFilled,
+    SlabFreed,
+)
 from .gfp import (
     __GFP_DMA32,
     __GFP_HIGHMEM,
     BIT,
+    GFP_KERNEL,
     describe_gfp,
     format_gfp,
     gfp_t,
@@ -98,6 +107,68 @@ class SlabAPI:
         self.large_kmalloc: dict[int, tuple[int, int, int]] = {}  # addr -> (pfn, order, req)
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
         self._kmalloc_tables: dict[int, list] = {}  # GFP mask -> its cache for each size
+
+    def _kmem_cache_init(self) -> None:
+        """The caches boot leaves: kmem_cache_init(), create_kmalloc_caches(), then the rest.
+
+        With ``boot_caches`` every cache of kmviz/data/boot-caches-6.1.tsv in
+        its creation order, the kmalloc array where 6.1 makes it (after SLUB's own
+        kmem_cache_node and kmem_cache), with its aliases and its objects; else only the
+        kmalloc caches, empty.
+        """
+        if not self.boot_caches:
+            self._create_kmalloc_caches()
+            return
+        table = boot_caches()
+        for entry in table:
+            if entry.name.startswith(("kmalloc-", "dma-kmalloc-")):
+                if not self.kmalloc_caches:
+                    self._create_kmalloc_caches()
+                continue
+            self._create_boot_cache(entry)
+        names = {cache.name: cache for cache in self.caches}
+        for entry in table:
+            cache = names.get(entry.name)
+            if cache is not None:
+                self._fill_boot_cache(cache, boot_objects(entry, self.mem))
+
+    def _create_boot_cache(self, entry) -> None:
+        """One cache of the boot table, unmerged, as the booted kernel has it, aliases too."""
+        flags = entry.flags | (SLUB_DEBUG_FLAGS if self.slub_debug else 0)
+        ctor = _boot_ctor if entry.merge == "ctor" else None
+        geometry = slab_geometry(
+            entry.object_size, entry.align, flags, self.cpus, has_ctor=ctor is not None
+        )
+        cache = self._new_cache(entry.name, entry.object_size, flags, ctor, geometry)
+        if entry.merge == "usercopy":  # kmem_cache_create_usercopy(): the whole object
+            cache.usersize = entry.object_size
+        elif entry.merge == "boot":  # create_boot_cache(): "Exempt from merging for now"
+            cache.refcount = -1
+        for alias in entry.aliases:
+            cache.refcount += 1
+            cache.aliases.append(alias)
+            self.history.append_object(CacheMerged(alias, cache.name))
+
+    def _fill_boot_cache(self, cache: KmemCache, count: int) -> None:
+        """``count`` objects in ``cache``, whole slabs first, the last slab the active one.
+
+        The objects boot allocated, without an event each (one SlabFilled per slab); their
+        requested size is recorded as 0: who asked for how much is not known, and
+        fragmentation() and leaks() leave them out.
+        """
+        requested = cache.requested
+        while count > 0:
+            slab = self._new_slab(cache, GFP_KERNEL)
+            if slab is None:  # a small machine out of room: boot keeps what it got
+                return
+            take = min(count, slab.objects)
+            for index in slab.freelist[-take:]:
+                requested[slab.address(index)] = 0
+            del slab.freelist[-take:]
+            count -= take
+            self.history.append_object(SlabFilled(cache.name, slab.pfn, take))
+            if slab.freelist:
+                cache.cpu_slab = slab
 
     def _create_kmalloc_caches(self) -> None:
         """create_kmalloc_caches(): every size class of every kind, in the kernel's order."""
@@ -494,15 +565,18 @@ class SlabAPI:
 
     def fragmentation(self) -> dict[str, tuple[int, int]]:
         """Per cache with live objects: (bytes requested, bytes handed out)."""
-        return {
-            c.name: (sum(c.requested.values()), len(c.requested) * c.size)
-            for c in self.caches
-            if c.requested
-        }
+        result = {}
+        for c in self.caches:
+            asked = [size for size in c.requested.values() if size]  # 0: a boot object
+            if asked:
+                result[c.name] = (sum(asked), len(asked) * c.size)
+        return result
 
     def leaks(self) -> dict[str, int]:
         """Live objects by allocation site, kmemleak-style: {call site: count}."""
-        live = sum(len(cache.requested) for cache in self.caches) + len(self.large_kmalloc)
+        live = sum(  # boot's own objects (requested 0) are not the learner's leaks
+            len(cache.requested) - list(cache.requested.values()).count(0) for cache in self.caches
+        ) + len(self.large_kmalloc)
         return {CALL_SITE: live} if live else {}
 
     # --- allocation ------------------------------------------------------------------------
@@ -847,3 +921,7 @@ class SlabAPI:
             self._run_kswapd()
         if self._trait_notifiers:
             self.tick += 1
+
+
+def _boot_ctor(addr: int) -> None:
+    """The constructor of a boot cache that has one (inode caches …): its work is not simulated."""

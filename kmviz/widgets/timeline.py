@@ -65,6 +65,7 @@ from ..engine.events import (
     PageTableAllocated,
     SchedulingWhileAtomic,
     SlabCreated,
+    SlabFilled,
     SlabFreed,
     VmallocFreed,
     VmallocMapped,
@@ -270,6 +271,7 @@ class Timeline(HasTraits):
             CacheMerged: self._cache_merged,
             CacheDestroyed: self._cache_destroyed,
             SlabCreated: self._slab_created,
+            SlabFilled: self._slab_filled,
             SlabFreed: self._slab_freed,
             ObjectAllocated: self._object_allocated,
             ObjectFreed: self._object_freed,
@@ -531,6 +533,13 @@ class Timeline(HasTraits):
             self._slab_head[pfn] = e.pfn
         self.frames[e.pfn : end] = SLAB
         self._touch(e.pfn, end)
+
+    def _slab_filled(self, e: SlabFilled) -> None:
+        # boot's objects took slots 0 .. objects - 1; a slab left with room is the active one
+        pfn, cache, order, objects, _ = self.slabs[e.pfn]
+        self.slabs[pfn] = Slab(pfn, cache, order, objects, (1 << e.objects) - 1)
+        if e.objects < objects:
+            self.active_slab[e.cache] = e.pfn
 
     def _slab_freed(self, e: SlabFreed) -> None:
         del self.slabs[e.pfn]

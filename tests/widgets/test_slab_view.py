@@ -275,3 +275,11 @@ def test_a_merged_cache_shows_its_aliases_and_no_row_of_their_own(kernel):
     rows = {row.name: row for row in view.cache_rows()}
     assert rows["my_obj"].aliases == ("my_other",) and "my_other" not in rows
     assert "(+1 merged)" in view.table_html(view.cache_rows())
+
+
+def test_a_booted_machines_caches_read_as_its_slabinfo():
+    booted = Kernel(mem="256MiB", boot_caches=True)
+    view = SlabView(booted)
+    view.all_box.value = True
+    rows = [row.slabinfo_line() for row in view.listed_rows(view.cache_rows())]
+    assert "".join(rows) == booted.cat("/proc/slabinfo").split("\n", 2)[2]

@@ -7,6 +7,7 @@ every step of long random sequences; it walks every page, so it costs O(pages).
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import TYPE_CHECKING
 
 from .buddy import ALLOCATED, COMPOUND, HOLE, RESERVED, TAIL
@@ -124,6 +125,44 @@ def check_slabs(kernel: Kernel) -> None:
         assert buddy.state[pfn] == COMPOUND + order, f"large kmalloc at {pfn:#x} not allocated"
 
 
+def _check_maxima(node, kind: str) -> int:
+    """The largest range under ``node``, asserting every subtree_max_size on the way."""
+    if node is None:
+        return 0
+    best = max(node.end - node.start, _check_maxima(node.left, kind),
+               _check_maxima(node.right, kind))  # fmt: skip
+    assert node.subtree_max_size == best, f"{kind}: stale subtree_max_size at {node!r}"
+    return best
+
+
+def check_vmap_areas(kernel: Kernel) -> None:
+    """Assert the vmap area trees' invariants; the message names the first that fails.
+
+    * live areas, unpurged ranges and free ranges tile the address space [1, ULONG_MAX)
+      (vmap_init_free_space()'s span) without a gap or an overlap;
+    * no two free ranges, and no two unpurged ranges, touch (they would have merged);
+    * every node's subtree_max_size is the largest range in its subtree;
+    * vmap_lazy_nr counts the pages of the unpurged ranges.
+    """
+    spans = [(a.addr, a.end, "live") for a in kernel.vmap_areas.values()]
+    for kind, ranges in (("free", kernel.free_vmap_areas), ("unpurged", kernel.purge_vmap_areas)):
+        listed = [(r.start, r.end, kind) for r in ranges]
+        assert len(listed) == ranges.count, f"{kind}: count {ranges.count}, {len(listed)} listed"
+        assert sum(end - start for start, end, _ in listed) == ranges.total, f"{kind}: total"
+        for (_, end, _), (start, _, _) in itertools.pairwise(listed):
+            assert end < start, f"{kind} ranges at {end:#x} touch or overlap: not merged"
+        spans += listed
+        _check_maxima(ranges.root, kind)
+    spans.sort()
+    position = 1
+    for start, end, kind in spans:
+        assert start == position, f"{kind} range at {start:#x}: expected {position:#x}"
+        position = end
+    assert position == (1 << 64) - 1, f"the ranges end at {position:#x}, not ULONG_MAX"
+    lazy = sum(r.end - r.start for r in kernel.purge_vmap_areas) >> 12
+    assert kernel.vmap_lazy_nr == lazy, f"vmap_lazy_nr {kernel.vmap_lazy_nr}, unpurged {lazy}"
+
+
 def fingerprint(kernel: Kernel, records: bool = True) -> str:
     """A digest of everything a call could change; equal digests mean an unchanged machine.
 
@@ -157,7 +196,8 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
         sorted(
             (a.addr, a.size, tuple(a.pfns), a.array, a.kind) for a in kernel.vmap_areas.values()
         ),
-        [(a.addr, a.size) for a in kernel.purge_list],
+        [(r.start, r.end) for r in kernel.purge_vmap_areas],
+        [(r.start, r.end) for r in kernel.free_vmap_areas],
         list(kernel.deferred_vfree),
         entries,
         [(t.comm, t.pid, t.oom_score_adj, tuple(t.pages), t.oom_victim) for t in kernel.tasks],

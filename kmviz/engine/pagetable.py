@@ -514,41 +514,63 @@ class PageTables:
         """Map consecutive pages from ``vaddr`` to ``pfns``; how many were mapped.
 
         vmap_pages_range() for a whole area: the same result as map_page() page by page, but
-        each 2 MiB stretch finds its PTE table once.  It stops at the first page that cannot
-        be mapped (a table allocation failed or the slot was taken).
+        each 2 MiB stretch finds (or allocates) its PTE table once and fills its slots in one
+        go.  It stops at the first page that cannot be mapped (a table allocation failed or
+        the slot was taken).
         """
         _check_vaddr(vaddr, PAGE_SIZE, "map_pages")
         _check_prot(prot)
-        pte_table, window = None, None
-        for count, pfn in enumerate(pfns):
-            page = vaddr + (count << PAGE_SHIFT)
-            _check_pfn(pfn, 1, "map_pages")
-            if page >> PMD_SHIFT != window:  # a new PTE table: descend (and allocate) once
-                if not self._install(page, "PTE", (pfn << PAGE_SHIFT) | prot):
-                    return count
-                pte_table, window = self._pte_table(page), page >> PMD_SHIFT
-                continue
-            index = pte_index(page)
-            if pte_table.get(index, 0):
-                self.warnings.append(_busy_warning(page, "PTE", index, pte_table[index]))
-                return count
-            pte_table[index] = (pfn << PAGE_SHIFT) | prot
-            self._leaves += 1
-        return len(pfns)
+        for pfn in pfns:
+            if pfn.__class__ is not int or not 0 <= pfn < MAX_PFN:
+                _check_pfn(pfn, 1, "map_pages")
+        done, total = 0, len(pfns)
+        while done < total:
+            page = vaddr + (done << PAGE_SHIFT)
+            first = pte_index(page)
+            count = min(PTRS_PER_PTE - first, total - done)  # slots left in this PTE table
+            pte_table = self._pte_table(page)
+            if pte_table is None:  # descend, allocating the tables, with the first entry
+                if not self._install(page, "PTE", (pfns[done] << PAGE_SHIFT) | prot):
+                    return done
+                pte_table = self._pte_table(page)
+                first, count, done = first + 1, count - 1, done + 1
+                page += PAGE_SIZE
+            slots = range(first, first + count)
+            if not pte_table.keys().isdisjoint(slots):  # a present PTE: map up to it, warn
+                busy = next(index for index in slots if index in pte_table)
+                count = busy - first
+                entries = [(pfn << PAGE_SHIFT) | prot for pfn in pfns[done : done + count]]
+                pte_table.update(zip(slots[:count], entries, strict=True))
+                self._leaves += count
+                self.warnings.append(
+                    _busy_warning(page + (count << PAGE_SHIFT), "PTE", busy, pte_table[busy])
+                )
+                return done + count
+            entries = [(pfn << PAGE_SHIFT) | prot for pfn in pfns[done : done + count]]
+            pte_table.update(zip(slots, entries, strict=True))
+            self._leaves += count
+            done += count
+        return total
 
     def unmap_pages(self, vaddr: int, count: int) -> list[int | None]:
         """Clear ``count`` consecutive PTEs from ``vaddr``; the pfn each mapped (or None)."""
         _check_vaddr(vaddr, PAGE_SIZE, "unmap_pages")
         pfns: list[int | None] = []
-        pte_table, window = None, None
-        for number in range(count):
-            page = vaddr + (number << PAGE_SHIFT)
-            if page >> PMD_SHIFT != window:
-                pte_table, window = self._pte_table(page), page >> PMD_SHIFT
-            current = pte_table.pop(pte_index(page), 0) if pte_table is not None else 0
-            if current:
-                self._leaves -= 1
-            pfns.append(_entry_pfn(current, "PTE") if current else None)
+        done = 0
+        while done < count:
+            page = vaddr + (done << PAGE_SHIFT)
+            first = pte_index(page)
+            chunk = min(PTRS_PER_PTE - first, count - done)  # slots left in this PTE table
+            pte_table = self._pte_table(page)
+            if pte_table is None:
+                pfns += [None] * chunk
+            else:
+                pop = pte_table.pop
+                entries = [pop(index, 0) for index in range(first, first + chunk)]
+                self._leaves -= chunk - entries.count(0)
+                pfns += [(entry & PTE_PFN_MASK) >> PAGE_SHIFT if entry else None
+                         for entry in entries]  # fmt: skip
+            done += chunk
         return pfns
 
     def _pte_table(self, vaddr: int) -> dict | None:

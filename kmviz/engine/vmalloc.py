@@ -35,6 +35,7 @@ from .pagetable import (
 )
 from .printk import KERN_WARNING
 from .reports import TAINT_DIE, TAINT_WARN, dump_stack, kernel_bug, warning
+from .vmap_tree import VmapRanges
 
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
 VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
@@ -64,12 +65,19 @@ class VmallocAPI:
     """Mixin for Kernel: vmalloc/vfree, the kernel page tables, walks and /proc/vmallocinfo."""
 
     def _vmalloc_init(self) -> None:
-        self.vmap_areas: dict[int, VmArea] = {}  # live areas by address
-        self.purge_list: list[VmArea] = []  # freed, range still taken until the purge
+        self.vmap_areas: dict[int, VmArea] = {}  # live areas by address (vmap_area_root)
+        # free_vmap_area_root: all of the address space but the live and unpurged areas, as
+        # vmap_init_free_space() (mm/vmalloc.c L2433) starts it: [1, ULONG_MAX)
+        self.free_vmap_areas = VmapRanges(self.seed)
+        self.free_vmap_areas.add(1, (1 << 64) - 1)
+        # purge_vmap_area_root: freed areas whose range stays taken until the purge
+        self.purge_vmap_areas = VmapRanges(self.seed)
+        self.vmap_lazy_nr = 0  # pages in purge_vmap_areas
         self.deferred_vfree: list[int] = []  # vfree() from interrupt context, done later
         self.pgtable_pfns: set[int] = set()
         self._page_tables: PageTables | None = None
         self.nr_vmalloc_pages = 0  # pages vmalloc() allocated and vfree() has not freed
+        # lazy_max_pages() (mm/vmalloc.c L1770): fls(num_online_cpus()) * 32 MiB, in pages
         self.lazy_max_pages = self.cpus.bit_length() * ((32 << 20) >> PAGE_SHIFT)
 
     # --- the kernel page tables ------------------------------------------------------------
@@ -192,16 +200,8 @@ class VmallocAPI:
             return 0
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
             self._might_sleep(gfp, "mm/vmalloc.c:1673", ("alloc_vmap_area", "vmalloc"))
-        addr = self._find_vmap_area((nr_pages + 1) << PAGE_SHIFT)
+        addr = self._alloc_vmap_area((nr_pages + 1) << PAGE_SHIFT)
         if addr is None:
-            self._purge_vmap_areas()
-            addr = self._find_vmap_area((nr_pages + 1) << PAGE_SHIFT)
-        if addr is None:
-            self._printk(
-                KERN_WARNING,
-                f"vmap allocation for size {(nr_pages + 1) << PAGE_SHIFT} failed: "
-                "use vmalloc=<size> to increase size",
-            )
             return 0
         # reserve the range while the pages are found, as the vmap_area is inserted first
         area = VmArea(addr, (nr_pages + 1) << PAGE_SHIFT, [], caller, 0, False)
@@ -263,18 +263,31 @@ class VmallocAPI:
             pfns.append(pfn)
         return pfns
 
-    def _find_vmap_area(self, size: int) -> int | None:
-        """find_vmap_lowest_match(): the lowest free range of ``size`` bytes in the area."""
-        taken = sorted(
-            [(a.addr, a.end) for a in self.vmap_areas.values()]
-            + [(a.addr, a.end) for a in self.purge_list]
+    def _alloc_vmap_area(
+        self,
+        size: int,
+        align: int = PAGE_SIZE,
+        vstart: int = VMALLOC_START,
+        vend: int = VMALLOC_END + 1,
+    ) -> int | None:
+        """alloc_vmap_area() (mm/vmalloc.c L1655): take the lowest free ``size`` bytes; or None.
+
+        __alloc_vmap_area() (L1562) asks the free tree for the lowest range that fits
+        between ``vstart`` and ``vend`` and cuts the request out of it.  On failure the
+        lazily freed areas are purged and the search runs once more; then 6.1 warns.
+        """
+        for purged in (False, True):
+            found = self.free_vmap_areas.lowest_match(size, align, vstart)
+            if found is not None and found[1] + size <= vend:  # the "vend" restriction
+                self.free_vmap_areas.take(found[0], found[1], size)
+                return found[1]
+            if not purged:
+                self._purge_vmap_areas()
+        self._printk(
+            KERN_WARNING,
+            f"vmap allocation for size {size} failed: use vmalloc=<size> to increase size",
         )
-        start = VMALLOC_START
-        for lo, hi in taken:
-            if lo - start >= size:
-                break
-            start = max(start, hi)
-        return start if start + size - 1 <= VMALLOC_END else None
+        return None
 
     def _undo_vmalloc(self, area: VmArea) -> None:
         """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
@@ -287,7 +300,10 @@ class VmallocAPI:
                 self.vfree(area.array)
             else:
                 self.kfree(area.array)
-        self.vmap_areas.pop(area.addr, None)
+        # simplified: the range goes straight back to the free tree (free_vmap_area()), not
+        # through the lazy purge as 6.1's vfree() of the half-built area does
+        del self.vmap_areas[area.addr]
+        self.free_vmap_areas.add(area.addr, area.end)
 
     def _vmalloc_error(self, gfp: int, text: str) -> None:
         """warn_alloc() for vmalloc: the message with the mask, unless __GFP_NOWARN."""
@@ -351,11 +367,8 @@ class VmallocAPI:
             self._vfree_now(area.array)
         else:
             self.kfree(area.array)
-        del self.vmap_areas[addr]
-        self.purge_list.append(area)
+        self._free_vmap_area_noflush(area)
         self.history.append_object(VmallocFreed(addr, deferred=False))
-        if sum(a.size >> PAGE_SHIFT for a in self.purge_list) > self.lazy_max_pages:
-            self._purge_vmap_areas()
 
     def _run_deferred_vfree(self) -> None:
         """delayed_vfree_work(): free what interrupt handlers asked to free."""
@@ -364,9 +377,29 @@ class VmallocAPI:
             for addr in pending:
                 self._vfree_now(addr)
 
+    def _free_vmap_area_noflush(self, area: VmArea) -> None:
+        """free_vmap_area_noflush() (mm/vmalloc.c L1881): the range waits for the purge.
+
+        It leaves the busy areas, merges into the purge tree with any unpurged neighbour, and
+        its pages count towards vmap_lazy_nr; above lazy_max_pages() the purge runs (6.1
+        schedules drain_vmap_work for it; kmviz runs it at once).
+        """
+        del self.vmap_areas[area.addr]
+        self.purge_vmap_areas.add(area.addr, area.end)
+        self.vmap_lazy_nr += area.size >> PAGE_SHIFT
+        if self.vmap_lazy_nr > self.lazy_max_pages:
+            self._purge_vmap_areas()
+
     def _purge_vmap_areas(self) -> None:
-        """__purge_vmap_area_lazy(): lazily freed ranges become free for reuse."""
-        self.purge_list.clear()
+        """__purge_vmap_area_lazy() (mm/vmalloc.c L1794): unpurged ranges become free space.
+
+        Each range merges into the free tree with its free neighbours
+        (merge_or_add_vmap_area_augment()), after one TLB flush for all of them.
+        """
+        for lazy in self.purge_vmap_areas:
+            self.free_vmap_areas.add(lazy.start, lazy.end)
+        self.purge_vmap_areas.clear()
+        self.vmap_lazy_nr = 0
 
     def vmap(self, pages: list[Page]) -> int:
         """Map the caller's ``pages`` into one virtually contiguous range; its address or 0.
@@ -386,8 +419,9 @@ class VmallocAPI:
             self._require_pfn(page)
         if self.atomic:
             self._might_sleep(GFP_KERNEL, "mm/vmalloc.c:2907", ("vmap",))
-        addr = self._find_vmap_area((len(pages) + 1) << PAGE_SHIFT)
+        addr = self._alloc_vmap_area((len(pages) + 1) << PAGE_SHIFT)
         if addr is None:
+            self._notify()
             return 0
         pfns = [p.pfn for p in pages]
         area = VmArea(addr, (len(pfns) + 1) << PAGE_SHIFT, pfns, VMALLOC_CALLER, 0, False, "vmap")
@@ -395,6 +429,7 @@ class VmallocAPI:
         if tables is None or tables.map_pages(addr, pfns, PAGE_KERNEL) < len(pfns):
             if tables is not None:
                 tables.unmap_pages(addr, len(pfns))
+            self.free_vmap_areas.add(addr, area.end)
             self._notify()
             return 0
         self.vmap_areas[addr] = area
@@ -431,8 +466,7 @@ class VmallocAPI:
             owner = self.buddy.owner
             for pfn in area.pfns:
                 owner[pfn] = OWNER_NONE
-        del self.vmap_areas[addr]
-        self.purge_list.append(area)
+        self._free_vmap_area_noflush(area)
         self.history.append_object(VmallocFreed(addr, deferred=False))
         self._notify()
 
@@ -463,6 +497,9 @@ class VmallocAPI:
             if area.vpages:
                 line += " vpages"
             lines.append(line + f" N0={len(area.pfns)}\n")
-        for area in sorted(self.purge_list, key=lambda a: a.addr):
-            lines.append(f"0x{area.addr:016x}-0x{area.end:016x} {area.size:7d} unpurged vm_area\n")
+        for lazy in self.purge_vmap_areas:  # show_purge_info(): merged, in address order
+            lines.append(
+                f"0x{lazy.start:016x}-0x{lazy.end:016x} {lazy.end - lazy.start:7d} "
+                "unpurged vm_area\n"
+            )
         return "".join(lines)

@@ -297,3 +297,22 @@ def test_a_device_write_far_beyond_memory_lists_only_this_machines_frames():
 def test_vmalloc_to_page_of_a_direct_map_address_is_a_value_error():
     with pytest.raises(ValueError, match="not a vmalloc address"):
         Kernel(mem="1MiB").vmalloc_to_page(PAGE_OFFSET + 0x123456)
+
+
+def test_neighbouring_freed_areas_wait_for_the_purge_as_one_range():
+    k = Kernel(mem="256MiB")
+    first, second = k.vmalloc(4096), k.vmalloc(3 * 4096)
+    k.vfree(first)
+    k.vfree(second)  # merge_or_add_vmap_area() joins it to the first in the purge tree
+    unpurged = [line for line in k.cat("/proc/vmallocinfo").splitlines() if "unpurged" in line]
+    assert unpurged == [f"0x{first:016x}-0x{first + 6 * 4096:016x}   24576 unpurged vm_area"]
+    assert k.vmap_lazy_nr == 6
+
+
+def test_the_purge_runs_when_the_lazy_pages_pass_lazy_max_pages():
+    k = Kernel(mem="256MiB", cpus=1)  # fls(1) * 32 MiB: 8192 pages
+    k.vfree(k.vmalloc(8000 * 4096))
+    assert k.vmap_lazy_nr == 8001 + 17  # with the guard page, and its vmalloc'ed page array
+    k.vfree(k.vmalloc(200 * 4096))  # 201 more pages: over the limit, everything is purged
+    assert k.vmap_lazy_nr == 0 and len(k.purge_vmap_areas) == 0
+    assert [(r.start, r.end) for r in k.free_vmap_areas] == [(1, (1 << 64) - 1)]

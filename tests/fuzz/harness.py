@@ -58,7 +58,7 @@ from kmviz.engine.buddy import (
     OWNER_VMALLOC,
 )
 from kmviz.engine.device import Device
-from kmviz.engine.invariants import check, check_slabs, fingerprint
+from kmviz.engine.invariants import check, check_slabs, check_vmap_areas, fingerprint
 from kmviz.engine.pagetable import VMALLOC_START
 from kmviz.engine.slab import KmemCache, find_mergeable
 from kmviz.engine.slowpath import KernelPanic
@@ -669,6 +669,7 @@ class Fuzzer:
         try:
             check(k)
             check_slabs(k)
+            check_vmap_areas(k)
             check_owners(k)
             if k.boot_stage == "running" and (self.calls % PROC_EVERY == 0 or call.refused):
                 check_proc(k)

@@ -1,0 +1,312 @@
+"""Address ranges of the kernel's virtual space, in bytes, kept in a search tree that finds the
+lowest free range of a given size in O(log n).
+
+Linux 6.1 keeps its free vmalloc space in ``free_vmap_area_root``, a red-black tree of free
+``vmap_area`` ranges ordered by address, each node augmented with ``subtree_max_size``: the
+size of the largest free range in its subtree (mm/vmalloc.c L800–L1160).  That one number per
+node lets ``find_vmap_lowest_match()`` (L1321) go straight down to the lowest range that fits,
+skipping every subtree whose largest range is too small, so a search costs the height of the
+tree however many areas are mapped.  Lazily freed ranges wait in a second tree of the same
+kind, ``purge_vmap_area_root``, where neighbours merge as they arrive (L1277).
+
+kmviz uses a *treap* instead of a red-black tree: a binary search tree by start address whose
+nodes also carry a random priority kept in heap order (a parent's priority is at least its
+children's), which keeps it balanced on average (expected height about 2 ln n) with simpler
+rebalancing.  The searches and the fit rules are 6.1's, step for step.
+
+    ranges [0x1000, 0x3000) [0x5000, 0x6000) [0x9000, 0x10000)      sizes 0x2000 0x1000 0x7000
+    tree         [0x5000, 0x6000) max 0x7000
+                /                \\
+    [0x1000, 0x3000) max 0x2000   [0x9000, 0x10000) max 0x7000
+    a search for 0x3000 bytes skips the left subtree (max 0x2000 < 0x3000) and the root
+    (0x1000), and takes [0x9000, 0x10000): the lowest range that fits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+PAGE_SIZE = 4096  # bytes; every range starts and ends on a page boundary
+
+
+class VmapRange:
+    """One node: a range [start, end) of addresses and the largest range in its subtree."""
+
+    __slots__ = ("end", "left", "priority", "right", "start", "subtree_max_size")
+
+    def __init__(self, start: int, end: int, priority: float):
+        self.start = start  # first address
+        self.end = end  # one past the last address
+        self.priority = priority  # heap order: no child has a higher one
+        self.left: VmapRange | None = None  # ranges below start
+        self.right: VmapRange | None = None  # ranges above end
+        self.subtree_max_size = end - start  # bytes: the largest range here or below
+
+    def __repr__(self) -> str:
+        return f"VmapRange({self.start:#x}, {self.end:#x})"
+
+
+def _update(node: VmapRange) -> None:
+    """compute_subtree_max_size() (mm/vmalloc.c L1000): the node's size or a child's maximum."""
+    best = node.end - node.start
+    if node.left is not None and node.left.subtree_max_size > best:
+        best = node.left.subtree_max_size
+    if node.right is not None and node.right.subtree_max_size > best:
+        best = node.right.subtree_max_size
+    node.subtree_max_size = best
+
+
+def _split(node: VmapRange | None, key: int) -> tuple[VmapRange | None, VmapRange | None]:
+    """The treap cut in two: ranges starting below ``key``, and the rest."""
+    if node is None:
+        return None, None
+    if node.start < key:
+        node.right, above = _split(node.right, key)
+        _update(node)
+        return node, above
+    below, node.left = _split(node.left, key)
+    _update(node)
+    return below, node
+
+
+def _join(low: VmapRange | None, high: VmapRange | None) -> VmapRange | None:
+    """Two treaps as one, every range of ``low`` lying below every range of ``high``."""
+    if low is None:
+        return high
+    if high is None:
+        return low
+    if low.priority > high.priority:
+        low.right = _join(low.right, high)
+        _update(low)
+        return low
+    high.left = _join(low, high.left)
+    _update(high)
+    return high
+
+
+def _insert(node: VmapRange | None, new: VmapRange) -> VmapRange:
+    """``node``'s treap with ``new`` linked in by its start address."""
+    if node is None:
+        return new
+    if new.priority > node.priority:
+        new.left, new.right = _split(node, new.start)
+        _update(new)
+        return new
+    if new.start < node.start:
+        node.left = _insert(node.left, new)
+    else:
+        node.right = _insert(node.right, new)
+    _update(node)
+    return node
+
+
+def _remove(node: VmapRange, start: int) -> VmapRange | None:
+    """``node``'s treap without the range that begins at ``start`` (which must be in it)."""
+    if node.start == start:
+        return _join(node.left, node.right)
+    if start < node.start:
+        node.left = _remove(node.left, start)
+    else:
+        node.right = _remove(node.right, start)
+    _update(node)
+    return node
+
+
+def _aligned_start(node: VmapRange, align: int, vstart: int) -> int:
+    """Where a request would begin in ``node``: ALIGN(max(va_start, vstart), align)."""
+    base = node.start if node.start > vstart else vstart
+    return (base + align - 1) & -align
+
+
+class VmapRanges:
+    """A set of disjoint address ranges, merged with their neighbours as they are added.
+
+    Used twice, as 6.1 does: for the free space (``free_vmap_area_root``, searched by
+    lowest_match() and cut by take()) and for the lazily freed areas waiting for the purge
+    (``purge_vmap_area_root``).  ``seed`` only shapes the tree, never a result.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.root: VmapRange | None = None
+        self.count = 0  # ranges in the tree
+        self.total = 0  # bytes in all of them
+        self._priority = random.Random(seed).random
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[VmapRange]:
+        """The ranges in address order (an in-order walk)."""
+        stack: list[VmapRange] = []
+        node = self.root
+        while stack or node is not None:
+            while node is not None:
+                stack.append(node)
+                node = node.left
+            node = stack.pop()
+            yield node
+            node = node.right
+
+    def clear(self) -> None:
+        """Forget every range (the purge takes the whole list at once)."""
+        self.root, self.count, self.total = None, 0, 0
+
+    # --- finding -------------------------------------------------------------------------
+    def lowest_match(
+        self, size: int, align: int = PAGE_SIZE, vstart: int = 0
+    ) -> tuple[VmapRange, int] | None:
+        """The lowest range holding ``size`` bytes aligned to ``align`` at or above ``vstart``.
+
+        Mirrors find_vmap_lowest_match() (mm/vmalloc.c L1321) as __alloc_vmap_area() (L1562)
+        calls it: with an alignment above a page the search asks subtrees for
+        ``size + align - 1`` bytes (room for the worst alignment waste); it goes left while
+        the left subtree has such a range and starts above vstart, takes the node if the
+        request fits in it, goes right if the right subtree has one, and otherwise climbs
+        back to the first ancestor whose right subtree does.  Returns the range and the
+        aligned start (``nva_start_addr``), or None.
+        """
+        length = size + align - 1 if align > PAGE_SIZE else size
+        node = self.root
+        path: list[VmapRange] = []  # the ancestors, for the climb back (rb_parent())
+        while node is not None:
+            left = node.left
+            if left is not None and left.subtree_max_size >= length and vstart < node.start:
+                path.append(node)
+                node = left
+                continue
+            start = _aligned_start(node, align, vstart)
+            if start >= vstart and start + size <= node.end:  # is_within_this_va()
+                return node, start
+            right = node.right
+            if right is not None and right.subtree_max_size >= length:
+                path.append(node)
+                node = right
+                continue
+            # climb back: the first ancestor that fits, or whose right subtree may
+            child = node
+            node = None
+            while path:
+                parent = path.pop()
+                if parent.right is child:  # came up from the right: done with this one
+                    child = parent
+                    continue
+                start = _aligned_start(parent, align, vstart)
+                if start >= vstart and start + size <= parent.end:
+                    return parent, start
+                right = parent.right
+                if (
+                    right is not None
+                    and right.subtree_max_size >= length
+                    and vstart <= parent.start
+                ):
+                    vstart = parent.start + 1  # its left subtree and itself are checked
+                    path.append(parent)
+                    node = right
+                    break
+                child = parent
+        return None
+
+    def neighbours(self, start: int, end: int) -> tuple[VmapRange | None, VmapRange | None]:
+        """The range just below ``start`` and the one at or above ``end``, if any."""
+        below = above = None
+        node = self.root
+        while node is not None:
+            if node.start < start:
+                below = node
+                node = node.right
+            else:
+                above = node
+                node = node.left
+        if above is not None and above.start < end:
+            raise ValueError(f"[{start:#x}, {end:#x}) overlaps {above!r}")
+        if below is not None and below.end > start:
+            raise ValueError(f"[{start:#x}, {end:#x}) overlaps {below!r}")
+        return below, above
+
+    def enclosing(self, addr: int) -> VmapRange | None:
+        """The range that holds ``addr``, or None."""
+        node = self.root
+        while node is not None:
+            if addr < node.start:
+                node = node.left
+            elif addr >= node.end:
+                node = node.right
+            else:
+                return node
+        return None
+
+    # --- changing ------------------------------------------------------------------------
+    def add(self, start: int, end: int) -> VmapRange:
+        """Put [start, end) in, merged with a neighbour it touches; the range it ends up in.
+
+        Mirrors __merge_or_add_vmap_area() (mm/vmalloc.c L1192): coalesce with the next
+        range if it begins at ``end``, with the previous one if it ends at ``start``, both if
+        both; insert a new node only if neither touches.  ValueError on an overlap (6.1
+        WARNs and leaks the range).
+        """
+        if not start < end:
+            raise ValueError(f"empty range [{start:#x}, {end:#x})")
+        below, above = self.neighbours(start, end)
+        self.total += end - start
+        merged: VmapRange | None = None
+        if above is not None and above.start == end:
+            if below is not None and below.end == start:  # both: next goes, previous grows
+                self.root = _remove(self.root, above.start)
+                self.count -= 1
+                below.end = above.end
+                merged = below
+            else:  # its start moves down: nothing lies between, so the order holds
+                above.start = start
+                merged = above
+        elif below is not None and below.end == start:
+            below.end = end
+            merged = below
+        if merged is not None:
+            self._propagate(merged.start)
+            return merged
+        node = VmapRange(start, end, self._priority())
+        self.root = _insert(self.root, node)
+        self.count += 1
+        return node
+
+    def take(self, node: VmapRange, start: int, size: int) -> None:
+        """Cut [start, start + size) out of ``node``, a range of this tree that holds it.
+
+        Mirrors adjust_va_to_fit_type() (mm/vmalloc.c L1458): FL_FIT_TYPE (the whole range)
+        unlinks the node, LE_FIT_TYPE moves its start up, RE_FIT_TYPE its end down, and
+        NE_FIT_TYPE (the middle) shrinks it to the right part and inserts the left part as a
+        new node; then the subtree maxima are brought up to date.
+        """
+        end = start + size
+        if start < node.start or end > node.end:
+            raise ValueError(f"[{start:#x}, {end:#x}) is not inside {node!r}")  # NOTHING_FIT
+        self.total -= size
+        if start == node.start and end == node.end:  # FL_FIT_TYPE
+            self.root = _remove(self.root, node.start)
+            self.count -= 1
+        elif start == node.start:  # LE_FIT_TYPE: keys keep their order
+            node.start = end
+            self._propagate(end)
+        elif end == node.end:  # RE_FIT_TYPE
+            node.end = start
+            self._propagate(node.start)
+        else:  # NE_FIT_TYPE: [node.start, start) becomes a node of its own
+            left = node.start
+            node.start = end
+            self._propagate(end)
+            self.root = _insert(self.root, VmapRange(left, start, self._priority()))
+            self.count += 1
+
+    def _propagate(self, start: int) -> None:
+        """augment_tree_propagate_from(): refresh the maxima on the path to ``start``'s node."""
+        path = []
+        node = self.root
+        while node is not None and node.start != start:
+            path.append(node)
+            node = node.left if start < node.start else node.right
+        if node is None:
+            raise ValueError(f"no range begins at {start:#x}")
+        _update(node)
+        for ancestor in reversed(path):
+            _update(ancestor)

@@ -1,0 +1,103 @@
+"""The vmap range tree: 6.1's lowest-fit search, its fit types, merging, and a shallow tree."""
+
+import random
+
+import pytest
+
+from kmviz.engine.vmap_tree import PAGE_SIZE, VmapRanges
+
+P = PAGE_SIZE
+
+
+def first_fit(free: set[tuple[int, int]], size: int, align: int, vstart: int):
+    """The lowest (range start, aligned start) that holds the request: the answer by hand."""
+    for start, end in sorted(free):
+        nva = (max(start, vstart) + align - 1) & -align
+        if nva + size <= end:
+            return start, nva
+    return None
+
+
+def depth(node) -> int:
+    return 0 if node is None else 1 + max(depth(node.left), depth(node.right))
+
+
+def maxima_hold(node) -> int:
+    if node is None:
+        return 0
+    best = max(node.end - node.start, maxima_hold(node.left), maxima_hold(node.right))
+    assert node.subtree_max_size == best
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_search_finds_the_lowest_fit_as_a_sorted_scan_would(seed):
+    rng = random.Random(seed)
+    tree, free, busy = VmapRanges(seed), {(0, 4096 * P)}, []
+    tree.add(0, 4096 * P)
+    for _ in range(300):
+        if rng.random() < 0.6 or not busy:
+            size, vstart = rng.randint(1, 40) * P, rng.choice([0, rng.randint(0, 4096) * P])
+            found = tree.lowest_match(size, P, vstart)
+            expected = first_fit(free, size, P, vstart)
+            assert (None if found is None else (found[0].start, found[1])) == expected
+            if found is None:
+                continue
+            node, start = found
+            free.remove((node.start, node.end))
+            free |= {r for r in ((node.start, start), (start + size, node.end)) if r[0] < r[1]}
+            tree.take(node, start, size)
+            busy.append((start, start + size))
+        else:
+            start, end = busy.pop(rng.randrange(len(busy)))
+            tree.add(start, end)
+            touching = {r for r in free if r[1] == start or r[0] == end}
+            free -= touching
+            low = min([start, *(r[0] for r in touching)])
+            free.add((low, max([end, *(r[1] for r in touching)])))
+        assert [(r.start, r.end) for r in tree] == sorted(free)
+        maxima_hold(tree.root)
+
+
+def test_an_aligned_request_starts_on_its_alignment():
+    tree = VmapRanges()
+    tree.add(P, 1 << 30)
+    node, start = tree.lowest_match(5 * P, 4 * P, 0)  # a 16 KiB stack with its guard page
+    assert start == 4 * P
+    tree.take(node, start, 5 * P)  # NE_FIT_TYPE: [P, 4P) stays free below it
+    assert [(r.start, r.end) for r in tree] == [(P, 4 * P), (9 * P, 1 << 30)]
+
+
+def test_the_fit_types_cut_the_range_as_6_1_does():
+    tree = VmapRanges()
+    tree.add(0, 10 * P)
+    tree.take(tree.enclosing(0), 0, 2 * P)  # LE_FIT_TYPE: the start moves up
+    tree.take(tree.enclosing(9 * P), 8 * P, 2 * P)  # RE_FIT_TYPE: the end moves down
+    tree.take(tree.enclosing(2 * P), 2 * P, 6 * P)  # FL_FIT_TYPE: the whole range goes
+    assert len(tree) == 0 and tree.total == 0
+
+
+def test_a_range_merges_with_the_neighbours_it_touches():
+    tree = VmapRanges()
+    tree.add(0, P)
+    tree.add(2 * P, 3 * P)
+    tree.add(P, 2 * P)  # fills the hole: one range
+    assert [(r.start, r.end) for r in tree] == [(0, 3 * P)]
+    tree.add(5 * P, 6 * P)
+    assert len(tree) == 2
+
+
+def test_an_overlapping_range_is_refused():
+    tree = VmapRanges()
+    tree.add(0, 4 * P)
+    with pytest.raises(ValueError, match="overlaps"):
+        tree.add(3 * P, 5 * P)
+    assert [(r.start, r.end) for r in tree] == [(0, 4 * P)]
+
+
+def test_the_tree_stays_shallow_as_ranges_pile_up():
+    tree = VmapRanges()
+    for i in range(10_000):  # in address order: the worst case for an unbalanced tree
+        tree.add(2 * i * P, (2 * i + 1) * P)
+    assert len(tree) == 10_000
+    assert depth(tree.root) <= 4 * 14  # about 2 ln n expected; log2(10,000) is 13.3

@@ -171,13 +171,13 @@ class KswapdWoken:
 class MemoryReclaimed:
     """Page-cache pages were dropped to free memory, by kswapd or by the allocating task itself.
 
-    ``slept_ns`` is how long the allocating task slept for it (0 for kswapd, which is its own
-    thread).
+    ``spent_ns`` is the simulated time the allocating task spent on it (0 for kswapd, which is
+    its own thread); it sleeps only when nothing could be reclaimed (``reclaim_throttle()``).
     """
 
     by: str  # "kswapd" or "direct"
     pages: int
-    slept_ns: int
+    spent_ns: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,10 @@ with while the allocator finds some, one bit per promise:
   ``__GFP_KSWAPD_RECLAIM`` wakes the kswapd thread to free memory in the background, ``__GFP_IO``
   and ``__GFP_FS`` allow that reclaim to start disk I/O or call into filesystems, and
   ``__GFP_NORETRY`` / ``__GFP_RETRY_MAYFAIL`` / ``__GFP_NOFAIL`` say how hard to try before failing.
-* Watermark modifiers: ``__GFP_HIGH`` and ``__GFP_ATOMIC`` may dip into the reserve below the
-  min watermark, ``__GFP_MEMALLOC`` may take everything, ``__GFP_NOMEMALLOC`` forbids that.
+* Watermark modifiers: ``__GFP_HIGH`` may dip into the reserve below the min watermark (further
+  if the caller cannot sleep), ``__GFP_MEMALLOC`` may take everything, ``__GFP_NOMEMALLOC``
+  forbids that.  ``__GFP_ATOMIC`` marks an atomic caller; since 6.1.116 (from 6.3) it grants
+  no reserve of its own.
 * Action modifiers: ``__GFP_ZERO`` zeroes the memory, ``__GFP_COMP`` makes a compound page,
   ``__GFP_NOWARN`` silences the failure report, ``__GFP_ACCOUNT`` charges the memory cgroup.
 
@@ -113,7 +115,7 @@ __GFP_HIGH = 0x20  # watermark modifier: high priority, may use part of the min 
 __GFP_IO = 0x40  # reclaim modifier: reclaim may start physical I/O
 __GFP_FS = 0x80  # reclaim modifier: reclaim may call into filesystems
 __GFP_ZERO = 0x100  # action modifier: return zeroed memory
-__GFP_ATOMIC = 0x200  # watermark modifier: cannot sleep, high priority (gone in 6.3)
+__GFP_ATOMIC = 0x200  # cannot sleep, high priority; no reserve of its own in 6.1.192, gone in 6.3
 __GFP_DIRECT_RECLAIM = 0x400  # reclaim modifier: the caller may sleep and reclaim itself
 __GFP_KSWAPD_RECLAIM = 0x800  # reclaim modifier: wake kswapd at the low watermark
 __GFP_WRITE = 0x1000  # placement hint: the caller will dirty the page

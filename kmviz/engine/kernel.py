@@ -480,12 +480,15 @@ class Kernel(
         highest = gfp_zone(gfp, self.zone_dma, self.zone_dma32)
         mt = gfp_migratetype(gfp) if self.mobility_grouping else MIGRATE_UNMOVABLE
         zones = [z for z in reversed(self.zones) if z.idx <= highest]
-        min_reserve = bool(gfp & BIT.HIGH)  # ALLOC_MIN_RESERVE
+        # gfp_to_alloc_flags() of 6.1.192 (L4891; 6.1.116 took it from 6.3): __GFP_HIGH is
+        # ALLOC_MIN_RESERVE, a caller that cannot block gets ALLOC_NON_BLOCK (unless
+        # __GFP_NOMEMALLOC); __GFP_ATOMIC grants nothing (6.1.0-6.1.115: ALLOC_HARDER)
+        min_reserve = bool(gfp & BIT.HIGH)
         non_block = not gfp & BIT.DIRECT_RECLAIM and not gfp & BIT.NOMEMALLOC
 
         def slow_mark(zone: Zone) -> int:
             mark = zone.watermark[WMARK_MIN]
-            if min_reserve:  # __zone_watermark_ok() with ALLOC_RESERVES
+            if min_reserve:  # __zone_watermark_ok() with ALLOC_RESERVES (L4029)
                 mark -= mark // 2
                 if non_block:
                     mark -= mark // 4

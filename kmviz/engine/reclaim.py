@@ -1,8 +1,10 @@
 """What the kernel can take back when free memory runs short: page cache and user tasks, in pages.
 
 A blocking allocation (``__GFP_DIRECT_RECLAIM``, e.g. GFP_KERNEL) that finds every zone at its
-min watermark does not give up: it *sleeps* while it reclaims memory itself.  Clean page-cache
-pages (file data already on disk) can simply be dropped, oldest first (the LRU).  kswapd does
+min watermark does not give up: it reclaims memory itself (*direct reclaim*), and may sleep
+doing so.  Clean page-cache pages (file data already on disk) can simply be dropped, oldest
+first (the LRU), without waiting for anything; a reclaimer that finds nothing to drop sleeps a
+jiffy before it tries again (``reclaim_throttle()``).  kswapd does
 the same in the background as soon as a zone falls below its low watermark, until it is back
 above high.  When nothing is left to reclaim, the OOM killer picks the task whose memory is
 biggest and kills it.  A non-blocking allocation (GFP_ATOMIC, GFP_NOWAIT) can do none of this:
@@ -21,7 +23,9 @@ from .printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
 SWAP_CLUSTER_MAX = 32  # pages reclaimed per batch (include/linux/swap.h)
 MAX_RECLAIM_RETRIES = 16  # no-progress loops before giving up (mm/internal.h L202)
-RECLAIM_BATCH_NS = 200_000  # simulated time one reclaim batch takes while the caller sleeps
+RECLAIM_BATCH_NS = 200_000  # simulated CPU time one reclaim batch takes (the caller stays awake)
+# reclaim_throttle(VMSCAN_THROTTLE_NOPROGRESS) sleeps one jiffy (mm/vmscan.c L1171); HZ=250
+THROTTLE_NOPROGRESS_NS = 4_000_000
 OOM_SCORE_ADJ_MIN = -1000
 
 

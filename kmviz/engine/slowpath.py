@@ -3,11 +3,11 @@
 Mirrors __alloc_pages_slowpath() (mm/page_alloc.c L5097) for a kernel without compaction
 (that arrives with the boot-and-fragmentation engine): after the first pass at the low
 watermark fails, kswapd is woken and the zonelist is tried at min (GFP_ATOMIC may go lower).
-A caller that cannot sleep stops there.  One that can sleeps in direct reclaim, retries while
-reclaim makes progress (at most 16 loops without), and as a last resort calls the OOM killer,
-which never runs for costly orders, __GFP_RETRY_MAYFAIL, or requests that must stay below
-ZONE_NORMAL (GFP_DMA, GFP_DMA32).  __GFP_NORETRY gives up after one reclaim pass,
-__GFP_NOFAIL never gives up.
+A caller that cannot sleep stops there.  One that can reclaims memory itself (direct reclaim;
+it sleeps only when there was nothing to reclaim), retries while reclaim makes progress (at
+most 16 loops without), and as a last resort calls the OOM killer, which never runs for costly
+orders, __GFP_RETRY_MAYFAIL, or requests that must stay below ZONE_NORMAL (GFP_DMA,
+GFP_DMA32).  __GFP_NORETRY gives up after one reclaim pass, __GFP_NOFAIL never gives up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .reclaim import (
     MAX_RECLAIM_RETRIES,
     RECLAIM_BATCH_NS,
     SWAP_CLUSTER_MAX,
+    THROTTLE_NOPROGRESS_NS,
     dump_tasks,
     oom_header,
     oom_kill_lines,
@@ -46,6 +47,12 @@ class SlowPathMixin:
         gfp = plan.gfp
         can_reclaim = bool(gfp & BIT.DIRECT_RECLAIM)
         costly = order > PAGE_ALLOC_COSTLY_ORDER
+        if gfp & BIT.ATOMIC and can_reclaim:
+            # "catch abuse of atomic reserves being used by callers that are not in atomic
+            # context" (L5114): WARN_ON_ONCE, then the mask goes on without __GFP_ATOMIC
+            self._warn_once(
+                "mm/page_alloc.c:5118", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
+            )
         if gfp & BIT.KSWAPD_RECLAIM:
             self._wake_kswapd(plan, order)
         pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
@@ -80,6 +87,10 @@ class SlowPathMixin:
                 return pfn
             if not progress:
                 break
+            # did_some_progress: "goto retry", which tries the free lists before reclaiming
+            pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+            if pfn >= 0:
+                return pfn
             if oom_passes == OOM_PROGRESS_LIMIT:
                 self._printk(
                     KERN_WARNING,
@@ -157,12 +168,22 @@ class SlowPathMixin:
 
     # --- direct reclaim --------------------------------------------------------------------
     def _direct_reclaim(self, plan) -> int:
-        """__alloc_pages_direct_reclaim(): the caller sleeps and drops page cache itself."""
-        if self.atomic:
-            self._schedule_bug()
+        """__alloc_pages_direct_reclaim(): the caller drops page cache itself; pages freed.
+
+        Dropping clean page cache does not wait for anything, so the caller stays awake
+        (cond_resched() in the reclaim loops does not schedule while preempt_count is
+        nonzero).  Only when nothing was reclaimed does consider_reclaim_throttle()
+        (mm/vmscan.c L6299) put it to sleep for a jiffy in reclaim_throttle(): schedule(),
+        which in atomic context is "scheduling while atomic".
+        """
         freed = self._drop_page_cache({z.idx for z, _ in plan.slow})
-        self._clock_offset_ns += RECLAIM_BATCH_NS
-        self.history.append_object(MemoryReclaimed("direct", freed, RECLAIM_BATCH_NS))
+        spent = RECLAIM_BATCH_NS
+        if not freed:
+            if self.atomic:
+                self._schedule_bug()
+            spent += THROTTLE_NOPROGRESS_NS
+        self._clock_offset_ns += spent
+        self.history.append_object(MemoryReclaimed("direct", freed, spent))
         return freed
 
     def _drop_page_cache(self, zone_ids: set[int]) -> int:
@@ -195,12 +216,16 @@ class SlowPathMixin:
         lines += dump_stack(
             KERN_WARNING, ctx.comm, ctx.pid, self.taint,
             self._trace("dump_stack_lvl", "__schedule_bug", "__schedule", "schedule",
+                        "schedule_timeout", "reclaim_throttle",
+                        "do_try_to_free_pages", "try_to_free_pages",
                         "__alloc_pages_slowpath.constprop.0", "__alloc_pages"),
         )  # fmt: skip
         self._print_lines(lines)
         self.taint |= 1 << TAINT_WARN
         self.history.append_object(
-            SchedulingWhileAtomic(ctx.snapshot(), "direct reclaim slept with preemption off")
+            SchedulingWhileAtomic(
+                ctx.snapshot(), "direct reclaim found nothing to free and slept (reclaim_throttle)"
+            )
         )
 
     # --- the OOM killer --------------------------------------------------------------------

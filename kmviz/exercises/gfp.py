@@ -77,7 +77,7 @@ def _zone(machine: Kernel, name: str) -> dict:
 
 
 def atomic_floor_of(min_pages: int) -> int:
-    """How low GFP_ATOMIC may take a zone: min - min/2, then a quarter of that off (L4029)."""
+    """How low GFP_ATOMIC may take a zone in 6.1.192: min - min/2, then a quarter off (L4029)."""
     floor = min_pages - min_pages // 2  # ALLOC_MIN_RESERVE (__GFP_HIGH)
     return floor - floor // 4  # ALLOC_NON_BLOCK (cannot sleep)
 
@@ -290,7 +290,7 @@ def atomic_floor() -> Question:
     floor = _zone(machine, "DMA32")["free"]
     half = low_min - low_min // 2
     why = (
-        f"6.1's __zone_watermark_ok() (mm/page_alloc.c L4029): __GFP_HIGH halves min, "
+        f"6.1.192's __zone_watermark_ok() (mm/page_alloc.c L4029): __GFP_HIGH halves min, "
         f"{low_min} - {low_min} / 2 = {half}; a caller that cannot block takes a quarter of that "
         f"off, {half} - {half} / 4 = {floor}: 37.5 % of min. Below that DMA32 refuses even "
         "GFP_ATOMIC."

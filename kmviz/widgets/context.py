@@ -332,8 +332,9 @@ class ContextView(widgets.VBox):
             title = "BUG: scheduling while atomic"
             what = f"{html.escape(event.reason)} — {where} (__schedule_bug(), sched/core.c)"
             why = (
-                "An allocation that may sleep found memory short and reclaimed it directly: "
-                "the task really went to sleep in a context that must not sleep."
+                "An allocation that may sleep found memory short, reclaimed directly, found "
+                "nothing to free and waited for a jiffy (reclaim_throttle()): the task really "
+                "called schedule() in a context that must not sleep."
             )
             fix = (
                 "Use GFP_ATOMIC (or GFP_NOWAIT) here, or allocate before entering the atomic "

@@ -3,8 +3,12 @@
 import pytest
 
 from kmviz import (
+    __GFP_ATOMIC,
+    __GFP_DIRECT_RECLAIM,
+    __GFP_HIGH,
     __GFP_KSWAPD_RECLAIM,
     __GFP_NOFAIL,
+    __GFP_NOMEMALLOC,
     __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_RETRY_MAYFAIL,
@@ -170,7 +174,7 @@ def test_gfp_atomic_below_min_fails_where_gfp_kernel_reclaims_and_succeeds():
     assert not any(e.by == "direct" for e in events_of(atomic, MemoryReclaimed))
     assert kernel.alloc_pages(GFP_KERNEL, 0) is not None
     direct = [e for e in events_of(kernel, MemoryReclaimed) if e.by == "direct"]
-    assert direct and direct[0].pages == 32 and direct[0].slept_ns > 0
+    assert direct and direct[0].pages == 32 and direct[0].spent_ns > 0
     check(kernel)
 
 
@@ -186,14 +190,63 @@ def test_falling_below_low_wakes_kswapd_which_restores_high():
     assert zone.free_pages > zone.watermark[2]
 
 
-def test_reclaim_that_must_sleep_in_atomic_context_schedules_while_atomic():
+def test_reclaiming_clean_page_cache_under_a_spinlock_does_not_schedule():
     k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
     k.fill_page_cache("8MiB")
     squeeze(k)
     with k.spin_lock("dev_lock"):
+        assert k.alloc_pages(GFP_KERNEL, 0) is not None
+    assert SPLAT[0] in log_lines(k)  # might_sleep() of the debug config
+    assert not any("scheduling while atomic" in line for line in log_lines(k))
+    assert not events_of(k, SchedulingWhileAtomic)
+
+
+def test_reclaim_with_nothing_to_free_throttles_and_schedules_while_atomic():
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k.spawn("memhog", "1GiB")  # anonymous memory, no swap: nothing to reclaim
+    with k.spin_lock("dev_lock"):
         k.alloc_pages(GFP_KERNEL, 0)
     assert "BUG: scheduling while atomic: insmod/1234/0x00000001" in log_lines(k)
     assert events_of(k, SchedulingWhileAtomic)
+    direct = [e for e in events_of(k, MemoryReclaimed) if e.by == "direct"]
+    assert direct[0].pages == 0 and direct[0].spent_ns == 200_000 + 4_000_000  # + one jiffy
+
+
+def _floor(mark, high=False, non_block=False):
+    """__zone_watermark_ok() of 6.1.192: min/2 off for ALLOC_MIN_RESERVE, then a quarter."""
+    if high:
+        mark -= mark // 2
+        if non_block:
+            mark -= mark // 4
+    return mark
+
+
+@pytest.mark.parametrize(
+    ("gfp", "high", "non_block"),
+    [
+        (GFP_NOWAIT, False, False),  # ALLOC_NON_BLOCK alone takes nothing off
+        (GFP_NOWAIT | __GFP_HIGH, True, True),  # 37.5 %, as GFP_ATOMIC
+        (GFP_ATOMIC, True, True),
+        (GFP_ATOMIC | __GFP_NOMEMALLOC, True, False),  # no ALLOC_NON_BLOCK: half
+        (__GFP_ATOMIC | __GFP_KSWAPD_RECLAIM, False, False),  # __GFP_ATOMIC grants nothing
+        (__GFP_HIGH | __GFP_DIRECT_RECLAIM | __GFP_NORETRY, True, False),  # may block: half
+    ],
+)
+def test_each_mask_takes_a_zone_down_to_the_floor_6_1_192_gives_it(gfp, high, non_block):
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    zone = k.zone("Normal")
+    squeeze(k, gfp)
+    assert zone.free_pages == _floor(zone.watermark[0], high, non_block)
+
+
+def test_gfp_atomic_with_direct_reclaim_warns_once_and_loses_nothing_else():
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k.fill_page_cache("8MiB")
+    squeeze(k)
+    assert k.alloc_pages(GFP_KERNEL | __GFP_ATOMIC, 0) is not None
+    k.alloc_pages(GFP_KERNEL | __GFP_ATOMIC, 0)
+    warnings = [line for line in log_lines(k) if line.startswith("WARNING:")]
+    assert len(warnings) == 1 and "at mm/page_alloc.c:5118" in warnings[0]
 
 
 # --- the OOM killer and giving up ----------------------------------------------------------------

@@ -183,10 +183,14 @@ def test_the_context_view_counts_two_violations_in_the_irq():
 def test_direct_reclaim_and_scheduling_while_atomic(lesson):
     _, printed, text = lesson
     assert "DMA32  free   448   min  448  low  560  high  672   page cache  8192" in printed
-    assert "MemoryReclaimed(by='direct', pages=32, slept_ns=200000)" in printed
+    assert "MemoryReclaimed(by='direct', pages=32, spent_ns=200000)" in printed
     assert "MemoryReclaimed(by='kswapd'" in printed
-    assert "BUG: scheduling while atomic: insmod/1234/0x00000001" in printed
-    assert "reclaimed 32 pages of page cache itself (`by='direct'`), sleeping 200 µs" in text
+    tight, stuck = printed.split("tight:", 1)[1].split("stuck:", 1)
+    assert "BUG: sleeping function called from invalid context" in tight
+    assert "scheduling while atomic" not in tight
+    assert "BUG: scheduling while atomic: insmod/1234/0x00000001" in stuck
+    assert "itself (`by='direct'`, 200 µs of simulated time)" in text
+    assert "On `tight` only the warning of `might_sleep()`" in text
     assert "DMA32 is at *min* with 8192 pages of page cache" in text
 
 

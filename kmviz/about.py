@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import fastpath
-from .engine.constants import KERNEL_CONFIG
+from .engine.constants import DEFAULT_CONFIG, KERNEL_CONFIGS
 from .engine.reports import UTS_RELEASE
 from .lessons import FIRST_LESSON
 
@@ -57,7 +57,7 @@ class Info:
     version: str  # kmviz's own
     kernel: str  # what is modelled
     uname_release: str  # what the simulated kernel's reports print as its release
-    config: tuple[tuple[str, str], ...]  # the options the engine behaves as
+    config: tuple[tuple[str, str], ...]  # the options a default Kernel() behaves as
     fastpath_built: bool  # the C extension is present
     fastpath_in_use: bool  # new Kernels attach it (False: built but switched off, or absent)
     fastpath_file: str | None  # where the extension is
@@ -82,7 +82,8 @@ class Info:
         lines = [
             f"kmviz {self.version}",
             f"kernel modelled: {self.kernel}; reports say {self.uname_release}",
-            "config: " + " ".join(f"{name}={value}" for name, value in self.config),
+            f"config: {DEFAULT_CONFIG} (Kernel(config=...): {', '.join(KERNEL_CONFIGS)}): "
+            + " ".join(f"{name}={value}" for name, value in self.config),
             f"C fast path: {c_path}",
             f"  install said: {self.fastpath_build}",
             f"lessons: {self.lessons or 'not found (a checkout has them in notebooks/)'}",
@@ -99,7 +100,7 @@ def info() -> Info:
         version=__version__,
         kernel=MODELLED,
         uname_release=UTS_RELEASE,
-        config=KERNEL_CONFIG,
+        config=KERNEL_CONFIGS[DEFAULT_CONFIG],
         fastpath_built=built,
         fastpath_in_use=fastpath.available(),
         fastpath_file=_fastpath_file() if built else None,

@@ -43,6 +43,7 @@ __all__ = [
 CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "real61"
 
 # machine folder: (Kernel's mem=, cpus=); the debug machine is a 1 GiB, 2-CPU debug build.
+# CONFIGS says which Kernel(config=...) matches each capture's kernel.
 MACHINES = {
     "256M-2cpu": ("256MiB", 2),
     "1G-2cpu": ("1GiB", 2),
@@ -53,6 +54,7 @@ MACHINES = {
 }
 STOCK = ("256M-2cpu", "1G-2cpu", "4G-2cpu", "1G-1cpu", "1G-4cpu")
 DEBUG = ("debug-1G-2cpu",)  # Debian's config plus DEBUG_ATOMIC_SLEEP, DEBUG_PREEMPT, DEBUG_VM
+CONFIGS = {**dict.fromkeys(STOCK, "debian"), **dict.fromkeys(DEBUG, "debug")}
 BELOW_4G = ("256M-2cpu", "1G-2cpu", "1G-1cpu", "1G-4cpu")  # QEMU puts all their RAM below 3 GiB
 ABOVE_4G = ("4G-2cpu",)  # QEMU moves the RAM above 3 GiB over 4 GiB: a Normal zone
 
@@ -162,16 +164,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "meminfo.fields": (
         "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
         "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",
-        STOCK,
-    ),
-    "atomic_sleep.report": (
-        "Debian's kernel has no CONFIG_DEBUG_ATOMIC_SLEEP and prints nothing; kmviz prints the "
-        "report of a debug kernel, which teaches the mistake",
-        STOCK,
-    ),
-    "double_free.report": (
-        "without CONFIG_DEBUG_VM put_page_testzero() does not check: Debian's kernel prints "
-        "nothing; kmviz prints the VM_BUG_ON_PAGE report of a debug kernel",
         STOCK,
     ),
     "{order11,double_free}.registers": (
@@ -593,17 +585,18 @@ def _headline(lines: list[str]) -> str:
 def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
     """Every item of ``machine``'s capture next to a fresh ``Kernel`` of its size and CPUs.
 
-    Each Kernel boots with the slab caches and objects of a booted 6.1 (boot_caches=True).
+    Each Kernel boots with the slab caches and objects of a booted 6.1 (boot_caches=True)
+    and the configuration of the captured kernel (CONFIGS).
     """
     mem, cpus = MACHINES[machine]
     folder = captures / machine
 
     def booted() -> Kernel:
-        """A fresh machine like the captured one."""
-        return Kernel(mem=mem, cpus=cpus, boot_caches=True)
+        """A fresh machine like the captured one, with its kernel configuration."""
+        return Kernel(mem=mem, cpus=cpus, boot_caches=True, config=CONFIGS[machine])
 
     items: list[Item] = []
-    if machine.startswith("debug"):
+    if machine in DEBUG:
         return list(_reports(machine, folder, booted()))
     items += _files(machine, folder, booted())
     items += _boot_caches(machine, folder, cpus)

@@ -69,22 +69,39 @@ KERNEL_IMAGE_KIB = (
     KERNEL_CODE_KIB + KERNEL_RWDATA_KIB + KERNEL_RODATA_KIB + KERNEL_INIT_KIB + KERNEL_BSS_KIB
 )
 
-# --- the configuration the engine behaves as ----------------------------------------------
-# A 6.1 kernel built with these options (and booted with ``nokaslr``) would print what kmviz
-# prints; README "Where the simulation is simpler than Linux" says what each one changes.
-KERNEL_CONFIG = (
+# --- the configurations a Kernel can run: Kernel(config=...) ----------------------------------
+# Both are Debian's 6.1.192 build (linux-image-6.1.0-57-amd64, booted with ``nokaslr``; the
+# captures in tests/real61 come from it), as far as they change what kmviz does or prints.
+# "debug" adds what tools/real-kernel/build-debug-kernel.sh turns on (the debug-1G-2cpu
+# capture): the checks that catch the lessons' mistakes.  "debian" is the stock kernel, which
+# prints nothing for sleeping in atomic context or a double free_pages().  README "Where the
+# simulation is simpler than Linux" says what else differs.
+_DEBIAN_6_1 = (
     ("CONFIG_X86_64", "y"),
-    ("CONFIG_PGTABLE_LEVELS", "4"),  # 4-level paging
+    ("CONFIG_X86_5LEVEL", "y"),  # the CPU has no LA57: 4-level paging at run time
     ("CONFIG_SLUB", "y"),
-    ("CONFIG_SLUB_CPU_PARTIAL", "n"),
+    ("CONFIG_SLUB_DEBUG", "y"),  # so the slub_debug boot option works
+    ("CONFIG_SLUB_CPU_PARTIAL", "y"),  # kmviz has no per-CPU partial slabs yet
     ("CONFIG_ZONE_DMA", "y"),
     ("CONFIG_ZONE_DMA32", "y"),
-    ("CONFIG_PREEMPT", "y"),
-    ("CONFIG_DEBUG_ATOMIC_SLEEP", "y"),  # might_sleep() reports sleeping in atomic context
-    ("CONFIG_DEBUG_PREEMPT", "y"),
-    ("CONFIG_DEBUG_VM", "y"),  # VM_BUG_ON_PAGE() catches a double free_pages()
+    ("CONFIG_PREEMPT_DYNAMIC", "y"),  # and CONFIG_PREEMPT_COUNT: spin_lock() counts
+    ("CONFIG_DEBUG_ATOMIC_SLEEP", "n"),
+    ("CONFIG_DEBUG_PREEMPT", "n"),
+    ("CONFIG_DEBUG_VM", "n"),
     ("CONFIG_LOCKDEP", "n"),
 )
+_DEBUG_OPTIONS = {
+    "CONFIG_DEBUG_ATOMIC_SLEEP": "y",  # might_sleep() reports sleeping in atomic context
+    "CONFIG_DEBUG_PREEMPT": "y",  # preempt_count underflow and smp_processor_id() checks
+    "CONFIG_DEBUG_VM": "y",  # VM_BUG_ON_PAGE() catches a double free_pages()
+}
+KERNEL_CONFIGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "debug": tuple((name, _DEBUG_OPTIONS.get(name, value)) for name, value in _DEBIAN_6_1),
+    "debian": _DEBIAN_6_1,
+}
+DEFAULT_CONFIG = "debug"  # the lessons teach with the kernel that reports the mistakes
+# what each configuration turns on, as the boot log's version line says it
+DEBUG_OPTIONS = tuple(_DEBUG_OPTIONS)
 
 # --- the simulated task that makes the calls ------------------------------------------------
 DEFAULT_COMM = "insmod"  # a learner's code runs like a module being loaded

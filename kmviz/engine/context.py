@@ -246,6 +246,8 @@ class ExecutionContext:
         # lib/debug_locks.c L25: cleared by the first lock-debugging report, which silences
         # lockdep and every later DEBUG_LOCKS_WARN_ON() for the rest of the boot
         self.debug_locks = True
+        # CONFIG_DEBUG_PREEMPT: preempt_count_add()/_sub() check the count (Kernel(config=...))
+        self.debug_preempt = True
         self._pc = 0  # preempt_count(), changed only the way the kernel changes it
         self._irqs_disabled = False
         self._held: list[_Held] = []  # lockdep's held-locks stack, oldest first
@@ -952,8 +954,12 @@ class ExecutionContext:
     def _debug_locks_warn(
         self, line: int, condition: str, frames: list[str], taint: int
     ) -> list[Line]:
-        """DEBUG_LOCKS_WARN_ON(condition) in kernel/sched/core.c (debug_locks.h L24–36)."""
-        if not self._debug_locks_off():
+        """DEBUG_LOCKS_WARN_ON(condition) in kernel/sched/core.c (debug_locks.h L24–36).
+
+        Only a kernel with CONFIG_DEBUG_PREEMPT has these checks; without it the simulator
+        still keeps its count sane, silently.
+        """
+        if not self.debug_preempt or not self._debug_locks_off():
             return []
         return warning(
             f"kernel/sched/core.c:{line}",

@@ -38,10 +38,13 @@ from .buddy import (
 )
 from .compaction import CompactionAPI
 from .constants import (
+    DEBUG_OPTIONS,
     DEFAULT_COMM,
+    DEFAULT_CONFIG,
     DEFAULT_PID,
     KERNEL_BSS_KIB,
     KERNEL_CODE_KIB,
+    KERNEL_CONFIGS,
     KERNEL_INIT_KIB,
     KERNEL_RODATA_KIB,
     KERNEL_RWDATA_KIB,
@@ -91,7 +94,7 @@ from .kmalloc import SlabAPI
 from .memblock import EarlyBootAPI
 from .page import Page, format_size, parse_size
 from .pagetable import VMALLOC_END, VMALLOC_START
-from .printk import KERN_ALERT, KERN_INFO, KERN_WARNING, KernelLog
+from .printk import KERN_ALERT, KERN_INFO, KERN_NOTICE, KERN_WARNING, KernelLog
 from .reclaim import PageCache, Task
 from .reports import (
     LIST_POISON1,
@@ -100,6 +103,8 @@ from .reports import (
     TAINT_BAD_PAGE,
     TAINT_DIE,
     TAINT_WARN,
+    UTS_RELEASE,
+    UTS_VERSION,
     bad_page_header,
     dump_page,
     dump_stack,
@@ -196,6 +201,10 @@ class Kernel(
     one (6.1 merges by default); ``boot_caches=True`` gives the machine the ~145 slab caches
     and ~61,000 objects a booted 6.1 kernel has (kmviz/engine/boot_caches.py; by default only
     the kmalloc caches, all empty, the clean slate the lessons start from);
+    ``config`` is the kernel configuration (constants.KERNEL_CONFIGS): "debug" (the default,
+    what the lessons use: Debian's 6.1 with CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_DEBUG_PREEMPT and
+    CONFIG_DEBUG_VM) or "debian" (the stock distribution kernel, silent about sleeping in
+    atomic context and about a double free_pages());
     ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
     """
 
@@ -220,6 +229,7 @@ class Kernel(
         slab_nomerge: bool = False,
         boot_caches: bool = False,
         boot: bool = True,
+        config: str = DEFAULT_CONFIG,
     ):
         super().__init__()
         size = parse_size(mem)
@@ -241,6 +251,17 @@ class Kernel(
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
+        if not isinstance(config, str) or config not in KERNEL_CONFIGS:
+            raise (ValueError if isinstance(config, str) else TypeError)(
+                f"config must be one of {', '.join(map(repr, KERNEL_CONFIGS))}, not {config!r}: "
+                "'debug' is Debian's 6.1 with CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_DEBUG_PREEMPT and "
+                "CONFIG_DEBUG_VM, 'debian' the stock kernel"
+            )
+        self.config = config  # the name of the configuration this machine runs
+        # its options, e.g. config_options["CONFIG_DEBUG_VM"] == "y"
+        self.config_options = dict(KERNEL_CONFIGS[config])
+        self.debug_vm = self.config_options["CONFIG_DEBUG_VM"] == "y"
+        self.debug_atomic_sleep = self.config_options["CONFIG_DEBUG_ATOMIC_SLEEP"] == "y"
         self.mem = size & ~(PAGE_SIZE - 1)  # bytes of RAM, whole pages
         self.nr_pfns = self.mem >> PAGE_SHIFT
         self.direct_map_end = PAGE_OFFSET + self.mem
@@ -249,6 +270,7 @@ class Kernel(
         self.zone_dma32 = zone_dma32
         self.random = random.Random(seed)  # every random choice of the engine comes from here
         self.context = ExecutionContext(DEFAULT_COMM, DEFAULT_PID)  # current task, irqs, locks
+        self.context.debug_preempt = self.config_options["CONFIG_DEBUG_PREEMPT"] == "y"
         # 1 while sleeping is not allowed: the fast paths then defer to might_sleep()
         self.atomic_flag = array("b", [0])
         self.atomic = False  # the same, as a bool for the Python fast paths
@@ -278,6 +300,8 @@ class Kernel(
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
+        # free pages whose refcount a silent double free took to -1 (config="debian")
+        self.refcount_underflow: set[int] = set()
         self.boot_stage = "early"
         self._setup_arch()
         if boot:
@@ -306,6 +330,7 @@ class Kernel(
         state = self.buddy.state
         for start, end in self.memory.ram:
             state[start:end] = array("b", [RESERVED]) * (end - start)
+        self._print_version()
         self._print_memory_map(estimate)
         self._memblock_init()
         self._slab_structures()
@@ -348,6 +373,27 @@ class Kernel(
         self._clock_offset_ns = 0
         fastpath.attach(self)
         self._notify()
+
+    def _print_version(self) -> None:
+        """The first boot lines: linux_banner (init/version.c) with the configuration, and
+        the command line."""
+        debug = " ".join(f"{name}={self.config_options[name]}" for name in DEBUG_OPTIONS)
+        self._printk(
+            KERN_NOTICE,
+            f"Linux version {UTS_RELEASE} (kmviz) {UTS_VERSION} SMP PREEMPT_DYNAMIC "
+            f"config: {self.config} ({debug})",
+            at_ns=0,
+        )
+        command_line = "nokaslr" + (" slub_debug" if self.slub_debug else "")
+        self._printk(KERN_INFO, f"Command line: {command_line}", at_ns=0)
+
+    def _debug_report_note(self, option: str) -> None:
+        """After a report only a debug option prints: which one, and what a stock kernel does."""
+        self._printk(
+            KERN_WARNING,
+            f"kmviz: {option}=y printed this (Kernel(config={self.config!r})); "
+            "Debian's stock kernel (config='debian') prints nothing here",
+        )
 
     def _print_memory_map(self, total_pages: int) -> None:
         """The boot lines about memory: BIOS map, zone ranges, node ranges, zonelists."""
@@ -477,7 +523,13 @@ class Kernel(
     # === GFP → an allocation plan ==============================================================
     def _plan(self, gfp: int) -> AllocPlan:
         """What an allocation with ``gfp`` needs, worked out once per mask (raises BadGfpZone)."""
-        highest = gfp_zone(gfp, self.zone_dma, self.zone_dma32)
+        try:
+            highest = gfp_zone(gfp, self.zone_dma, self.zone_dma32)
+        except BadGfpZone:
+            if self.debug_vm:
+                raise
+            # no VM_BUG_ON: GFP_ZONE_TABLE's entry for a contradiction is 0, the lowest zone
+            highest = ZONE_DMA if self.zone_dma else ZONE_DMA32 if self.zone_dma32 else ZONE_NORMAL
         mt = gfp_migratetype(gfp) if self.mobility_grouping else MIGRATE_UNMOVABLE
         zones = [z for z in reversed(self.zones) if z.idx <= highest]
         # gfp_to_alloc_flags() of 6.1.192 (L4891; 6.1.116 took it from 6.3): __GFP_HIGH is
@@ -553,6 +605,7 @@ class Kernel(
                     kernel_bug(bad.location, self.comm, self.pid, self.taint,
                                self._trace("__alloc_pages", "alloc_pages", "__get_free_pages"))
                 )  # fmt: skip
+                self._debug_report_note("CONFIG_DEBUG_VM")
                 self.taint |= 1 << TAINT_DIE
                 self._fail(order, gfp, str(bad))
                 return -1
@@ -561,11 +614,20 @@ class Kernel(
             # __GFP_MOVABLE|__GFP_RECLAIMABLE: gfp_migratetype() warns (VM_WARN_ON) and
             # yields MIGRATE_HIGHATOMIC, which has no fallback row; Linux reads past
             # fallbacks[] there, so kmviz stops after the warning.
-            self._print_lines(
-                warning("include/linux/gfp.h:18", self.comm, self.pid, self.taint,
-                        self._trace("gfp_migratetype", "__alloc_pages", "alloc_pages"))
-            )  # fmt: skip
-            self.taint |= 1 << TAINT_WARN
+            if self.debug_vm:
+                self._print_lines(
+                    warning("include/linux/gfp.h:18", self.comm, self.pid, self.taint,
+                            self._trace("gfp_migratetype", "__alloc_pages", "alloc_pages"))
+                )  # fmt: skip
+                self._debug_report_note("CONFIG_DEBUG_VM")
+                self.taint |= 1 << TAINT_WARN
+            else:
+                self._printk(
+                    KERN_WARNING,
+                    f"kmviz: {describe_gfp(gfp)} has __GFP_MOVABLE and __GFP_RECLAIMABLE: "
+                    "without CONFIG_DEBUG_VM Linux silently takes MIGRATE_HIGHATOMIC and reads "
+                    "past fallbacks[]; kmviz fails the allocation",
+                )
             self._fail(order, gfp, "__GFP_MOVABLE and __GFP_RECLAIMABLE together")
             return -1
         if gfp & BIT.DIRECT_RECLAIM and self.atomic and might_sleep:
@@ -600,6 +662,8 @@ class Kernel(
                 while pfn < 0 and buddy.rmqueue_fallback(zone, order, mt, nofrag):
                     pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
                 if pfn >= 0:
+                    if self.refcount_underflow and self._check_new_pages(pfn, order):
+                        return self._get_page_from_freelist(plan, zonelist, order, nofrag)
                     return pfn
             if not nofrag:
                 return -1
@@ -643,8 +707,12 @@ class Kernel(
         """might_sleep(): report a call that may sleep from a context that must not.
 
         Mirrors __might_resched() (kernel/sched/core.c L9975): the report is printed at most
-        once a second (``prev_jiffy + HZ``), but every violation is an event.
+        once a second (``prev_jiffy + HZ``), but every violation is an event.  Without
+        CONFIG_DEBUG_ATOMIC_SLEEP (config="debian") might_sleep() checks nothing: no report,
+        no event.
         """
+        if not self.debug_atomic_sleep:
+            return
         file, line = location.rsplit(":", 1)
         lines = self.context.might_sleep_report(file, int(line), self.taint, self._trace(*frames))
         if lines is None:
@@ -654,6 +722,7 @@ class Kernel(
         if logged:
             self._next_might_sleep_ns = now + NS_PER_SECOND
             self._print_lines(lines)
+            self._debug_report_note("CONFIG_DEBUG_ATOMIC_SLEEP")
             self.taint |= 1 << TAINT_WARN
         event = ContextViolated(
             context=self.context.snapshot(),
@@ -795,7 +864,12 @@ class Kernel(
         pfn = self._alloc(gfp & ~BIT.HIGHMEM, order, "__get_free_pages")
         if self._kswapd_pending:
             self._run_kswapd()
-        if pfn >= 0 and gfp not in self._page_plans and self.boot_stage == "running":
+        if (
+            pfn >= 0
+            and gfp not in self._page_plans
+            and self.boot_stage == "running"
+            and not self.refcount_underflow
+        ):
             plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~BIT.HIGHMEM]
             self.page_plans_for_c[gfp] = (
                 self.zones.index(plan.first_zone),
@@ -870,14 +944,23 @@ class Kernel(
         if addr == 0:
             return
         if not PAGE_OFFSET <= addr < self.direct_map_end:
-            self._print_lines(
-                kernel_bug("mm/page_alloc.c:5757", self.comm, self.pid, self.taint,
-                           self._trace("free_pages")),
-            )  # fmt: skip
-            self.taint |= 1 << TAINT_DIE
-            self.history.append_object(
-                BadPageReported(-1, f"free_pages({addr:#x}): not a direct-map address")
-            )
+            reason = f"free_pages({addr:#x}): not a direct-map address"
+            if self.debug_vm:  # VM_BUG_ON(!virt_addr_valid(addr))
+                self._print_lines(
+                    kernel_bug("mm/page_alloc.c:5757", self.comm, self.pid, self.taint,
+                               self._trace("free_pages")),
+                )  # fmt: skip
+                self._debug_report_note("CONFIG_DEBUG_VM")
+                self.taint |= 1 << TAINT_DIE
+                self.history.append_object(BadPageReported(-1, reason))
+            else:
+                self._refuse_free(
+                    -1,
+                    f"kmviz: {reason}; without CONFIG_DEBUG_VM Linux hands virt_to_page() of "
+                    "it, a struct page that is not one, to __free_pages(): memory corruption "
+                    "or an oops; nothing was freed",
+                    self._trace("free_pages"),
+                )
         else:
             self._free((addr - PAGE_OFFSET) >> PAGE_SHIFT, order, "free_pages")
         if self._trait_notifiers:
@@ -943,14 +1026,7 @@ class Kernel(
         trace = self._trace("__free_pages", caller) if caller != "__free_pages" else (
             self._trace("__free_pages"))  # fmt: skip
         if code == TAIL or 0 <= code < MAX_ORDER:
-            # put_page_testzero(): VM_BUG_ON_PAGE(page_ref_count(page) == 0, page)
-            reason = "VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
-            self._print_lines(self._dump_page(pfn, reason))
-            self._print_lines(
-                kernel_bug("include/linux/mm.h:780", self.comm, self.pid, self.taint, trace)
-            )
-            self.taint |= 1 << TAINT_DIE
-            self.history.append_object(BadPageReported(pfn, reason))
+            self._free_free_page(pfn, order, caller, trace)
             return
         if code in (RESERVED, HOLE):
             self._bad_page(pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", trace)
@@ -966,10 +1042,19 @@ class Kernel(
             return
         if code >= COMPOUND:
             reason = "VM_BUG_ON_PAGE(compound && compound_order(page) != order)"
+            if not self.debug_vm:
+                message = (
+                    f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) of an order-"
+                    f"{allocated_order} compound page: without CONFIG_DEBUG_VM Linux frees it "
+                    f"as order {order} unchecked and the page state goes wrong; nothing was freed"
+                )
+                self._refuse_free(pfn, message, trace)
+                return
             self._print_lines(self._dump_page(pfn, reason))
             self._print_lines(
                 kernel_bug("mm/page_alloc.c:1459", self.comm, self.pid, self.taint, trace)
             )
+            self._debug_report_note("CONFIG_DEBUG_VM")
             self.taint |= 1 << TAINT_DIE
             self.history.append_object(BadPageReported(pfn, reason))
             return
@@ -988,6 +1073,60 @@ class Kernel(
             "rest without a word; nothing was freed"
         )
         self._refuse_free(pfn, message, trace)
+
+    def _free_free_page(self, pfn: int, order: int, caller: str, trace: list[str]) -> None:
+        """__free_pages() of a page that is already free: its refcount is 0.
+
+        put_page_testzero() (include/linux/mm.h L780) drops the refcount.  With CONFIG_DEBUG_VM
+        VM_BUG_ON_PAGE(page_ref_count(page) == 0) stops the task first.  Without it the count
+        goes to -1 and nothing is freed, silently; for order > 0 __free_pages() (L5737) then
+        frees the block's upper halves a second time, which kmviz refuses in its own words.  A
+        page at -1 is caught only when an allocation takes it: check_new_pages() (L2424)
+        reports it ("nonzero _refcount") and the allocator leaks the block.  The real hazard is
+        a reuse between the two frees, which no check sees: the second free then frees the new
+        owner's page.
+        """
+        if self.debug_vm:
+            reason = "VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
+            self._print_lines(self._dump_page(pfn, reason))
+            self._print_lines(
+                kernel_bug("include/linux/mm.h:780", self.comm, self.pid, self.taint, trace)
+            )
+            self._debug_report_note("CONFIG_DEBUG_VM")
+            self.taint |= 1 << TAINT_DIE
+            self.history.append_object(BadPageReported(pfn, reason))
+            return
+        if order:
+            message = (
+                f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) of a free block: without "
+                "CONFIG_DEBUG_VM Linux takes its refcount to -1 and frees the block's upper "
+                "halves a second time; nothing was freed"
+            )
+            self._refuse_free(pfn, message, trace)
+            return
+        self.refcount_underflow.add(pfn)  # page_ref_dec_and_test(): 0 -> -1, not zero
+        # the fast paths do not run check_new_pages(): send allocations through the slow one
+        self._page_plans.clear()
+        self.page_plans_for_c.clear()
+
+    def _check_new_pages(self, pfn: int, order: int) -> bool:
+        """check_new_pages() (mm/page_alloc.c L2424): True if a page of the block is bad.
+
+        The first page at refcount -1 (a silent double free, config="debian") is reported as
+        bad_page() does ("nonzero _refcount"); the block is left allocated to nobody (leaked),
+        and the caller takes another.
+        """
+        end = pfn + (1 << order)
+        bad = [page for page in self.refcount_underflow if pfn <= page < end]
+        if not bad:
+            return False
+        self.refcount_underflow.discard(min(bad))
+        self._bad_page(
+            min(bad), "nonzero _refcount",
+            self._trace("check_new_pages", "get_page_from_freelist", "__alloc_pages"),
+            refcount=-1, checked_by=("bad_page",),
+        )  # fmt: skip
+        return True
 
     def _refuse_free(self, pfn: int, message: str, trace: list[str]) -> None:
         """A free Linux would get silently wrong: warn in kmviz's own words, change nothing."""
@@ -1008,8 +1147,19 @@ class Kernel(
             return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
         return ""
 
-    def _bad_page(self, pfn: int, reason: str, trace: list[str]) -> None:
-        """bad_page(): report a page in a state it must not be in (mm/page_alloc.c L695)."""
+    def _bad_page(
+        self,
+        pfn: int,
+        reason: str,
+        trace: list[str],
+        refcount: int | None = None,
+        checked_by: tuple[str, ...] = ("bad_page", "free_page_is_bad_report"),
+    ) -> None:
+        """bad_page(): report a page in a state it must not be in (mm/page_alloc.c L695).
+
+        ``checked_by``: the frames between dump_stack_lvl and ``trace`` (the check that found
+        it); ``refcount`` overrides what the page's state says (-1 after a silent double free).
+        """
         now = self.now_ns()
         self.history.append_object(BadPageReported(pfn, reason))
         if self._bad_page_shown == BAD_PAGE_BURST:
@@ -1027,15 +1177,15 @@ class Kernel(
         self._bad_page_shown += 1
         self.taint |= 1 << TAINT_BAD_PAGE
         self._printk(*bad_page_header(self.comm, pfn))
-        self._print_lines(self._dump_page(pfn, reason))
+        self._print_lines(self._dump_page(pfn, reason, refcount))
         self._printk(KERN_WARNING, "Modules linked in:")
         self._print_lines(
             dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
-                       ["dump_stack_lvl", "bad_page", "free_page_is_bad_report", *trace])
+                       ["dump_stack_lvl", *checked_by, *trace])
         )  # fmt: skip
 
-    def _dump_page(self, pfn: int, reason: str) -> list:
-        """dump_page() lines for ``pfn`` as its struct page would read now.
+    def _dump_page(self, pfn: int, reason: str, refcount_override: int | None = None) -> list:
+        """dump_page() lines for ``pfn`` as its struct page would read now (or its refcount).
 
         Past the end of RAM the memory map still has struct pages, marked reserved
         (init_unavailable_range()).
@@ -1057,6 +1207,8 @@ class Kernel(
             owner = buddy.owner[pfn] if pfn < self.nr_pfns else 0
             mapcount = {OWNER_ANON: 1, OWNER_PAGE_TABLE: -512}.get(owner, 0)
             private, lru = 0, (LIST_POISON1, LIST_POISON2)
+        if refcount_override is not None:
+            refcount = refcount_override
         return dump_page(
             pfn, zone_idx, refcount, mapcount, code in (RESERVED, HOLE), private, lru, reason,
             self.seed,

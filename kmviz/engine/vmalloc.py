@@ -254,7 +254,12 @@ class VmallocAPI:
         while len(pfns) < count:
             zone = plan.first_zone if plan else None
             pfn = -1
-            if zone is not None and zone.free_pages - 1 >= plan.first_mark and not self.atomic:
+            if (
+                zone is not None
+                and zone.free_pages - 1 >= plan.first_mark
+                and not self.atomic
+                and not self.refcount_underflow  # check_new_pages() runs in _alloc()
+            ):
                 pfn = buddy.rmqueue_smallest(zone, 0, plan.migratetype, plan.record, plan.head)
             if pfn < 0:
                 pfn = self._alloc(gfp, 0, "__vmalloc_area_node")

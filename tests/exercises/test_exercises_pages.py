@@ -290,6 +290,21 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     assert too_big[5] == "page dumped because: nonzero mapcount"
     assert "`BUG: Bad page state in process insmod pfn:03004`" in text
     assert new_lines(k, k.free_pages, c, 2) == [] and dma32(k) == BOOT_DMA32
+    # the same double free on Debian's stock configuration: silence, then a bad page later
+    config = (
+        "config: {} (CONFIG_DEBUG_ATOMIC_SLEEP={y} CONFIG_DEBUG_PREEMPT={y} CONFIG_DEBUG_VM={y})"
+    )
+    assert k.dmesg().splitlines()[0].endswith(config.format("debug", y="y"))
+    assert f"`{config.format('debug', y='y')}`" in text
+    stock = Kernel("256MiB", seed=0, config="debian")
+    assert stock.dmesg().splitlines()[0].endswith(config.format("debian", y="n"))
+    x = stock.get_free_pages(GFP_KERNEL, 0)
+    stock.free_pages(x, 0)
+    assert new_lines(stock, stock.free_pages, x, 0) == [] and "Silence: the count went" in text
+    later = new_lines(stock, stock.get_free_pages, GFP_KERNEL, 0)
+    assert later[0].startswith("BUG: Bad page state in process insmod")
+    assert "page dumped because: nonzero _refcount" in later
+    assert "`BUG: Bad page state … nonzero _refcount`" in text
     warning = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     assert warning[1].startswith("WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634 __alloc_pages")
     assert "mm/page_alloc.c, L5634" in text

@@ -938,8 +938,10 @@ class Kernel(
     def _free_pages_checked(self, addr, order) -> None:
         """free_pages() for anything but a plain block head: checks, reports, compound pages."""
         self._check_alive()
+        if addr is None:  # NULL: free_pages(0, order) does nothing
+            return
         if isinstance(addr, bool) or not isinstance(addr, int):
-            raise TypeError(f"free_pages() takes an address (int), not {addr!r}")
+            raise TypeError(f"free_pages() takes an address (int, or None for NULL), not {addr!r}")
         addr = int(addr)
         if addr == 0:
             return

@@ -38,6 +38,7 @@ from .gfp import (
 )
 from .history import CALL_SITE, EXIT_SITE
 from .page import get_order
+from .pagetable import VMALLOC_END, VMALLOC_START
 from .printk import KERN_ERR, KERN_WARNING
 from .reports import (
     TAINT_BAD_PAGE,
@@ -79,6 +80,9 @@ from .slab_geometry import (
     kmalloc_type,
     slab_geometry,
 )
+from .vmalloc import VMALLOC_CALLER
+
+INT_MAX = (1 << 31) - 1  # kvmalloc() refuses sizes above it
 
 GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
 # create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
@@ -386,7 +390,7 @@ class SlabAPI:
         """Give object ``addr`` back to ``cache``."""
         self._check_alive()
         self._require_cache(cache)
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         self._kfree(addr, cache, "kmem_cache_free")
         self._notify()
 
@@ -466,7 +470,7 @@ class SlabAPI:
         Mirrors __do_krealloc(): ``ksize(p) >= new_size`` keeps ``p``; otherwise a new object,
         the old one freed.  ``krealloc(p, 0)`` frees ``p`` and returns ZERO_SIZE_PTR.
         """
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         if new_size == 0:
             self.kfree(addr)
             return ZERO_SIZE_PTR
@@ -476,6 +480,44 @@ class SlabAPI:
         if new and addr > ZERO_SIZE_PTR:
             self.kfree(addr)
         return new
+
+    def kvmalloc(self, size: int, gfp) -> int:
+        """kmalloc() first, vmalloc() if that fails for more than a page; 0 (NULL) if both do.
+
+        Mirrors kvmalloc_node() (mm/util.c L559): above PAGE_SIZE the kmalloc attempt gets
+        __GFP_NOWARN and __GFP_NORETRY (unless __GFP_RETRY_MAYFAIL) and loses __GFP_NOFAIL,
+        since vmalloc is the fallback; a page or less never falls back, nor does a mask that
+        may not sleep (vmalloc needs GFP_KERNEL).  Free the result with kvfree().
+        """
+        flags = gfp_t(gfp)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise TypeError(f"kvmalloc() size must be an int >= 0 bytes, not {size!r}")
+        first = flags
+        if size > PAGE_SIZE:
+            first |= BIT.NOWARN
+            if not first & BIT.RETRY_MAYFAIL:
+                first |= BIT.NORETRY
+            first &= ~BIT.NOFAIL
+        addr = self.kmalloc(size, first)
+        if addr or size <= PAGE_SIZE or not flags & BIT.DIRECT_RECLAIM:
+            return addr
+        if size > INT_MAX:  # "Don't even allow crazy sizes"
+            return 0
+        addr = self._vmalloc(size, flags, VMALLOC_CALLER)
+        self._notify()
+        return addr
+
+    def kvzalloc(self, size: int, gfp) -> int:
+        """kvmalloc(size, gfp | __GFP_ZERO)."""
+        return self.kvmalloc(size, gfp_t(gfp) | BIT.ZERO)
+
+    def kvfree(self, addr: int) -> None:
+        """kvfree() (mm/util.c): vfree() for a vmalloc address, else kfree(); NULL does nothing."""
+        addr = self._require_addr(addr)
+        if VMALLOC_START <= addr <= VMALLOC_END:  # is_vmalloc_addr()
+            self.vfree(addr)
+        else:
+            self.kfree(addr)
 
     def kfree(self, addr: int) -> None:
         """Free a kmalloc'ed object; kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing."""
@@ -500,13 +542,13 @@ class SlabAPI:
                         self.tick += 1
                     return
         self._check_alive()
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         self._kfree(addr, None, "kfree")
         self._notify()
 
     def ksize(self, addr: int) -> int:
         """Bytes usable at ``addr``: the slot size of its cache (ksize(), slab_common.c L1400)."""
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         if addr <= ZERO_SIZE_PTR:
             return 0
         if addr in self.large_kmalloc:
@@ -908,12 +950,15 @@ class SlabAPI:
         if cache.refcount == 0:
             raise ValueError(f"cache {cache.name} was destroyed")
 
-    def _require_addr(self, addr) -> None:
-        """An address is an int of 64 bits at most (else TypeError/ValueError)."""
+    def _require_addr(self, addr) -> int:
+        """``addr`` as an int of 64 bits at most, None being NULL (0); else TypeError/ValueError."""
+        if addr is None:  # Python's None is C's NULL: kfree(None) is kfree(NULL)
+            return 0
         if isinstance(addr, bool) or not isinstance(addr, int):
-            raise TypeError(f"expected an address (int), not {addr!r}")
+            raise TypeError(f"expected an address (int, or None for NULL), not {addr!r}")
         if not 0 <= addr < 1 << 64:
             raise ValueError(f"an address is 0 .. 2**64 - 1, not {addr:#x}")
+        return int(addr)
 
     def _notify(self) -> None:
         """The end of a call: kswapd runs if the call woke it, then observers hear once."""

@@ -326,7 +326,7 @@ class VmallocAPI:
         and __vfree_deferred() when in_interrupt().
         """
         self._check_alive()
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         if addr == 0:
             return
         if self.context.in_nmi():
@@ -450,7 +450,7 @@ class VmallocAPI:
         its pages and page array stay allocated with nobody left to free them.
         """
         self._check_alive()
-        self._require_addr(addr)
+        addr = self._require_addr(addr)
         if self.in_interrupt():  # vunmap(): BUG_ON(in_interrupt())
             self._print_lines(
                 kernel_bug("mm/vmalloc.c:2878", self.comm, self.pid, self.taint,

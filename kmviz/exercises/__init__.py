@@ -42,17 +42,24 @@ class Question:
 
     def check(self, answer) -> Feedback:
         """Feedback on ``answer`` (a learner's input: int, str, or what the prompt asks for)."""
+        return self.read(answer)[0]
+
+    def read(self, answer) -> tuple[Feedback, bool]:
+        """(Feedback on ``answer``, whether it could be read at all): a typo is not a wrong try."""
         try:
-            return self.checker(answer)
+            return self.checker(answer), True
         except AnswerError as error:
-            return Feedback(False, str(error))
+            return Feedback(False, str(error)), False
 
     def show_answer(self) -> str:
         """The answer and the reasoning behind it."""
         return f"{self.answer}. {self.why}"
 
-    def widget(self):
-        """An input, a "check" button and a "show answer" button, for the lesson to display."""
+    def widget(self, on_feedback: Callable[[Feedback], None] | None = None):
+        """An input, a "check" button and a "show answer" button, for the lesson to display.
+
+        ``on_feedback`` hears the feedback on every answer it could read (a quiz scores them).
+        """
         entry = widgets.Text(placeholder="your prediction", description="answer",
                              continuous_update=False)  # fmt: skip
         check = widgets.Button(description="check", tooltip="check my prediction")
@@ -61,7 +68,9 @@ class Question:
         result.add_class("kmviz-feedback")
 
         def on_check(_):
-            feedback = self.check(entry.value)
+            feedback, readable = self.read(entry.value)
+            if readable and on_feedback is not None:
+                on_feedback(feedback)
             colour = "#117733" if feedback.correct else "#882255"
             result.value = f"<span style='color:{colour}'>{html.escape(str(feedback))}</span>"
 

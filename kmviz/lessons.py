@@ -23,6 +23,7 @@ LESSONS = {
     "04-vmalloc-and-the-mmu": "vmalloc and the MMU",
     "05-boot-and-fragmentation": "Boot-time memory and fragmentation",
     "06-your-own-kernel": "Your own kernel beside the simulation",
+    "07-capstone-buggy-driver": "Capstone: fix a buggy driver",
 }
 
 FIRST_LESSON = f"{next(iter(LESSONS))}.ipynb"  # where the series starts

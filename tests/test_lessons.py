@@ -1,11 +1,12 @@
 """Are the lessons complete, consistently headed, saved clean, linked from one repository URL?"""
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from kmviz.lessons import LESSONS, badge, binder_url, rewrite_badges
+from kmviz.lessons import LESSONS, PREDICT_TAG, badge, binder_url, fold_explanations, rewrite_badges
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -61,3 +62,51 @@ def test_rewrite_badges_points_stale_badges_at_the_repository(tmp_path):
     assert rewrite_badges(tmp_path) == [tmp_path / "README.md"]
     assert (tmp_path / "README.md").read_text() == f"# kmviz\n\n{badge()}\n"
     assert rewrite_badges(tmp_path) == []
+
+
+QUESTION_CALL = re.compile(r"^(pages|slab|gfp|vmalloc|boot|ex)\.\w+\(")  # an exercise builder
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_prediction_cell_is_tagged_predict(name):
+    for cell in lesson(name).cells:
+        last = cell.source.strip().splitlines()[-1:] if cell.cell_type == "code" else []
+        if last and QUESTION_CALL.match(last[0]):
+            assert PREDICT_TAG in cell.metadata.get("tags", []), cell.source
+
+
+def fake_lesson(tmp_path, cells) -> Path:
+    """Lesson 01 as a notebook of ``cells``: (cell type, source, tags) each."""
+    notebook = nbformat.v4.new_notebook()
+    for kind, source, tags in cells:
+        cell = getattr(nbformat.v4, f"new_{kind}_cell")(source)
+        cell.metadata["tags"] = tags
+        notebook.cells.append(cell)
+    path = tmp_path / "notebooks" / "01-pages-and-orders.ipynb"
+    path.parent.mkdir()
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_explanation_after_a_prediction_and_its_reveal_is_folded(tmp_path):
+    path = fake_lesson(tmp_path, [("code", "pages.order_for(5)", ["predict"]),
+                                  ("code", "print(get_order(5))", []),
+                                  ("markdown", "Order 0: one page.", [])])  # fmt: skip
+    assert fold_explanations(tmp_path) == [path]
+    folded = nbformat.read(path, as_version=4).cells[2]
+    assert folded.metadata["jupyter"]["source_hidden"] is True
+    assert fold_explanations(tmp_path) == []
+
+
+def test_a_heading_after_a_prediction_stays_open(tmp_path):
+    fake_lesson(tmp_path, [("code", "pages.order_for(5)", ["predict"]),
+                           ("code", "print(get_order(5))", []),
+                           ("markdown", "## Next section", [])])  # fmt: skip
+    assert fold_explanations(tmp_path) == []
+
+
+def test_instructions_right_after_a_prediction_stay_open(tmp_path):
+    fake_lesson(tmp_path, [("code", "pages.order_for(5)", ["predict"]),
+                           ("markdown", "Now run the next cell.", []),
+                           ("code", "print(get_order(5))", [])])  # fmt: skip
+    assert fold_explanations(tmp_path) == []

@@ -41,7 +41,7 @@ OWNER_COLOURS = {
     VMALLOC: "#F0E442",  # yellow
     PAGE_TABLE: "#009E73",  # bluish green
     ANON: "#8C510A",  # brown
-    FILE: "#D8B365",  # tan
+    FILE: "#66A61E",  # leaf green: far from the page allocator's orange (ΔE 61)
     ISOLATED: "#F4A6C8",  # pink
     BOOTMEM: "#555555",  # dark grey
     RESERVED: "#A0A0A0",  # grey

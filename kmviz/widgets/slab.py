@@ -232,13 +232,13 @@ class SlabView(widgets.VBox):
         self.story = widgets.HTML()
         self.story.add_class("kmviz-slab-story")
         self._build_ruler(animation_ms)
-        self.table = widgets.HTML()
+        self.table = widgets.HTML(layout=theme.scroll_box())  # hundreds of caches after boot
         self.table.add_class("kmviz-slab-table")
         self.slab_caption = widgets.HTML()
         self.slab_caption.add_class("kmviz-slab-caption")
         self.slab_image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.slab_image.add_class("kmviz-slab-slabs")
-        self.slabinfo = widgets.HTML()
+        self.slabinfo = widgets.HTML(layout=theme.scroll_box())
         self.slabinfo.add_class("kmviz-slabinfo")
         self.slabinfo_box = widgets.Accordion(children=[self.slabinfo], titles=["/proc/slabinfo"])
         self.slabinfo_box.observe(lambda _: self.repaint(), "selected_index")
@@ -251,15 +251,15 @@ class SlabView(widgets.VBox):
             + theme.swatch(theme.OWNER_COLOURS[KMALLOC_LARGE], "kmalloc (large): page blocks")
         )
         legend.add_class("kmviz-legend")
-        self.children = [
+        self.children = [  # the slabs of the chosen cache first, then where it sits among all
             controls,
             self.status,
             self.story,
-            self.ruler,
-            self.table,
             self.slab_caption,
             self.slab_image,
             legend,
+            self.ruler,
+            self.table,
             self.slabinfo_box,
         ]
         self.timeline.observe(self._moved, "position")

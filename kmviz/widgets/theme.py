@@ -52,6 +52,14 @@ CODE_COLOURS = (*ORDER_COLOURS, *(OWNER_COLOURS[code] for code in range(PAGES, N
 
 ZONE_COLOURS = {"DMA": "#882255", "DMA32": "#117733", "Normal": "#332288", "Movable": "#999933"}
 
+SCROLL_HEIGHT = "24em"  # long tables (a booted kernel's hundreds of caches) scroll inside this
+
+
+def scroll_box() -> widgets.Layout:
+    """A layout that keeps a long table to SCROLL_HEIGHT, scrolling inside it."""
+    return widgets.Layout(max_height=SCROLL_HEIGHT, overflow="auto")
+
+
 CONTEXT_COLOURS = {
     "task": "#009E73",  # may sleep
     "atomic": "#CC79A7",  # task context, but preemption off (spinlock, rcu, irqs off)

@@ -283,3 +283,14 @@ def test_a_booted_machines_caches_read_as_its_slabinfo():
     view.all_box.value = True
     rows = [row.slabinfo_line() for row in view.listed_rows(view.cache_rows())]
     assert "".join(rows) == booted.cat("/proc/slabinfo").split("\n", 2)[2]
+
+
+def test_the_slabs_come_before_the_size_class_ruler(kernel):
+    view = SlabView(kernel)
+    assert view.children.index(view.slab_image) < view.children.index(view.ruler)
+
+
+@pytest.mark.parametrize("table", ["table", "slabinfo"])
+def test_a_long_cache_table_scrolls_inside_the_view(kernel, table):
+    layout = getattr(SlabView(kernel), table).layout
+    assert (layout.max_height, layout.overflow) == (theme.SCROLL_HEIGHT, "auto")

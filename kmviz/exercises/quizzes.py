@@ -176,6 +176,24 @@ IDEAS: dict[str, list[Question]] = {
             "compaction (and kcompactd) can rebuild large ones only from movable pages.",
         ),
     ],
+    "07-capstone-buggy-driver": [
+        choice(
+            "Which debug option makes a GFP_KERNEL allocation in an interrupt handler print a "
+            "report, even when memory is plentiful?",
+            {"a": "CONFIG_DEBUG_ATOMIC_SLEEP", "b": "CONFIG_DEBUG_VM", "c": "slub_debug"},
+            "a",
+            "might_sleep() reports 'sleeping function called from invalid context' only with "
+            "CONFIG_DEBUG_ATOMIC_SLEEP; a distro kernel without it stays silent until the "
+            "allocation really sleeps.",
+        ),
+        choice(
+            "Which tool reports memory a driver allocated and never freed?",
+            {"a": "KASAN", "b": "kmemleak", "c": "lockdep"},
+            "b",
+            "kmemleak scans memory for pointers to each allocated object and reports the "
+            "unreferenced ones; KASAN finds bad accesses, lockdep locking mistakes.",
+        ),
+    ],
 }
 
 DRILLS: dict[str, tuple[str, ...]] = {  # the drills whose questions end each lesson's quiz
@@ -186,6 +204,7 @@ DRILLS: dict[str, tuple[str, ...]] = {  # the drills whose questions end each le
     "04-vmalloc-and-the-mmu": ("walk", "pfn"),
     "05-boot-and-fragmentation": ("buddy", "large"),
     "06-your-own-kernel": ("order", "size class"),
+    "07-capstone-buggy-driver": ("sleep", "large"),
 }
 
 

@@ -81,7 +81,8 @@ def lab(tmp_path_factory, chromium):
         JUPYTER_CONFIG_DIR=str(root / "config"),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
-    )
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )  # the lab's kernels import the kmviz under test, whatever an editable install points at
     port = free_port(0)  # any free port
     log = (root / "server.log").open("w")
     server = subprocess.Popen(

@@ -21,6 +21,16 @@ KERNEL_READY = """
 }
 """
 
+# Each code cell's execution count from the notebook model (null until the cell has run); read
+# from the model, not the [n]: prompts, because a cell with its input folded shows no prompt.
+EXECUTION_COUNTS = """
+() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  return Array.from({length: cells.length}, (_, i) => cells.get(i))
+    .filter((cell) => cell.type === 'code').map((cell) => cell.executionCount);
+}
+"""
+
 
 def open_notebook(context, lab: dict, name: str):
     """A new tab with notebook ``name`` open, its kernel started, connected and idle."""
@@ -39,13 +49,11 @@ def run_all(page, timeout_s: float = 300) -> float:
     page.click("li.lm-Menu-item:has-text('Run All Cells')")
     deadline = start + timeout_s
     while time.monotonic() < deadline:
-        prompts = page.eval_on_selector_all(
-            ".jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.innerText.trim())"
-        )
-        if prompts and all(p[1:-2].isdigit() for p in prompts) and page.query_selector(IDLE):
+        counts = page.evaluate(EXECUTION_COUNTS)
+        if counts and None not in counts and page.query_selector(IDLE):
             return time.monotonic() - start
         time.sleep(0.25)
-    raise TimeoutError(f"cells still running after {timeout_s} s: {prompts}")
+    raise TimeoutError(f"cells still running after {timeout_s} s: execution counts {counts}")
 
 
 def error_outputs(page) -> list[str]:

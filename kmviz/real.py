@@ -1379,7 +1379,8 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
     """The RAM size (bytes) whose simulated MemTotal is the real one, and what stood in the way.
 
     A simulated machine keeps some RAM for itself as a real one does (firmware, the kernel
-    image, struct pages), so one probe boot measures that and the size is corrected once.
+    image, struct pages, hash tables sized in powers of two), so probe boots measure that and
+    the size is corrected until MemTotal matches (at most four probes; the last is kept).
     """
     wanted = memtotal_kib << 10
     mem = _page_multiple(wanted)
@@ -1388,8 +1389,12 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
             f"MemTotal {memtotal_kib} kB is beyond what kmviz simulates"
             f" ({format_size(MIN_MEM)} .. {format_size(MAX_MEM)}): the copy has {format_size(mem)}"
         ]
-    probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
-    return _page_multiple(mem + wanted - probe), []
+    for _ in range(4):
+        probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
+        if probe == wanted:
+            break
+        mem = _page_multiple(mem + wanted - probe)
+    return mem, []
 
 
 # --- the copy's vmalloc areas and slab caches ----------------------------------------------------
@@ -1815,9 +1820,10 @@ def machine_like(
     ``snapshot_or_sources`` is a Snapshot or anything snapshot() takes.  The copy gets:
 
     * the real MemTotal: RAM is sized so that the simulated MemTotal equals it (up to kmviz's
-      64 GiB; a note says when it is capped).  Zones follow from the size as on x86-64 (DMA
-      below 16 MiB, DMA32 below 4 GiB, Normal above), with no PCI hole below 4 GiB, so the
-      copy's DMA32 is larger and its Normal smaller than a real machine's;
+      64 GiB; a note says when it is capped).  The /proc files do not say where the firmware
+      put the RAM, so the copy has it in one piece (``memory_map="flat"``, no PCI hole) and
+      its zones follow from the size (DMA below 16 MiB, DMA32 below 4 GiB, Normal above): a
+      real machine with a PCI hole has a smaller DMA32 and a larger Normal than its copy;
     * the real CPU count (slab geometry depends on it), up to kmviz's 256;
     * DMA and DMA32 zones only if the real buddyinfo has them;
     * with ``vmalloc`` and a vmallocinfo: every real vmalloc area with ``pages=N`` made with
@@ -1864,6 +1870,7 @@ def machine_like(
     machine = {
         "seed": seed,
         "boot_caches": False,  # the real caches are copied below
+        "memory_map": "flat",
         "zone_dma": "DMA" in real_zones,
         "zone_dma32": "DMA32" in real_zones,
     }

@@ -3,8 +3,8 @@
 ``tools/real-kernel/run.sh`` boots Debian's 6.1 kernel (6.1.0-57-amd64, upstream 6.1.192) in
 QEMU for each machine in ``MACHINES``, loads a probe module that makes the lessons' calls, and
 writes what the kernel printed into ``tests/real61/<machine>/``.  ``compare(machine)`` boots a
-``Kernel`` of the same size and CPUs, makes the same calls, and gives one ``Item`` per thing
-compared: ``equal``, ``differs`` or ``not modelled`` (kmviz has no counterpart)::
+``Kernel(memory_map="pc")`` of the same size and CPUs, makes the same calls, and gives one
+``Item`` per thing compared: ``equal``, ``differs`` or ``not modelled`` (kmviz has no counterpart)::
 
     python3 -m kmviz.real61            # the table for every captured machine, and the counts
 
@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "real61"
+# How close a page count that depends on what boot reserves must come (issue 15: 1 %).  The
+# 256 MiB and 1 GiB machines match exactly; the 4 GiB one is 17 pages off in DMA32 (kmviz
+# puts its small early allocations in Normal, Linux a few of them in DMA32).
+RESERVED_WITHIN = 0.01
 
 # machine folder: (Kernel's mem=, cpus=); the debug machine is a 1 GiB, 2-CPU debug build.
 # CONFIGS says which Kernel(config=...) matches each capture's kernel.
@@ -55,7 +59,6 @@ MACHINES = {
 STOCK = ("256M-2cpu", "1G-2cpu", "4G-2cpu", "1G-1cpu", "1G-4cpu")
 DEBUG = ("debug-1G-2cpu",)  # Debian's config plus DEBUG_ATOMIC_SLEEP, DEBUG_PREEMPT, DEBUG_VM
 CONFIGS = {**dict.fromkeys(STOCK, "debian"), **dict.fromkeys(DEBUG, "debug")}
-BELOW_4G = ("256M-2cpu", "1G-2cpu", "1G-1cpu", "1G-4cpu")  # QEMU puts all their RAM below 3 GiB
 ABOVE_4G = ("4G-2cpu",)  # QEMU moves the RAM above 3 GiB over 4 GiB: a Normal zone
 
 NOT_MODELLED = "not modelled"
@@ -65,90 +68,34 @@ _BOOT_STATE = (
     "areas) before the files are read; kmviz's boot makes 6.1's slab caches and their "
     "objects but not the rest (issue 15)"
 )
-_WATERMARKS = (
-    "min_free_kbytes: 6.1 raises it for transparent huge pages (set_recommended_min_free_kbytes"
-    "()) on machines of 512 MiB and more, and computes it from managed pages after the kernel's "
-    "own reservations; kmviz uses init_per_zone_wmark_min() of its own managed pages"
-)
-_MANAGED = (
-    "managed pages: the real kernel reserves more at boot (its image, memmap, per-CPU areas, "
-    "ACPI, crash and page tables) than kmviz's memblock model"
-)
-_QEMU_MAP = (
-    "QEMU's e820 map: the BIOS reserves the last 128 KiB below the top of RAM and the areas at "
-    "0xfffc0000 and 0xfd00000000, and with 4 GiB moves the RAM above 3 GiB over 4 GiB; kmviz's "
-    "map has RAM from 1 MiB to the top, all below 4 GiB"
-)
 
 # item, or a pattern of items ("*" matches anything, "{a,b}" either): (reason, machines it
 # differs on).
 # The one place a difference may be listed: a differing item must match an entry listing its
 # machine, and every item an entry matches must differ on every machine the entry lists.
 KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "zoneinfo.zones": (
-        "QEMU's PC with 4 GiB puts 1 GiB of its RAM above 4 GiB (a populated Normal zone); "
-        "kmviz's 4 GiB machine has all its RAM below 4 GiB (DMA and DMA32 only)",
-        ABOVE_4G,
-    ),
-    "kmalloc.*.zone": (
-        "kmalloc(GFP_KERNEL) takes its slabs from the highest populated zone: Normal on QEMU's "
-        "4 GiB PC, DMA32 on kmviz's (no RAM above 4 GiB)",
-        ABOVE_4G,
-    ),
-    "dmesg.{e820,node_ranges,total_pages,memory_present_kib}": (_QEMU_MAP, STOCK),
-    "dmesg.zone_ranges": (
-        _QEMU_MAP + "; 6.1 also prints the Device zone (CONFIG_ZONE_DEVICE), 'Device empty'",
-        STOCK,
-    ),
-    "vm.lowmem_reserve_ratio": (
-        "Debian's 6.1 has CONFIG_ZONE_DEVICE: sysctl_lowmem_reserve_ratio has a fifth entry "
-        "(Device); kmviz's has four (DMA, DMA32, Normal, Movable)",
-        STOCK,
-    ),
-    "zoneinfo.DMA.min": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA.low": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA.high": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA.protection": (
-        "lowmem_reserve follows the managed pages of the zones above, and 6.1 has one more "
-        "zone (Device) in the array",
-        STOCK,
-    ),
     "zoneinfo.DMA.pcp_high_batch": (
         "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled: kmviz "
         "prints high 0 batch 1",
-        STOCK,
-    ),
-    "zoneinfo.DMA32.spanned": (
-        "QEMU's BIOS reserves the last 128 KiB below the top of RAM (e820), so DMA32 ends "
-        "32 pages early; kmviz's RAM runs to the top",
-        BELOW_4G,
-    ),
-    "zoneinfo.DMA32.present": (
-        "QEMU's BIOS reserves the last 128 KiB below the top of RAM, and with 4 GiB puts the "
-        "RAM above 3 GiB over 4 GiB; kmviz's RAM runs to the top, all below 4 GiB",
-        STOCK,
-    ),
-    "zoneinfo.DMA32.managed": (_MANAGED, STOCK),
-    "zoneinfo.DMA32.min": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA32.low": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA32.high": (_WATERMARKS, STOCK),
-    "zoneinfo.DMA32.protection": (
-        "lowmem_reserve follows the managed pages of the zones above, and 6.1 has one more "
-        "zone (Device) in the array",
         STOCK,
     ),
     "zoneinfo.DMA32.pcp_high_batch": (
         "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled",
         STOCK,
     ),
-    "meminfo.MemTotal": (_MANAGED, STOCK),
-    "vm.min_free_kbytes": (_WATERMARKS, STOCK),
+    "zoneinfo.Normal.pcp_high_batch": (
+        "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled: kmviz "
+        "prints high 0 batch 1",
+        ABOVE_4G,
+    ),
     "extfrag.unusable_index.{DMA,DMA32}": (
         _BOOT_STATE + "; the index follows the free lists",
         STOCK,
     ),
+    "extfrag.unusable_index.Normal": (_BOOT_STATE + "; the index follows the free lists", ABOVE_4G),
     "buddyinfo.DMA": (_BOOT_STATE, STOCK),
     "buddyinfo.DMA32": (_BOOT_STATE, STOCK),
+    "buddyinfo.Normal": (_BOOT_STATE, ABOVE_4G),
     "vmallocinfo.areas": (_BOOT_STATE, STOCK),
     "pagetypeinfo.migratetypes": (
         "Debian's 6.1 has CONFIG_MEMORY_ISOLATION and no CONFIG_CMA (an Isolate column, no "
@@ -199,12 +146,15 @@ class Item:
     name: str
     real: object
     kmviz: object
+    within: float = 0.0  # a count kmviz reproduces from the kernel's arithmetic: this share
 
     @property
     def status(self) -> str:
-        """'equal', 'differs' or 'not modelled'."""
+        """'equal' (for a count with ``within``: that close), 'differs' or 'not modelled'."""
         if self.kmviz is None:
             return NOT_MODELLED
+        if self.within and isinstance(self.real, int) and isinstance(self.kmviz, int):
+            return "equal" if abs(self.kmviz - self.real) <= self.within * self.real else "differs"
         return "equal" if self.real == self.kmviz else "differs"
 
 
@@ -278,11 +228,15 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     real_zones = _zones(real.zoneinfo(folder / "zoneinfo"))
     sim_zones = _zones(real.zoneinfo(kernel.cat("/proc/zoneinfo")))
     yield Item(machine, "zoneinfo.zones", sorted(real_zones), sorted(sim_zones))
-    for name in ("DMA", "DMA32"):
+    for name in sorted(real_zones.keys() & sim_zones.keys(), key=list(real_zones).index):
         mine, theirs = real_zones[name], sim_zones[name]
         for field in ("spanned", "present", "managed", "start_pfn", "min", "low", "high"):
             yield Item(
-                machine, f"zoneinfo.{name}.{field}", getattr(mine, field), getattr(theirs, field)
+                machine,
+                f"zoneinfo.{name}.{field}",
+                getattr(mine, field),
+                getattr(theirs, field),
+                RESERVED_WITHIN if field == "managed" else 0.0,
             )
         yield Item(machine, f"zoneinfo.{name}.protection", mine.protection, theirs.protection)
         yield Item(
@@ -300,7 +254,8 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     meminfo = {row.name: row.value for row in real.meminfo(folder / "meminfo").rows}
     sim_meminfo = {row.name: row.value for row in real.meminfo(kernel.cat("/proc/meminfo")).rows}
     for key in ("MemTotal", "SwapTotal", "VmallocTotal", "HugePages_Total", "Hugepagesize"):
-        yield Item(machine, f"meminfo.{key}", meminfo[key], sim_meminfo.get(key))
+        within = RESERVED_WITHIN if key == "MemTotal" else 0.0
+        yield Item(machine, f"meminfo.{key}", meminfo[key], sim_meminfo.get(key), within)
     yield Item(machine, "meminfo.fields", list(meminfo), list(sim_meminfo) or None)
     sysctls = dict(
         line.split(" ", 1) for line in (folder / "vm-sysctls.txt").read_text().splitlines()
@@ -585,15 +540,17 @@ def _headline(lines: list[str]) -> str:
 def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
     """Every item of ``machine``'s capture next to a fresh ``Kernel`` of its size and CPUs.
 
-    Each Kernel boots with the slab caches and objects of a booted 6.1 (boot_caches=True)
-    and the configuration of the captured kernel (CONFIGS).
+    Each Kernel is QEMU's PC (memory_map="pc"), boots with the slab caches and objects of a
+    booted 6.1 (boot_caches=True) and the configuration of the captured kernel (CONFIGS).
     """
     mem, cpus = MACHINES[machine]
     folder = captures / machine
 
     def booted() -> Kernel:
         """A fresh machine like the captured one, with its kernel configuration."""
-        return Kernel(mem=mem, cpus=cpus, boot_caches=True, config=CONFIGS[machine])
+        return Kernel(
+            mem=mem, cpus=cpus, memory_map="pc", boot_caches=True, config=CONFIGS[machine]
+        )
 
     items: list[Item] = []
     if machine in DEBUG:

@@ -57,6 +57,7 @@ from .constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PAGEBLOCK_NR_PAGES,
+    ZONE_DEVICE,
     ZONE_DMA,
     ZONE_DMA32,
     ZONE_MOVABLE,
@@ -91,7 +92,7 @@ from .gfp import (
 )
 from .history import History
 from .kmalloc import SlabAPI
-from .memblock import EarlyBootAPI
+from .memblock import EarlyBootAPI, subtract_ranges
 from .page import Page, format_size, parse_size
 from .pagetable import VMALLOC_END, VMALLOC_START
 from .printk import KERN_ALERT, KERN_INFO, KERN_NOTICE, KERN_WARNING, KernelLog
@@ -116,16 +117,18 @@ from .slab_geometry import SLAB_RECLAIM_ACCOUNT
 from .slowpath import SlowPathMixin
 from .vmalloc import VmallocAPI
 from .zones import (
+    MEMORY_LAYOUTS,
     WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
     Zone,
+    build_memory_map,
     build_zones,
     calculate_min_free_kbytes,
-    memmap_pages,
-    memory_map,
+    recommended_min_free_kbytes,
     setup_per_zone_lowmem_reserve,
     setup_per_zone_wmarks,
+    thp_enabled,
 )
 
 # GFP_BOOT_MASK (mm/internal.h L30): gfp_allowed_mask until the scheduler is up
@@ -191,9 +194,19 @@ class Kernel(
 ):
     """A simulated x86-64 machine running Linux 6.1's memory allocators.
 
-    ``Kernel(mem="256MiB", cpus=2, seed=0, boot_reserved=True, zone_dma=True,
-    zone_dma32=True)``: ``mem`` is bytes or a size such as "1MiB" or "4GiB"; ``boot_reserved``
-    keeps what a real boot keeps (pfn 0, the BIOS area below 1 MiB, the kernel image);
+    ``Kernel(mem="256MiB", cpus=2, seed=0, memory_map="flat", boot_reserved=True,
+    zone_dma=True, zone_dma32=True)``: ``mem`` is bytes of RAM or a size such as "4GiB".
+    ``memory_map="pc"`` is a real VM: QEMU's PC with SeaBIOS and Debian's 6.1 booting on it.
+    Its e820 map has the BIOS areas below 1 MiB, 128 KiB of BIOS tables below the top of low
+    RAM and, from 3.5 GiB of RAM, the 32-bit PCI hole (low RAM stops at 3 GiB, the rest starts
+    at 4 GiB: a 4 GiB machine has DMA, DMA32 and Normal); boot reserves what 6.1 reserves (the
+    first MiB, the kernel image, the initrd, the struct page array, NODE_DATA, per-CPU areas,
+    hash tables, swiotlb), sets the watermarks with the transparent-huge-page raise, then
+    frees its init sections and the initrd, so managed pages, MemTotal and the watermarks are
+    the real kernel's (tests/real61).  ``memory_map="flat"`` (for now the default, which the
+    lessons' round numbers use) puts RAM in one piece from 0 to ``mem`` and keeps kmviz's
+    simpler boot: the first MiB and a 30 MiB kernel image, watermarks from int_sqrt() alone.
+    ``boot_reserved=False`` reserves nothing (on "flat" not even the BIOS areas).
     ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
     ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
     checks, red zones, poisoning and owner tracking for every cache, as the boot option does;
@@ -222,6 +235,7 @@ class Kernel(
         mem: int | str = "256MiB",
         cpus: int = 2,
         seed: int = 0,
+        memory_map: str = "flat",
         boot_reserved: bool = True,
         zone_dma: bool = True,
         zone_dma32: bool = True,
@@ -262,9 +276,13 @@ class Kernel(
         self.config_options = dict(KERNEL_CONFIGS[config])
         self.debug_vm = self.config_options["CONFIG_DEBUG_VM"] == "y"
         self.debug_atomic_sleep = self.config_options["CONFIG_DEBUG_ATOMIC_SLEEP"] == "y"
+        if memory_map not in MEMORY_LAYOUTS:
+            raise ValueError(f"memory_map must be one of {MEMORY_LAYOUTS}, not {memory_map!r}")
         self.mem = size & ~(PAGE_SIZE - 1)  # bytes of RAM, whole pages
-        self.nr_pfns = self.mem >> PAGE_SHIFT
-        self.direct_map_end = PAGE_OFFSET + self.mem
+        self.memory_layout = memory_map
+        self.memory = build_memory_map(self.mem, memory_map, boot_reserved)
+        self.nr_pfns = self.memory.nr_pfns  # max_pfn: holes below it have struct pages too
+        self.direct_map_end = PAGE_OFFSET + (self.nr_pfns << PAGE_SHIFT)
         self.boot_reserved = boot_reserved
         self.zone_dma = zone_dma
         self.zone_dma32 = zone_dma32
@@ -319,10 +337,10 @@ class Kernel(
         Mirrors setup_arch() → e820 → memblock → free_area_init(): no free lists yet, every
         page is reserved until mem_init().
         """
-        self.memory = memory_map(self.nr_pfns, self.boot_reserved)
         self.zones: list[Zone] = build_zones(self.memory, self.zone_dma, self.zone_dma32)
         self.zone_by_idx = {zone.idx: zone for zone in self.zones}
-        estimate = sum(max(z.present_pages - memmap_pages(z), 0) for z in self.zones)
+        self._memblock_init()
+        estimate = self._nr_kernel_pages()  # vm_total_pages while managed is an estimate
         mobility = estimate >= PAGEBLOCK_NR_PAGES * MIGRATE_TYPES
         self.mobility_grouping = mobility
         self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility)
@@ -332,7 +350,6 @@ class Kernel(
             state[start:end] = array("b", [RESERVED]) * (end - start)
         self._print_version()
         self._print_memory_map(estimate)
-        self._memblock_init()
         self._slab_structures()
         self._vmalloc_init()
         self.history.append_object(BootStageReached("early"))
@@ -344,6 +361,7 @@ class Kernel(
             raise RuntimeError(
                 f"mem_init() runs once, in early boot; this machine is {self.boot_stage}"
             )
+        self._reserve_swiotlb()
         self._memblock_free_all()
         self.boot_stage = "mem_init"
         self.history.append_object(BootStageReached("mem_init"))
@@ -360,9 +378,23 @@ class Kernel(
         self._check_alive()
         if self.boot_stage == "early":
             self.mem_init()
+        self._free_boot_memory(("SMP alternatives",))  # alternative_instructions()
+        # init_per_zone_wmark_min() (postcore initcall, mm/page_alloc.c L8846)
         self.min_free_kbytes = calculate_min_free_kbytes(self.zones)
         setup_per_zone_wmarks(self.zones, self.min_free_kbytes)
         setup_per_zone_lowmem_reserve(self.zones)
+        # hugepage_init() (subsys initcall): THP on from 512 MiB, and khugepaged's start raises
+        # min_free_kbytes (set_recommended_min_free_kbytes()); lowmem_reserve stays.  The
+        # "flat" machine keeps kmviz's simpler boot: no THP, nothing freed after boot.
+        self.transparent_hugepage = self.memory_layout == "pc" and thp_enabled(self.zones)
+        if self.transparent_hugepage:
+            self.min_free_kbytes = recommended_min_free_kbytes(self.zones, self.min_free_kbytes)
+            setup_per_zone_wmarks(self.zones, self.min_free_kbytes)
+        # populate_rootfs() frees the initrd, kernel_init() the init sections and the gaps;
+        # the watermarks keep the managed pages of before (nothing recomputes them)
+        self._free_boot_memory(
+            ("initrd", "unused decrypted", "init sections", "text/rodata gap", "rodata/data gap")
+        )
         self._plans.clear()  # marks computed before the watermarks existed are stale
         self._page_plans.clear()
         self.page_plans_for_c.clear()
@@ -397,26 +429,23 @@ class Kernel(
 
     def _print_memory_map(self, total_pages: int) -> None:
         """The boot lines about memory: BIOS map, zone ranges, node ranges, zonelists."""
-        end = self.nr_pfns << PAGE_SHIFT
         lines = ["BIOS-provided physical RAM map:"]
-        if self.boot_reserved:
-            ram_end = min(0x9FC00, end)
-            lines.append(f"BIOS-e820: [mem 0x{0:016x}-0x{ram_end - 1:016x}] usable")
-            if end > 0x9FC00:
-                lines.append(f"BIOS-e820: [mem 0x{0x9FC00:016x}-0x{min(0xA0000, end) - 1:016x}]"
-                             " reserved")  # fmt: skip
-            if end > 0xF0000:
-                lines.append(f"BIOS-e820: [mem 0x{0xF0000:016x}-0x{min(0x100000, end) - 1:016x}]"
-                             " reserved")  # fmt: skip
-            if end > 0x100000:
-                lines.append(f"BIOS-e820: [mem 0x{0x100000:016x}-0x{end - 1:016x}] usable")
-        else:
-            lines.append(f"BIOS-e820: [mem 0x{0:016x}-0x{end - 1:016x}] usable")
+        for start, end, kind in self.memory.e820:
+            lines.append(f"BIOS-e820: [mem {start:#018x}-{end - 1:#018x}] {kind}")
+        if self.memory.ram[0][0]:  # trim_bios_range() and e820__memblock_setup()
+            lines.append("e820: update [mem 0x00000000-0x00000fff] usable ==> reserved")
+            lines.append("e820: remove [mem 0x000a0000-0x000fffff] usable")
+        lines.append(
+            'kmviz: memory map "pc": QEMU\'s i440FX PC with SeaBIOS'
+            if self.memory_layout == "pc"
+            else 'kmviz: memory map "flat": RAM in one piece from 0 (not a real PC\'s layout)'
+        )
         lines.append("Zone ranges:")
         configured = [
             (ZONE_DMA, self.zone_dma),
             (ZONE_DMA32, self.zone_dma32),
             (ZONE_NORMAL, True),
+            (ZONE_DEVICE, True),  # CONFIG_ZONE_DEVICE: never populated at boot
         ]
         for idx, enabled in configured:
             if not enabled:
@@ -459,7 +488,7 @@ class Kernel(
                 buddy.pageblock_mt[block] = MIGRATE_UNMOVABLE
         reserved = self._reserved_pfn_ranges()
         for start, end in self.memory.ram:
-            for free_start, free_end in _subtract(start, end, reserved):
+            for free_start, free_end in subtract_ranges(start, end, reserved):
                 pfn = free_start
                 while pfn < free_end:
                     order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else 63)
@@ -472,7 +501,7 @@ class Kernel(
                     buddy.free_one_page(pfn, zone, order, migratetype, True)
                     pfn += 1 << order
         managed = sum(z.managed_pages for z in self.zones)
-        present = sum(z.present_pages for z in self.zones)
+        present = self.memory.present_pages
         self._printk(
             KERN_INFO,
             f"Memory: {self.free_pages_count() * 4}K/{present * 4}K available "
@@ -481,6 +510,13 @@ class Kernel(
             f"{(present - managed) * 4}K reserved, 0K cma-reserved)",
             at_ns=12_000_000,
         )
+
+    def _free_reserved_page(self, pfn: int) -> None:
+        """free_reserved_page(): a page boot kept becomes managed and goes to the free lists."""
+        buddy = self.buddy
+        zone = buddy.zone_by_chunk[pfn >> 12]
+        zone.managed_pages += 1  # adjust_managed_page_count()
+        buddy.free_one_page(pfn, zone, 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False)
 
     # === time and the log ======================================================================
     def now_ns(self) -> int:
@@ -1362,7 +1398,7 @@ class Kernel(
         if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"virt_to_phys() takes an address (int), not {addr!r}")
         phys = addr - PAGE_OFFSET
-        if 0 <= phys < self.mem:
+        if 0 <= phys < self.nr_pfns << PAGE_SHIFT:
             return phys
         if VMALLOC_START <= addr <= VMALLOC_END:
             self._print_lines(
@@ -1379,7 +1415,7 @@ class Kernel(
             return phys
         raise ValueError(
             f"{addr:#x} is not in the direct map of this machine "
-            f"({PAGE_OFFSET:#x}..{PAGE_OFFSET + self.mem - 1:#x})"
+            f"({PAGE_OFFSET:#x}..{self.direct_map_end - 1:#x})"
         )
 
     def device(self, name: str = "nic", dma_bits: int = 64) -> Device:
@@ -1394,7 +1430,7 @@ class Kernel(
         """Direct-map address of physical address ``phys``: ``phys + PAGE_OFFSET`` (__va)."""
         if isinstance(phys, bool) or not isinstance(phys, int):
             raise TypeError(f"phys_to_virt() takes a physical address (int), not {phys!r}")
-        if not 0 <= phys < self.mem:
+        if not 0 <= phys < self.nr_pfns << PAGE_SHIFT:
             raise ValueError(f"physical address {phys:#x} is beyond this machine's memory")
         return phys + PAGE_OFFSET
 
@@ -1495,20 +1531,3 @@ def _require_size(size) -> int:
     if not 0 <= nbytes <= MAX_MEM:
         raise ValueError(f"a size from 0 to {format_size(MAX_MEM)}, not {size!r}")
     return nbytes
-
-
-def _subtract(start: int, end: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of [start, end) not covered by any of ``holes``."""
-    pieces = [(start, end)]
-    for hole_start, hole_end in holes:
-        nxt = []
-        for s, e in pieces:
-            if hole_end <= s or e <= hole_start:
-                nxt.append((s, e))
-                continue
-            if s < hole_start:
-                nxt.append((s, hole_start))
-            if hole_end < e:
-                nxt.append((hole_end, e))
-        pieces = nxt
-    return pieces

@@ -94,21 +94,39 @@ class VmallocAPI:
                 tables = PageTables(self._alloc_pgtable, self._free_pgtable)
             except PageTableError:  # no page for the PGD
                 return None
-            offset = 0
-            while offset < self.mem:
-                step = (
-                    PUD_SIZE
-                    if offset % PUD_SIZE == 0 and self.mem - offset >= PUD_SIZE
-                    else PMD_SIZE
-                )
-                level = "PUD" if step == PUD_SIZE else "PMD"
-                if not tables.map_large(PAGE_OFFSET + offset, offset >> PAGE_SHIFT, level):
-                    for pfn in sorted(tables.table_pages(), reverse=True):
-                        self._free_pgtable(pfn)
-                    return None
-                offset += step
+            for start, end in self._direct_map_ranges():
+                offset = start
+                while offset < end:
+                    step = (
+                        PUD_SIZE
+                        if offset % PUD_SIZE == 0 and end - offset >= PUD_SIZE
+                        else PMD_SIZE
+                    )
+                    level = "PUD" if step == PUD_SIZE else "PMD"
+                    if not tables.map_large(PAGE_OFFSET + offset, offset >> PAGE_SHIFT, level):
+                        for pfn in sorted(tables.table_pages(), reverse=True):
+                            self._free_pgtable(pfn)
+                        return None
+                    offset += step
             self._page_tables = tables
         return self._page_tables
+
+    def _direct_map_ranges(self) -> list[tuple[int, int]]:
+        """The RAM ranges the direct map covers, in bytes, widened to 2 MiB pages.
+
+        init_mem_mapping() maps each memblock.memory range (arch/x86/mm/init.c L770), so the
+        PCI hole has no direct map; Linux maps the unaligned ends with 4 KiB pages, kmviz with
+        the 2 MiB page around them.
+        """
+        ranges: list[tuple[int, int]] = []
+        for start, end in self.memory.ram:
+            low = (start << PAGE_SHIFT) // PMD_SIZE * PMD_SIZE
+            high = -(-(end << PAGE_SHIFT) // PMD_SIZE) * PMD_SIZE
+            if ranges and low <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
+            else:
+                ranges.append((low, high))
+        return ranges
 
     def _alloc_pgtable(self, level: str) -> int:
         """A zeroed page for a page table (GFP_PGTABLE_KERNEL); -1 if none."""
@@ -153,7 +171,7 @@ class VmallocAPI:
             self._notify()
         if self._page_tables is None:
             phys = vaddr - PAGE_OFFSET
-            if 0 <= phys < self.mem:
+            if any(start <= phys < end for start, end in self._direct_map_ranges()):
                 return Walk(vaddr, (), phys, None)
             return Walk(vaddr, (), None, "PGD")
         return self._page_tables.walk(vaddr)

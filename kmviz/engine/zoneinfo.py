@@ -6,19 +6,20 @@ range including holes; present: RAM in that range; managed: what the buddy alloc
 boot reservations), the lowmem reserves ("protection"), its vmstat counters and its per-CPU
 page lists.  zoneinfo_show() (mm/vmstat.c L1755) walks *all* MAX_NR_ZONES zones, populated or
 not ("userspace would not be aware of such zones if they are suppressed"), so a 256 MiB machine
-still shows an empty Normal and Movable zone.
+still shows an empty Normal, Movable and Device zone.
 
-How to read the protection line: on a 256 MiB machine zone DMA shows low 38 and
-``protection: (0, 210, 210, 210)``.  A GFP_KERNEL request may use Normal and below (highest
-zone index 2); falling back to DMA, the fast path's low-watermark check passes only while
-DMA's free pages exceed low + lowmem_reserve[2] = 38 + 210 = 248 (__zone_watermark_ok(),
+How to read the protection line: on a 256 MiB machine zone DMA shows low 42 and
+``protection: (0, 179, 179, 179, 179)``.  A GFP_KERNEL request may use Normal and below
+(highest zone index 2); falling back to DMA, the fast path's low-watermark check passes only
+while DMA's free pages exceed low + lowmem_reserve[2] = 42 + 179 = 221 (__zone_watermark_ok(),
 mm/page_alloc.c L4029: ``free_pages <= min + z->lowmem_reserve[highest_zoneidx]`` fails).
 
 The configuration assumed is a distribution x86-64 kernel: CONFIG_NUMA=y (the six numa_*
 event lines per zone), CONFIG_SMP=y (the "vm stats threshold" lines), CONFIG_ZSMALLOC=m
 (nr_zspages), CONFIG_SWAP=y (nr_swapcached), CONFIG_NUMA_BALANCING=y (pgpromote_*), no
-CONFIG_SHADOW_CALL_STACK (arm64 only), and kmviz's four zones (constants.ZONE_NAMES, no
-ZONE_DEVICE), so ``protection`` has four entries.  Line numbers are those of the 6.1.192 tree.
+CONFIG_SHADOW_CALL_STACK (arm64 only), and CONFIG_ZONE_DEVICE (constants.ZONE_NAMES: five
+zones, Device never populated), so ``protection`` has five entries.  Line numbers are those
+of the 6.1.192 tree.
 """
 
 from __future__ import annotations
@@ -229,7 +230,8 @@ def zoneinfo_text(
             f"\n        managed  {zone['managed']}"
             f"\n        cma      {zone.get('cma', 0)}"
         )
-        reserve = list(zone["lowmem_reserve"]) + [0] * (MAX_NR_ZONES - len(zone["lowmem_reserve"]))
+        reserve = list(zone["lowmem_reserve"])  # cumulative: an unlisted zone adds nothing
+        reserve += reserve[-1:] * (MAX_NR_ZONES - len(reserve))
         out.append(f"\n        protection: ({', '.join(str(r) for r in reserve)})")
         if not zone["present"]:
             out.append("\n")

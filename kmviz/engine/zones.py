@@ -14,24 +14,30 @@ from dataclasses import dataclass
 from math import isqrt
 
 from .constants import (
-    BIOS_HOLE_END_PFN,
-    BIOS_HOLE_START_PFN,
-    KERNEL_IMAGE_KIB,
+    BIOS_FLASH_START,
+    BIOS_TABLES_SIZE,
+    EBDA_START,
+    HT_HOLE,
+    ISA_END,
     LOWMEM_RESERVE_RATIO,
     MAX_DMA32_PFN,
     MAX_DMA_PFN,
     MAX_NR_ZONES,
     MAX_ORDER,
+    MIGRATE_PCPTYPES,
     MIGRATE_TYPES,
     MIN_FREE_KBYTES_MAX,
     MIN_FREE_KBYTES_MIN,
     PAGE_SHIFT,
-    PHYSICAL_START,
+    PAGE_SIZE,
+    PAGEBLOCK_NR_PAGES,
+    PCI_HOLE_SPLIT,
+    PCI_HOLE_START,
     STRUCT_PAGE_SIZE,
+    SYSTEM_ROM_START,
     WATERMARK_SCALE_FACTOR,
     ZONE_DMA,
     ZONE_DMA32,
-    ZONE_MOVABLE,
     ZONE_NAMES,
     ZONE_NORMAL,
 )
@@ -93,90 +99,138 @@ class Zone:
         )
 
 
+MEMORY_LAYOUTS = ("pc", "flat")  # Kernel(memory_map=...): how the firmware lays RAM out
+
+
 @dataclass(frozen=True)
 class MemoryMap:
-    """Where RAM is and what boot keeps, as pfn ranges [start, end)."""
+    """Where RAM is: the firmware's e820 table (bytes) and the RAM pfn ranges [start, end)."""
 
-    nr_pfns: int  # pfns 0 .. nr_pfns-1 exist in the simulated address space
-    ram: tuple[tuple[int, int], ...]  # e820 "usable" ranges
-    reserved: tuple[tuple[int, int, str], ...]  # memblock reservations inside RAM, with owner
+    layout: str  # "pc" or "flat" (MEMORY_LAYOUTS)
+    e820: tuple[tuple[int, int, str], ...]  # (start, end, "usable"/"reserved"), bytes
+    ram: tuple[tuple[int, int], ...]  # memblock.memory as pfn ranges, lowest first
+
+    @property
+    def nr_pfns(self) -> int:
+        """max_pfn: one past the highest RAM pfn; every pfn below it has a struct page."""
+        return self.ram[-1][1]
+
+    @property
+    def present_pages(self) -> int:
+        """Pages of RAM (what "Memory: …K/<this>K available" counts, in pages)."""
+        return sum(end - start for start, end in self.ram)
 
     def is_ram(self, pfn: int) -> bool:
         """True if ``pfn`` is usable RAM (not a firmware hole)."""
         return any(start <= pfn < end for start, end in self.ram)
 
 
-def kernel_image_pages() -> int:
-    """Pages the kernel image occupies from CONFIG_PHYSICAL_START."""
-    return (KERNEL_IMAGE_KIB * 1024 + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+def pc_e820(mem: int) -> tuple[tuple[int, int, str], ...]:
+    """The e820 table SeaBIOS hands a QEMU i440FX PC with ``mem`` bytes of RAM.
 
-
-def memory_map(nr_pfns: int, boot_reserved: bool) -> MemoryMap:
-    """The e820 RAM ranges and boot reservations of a machine with ``nr_pfns`` page frames.
-
-    With ``boot_reserved`` the firmware keeps pfn 0 and 0x9f000–0xfffff (EBDA, VGA, ROMs), as
-    "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved" and the BIOS map say on real
-    machines; memblock reserves the rest of the first 1 MiB (6.1 always does) and the kernel
-    image at CONFIG_PHYSICAL_START (16 MiB).
+    QEMU's pc_init1() puts RAM below 4 GiB up to 3.5 GiB; with 3.5 GiB or more it stops low RAM
+    at 3 GiB (gigabyte_align) and maps the rest from 4 GiB, leaving the 32-bit PCI hole.
+    SeaBIOS keeps the EBDA (0x9fc00), the system ROM (0xf0000) and its tables in the last
+    128 KiB below the top of low RAM.
     """
-    if not boot_reserved:
-        return MemoryMap(nr_pfns, ((0, nr_pfns),), ())
-    ram = [(1, min(BIOS_HOLE_START_PFN, nr_pfns))]
-    if nr_pfns > BIOS_HOLE_END_PFN:
-        ram.append((BIOS_HOLE_END_PFN, nr_pfns))
-    image_start = PHYSICAL_START >> PAGE_SHIFT
-    image_end = min(image_start + kernel_image_pages(), nr_pfns)
-    # reserve_real_mode() (arch/x86/realmode/init.c L66): "Unconditionally reserve the
-    # entire first 1M" -- the real-mode trampoline and whatever the BIOS left there
-    reserved = [(1, min(BIOS_HOLE_START_PFN, nr_pfns), "first 1 MiB (real mode)")]
-    if image_start < image_end:
-        reserved.append((image_start, image_end, "kernel image"))
-    return MemoryMap(nr_pfns, tuple(r for r in ram if r[0] < r[1]), tuple(reserved))
+    low = mem if mem < PCI_HOLE_SPLIT else PCI_HOLE_START
+    high = mem - low
+    table = [(0, min(EBDA_START, low), "usable")]
+    if low > EBDA_START:
+        table.append((EBDA_START, 0xA0000, "reserved"))
+    table.append((SYSTEM_ROM_START, ISA_END, "reserved"))
+    if low - BIOS_TABLES_SIZE > ISA_END:
+        table.append((ISA_END, low - BIOS_TABLES_SIZE, "usable"))
+        table.append((low - BIOS_TABLES_SIZE, low, "reserved"))
+    table.append((BIOS_FLASH_START, 1 << 32, "reserved"))
+    if high:
+        table.append((1 << 32, (1 << 32) + high, "usable"))
+    table.append((*HT_HOLE, "reserved"))
+    return tuple(table)
 
 
-def zone_spans(nr_pfns: int, zone_dma: bool, zone_dma32: bool) -> dict[int, tuple[int, int]]:
-    """The pfn range each configured zone could span: ``{zone_idx: (start, end)}``.
+def flat_e820(mem: int, bios: bool) -> tuple[tuple[int, int, str], ...]:
+    """RAM in one piece from 0 to ``mem``; with ``bios`` the BIOS keeps its areas below 1 MiB."""
+    if not bios:
+        return ((0, mem, "usable"),)
+    table = [(0, min(EBDA_START, mem), "usable")]
+    if mem > EBDA_START:
+        table.append((EBDA_START, min(0xA0000, mem), "reserved"))
+    if mem > SYSTEM_ROM_START:
+        table.append((SYSTEM_ROM_START, min(ISA_END, mem), "reserved"))
+    if mem > ISA_END:
+        table.append((ISA_END, mem, "usable"))
+    return tuple(table)
 
-    Mirrors zone_sizes_init() (arch/x86/mm/init.c): DMA up to MAX_DMA_PFN, DMA32 up to
-    MAX_DMA32_PFN, Normal to the end of memory; a zone whose config is off simply does not
-    exist and the next one up starts lower.
+
+def build_memory_map(mem: int, layout: str, boot_reserved: bool) -> MemoryMap:
+    """The firmware's e820 table for ``mem`` bytes of RAM and the RAM the kernel takes from it.
+
+    ``layout`` "pc" is QEMU's PC (pc_e820()); "flat" has RAM from 0 to ``mem`` in one piece,
+    round numbers for lessons, with the BIOS's areas below 1 MiB when ``boot_reserved``.
+    From the table the kernel keeps whole pages of "usable" RAM, and (trim_bios_range(),
+    e820__memblock_setup()) gives up page 0, "e820: update [mem 0x00000000-0x00000fff]
+    usable ==> reserved", and 0xa0000-0xfffff, "e820: remove [mem 0x000a0000-0x000fffff]".
+    """
+    bios = layout == "pc" or boot_reserved
+    table = pc_e820(mem) if layout == "pc" else flat_e820(mem, bios)
+    ram = []
+    for start, end, kind in table:
+        first, last = -(-start // PAGE_SIZE), end // PAGE_SIZE
+        if bios:
+            first = max(first, 1)
+        if kind == "usable" and first < last:
+            ram.append((first, last))
+    return MemoryMap(layout, table, tuple(ram))
+
+
+def zone_spans(
+    start_pfn: int, end_pfn: int, zone_dma: bool, zone_dma32: bool
+) -> dict[int, tuple[int, int]]:
+    """The pfn range each configured zone spans on a node of [start_pfn, end_pfn).
+
+    Mirrors zone_sizes_init() (arch/x86/mm/init.c) and zone_spanned_pages_in_node(): DMA up
+    to MAX_DMA_PFN, DMA32 up to MAX_DMA32_PFN, Normal to the end of the node, each clipped to
+    the node (holes inside count as spanned); a zone whose config is off simply does not exist
+    and the next one up starts lower.
     """
     spans = {}
-    start = 0
+    low = 0
     for idx, limit, enabled in (
         (ZONE_DMA, MAX_DMA_PFN, zone_dma),
         (ZONE_DMA32, MAX_DMA32_PFN, zone_dma32),
-        (ZONE_NORMAL, nr_pfns, True),
+        (ZONE_NORMAL, end_pfn, True),
     ):
         if not enabled:
             continue
-        end = min(limit, nr_pfns)
+        start, end = max(low, start_pfn), min(limit, end_pfn)
         if start < end:
             spans[idx] = (start, end)
-        start = max(start, end)
+        low = max(low, limit)
     return spans
 
 
 def build_zones(memory: MemoryMap, zone_dma: bool, zone_dma32: bool) -> list[Zone]:
-    """The populated zones, lowest first, each clipped to the RAM it really contains."""
+    """The populated zones, lowest first: each spans its part of the node, holes included."""
     zones = []
-    for idx, (span_start, span_end) in zone_spans(memory.nr_pfns, zone_dma, zone_dma32).items():
-        pieces = [
-            (max(s, span_start), min(e, span_end))
-            for s, e in memory.ram
-            if max(s, span_start) < min(e, span_end)
-        ]
-        if not pieces:
-            continue
-        present = sum(e - s for s, e in pieces)
-        zones.append(Zone(idx, pieces[0][0], pieces[-1][1], present))
+    node = (memory.ram[0][0], memory.nr_pfns)
+    for idx, (span_start, span_end) in zone_spans(*node, zone_dma, zone_dma32).items():
+        present = sum(max(0, min(e, span_end) - max(s, span_start)) for s, e in memory.ram)
+        if present:
+            zones.append(Zone(idx, span_start, span_end, present))
     return zones
 
 
 def memmap_pages(zone: Zone) -> int:
-    """Pages of struct page that free_area_init_core() estimates for the zone (calc_memmap_size)."""
-    size = zone.spanned_pages * STRUCT_PAGE_SIZE
-    return (size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+    """Pages of struct page that free_area_init_core() estimates for the zone.
+
+    Mirrors calc_memmap_size() (mm/page_alloc.c L7724): the spanned pages, or the present
+    ones when holes make the span more than 1/16 larger (SPARSEMEM leaves holes unmapped).
+    """
+    pages = zone.spanned_pages
+    if pages > zone.present_pages + (zone.present_pages >> 4):
+        pages = zone.present_pages
+    return (pages * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
 def mult_frac(x: int, numer: int, denom: int) -> int:
@@ -185,15 +239,47 @@ def mult_frac(x: int, numer: int, denom: int) -> int:
     return quot * numer + rem * numer // denom
 
 
+def nr_free_buffer_pages(zones: list[Zone]) -> int:
+    """Pages above the high watermark in the zones GFP_USER may use (DMA, DMA32, Normal).
+
+    Mirrors nr_free_buffer_pages() → nr_free_zone_pages() (mm/page_alloc.c L5995): per zone
+    ``managed - high`` when positive.
+    """
+    return sum(
+        max(z.managed_pages - z.watermark[WMARK_HIGH], 0) for z in zones if z.idx <= ZONE_NORMAL
+    )
+
+
 def calculate_min_free_kbytes(zones: list[Zone]) -> int:
     """min_free_kbytes at boot: clamp(int_sqrt(lowmem_kbytes * 16), 128, 262144).
 
     Mirrors calculate_min_free_kbytes() (mm/page_alloc.c L8830); lowmem_kbytes is
-    nr_free_buffer_pages() in KiB, the managed pages of every zone up to Normal (the high
-    watermark is still 0 when this first runs).
+    nr_free_buffer_pages() in KiB.
     """
-    lowmem_kbytes = sum(z.managed_pages for z in zones if z.idx <= ZONE_NORMAL) * 4
+    lowmem_kbytes = nr_free_buffer_pages(zones) * 4
     return max(MIN_FREE_KBYTES_MIN, min(isqrt(lowmem_kbytes * 16), MIN_FREE_KBYTES_MAX))
+
+
+def thp_enabled(zones: list[Zone]) -> bool:
+    """Whether hugepage_init() leaves transparent huge pages on: 512 MiB of managed RAM or more.
+
+    mm/huge_memory.c L516: "By default disable transparent hugepages on smaller systems".
+    """
+    return sum(z.managed_pages for z in zones) >= 512 << (20 - PAGE_SHIFT)
+
+
+def recommended_min_free_kbytes(zones: list[Zone], min_free_kbytes: int) -> int:
+    """min_free_kbytes as khugepaged raises it, so huge pages can be assembled.
+
+    Mirrors set_recommended_min_free_kbytes() (mm/khugepaged.c L2538): two free pageblocks
+    per zone up to Normal, plus MIGRATE_PCPTYPES² more to keep fallbacks within a pageblock,
+    at most 5 % of nr_free_buffer_pages(); never lower than the current value.  1 GiB (DMA and
+    DMA32): 512 * 2 * (2 + 9) = 11264 pages = 45056 KiB.
+    """
+    nr_zones = sum(1 for z in zones if z.idx <= ZONE_NORMAL)
+    recommended = PAGEBLOCK_NR_PAGES * nr_zones * (2 + MIGRATE_PCPTYPES * MIGRATE_PCPTYPES)
+    recommended = min(recommended, nr_free_buffer_pages(zones) // 20) << (PAGE_SHIFT - 10)
+    return max(recommended, min_free_kbytes)
 
 
 def setup_per_zone_wmarks(zones: list[Zone], min_free_kbytes: int) -> None:
@@ -226,7 +312,7 @@ def setup_per_zone_lowmem_reserve(zones: list[Zone]) -> None:
         clear = ratio == 0 or zone.managed_pages == 0
         upper = 0
         reserve = [0] * MAX_NR_ZONES
-        for j in range(i + 1, ZONE_MOVABLE + 1):
+        for j in range(i + 1, MAX_NR_ZONES):
             upper += managed[j]
             reserve[j] = 0 if clear else upper // ratio
         zone.lowmem_reserve = reserve

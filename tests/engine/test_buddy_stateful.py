@@ -218,7 +218,9 @@ def zone_can_serve(k: Kernel, zone, order: int, highest: int) -> bool:
 
 def reserved_pfns(k: Kernel) -> list[int]:
     """Pfns that boot kept: memblock reservations (the kernel image) and the e820 holes."""
-    pfns = {pfn for start, end, _ in k.memory.reserved for pfn in range(start, end)}
+    pfns = {
+        pfn for start, end, _ in k.memblock_reserved for pfn in range(start >> 12, -(-end >> 12))
+    }
     ram_edges = [0, *(edge for start, end in k.memory.ram for edge in (start, end)), k.nr_pfns]
     for hole_start, hole_end in zip(ram_edges[::2], ram_edges[1::2], strict=True):
         pfns.update(range(hole_start, hole_end))

@@ -68,13 +68,13 @@ def test_boot_keeps_pfn0_the_bios_area_and_the_kernel_image():
     assert state[0] == HOLE  # e820: the BIOS keeps page 0
     assert all(state[pfn] == HOLE for pfn in range(0x9F, 0x100))  # EBDA, VGA, ROMs
     # reserve_real_mode(): 6.1 reserves the whole first 1 MiB; memblock keeps the image
-    assert [(s, owner) for s, _, owner in k.memory.reserved] == [
-        (1, "first 1 MiB (real mode)"),
-        (0x1000, "kernel image"),
+    assert [(s, owner) for s, _, owner in k.memblock_reserved] == [
+        (0, "first 1 MiB (real mode)"),
+        (0x1000000, "kernel image"),
     ]
     assert all(state[pfn] == RESERVED for pfn in range(1, 0x9F))
-    image_start, image_end, _ = k.memory.reserved[1]
-    assert all(state[pfn] == RESERVED for pfn in range(image_start, image_end))
+    image_start, image_end, _ = k.memblock_reserved[1]
+    assert all(state[pfn] == RESERVED for pfn in range(image_start >> 12, image_end >> 12))
     assert k.block_at(0x1000) == (0x1000, 0, "reserved")
     assert k.zone("DMA").managed_pages == 3840  # as /proc/zoneinfo shows on a real VM
 
@@ -112,8 +112,8 @@ def test_watermarks_of_a_256mib_machine_match_the_kernel_formula():
 def test_lowmem_reserve_keeps_dma_from_dma32_requests():
     # lowmem_reserve[DMA32] of DMA = managed(DMA32) / 256 = 53856 / 256
     k = Kernel(mem="256MiB")
-    assert k.zone("DMA").lowmem_reserve == [0, 210, 210, 210]
-    assert k.zone("DMA32").lowmem_reserve == [0, 0, 0, 0]
+    assert k.zone("DMA").lowmem_reserve == [0, 210, 210, 210, 210]
+    assert k.zone("DMA32").lowmem_reserve == [0, 0, 0, 0, 0]
 
 
 def test_a_16gib_machine_boots():

@@ -59,7 +59,7 @@ def unpopulated(name):
         "        present  0\n"
         "        managed  0\n"
         "        cma      0\n"
-        "        protection: (0, 0, 0, 0)\n"
+        "        protection: (0, 0, 0, 0, 0)\n"
     )
 
 
@@ -86,7 +86,7 @@ def test_two_zone_machine_starts_with_the_node_header_and_per_node_stats():
         "        present  3998",
         "        managed  3840",
         "        cma      0",
-        "        protection: (0, 210, 210, 210)",
+        "        protection: (0, 210, 210, 210, 210)",
         "      nr_free_pages 3000",
     ]
 
@@ -113,7 +113,7 @@ def test_the_dma32_section_is_exact():
         "        present  61440\n"
         "        managed  53856\n"
         "        cma      0\n"
-        "        protection: (0, 0, 0, 0)\n"
+        "        protection: (0, 0, 0, 0, 0)\n"
         "      nr_free_pages 50000\n"
         "      nr_zone_inactive_anon 0\n"
         "      nr_zone_active_anon 0\n"
@@ -144,8 +144,9 @@ def test_every_zone_is_printed_and_unpopulated_ones_are_short():
         "Node 0, zone    DMA32",
         "Node 0, zone   Normal",
         "Node 0, zone  Movable",
+        "Node 0, zone   Device",
     ]
-    assert text.endswith(unpopulated("Normal") + unpopulated("Movable"))
+    assert text.endswith(unpopulated("Normal") + unpopulated("Movable") + unpopulated("Device"))
 
 
 def test_per_node_stats_go_with_the_first_populated_zone():
@@ -200,7 +201,7 @@ def test_a_real_256mib_machine():
     text = zoneinfo_text(Kernel(mem="256MiB").zone_stats())
     lines = text.split("\n")
     assert lines[0] == "Node 0, zone      DMA"
-    assert "        protection: (0, 210, 210, 210)" in lines
+    assert "        protection: (0, 210, 210, 210, 210)" in lines
     assert "  start_pfn:           1" in lines  # pfn 0 is firmware's
     assert "  start_pfn:           4096" in lines
     assert text.count("    cpu: ") == 4  # 2 CPUs x 2 populated zones

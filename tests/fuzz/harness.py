@@ -227,6 +227,7 @@ class Fuzzer:
             "zone_dma": rng.random() < 0.85,
             "slub_debug": rng.random() < 0.2,
             "boot": rng.random() < 0.9,
+            "memory_map": rng.choice(("pc", "flat")),
         }
         self.config = config
         with c_path(True):
@@ -643,7 +644,9 @@ class Fuzzer:
         """A public call with arguments of the wrong type or absurd size."""
         rng = self.rng
         if rng.random() < 0.1:
-            option = rng.choice(("mem", "cpus", "seed", "boot_reserved", "slub_debug"))
+            option = rng.choice(
+                ("mem", "cpus", "seed", "boot_reserved", "slub_debug", "memory_map")
+            )
             value = rng.choice((*JUNK, "1KiB", "64TiB", 0, "2MiB"))
             return Call("Kernel", (), {option: value}, fn=another_kernel)
         name = rng.choice((

@@ -39,7 +39,7 @@ def test_round_trip_gives_the_engines_zone_stats():
 def test_round_trip_lists_unpopulated_zones_without_start_pfn():
     parsed = zoneinfo(worked_kernel().cat("/proc/zoneinfo"))
     assert [(row.zone, row.populated) for row in parsed] == [
-        ("DMA", True), ("DMA32", True), ("Normal", False), ("Movable", False)
+        ("DMA", True), ("DMA32", True), ("Normal", False), ("Movable", False), ("Device", False)
     ]  # fmt: skip
     assert parsed.zone("Normal").start_pfn is None and parsed.zone("Normal").pagesets == ()
 

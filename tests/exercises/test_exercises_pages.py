@@ -19,6 +19,13 @@ from kmviz import (
     events,
     get_order,
 )
+from kmviz.engine.constants import (
+    FLAT_KERNEL_IMAGE_KIB,
+    KERNEL_RESERVE_END,
+    PAGE_SIZE,
+    PHYSICAL_START,
+    STRUCT_PAGE_SIZE,
+)
 from kmviz.exercises import Question, pages
 from kmviz.lessons import LESSONS, badge
 
@@ -183,6 +190,14 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     assert 230784 // 1024 == 225
     for phrase in ("Memory: 230784K/261752K available", "about 225 MiB", "30968K reserved"):
         assert phrase in text
+    assert round(FLAT_KERNEL_IMAGE_KIB / 1024) == 30 and "a 30 MiB kernel image" in text
+    # issue 17 item 17: what a real boot reserves, the struct page array first of all
+    pc = Kernel("256MiB", seed=0, memory_map="pc")
+    assert "62048K reserved" in pc.dmesg() and "`62048K reserved`" in text
+    memmap = sum(e - s for s, e, what in pc.memblock_reserved if what == "struct page array")
+    assert memmap == (256 << 20) // PAGE_SIZE * STRUCT_PAGE_SIZE == 4 << 20
+    assert "64 bytes for each of the 65,536 page frames: 4 MiB" in text
+    assert (KERNEL_RESERVE_END - PHYSICAL_START) >> 20 == 52 and "52 MiB kernel image" in text
 
     addr, added = pages.one_page(k)
     assert addr == 0xFFFF888003000000 and pages.pfn_of(addr) == 0x3000

@@ -3,8 +3,9 @@
 The speed issue's yardstick.  Each row runs one seeded operation stream twice, through kmviz
 and through the simplest correct Python allocator for the same job (references.py), and prints
 kmviz's ops/s, the reference's, their ratio and the issue's goal for it.  Rows "a Timeline
-observing" attach the views' Timeline first, as every lesson does.  Then the Timeline's fold
-cost per event and the engine's memory per page frame.
+observing a cell" attach the views' Timeline first, as every lesson does, and run the operations
+in one batch, as a notebook cell does (the Timeline's catch-up at its end is timed too).  Then
+the Timeline's fold cost per event and the engine's memory per page frame.
 
 Run: python benchmarks/bench_ratios.py [--ops N] [--seed S]
 """
@@ -12,6 +13,7 @@ Run: python benchmarks/bench_ratios.py [--ops N] [--seed S]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import random
@@ -31,23 +33,26 @@ from kmviz.engine.pagetable import VMALLOC_END, VMALLOC_START
 Plan = tuple[list[bool], list[int], list[float]]  # (allocate?, its argument, which live to free)
 
 
-def drive(allocate: Callable, release: Callable, plan: Plan) -> float:
-    """Run ``plan`` (allocate, else free a random live handle); operations per second."""
+def drive(
+    allocate: Callable, release: Callable, plan: Plan, inside: Callable = contextlib.nullcontext
+) -> float:
+    """Run ``plan`` (allocate, else free a random live handle) ``with inside():``; ops/s."""
     allocating, arguments, picks = plan
     live: list[tuple[int, int]] = []
     gc.disable()
     start = time.perf_counter()
-    for alloc, argument, pick in zip(allocating, arguments, picks, strict=True):
-        if alloc or not live:
-            handle = allocate(argument)
-            if handle:
-                live.append((handle, argument))
-        else:
-            i = int(pick * len(live))
-            handle, held_argument = live[i]
-            live[i] = live[-1]
-            live.pop()
-            release(handle, held_argument)
+    with inside():
+        for alloc, argument, pick in zip(allocating, arguments, picks, strict=True):
+            if alloc or not live:
+                handle = allocate(argument)
+                if handle:
+                    live.append((handle, argument))
+            else:
+                i = int(pick * len(live))
+                handle, held_argument = live[i]
+                live[i] = live[-1]
+                live.pop()
+                release(handle, held_argument)
     elapsed = time.perf_counter() - start
     gc.enable()
     return len(allocating) / elapsed
@@ -66,12 +71,15 @@ def flat_machine(observed: bool) -> Kernel:
 def pages_ratio(plan: Plan, observed: bool, page_api: bool) -> tuple[float, float]:
     """(kmviz, reference) ops/s for order-k blocks, by address or (page_api) by struct page."""
     k = flat_machine(observed)
+    inside = k.batch if observed else contextlib.nullcontext
     if page_api:
         kmviz_rate = drive(
-            functools.partial(k.alloc_pages, GFP_KERNEL), getattr(k, "__free_pages"), plan
+            functools.partial(k.alloc_pages, GFP_KERNEL), getattr(k, "__free_pages"), plan, inside
         )
     else:
-        kmviz_rate = drive(functools.partial(k.get_free_pages, GFP_KERNEL), k.free_pages, plan)
+        kmviz_rate = drive(
+            functools.partial(k.get_free_pages, GFP_KERNEL), k.free_pages, plan, inside
+        )
     buddy = DictBuddy(k.nr_pfns)
     return kmviz_rate, drive(buddy.alloc, buddy.release, plan)
 
@@ -88,7 +96,10 @@ def objects_ratio(plan: Plan, observed: bool, cache_size: int = 0) -> tuple[floa
         )
     else:
         kmviz_rate = drive(
-            lambda size: k.kmalloc(size, GFP_KERNEL), lambda addr, _size: k.kfree(addr), plan
+            lambda size: k.kmalloc(size, GFP_KERNEL),
+            lambda addr, _size: k.kfree(addr),
+            plan,
+            k.batch if observed else contextlib.nullcontext,
         )
     slab = SizeClassSlab(DictBuddy(k.nr_pfns))
     return kmviz_rate, drive(slab.alloc, lambda addr, _size: slab.release(addr), plan)
@@ -171,9 +182,10 @@ def main() -> None:
         ]
         if observable:
             rows += [
-                ("__get_free_pages/free_pages, a Timeline observing",
+                ("__get_free_pages/free_pages, a Timeline observing a cell",
                  lambda: pages_ratio(pages, True, False), 0.5),
-                ("kmalloc/kfree, a Timeline observing", lambda: objects_ratio(sizes, True), 0.5),
+                ("kmalloc/kfree, a Timeline observing a cell",
+                 lambda: objects_ratio(sizes, True), 0.5),
             ]  # fmt: skip
         for name, measure, goal in rows:
             row(f"{name}, {path}", measure(), goal if accelerated else None)

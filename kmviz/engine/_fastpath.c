@@ -4,8 +4,8 @@
  * __get_free_pages() and free_pages() for the common case only: a GFP mask seen before whose
  * first zone has a block above the low watermark, and a free of a plain block by its head.
  * Everything else -- first use of a mask, fallback steals, other zones, the slow path, every
- * bad argument, atomic context (might_sleep() is due) and any call while something observes
- * the kernel -- goes to the Python
+ * bad argument, atomic context (might_sleep() is due) and any call whose observers must hear of
+ * it at once (kernel.notify_each_call) -- goes to the Python
  * methods given at construction, which are the reference implementation
  * (kmviz/engine/buddy.py rmqueue_smallest() and free_one_page(), kmviz/engine/kernel.py).
  * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
@@ -33,6 +33,7 @@
 typedef struct {
     PyObject_HEAD
     Py_buffer state_view, owner_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
+    Py_buffer notify_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
     int nzones;
     int64_t list_base[MAX_ZONES];
@@ -42,12 +43,12 @@ typedef struct {
     int8_t *pageblock_mt;
     int8_t *zone_by_chunk;
     int8_t *atomic;            /* nonzero while sleeping is not allowed: might_sleep() is due */
+    int8_t *notify;            /* nonzero while observers hear of every call (notify_each_call) */
     int64_t *nr_free[MAX_ZONES];
     int64_t *free_count[MAX_ZONES];
     uint64_t direct_map_end;
     PyObject *record;          /* history.records.append */
     PyObject *plans;           /* {gfp: (zone position, mark, migratetype, record bits, head)} */
-    PyObject *notifiers;       /* the kernel's _trait_notifiers: non-empty means observed */
     PyObject *slow_get_free_pages;
     PyObject *slow_free_pages;
 } FastPath;
@@ -203,7 +204,7 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
 {
     if (nargs != 2 || kwnames != NULL)
         return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, kwnames);
-    if (PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0] || !PyLong_CheckExact(args[0]))
+    if (self->notify[0] || self->atomic[0] || !PyLong_CheckExact(args[0]))
         return call_slow(self->slow_get_free_pages, args);
     int order = small_order(args[1]);
     if (order < 0)
@@ -249,7 +250,7 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
 {
     if (nargs != 2 || kwnames != NULL)
         return PyObject_Vectorcall(self->slow_free_pages, args, nargs, kwnames);
-    if (PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+    if (self->notify[0] || !PyLong_CheckExact(args[0]))
         return call_slow(self->slow_free_pages, args);
     int order = small_order(args[1]);
     if (order < 0)
@@ -276,15 +277,15 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
         "state", "owner", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
-        "free_count", "direct_map_end", "record", "plans", "notifiers", "slow_get_free_pages",
+        "free_count", "direct_map_end", "record", "plans", "notify", "slow_get_free_pages",
         "slow_free_pages", NULL};
     PyObject *state, *owner, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
-    PyObject *record, *plans, *notifiers, *slow_get, *slow_free;
+    PyObject *record, *plans, *notify, *slow_get, *slow_free;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOO!O!O!KOO!O!OO:FastPath", keywords, &state, &owner, &nxt, &prv,
+            args, kwds, "OOOOOOOO!O!O!KOO!OOO:FastPath", keywords, &state, &owner, &nxt, &prv,
             &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
-            &free_count, &end, &record, &PyDict_Type, &plans, &PyDict_Type, &notifiers,
+            &free_count, &end, &record, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free))
         return NULL;
     Py_ssize_t nzones = PyTuple_GET_SIZE(bases);
@@ -311,6 +312,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_chunks;
     if (get_view(atomic, &self->atomic_view, 1, "atomic") < 0)
         goto fail_atomic;
+    if (get_view(notify, &self->notify_view, 1, "notify") < 0)
+        goto fail_notify;
     for (Py_ssize_t z = 0; z < nzones; z++) {
         if (get_view(PyTuple_GET_ITEM(nr_free, z), &self->nr_free_view[z], 8, "nr_free") < 0)
             goto fail_zones;
@@ -333,10 +336,10 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->pageblock_mt = self->pageblock_view.buf;
     self->zone_by_chunk = self->chunk_view.buf;
     self->atomic = self->atomic_view.buf;
+    self->notify = self->notify_view.buf;
     self->direct_map_end = end;
     self->record = Py_NewRef(record);
     self->plans = Py_NewRef(plans);
-    self->notifiers = Py_NewRef(notifiers);
     self->slow_get_free_pages = Py_NewRef(slow_get);
     self->slow_free_pages = Py_NewRef(slow_free);
     return (PyObject *)self;
@@ -347,6 +350,8 @@ fail_zones:
         PyBuffer_Release(&self->free_count_view[z]);
     }
     self->nzones = 0;
+    PyBuffer_Release(&self->notify_view);
+fail_notify:
     PyBuffer_Release(&self->atomic_view);
 fail_atomic:
     PyBuffer_Release(&self->chunk_view);
@@ -371,7 +376,6 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->record);
     Py_VISIT(self->plans);
-    Py_VISIT(self->notifiers);
     Py_VISIT(self->slow_get_free_pages);
     Py_VISIT(self->slow_free_pages);
     return 0;
@@ -382,7 +386,6 @@ FastPath_clear(FastPath *self)
 {
     Py_CLEAR(self->record);
     Py_CLEAR(self->plans);
-    Py_CLEAR(self->notifiers);
     Py_CLEAR(self->slow_get_free_pages);
     Py_CLEAR(self->slow_free_pages);
     return 0;
@@ -401,6 +404,7 @@ FastPath_dealloc(FastPath *self)
         PyBuffer_Release(&self->pageblock_view);
         PyBuffer_Release(&self->chunk_view);
         PyBuffer_Release(&self->atomic_view);
+        PyBuffer_Release(&self->notify_view);
         for (int z = 0; z < self->nzones; z++) {
             PyBuffer_Release(&self->nr_free_view[z]);
             PyBuffer_Release(&self->free_count_view[z]);
@@ -442,14 +446,14 @@ typedef struct {
     PyObject_HEAD
     PyObject *tables;         /* {gfp: [cache for each size 0..8192]} */
     PyObject *slab_by_pfn;    /* {pfn: slab} */
-    PyObject *notifiers;      /* the kernel's _trait_notifiers */
     PyObject *records_append; /* history.records.append */
     PyObject *objects;        /* history.objects (list) */
     PyObject *slab_emptied;   /* kernel._slab_emptied */
     PyObject *slow_kmalloc;
     PyObject *slow_kfree;
-    Py_buffer atomic_view;
+    Py_buffer atomic_view, notify_view;
     int8_t *atomic;
+    int8_t *notify;           /* nonzero while observers hear of every call */
 } SlabFastPath;
 
 static PyObject *s_cpu_slab, *s_partial, *s_freelist, *s_base, *s_size, *s_requested;
@@ -475,7 +479,7 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
 {
     if (kwnames != NULL)
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, kwnames);
-    if (nargs != 2 || PyDict_GET_SIZE(self->notifiers) != 0 || self->atomic[0]
+    if (nargs != 2 || self->notify[0] || self->atomic[0]
         || !PyLong_CheckExact(args[0]))
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     long size = PyLong_AsLong(args[0]);
@@ -563,7 +567,7 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
 {
     if (kwnames != NULL)
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, kwnames);
-    if (nargs != 1 || PyDict_GET_SIZE(self->notifiers) != 0 || !PyLong_CheckExact(args[0]))
+    if (nargs != 1 || self->notify[0] || !PyLong_CheckExact(args[0]))
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
     unsigned long long addr = PyLong_AsUnsignedLongLong(args[0]);
     if ((addr == (unsigned long long)-1 && PyErr_Occurred()) || addr < PAGE_OFFSET) {
@@ -650,12 +654,12 @@ out:
 static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *keywords[] = {"tables", "slab_by_pfn", "notifiers", "records_append", "objects",
+    static char *keywords[] = {"tables", "slab_by_pfn", "notify", "records_append", "objects",
                                "slab_emptied", "atomic", "slow_kmalloc", "slow_kfree", NULL};
-    PyObject *tables, *slabs, *notifiers, *append, *objects, *emptied, *atomic, *kmalloc, *kfree;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!OOOO:SlabFastPath", keywords,
-                                     &PyDict_Type, &tables, &PyDict_Type, &slabs, &PyDict_Type,
-                                     &notifiers, &append, &PyList_Type, &objects, &emptied,
+    PyObject *tables, *slabs, *notify, *append, *objects, *emptied, *atomic, *kmalloc, *kfree;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOO!OOOO:SlabFastPath", keywords,
+                                     &PyDict_Type, &tables, &PyDict_Type, &slabs,
+                                     &notify, &append, &PyList_Type, &objects, &emptied,
                                      &atomic, &kmalloc, &kfree))
         return NULL;
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
@@ -666,9 +670,13 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->atomic = self->atomic_view.buf;
+    if (get_view(notify, &self->notify_view, 1, "notify") < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->notify = self->notify_view.buf;
     self->tables = Py_NewRef(tables);
     self->slab_by_pfn = Py_NewRef(slabs);
-    self->notifiers = Py_NewRef(notifiers);
     self->records_append = Py_NewRef(append);
     self->objects = Py_NewRef(objects);
     self->slab_emptied = Py_NewRef(emptied);
@@ -682,7 +690,6 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->tables);
     Py_VISIT(self->slab_by_pfn);
-    Py_VISIT(self->notifiers);
     Py_VISIT(self->records_append);
     Py_VISIT(self->objects);
     Py_VISIT(self->slab_emptied);
@@ -696,7 +703,6 @@ SlabFastPath_clear(SlabFastPath *self)
 {
     Py_CLEAR(self->tables);
     Py_CLEAR(self->slab_by_pfn);
-    Py_CLEAR(self->notifiers);
     Py_CLEAR(self->records_append);
     Py_CLEAR(self->objects);
     Py_CLEAR(self->slab_emptied);
@@ -712,6 +718,8 @@ SlabFastPath_dealloc(SlabFastPath *self)
     SlabFastPath_clear(self);
     if (self->atomic != NULL)
         PyBuffer_Release(&self->atomic_view);
+    if (self->notify != NULL)
+        PyBuffer_Release(&self->notify_view);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -117,7 +117,7 @@ class ExecutionContextAPI:
         )
         self.atomic_flag[0] = self.atomic
         self.history.append_object(ContextChanged(action, self.context.snapshot()))
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
 
     # --- the current task ----------------------------------------------------------------------

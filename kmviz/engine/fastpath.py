@@ -47,7 +47,7 @@ def attach(kernel: Kernel) -> bool:
         direct_map_end=kernel.direct_map_end,
         record=buddy.record,
         plans=kernel.page_plans_for_c,
-        notifiers=kernel._trait_notifiers,
+        notify=kernel.notify_each_call,
         slow_get_free_pages=cls.get_free_pages.__get__(kernel),
         slow_free_pages=cls.free_pages.__get__(kernel),
     )
@@ -57,7 +57,7 @@ def attach(kernel: Kernel) -> bool:
     slab = SlabFastPath(
         tables=kernel._kmalloc_tables,
         slab_by_pfn=kernel.slab_by_pfn,
-        notifiers=kernel._trait_notifiers,
+        notify=kernel.notify_each_call,
         records_append=kernel.history.records.append,
         objects=kernel.history.objects,
         slab_emptied=kernel._slab_emptied,

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import operator
 import random
+import weakref
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
 
 from traitlets import All, Any, HasTraits, Int
 
@@ -183,6 +187,9 @@ class AllocPlan:
         self.first_mark = fast[0][1] if fast else 0
 
 
+_cell_running = [False]  # True while a notebook cell runs: every kernel batches (begin_cell())
+
+
 class Kernel(
     HasTraits,
     ExecutionContextAPI,
@@ -219,11 +226,18 @@ class Kernel(
     CONFIG_DEBUG_VM) or "debian" (the stock distribution kernel, silent about sleeping in
     atomic context and about a double free_pages());
     ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
+
+    Observers of ``tick`` (the views' Timelines) hear of the calls in batches: once at the end
+    of a ``with k.batch():`` block, once at the end of a notebook cell (``begin_cell()`` /
+    ``end_cell()``, which kmviz.widgets hooks to IPython), whenever ``k.notify()`` asks, and
+    outside all of those once per call.  Inside a batch the C fast paths stay on.
     """
+
+    _every: ClassVar[weakref.WeakSet] = weakref.WeakSet()  # every kernel, for the cells' batches
 
     tick = Int(
         0,
-        help="Bumped once per engine call that changed the machine, while anything observes it.",
+        help="Bumped once per batch of calls that changed the machine, while anything observes it.",
     )
     last_violation = Any(
         None, allow_none=True, help="The latest ContextViolated event (might_sleep fired)."
@@ -291,6 +305,13 @@ class Kernel(
         self.context.debug_preempt = self.config_options["CONFIG_DEBUG_PREEMPT"] == "y"
         # 1 while sleeping is not allowed: the fast paths then defer to might_sleep()
         self.atomic_flag = array("b", [0])
+        # 1 while observers of tick hear of every call (observed, no batch open): the C fast
+        # paths then step aside for the Python methods, which notify
+        self.notify_each_call = array("b", [0])
+        self._batches = 0  # open ``with k.batch()`` blocks
+        self._heard = 0  # history records when observers last heard (at a batch's start)
+        self._observed = False  # something observes tick
+        Kernel._every.add(self)
         self.atomic = False  # the same, as a bool for the Python fast paths
         self._next_might_sleep_ns = 0
         self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
@@ -325,10 +346,85 @@ class Kernel(
         if boot:
             self.boot()
 
+    # === observers ==============================================================================
+    def observe(self, handler, names=All, type="change") -> None:
+        """traitlets' observe(); an observer of ``tick`` hears once per call outside a batch."""
+        super().observe(handler, names=names, type=type)
+        self._observers_changed()
+
+    def unobserve(self, handler, names=All, type="change") -> None:
+        """traitlets' unobserve()."""
+        super().unobserve(handler, names=names, type=type)
+        self._observers_changed()
+
     def unobserve_all(self, name=All) -> None:
-        """Remove every observer (traitlets replaces its notifier table; the C path follows)."""
+        """traitlets' unobserve_all()."""
         super().unobserve_all(name)
-        fastpath.attach(self)
+        self._observers_changed()
+
+    def _observers_changed(self) -> None:
+        """Set notify_each_call: something observes ``tick`` and no batch is open."""
+        if not hasattr(self, "notify_each_call"):  # HasTraits.__init__ observing, before ours
+            return
+        notifiers = self._trait_notifiers
+        observed = any(
+            notifiers.get(name, {}).get(kind) for name in ("tick", All) for kind in ("change", All)
+        )
+        self._observed = observed
+        self.notify_each_call[0] = observed and not self._batching()
+
+    def _batching(self) -> bool:
+        """True inside a ``with k.batch()`` block or a notebook cell."""
+        return bool(self._batches) or _cell_running[0]
+
+    @contextmanager
+    def batch(self) -> Iterator[Kernel]:
+        """``with k.batch():`` the calls inside notify observers once, at the end.
+
+        The end of the block tells them even inside a notebook cell (a player moved after the
+        block sees its calls); blocks may nest, and only the outermost end tells.
+        """
+        if not self._batching():
+            self._heard = self.history.record_count
+        self._batches += 1
+        self._observers_changed()
+        try:
+            yield self
+        finally:
+            self._batches -= 1
+            self._observers_changed()
+            if not self._batches:
+                self.notify()
+
+    def notify(self) -> None:
+        """Tell observers now of every call since they last heard (a view asks, a batch ends)."""
+        count = self.history.record_count
+        if count != self._heard:
+            self._heard = count
+            if self._observed:
+                self.tick += 1
+
+    @staticmethod
+    def begin_cell() -> None:
+        """A notebook cell starts: every kernel, those it makes too, batches until end_cell()."""
+        if _cell_running[0]:
+            return
+        _cell_running[0] = True
+        for kernel in list(Kernel._every):
+            if not kernel._batches:
+                kernel._heard = kernel.history.record_count
+            kernel._observers_changed()
+
+    @staticmethod
+    def end_cell() -> None:
+        """The cell is over: each kernel's observers hear of what it did (outside a batch)."""
+        if not _cell_running[0]:
+            return
+        _cell_running[0] = False
+        for kernel in list(Kernel._every):
+            kernel._observers_changed()
+            if not kernel._batches:
+                kernel.notify()
 
     # === boot ==================================================================================
     def _setup_arch(self) -> None:
@@ -859,7 +955,7 @@ class Kernel(
         pfn = self._alloc(gfp, order)
         if self._kswapd_pending:
             self._run_kswapd()
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
         if pfn < 0:
             return None
@@ -892,7 +988,7 @@ class Kernel(
                     zone, order, plan.migratetype, plan.record, plan.head + order
                 )
                 if pfn >= 0:
-                    if self._trait_notifiers:
+                    if self.notify_each_call[0]:
                         self.tick += 1
                     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         if gfp.__class__ is not int:
@@ -914,7 +1010,7 @@ class Kernel(
                 plan.record,
                 plan.head,
             )
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
         return 0 if pfn < 0 else PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
@@ -935,7 +1031,7 @@ class Kernel(
             raise TypeError(f"__free_pages() takes a Page from alloc_pages(), not {page!r}")
         self._require_pfn(page)
         self._free(page.pfn, order, "__free_pages")
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
 
     def free_page(self, addr: int) -> None:
@@ -964,7 +1060,7 @@ class Kernel(
                         pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9],
                         False,
                     )  # fmt: skip
-                    if self._trait_notifiers:
+                    if self.notify_each_call[0]:
                         self.tick += 1
                     return
         except TypeError:
@@ -1001,7 +1097,7 @@ class Kernel(
                 )
         else:
             self._free((addr - PAGE_OFFSET) >> PAGE_SHIFT, order, "free_pages")
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
 
     def _free(self, pfn: int, order: int, caller: str) -> None:
@@ -1277,7 +1373,7 @@ class Kernel(
         task = Task(comm[:15], pid, uid=1000, oom_score_adj=oom_score_adj)
         task.pages = self._user_pages(wanted, "anon", task.comm)
         self.tasks.append(task)
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
         return pid
 
@@ -1287,7 +1383,7 @@ class Kernel(
         for task in self.tasks:
             if task.pid == pid and not task.unkillable:
                 self._exit_task(task)
-                if self._trait_notifiers:
+                if self.notify_each_call[0]:
                     self.tick += 1
                 return
         raise ValueError(f"no killable task with pid {pid}")
@@ -1298,7 +1394,7 @@ class Kernel(
         pfns = self._user_pages(_require_size(size), "file", self.comm)
         for pfn in pfns:
             self.page_cache.add(pfn)
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
         return len(pfns)
 

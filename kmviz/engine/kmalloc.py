@@ -415,7 +415,7 @@ class SlabAPI:
                     history = self.history  # history.append_object(), inlined for speed
                     history.records.append(len(history.objects) << 2)
                     history.objects.append(("kmalloc", addr, size, gfp, cache))
-                    if self._trait_notifiers:
+                    if self.notify_each_call[0]:
                         self.tick += 1
                     return addr
         except (KeyError, TypeError):
@@ -538,7 +538,7 @@ class SlabAPI:
                     freelist.append((addr - slab.base) // cache.size)
                     if len(freelist) == slab.objects and slab is not cache.cpu_slab:
                         self._slab_emptied(slab)
-                    if self._trait_notifiers:
+                    if self.notify_each_call[0]:
                         self.tick += 1
                     return
         self._check_alive()
@@ -964,7 +964,7 @@ class SlabAPI:
         """The end of a call: kswapd runs if the call woke it, then observers hear once."""
         if self._kswapd_pending:
             self._run_kswapd()
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
 
 

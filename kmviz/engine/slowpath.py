@@ -288,7 +288,7 @@ class SlowPathMixin:
         self.panic_message = message
         self.history.append_object(KernelPanicked(message))
         self._stop_fast_paths()
-        if self._trait_notifiers:
+        if self.notify_each_call[0]:
             self.tick += 1
         raise KernelPanic(message)
 

@@ -167,7 +167,9 @@ class Controls(widgets.VBox):
         pinned = timeline.pinned
         timeline.pinned, timeline.follow = False, True
         try:
-            return call()
+            result = call()
+            self.kernel.notify()  # inside a notebook cell too: the views show this call now
+            return result
         finally:
             timeline.pinned, timeline.follow = pinned, not pinned
 

@@ -234,6 +234,7 @@ class Player(widgets.VBox):
         ``follow()``, lets it follow the kernel again.
         """
         tl = self.timeline
+        tl.kernel.notify()  # the kernel's calls so far, also those of the running cell
         tl.follow = position >= tl.length and not tl.pinned
         tl.seek(position)
 

@@ -238,7 +238,6 @@ class Timeline(HasTraits):
 
     _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
     _every: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # kernel -> set
-    _holds: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # kernel -> int
 
     @classmethod
     def of(cls, kernel) -> Timeline:
@@ -352,16 +351,12 @@ class Timeline(HasTraits):
 
     @contextmanager
     def hold(self):
-        """Let the kernel run many calls with none of its views following each; catch up after."""
-        holds = Timeline._holds
-        holds[self.kernel] = holds.get(self.kernel, 0) + 1
-        try:
+        """Let the kernel run many calls with none of its views following each; catch up after.
+
+        The same as ``with kernel.batch():`` (every timeline of the kernel waits for its end).
+        """
+        with self.kernel.batch():
             yield self
-        finally:
-            holds[self.kernel] -= 1
-            if not holds[self.kernel]:
-                for timeline in list(Timeline._every.get(self.kernel, ())):
-                    timeline._kernel_changed(None)
 
     @observe("pinned")
     def _unpinned(self, change) -> None:
@@ -369,7 +364,7 @@ class Timeline(HasTraits):
             self._kernel_changed(None)  # what the kernel did since the cell finished
 
     def _kernel_changed(self, _change) -> None:
-        if self.pinned or Timeline._holds.get(self.kernel):
+        if self.pinned:
             return  # a finished cell's timeline ends where the cell ended
         self.length = len(self.kernel.history)
         if self.follow:

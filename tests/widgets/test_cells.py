@@ -101,3 +101,19 @@ def test_a_finished_cells_player_ends_where_the_cell_ended(notebook):
     cell(notebook, "k.get_free_pages(GFP_KERNEL, 3)")
     ns = notebook.user_ns
     assert ns["player"].slider.max == ns["view"].timeline.length == ns["at"]
+
+
+def test_a_cells_views_hear_of_its_calls_once_when_it_ends(notebook):
+    cell(notebook, "view = BuddyView(k)\nmoves = []\n"
+                   "view.timeline.observe(lambda c: moves.append(c['new']), 'position')\n"
+                   "fast = k.notify_each_call[0]\n"
+                   "for _ in range(50):\n"
+                   "    k.get_free_pages(GFP_KERNEL, 1)")  # fmt: skip
+    ns = notebook.user_ns
+    assert ns["moves"] == [len(ns["k"].history)] and ns["fast"] == 0
+
+
+def test_a_player_moved_inside_a_cell_knows_the_cells_calls(notebook):
+    cell(notebook, "player = Player(k)\nk.get_free_pages(GFP_KERNEL, 3)\nplayer.go(0)\n"
+                   "player.go(10**9)\nat = player.timeline.position")  # fmt: skip
+    assert notebook.user_ns["at"] == len(notebook.user_ns["k"].history)

@@ -275,3 +275,27 @@ def test_a_fork_shows_the_same_machine_and_moves_on_its_own():
     fresh.seek(0)
     assert shared.position == len(k.history)
     assert (fork.frames == fresh.frames).all()
+
+
+def timeline_state(tl: Timeline) -> tuple:
+    """Everything a view reads from a timeline, comparable with ==."""
+    return (tl.position, tl.frames.tobytes(), tl.orders.tobytes(), tl.nr_free.tolist(),
+            tl.caches, tl.slabs, tl.areas, tl.active_slab)  # fmt: skip
+
+
+def test_a_timeline_following_batches_misses_and_reorders_no_event():
+    k = Kernel("64MiB", seed=2)
+    tl = Timeline.of(k)
+    applied = []
+    tl.observe(lambda _change: applied.extend(tl.moved_over()), "position")
+    start = tl.position
+    with k.batch():
+        held = [k.get_free_pages(GFP_KERNEL, order % 4) for order in range(40)]
+        k.notify()  # a view asks in the middle of the batch
+        held += [k.kmalloc(64 << (n % 6), GFP_KERNEL) for n in range(40)]
+    k.get_free_pages(GFP_ATOMIC, 1)  # outside a batch: heard at once
+    with tl.hold():
+        for n, addr in enumerate(held[:40]):
+            k.free_pages(addr, n % 4)
+    assert applied == list(k.history.events(start, len(k.history)))
+    assert timeline_state(tl) == timeline_state(Timeline(k))

@@ -24,6 +24,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate, islice
 
 from .events import (
     BlockSplit,
@@ -60,6 +61,13 @@ KIND_FREE = 2
 PFN_SHIFT = 29
 GFP_SHIFT = 13
 TAIL_BIT = 1 << 13
+LOW_BITS = (1 << 10) - 1  # kind, order and order2: all a record's event count depends on
+# EVENTS_OF[record & LOW_BITS]: how many events a record stands for -- a stored event is one;
+# an allocation is its splits (order2 - order) and itself, a free itself and its merges
+EVENTS_OF = [
+    1 if bits & 3 == KIND_OBJECT else 1 + ((bits >> 6) & 15) - ((bits >> 2) & 15)
+    for bits in range(LOW_BITS + 1)
+]
 
 
 class History(Sequence):
@@ -100,16 +108,15 @@ class History(Sequence):
     def _index(self) -> array:
         """Extend the running event count over records written since the last read."""
         ends, records = self._ends, self.records
-        total = ends[-1] if ends else 0
-        for i in range(len(ends), len(records)):
-            record = records[i]
-            kind = record & 3
-            if kind == KIND_OBJECT:
-                total += 1
-            else:
-                total += 1 + ((record >> 6) & 15) - ((record >> 2) & 15)
-            ends.append(total)
+        if len(ends) < len(records):
+            total = ends[-1] if ends else 0
+            counts = map(EVENTS_OF.__getitem__, map(LOW_BITS.__and__, records[len(ends) :]))
+            ends.extend(islice(accumulate(counts, initial=total), 1, None))
         return ends
+
+    def ends(self) -> array:
+        """Per record, how many events there are up to and including it (read-only)."""
+        return self._index()
 
     def __len__(self) -> int:
         ends = self._index()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import weakref
 import zlib
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
 from typing import ClassVar, NamedTuple
 
@@ -70,6 +70,8 @@ from ..engine.events import (
     VmallocFreed,
     VmallocMapped,
 )
+from ..engine.history import KIND_ALLOC, KIND_OBJECT, PFN_SHIFT
+from .fold import LEVELS, last_writers, paint
 
 # --- frame codes: 0..10 are free blocks of that order ------------------------------------------
 PAGES = 11  # alloc_pages() / __get_free_pages(): the caller owns them
@@ -100,6 +102,8 @@ CODE_NAMES = (
     "hole (no RAM)",
 )
 
+BULK_RECORDS = 64  # fewer whole history records than this are applied event by event
+BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
@@ -379,23 +383,149 @@ class Timeline(HasTraits):
             finally:
                 del self._touch
             return
-        handlers = self._handlers
-        position = start
         # far from ``stop`` only every COARSE-th checkpoint is taken: a long catch-up on a
         # big machine would otherwise spend more time compressing maps than applying events
         fine_from = stop - FINE_CHECKPOINTS * self._interval
         coarse = self._interval * COARSE
+        position = start
+        while position < stop:
+            due = (position // self._interval + 1) * self._interval
+            while due <= stop and not (
+                due > self._checkpoints[-1][0] and (due >= fine_from or due % coarse == 0)
+            ):
+                due += self._interval
+            end = min(due, stop)
+            self._fold(position, end)
+            position = end
+            if position == due:
+                self._checkpoint(position)
+
+    def _fold(self, start: int, stop: int) -> None:
+        """Apply events start..stop-1: whole records in bulk when there are many, else one by one.
+
+        ``_apply_events`` is the reference; ``_fold_records`` gives the same state faster
+        (tests/widgets/test_timeline.py compares them record for record).
+        """
+        ends = self.kernel.history.ends()
+        first = bisect_right(ends, start)  # the record holding event ``start``
+        if first < len(ends) and start > (ends[first - 1] if first else 0):
+            first += 1  # it starts before ``start``: apply the rest of it event by event
+        last = bisect_right(ends, stop)  # the records before it end at ``stop`` or earlier
+        if last - first < BULK_RECORDS:
+            self._apply_events(start, stop)
+            return
+        self._apply_events(start, ends[first - 1] if first else 0)
+        self._fold_records(first, last)
+        self._apply_events(ends[last - 1], stop)
+
+    def _apply_events(self, start: int, stop: int) -> None:
+        """Apply events start..stop-1 one by one, each through its handler (the reference)."""
+        handlers = self._handlers
         for event in self.kernel.history.events(start, stop):
             handler = handlers.get(event.__class__)
             if handler is not None:
                 handler(event)
-            position += 1
-            if (
-                position % self._interval == 0
-                and position > self._checkpoints[-1][0]
-                and (position >= fine_from or position % coarse == 0)
-            ):
-                self._checkpoint(position)
+
+    def _fold_records(self, first: int, last: int) -> None:
+        """Apply whole history records first..last-1 in bulk, a barrier event by itself."""
+        history = self.kernel.history
+        while first < last:
+            barrier = self._bulk(first, last)
+            if barrier < last:  # an event that reads the frames: apply it as the reference does
+                for event in history.expand(history.records[barrier]):
+                    self._handlers[event.__class__](event)
+                barrier += 1
+            first = barrier
+
+    def _bulk(self, first: int, last: int) -> int:
+        """Apply records first.. up to ``last`` or the first barrier event; where it stopped.
+
+        Object records run through their handlers in order, except that what they paint is
+        collected; page records are decoded with numpy.  Then every frame takes the value of
+        the last record that painted it (kmviz/widgets/fold.py) and the free counts add up.
+        """
+        history = self.kernel.history
+        records = np.frombuffer(history.records, np.int64, last - first, first * 8).copy()
+        kinds = records & 3
+        stored, handlers = history.objects, self._handlers
+        painted: list[tuple[int, int, int, int]] = []  # (record, level, block, code)
+        self._paint = lambda lo, hi, code: painted.extend(
+            (record, level, block, code) for level, block in _aligned_blocks(lo, hi)
+        )
+        self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
+        stop = records.size
+        try:
+            for record in np.flatnonzero(kinds == KIND_OBJECT).tolist():
+                event = stored[int(records[record]) >> 2]
+                kind = event.__class__
+                if kind is tuple:  # a hot path's compact event (history.COMPACT_EVENTS)
+                    tag = event[0]
+                    if tag in ("kmalloc", "kmem_cache_alloc"):
+                        self._slot_taken(event[1])
+                    elif tag in ("kfree", "kmem_cache_free"):
+                        self._slot_released(event[1])
+                    else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
+                        self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
+                elif kind in BARRIERS:
+                    stop = record
+                    break
+                else:
+                    handler = handlers.get(kind)
+                    if handler is not None:
+                        handler(event)
+        finally:
+            del self._paint, self._mark
+        records, kinds = records[:stop], kinds[:stop]
+        page = np.flatnonzero(kinds != KIND_OBJECT)
+        records, alloc = records[page], kinds[page] == KIND_ALLOC
+        pfn = records >> PFN_SHIFT
+        order = (records >> 2) & 15
+        order2 = (records >> 6) & 15
+        self._count_free(pfn, order, order2, alloc)
+        # frames: an allocation paints its pages and each half expand() put back (of orders
+        # order .. order2 - 1, at pfn + 2^o), a free the block it ended in; what the objects
+        # painted comes in between, in record order
+        halves = np.where(alloc, order2 - order, 0)
+        ends = np.cumsum(halves)
+        half_of = np.repeat(np.arange(page.size), halves)  # one row per put-back half
+        half = order[half_of] + np.arange(half_of.size) - np.repeat(ends - halves, halves)
+        extra = np.array(painted, dtype=np.int64).reshape(-1, 4)
+        when = np.concatenate((page, page[half_of], extra[:, 0]))
+        level = np.concatenate((np.where(alloc, order, order2), half, extra[:, 1]))
+        block = np.concatenate(
+            (pfn >> level[: page.size], (pfn[half_of] >> half) + 1, extra[:, 2])
+        )  # the upper half of order o at pfn is block (pfn >> o) + 1 of level o
+        code = np.concatenate((np.where(alloc, PAGES, order2), half, extra[:, 3]))
+        by_time = np.argsort(when, kind="stable")
+        lo, hi = paint(self.frames, last_writers(level[by_time], block[by_time]), code[by_time])
+        # orders: an allocation sets its head's, a free clears the freed block's
+        level = np.where(alloc, 0, order)
+        lo_o, hi_o = paint(
+            self.orders, last_writers(level, pfn >> level), np.where(alloc, order, -1)
+        )
+        if min(lo, lo_o) < max(hi, hi_o):
+            self._touch(min(lo, lo_o), max(hi, hi_o))
+        return first + stop
+
+    def _count_free(self, pfn, order, order2, alloc) -> None:
+        """Add what page records do to the free counts: nr_free[zone, order] per zone.
+
+        An allocation takes a block of order2 and expand() puts one half of each order from
+        order2 - 1 down to order back; a free puts a block of order2 and its merges took one
+        buddy of each order from order to order2 - 1.
+        """
+        starts = np.array([start for _, start, _ in self.zones])
+        by_start = np.argsort(starts, kind="stable")
+        zone = by_start[np.searchsorted(starts[by_start], pfn, side="right") - 1]
+        sign = np.where(alloc, 1, -1)
+        width = MAX_ORDER + 1
+        cells = len(self.zones) * width
+        halves = np.bincount(zone * width + order, sign, cells) - np.bincount(
+            zone * width + order2, sign, cells
+        )
+        halves = halves.reshape(len(self.zones), width).cumsum(axis=1)[:, :MAX_ORDER]
+        blocks = np.bincount(zone * MAX_ORDER + order2, -sign, len(self.zones) * MAX_ORDER)
+        self.nr_free += (halves + blocks.reshape(len(self.zones), MAX_ORDER)).astype(np.int64)
 
     def _snapshot(self) -> tuple:
         packed = zlib.compress(self.frames.tobytes() + self.orders.tobytes(), 1)
@@ -476,14 +606,19 @@ class Timeline(HasTraits):
         self._touch(min(e.pfn, e.new_pfn), max(e.pfn, e.new_pfn) + 1)
 
     # --- owners -------------------------------------------------------------------------------
+    def _paint(self, start: int, end: int, code: int) -> None:
+        """Frames ``start`` to ``end - 1`` now have owner ``code``."""
+        self.frames[start:end] = code
+        self._touch(start, end)
+
     def _mark(self, pfns, code: int) -> None:
+        """The frames ``pfns`` now have owner ``code``."""
         index = np.fromiter(pfns, dtype=np.int64, count=len(pfns))
         self.frames[index] = code
         self._touch(int(index.min()), int(index.max()) + 1)
 
     def _page_table(self, e: PageTableAllocated) -> None:
-        self.frames[e.pfn] = PAGE_TABLE
-        self._touch(e.pfn, e.pfn + 1)
+        self._paint(e.pfn, e.pfn + 1, PAGE_TABLE)
 
     def _lru(self, e: LruPagesAdded) -> None:
         self._mark(e.pfns, ANON if e.lru == "anon" else FILE)
@@ -491,8 +626,7 @@ class Timeline(HasTraits):
     def _memblock(self, e: MemblockAllocated) -> None:
         start = e.phys >> PAGE_SHIFT
         end = (e.phys + e.size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
-        self.frames[start:end] = BOOTMEM
-        self._touch(start, end)
+        self._paint(start, end, BOOTMEM)
 
     def _vmalloc_mapped(self, e: VmallocMapped) -> None:
         self.areas[e.addr] = Area(e.addr, e.size, e.pfns, e.kind, False)
@@ -526,8 +660,7 @@ class Timeline(HasTraits):
         end = e.pfn + (1 << e.order)
         for pfn in range(e.pfn, end):
             self._slab_head[pfn] = e.pfn
-        self.frames[e.pfn : end] = SLAB
-        self._touch(e.pfn, end)
+        self._paint(e.pfn, end, SLAB)
 
     def _slab_filled(self, e: SlabFilled) -> None:
         # boot's objects took slots 0 .. objects - 1; a slab left with room is the active one
@@ -554,13 +687,19 @@ class Timeline(HasTraits):
         return slab, (ptr - base) // cache.size
 
     def _object_allocated(self, e: ObjectAllocated) -> None:
-        if not e.cache:  # large kmalloc: the pages came just before, as PagesAllocated
-            start = (e.ptr - PAGE_OFFSET) >> PAGE_SHIFT
-            end = start + (e.bytes_alloc >> PAGE_SHIFT)
-            self.frames[start:end] = KMALLOC_LARGE
-            self._touch(start, end)
-            return
-        found = self._slot(e.ptr)
+        if e.cache:
+            self._slot_taken(e.ptr)
+        else:
+            self._large_kmalloc(e.ptr, e.bytes_alloc)
+
+    def _large_kmalloc(self, ptr: int, nbytes: int) -> None:
+        """kmalloc() above 8 KiB: the pages came just before, as PagesAllocated."""
+        start = (ptr - PAGE_OFFSET) >> PAGE_SHIFT
+        self._paint(start, start + (nbytes >> PAGE_SHIFT), KMALLOC_LARGE)
+
+    def _slot_taken(self, ptr: int) -> None:
+        """A slab object at ``ptr`` was handed out: its slot is used, its slab active."""
+        found = self._slot(ptr)
         if found:
             # SLUB hands out objects only from the cache's active slab (c->slab), so the slab
             # of the newest allocation is the active one
@@ -569,14 +708,18 @@ class Timeline(HasTraits):
             self.active_slab[slab.cache] = slab.pfn
 
     def _object_freed(self, e: ObjectFreed) -> None:
+        self._slot_released(e.ptr)
+
+    def _slot_released(self, ptr: int) -> None:
+        """kfree(ptr): the slot of the object starting at ``ptr`` is free again."""
         # trace_kfree() fires before SLUB looks at the pointer: a pointer into the middle of
         # an object (refused) frees nothing
-        found = self._slot(e.ptr)
+        found = self._slot(ptr)
         if found:
             slab, slot = found
             cache = self.caches[slab.cache]
             if (
-                e.ptr
+                ptr
                 == PAGE_OFFSET + (slab.pfn << PAGE_SHIFT) + cache.red_left_pad + slot * cache.size
             ):
                 self.slabs[slab.pfn] = slab._replace(used=slab.used & ~(1 << slot))
@@ -666,3 +809,12 @@ class Timeline(HasTraits):
 
 def _ignore(*_args) -> None:
     """Stands in for Timeline._touch during long replays, where nobody reads the range."""
+
+
+def _aligned_blocks(start: int, end: int):
+    """(level, block) of the aligned blocks that tile frames ``start`` to ``end - 1``."""
+    while start < end:
+        level = min((start & -start).bit_length() - 1 if start else LEVELS - 1,
+                    (end - start).bit_length() - 1, LEVELS - 1)  # fmt: skip
+        yield level, start >> level
+        start += 1 << level

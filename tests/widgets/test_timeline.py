@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kmviz import GFP_ATOMIC, GFP_KERNEL, PAGE_OFFSET, Kernel
+from kmviz import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, PAGE_OFFSET, Kernel
 from kmviz.engine.buddy import HOLE as ENGINE_HOLE
 from kmviz.engine.buddy import RESERVED as ENGINE_RESERVED
 from kmviz.engine.events import BlockSplit
@@ -21,6 +21,7 @@ from kmviz.widgets.timeline import (
     VMALLOC,
     Timeline,
 )
+from kmviz.workloads import uptime
 
 
 def assert_matches_engine(k: Kernel, tl: Timeline) -> None:
@@ -299,3 +300,76 @@ def test_a_timeline_following_batches_misses_and_reorders_no_event():
             k.free_pages(addr, n % 4)
     assert applied == list(k.history.events(start, len(k.history)))
     assert timeline_state(tl) == timeline_state(Timeline(k))
+
+
+def painted_machine() -> Kernel:
+    """A machine whose history has every kind of event the fold paints, barriers included."""
+    k = Kernel("16MiB", seed=4, boot=False)
+    k.memblock_alloc(3 << 12)
+    k.memblock_alloc(5000)
+    k.boot()
+    uptime(k, 600)
+    k.fill_page_cache("1MiB")
+    holes = [k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0) for _ in range(k.free_pages_count() - 300)]
+    for page in holes[::2]:  # no free block above order 0 left for compaction to find
+        k.free_pages_block(page, 0)
+    cache = k.kmem_cache_create("fold_test", 200)
+    objects = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(50)]
+    large = [k.kmalloc(40_000, GFP_KERNEL) for _ in range(5)]
+    areas = [k.vmalloc(5 << 12) for _ in range(5)]
+    area = k.vmap([k.alloc_pages(GFP_KERNEL, 0) for _ in range(3)])
+    for addr in objects[::2]:
+        k.kmem_cache_free(cache, addr)
+    k.kfree(large[0])
+    k.vfree(areas[1])
+    k.vunmap(area)
+    k.compact(10)  # isolates free pages and migrates pages: the bulk fold's barriers
+    return k
+
+
+@pytest.fixture(scope="module")
+def folded():
+    """The busy machine and two timelines of it: one folded event by event, one in bulk."""
+    k = painted_machine()
+    saved = timeline_module.BULK_RECORDS
+    try:
+        timeline_module.BULK_RECORDS = 10**12  # every record event by event: the reference
+        reference = Timeline(k)
+        timeline_module.BULK_RECORDS = 1
+        bulk = Timeline(k)
+    finally:
+        timeline_module.BULK_RECORDS = saved
+    return k, reference, bulk
+
+
+def test_the_painted_machine_has_every_kind_of_event_the_fold_paints(folded):
+    k, _, _ = folded
+    kinds = {type(event).__name__ for event in k.history}
+    assert {"LruPagesAdded", "SlabCreated", "VmallocMapped", "PageTableAllocated",
+            "MemblockAllocated", "FreePagesIsolated", "PageMigrated"} <= kinds  # fmt: skip
+
+
+def test_the_bulk_fold_equals_the_reference_at_the_newest_event(folded):
+    _, reference, bulk = folded
+    assert timeline_state(bulk) == timeline_state(reference)
+
+
+def test_the_bulk_fold_equals_the_reference_after_every_record_of_a_stretch(folded):
+    k, reference, bulk = folded
+    ends = k.history.ends()
+    middle = len(ends) // 2
+    for position in [0, *ends[middle : middle + 150]]:
+        for timeline in (reference, bulk):
+            timeline.seek(position)
+            timeline.seek(position + 3000)  # forward in bulk from a record's end
+        assert timeline_state(bulk) == timeline_state(reference), position
+
+
+def test_the_bulk_fold_equals_the_reference_from_and_to_any_event(folded):
+    k, reference, bulk = folded
+    rng = np.random.default_rng(5)
+    for start, stop in rng.integers(0, len(k.history) + 1, size=(40, 2)):
+        for timeline in (reference, bulk):
+            timeline.seek(int(start))
+            timeline.seek(int(stop))
+        assert timeline_state(bulk) == timeline_state(reference), (start, stop)

@@ -18,6 +18,13 @@ every other one is dropped and the spacing doubles, so memory stays bounded on l
 long catch-up (a view opened after a big workload) checkpoints sparsely until its last
 stretch, so going back near the end stays quick and the catch-up itself is not slowed down.
 
+Applying events comes in two forms that give the same state: one event at a time through its
+handler (``_apply_events``, the readable reference, used for short moves), and whole history
+records in bulk (``_fold_records``): page records decoded with numpy, each frame painted by its
+last write (kmviz/widgets/fold.py), the other events through their handlers in order.  The
+state after ``n`` events is the same for every timeline of a kernel, so a timeline following
+the kernel copies another that has just folded the same events instead of folding them again.
+
 A kernel has one shared timeline (``Timeline.of(k)``) that follows it, and any number of
 others: ``Timeline(k)`` replays the history for a player of its own, and ``fork()`` copies a
 timeline's state in one step -- each notebook cell's views read a fork pinned to the machine
@@ -102,6 +109,8 @@ CODE_NAMES = (
     "hole (no RAM)",
 )
 
+TAKEN = frozenset(("kmalloc", "kmem_cache_alloc"))  # compact events (history.COMPACT_EVENTS)
+RELEASED = frozenset(("kfree", "kmem_cache_free"))
 BULK_RECORDS = 64  # fewer whole history records than this are applied event by event
 BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
@@ -286,9 +295,8 @@ class Timeline(HasTraits):
             self.length = len(kernel.history)
             self.seek(self.length)
         else:  # the same state in one step: no replay
-            self._restore(start._snapshot())
+            self._adopt(start)
             self.index = start.index  # where the rarer events are: the history's, shared
-            self._interval, self._checkpoints = start._interval, list(start._checkpoints)
             self.length, self.position = start.length, start.position
             self.previous = start.position
         Timeline._every.setdefault(kernel, weakref.WeakSet()).add(self)
@@ -334,7 +342,11 @@ class Timeline(HasTraits):
             differ = np.flatnonzero((frames != self.frames) | (orders != self.orders))
             self._lo, self._hi = (int(differ[0]), int(differ[-1]) + 1) if differ.size else (0, 0)
         elif position - self.position > TRACK_LIMIT:  # a long way: say everything changed
-            self._apply(self.position, position, track=False)
+            twin = self._twin_at(position)
+            if twin is None:
+                self._apply(self.position, position, track=False)
+            else:  # another timeline of the kernel has just folded these events: copy it
+                self._adopt(twin)
             self._lo, self._hi = 0, self.nr_pfns
         else:
             self._lo, self._hi = self.nr_pfns, 0
@@ -342,6 +354,27 @@ class Timeline(HasTraits):
         self.changed = (self._lo, max(self._hi, self._lo))
         self.previous = self.position
         self.position = position
+
+    def _twin_at(self, position: int) -> Timeline | None:
+        """Another timeline of the same kernel standing at ``position``, or None."""
+        for other in Timeline._every.get(self.kernel, ()):
+            if other is not self and other.position == position:
+                return other
+        return None
+
+    def _adopt(self, other: Timeline) -> None:
+        """Take ``other``'s state and checkpoints (the same kernel's): a copy, not a replay.
+
+        The state after ``n`` events is the same for every timeline of a kernel, so its
+        checkpoints serve this one too.
+        """
+        self.frames, self.orders, self.nr_free = (
+            other.frames.copy(), other.orders.copy(), other.nr_free.copy()
+        )  # fmt: skip
+        self.caches, self.slabs = dict(other.caches), dict(other.slabs)
+        self._slab_head, self.areas = dict(other._slab_head), dict(other.areas)
+        self.active_slab, self._splitting = dict(other.active_slab), other._splitting
+        self._interval, self._checkpoints = other._interval, list(other._checkpoints)
 
     def step(self, count: int = 1) -> None:
         """Move ``count`` events forward (negative: back)."""
@@ -454,16 +487,20 @@ class Timeline(HasTraits):
         )
         self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
         stop = records.size
+        object_at = np.flatnonzero(kinds == KIND_OBJECT)
+        taken, released = self._slot_taken, self._slot_released
         try:
-            for record in np.flatnonzero(kinds == KIND_OBJECT).tolist():
-                event = stored[int(records[record]) >> 2]
+            for record, index in zip(
+                object_at.tolist(), (records[object_at] >> 2).tolist(), strict=True
+            ):
+                event = stored[index]
                 kind = event.__class__
                 if kind is tuple:  # a hot path's compact event (history.COMPACT_EVENTS)
                     tag = event[0]
-                    if tag in ("kmalloc", "kmem_cache_alloc"):
-                        self._slot_taken(event[1])
-                    elif tag in ("kfree", "kmem_cache_free"):
-                        self._slot_released(event[1])
+                    if tag in TAKEN:
+                        taken(event[1])
+                    elif tag in RELEASED:
+                        released(event[1])
                     else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
                         self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
                 elif kind in BARRIERS:
@@ -676,15 +713,18 @@ class Timeline(HasTraits):
         for pfn in range(e.pfn, e.pfn + (1 << e.order)):
             del self._slab_head[pfn]
 
-    def _slot(self, ptr: int) -> tuple[Slab, int] | None:
-        """The slab holding object ``ptr`` and its slot number, or None (not a slab object)."""
+    def _slot(self, ptr: int) -> tuple[Slab, int, int] | None:
+        """The slab holding object ``ptr``, its slot number and ``ptr``'s offset into the slot.
+
+        None if ``ptr`` is not in a slab.
+        """
         head = self._slab_head.get((ptr - PAGE_OFFSET) >> PAGE_SHIFT)
         if head is None:
             return None
         slab = self.slabs[head]
         cache = self.caches[slab.cache]
         base = PAGE_OFFSET + (head << PAGE_SHIFT) + cache.red_left_pad
-        return slab, (ptr - base) // cache.size
+        return slab, *divmod(ptr - base, cache.size)
 
     def _object_allocated(self, e: ObjectAllocated) -> None:
         if e.cache:
@@ -703,9 +743,9 @@ class Timeline(HasTraits):
         if found:
             # SLUB hands out objects only from the cache's active slab (c->slab), so the slab
             # of the newest allocation is the active one
-            slab, slot = found
-            self.slabs[slab.pfn] = slab._replace(used=slab.used | 1 << slot)
-            self.active_slab[slab.cache] = slab.pfn
+            (pfn, cache, order, objects, used), slot, _ = found
+            self.slabs[pfn] = Slab(pfn, cache, order, objects, used | 1 << slot)
+            self.active_slab[cache] = pfn
 
     def _object_freed(self, e: ObjectFreed) -> None:
         self._slot_released(e.ptr)
@@ -715,14 +755,9 @@ class Timeline(HasTraits):
         # trace_kfree() fires before SLUB looks at the pointer: a pointer into the middle of
         # an object (refused) frees nothing
         found = self._slot(ptr)
-        if found:
-            slab, slot = found
-            cache = self.caches[slab.cache]
-            if (
-                ptr
-                == PAGE_OFFSET + (slab.pfn << PAGE_SHIFT) + cache.red_left_pad + slot * cache.size
-            ):
-                self.slabs[slab.pfn] = slab._replace(used=slab.used & ~(1 << slot))
+        if found and not found[2]:  # the first byte of a slot
+            (pfn, cache, order, objects, used), slot, _ = found
+            self.slabs[pfn] = Slab(pfn, cache, order, objects, used & ~(1 << slot))
 
     # --- reading ------------------------------------------------------------------------------
     def event(self, index: int):

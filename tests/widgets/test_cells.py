@@ -117,3 +117,21 @@ def test_a_player_moved_inside_a_cell_knows_the_cells_calls(notebook):
     cell(notebook, "player = Player(k)\nk.get_free_pages(GFP_KERNEL, 3)\nplayer.go(0)\n"
                    "player.go(10**9)\nat = player.timeline.position")  # fmt: skip
     assert notebook.user_ns["at"] == len(notebook.user_ns["k"].history)
+
+
+def test_a_cells_events_are_folded_once_though_two_timelines_follow(notebook, monkeypatch):
+    cell(notebook, "view = BuddyView(k)")
+    folded = []
+    fold = Timeline._fold
+
+    def counted(timeline, start, stop):
+        folded.append(stop - start)
+        fold(timeline, start, stop)
+
+    monkeypatch.setattr(Timeline, "_fold", counted)
+    cell(notebook, "start = len(k.history)\nlater = BuddyView(k)\nfor _ in range(3000):\n"
+                   "    k.free_pages(k.get_free_pages(GFP_KERNEL, 0), 0)")  # fmt: skip
+    ns = notebook.user_ns
+    k, later = ns["k"], ns["later"]
+    assert Timeline.of(k).position == later.timeline.position == len(k.history)  # both follow
+    assert sum(folded) == len(k.history) - ns["start"]

@@ -161,27 +161,56 @@ class Area(NamedTuple):
 class EventIndex:
     """Where the rarer events sit in a kernel's history, so views look back without replaying.
 
-    Built lazily, one pass extended as the history grows.  Keys: "log" (MessageLogged),
-    "context" (ContextChanged), "violation" (ContextViolated, SchedulingWhileAtomic), "dma"
-    (DmaMapped, DeviceWrote, and the log line of a refused vmalloc mapping), "block"
+    Built lazily from the history's records, one pass extended as the history grows; one per
+    history, shared by its timelines.  Keys: "log" (MessageLogged), "context" (ContextChanged),
+    "violation" (ContextViolated, SchedulingWhileAtomic), "dma" (DmaMapped, DeviceWrote, and
+    the log line of a refused vmalloc mapping), "block"
     (PagesAllocated of order 1 or more) and "cache" (CacheCreated).
     """
 
     KEYS = ("log", "context", "violation", "dma", "block", "cache")
+    _of: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # history -> index
+
+    @classmethod
+    def of(cls, history) -> EventIndex:
+        """The index of ``history``, shared by every timeline of its kernel."""
+        index = cls._of.get(history)
+        if index is None:
+            index = cls._of[history] = cls(history)
+        return index
 
     def __init__(self, history):
         self._history = history
-        self._indexed = 0  # events looked at so far
+        self._records = 0  # history records looked at so far
         self._at = {key: array("q") for key in self.KEYS}
+        # the events, None for a "block" one until asked for (it is rebuilt from its record)
         self._events: dict[str, list] = {key: [] for key in self.KEYS}
 
     def _extend(self, stop: int) -> None:
-        """Look at events up to ``stop`` (exclusive) that were not looked at yet."""
-        if stop <= self._indexed:
+        """Look at the records of events up to ``stop`` (exclusive) not looked at yet.
+
+        Only stored events can be of the keys but "block", an allocation record of order 1 or
+        more; compact events (kmalloc, kfree) never are.
+        """
+        history = self._history
+        ends = history.ends()
+        last = min(bisect_left(ends, stop), len(ends) - 1)  # the record of event stop - 1
+        if last < self._records:
             return
         at, events = self._at, self._events
-        position = self._indexed
-        for event in self._history.events(self._indexed, stop):
+        records, stored = history.records, history.objects
+        for number in range(self._records, last + 1):
+            record = records[number]
+            position = ends[number] - 1  # a record's last event: the stored one, the allocation
+            kind = record & 3
+            if kind == KIND_ALLOC:
+                if (record >> 2) & 15:
+                    at["block"].append(position)
+                    events["block"].append(None)
+                continue
+            if kind != KIND_OBJECT:
+                continue
+            event = stored[record >> 2]
             kind = event.__class__
             key = None
             if kind is MessageLogged:
@@ -195,15 +224,21 @@ class EventIndex:
                 key = "violation"
             elif kind is DmaMapped or kind is DeviceWrote:
                 key = "dma"
-            elif kind is PagesAllocated and event.order:
-                key = "block"
             elif kind is CacheCreated:
                 key = "cache"
             if key:
                 at[key].append(position)
                 events[key].append(event)
-            position += 1
-        self._indexed = position
+        self._records = last + 1
+
+    def _built(self, key: str, first: int, stop: int) -> list:
+        """``self._events[key][first:stop]``, "block" events rebuilt where not yet."""
+        found = self._events[key]
+        if key == "block":
+            for i in range(first, stop):
+                if found[i] is None:
+                    found[i] = self._history[self._at[key][i]]
+        return found[first:stop]
 
     def positions(self, key: str, start: int, stop: int) -> array:
         """The positions of ``key`` events in ``start <= position < stop``, oldest first."""
@@ -215,7 +250,7 @@ class EventIndex:
         """The ``key`` events themselves in ``start <= position < stop``, oldest first."""
         self._extend(stop)
         at = self._at[key]
-        return self._events[key][bisect_left(at, start) : bisect_left(at, stop)]
+        return self._built(key, bisect_left(at, start), bisect_left(at, stop))
 
     def newest(self, key: str, stop: int, count: int) -> array:
         """The positions of the newest ``count`` ``key`` events before ``stop``, oldest first."""
@@ -235,7 +270,7 @@ class EventIndex:
         """The newest ``key`` event before ``stop``, or None."""
         self._extend(stop)
         found = bisect_left(self._at[key], stop)
-        return self._events[key][found - 1] if found else None
+        return self._built(key, found - 1, found)[0] if found else None
 
 
 class Timeline(HasTraits):
@@ -317,7 +352,7 @@ class Timeline(HasTraits):
         self.areas: dict[int, Area] = {}  # by address
         self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
-        self.index = EventIndex(kernel.history)  # where the rarer events are, for look-backs
+        self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
         self._interval = FIRST_INTERVAL
         self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
 

@@ -373,3 +373,27 @@ def test_the_bulk_fold_equals_the_reference_from_and_to_any_event(folded):
             timeline.seek(int(start))
             timeline.seek(int(stop))
         assert timeline_state(bulk) == timeline_state(reference), (start, stop)
+
+
+def test_the_event_index_finds_what_a_scan_of_every_event_finds():
+    k = Kernel("16MiB", seed=1)
+    k.kmem_cache_create("indexed", 100)
+    k.free_pages(k.get_free_pages(GFP_KERNEL, 2), 2)
+    k.irq_enter()
+    k.kmalloc(64, GFP_KERNEL)  # might_sleep in interrupt context: a violation, a log line
+    k.irq_exit()
+    scan = {key: [] for key in timeline_module.EventIndex.KEYS}
+    for position, event in enumerate(k.history):
+        kind = type(event).__name__
+        key = {"MessageLogged": "log", "ContextChanged": "context", "CacheCreated": "cache",
+               "ContextViolated": "violation", "SchedulingWhileAtomic": "violation",
+               "DmaMapped": "dma", "DeviceWrote": "dma"}.get(kind)  # fmt: skip
+        if kind == "PagesAllocated" and event.order:
+            key = "block"
+        if key:
+            scan[key].append((position, event))
+    index = timeline_module.EventIndex(k.history)
+    for key, found in scan.items():
+        assert list(index.positions(key, 0, len(k.history))) == [p for p, _ in found], key
+        assert index.events(key, 0, len(k.history)) == [e for _, e in found], key
+    assert scan["violation"] and scan["context"] and scan["block"] and scan["log"]

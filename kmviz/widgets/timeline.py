@@ -13,10 +13,11 @@ same events, never guessed by undoing::
     checkpoint every 4096 events          # 8,200 events in: restore the one at 8,192,
     seek(8_200) = restore(8_192) + 8 events    # then apply 8 events
 
-Checkpoints keep the frame codes zlib-compressed; when there are more than MAX_CHECKPOINTS
-every other one is dropped and the spacing doubles, so memory stays bounded on long runs.  A
-long catch-up (a view opened after a big workload) checkpoints sparsely until its last
-stretch, so going back near the end stays quick and the catch-up itself is not slowed down.
+Checkpoints keep the frame codes as runs of equal codes, zlib-compressed; when there are more
+than MAX_CHECKPOINTS every other one is dropped and the spacing doubles, so memory stays
+bounded on long runs.  A long catch-up (a view opened after a big workload) checkpoints
+sparsely until its last stretch, so going back near the end stays quick and the catch-up
+itself is not slowed down.
 
 Applying events comes in two forms that give the same state: one event at a time through its
 handler (``_apply_events``, the readable reference, used for short moves), and whole history
@@ -600,16 +601,14 @@ class Timeline(HasTraits):
         self.nr_free += (halves + blocks.reshape(len(self.zones), MAX_ORDER)).astype(np.int64)
 
     def _snapshot(self) -> tuple:
-        packed = zlib.compress(self.frames.tobytes() + self.orders.tobytes(), 1)
-        return (packed, self.nr_free.copy(), dict(self.caches), dict(self.slabs),
-                dict(self._slab_head), dict(self.areas), dict(self.active_slab),
+        return (_pack(self.frames), _pack(self.orders), self.nr_free.copy(), dict(self.caches),
+                dict(self.slabs), dict(self._slab_head), dict(self.areas), dict(self.active_slab),
                 self._splitting)  # fmt: skip
 
     def _restore(self, snapshot: tuple) -> None:
-        packed, nr_free, caches, slabs, slab_head, areas, active_slab, splitting = snapshot
-        raw = zlib.decompress(packed)
-        self.frames = np.frombuffer(raw, dtype=np.uint8, count=self.nr_pfns).copy()
-        self.orders = np.frombuffer(raw, dtype=np.int8, offset=self.nr_pfns).copy()
+        frames, orders, nr_free, caches, slabs, slab_head, areas, active_slab, splitting = snapshot
+        self.frames = _unpack(frames, np.uint8, self.nr_pfns)
+        self.orders = _unpack(orders, np.int8, self.nr_pfns)
         self.nr_free = nr_free.copy()
         self.caches, self.slabs = dict(caches), dict(slabs)
         self._slab_head, self.areas = dict(slab_head), dict(areas)
@@ -879,6 +878,30 @@ class Timeline(HasTraits):
 
 def _ignore(*_args) -> None:
     """Stands in for Timeline._touch during long replays, where nobody reads the range."""
+
+
+def _pack(codes: np.ndarray) -> tuple[int, bytes]:
+    """``codes`` for a checkpoint: (number of runs, zlib of their starts then their codes).
+
+    A map of whole blocks is mostly long runs (a free order-10 block is one run of 1024), so
+    the runs are small and quick to compress; with more than a run per 4 codes it is the
+    codes themselves (number of runs -1).
+    """
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int32)
+    if starts.size * 4 > codes.size:
+        return -1, zlib.compress(codes.tobytes(), 1)
+    return starts.size, zlib.compress(starts.tobytes() + codes[starts].tobytes(), 1)
+
+
+def _unpack(packed: tuple[int, bytes], dtype, size: int) -> np.ndarray:
+    """The ``size`` codes ``_pack`` packed, as a new writable array of ``dtype``."""
+    runs, data = packed
+    raw = zlib.decompress(data)
+    if runs < 0:
+        return np.frombuffer(raw, dtype=dtype).copy()
+    starts = np.frombuffer(raw, dtype=np.int32, count=runs)
+    codes = np.frombuffer(raw, dtype=dtype, offset=4 * runs)
+    return np.repeat(codes, np.diff(starts, append=size))
 
 
 def _aligned_blocks(start: int, end: int):

@@ -397,3 +397,14 @@ def test_the_event_index_finds_what_a_scan_of_every_event_finds():
         assert list(index.positions(key, 0, len(k.history))) == [p for p, _ in found], key
         assert index.events(key, 0, len(k.history)) == [e for _, e in found], key
     assert scan["violation"] and scan["context"] and scan["block"] and scan["log"]
+
+
+@pytest.mark.parametrize(("runs", "longest"), [(50, 300), (5000, 3)])
+def test_a_checkpoint_gives_back_the_codes_it_packed(runs, longest):
+    rng = np.random.default_rng(runs)
+    codes = np.repeat(rng.integers(-1, 22, size=runs), rng.integers(1, longest, size=runs))
+    for dtype in (np.uint8, np.int8):
+        packed = timeline_module._pack(codes.astype(dtype))
+        assert (packed[0] < 0) == (longest < 4)  # long runs: packed as runs; else the codes
+        unpacked = timeline_module._unpack(packed, dtype, codes.size)
+        assert np.array_equal(unpacked, codes.astype(dtype)) and unpacked.flags.writeable

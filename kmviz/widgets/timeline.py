@@ -112,7 +112,6 @@ CODE_NAMES = (
 
 TAKEN = frozenset(("kmalloc", "kmem_cache_alloc"))  # compact events (history.COMPACT_EVENTS)
 RELEASED = frozenset(("kfree", "kmem_cache_free"))
-BULK_RECORDS = 64  # fewer whole history records than this are applied event by event
 BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
@@ -285,6 +284,7 @@ class Timeline(HasTraits):
         help="A finished notebook cell's: its length stays where the cell ended until unpinned.",
     )
 
+    bulk_records: ClassVar[int] = 64  # fewer whole records than this go event by event
     _shared: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
     _every: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # kernel -> set
 
@@ -480,7 +480,7 @@ class Timeline(HasTraits):
         if first < len(ends) and start > (ends[first - 1] if first else 0):
             first += 1  # it starts before ``start``: apply the rest of it event by event
         last = bisect_right(ends, stop)  # the records before it end at ``stop`` or earlier
-        if last - first < BULK_RECORDS:
+        if last - first < self.bulk_records:
             self._apply_events(start, stop)
             return
         self._apply_events(start, ends[first - 1] if first else 0)
@@ -524,7 +524,7 @@ class Timeline(HasTraits):
         self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
         stop = records.size
         object_at = np.flatnonzero(kinds == KIND_OBJECT)
-        taken, released = self._slot_taken, self._slot_released
+        slots: list[tuple[int, bool]] = []  # (pointer, taken) of compact kmalloc/kfree events
         try:
             for record, index in zip(
                 object_at.tolist(), (records[object_at] >> 2).tolist(), strict=True
@@ -534,18 +534,22 @@ class Timeline(HasTraits):
                 if kind is tuple:  # a hot path's compact event (history.COMPACT_EVENTS)
                     tag = event[0]
                     if tag in TAKEN:
-                        taken(event[1])
+                        slots.append((event[1], True))
                     elif tag in RELEASED:
-                        released(event[1])
+                        slots.append((event[1], False))
                     else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
                         self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
-                elif kind in BARRIERS:
+                    continue
+                if slots:  # the event may create or free slabs: the slots change first
+                    self._slots_changed(slots)
+                    slots.clear()
+                if kind in BARRIERS:
                     stop = record
                     break
-                else:
-                    handler = handlers.get(kind)
-                    if handler is not None:
-                        handler(event)
+                handler = handlers.get(kind)
+                if handler is not None:
+                    handler(event)
+            self._slots_changed(slots)
         finally:
             del self._paint, self._mark
         records, kinds = records[:stop], kinds[:stop]
@@ -579,6 +583,34 @@ class Timeline(HasTraits):
         if min(lo, lo_o) < max(hi, hi_o):
             self._touch(min(lo, lo_o), max(hi, hi_o))
         return first + stop
+
+    def _slots_changed(self, changes: list[tuple[int, bool]]) -> None:
+        """Slot changes (pointer, taken) in order, as _slot_taken()/_slot_released() make them.
+
+        Each slab's bits change in an int and the slab is rebuilt once, at the end.
+        """
+        heads, slabs, layout, used, active = self._slab_head, self.slabs, {}, {}, {}
+        for ptr, taken in changes:
+            head = heads.get((ptr - PAGE_OFFSET) >> PAGE_SHIFT)
+            if head is None:
+                continue
+            where = layout.get(head)
+            if where is None:
+                slab = slabs[head]
+                cache = self.caches[slab.cache]
+                base = PAGE_OFFSET + (head << PAGE_SHIFT) + cache.red_left_pad
+                where = layout[head] = (base, cache.size, slab.cache)
+                used[head] = slab.used
+            slot, into = divmod(ptr - where[0], where[1])
+            if taken:
+                used[head] |= 1 << slot
+                active[where[2]] = head
+            elif not into:  # kfree() of a slot's first byte
+                used[head] &= ~(1 << slot)
+        for head, bits in used.items():
+            pfn, cache, order, objects, _ = slabs[head]
+            slabs[head] = Slab(pfn, cache, order, objects, bits)
+        self.active_slab.update(active)
 
     def _count_free(self, pfn, order, order2, alloc) -> None:
         """Add what page records do to the free counts: nr_free[zone, order] per zone.

@@ -321,6 +321,7 @@ def painted_machine() -> Kernel:
     for addr in objects[::2]:
         k.kmem_cache_free(cache, addr)
     k.kfree(large[0])
+    k.kfree(k.kmalloc(64, GFP_KERNEL) + 8)  # into an object: refused, its slot stays used
     k.vfree(areas[1])
     k.vunmap(area)
     k.compact(10)  # isolates free pages and migrates pages: the bulk fold's barriers
@@ -329,17 +330,19 @@ def painted_machine() -> Kernel:
 
 @pytest.fixture(scope="module")
 def folded():
-    """The busy machine and two timelines of it: one folded event by event, one in bulk."""
+    """The painted machine and two timelines of it: one folded event by event, one in bulk.
+
+    Neither copies the other where both stand at the same event (``_twin_at``).
+    """
     k = painted_machine()
-    saved = timeline_module.BULK_RECORDS
-    try:
-        timeline_module.BULK_RECORDS = 10**12  # every record event by event: the reference
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+        patch.setattr(Timeline, "bulk_records", 10**12)  # event by event: the reference
         reference = Timeline(k)
-        timeline_module.BULK_RECORDS = 1
+        patch.setattr(Timeline, "bulk_records", 1)  # every whole record in bulk
         bulk = Timeline(k)
-    finally:
-        timeline_module.BULK_RECORDS = saved
-    return k, reference, bulk
+        reference.bulk_records = 10**12  # and so on, whatever the class says
+        yield k, reference, bulk
 
 
 def test_the_painted_machine_has_every_kind_of_event_the_fold_paints(folded):
@@ -408,3 +411,20 @@ def test_a_checkpoint_gives_back_the_codes_it_packed(runs, longest):
         assert (packed[0] < 0) == (longest < 4)  # long runs: packed as runs; else the codes
         unpacked = timeline_module._unpack(packed, dtype, codes.size)
         assert np.array_equal(unpacked, codes.astype(dtype)) and unpacked.flags.writeable
+
+
+def test_a_timeline_that_copies_its_twin_has_the_state_it_would_have_folded(monkeypatch):
+    k = Kernel("64MiB", seed=2)
+    first, second = Timeline(k), Timeline(k)
+    adopted = []
+    adopt = Timeline._adopt
+    monkeypatch.setattr(
+        Timeline, "_adopt", lambda tl, other: adopted.append(tl) or adopt(tl, other)
+    )
+    with k.batch():
+        held = [k.get_free_pages(GFP_KERNEL, n % 3) for n in range(3000)]
+        for n, addr in enumerate(held[::2]):
+            k.free_pages(addr, (2 * n) % 3)
+    assert adopted == [second]  # the first folded, the second copied it
+    monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+    assert timeline_state(second) == timeline_state(first) == timeline_state(Timeline(k))

@@ -335,14 +335,16 @@ def folded():
     Neither copies the other where both stand at the same event (``_twin_at``).
     """
     k = painted_machine()
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:  # while they are made
         patch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
         patch.setattr(Timeline, "bulk_records", 10**12)  # event by event: the reference
         reference = Timeline(k)
         patch.setattr(Timeline, "bulk_records", 1)  # every whole record in bulk
         bulk = Timeline(k)
-        reference.bulk_records = 10**12  # and so on, whatever the class says
-        yield k, reference, bulk
+    for timeline, records in ((reference, 10**12), (bulk, 1)):  # and from then on
+        timeline._twin_at = lambda _position: None
+        timeline.bulk_records = records
+    return k, reference, bulk
 
 
 def test_the_painted_machine_has_every_kind_of_event_the_fold_paints(folded):

@@ -113,28 +113,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",
         STOCK,
     ),
-    "{order11,double_free}.registers": (
-        "a real WARN or oops prints RIP:, Code: and the registers; kmviz prints none",
-        STOCK + DEBUG,
-    ),
-    "order11.frames": (
-        "a WARN's call trace starts at the caller of the function that warned (its RIP: line "
-        "shows __alloc_pages itself); kmviz's starts at __alloc_pages with alloc_pages and "
-        "__get_free_pages above the caller",
-        STOCK + DEBUG,
-    ),
-    "double_free.frames": (
-        "a BUG's call trace starts at the caller of the function that hit it (RIP: shows "
-        "__free_pages; free_pages() tail-calls it); kmviz lists __free_pages and free_pages "
-        "above the caller",
-        DEBUG,
-    ),
-    "atomic_sleep.frames": (
-        "6.1 reaches might_sleep through kmalloc_trace() and __kmem_cache_alloc_node() (a "
-        "kmalloc() of a constant size), and the compiler split __might_resched.cold off; kmviz "
-        "names __kmalloc and slab_pre_alloc_hook",
-        DEBUG,
-    ),
 }
 
 

@@ -663,7 +663,7 @@ class ExecutionContext:
             self.comm,
             self.pid,
             taint_mask,
-            ["dump_stack_lvl", "__might_resched", *trace],
+            ["dump_stack_lvl", "__might_resched.cold", *trace],  # the report is its cold part
         )
         return lines
 

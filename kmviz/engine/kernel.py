@@ -152,6 +152,21 @@ MAX_IDLE_SECONDS = 365 * 24 * 3600  # idle(): longer than any lesson waits
 MAX_OOM_SCORE_ADJ = 1000  # OOM_SCORE_ADJ_MAX (include/uapi/linux/oom.h)
 
 
+def _alloc_frames(caller: str) -> tuple[str, ...]:
+    """The frames of __alloc_pages() called for ``caller``, innermost first.
+
+    With CONFIG_NUMA alloc_pages() (mm/mempolicy.c) ends in a tail call of __alloc_pages(),
+    so it is not on the stack; __get_free_pages() calls it and stays.
+    """
+    return ("__alloc_pages",) if caller == "alloc_pages" else ("__alloc_pages", caller)
+
+
+def _free_frames(caller: str) -> tuple[str, ...]:
+    """The frames of __free_pages() called for ``caller``: free_pages() tail-calls it."""
+    return ("__free_pages",) if caller in ("__free_pages", "free_pages") else (
+        "__free_pages", caller)  # fmt: skip
+
+
 class AllocPlan:
     """What an allocation with one GFP mask needs: its zonelist with marks, lists and record.
 
@@ -722,9 +737,7 @@ class Kernel(
         if not 0 <= order < MAX_ORDER:
             # WARN_ON_ONCE_GFP(order >= MAX_ORDER, gfp): order is unsigned in C
             if not gfp & BIT.NOWARN:
-                self._warn_once(
-                    "mm/page_alloc.c:5634", ("__alloc_pages", "alloc_pages", "__get_free_pages")
-                )
+                self._warn_once("mm/page_alloc.c:5634", _alloc_frames(caller), (gfp, order))
             self._fail(order, gfp, f"order {order} is not below MAX_ORDER ({MAX_ORDER})")
             return -1
         if plan is None:
@@ -735,7 +748,7 @@ class Kernel(
             except BadGfpZone as bad:
                 self._print_lines(
                     kernel_bug(bad.location, self.comm, self.pid, self.taint,
-                               self._trace("__alloc_pages", "alloc_pages", "__get_free_pages"))
+                               self._trace(*_alloc_frames(caller)), (gfp, order))
                 )  # fmt: skip
                 self._debug_report_note("CONFIG_DEBUG_VM")
                 self.taint |= 1 << TAINT_DIE
@@ -1133,7 +1146,7 @@ class Kernel(
         area still maps it; kmviz refuses that in its own words.
         """
         owner = self.buddy.owner[pfn]
-        callers = ("__free_pages",) if caller == "__free_pages" else ("__free_pages", caller)
+        callers = _free_frames(caller)
         trace = self._trace("free_pages_prepare", *callers)
         if owner == OWNER_VMALLOC:
             area = next(a for a in self.vmap_areas.values() if pfn in a.pfns)
@@ -1157,8 +1170,7 @@ class Kernel(
     def _bad_free(self, pfn: int, order: int, caller: str) -> None:
         """Report a free the kernel would catch, the way it catches it; change nothing."""
         code = self.buddy.state[pfn]
-        trace = self._trace("__free_pages", caller) if caller != "__free_pages" else (
-            self._trace("__free_pages"))  # fmt: skip
+        trace = self._trace(*_free_frames(caller))
         if code == TAIL or 0 <= code < MAX_ORDER:
             self._free_free_page(pfn, order, caller, trace)
             return
@@ -1224,8 +1236,9 @@ class Kernel(
             reason = "VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
             self._print_lines(self._dump_page(pfn, reason))
             self._print_lines(
-                kernel_bug("include/linux/mm.h:780", self.comm, self.pid, self.taint, trace)
-            )
+                kernel_bug("include/linux/mm.h:780", self.comm, self.pid, self.taint, trace,
+                           (struct_page_address(pfn), order))
+            )  # fmt: skip
             self._debug_report_note("CONFIG_DEBUG_VM")
             self.taint |= 1 << TAINT_DIE
             self.history.append_object(BadPageReported(pfn, reason))
@@ -1348,12 +1361,19 @@ class Kernel(
             self.seed,
         )  # fmt: skip
 
-    def _warn_once(self, location: str, frames: tuple[str, ...]) -> None:
-        """WARN_ON_ONCE(): the first time a location trips, print the warning; then never."""
+    def _warn_once(
+        self, location: str, frames: tuple[str, ...], args: tuple[int, ...] = ()
+    ) -> None:
+        """WARN_ON_ONCE(): the first time a location trips, print the warning; then never.
+
+        ``frames[0]`` is the function that warned; ``args`` its arguments, for the registers.
+        """
         if location in self._warned_once:
             return
         self._warned_once.add(location)
-        self._print_lines(warning(location, self.comm, self.pid, self.taint, self._trace(*frames)))
+        self._print_lines(
+            warning(location, self.comm, self.pid, self.taint, self._trace(*frames), args=args)
+        )
         self.taint |= 1 << TAINT_WARN
 
     # === user space: tasks and the page cache ==================================================

@@ -627,14 +627,12 @@ class SlabAPI:
         self._check_alive()
         gfp = gfp_t(gfp)
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # slab_pre_alloc_hook(): might_alloc()
-            self._might_sleep(
-                gfp,
-                "include/linux/sched/mm.h:274",
-                (
-                    "slab_pre_alloc_hook",
-                    "kmem_cache_alloc" if tracepoint != "kmalloc" else "__kmalloc",
-                ),
-            )
+            # slab_alloc_node() and its hook are inlined: a kmalloc() of a constant size is
+            # kmalloc_trace() -> __kmem_cache_alloc_node() in 6.1 (mm/slab_common.c, slub.c)
+            frames = ("kmem_cache_alloc",)
+            if tracepoint == "kmalloc":
+                frames = ("__kmem_cache_alloc_node", "kmalloc_trace")
+            self._might_sleep(gfp, "include/linux/sched/mm.h:274", frames)
         slab = cache.cpu_slab
         if slab is None or not slab.freelist:
             slab = self._refill_cpu_slab(cache, gfp)

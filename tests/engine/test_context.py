@@ -444,7 +444,7 @@ def test_might_sleep_in_hardirq_reports_the_irq_entry_as_preemption_point():
         (KERN_ERR, print_ip_sym("irq_enter_rcu")),
     ]
     assert lines[6:] == dump_stack(
-        W, "insmod", 1234, 0, ["dump_stack_lvl", "__might_resched", "kmalloc_trace",
+        W, "insmod", 1234, 0, ["dump_stack_lvl", "__might_resched.cold", "kmalloc_trace",
                                *DEFAULT_TRACE],
     )  # fmt: skip
 

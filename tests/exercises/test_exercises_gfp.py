@@ -155,7 +155,9 @@ def test_the_splats_the_lesson_reads(lesson):
         "preempt_count: 10000, expected: 0",
         "RCU nest depth: 0, expected: 0",
         "irq_enter_rcu+",
-        "slab_pre_alloc_hook+",
+        "__might_resched.cold+",
+        "__kmem_cache_alloc_node+",
+        "kmalloc_trace+",
         "lesson_irq_handler+",
         "preempt_count: 1, expected: 0",
     ):
@@ -164,6 +166,7 @@ def test_the_splats_the_lesson_reads(lesson):
         "`in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: 1234, name: insmod`",
         "`preempt_count: 10000, expected: 0`",
         "`preempt_count: 1`",
+        "calls `kmalloc()`, which 6.1 compiles, for a constant size, into `kmalloc_trace()`",
     ):
         assert line in text, line
     assert "; new log lines: none" in printed

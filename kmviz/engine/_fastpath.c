@@ -449,6 +449,8 @@ typedef struct {
     PyObject *records_append; /* history.records.append */
     PyObject *objects;        /* history.objects (list) */
     PyObject *slab_emptied;   /* kernel._slab_emptied */
+    PyObject *put_cpu_partial;   /* kernel._put_cpu_partial: when the CPU's list drains */
+    PyObject *get_partial_node;  /* kernel._get_partial_node: a slab from the node's list */
     PyObject *slow_kmalloc;
     PyObject *slow_kfree;
     Py_buffer atomic_view, notify_view;
@@ -456,8 +458,22 @@ typedef struct {
     int8_t *notify;           /* nonzero while observers hear of every call */
 } SlabFastPath;
 
-static PyObject *s_cpu_slab, *s_partial, *s_freelist, *s_base, *s_size, *s_requested;
-static PyObject *s_cache, *s_objects, *s_kmalloc, *s_kfree;
+static PyObject *s_cpu_slab, *s_percpu_partial, *s_partial, *s_freelist, *s_base, *s_size;
+static PyObject *s_requested;
+static PyObject *s_cache, *s_objects, *s_kmalloc, *s_kfree, *s_frozen, *s_cpu_partial_slabs;
+static PyObject *s_slab_frozen;
+
+/* 1 if ``obj.name`` is true, 0 if not, -1 on an error */
+static int
+attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
 
 static int
 append_event(SlabFastPath *self, PyObject *event)
@@ -501,21 +517,42 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
     if (slab != Py_None && (freelist = PyObject_GetAttr(slab, s_freelist)) == NULL)
         goto out;
     if (slab == Py_None || PyList_GET_SIZE(freelist) == 0) {
-        /* ___slab_alloc(): the next partial slab becomes the active one */
-        PyObject *partial = PyObject_GetAttr(cache, s_partial);
-        if (partial == NULL)
+        /* ___slab_alloc(): the CPU's newest partial slab becomes the active one, else
+           get_partial_node()'s; the full one leaves (on no list) */
+        PyObject *partial = PyObject_GetAttr(cache, s_percpu_partial);
+        PyObject *node = partial == NULL ? NULL : PyObject_GetAttr(cache, s_partial);
+        if (node == NULL) {
+            Py_XDECREF(partial);
             goto out;
-        if (PyList_GET_SIZE(partial) == 0) {
+        }
+        Py_ssize_t count = PyList_GET_SIZE(partial);
+        if (count == 0 && PyList_GET_SIZE(node) == 0) {
             Py_DECREF(partial);
+            Py_DECREF(node);
             result = PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
             goto out;
         }
+        Py_DECREF(node);
+        if (slab != Py_None && PyObject_SetAttr(slab, s_frozen, Py_False) < 0) {
+            Py_DECREF(partial);
+            goto out;
+        }
         Py_XDECREF(freelist);
+        freelist = NULL;
         Py_DECREF(slab);
-        slab = Py_NewRef(PyList_GET_ITEM(partial, 0));
-        int failed = PySequence_DelItem(partial, 0) < 0
-                     || PyObject_SetAttr(cache, s_cpu_slab, slab) < 0;
+        int failed;
+        if (count) {
+            slab = Py_NewRef(PyList_GET_ITEM(partial, count - 1));
+            failed = PyList_SetSlice(partial, count - 1, count, NULL) < 0;
+        } else {
+            slab = PyObject_CallOneArg(self->get_partial_node, cache);
+            failed = slab == NULL;
+        }
         Py_DECREF(partial);
+        if (slab == NULL)
+            goto out;
+        failed = failed || PyObject_SetAttr(slab, s_frozen, Py_True) < 0
+                 || PyObject_SetAttr(cache, s_cpu_slab, slab) < 0;
         freelist = failed ? NULL : PyObject_GetAttr(slab, s_freelist);
         if (freelist == NULL)
             goto out;
@@ -585,13 +622,34 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
     }
     Py_INCREF(slab);
-    PyObject *result = NULL, *cache = NULL, *requested = NULL, *freelist = NULL, *cpu = NULL;
+    PyObject *result = NULL, *cache = NULL, *requested = NULL, *freelist = NULL;
+    PyObject *partial = NULL;
     if ((cache = PyObject_GetAttr(slab, s_cache)) == NULL
-        || (requested = PyObject_GetAttr(cache, s_requested)) == NULL)
+        || (requested = PyObject_GetAttr(cache, s_requested)) == NULL
+        || (freelist = PyObject_GetAttr(slab, s_freelist)) == NULL)
         goto out;
+    int frozen = attr_true(slab, s_frozen);
+    if (frozen < 0)
+        goto out;
+    /* a full slab on no list goes to the CPU's partial list (put_cpu_partial()); caches
+       without one (debugged) take the Python path */
+    int put = PyList_GET_SIZE(freelist) == 0 && !frozen;
+    Py_ssize_t most = 0;
     int live = PyDict_Contains(requested, args[0]);
     if (live < 0)
         goto out;
+    if (live && put) {
+        PyObject *limit = PyObject_GetAttr(cache, s_cpu_partial_slabs);
+        if (limit == NULL || (partial = PyObject_GetAttr(cache, s_percpu_partial)) == NULL) {
+            Py_XDECREF(limit);
+            goto out;
+        }
+        most = PyLong_AsSsize_t(limit);
+        Py_DECREF(limit);
+        if (most == -1 && PyErr_Occurred())
+            goto out;
+        live = most > 0;
+    }
     if (!live) {
         result = PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
         goto out;
@@ -604,16 +662,6 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
         goto out;
     }
     Py_DECREF(event);
-    if ((freelist = PyObject_GetAttr(slab, s_freelist)) == NULL
-        || (cpu = PyObject_GetAttr(cache, s_cpu_slab)) == NULL)
-        goto out;
-    if (PyList_GET_SIZE(freelist) == 0 && slab != cpu) {   /* a full slab joins the partial list */
-        PyObject *partial = PyObject_GetAttr(cache, s_partial);
-        int failed = partial == NULL || PyList_Append(partial, slab) < 0;
-        Py_XDECREF(partial);
-        if (failed)
-            goto out;
-    }
     PyObject *base = PyObject_GetAttr(slab, s_base);
     PyObject *slot = PyObject_GetAttr(cache, s_size);
     PyObject *objects = PyObject_GetAttr(slab, s_objects);
@@ -635,7 +683,21 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
         goto out;
     }
     Py_DECREF(number);
-    if (PyList_GET_SIZE(freelist) == capacity && slab != cpu) {
+    if (put && PyList_GET_SIZE(partial) < most) {
+        if (PyObject_SetAttr(slab, s_frozen, Py_True) < 0 || PyList_Append(partial, slab) < 0)
+            goto out;
+        event = PyTuple_Pack(2, s_slab_frozen, slab);
+        if (event == NULL || append_event(self, event) < 0) {
+            Py_XDECREF(event);
+            goto out;
+        }
+        Py_DECREF(event);
+    } else if (put) {   /* the list is full: it drains */
+        PyObject *done = PyObject_CallOneArg(self->put_cpu_partial, slab);
+        if (done == NULL)
+            goto out;
+        Py_DECREF(done);
+    } else if (PyList_GET_SIZE(freelist) == capacity && !frozen) {
         PyObject *done = PyObject_CallOneArg(self->slab_emptied, slab);
         if (done == NULL)
             goto out;
@@ -643,7 +705,7 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
     }
     result = Py_NewRef(Py_None);
 out:
-    Py_XDECREF(cpu);
+    Py_XDECREF(partial);
     Py_XDECREF(freelist);
     Py_XDECREF(requested);
     Py_XDECREF(cache);
@@ -655,12 +717,14 @@ static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {"tables", "slab_by_pfn", "notify", "records_append", "objects",
-                               "slab_emptied", "atomic", "slow_kmalloc", "slow_kfree", NULL};
+                               "slab_emptied", "put_cpu_partial", "get_partial_node", "atomic",
+                               "slow_kmalloc", "slow_kfree", NULL};
     PyObject *tables, *slabs, *notify, *append, *objects, *emptied, *atomic, *kmalloc, *kfree;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOO!OOOO:SlabFastPath", keywords,
+    PyObject *put, *get;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOO!OOOOOO:SlabFastPath", keywords,
                                      &PyDict_Type, &tables, &PyDict_Type, &slabs,
                                      &notify, &append, &PyList_Type, &objects, &emptied,
-                                     &atomic, &kmalloc, &kfree))
+                                     &put, &get, &atomic, &kmalloc, &kfree))
         return NULL;
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -680,6 +744,8 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->records_append = Py_NewRef(append);
     self->objects = Py_NewRef(objects);
     self->slab_emptied = Py_NewRef(emptied);
+    self->put_cpu_partial = Py_NewRef(put);
+    self->get_partial_node = Py_NewRef(get);
     self->slow_kmalloc = Py_NewRef(kmalloc);
     self->slow_kfree = Py_NewRef(kfree);
     return (PyObject *)self;
@@ -693,6 +759,8 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->records_append);
     Py_VISIT(self->objects);
     Py_VISIT(self->slab_emptied);
+    Py_VISIT(self->put_cpu_partial);
+    Py_VISIT(self->get_partial_node);
     Py_VISIT(self->slow_kmalloc);
     Py_VISIT(self->slow_kfree);
     return 0;
@@ -706,6 +774,8 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->records_append);
     Py_CLEAR(self->objects);
     Py_CLEAR(self->slab_emptied);
+    Py_CLEAR(self->put_cpu_partial);
+    Py_CLEAR(self->get_partial_node);
     Py_CLEAR(self->slow_kmalloc);
     Py_CLEAR(self->slow_kfree);
     return 0;
@@ -757,10 +827,11 @@ PyInit__fastpath(void)
     if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0)
         return NULL;
     struct { PyObject **name; const char *text; } names[] = {
-        {&s_cpu_slab, "cpu_slab"}, {&s_partial, "partial"}, {&s_freelist, "freelist"},
-        {&s_base, "base"}, {&s_size, "size"}, {&s_requested, "requested"},
-        {&s_cache, "cache"}, {&s_objects, "objects"}, {&s_kmalloc, "kmalloc"},
-        {&s_kfree, "kfree"},
+        {&s_cpu_slab, "cpu_slab"}, {&s_percpu_partial, "percpu_partial"}, {&s_partial, "partial"},
+        {&s_freelist, "freelist"}, {&s_base, "base"}, {&s_size, "size"},
+        {&s_requested, "requested"}, {&s_cache, "cache"}, {&s_objects, "objects"},
+        {&s_kmalloc, "kmalloc"}, {&s_kfree, "kfree"}, {&s_frozen, "frozen"},
+        {&s_cpu_partial_slabs, "cpu_partial_slabs"}, {&s_slab_frozen, "slab_frozen"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)

@@ -112,7 +112,7 @@ _DEBIAN_6_1 = (
     ("CONFIG_X86_5LEVEL", "y"),  # the CPU has no LA57: 4-level paging at run time
     ("CONFIG_SLUB", "y"),
     ("CONFIG_SLUB_DEBUG", "y"),  # so the slub_debug boot option works
-    ("CONFIG_SLUB_CPU_PARTIAL", "y"),  # kmviz has no per-CPU partial slabs yet
+    ("CONFIG_SLUB_CPU_PARTIAL", "y"),  # per-CPU partial slabs (put_cpu_partial())
     ("CONFIG_ZONE_DMA", "y"),
     ("CONFIG_ZONE_DMA32", "y"),
     ("CONFIG_PREEMPT_DYNAMIC", "y"),  # and CONFIG_PREEMPT_COUNT: spin_lock() counts

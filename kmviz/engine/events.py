@@ -236,6 +236,33 @@ class SlabCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class SlabFrozen:
+    """put_cpu_partial() put the slab at ``pfn`` on the CPU's partial list (it is frozen).
+
+    A full slab that gets an object back (__slab_free()), or a slab get_partial_node() takes
+    from the node beyond the one it makes active (mm/slub.c L2639, L2205); only this CPU
+    allocates from it, and it is not discarded while frozen, even when empty.  Linux has no
+    tracepoint here (the CPU_PARTIAL_FREE / CPU_PARTIAL_NODE statistics count it).
+    """
+
+    cache: str
+    pfn: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlabsUnfrozen:
+    """__unfreeze_partials() moved the CPU's partial slabs (``pfns``) to the node's list.
+
+    When put_cpu_partial() finds the list full (cpu_partial_slabs) or the cache is flushed
+    (kmem_cache_shrink(), kmem_cache_destroy()); an empty slab among them is discarded when
+    the node already has min_partial partial slabs (each with its SlabFreed).
+    """
+
+    cache: str
+    pfns: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SlabFilled:
     """Boot's allocations took the first ``objects`` slots of the new slab at ``pfn``.
 

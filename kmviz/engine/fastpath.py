@@ -61,6 +61,8 @@ def attach(kernel: Kernel) -> bool:
         records_append=kernel.history.records.append,
         objects=kernel.history.objects,
         slab_emptied=kernel._slab_emptied,
+        put_cpu_partial=kernel._put_cpu_partial,
+        get_partial_node=kernel._get_partial_node,
         atomic=kernel.atomic_flag,
         slow_kmalloc=cls.kmalloc.__get__(kernel),
         slow_kfree=cls.kfree.__get__(kernel),

@@ -33,6 +33,7 @@ from .events import (
     ObjectFreed,
     PagesAllocated,
     PagesFreed,
+    SlabFrozen,
 )
 
 CALL_SITE = "lesson_init+0x1c/0x60 [lesson]"  # the learner's code, as %pS prints it
@@ -53,6 +54,7 @@ COMPACT_EVENTS = {
     "kmem_cache_free": lambda addr, cache: ObjectFreed(
         "kmem_cache_free", EXIT_SITE, addr, cache.name
     ),
+    "slab_frozen": lambda slab: SlabFrozen(slab.cache.name, slab.pfn),
 }
 
 KIND_OBJECT = 0

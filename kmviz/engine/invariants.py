@@ -93,7 +93,9 @@ def check_slabs(kernel: Kernel) -> None:
       back to the slab in ``slab_by_pfn``;
     * a slab's free slots are distinct and in range, and its live objects are exactly the
       ones the cache records as requested;
-    * the partial list holds only slabs with free objects that are not the active slab;
+    * the node's partial list holds only slabs with free objects that are not the CPU's, the
+      CPU's partial list only slabs with free objects, and a slab is frozen exactly when it
+      is the active slab or on the CPU's partial list;
     * each large kmalloc is an allocated compound block of its order.
     """
     buddy = kernel.buddy
@@ -116,10 +118,23 @@ def check_slabs(kernel: Kernel) -> None:
             f"{cache.name}: {len(live)} live objects but {len(cache.requested)} recorded"
         )
         for slab in cache.partial:
-            assert slab in cache.slabs and slab.freelist and slab is not cache.cpu_slab, (
+            assert slab in cache.slabs and slab.freelist and not slab.frozen, (
                 f"{cache.name}: slab {slab.pfn:#x} should not be on the partial list"
             )
-        assert len(set(map(id, cache.partial))) == len(cache.partial), "a slab listed twice"
+        for slab in cache.percpu_partial:
+            assert slab in cache.slabs and slab.freelist and slab is not cache.cpu_slab, (
+                f"{cache.name}: slab {slab.pfn:#x} should not be on the CPU's partial list"
+            )
+        cpu_owned = {id(slab) for slab in cache.percpu_partial}
+        if cache.cpu_slab is not None:
+            cpu_owned.add(id(cache.cpu_slab))
+        for slab in cache.slabs:
+            assert slab.frozen == (id(slab) in cpu_owned), (
+                f"{cache.name}: slab {slab.pfn:#x} frozen={slab.frozen} but "
+                f"{'is' if id(slab) in cpu_owned else 'is not'} the CPU's"
+            )
+        listed = [*map(id, cache.partial), *map(id, cache.percpu_partial)]
+        assert len(set(listed)) == len(listed), "a slab listed twice"
     assert owned == len(kernel.slab_by_pfn), "slab_by_pfn maps pages no slab owns"
     for pfn, order, _ in kernel.large_kmalloc.values():
         assert buddy.state[pfn] == COMPOUND + order, f"large kmalloc at {pfn:#x} not allocated"
@@ -180,7 +195,7 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
     caches = [
         (
             c.name, c.refcount, sorted(c.requested.items()), [s.pfn for s in c.partial],
-            c.cpu_slab.pfn if c.cpu_slab else None,
+            [s.pfn for s in c.percpu_partial], c.cpu_slab.pfn if c.cpu_slab else None,
             sorted((s.pfn, s.order, tuple(s.freelist)) for s in c.slabs),
         ) if c.slabs else c.name
         for c in kernel.caches

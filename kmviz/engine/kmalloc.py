@@ -26,6 +26,7 @@ from .events import (
     SlabCreated,
     SlabFilled,
     SlabFreed,
+    SlabsUnfrozen,
 )
 from .gfp import (
     __GFP_DMA32,
@@ -52,10 +53,12 @@ from .reports import (
     warning,
 )
 from .slab import (
+    SLAB_DEBUG_FLAGS,
     KmemCache,
     Slab,
     create_unique_id,
     find_mergeable,
+    set_cpu_partial,
     set_min_partial,
     slab_unmergeable,
 )
@@ -173,6 +176,7 @@ class SlabAPI:
             self.history.append_object(SlabFilled(cache.name, slab.pfn, take))
             if slab.freelist:
                 cache.cpu_slab = slab
+                slab.frozen = True
 
     def _create_kmalloc_caches(self) -> None:
         """create_kmalloc_caches(): every size class of every kind, in the kernel's order."""
@@ -198,6 +202,9 @@ class SlabAPI:
 
     def _new_cache(self, name: str, size: int, flags: int, ctor, g: Geometry) -> KmemCache:
         """A cache with geometry ``g`` (kmem_cache_open()), recorded and announced."""
+        cpu_partial, cpu_partial_slabs = set_cpu_partial(
+            g.size, g.objects, bool(flags & SLAB_DEBUG_FLAGS)
+        )
         cache = KmemCache(
             name=name,
             object_size=size,
@@ -210,6 +217,8 @@ class SlabAPI:
             min_objects=g.min_objects,
             red_left_pad=g.red_left_pad,
             min_partial=set_min_partial(g.size),
+            cpu_partial=cpu_partial,
+            cpu_partial_slabs=cpu_partial_slabs,
             ctor=ctor,
             debug=bool(flags & SLAB_CONSISTENCY_CHECKS),
         )
@@ -407,8 +416,17 @@ class SlabAPI:
             if size.__class__ is int and 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic:
                 cache = table[size]
                 slab = cache.cpu_slab
-                if (slab is None or not slab.freelist) and cache.partial:
-                    slab = cache.cpu_slab = cache.partial.pop(0)  # ___slab_alloc(): a partial
+                if (slab is None or not slab.freelist) and (cache.percpu_partial or cache.partial):
+                    # ___slab_alloc(): the CPU's newest partial slab becomes the active one,
+                    # else get_partial_node()'s; the full one leaves (on no list)
+                    if slab is not None:
+                        slab.frozen = False
+                    if cache.percpu_partial:
+                        slab = cache.percpu_partial.pop()
+                    else:
+                        slab = self._get_partial_node(cache)
+                    slab.frozen = True
+                    cache.cpu_slab = slab
                 if slab is not None and slab.freelist:
                     addr = slab.base + slab.freelist.pop() * cache.size
                     cache.requested[addr] = size
@@ -527,16 +545,27 @@ class SlabAPI:
             if slab is not None:
                 cache = slab.cache
                 requested = cache.requested
-                if addr in requested:
+                freelist = slab.freelist
+                # a full slab on no list goes to the CPU's partial list (put_cpu_partial());
+                # caches without one (debugged) take the Python path below
+                put = not freelist and not slab.frozen
+                if addr in requested and (not put or cache.cpu_partial_slabs):
                     del requested[addr]
                     history = self.history  # history.append_object(), inlined for speed
-                    history.records.append(len(history.objects) << 2)
-                    history.objects.append(("kfree", addr))
-                    freelist = slab.freelist
-                    if not freelist and slab is not cache.cpu_slab:
-                        cache.partial.append(slab)  # a full slab joins the partial list
+                    records, objects = history.records, history.objects
+                    records.append(len(objects) << 2)
+                    objects.append(("kfree", addr))
                     freelist.append((addr - slab.base) // cache.size)
-                    if len(freelist) == slab.objects and slab is not cache.cpu_slab:
+                    if put:
+                        partial = cache.percpu_partial
+                        if len(partial) < cache.cpu_partial_slabs:
+                            slab.frozen = True
+                            partial.append(slab)
+                            records.append(len(objects) << 2)
+                            objects.append(("slab_frozen", slab))
+                        else:  # the list is full: it drains
+                            self._put_cpu_partial(slab)
+                    elif len(freelist) == slab.objects and not slab.frozen:
                         self._slab_emptied(slab)
                     if self.notify_each_call[0]:
                         self.tick += 1
@@ -645,15 +674,77 @@ class SlabAPI:
         return addr
 
     def _refill_cpu_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
-        """___slab_alloc(): the first partial slab, or a new one from the page allocator."""
-        if cache.partial:
-            slab = cache.partial.pop(0)
+        """___slab_alloc() (mm/slub.c L3015): the next active slab, or None (out of memory).
+
+        The full active slab leaves, on no list (SLUB keeps none of full slabs); then the
+        newest slab of the CPU's partial list, else get_partial_node()'s, else a new slab.
+        """
+        old = cache.cpu_slab
+        if old is not None:
+            old.frozen = False
+            cache.cpu_slab = None
+        if cache.percpu_partial:
+            slab = cache.percpu_partial.pop()
+        elif cache.partial:
+            slab = self._get_partial_node(cache)
         else:
             slab = self._new_slab(cache, gfp)
             if slab is None:
                 return None
-        cache.cpu_slab = slab  # the old one is full: SLUB keeps no list of full slabs
+        slab.frozen = True
+        cache.cpu_slab = slab
         return slab
+
+    def _get_partial_node(self, cache: KmemCache) -> Slab:
+        """get_partial_node() (mm/slub.c L2205): the node's first partial slab, and more.
+
+        The first becomes the active slab; with a per-CPU partial list the next ones go
+        there (put_cpu_partial() without draining) until more than half of
+        ``cpu_partial_slabs`` have: 12 slabs allowed, 7 move.
+        """
+        slab = cache.partial.pop(0)
+        moved = 0
+        while cache.partial and cache.cpu_partial_slabs and moved <= cache.cpu_partial_slabs // 2:
+            extra = cache.partial.pop(0)
+            extra.frozen = True
+            cache.percpu_partial.append(extra)
+            self.history.append_object(("slab_frozen", extra))  # SlabFrozen
+            moved += 1
+        return slab
+
+    def _put_cpu_partial(self, slab: Slab) -> None:
+        """put_cpu_partial(drain=1) (mm/slub.c L2639): the slab heads the CPU's partial list.
+
+        A list already ``cpu_partial_slabs`` long is replaced by this slab alone, and its
+        slabs go to the node's list (__unfreeze_partials()).
+        """
+        cache = slab.cache
+        full = cache.percpu_partial
+        drained = []
+        if full and len(full) >= cache.cpu_partial_slabs:
+            drained, cache.percpu_partial = full, []
+        slab.frozen = True
+        cache.percpu_partial.append(slab)
+        self.history.append_object(("slab_frozen", slab))  # SlabFrozen
+        if drained:
+            self._unfreeze_partials(cache, drained)
+
+    def _unfreeze_partials(self, cache: KmemCache, slabs: list[Slab]) -> None:
+        """__unfreeze_partials() (mm/slub.c L2543): ``slabs`` (head last) to the node's list.
+
+        Head first, each to the tail of the node's partial list, except an empty one while
+        the node already has min_partial partial slabs: those are discarded afterwards.
+        """
+        self.history.append_object(SlabsUnfrozen(cache.name, tuple(s.pfn for s in slabs[::-1])))
+        discard = []
+        for slab in reversed(slabs):
+            slab.frozen = False
+            if not slab.inuse and len(cache.partial) >= cache.min_partial:
+                discard.append(slab)
+            else:
+                cache.partial.append(slab)
+        for slab in discard:
+            self._discard_slab(slab)
 
     def _new_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
         """allocate_slab() (mm/slub.c L1929): try the cache's order, then its minimum order."""
@@ -780,10 +871,13 @@ class SlabAPI:
         del real.requested[addr]
         was_full = not slab.freelist
         slab.freelist.append(index)
-        if slab is real.cpu_slab:
+        if slab.frozen:  # the CPU's own (active or on its partial list): no list moves
             return
-        if was_full:  # __slab_free(): a full slab with a free object joins the partial list
-            real.partial.append(slab)
+        if was_full:  # __slab_free(): a full slab was on no list
+            if real.cpu_partial_slabs:
+                self._put_cpu_partial(slab)
+                return
+            real.partial.append(slab)  # a debugged cache: straight to the node's list
         if not slab.inuse:
             self._slab_emptied(slab)
 
@@ -863,10 +957,16 @@ class SlabAPI:
         self.history.append_object(SlabFreed(cache.name, slab.pfn, slab.order))
 
     def _flush_cpu_slab(self, cache: KmemCache) -> None:
-        """flush_all(): the active slab goes back to the partial list if it has room."""
+        """flush_all(): the active slab to the node's partial list if it has room, then the
+        CPU's partial slabs (deactivate_slab(), unfreeze_partials_cpu())."""
         slab, cache.cpu_slab = cache.cpu_slab, None
-        if slab is not None and slab.freelist:
-            cache.partial.insert(0, slab)
+        if slab is not None:
+            slab.frozen = False
+            if slab.freelist:
+                cache.partial.insert(0, slab)
+        if cache.percpu_partial:
+            slabs, cache.percpu_partial = cache.percpu_partial, []
+            self._unfreeze_partials(cache, slabs)
 
     def _shrink(self, cache: KmemCache) -> None:
         """__kmem_cache_shrink(): discard every empty slab on the partial list."""

@@ -4,9 +4,13 @@ A *cache* (``struct kmem_cache``) serves objects of one size, e.g. every ``struc
 every kmalloc request of 65..96 bytes.  It gets memory from the page allocator a *slab* at a
 time: ``2^order`` pages cut into ``objects`` equal slots, the free ones chained on the slab's
 freelist.  This CPU allocates from its *active slab* (``c->slab``) until it is full, then takes
-a slab from the node's *partial* list, and only when none has room asks the page allocator for
-a new one.  A slab that becomes empty goes back to the page allocator, unless the cache wants
-to keep ``min_partial`` partial slabs around.
+the newest slab of its own *per-CPU partial list* (CONFIG_SLUB_CPU_PARTIAL, on in distribution
+kernels), then slabs from the node's *partial* list, and only when none has room asks the
+page allocator for a new one.  A full slab that gets an object back joins the per-CPU partial
+list (it is *frozen*: only this CPU allocates from it); when that list holds
+``cpu_partial_slabs`` slabs, the next one drains them all to the node's list.  A slab on the
+node's list that becomes empty goes back to the page allocator, unless the cache wants to
+keep ``min_partial`` partial slabs around.
 
 Addresses: slab pages live in the direct map, so object ``i`` of a slab at ``pfn`` is at
 ``PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad + i * size``.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .constants import PAGE_OFFSET, PAGE_SHIFT
+from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .slab_geometry import (
     SIZEOF_VOID_P,
     SLAB_ACCOUNT,
@@ -32,6 +36,11 @@ from .slab_geometry import (
     SLAB_TRACE,
     SLAB_TYPESAFE_BY_RCU,
     calculate_alignment,
+)
+
+# kmem_cache_debug(): the flags that take a cache off SLUB's fast paths (mm/slab.h L286)
+SLAB_DEBUG_FLAGS = (
+    SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | (SLAB_CONSISTENCY_CHECKS)
 )
 
 MIN_PARTIAL = 5  # mm/slub.c: keep at least this many partial slabs per node
@@ -56,6 +65,7 @@ class Slab:
     objects: int
     freelist: list[int] = field(default_factory=list)  # free slot indexes, next to hand out last
     base: int = 0  # address of slot 0: PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad
+    frozen: bool = False  # the CPU's: its active slab or on its partial list (slab->frozen)
 
     def __post_init__(self):
         self.base = PAGE_OFFSET + (self.pfn << PAGE_SHIFT) + self.cache.red_left_pad
@@ -105,7 +115,10 @@ class KmemCache:
     kmalloc: bool = False
     refcount: int = 1  # the cache and its aliases; -1: exempt from merging (boot caches)
     aliases: list[str] = field(default_factory=list)  # names merged into it, oldest first
+    cpu_partial: int = 0  # objects the CPU's partial list may hold (s->cpu_partial)
+    cpu_partial_slabs: int = 0  # the same in slabs: put_cpu_partial() drains at this many
     cpu_slab: Slab | None = None  # the active slab of CPU 0
+    percpu_partial: list[Slab] = field(default_factory=list)  # CPU 0's partial list, head last
     partial: list[Slab] = field(default_factory=list)  # the node's partial list, head first
     slabs: set = field(default_factory=set)  # every slab, full ones included
     requested: dict[int, int] = field(default_factory=dict)  # live object → bytes asked for
@@ -130,6 +143,29 @@ class KmemCache:
             f"<kmem_cache {self.name}: {self.object_size} B objects in {self.size} B slots, "
             f"{self.objects}/slab of {1 << self.order} pages, {len(self.slabs)} slabs>"
         )
+
+
+def set_cpu_partial(size: int, objects: int, debug: bool) -> tuple[int, int]:
+    """(s->cpu_partial, s->cpu_partial_slabs) of a cache of ``size``-byte slots, ``objects``
+    per slab; (0, 0) for a debugged cache, which has no per-CPU partial list.
+
+    Mirrors set_cpu_partial() and slub_set_cpu_partial() (mm/slub.c L4160, L458) with
+    CONFIG_SLUB_CPU_PARTIAL=y (Debian's): 6, 24, 52 or 120 objects for slots of at least
+    PAGE_SIZE, 1024, 256 bytes or smaller, then as slabs assumed half full,
+    ``DIV_ROUND_UP(objects * 2, per slab)``: a 200-byte cache, 20 per slab, keeps 120 objects
+    in ``(240 + 19) // 20 == 12`` slabs.
+    """
+    if debug:
+        return 0, 0
+    if size >= PAGE_SIZE:
+        nr_objects = 6
+    elif size >= 1024:
+        nr_objects = 24
+    elif size >= 256:
+        nr_objects = 52
+    else:
+        nr_objects = 120
+    return nr_objects, -(-nr_objects * 2 // objects)
 
 
 def set_min_partial(size: int) -> int:

@@ -182,10 +182,11 @@ def slabs_after_free() -> Question:
         k.kmem_cache_free(cache, addr)
     left = len(cache.slabs)
     rule = (
-        "SLUB does not hand an empty slab back at once. The CPU keeps its active slab, and the "
-        "node keeps empty slabs on its partial list while the cache has only a few partial slabs "
-        f"(min_partial is {cache.min_partial} for {CONN_CACHE}): allocations are likely to come "
-        "back."
+        "SLUB does not hand an empty slab back at once. The CPU keeps its active slab; a full "
+        "slab that gets an object back goes to the CPU's partial list (put_cpu_partial()) and "
+        "stays there even when empty; and the node keeps empty slabs on its partial list while "
+        f"the cache has only a few partial slabs (min_partial is {cache.min_partial} for "
+        f"{CONN_CACHE}): allocations are likely to come back."
     )
     why = (
         f"{rule} All {left} slabs stay, {cache.pages} pages; kmem_cache_shrink() would give them "

@@ -43,7 +43,10 @@ from ..engine.events import (
     PageTableAllocated,
     SchedulingWhileAtomic,
     SlabCreated,
+    SlabFilled,
     SlabFreed,
+    SlabFrozen,
+    SlabsUnfrozen,
     VmallocFreed,
     VmallocMapped,
 )
@@ -59,6 +62,9 @@ FILTERS = {
         ObjectAllocated,
         ObjectFreed,
         SlabCreated,
+        SlabFilled,
+        SlabFrozen,
+        SlabsUnfrozen,
         SlabFreed,
         CacheCreated,
         CacheMerged,
@@ -120,6 +126,12 @@ def describe(event) -> str:
             return f"allocation failed: order {order}, {describe_gfp(gfp)}: {reason}"
         case SlabCreated(cache=cache, pfn=pfn, order=order, objects=objects):
             return f"new slab for {cache}: pfn {pfn:#x} order {order}, {objects} objects"
+        case SlabFilled(cache=cache, pfn=pfn, objects=objects):
+            return f"boot's objects: {objects} of {cache}'s slab at pfn {pfn:#x} in use"
+        case SlabFrozen(cache=cache, pfn=pfn):
+            return f"put_cpu_partial(): {cache}'s slab at pfn {pfn:#x} to the CPU's partial list"
+        case SlabsUnfrozen(cache=cache, pfns=pfns):
+            return f"__unfreeze_partials(): {len(pfns)} slabs of {cache} to the node's partial list"
         case SlabFreed(cache=cache, pfn=pfn):
             return f"empty slab of {cache} at pfn {pfn:#x} returned to the page allocator"
         case VmallocMapped(addr=addr, pfns=pfns, kind=kind):

@@ -3,9 +3,10 @@
 SLUB (mm/slub.c) serves objects of one size from a *cache*; a cache takes 2^order pages at a
 time from the page allocator (a *slab*, ``allocate_slab()`` L1929) and cuts them into
 ``objperslab`` slots.  Each CPU allocates from its *active slab* (``c->slab``,
-``slab_alloc_node()`` L3276) until it is full, then from a slab on the node's partial list,
-and only then asks for a new slab; an empty slab goes back (``discard_slab()`` L2045) once the
-cache keeps enough partial ones.
+``slab_alloc_node()`` L3276) until it is full, then from its own per-CPU partial list
+(``CONFIG_SLUB_CPU_PARTIAL``: full slabs that got an object back, ``put_cpu_partial()``
+L2639), then from the node's partial list, and only then asks for a new slab; an empty slab on
+the node's list goes back (``discard_slab()`` L2045) once the cache keeps enough partial ones.
 
 kmalloc() is a front end to ready-made caches, one per size class.  ``kmalloc_slab()``
 (mm/slab_common.c L700) picks the class: up to 192 bytes through the ``size_index`` table
@@ -17,9 +18,10 @@ kmalloc() is a front end to ready-made caches, one per size class.  ``kmalloc_sl
                            from the page allocator, 12768 B wasted
 
 /proc/slabinfo's active_objs (``get_slabinfo()``, mm/slub.c L6312) counts every slot except
-the free ones on partial lists, so the free slots of the active slab count as active::
+the free ones on the node's partial list, so the free slots of the CPU's slabs count as
+active::
 
-    active_objs = objects in use + free slots of the active slab
+    active_objs = objects in use + free slots of the active slab and the per-CPU partial ones
 
 The events carry no ``c->slab``; since SLUB allocates only from it, the active slab of a
 cache at any position is the slab of its newest allocation (``Timeline.active_slab``).  Only
@@ -49,6 +51,8 @@ from ..engine.events import (
     ObjectFreed,
     SlabCreated,
     SlabFreed,
+    SlabFrozen,
+    SlabsUnfrozen,
 )
 from ..engine.gfp import format_gfp
 from ..engine.page import format_size, get_order
@@ -103,7 +107,8 @@ KMALLOC_KIND_ENUM = {  # enum kmalloc_cache_type (include/linux/slab.h L342)
 }
 
 # the slab picture: one tile per slab, one cell per object slot; palette index per pixel
-BACKGROUND, FREE_SLOT, USED_SLOT, EVENT_SLOT, ACTIVE_FRAME, SLAB_FRAME = range(6)
+BACKGROUND, FREE_SLOT, USED_SLOT, EVENT_SLOT, ACTIVE_FRAME, SLAB_FRAME, CPU_PARTIAL_FRAME = range(7)
+CPU_PARTIAL_COLOUR = "#0072B2"  # Okabe-Ito blue: frame of the slabs on the CPU's partial list
 SLAB_COLOURS = (
     "#FFFFFF",  # background
     FREE_SLOT_COLOUR,
@@ -111,6 +116,7 @@ SLAB_COLOURS = (
     EVENT_COLOUR,  # the slot this step allocated or freed
     EVENT_COLOUR,  # frame of the active slab
     "#AAAAAA",  # frame of the other slabs
+    CPU_PARTIAL_COLOUR,
 )
 SLAB_PALETTE = np.array(
     [[int(colour[i : i + 2], 16) for i in (1, 3, 5)] for colour in SLAB_COLOURS], dtype=np.uint8
@@ -362,7 +368,7 @@ class SlabView(widgets.VBox):
         """The cache the current event allocated from, freed to, or gave or took a slab."""
         event = self.timeline.current
         name = ""
-        if isinstance(event, (ObjectAllocated, SlabCreated, SlabFreed)):
+        if isinstance(event, (ObjectAllocated, SlabCreated, SlabFreed, SlabFrozen, SlabsUnfrozen)):
             name = event.cache
         elif isinstance(event, CacheCreated):
             name = event.name
@@ -403,10 +409,14 @@ class SlabView(widgets.VBox):
             total[2] += slab.inuse
             total[3] += 1 << slab.order
         rows = []
+        spare_of: dict[str, int] = {}  # free slots of the slabs on a CPU's partial list
+        for pfn in timeline.cpu_partial:
+            slab = timeline.slabs[pfn]
+            spare_of[slab.cache] = spare_of.get(slab.cache, 0) + slab.objects - slab.inuse
         for cache in reversed(timeline.caches.values()):
             slabs, objects, in_use, pages = totals.get(cache.name, (0, 0, 0, 0))
             active = self.active_slab(cache.name) if slabs else None
-            spare = active.objects - active.inuse if active else 0
+            spare = (active.objects - active.inuse if active else 0) + spare_of.get(cache.name, 0)
             rows.append(
                 CacheRow(cache.name, in_use + spare, objects, cache.size, cache.objects,
                          1 << cache.order, slabs, in_use, pages, cache.aliases)
@@ -479,7 +489,8 @@ class SlabView(widgets.VBox):
         event_cache = self._event_cache()
         most = max((row.pages for row in listed), default=0) or 1
         head = (
-            "<tr><th>cache</th><th title='in use + free slots of the active slab'>active_objs"
+            "<tr><th>cache</th><th title='in use + free slots of the active slab and of the "
+            "per-CPU partial slabs'>active_objs"
             "</th><th>num_objs</th><th>objsize</th><th>objperslab</th><th>pagesperslab</th>"
             "<th>slabs</th><th>in use</th><th>memory</th></tr>"
         )
@@ -527,21 +538,24 @@ class SlabView(widgets.VBox):
     def drawn_slabs(self) -> tuple[list[Slab], Slab | None, int]:
         """The selected cache's slabs in drawing order (capped), its active slab, and how many.
 
-        Order: the active slab, then the slab of this step's object, then partial, full and
-        empty slabs, each by pfn.
+        Order: the active slab, then the slab of this step's object, the CPU's partial slabs,
+        then partial, full and empty slabs, each by pfn.
         """
         slabs = self.timeline.slabs_of(self.cache) if self.cache else []
         active = self.active_slab(self.cache) if slabs else None
         event = self._event_slot()
+        frozen = self.timeline.cpu_partial
 
         def rank(slab: Slab) -> tuple[int, int]:
             if slab is active:
                 return 0, slab.pfn
             if event and slab.pfn == event[0]:
                 return 1, slab.pfn
+            if slab.pfn in frozen:
+                return 2, slab.pfn
             if slab.inuse == 0:
-                return 4, slab.pfn
-            return (3 if slab.inuse == slab.objects else 2), slab.pfn
+                return 5, slab.pfn
+            return (4 if slab.inuse == slab.objects else 3), slab.pfn
 
         return sorted(slabs, key=rank)[: self.max_slabs], active, len(slabs)
 
@@ -571,7 +585,11 @@ class SlabView(widgets.VBox):
             grid[:, cell - 1 :: cell] = BACKGROUND
             top = (number // per_row) * (tile_h + GAP)
             left = (number % per_row) * (tile_w + GAP)
-            frame = ACTIVE_FRAME if slab is active else SLAB_FRAME
+            frame = SLAB_FRAME
+            if slab is active:
+                frame = ACTIVE_FRAME
+            elif slab.pfn in self.timeline.cpu_partial:
+                frame = CPU_PARTIAL_FRAME
             picture[top : top + tile_h, left : left + tile_w] = frame
             picture[top + FRAME : top + tile_h - FRAME, left + FRAME : left + tile_w - FRAME] = grid
         return picture
@@ -609,7 +627,16 @@ class SlabView(widgets.VBox):
                 f"Active slab (<code>c-&gt;slab</code>, black frame): pfn {active.pfn:#x}, "
                 f"{active.inuse}/{active.objects} objects in use. "
             )
-        words.append("Tiles: the active slab, this step's slab, then partial, full, empty. ")
+        frozen = sum(slab.pfn in self.timeline.cpu_partial for slab in every)
+        if frozen:
+            words.append(
+                f"{frozen} on the CPU's partial list (blue frame), its free slots counted as "
+                "active by /proc/slabinfo. "
+            )
+        words.append(
+            "Tiles: the active slab, this step's slab, the CPU's partial slabs, then the "
+            "others: partial, full, empty. "
+        )
         if len(slabs) < total:
             words.append(
                 f"<b>Drawing {len(slabs)} of {total} slabs</b> (raise “slabs drawn” for more). "
@@ -664,7 +691,8 @@ class SlabView(widgets.VBox):
             size = f" of {cache.size} bytes" if cache else ""
             return (
                 f"<p><b>New slab.</b> Cache {html.escape(event.cache)} had no free slot in its "
-                "active slab and none on its partial list, so <code>allocate_slab()</code> "
+                "active slab, none on this CPU's partial list and none on the node's, so "
+                "<code>allocate_slab()</code> "
                 f"(mm/slub.c) took {1 << event.order} page(s) (order {event.order}) at pfn "
                 f"{event.pfn:#x} from the page allocator and cut them into {event.objects} "
                 f"slots{size}.</p>"
@@ -683,6 +711,24 @@ class SlabView(widgets.VBox):
                 f"{event.object_size} bytes in {event.size}-byte slots, {event.objects} per "
                 f"slab of {1 << event.order} page(s) (SLUB's <code>calculate_order()</code>)."
                 "</p>"
+            )
+        if isinstance(event, SlabFrozen):
+            return (
+                f"<p><b>Slab to the CPU's partial list.</b> The slab at pfn {event.pfn:#x} of "
+                f"{html.escape(event.cache)} was full and got an object back (or the node's "
+                "list handed it over with the one that became active): "
+                "<code>put_cpu_partial()</code> (mm/slub.c) put it at the head of this CPU's "
+                "partial list (blue frame). It is <i>frozen</i>: only this CPU allocates from "
+                "it, and it stays even when it empties.</p>"
+            )
+        if isinstance(event, SlabsUnfrozen):
+            count = len(event.pfns)
+            return (
+                f"<p><b>CPU's partial list drained.</b> {html.escape(event.cache)}'s per-CPU "
+                f"partial list was full (or the cache was flushed): "
+                "<code>__unfreeze_partials()</code> (mm/slub.c) moved its "
+                f"{count} slab{'s' if count > 1 else ''} to the node's partial list, giving "
+                "an empty one back to the page allocator if the node keeps enough already.</p>"
             )
         if isinstance(event, CacheMerged):
             return (

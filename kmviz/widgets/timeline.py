@@ -75,6 +75,8 @@ from ..engine.events import (
     SlabCreated,
     SlabFilled,
     SlabFreed,
+    SlabFrozen,
+    SlabsUnfrozen,
     VmallocFreed,
     VmallocMapped,
 )
@@ -320,6 +322,8 @@ class Timeline(HasTraits):
             CacheDestroyed: self._cache_destroyed,
             SlabCreated: self._slab_created,
             SlabFilled: self._slab_filled,
+            SlabFrozen: self._slab_frozen,
+            SlabsUnfrozen: self._slabs_unfrozen,
             SlabFreed: self._slab_freed,
             ObjectAllocated: self._object_allocated,
             ObjectFreed: self._object_freed,
@@ -352,6 +356,7 @@ class Timeline(HasTraits):
         self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
         self.areas: dict[int, Area] = {}  # by address
         self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
+        self.cpu_partial: set[int] = set()  # first pfns of the slabs on a CPU's partial list
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
         self._interval = FIRST_INTERVAL
@@ -537,6 +542,10 @@ class Timeline(HasTraits):
                         slots.append((event[1], True))
                     elif tag in RELEASED:
                         slots.append((event[1], False))
+                    elif tag == "slab_frozen":  # (tag, slab): put_cpu_partial()
+                        self._slots_changed(slots)
+                        slots.clear()
+                        self.cpu_partial.add(event[1].pfn)
                     else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
                         self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
                     continue
@@ -611,6 +620,7 @@ class Timeline(HasTraits):
             pfn, cache, order, objects, _ = slabs[head]
             slabs[head] = Slab(pfn, cache, order, objects, bits)
         self.active_slab.update(active)
+        self.cpu_partial.difference_update(active.values())  # taken from the CPU's list
 
     def _count_free(self, pfn, order, order2, alloc) -> None:
         """Add what page records do to the free counts: nr_free[zone, order] per zone.
@@ -635,16 +645,18 @@ class Timeline(HasTraits):
     def _snapshot(self) -> tuple:
         return (_pack(self.frames), _pack(self.orders), self.nr_free.copy(), dict(self.caches),
                 dict(self.slabs), dict(self._slab_head), dict(self.areas), dict(self.active_slab),
-                self._splitting)  # fmt: skip
+                self._splitting, frozenset(self.cpu_partial))  # fmt: skip
 
     def _restore(self, snapshot: tuple) -> None:
-        frames, orders, nr_free, caches, slabs, slab_head, areas, active_slab, splitting = snapshot
+        (frames, orders, nr_free, caches, slabs, slab_head, areas, active_slab, splitting,
+         frozen) = snapshot  # fmt: skip
         self.frames = _unpack(frames, np.uint8, self.nr_pfns)
         self.orders = _unpack(orders, np.int8, self.nr_pfns)
         self.nr_free = nr_free.copy()
         self.caches, self.slabs = dict(caches), dict(slabs)
         self._slab_head, self.areas = dict(slab_head), dict(areas)
         self.active_slab, self._splitting = dict(active_slab), splitting
+        self.cpu_partial = set(frozen)
 
     def _checkpoint(self, position: int) -> None:
         self._checkpoints.append((position, self._snapshot()))
@@ -772,7 +784,14 @@ class Timeline(HasTraits):
         if e.objects < objects:
             self.active_slab[e.cache] = e.pfn
 
+    def _slab_frozen(self, e: SlabFrozen) -> None:
+        self.cpu_partial.add(e.pfn)
+
+    def _slabs_unfrozen(self, e: SlabsUnfrozen) -> None:
+        self.cpu_partial.difference_update(e.pfns)
+
     def _slab_freed(self, e: SlabFreed) -> None:
+        self.cpu_partial.discard(e.pfn)
         del self.slabs[e.pfn]
         if self.active_slab.get(e.cache) == e.pfn:
             del self.active_slab[e.cache]
@@ -812,6 +831,7 @@ class Timeline(HasTraits):
             (pfn, cache, order, objects, used), slot, _ = found
             self.slabs[pfn] = Slab(pfn, cache, order, objects, used | 1 << slot)
             self.active_slab[cache] = pfn
+            self.cpu_partial.discard(pfn)  # taken from the CPU's partial list
 
     def _object_freed(self, e: ObjectFreed) -> None:
         self._slot_released(e.ptr)

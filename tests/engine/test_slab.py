@@ -12,7 +12,14 @@ from kmviz import (
     PAGE_OFFSET,
     Kernel,
 )
-from kmviz.engine.events import ObjectAllocated, ObjectFreed, SlabCreated, SlabFreed
+from kmviz.engine.events import (
+    ObjectAllocated,
+    ObjectFreed,
+    SlabCreated,
+    SlabFreed,
+    SlabFrozen,
+    SlabsUnfrozen,
+)
 from kmviz.engine.gfp import BIT
 from kmviz.engine.invariants import check, check_slabs
 from kmviz.engine.slab_geometry import SLAB_CONSISTENCY_CHECKS, SLAB_POISON, SLAB_RECLAIM_ACCOUNT
@@ -310,9 +317,10 @@ def test_a_slab_above_the_minimum_order_is_first_tried_without_reclaim():
 
 
 def test_an_emptied_slab_goes_back_once_min_partial_slabs_are_partial_counting_itself():
-    # __slab_free(): !new.inuse && n->nr_partial >= s->min_partial (mm/slub.c L3578)
+    # __slab_free(): !new.inuse && n->nr_partial >= s->min_partial (mm/slub.c L3578), in a
+    # cache without a per-CPU partial list (debugged), where freed full slabs go to the node
     k = Kernel("64MiB", seed=1)
-    cache = k.kmem_cache_create("lesson_objects", 256)
+    cache = k.kmem_cache_create("lesson_objects", 256, flags=SLAB_CONSISTENCY_CHECKS)
     objects = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(cache.objects * 7)]
     slabs = sorted({k.virt_to_page(a).pfn for a in objects})
     by_slab = {pfn: [a for a in objects if k.virt_to_page(a).pfn == pfn] for pfn in slabs}
@@ -428,3 +436,100 @@ def test_destroying_an_alias_keeps_the_cache_for_its_other_users():
     k.kmem_cache_destroy(k.kmem_cache_create("my_other", 64))
     assert first in k.caches and first.refcount == 1 and "Slab cache still has" not in k.dmesg()
     k.kmem_cache_free(first, addr)
+
+
+def full_slabs(k, cache, count):
+    """Allocate ``count`` slabs full and one object more; {pfn: its objects}, oldest first."""
+    objects = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(cache.objects * count + 1)]
+    by_slab = {}
+    for addr in objects[:-1]:
+        by_slab.setdefault(k.virt_to_page(addr).pfn, []).append(addr)
+    return by_slab
+
+
+@pytest.mark.parametrize(
+    ("size", "cpu_partial", "slabs"),
+    [(100, 120, 7), (1000, 52, 7), (1024, 24, 3), (4096, 6, 2), (8192, 6, 3)],
+)
+def test_cpu_partial_is_set_as_61_sets_it(size, cpu_partial, slabs):
+    # set_cpu_partial(): by slot size; slabs: DIV_ROUND_UP(2 * objects, per slab), e.g. a
+    # 104-byte slot, 39 per slab: (240 + 38) // 39 == 7 (the capture's kmviz_plain_100)
+    cache = Kernel("64MiB").kmem_cache_create("probe", size)
+    assert (cache.cpu_partial, cache.cpu_partial_slabs) == (cpu_partial, slabs)
+
+
+def test_a_debugged_cache_has_no_cpu_partial_list():
+    cache = Kernel("64MiB", slub_debug=True).kmem_cache_create("probe", 100)
+    assert (cache.cpu_partial, cache.cpu_partial_slabs) == (0, 0)
+
+
+def test_a_full_slab_that_gets_an_object_back_joins_the_cpus_partial_list():
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 3)
+    first, second = list(by_slab)[:2]
+    k.kmem_cache_free(cache, by_slab[first][0])
+    k.kmem_cache_free(cache, by_slab[second][0])
+    assert [s.pfn for s in cache.percpu_partial] == [first, second] and not cache.partial
+    assert isinstance(k.history[-1], SlabFrozen) and k.history[-1].pfn == second
+
+
+def test_an_empty_slab_on_the_cpus_partial_list_stays():
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 7)
+    for pfn in list(by_slab)[:6]:
+        k.kmem_cache_free(cache, by_slab[pfn][0])
+    emptied = next(iter(by_slab))
+    for addr in by_slab[emptied][1:]:
+        k.kmem_cache_free(cache, addr)
+    assert emptied in [s.pfn for s in cache.percpu_partial] and len(cache.slabs) == 8
+
+
+def test_a_full_cpu_partial_list_drains_to_the_node_list():
+    # put_cpu_partial(drain=1): 7 slabs allowed for 256-byte slots; the 8th replaces them
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 8)
+    pfns = list(by_slab)
+    for pfn in pfns:
+        k.kmem_cache_free(cache, by_slab[pfn][0])
+    assert [s.pfn for s in cache.percpu_partial] == [pfns[7]]
+    assert [s.pfn for s in cache.partial] == pfns[6::-1]  # head first, each to the tail
+    drained = next(e for e in k.history[::-1] if isinstance(e, SlabsUnfrozen))
+    assert drained.pfns == tuple(pfns[6::-1])
+
+
+def test_the_active_slab_refills_from_the_cpus_partial_list_newest_first():
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 3)
+    first, second, _ = by_slab
+    k.kmem_cache_free(cache, by_slab[first][0])
+    k.kmem_cache_free(cache, by_slab[second][0])
+    for _ in range(cache.objects):  # uses up the active slab, then takes the CPU's newest
+        k.kmem_cache_alloc(cache, GFP_KERNEL)
+    assert cache.cpu_slab.pfn == second and [s.pfn for s in cache.percpu_partial] == [first]
+
+
+def test_a_node_partial_refill_moves_more_slabs_to_the_cpus_list():
+    # get_partial_node(): the first slab becomes active, then slabs move to the CPU's list
+    # until more than cpu_partial_slabs / 2 (7 // 2 == 3) have: 4 of them
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 8)
+    for pfn in by_slab:
+        k.kmem_cache_free(cache, by_slab[pfn][0])
+    k.kmem_cache_shrink(cache)  # every slab to the node's list: 9 partial
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    assert len(cache.percpu_partial) == 4 and len(cache.partial) == 9 - 1 - 4
+
+
+def test_slabinfo_counts_the_free_slots_of_the_cpus_partial_slabs_as_active():
+    # get_slabinfo() subtracts only the free objects of the node's partial list
+    k = Kernel("64MiB")
+    cache = k.kmem_cache_create("lesson_objects", 256)
+    by_slab = full_slabs(k, cache, 3)
+    k.kmem_cache_free(cache, next(iter(by_slab.values()))[0])
+    line = next(x for x in k.cat("/proc/slabinfo").splitlines() if x.startswith("lesson_objects"))
+    assert line.split()[1:3] == ["64", "64"]

@@ -540,12 +540,14 @@ class SlabMachine(RuleBasedStateMachine):
             assert num_objs == sum(s.objects for s in cache.slabs), cache.name
             assert num_slabs == active_slabs == len(cache.slabs), cache.name
             assert (objsize, per_slab, pages) == (cache.size, cache.objects, 1 << cache.order)
-            # get_slabinfo(): every slot but the free ones on the partial list; so the live
-            # objects plus the free slots of the active slab (every other slab is full)
-            cpu_free = len(cache.cpu_slab.freelist) if cache.cpu_slab else 0
+            # get_slabinfo(): every slot but the free ones on the node's partial list; so the
+            # live objects plus the free slots of the CPU's slabs, the active one and those on
+            # its partial list (every other slab is full)
+            cpu_slabs = [*cache.percpu_partial, *([cache.cpu_slab] if cache.cpu_slab else [])]
+            cpu_free = sum(len(slab.freelist) for slab in cpu_slabs)
             assert active == len(cache.requested) + cpu_free, (
                 f"{cache.name}: active_objs {active}, live {len(cache.requested)}, "
-                f"free in the active slab {cpu_free}"
+                f"free in the CPU's slabs {cpu_free}"
             )
 
 

@@ -163,15 +163,19 @@ def test_the_slabinfo_line_the_table_reads(lesson):
     assert 'So `active_objs` is not "objects in use": 50 are.' in text
 
 
-def test_freeing_keeps_three_empty_slabs_and_200_objects_fill_10(lesson):
+def test_freeing_keeps_three_empty_slabs_and_300_objects_fill_15(lesson):
     _, printed, text = lesson
     assert "slabs: ['empty', 'empty', 'empty']" in printed
-    assert "200 objects in 10 slabs" in printed
+    assert "300 objects in 15 slabs" in printed
     assert "Three empty slabs, and not one page went back" in text
     assert "(the cache's `min_partial`: 5 here" in text
-    assert slab.lesson_kernel().kmem_cache_create("my_conn", 200).min_partial == 5
+    cache = slab.lesson_kernel().kmem_cache_create("my_conn", 200)
+    assert cache.min_partial == 5 and cache.cpu_partial_slabs == 12
+    assert "12 for `my_conn`" in text and "240 / 20" in text
     returned = [line for line in printed.splitlines() if "SlabFreed(" in line]
-    assert returned and f"{len(returned)} emptied slabs went back" in printed
+    assert len(returned) == 7 and "7 emptied slabs went back" in printed
+    assert "the first 5 stayed (`min_partial`) and the other 7 went back" in text
+    assert "The first 12 slabs to get an object back" in text
 
 
 def test_the_size_classes_and_the_waste_of_the_mix(lesson):

@@ -281,7 +281,7 @@ def test_a_fork_shows_the_same_machine_and_moves_on_its_own():
 def timeline_state(tl: Timeline) -> tuple:
     """Everything a view reads from a timeline, comparable with ==."""
     return (tl.position, tl.frames.tobytes(), tl.orders.tobytes(), tl.nr_free.tolist(),
-            tl.caches, tl.slabs, tl.areas, tl.active_slab)  # fmt: skip
+            tl.caches, tl.slabs, tl.areas, tl.active_slab, tl.cpu_partial)  # fmt: skip
 
 
 def test_a_timeline_following_batches_misses_and_reorders_no_event():
@@ -350,7 +350,7 @@ def folded():
 def test_the_painted_machine_has_every_kind_of_event_the_fold_paints(folded):
     k, _, _ = folded
     kinds = {type(event).__name__ for event in k.history}
-    assert {"LruPagesAdded", "SlabCreated", "VmallocMapped", "PageTableAllocated",
+    assert {"LruPagesAdded", "SlabCreated", "SlabFrozen", "VmallocMapped", "PageTableAllocated",
             "MemblockAllocated", "FreePagesIsolated", "PageMigrated"} <= kinds  # fmt: skip
 
 

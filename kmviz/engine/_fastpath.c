@@ -839,8 +839,10 @@ PyInit__fastpath(void)
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)
         return NULL;
+    /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
-        || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0) {
+        || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
+        || PyModule_AddIntConstant(module, "INTERFACE", 2) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+INTERFACE = 2  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+
 try:
+    from ._fastpath import INTERFACE as _BUILT_INTERFACE
     from ._fastpath import FastPath, SlabFastPath
-except ImportError:  # not compiled (no C compiler at install time)
+except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
     FastPath = SlabFastPath = None
+else:
+    if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
+        FastPath = SlabFastPath = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel

@@ -169,3 +169,9 @@ def test_the_c_fast_path_takes_the_keywords_the_python_methods_take():
     k.free_pages(addr, order=0)
     k.kfree(k.kmalloc(64, gfp=GFP_KERNEL))
     assert not k.leaks() and "BUG:" not in k.dmesg()
+
+
+def test_the_built_extension_has_the_interface_fastpath_expects():
+    # a build from an older _fastpath.c (other keywords) is left unused, not called wrongly
+    built = pytest.importorskip("kmviz.engine._fastpath")
+    assert built.INTERFACE == fastpath.INTERFACE and fastpath.FastPath is built.FastPath

@@ -1511,7 +1511,7 @@ def _copy_vmalloc(kernel: Kernel, info: Vmallocinfo, floor: int) -> VmallocLiken
     if arrays:
         notes.append(
             f"{arrays} page array(s) of vpages areas were made by the copy's vmalloc() itself,"
-            " as Linux makes them (caller __vmalloc_area_node in the copy)"
+            " as Linux makes them (with the area's caller)"
         )
     if unmatched:
         notes.append(

@@ -96,18 +96,36 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "buddyinfo.DMA": (_BOOT_STATE, STOCK),
     "buddyinfo.DMA32": (_BOOT_STATE, STOCK),
     "buddyinfo.Normal": (_BOOT_STATE, ABOVE_4G),
-    "vmallocinfo.areas": (_BOOT_STATE, STOCK),
+    "vmallocinfo.areas": (
+        "how many threads were alive and how many freed areas waited for the purge when the "
+        "file was read (timing): kmviz's boot leaves 1G-2cpu's 56 + 1 task stacks and its "
+        "seven unpurged ranges, with 8 stacks per CPU more or less",
+        ("256M-2cpu", "4G-2cpu", "1G-1cpu", "1G-4cpu"),
+    ),
+    "{meminfo.VmallocUsed,vmallocinfo.caller.kernel_clone}": (
+        "task stacks alive when the files were read: kmviz's boot keeps 40 + 8 per CPU "
+        "(1G-1cpu's 48, 1G-2cpu's and 4G-2cpu's 56); the 256 MiB machine had 2 fewer, the "
+        "4-CPU one 2 more",
+        ("256M-2cpu", "1G-4cpu"),
+    ),
     "pagetypeinfo.migratetypes": (
         "Debian's 6.1 has CONFIG_MEMORY_ISOLATION and no CONFIG_CMA (an Isolate column, no "
         "CMA); kmviz prints CMA",
         STOCK,
     ),
     "vmalloc.64KiB.contiguous_runs": (
-        "vmalloc() takes its pages one by one from the per-CPU lists, which hold pages freed "
-        "by others; kmviz's fresh machine hands out neighbours",
+        "vmalloc() takes its pages one by one from the per-CPU lists, last freed first, which "
+        "hold pages freed by others; kmviz has no per-CPU lists and takes the smallest free "
+        "blocks its boot-time areas left: scattered too, in other runs",
         STOCK,
     ),
     "order10.count": (_BOOT_STATE, STOCK),
+    "order0.freed_page_comes_back": (
+        "6.1 frees an order-0 page to the head of a per-CPU list and hands it out next; kmviz "
+        "has no per-CPU lists: the page merges with its free buddy, and the next request "
+        "takes a single free page the boot-time vmalloc areas left",
+        ("1G-2cpu", "4G-2cpu", "1G-1cpu"),
+    ),
     "meminfo.fields": (
         "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
         "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",
@@ -201,6 +219,17 @@ def _runs(pfns: list[int]) -> int:
     return sum(1 for i, pfn in enumerate(pfns) if i == 0 or pfn != pfns[i - 1] + 1)
 
 
+def _vmalloc_callers(info: real.Vmallocinfo) -> dict[str, tuple[int, int]]:
+    """(areas, pages) of the live vmalloc areas per calling function (offsets dropped)."""
+    callers: dict[str, tuple[int, int]] = {}
+    for row in info.rows:
+        if row.kind == "area":
+            function = row.caller.split("+")[0]
+            areas, pages = callers.get(function, (0, 0))
+            callers[function] = (areas + 1, pages + row.pages)
+    return callers
+
+
 def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
     """Items of the /proc and /sys files read after boot."""
     real_zones = _zones(real.zoneinfo(folder / "zoneinfo"))
@@ -231,7 +260,14 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         )
     meminfo = {row.name: row.value for row in real.meminfo(folder / "meminfo").rows}
     sim_meminfo = {row.name: row.value for row in real.meminfo(kernel.cat("/proc/meminfo")).rows}
-    for key in ("MemTotal", "SwapTotal", "VmallocTotal", "HugePages_Total", "Hugepagesize"):
+    for key in (
+        "MemTotal",
+        "SwapTotal",
+        "VmallocTotal",
+        "VmallocUsed",
+        "HugePages_Total",
+        "Hugepagesize",
+    ):
         within = RESERVED_WITHIN if key == "MemTotal" else 0.0
         yield Item(machine, f"meminfo.{key}", meminfo[key], sim_meminfo.get(key), within)
     yield Item(machine, "meminfo.fields", list(meminfo), list(sim_meminfo) or None)
@@ -271,6 +307,15 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         (folder / "vmallocinfo").read_text().count("\n"),  # one line per area
         kernel.cat("/proc/vmallocinfo").count("\n"),
     )
+    real_callers = _vmalloc_callers(real.vmallocinfo(folder / "vmallocinfo"))
+    sim_callers = _vmalloc_callers(real.vmallocinfo(kernel.cat("/proc/vmallocinfo")))
+    for caller in sorted(real_callers.keys() | sim_callers.keys()):
+        yield Item(
+            machine,
+            f"vmallocinfo.caller.{caller}",
+            real_callers.get(caller, 0),
+            sim_callers.get(caller, 0),
+        )
     for index in ("unusable_index", "extfrag_index"):  # /sys/kernel/debug/extfrag
         real_rows = _extfrag_rows((folder / f"extfrag-{index}").read_text())
         sim_rows = _extfrag_rows(kernel.cat(f"/sys/kernel/debug/extfrag/{index}"))
@@ -519,7 +564,8 @@ def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
     """Every item of ``machine``'s capture next to a fresh ``Kernel`` of its size and CPUs.
 
     Each Kernel is QEMU's PC (memory_map="pc"), boots with the slab caches and objects of a
-    booted 6.1 (boot_caches=True) and the configuration of the captured kernel (CONFIGS).
+    booted 6.1 (boot_caches=True) and the vmalloc areas it makes while it boots
+    (boot_vmalloc=True), with the configuration of the captured kernel (CONFIGS).
     """
     mem, cpus = MACHINES[machine]
     folder = captures / machine
@@ -527,7 +573,12 @@ def compare(machine: str, captures: Path = CAPTURES) -> list[Item]:
     def booted() -> Kernel:
         """A fresh machine like the captured one, with its kernel configuration."""
         return Kernel(
-            mem=mem, cpus=cpus, memory_map="pc", boot_caches=True, config=CONFIGS[machine]
+            mem=mem,
+            cpus=cpus,
+            memory_map="pc",
+            boot_caches=True,
+            boot_vmalloc=True,
+            config=CONFIGS[machine],
         )
 
     items: list[Item] = []

@@ -240,7 +240,10 @@ class Kernel(
     what the lessons use: Debian's 6.1 with CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_DEBUG_PREEMPT and
     CONFIG_DEBUG_VM) or "debian" (the stock distribution kernel, silent about sleeping in
     atomic context and about a double free_pages());
-    ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``.
+    ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``;
+    ``boot_vmalloc=True`` makes, at boot, the vmalloc areas a booted 6.1 kernel holds (task
+    and IRQ stacks, ACPI/HPET ioremaps, a percpu chunk, ...; vmalloc.py _boot_vmalloc_areas()),
+    which break up the free lists as a real boot does; by default vmalloc space starts empty.
 
     Observers of ``tick`` (the views' Timelines) hear of the calls in batches: once at the end
     of a ``with k.batch():`` block, once at the end of a notebook cell (``begin_cell()`` /
@@ -273,6 +276,7 @@ class Kernel(
         boot_caches: bool = False,
         boot: bool = True,
         config: str = DEFAULT_CONFIG,
+        boot_vmalloc: bool = False,
     ):
         super().__init__()
         size = parse_size(mem)
@@ -291,6 +295,7 @@ class Kernel(
             ("slab_nomerge", slab_nomerge),
             ("boot_caches", boot_caches),
             ("boot", boot),
+            ("boot_vmalloc", boot_vmalloc),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
@@ -313,6 +318,7 @@ class Kernel(
         self.nr_pfns = self.memory.nr_pfns  # max_pfn: holes below it have struct pages too
         self.direct_map_end = PAGE_OFFSET + (self.nr_pfns << PAGE_SHIFT)
         self.boot_reserved = boot_reserved
+        self.boot_vmalloc = boot_vmalloc
         self.zone_dma = zone_dma
         self.zone_dma32 = zone_dma32
         self.random = random.Random(seed)  # every random choice of the engine comes from here
@@ -511,6 +517,8 @@ class Kernel(
         self.page_plans_for_c.clear()
         self._kmem_cache_init()
         self.boot_stage = "running"
+        if self.boot_vmalloc:
+            self._boot_vmalloc_areas()
         self.history.append_object(BootStageReached("running"))
         self._boot_records = self.history.record_count
         self._clock_offset_ns = 0
@@ -1149,7 +1157,9 @@ class Kernel(
         callers = _free_frames(caller)
         trace = self._trace("free_pages_prepare", *callers)
         if owner == OWNER_VMALLOC:
-            area = next(a for a in self.vmap_areas.values() if pfn in a.pfns)
+            area = next(
+                a for a in self.vmap_areas.values() if a.kind == "vmalloc" and pfn in a.pfns
+            )
             message = (
                 f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) of a page the vmalloc area at "
                 f"{area.addr:#x} maps: Linux would free it under the mapping, and whoever "

@@ -64,8 +64,11 @@ from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP
 
 __all__ = [  # PAGE_OFFSET is re-exported so the lessons find every region's start here
     "LEVELS",
+    "MODULES_END",
+    "MODULES_VADDR",
     "PAGE_KERNEL",
     "PAGE_KERNEL_EXEC",
+    "PAGE_KERNEL_IO_UC_MINUS",
     "PAGE_OFFSET",
     "VMALLOC_END",
     "VMALLOC_START",
@@ -150,12 +153,19 @@ _KERNPG_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY  # 0x63
 _PAGE_TABLE = _KERNPG_TABLE | _PAGE_USER  # 0x67
 PAGE_KERNEL = __PAGE_KERNEL  # what vmalloc() maps with
 PAGE_KERNEL_EXEC = __PAGE_KERNEL_EXEC  # module text
+# ioremap() of device registers: __PAGE_KERNEL_IO (== __PAGE_KERNEL on x86-64) with the
+# cache mode _PAGE_CACHE_MODE_UC_MINUS, which the default PAT layout encodes as PCD
+PAGE_KERNEL_IO_UC_MINUS = __PAGE_KERNEL | _PAGE_PCD  # 0x8000000000000173
 TABLE_ENTRY_FLAGS = _PAGE_TABLE  # what *_populate() put next to a table's pfn (see above)
 
 # --- kernel address space (pgtable_64_types.h L126–L146, page_64_types.h L42–L50) -------------
 VMALLOC_START = 0xFFFFC90000000000  # __VMALLOC_BASE_L4
 VMALLOC_END = VMALLOC_START + (32 << 40) - 1  # 0xffffe8ffffffffff: VMALLOC_SIZE_TB_L4 = 32
 START_KERNEL_map = START_KERNEL_MAP  # __START_KERNEL_map 0xffffffff80000000: the kernel image
+# module space: MODULES_VADDR = __START_KERNEL_map + KERNEL_IMAGE_SIZE (1 GiB with
+# CONFIG_RANDOMIZE_BASE, as Debian builds it) = 0xffffffffc0000000, up to MODULES_END
+MODULES_VADDR = START_KERNEL_MAP + (1 << 30)
+MODULES_END = 0xFFFFFFFFFF000000
 # PAGE_OFFSET (0xffff888000000000, the direct map) comes from .constants
 
 LEVELS = ("PGD", "PUD", "PMD", "PTE")  # the order of a walk; P4D is folded into the PGD

@@ -9,13 +9,21 @@ them -- which is why a device doing DMA, which sees physical addresses, cannot u
     virtual  0xffffc90000000000 0xffffc90000001000 0xffffc90000002000
     frames   pfn 0x3a07          pfn 0x1c42          pfn 0x3a06
 
+Free space is found as 6.1 finds it, in a tree of free ranges augmented with the largest
+range below each node (vmap_tree.py), so a call costs O(log n) however many areas exist.
 Freed areas are purged lazily: their virtual range stays taken ("unpurged vm_area") until
 enough has piled up (lazy_max_pages()), so a new vmalloc() does not reuse it at once.
+
+``Kernel(boot_vmalloc=True)`` starts with what a booted 6.1 kernel has in this space (task and
+IRQ stacks, ioremap()s of ACPI tables and the HPET, a percpu chunk, ...), from the real
+captures (kmviz/data/boot-vmalloc-areas.json).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from .buddy import OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
@@ -23,7 +31,10 @@ from .events import PageTableAllocated, VmallocFreed, VmallocMapped
 from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
 from .page import Page
 from .pagetable import (
+    MODULES_END,
+    MODULES_VADDR,
     PAGE_KERNEL,
+    PAGE_KERNEL_IO_UC_MINUS,
     PMD_SIZE,
     PUD_SIZE,
     VMALLOC_END,
@@ -39,8 +50,11 @@ from .vmap_tree import VmapRanges
 
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
 VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
-ARRAY_CALLER = "__vmalloc_area_node+0x5d/0x180"  # a page array too big for kmalloc
 MAX_TABLES_AT_ONCE = 8  # pages: the PGD and the direct map's tables, with room to spare
+BOOT_AREAS = Path(__file__).parent.parent / "data" / "boot-vmalloc-areas.json"
+THREAD_SIZE = 16 << 10  # bytes: a task's stack, THREAD_SIZE_ORDER 2; THREAD_ALIGN is the same
+PCPU_ATOM_SIZE = 2 << 20  # bytes: x86-64 percpu chunks come in PMD_SIZE allocations
+IOREMAP_MAX_ORDER = 30  # PUD_SHIFT (arch/x86/include/asm/page_types.h L41)
 
 
 @dataclass(eq=False, slots=True)
@@ -53,7 +67,10 @@ class VmArea:
     caller: str
     array: int  # address of the page-pointer array (kmalloc'ed, or vmalloc'ed: vpages)
     vpages: bool
-    kind: str = "vmalloc"  # "vmalloc" (pages owned by the area) or "vmap" (caller's pages)
+    # "vmalloc": pages owned by the area; "vmap": the caller's pages; "ioremap": device or
+    # firmware memory at ``phys``; "percpu": a percpu chunk's range (pcpu_get_vm_areas())
+    kind: str = "vmalloc"
+    phys: int = 0  # ioremap: the physical address mapped
 
     @property
     def end(self) -> int:
@@ -196,8 +213,20 @@ class VmallocAPI:
         self._notify()
         return addr
 
-    def _vmalloc(self, size: int, gfp: int, caller: str) -> int:
-        """__vmalloc_node_range() (mm/vmalloc.c L3163): area, page array, pages, mappings."""
+    def _vmalloc(
+        self,
+        size: int,
+        gfp: int,
+        caller: str,
+        align: int = PAGE_SIZE,
+        vstart: int = VMALLOC_START,
+        vend: int = VMALLOC_END + 1,
+    ) -> int:
+        """__vmalloc_node_range() (mm/vmalloc.c L3215): area, page array, pages, mappings.
+
+        ``align`` (bytes, a power of two) and [vstart, vend) bound where the area may lie:
+        a task's stack asks for THREAD_ALIGN, module_alloc() for module space.
+        """
         self._check_alive()
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise TypeError(f"vmalloc() size must be an int >= 0 bytes, not {size!r}")
@@ -218,15 +247,15 @@ class VmallocAPI:
             return 0
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
             self._might_sleep(gfp, "mm/vmalloc.c:1673", ("alloc_vmap_area", "vmalloc"))
-        addr = self._alloc_vmap_area((nr_pages + 1) << PAGE_SHIFT)
+        addr = self._alloc_vmap_area((nr_pages + 1) << PAGE_SHIFT, align, vstart, vend)
         if addr is None:
             return 0
         # reserve the range while the pages are found, as the vmap_area is inserted first
         area = VmArea(addr, (nr_pages + 1) << PAGE_SHIFT, [], caller, 0, False)
         self.vmap_areas[addr] = area
         array_bytes = nr_pages * 8
-        if array_bytes > PAGE_SIZE:
-            area.array, area.vpages = self._vmalloc(array_bytes, gfp | BIT.ZERO, ARRAY_CALLER), True
+        if array_bytes > PAGE_SIZE:  # __vmalloc_node(array_size, ..., area->caller)
+            area.array, area.vpages = self._vmalloc(array_bytes, gfp | BIT.ZERO, caller), True
         else:
             area.array = self.kmalloc(array_bytes, gfp | BIT.ZERO)
         if not area.array:
@@ -377,7 +406,7 @@ class VmallocAPI:
     def _vfree_now(self, addr: int) -> None:
         """__vunmap(addr, 1): unmap the area, free its pages and page array, queue the range."""
         area = self.vmap_areas.get(addr)
-        if area is None or area.kind == "vmap":
+        if area is None or area.kind != "vmalloc":  # vmap(), ioremap() and percpu areas too
             self._nonexistent_area(addr, "vfree")
             return
         self._page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
@@ -442,22 +471,38 @@ class VmallocAPI:
             self._require_pfn(page)
         if self.atomic:
             self._might_sleep(GFP_KERNEL, "mm/vmalloc.c:2907", ("vmap",))
-        addr = self._alloc_vmap_area((len(pages) + 1) << PAGE_SHIFT)
+        addr = self._map_area([p.pfn for p in pages], VMALLOC_CALLER, "vmap")
+        self._notify()
+        return addr
+
+    def _map_area(
+        self,
+        pfns: list[int],
+        caller: str,
+        kind: str,
+        phys: int = 0,
+        align: int = PAGE_SIZE,
+        prot: int = PAGE_KERNEL,
+    ) -> int:
+        """A vmalloc-space area with a guard page mapping ``pfns``, which stay their owner's.
+
+        get_vm_area_caller() and vmap_pages_range(), as vmap() (mm/vmalloc.c L2902) and
+        ioremap_prot() (mm/ioremap.c L13) make them; the address, or 0.
+        """
+        addr = self._alloc_vmap_area((len(pfns) + 1) << PAGE_SHIFT, align)
         if addr is None:
-            self._notify()
             return 0
-        pfns = [p.pfn for p in pages]
-        area = VmArea(addr, (len(pfns) + 1) << PAGE_SHIFT, pfns, VMALLOC_CALLER, 0, False, "vmap")
+        area = VmArea(addr, (len(pfns) + 1) << PAGE_SHIFT, pfns, caller, 0, False, kind, phys)
         tables = self.page_tables
-        if tables is None or tables.map_pages(addr, pfns, PAGE_KERNEL) < len(pfns):
+        if tables is None or tables.map_pages(addr, pfns, prot) < len(pfns):
             if tables is not None:
                 tables.unmap_pages(addr, len(pfns))
             self.free_vmap_areas.add(addr, area.end)
-            self._notify()
             return 0
         self.vmap_areas[addr] = area
-        self.history.append_object(VmallocMapped(addr, area.size, tuple(pfns), "vmap"))
-        self._notify()
+        # an ioremap maps no page of RAM the views could colour
+        shown = () if kind == "ioremap" else tuple(pfns)
+        self.history.append_object(VmallocMapped(addr, area.size, shown, kind))
         return addr
 
     def vunmap(self, addr: int) -> None:
@@ -516,6 +561,12 @@ class VmallocAPI:
             if area.kind == "vmap":  # vmap() keeps no page array: no pages=, no N0=
                 lines.append(line + " vmap\n")
                 continue
+            if area.kind == "ioremap":  # phys=%pa, VM_IOREMAP
+                lines.append(line + f" phys=0x{area.phys:016x} ioremap\n")
+                continue
+            if area.kind == "percpu":  # VM_ALLOC; its pages are percpu's: nr_pages 0
+                lines.append(line + " vmalloc\n")
+                continue
             line += f" pages={len(area.pfns)} vmalloc"
             if area.vpages:
                 line += " vpages"
@@ -526,3 +577,128 @@ class VmallocAPI:
                 "unpurged vm_area\n"
             )
         return "".join(lines)
+
+    # --- what boot leaves in vmalloc space ------------------------------------------------------
+    def _boot_vmalloc_areas(self) -> None:
+        """Make the vmalloc areas a booted 6.1 kernel holds, as kmviz/data/boot-vmalloc-areas.json
+        lists them (taken from the real captures), in a plausible boot order.
+
+        Task stacks (16 KiB, 16 KiB-aligned: alloc_thread_stack_node()), the IRQ stacks,
+        ACPI, HPET and SMBIOS ioremaps, the first dynamic percpu chunk, zswap's scratch
+        buffers, a tty, a BPF pack in module space; the areas the captured kernel had freed by
+        then (exited threads, a percpu map, a scratch buffer) are vfree()d at the end and wait
+        for the purge.  Their pages come from the page allocator one at a time, so a later
+        vmalloc() meets free lists that boot has broken up.  Each area is made only while more
+        than 1/8 of memory stays free; the boot log says when a small machine ran short.
+        (Simplified: the IRQ stacks' pages come from the page allocator, not from the percpu
+        first chunk memblock set aside, and the percpu chunk maps none of its pages.)
+        """
+        gfp = GFP_KERNEL | BIT.NOWARN
+        floor = sum(zone.managed_pages for zone in self.zones) // 8
+        freed: list[int] = []
+        skipped = 0
+
+        def vmalloc(caller: str, pages: int, align: int = PAGE_SIZE, module: bool = False) -> int:
+            nonlocal skipped
+            if self.free_pages_count() - pages - 1 <= floor:
+                skipped += 1
+                return 0
+            where = (MODULES_VADDR, MODULES_END) if module else (VMALLOC_START, VMALLOC_END + 1)
+            return self._vmalloc(pages << PAGE_SHIFT, gfp, caller, align, *where)
+
+        def irq_stack(caller: str) -> None:  # map_irq_stack(): vmap() of 4 pages
+            nonlocal skipped
+            if self.free_pages_count() - 4 <= floor:
+                skipped += 1
+                return
+            pfns = [self._alloc(gfp, 0, "irq_init_percpu_irqstack") for _ in range(4)]
+            if min(pfns) < 0 or not self._map_area(pfns, caller, "vmap"):
+                for pfn in pfns:
+                    if pfn >= 0:
+                        self._free(pfn, 0, "irq_init_percpu_irqstack")
+                skipped += 1
+
+        lowmem = self.mem if self.mem < 0xE0000000 else 0xC0000000  # QEMU i440FX below 4 GiB
+        for step in json.loads(BOOT_AREAS.read_text())["steps"]:
+            kind, caller = step["kind"], step.get("caller", "")
+            if kind == "vmalloc":
+                count = step.get("count", 1) + step.get("per_cpu", 0) * self.cpus
+                gone = step.get("freed", 0)
+                dying = {count * (2 * i + 1) // (2 * gone) for i in range(gone)}  # spread out
+                for i in range(count):
+                    addr = vmalloc(caller, step["pages"], step.get("align_pages", 1) * PAGE_SIZE)
+                    if addr and i in dying:
+                        freed.append(addr)
+            elif kind == "vmap":
+                irq_stack(caller)
+            elif kind == "ioremap":
+                phys = step["phys"]
+                phys = lowmem - int(phys[8:], 16) if phys.startswith("ram_top-") else int(phys, 16)
+                size = step["pages"] << PAGE_SHIFT
+                # __get_vm_area_node(): VM_IOREMAP aligns to the size's order, 4 KiB .. 1 GiB
+                align = 1 << min(max((size - 1).bit_length(), PAGE_SHIFT), IOREMAP_MAX_ORDER)
+                prot = PAGE_KERNEL_IO_UC_MINUS if step.get("uncached") else PAGE_KERNEL
+                pfns = list(range(phys >> PAGE_SHIFT, (phys + size) >> PAGE_SHIFT))
+                if not self._map_area(pfns, caller, "ioremap", phys, align, prot):
+                    skipped += 1
+            elif kind == "percpu_chunk":
+                self._pcpu_create_chunk(vmalloc)
+            elif kind == "fork_idle":  # idle_threads_init(), then each CPU's bring-up
+                for _cpu in range(1, self.cpus):
+                    vmalloc("fork_idle+0x76/0x105", THREAD_SIZE >> PAGE_SHIFT, THREAD_SIZE)
+                    irq_stack("irq_init_percpu_irqstack+0xf0/0x120")
+            elif kind == "crypto_scratch":  # crypto_scomp_alloc_scratches(): src, dst per CPU
+                for _cpu in range(self.cpus):
+                    vmalloc("crypto_scomp_init_tfm+0x75/0xe0", 32)
+                    vmalloc("crypto_scomp_init_tfm+0x93/0xe0", 32)
+            elif kind == "module":
+                vmalloc(caller, step["pages"], module=True)
+            else:
+                raise ValueError(f"{BOOT_AREAS.name}: unknown step kind {kind!r}")
+        for addr in freed:
+            self._vfree_now(addr)
+        if skipped:
+            self._printk(
+                KERN_WARNING,
+                f"kmviz: {skipped} boot-time vmalloc areas left out: this machine is smaller "
+                "than what a 6.1 kernel allocates while it boots",
+            )
+
+    def _pcpu_create_chunk(self, vmalloc) -> None:
+        """pcpu_create_chunk() (mm/percpu-vm.c L332): a dynamic percpu chunk and its maps.
+
+        Each CPU has a unit of the chunk: 2 MiB shared by up to 8 CPUs, as
+        pcpu_build_alloc_info() chose on the captured kernels (62 pages per CPU rounded up:
+        u2097152 with 1 CPU, u1048576 with 2, u524288 with 4).  pcpu_alloc_chunk()
+        (mm/percpu.c L1439) sizes its maps from the unit, one bit per 4 bytes
+        (PCPU_MIN_ALLOC_SIZE), and pcpu_mem_zalloc() vmallocs any map above a page:
+        alloc_map (bits / 8 bytes), bound_map (one bit more, whole longs), md_blocks (32 bytes
+        per page), obj_cgroups (a pointer per bit).  Then pcpu_get_vm_areas() (mm/vmalloc.c
+        L3862) takes one range per group of units from the top of vmalloc space, aligned to
+        2 MiB and without a guard page.
+        """
+        per_group = min(8, 1 << (self.cpus - 1).bit_length())  # units in one 2 MiB block
+        unit = PCPU_ATOM_SIZE // per_group  # bytes per CPU
+        bits = unit // 4
+        maps = (
+            ("pcpu_create_chunk+0x4e/0x1b0", bits // 8),  # alloc_map
+            ("pcpu_create_chunk+0x75/0x1b0", (bits // 64 + 1) * 8),  # bound_map
+            ("pcpu_create_chunk+0x92/0x1b0", (unit // PAGE_SIZE) * 32),  # md_blocks
+            ("pcpu_create_chunk+0x167/0x1b0", bits * 8),  # obj_cgroups
+        )
+        for caller, size in maps:
+            if size > PAGE_SIZE:  # pcpu_mem_zalloc(): kzalloc() up to a page
+                vmalloc(caller, -(-size // PAGE_SIZE))  # 32776 bytes: 9 pages
+        groups = -(-self.cpus // per_group)
+        top = VMALLOC_END & ~(PCPU_ATOM_SIZE - 1)  # pvm_determine_end_from_reverse()
+        base = top - groups * PCPU_ATOM_SIZE
+        node = self.free_vmap_areas.enclosing(base)
+        if node is None or node.end < top:
+            return
+        self.free_vmap_areas.take(node, base, top - base)
+        for group in range(groups):
+            addr = base + group * PCPU_ATOM_SIZE
+            area = VmArea(addr, PCPU_ATOM_SIZE, [], "pcpu_get_vm_areas+0x0/0x1080", 0, False,
+                          "percpu")  # fmt: skip
+            self.vmap_areas[addr] = area
+            self.history.append_object(VmallocMapped(addr, area.size, (), "percpu"))

@@ -323,7 +323,10 @@ class VmallocView(widgets.VBox):
         self.physical_menu = widgets.ToggleButtons(
             options=[("frames' span", "span"), ("all RAM", "all")],
             description="pfn axis",
-            tooltips=["Zoom the pfn axis to the frames", "The pfn axis spans all of RAM"],
+            tooltips=[
+                "Zoom the vmalloc area's pfn axis to its frames",
+                "The vmalloc area's pfn axis spans all of RAM (the direct map keeps its span)",
+            ],
         )
         self.physical_menu.add_class("kmviz-vmalloc-physical")
         self.physical_menu.observe(self._physical_chosen, "value")
@@ -527,7 +530,10 @@ class VmallocView(widgets.VBox):
         pfns = np.arange(pfn, pfn + (1 << order), dtype=np.int64)
         codes = self.timeline.frames[pfns]
         virt = PAGE_OFFSET + (pfn << PAGE_SHIFT)
-        self.direct_figure.show(virt, pfns, self._window(pfns), codes, self.max_links)
+        # always the block's own span, whatever the pfn axis menu says: on an axis of all RAM
+        # the links of a few pages would converge on one spot, hiding that they are parallel
+        span = (pfn, pfn + (1 << order))
+        self.direct_figure.show(virt, pfns, span, codes, self.max_links)
         return (
             f'<div class="kmviz-vmalloc-direct-summary"><b>Direct map</b>: '
             f"{html.escape(CODE_NAMES[code])} block of order {order} at pfn {pfn:#x}, "

@@ -166,6 +166,22 @@ def test_what_the_notebook_prints_is_what_its_prose_says(facts, ran):
     assert "kernel BUG at mm/vmalloc.c:2554!" in printed and "mm/vmalloc.c:2554" in text
 
 
+def test_the_booted_machine_does_what_the_lesson_says(ran):
+    namespace, printed = ran
+    text = prose(NOTEBOOK)
+    booted, first = namespace["booted"], namespace["first"]
+    assert "your areas start at `VMALLOC_START`" in text and namespace["area"] == VMALLOC_START
+    assert f"{len(booted.vmap_areas)} areas after boot" in printed
+    assert "irq_init_percpu_irqstack" in printed and " ioremap" in printed
+    # "lands after the boot-time areas, and already comes back in pieces"
+    below = [a for a in booted.vmap_areas.values() if a.addr < first]
+    assert first > VMALLOC_START and len(below) == len(booted.vmap_areas) - 3  # all but
+    # the percpu chunk at the top of vmalloc space, the BPF pack in module space, and itself
+    assert "already comes back in pieces" in text
+    assert len(vmalloc.pieces(namespace["first_frames"])) > 1
+    assert f"in {len(vmalloc.pieces(namespace['first_frames']))} contiguous pieces" in printed
+
+
 def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     from kmviz.lessons import LESSONS, badge
 

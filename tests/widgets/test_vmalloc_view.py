@@ -126,6 +126,17 @@ def test_all_ram_axis_spans_every_frame():
     assert view.area_figure.physical_scale.max < k.nr_pfns
 
 
+def test_all_ram_leaves_the_direct_map_on_its_own_span_so_its_links_stay_parallel():
+    k, _ = scattered()
+    buf = k.kmalloc(16384, GFP_KERNEL)  # four frames: pfn .. pfn + 3
+    view = VmallocView(k, physical="all")
+    pfn = k.virt_to_page(buf).pfn
+    figure = view.direct_figure
+    assert (figure.physical_scale.min, figure.physical_scale.max) == (pfn, pfn + 4)
+    pages, frames = link_ends(figure)
+    assert list(frames) == [pfn + i for i in pages]  # page i over frame pfn + i
+
+
 def test_walk_at_the_newest_position_reads_the_kernel_tables_and_changes_nothing():
     k, addr = scattered()
     before, log = len(k.history), k.dmesg()

@@ -228,6 +228,7 @@ class Fuzzer:
             "slub_debug": rng.random() < 0.2,
             "boot": rng.random() < 0.9,
             "memory_map": rng.choice(("pc", "flat")),
+            "boot_vmalloc": rng.random() < 0.3,
         }
         self.config = config
         with c_path(True):

@@ -495,11 +495,22 @@ class VmallocView(widgets.VBox):
                 '<div class="kmviz-vmalloc-none">No vmalloc area exists at event '
                 f"#{position}: call <code>k.vmalloc(5 * 4096)</code>.</div>"
             )
+        end = area.addr + area.size
+        if area.kind in ("ioremap", "percpu"):  # Kernel(boot_vmalloc=True) makes these
+            self.area_figure.clear()
+            what = (
+                "ioremap() area: device or firmware memory, no frame the page allocator gave"
+                if area.kind == "ioremap"
+                else "percpu chunk (pcpu_get_vm_areas()): percpu maps its own pages into it"
+            )
+            return (
+                f'<div class="kmviz-vmalloc-summary"><b>{what}</b>, {area.addr:#x}–{end - 1:#x} '
+                f"({area.size} bytes). Walk an address in it to see what it maps.</div>"
+            )
         pfns = np.fromiter(area.pfns, dtype=np.int64, count=len(area.pfns))
         codes = self.timeline.frames[pfns]
         drawn = self.area_figure.show(area.addr, pfns, self._window(pfns), codes, self.max_links)
         pieces = len(runs(area.pfns))
-        end = area.addr + area.size
         kind = "vmap()" if area.kind == "vmap" else "vmalloc()"
         text = (
             f"<b>{kind} area {area.addr:#x}–{end - 1:#x}</b>: {len(pfns)} pages + 1 guard page "
@@ -641,7 +652,7 @@ class VmallocView(widgets.VBox):
     # --- the device's view -------------------------------------------------------------------
     def _device_html(self, area: Area | None, block: tuple[int, int, int] | None) -> str:
         parts = ["<b>What a DMA device sees</b> (bus address = physical address, no IOMMU)"]
-        if area is not None:
+        if area is not None and area.pfns:  # an ioremap or percpu chunk maps none of RAM's
             parts.append(self._device_area(area))
         if block is not None:
             pfn, order, _ = block

@@ -301,3 +301,14 @@ def test_a_device_write_beyond_ram_is_listed_with_no_frame_hit():
     view = VmallocView(k)
     k.device("nic").write(1 << 40, 4096)
     assert "beyond this machine's RAM" in view._dma_events_html()
+
+
+def test_a_booted_machines_ioremap_and_percpu_areas_say_what_they_map():
+    k = Kernel("256MiB", boot_vmalloc=True)
+    hpet = next(a.addr for a in k.vmap_areas.values() if a.caller.startswith("hpet_enable"))
+    chunk = next(a.addr for a in k.vmap_areas.values() if a.kind == "percpu")
+    view = VmallocView(k, area=hpet)
+    assert "ioremap() area: device or firmware memory" in view.caption.value
+    assert len(view.area_figure.links.x) == 0
+    view.area = chunk
+    assert "percpu chunk (pcpu_get_vm_areas())" in view.caption.value

@@ -740,8 +740,8 @@ def check_proc(k: Kernel) -> None:
     for line in k.cat("/proc/vmallocinfo").splitlines():
         lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
         areas.append((lo, hi))
-        if " vmalloc" in line:
-            used += int(re.search(r"pages=(\d+)", line).group(1))
+        if pages := re.search(r" pages=(\d+)", line):  # a percpu chunk's line has none
+            used += int(pages.group(1))
     areas.sort()
     for (_, hi), (lo, _) in pairwise(areas):
         assert hi <= lo, f"vmalloc areas overlap at {lo:#x}"

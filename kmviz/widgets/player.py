@@ -134,6 +134,8 @@ def describe(event) -> str:
             return f"__unfreeze_partials(): {len(pfns)} slabs of {cache} to the node's partial list"
         case SlabFreed(cache=cache, pfn=pfn):
             return f"empty slab of {cache} at pfn {pfn:#x} returned to the page allocator"
+        case VmallocMapped(addr=addr, size=size, kind="ioremap" | "percpu" as kind):
+            return f"{kind}: {size} bytes of vmalloc space at {addr:#x}"  # no RAM frames
         case VmallocMapped(addr=addr, pfns=pfns, kind=kind):
             return f"{kind}: {len(pfns)} pages mapped at {addr:#x}"
         case VmallocFreed(addr=addr, deferred=deferred):

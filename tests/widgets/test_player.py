@@ -112,3 +112,13 @@ def test_replay_rewinds_chooses_the_kind_and_starts_playing(machine):
     assert (tl.position, player.kind, player.play.interval) == (3, "splits and merges", 300)
     assert player.play.playing
     assert not tl.follow
+
+
+def test_describe_says_an_ioremap_maps_bytes_not_pages():
+    from kmviz.engine.events import VmallocMapped
+
+    event = VmallocMapped(0xFFFFC9000000B000, 8192, (), "ioremap")
+    assert describe(event) == "ioremap: 8192 bytes of vmalloc space at 0xffffc9000000b000"
+    assert describe(VmallocMapped(0xFFFFC90000000000, 8192, (7,))) == (
+        "vmalloc: 1 pages mapped at 0xffffc90000000000"
+    )

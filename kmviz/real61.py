@@ -120,12 +120,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         STOCK,
     ),
     "order10.count": (_BOOT_STATE, STOCK),
-    "order0.freed_page_comes_back": (
-        "6.1 frees an order-0 page to the head of a per-CPU list and hands it out next; kmviz "
-        "has no per-CPU lists: the page merges with its free buddy, and the next request "
-        "takes a single free page the boot-time vmalloc areas left",
-        ("1G-2cpu", "4G-2cpu", "1G-1cpu"),
-    ),
     "meminfo.fields": (
         "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
         "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",

@@ -874,6 +874,12 @@ class SlabAPI:
         if slab.frozen:  # the CPU's own (active or on its partial list): no list moves
             return
         if was_full:  # __slab_free(): a full slab was on no list
+            partial = real.percpu_partial
+            if len(partial) < real.cpu_partial_slabs:  # put_cpu_partial(), no drain: inlined
+                slab.frozen = True
+                partial.append(slab)
+                self.history.append_object(("slab_frozen", slab))  # SlabFrozen
+                return
             if real.cpu_partial_slabs:
                 self._put_cpu_partial(slab)
                 return

@@ -420,12 +420,114 @@ class LruPagesAdded:
 
 @dataclass(frozen=True, slots=True)
 class CompactionFinished:
-    """compact_zone() stopped: ``success`` if a free block of ``order`` now exists."""
+    """compact_zone() stopped (tracepoint mm_compaction_end) after moving ``pages_moved`` pages.
+
+    ``status`` is the compact_result as the tracepoint prints it ("success": a free block of
+    ``order`` formed; "complete": the scanners met without one; "skipped": it did not start;
+    "contended": no free page was left to migrate into); ``mode`` is "async", "sync_light"
+    or "sync"; ``order`` -1 means a whole-zone compaction (compact_memory).
+    """
 
     zone: str
     order: int
     pages_moved: int
     success: bool
+    status: str
+    mode: str
+    migrate_pfn: int
+    free_pfn: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionBegan:
+    """compact_zone() started its two scanners (tracepoint mm_compaction_begin)."""
+
+    zone: str
+    zone_start: int
+    migrate_pfn: int
+    free_pfn: int
+    zone_end: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionMigrated:
+    """One batch of isolated pages went through migrate_pages() (mm_compaction_migratepages)."""
+
+    zone: str
+    nr_migrated: int
+    nr_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionTried:
+    """An allocation ran direct compaction (mm_compaction_try_to_compact_pages).
+
+    ``mode`` is "async" for the first attempt of the slow path, "sync_light" after reclaim.
+    """
+
+    order: int
+    gfp: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionSuitabilityChecked:
+    """compaction_suitable() answered for a zone (tracepoint mm_compaction_suitable).
+
+    ``result`` "success": the watermark for ``order`` is met already; "skipped": too few
+    free pages to migrate into; "not_suitable_zone": the fragmentation index says memory is
+    short rather than fragmented; "continue": compaction may help.
+    """
+
+    zone: str
+    order: int
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionDeferred:
+    """A compaction failed; the next attempts are skipped (mm_compaction_defer_compaction).
+
+    ``considered`` attempts counted since, ``defer_limit`` = 1 << compact_defer_shift of
+    them skipped, for orders from ``order_failed`` up.
+    """
+
+    zone: str
+    order: int
+    considered: int
+    defer_limit: int
+    order_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionSkippedAsDeferred:
+    """An attempt was skipped because compaction is deferred (mm_compaction_deferred)."""
+
+    zone: str
+    order: int
+    considered: int
+    defer_limit: int
+    order_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionDeferralReset:
+    """Compaction of ``order`` worked: deferral ends (mm_compaction_defer_reset)."""
+
+    zone: str
+    order: int
+    considered: int
+    defer_limit: int
+    order_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class KcompactdWoken:
+    """kswapd woke kcompactd0 to compact for ``order`` (mm_compaction_wakeup_kcompactd)."""
+
+    order: int
+    highest_zoneidx: int
 
 
 Event = (
@@ -461,4 +563,12 @@ Event = (
     | PageTableAllocated
     | LruPagesAdded
     | CompactionFinished
+    | CompactionBegan
+    | CompactionMigrated
+    | CompactionTried
+    | CompactionSuitabilityChecked
+    | CompactionDeferred
+    | CompactionSkippedAsDeferred
+    | CompactionDeferralReset
+    | KcompactdWoken
 )

@@ -341,7 +341,9 @@ class Kernel(
             Task(DEFAULT_COMM, DEFAULT_PID),
         ]
         self._next_pid = 2000
-        self._kswapd_pending = None  # the plan of the allocation that woke kswapd
+        # (plan, order, kswapd reclaims?) of the allocation that woke kswapd or kcompactd
+        self._kswapd_pending = None
+        self._kcompactd_max_order = 0  # pgdat->kcompactd_max_order
         self.panic_message: str | None = None
         self.taint = 0  # tainted_mask bits
         self.log = KernelLog()
@@ -461,6 +463,7 @@ class Kernel(
         mobility = estimate >= PAGEBLOCK_NR_PAGES * MIGRATE_TYPES
         self.mobility_grouping = mobility
         self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility)
+        self._kcompactd_highest_zoneidx = self.zones[-1].idx  # pgdat->nr_zones - 1
         self.buddy.count_lru_pages = self._count_lru_pages
         state = self.buddy.state
         for start, end in self.memory.ram:

@@ -1,18 +1,32 @@
-"""The page allocator's slow path: wake kswapd, reclaim, retry, the OOM killer, give up (pages).
+"""The page allocator's slow path: kswapd, direct compaction, reclaim, retries, OOM killer (pages).
 
-Mirrors __alloc_pages_slowpath() (mm/page_alloc.c L5097) for a kernel without compaction
-(that arrives with the boot-and-fragmentation engine): after the first pass at the low
+Mirrors __alloc_pages_slowpath() (mm/page_alloc.c L5097): after the first pass at the low
 watermark fails, kswapd is woken and the zonelist is tried at min (GFP_ATOMIC may go lower).
-A caller that cannot sleep stops there.  One that can reclaims memory itself (direct reclaim;
-it sleeps only when there was nothing to reclaim), retries while reclaim makes progress (at
-most 16 loops without), and as a last resort calls the OOM killer, which never runs for costly
-orders, __GFP_RETRY_MAYFAIL, or requests that must stay below ZONE_NORMAL (GFP_DMA,
-GFP_DMA32).  __GFP_NORETRY gives up after one reclaim pass, __GFP_NOFAIL never gives up.
+A caller that cannot sleep stops there.  One that can runs *direct compaction* first when the
+order is costly (above 3) or a non-movable order above 0 (asynchronous: MIGRATE_ASYNC), then
+reclaims memory itself (direct reclaim; it sleeps only when there was nothing to reclaim) and
+compacts again (MIGRATE_SYNC_LIGHT).  __GFP_NORETRY gives up after that pass, and so does a
+costly order without __GFP_RETRY_MAYFAIL; the others retry while reclaim makes progress (at
+most 16 loops without) or compaction may still help (should_compact_retry()), and as a last
+resort call the OOM killer, which never runs for costly orders, __GFP_RETRY_MAYFAIL, or
+requests that must stay below ZONE_NORMAL (GFP_DMA, GFP_DMA32).  __GFP_NOFAIL never gives up.
+kswapd, once woken, reclaims until the zones are above their high watermark and then wakes
+kcompactd for the order that woke it.
 """
 
 from __future__ import annotations
 
-from .constants import PAGE_ALLOC_COSTLY_ORDER, ZONE_NORMAL
+from .compaction import (
+    COMPACT_DEFERRED,
+    COMPACT_PRIO_SYNC_FULL,
+    COMPACT_PRIO_SYNC_LIGHT,
+    COMPACT_SKIPPED,
+    COMPACT_SUCCESS,
+    DEF_COMPACT_PRIORITY,
+    INIT_COMPACT_PRIORITY,
+    compact_gap,
+)
+from .constants import MIGRATE_MOVABLE, PAGE_ALLOC_COSTLY_ORDER, ZONE_NORMAL
 from .events import KernelPanicked, KswapdWoken, MemoryReclaimed, OomKilled, SchedulingWhileAtomic
 from .gfp import (
     BIT,
@@ -30,9 +44,10 @@ from .reclaim import (
     select_bad_process,
 )
 from .reports import TAINT_WARN, dump_stack
-from .zones import WMARK_HIGH
+from .zones import WMARK_HIGH, WMARK_LOW, WMARK_MIN
 
 OOM_PROGRESS_LIMIT = 8  # OOM passes that free nothing before kmviz stops an endless retry
+MAX_COMPACT_RETRIES = 16  # compaction retries of a non-costly order (mm/page_alloc.c L4533)
 
 
 class KernelPanic(RuntimeError):  # noqa: N818 - named after the kernel's event
@@ -46,6 +61,7 @@ class SlowPathMixin:
         """__alloc_pages_slowpath(): the pfn of the block, or -1 after the failure report."""
         gfp = plan.gfp
         can_reclaim = bool(gfp & BIT.DIRECT_RECLAIM)
+        can_compact = bool(gfp & BIT.IO)  # gfp_compaction_allowed()
         costly = order > PAGE_ALLOC_COSTLY_ORDER
         if gfp & BIT.ATOMIC and can_reclaim:
             # "catch abuse of atomic reserves being used by callers that are not in atomic
@@ -56,16 +72,39 @@ class SlowPathMixin:
         if gfp & BIT.KSWAPD_RECLAIM:
             self._wake_kswapd(plan, order)
         pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
-        if pfn >= 0 or not can_reclaim:
-            return pfn if pfn >= 0 else self._nopage(plan, order, can_reclaim)
+        if pfn >= 0:
+            return pfn
+        compact_result = COMPACT_SKIPPED
+        priority = DEF_COMPACT_PRIORITY
+        # "For costly allocations, try direct compaction first, as it's likely that we
+        # have enough base pages and don't need to reclaim" (the same for non-movable orders)
+        if (
+            can_reclaim
+            and can_compact
+            and (costly or (order > 0 and plan.migratetype != MIGRATE_MOVABLE))
+            and not gfp & BIT.MEMALLOC  # !gfp_pfmemalloc_allowed()
+        ):
+            pfn, compact_result = self._direct_compact(plan, order, INIT_COMPACT_PRIORITY)
+            if pfn >= 0:
+                return pfn
+            if costly and gfp & BIT.NORETRY:
+                if compact_result in (COMPACT_SKIPPED, COMPACT_DEFERRED):
+                    return self._nopage(plan, order, can_reclaim)
+                priority = INIT_COMPACT_PRIORITY  # stay async: the caller has a fallback
+        if not can_reclaim:
+            return self._nopage(plan, order, can_reclaim)
         no_progress_loops = 0
+        compaction_retries = 0
         oom_passes = 0
         while True:
             reclaimed = self._direct_reclaim(plan)
             pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
             if pfn >= 0:
                 return pfn
-            if gfp & BIT.NORETRY or (costly and not gfp & BIT.RETRY_MAYFAIL):
+            pfn, compact_result = self._direct_compact(plan, order, priority)
+            if pfn >= 0:
+                return pfn
+            if gfp & BIT.NORETRY or (costly and (not can_compact or not gfp & BIT.RETRY_MAYFAIL)):
                 break
             # should_reclaim_retry(): progress resets the count (not for costly orders)
             if reclaimed and not costly:
@@ -74,6 +113,12 @@ class SlowPathMixin:
                 no_progress_loops += 1
             if no_progress_loops <= MAX_RECLAIM_RETRIES and self._reclaim_could_help(plan, order):
                 continue
+            if reclaimed and can_compact and order:
+                retry, priority, compaction_retries = self._should_compact_retry(
+                    plan, order, compact_result, priority, compaction_retries
+                )
+                if retry:
+                    continue
             if self._current_is_oom_victim():
                 # an OOM victim may dip into half of min once more (ALLOC_OOM), then fails:
                 # "tsk_is_oom_victim(current) && alloc_flags & ALLOC_OOM" -> nopage
@@ -101,6 +146,38 @@ class SlowPathMixin:
             oom_passes += 1
             no_progress_loops = 0
         return self._nopage(plan, order, can_reclaim)
+
+    def _should_compact_retry(self, plan, order: int, result: int, priority: int, retries: int):
+        """should_compact_retry() (mm/page_alloc.c L4610): (retry?, priority, retries).
+
+        Retries while compaction makes progress (16 times, 4 for costly orders), asks reclaim
+        for more when compaction was skipped for want of free pages, and otherwise raises
+        the priority one step (down to sync-light for costly orders, sync for the others).
+        """
+        if result == COMPACT_SUCCESS:  # compaction_made_progress()
+            retries += 1
+        if result == COMPACT_SKIPPED:  # compaction_needs_reclaim()
+            return self._compaction_zonelist_suitable(plan, order), priority, retries
+        costly = order > PAGE_ALLOC_COSTLY_ORDER
+        # compaction_failed() (COMPLETE) and compaction_withdrawn() go straight to the priority
+        if result == COMPACT_SUCCESS:
+            limit = MAX_COMPACT_RETRIES // 4 if costly else MAX_COMPACT_RETRIES
+            if retries <= limit:
+                return True, priority, retries
+        lowest = COMPACT_PRIO_SYNC_LIGHT if costly else COMPACT_PRIO_SYNC_FULL
+        if priority > lowest:
+            return True, priority - 1, retries
+        return False, priority, retries
+
+    def _compaction_zonelist_suitable(self, plan, order: int) -> bool:
+        """compaction_zonelist_suitable(): would free + reclaimable/order pass the order-0 check?"""
+        for zone, _ in plan.slow:
+            reclaimable = self.page_cache.in_zones(self.buddy.zone_of, {zone.idx})
+            available = zone.free_pages + reclaimable // order
+            base = zone.watermark[WMARK_LOW if order > PAGE_ALLOC_COSTLY_ORDER else WMARK_MIN]
+            if available > base + compact_gap(order) + zone.lowmem_reserve[plan.highest_zoneidx]:
+                return True
+        return False
 
     def _nopage(self, plan, order: int, can_reclaim: bool) -> int:
         """The nopage: label: __GFP_NOFAIL keeps going if it can, everything else fails."""
@@ -140,31 +217,53 @@ class SlowPathMixin:
         return False
 
     def _wake_kswapd(self, plan, order: int) -> None:
-        """wakeup_kswapd() (mm/vmscan.c L7440): wake it unless the node is balanced."""
-        if self._kswapd_pending or self._pgdat_balanced(plan, order):
+        """wakeup_kswapd() (mm/vmscan.c L7440): wake it unless the node is balanced.
+
+        On a balanced node a request that cannot reclaim itself wakes kcompactd instead:
+        "There may be plenty of free memory available, but it's too fragmented".
+        """
+        if self._kswapd_pending:
             return
-        self._kswapd_pending = (plan, order)
+        if self._pgdat_balanced(plan, order):
+            if not plan.gfp & BIT.DIRECT_RECLAIM and self._wakeup_kcompactd(
+                order, plan.highest_zoneidx
+            ):
+                self._kswapd_pending = (plan, order, False)
+            return
+        self._kswapd_pending = (plan, order, True)
         unbalanced = tuple(z.name for z, _ in plan.slow)
         self.history.append_object(KswapdWoken(unbalanced, order))
 
     def _run_kswapd(self) -> None:
-        """kswapd0 runs once the caller is done: reclaim until the node is balanced.
+        """kswapd0, then kcompactd0, run once the caller is done.
 
-        Mirrors balance_pgdat() (mm/vmscan.c L7104) for clean page cache: oldest pages first,
-        in batches of SWAP_CLUSTER_MAX from the eligible zones, stopping as soon as one of
-        them is above its high watermark for the order that woke it.  (kswapd balances for
-        order 0 again if a high order cannot be met, as kswapd_try_to_sleep() decides.)
+        kswapd mirrors balance_pgdat() (mm/vmscan.c L7027) for clean page cache: oldest
+        pages first, in batches of SWAP_CLUSTER_MAX from the eligible zones, until one of
+        them is above its high watermark.  For a high order it stops caring about the order
+        once it has reclaimed compact_gap(order) pages ("recheck watermarks only at order-0
+        to prevent excessive reclaim", kswapd_shrink_node() L6976), and when the node is
+        balanced it wakes kcompactd for the order (kswapd_try_to_sleep() L7283), which
+        compacts every eligible zone synchronously (kcompactd_do_work()).
         """
-        (plan, order), self._kswapd_pending = self._kswapd_pending, None
-        zone_ids = {z.idx for z, _ in plan.slow}
-        total = 0
-        while not self._pgdat_balanced(plan, order):
-            freed = self._drop_page_cache(zone_ids)
-            if not freed:
-                break
-            total += freed
-        if total:
-            self.history.append_object(MemoryReclaimed("kswapd", total, 0))
+        (plan, order, reclaim), self._kswapd_pending = self._kswapd_pending, None
+        if reclaim:
+            zone_ids = {z.idx for z, _ in plan.slow}
+            reclaim_order = order
+            total = 0
+            while not self._pgdat_balanced(plan, reclaim_order):
+                freed = self._drop_page_cache(zone_ids)
+                if not freed:
+                    break
+                total += freed
+                if reclaim_order and total >= compact_gap(reclaim_order):
+                    reclaim_order = 0
+            if total:
+                self.history.append_object(MemoryReclaimed("kswapd", total, 0))
+            if not self._pgdat_balanced(plan, reclaim_order):  # prepare_kswapd_sleep()
+                return
+            if not self._wakeup_kcompactd(order, plan.highest_zoneidx):
+                return
+        self._kcompactd_do_work()
 
     # --- direct reclaim --------------------------------------------------------------------
     def _direct_reclaim(self, plan) -> int:

@@ -52,6 +52,9 @@ class Zone:
     """One zone: its pfn span, page counts, watermarks and the heads of its free lists."""
 
     __slots__ = (
+        "compact_considered",
+        "compact_defer_shift",
+        "compact_order_failed",
         "end_pfn",
         "free_count",
         "idx",
@@ -77,6 +80,11 @@ class Zone:
         self.watermark = [0, 0, 0, 0]  # _watermark[WMARK_MIN/LOW/HIGH/PROMO]
         self.lowmem_reserve = [0] * MAX_NR_ZONES  # pages kept back from higher-zone requests
         self.list_base = 0  # index of this zone's first free-list head (set by the buddy)
+        # compaction's deferral (defer_compaction(), mm/compaction.c L154): attempts since the
+        # last failure, skip up to 1 << shift of them, for orders from order_failed up
+        self.compact_considered = 0
+        self.compact_defer_shift = 0
+        self.compact_order_failed = 0
 
     @property
     def free_pages(self) -> int:

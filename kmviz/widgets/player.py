@@ -22,13 +22,19 @@ from ..engine.events import (
     CacheCreated,
     CacheDestroyed,
     CacheMerged,
+    CompactionBegan,
+    CompactionDeferred,
     CompactionFinished,
+    CompactionMigrated,
+    CompactionSkippedAsDeferred,
+    CompactionTried,
     ContextChanged,
     ContextViolated,
     DeviceWrote,
     DmaMapped,
     FallbackStolen,
     FreePagesIsolated,
+    KcompactdWoken,
     KernelPanicked,
     KswapdWoken,
     LruPagesAdded,
@@ -86,7 +92,17 @@ FILTERS = {
         KernelPanicked,
         BadPageReported,
     ),
-    "compaction": (FreePagesIsolated, PageMigrated, CompactionFinished),
+    "compaction": (
+        CompactionTried,
+        CompactionBegan,
+        FreePagesIsolated,
+        PageMigrated,
+        CompactionMigrated,
+        CompactionFinished,
+        CompactionDeferred,
+        CompactionSkippedAsDeferred,
+        KcompactdWoken,
+    ),
     "kernel log": (MessageLogged,),
 }
 LONGEST = 200  # characters of an event's description
@@ -150,6 +166,17 @@ def describe(event) -> str:
             return f"compaction isolated the free order-{order} block at pfn {pfn:#x}"
         case PageMigrated(pfn=pfn, new_pfn=new):
             return f"mm_migrate_pages: page at pfn {pfn:#x} moved to {new:#x}"
+        case CompactionTried(order=order, mode=mode):
+            return f"mm_compaction_try_to_compact_pages: order {order}, {mode}"
+        case CompactionFinished(zone=zone, order=order, status=status, mode=mode):
+            return (
+                f"mm_compaction_end: {zone} order {order} {mode}: {status}, "
+                f"{event.pages_moved} pages moved"
+            )
+        case CompactionDeferred(zone=zone, order=order, defer_limit=limit):
+            return f"mm_compaction_defer_compaction: {zone} order {order}, skip {limit - 1}"
+        case KcompactdWoken(order=order):
+            return f"mm_compaction_wakeup_kcompactd: order {order}"
     text = repr(event)
     return text if len(text) <= LONGEST else text[: LONGEST - 1] + "…"
 

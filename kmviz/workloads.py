@@ -2,36 +2,38 @@
 
 ``uptime(k)`` plays a busy machine's day on a ``Kernel``: files are read into the page cache
 until memory is full and reclaim has to make room, the slab allocator churns through small
-objects, processes come and go, drivers take short-lived multi-page buffers, and now and then
-the kernel pins a page for good.  The pinned pages are what age the machine: each is an
-unmovable order-0 page that lands wherever a free page happens to be, and once memory is full
-that is inside movable pageblocks all over RAM.  When the day's processes exit, much of
-memory is free again, but no 4 MiB block is whole any more::
+objects, processes come and go, drivers take short-lived multi-page buffers, and the kernel
+keeps some pages for good (page tables, driver rings, long-lived kernel data).  Those *held*
+pages are what age the machine.  The allocator keeps unmovable allocations in their own 2 MiB
+pageblocks (mobility grouping), but once memory is full of page cache and process memory,
+those pageblocks have no free page left and ``__rmqueue_fallback()`` steals from a Movable
+pageblock: the free pages of that block move to the Unmovable list and the next kernel
+allocations land there, between page-cache pages.  Over a day every 4 MiB of RAM gets such a
+page, and no 4 MiB block can form again, not even by compaction, which moves only movable
+pages.  When the day's processes exit, much of memory is free again, in pieces::
 
     from kmviz import *
     from kmviz.workloads import uptime
 
     k = Kernel(mem="256MiB", seed=0)
     k.alloc_pages(GFP_KERNEL, 10)       # 4 MiB physically contiguous: trivial after boot
-    report = uptime(k)                  # 200,000 operations of seed 0, about 2 s
-    report.free_share                   # 0.35: a third of memory is free ...
-    k.alloc_pages(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN, 10)  # ... yet this is None
+    report = uptime(k)                  # 200,000 operations of seed 0
+    report.free_share                   # 0.30: almost a third of memory is free ...
+    k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)  # ... yet this is None, after compaction
     k.vmalloc(4 << 20)                  # 4 MiB from scattered pages: no problem
 
 (MAX_ORDER caps one block at order 10, 4 MiB, so "64 MiB physically contiguous" means
 sixteen free order-10 blocks side by side: right after boot sixteen order-10 allocations
-succeed back to back, after ``uptime(k)`` not even one does.)  Retrying the failed request
-is another lesson: the failure wakes kswapd, and kmviz's kswapd drops page cache until an
-order-10 block forms (Linux 6.1 would reclaim a little and then compact memory), so a second
-try usually succeeds.
+succeed back to back, after ``uptime(k)`` not even one does.)  The failed request runs direct
+compaction (asynchronous, then synchronous after direct reclaim, as Linux 6.1 does), which
+moves pages and gives up; compaction is then deferred for that order.
 
 Everything random comes from ``random.Random(seed)``: the same machine, ops and seed always
 end in the same state, event for event.  Every allocation the workload makes carries
 ``__GFP_NORETRY | __GFP_NOWARN`` (the page cache and process memory do so inside the engine),
 so on a full machine its allocations fail quietly: it never wakes the OOM killer or panics.
-Volumes are per operation, not per MiB of RAM, so a bigger machine needs more operations to
-age: on 256 MiB the defaults fill memory after about 70,000 operations, while a million
-operations on 4 GiB read about 2 GiB of files and never fill it.
+Volumes are per operation, so the default number of operations grows with the machine:
+200,000 per 256 MiB (rounded up), which fills memory several times over.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ SLAB_SIZE_MIX = (
     ((4097, 16384), 1),
 )
 SLAB_ALLOC_SHARE = 0.52  # of slab operations: kmalloc (else kfree), so a few objects stay
+OPS_PER_256MIB = 200_000  # the default operations for each 256 MiB (65,536 pages) of RAM
+PAGES_PER_256MIB = 65_536
 COMMS = ("bash", "python3", "cc1", "make", "node", "postgres", "nginx", "rsync", "git", "java")
 BURST_ORDER_MIX = ((1, 4), (2, 2), (3, 1))  # (order, weight): 8, 16 and 32 KiB buffers
 
@@ -87,7 +91,7 @@ class UptimeReport:
     largest_free_order: dict[str, int]
     samples: tuple[tuple[int, dict[str, tuple[int, ...]]], ...]
     sample_every: int
-    pinned_pages: int  # order-0 pages the workload took and will never free
+    held_pages: int  # order-0 kernel pages the workload took and will never free
     slab_objects: int  # kmalloc objects still live at the end (held, as the kernel's are)
     page_cache_pages: int
     tasks_spawned: int
@@ -117,29 +121,30 @@ class UptimeReport:
 
 def uptime(
     k: Kernel,
-    ops: int = 200_000,
+    ops: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], object] | None = None,
     *,
-    cache_share: float = 0.06,
-    pin_share: float = 0.005,
-    task_share: float = 0.001,
+    cache_share: float = 0.12,
+    held_share: float = 0.04,
+    task_share: float = 0.01,
     burst_share: float = 0.02,
     cache_read: tuple[int, int] = (1, 16),
-    task_size: tuple[int, int] = (4, 24),
-    max_tasks: int = 6,
+    task_size: tuple[int, int] = (1, 2),
+    max_tasks: int = 40,
     burst_depth: int = 16,
     sample_every: int | None = None,
 ) -> UptimeReport:
     """Age ``k`` with ``ops`` seeded operations; what happened, as an ``UptimeReport``.
 
-    Each operation is one of, with these probabilities:
+    ``ops`` defaults to 200,000 for each started 256 MiB of managed memory (200,000 on
+    256 MiB, 800,000 on 1 GiB).  Each operation is one of, with these probabilities:
 
     * ``cache_share``: read a file: ``k.fill_page_cache()`` of ``cache_read`` pages (uniform,
       inclusive; 4-64 KiB by default).  Once memory is full the allocator reclaims the
       oldest cache to make room, so the page cache keeps memory full and its pages moving;
-    * ``pin_share``: pin a page: ``__get_free_pages(GFP_KERNEL, 0)``, never freed (page
-      tables, long-lived buffers of drivers and filesystems);
+    * ``held_share``: the kernel keeps a page: ``__get_free_pages(GFP_KERNEL, 0)``, never
+      freed (page tables of long-lived processes, driver rings, filesystem metadata);
     * ``task_share``: a process starts (``k.spawn()`` of ``task_size`` MiB, uniform,
       inclusive) or, when ``max_tasks`` run, a random one exits (``k.kill()``);
     * ``burst_share``: a short-lived buffer of order 1-3 (8-32 KiB); the oldest of them is
@@ -148,7 +153,7 @@ def uptime(
       ``kfree()`` of a random live object.
 
     When the operations are done, the processes the workload started exit and its
-    short-lived buffers are freed (the day's jobs are over); the page cache, the pinned pages
+    short-lived buffers are freed (the day's jobs are over); the page cache, the held pages
     and the live slab objects stay.  ``progress(done, ops)`` is called about every 1 % and
     last with ``done == ops`` (once, with ``(0, 0)``, when ``ops`` is 0).  ``sample_every``
     (default ``ops // 100``, at least 1) spaces the free-area samples.  The kernel calls
@@ -163,13 +168,16 @@ def uptime(
             "uptime() does process-context work (GFP_KERNEL allocations may sleep); "
             "call it outside irq(), spin_lock() and other atomic sections"
         )
+    managed = sum(z.managed_pages for z in k.zones)
+    if ops is None:
+        ops = OPS_PER_256MIB * max(1, -(-managed // PAGES_PER_256MIB))
     ops = _int("ops", ops, 0)
     seed = _int("seed", seed, None)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable as progress(done, total), not {progress!r}")
     shares = {
         "cache_share": cache_share,
-        "pin_share": pin_share,
+        "held_share": held_share,
         "task_share": task_share,
         "burst_share": burst_share,
     }
@@ -180,7 +188,7 @@ def uptime(
             raise ValueError(f"{name} must be from 0 to 1, got {value}")
     if sum(shares.values()) > 1:
         raise ValueError(
-            f"cache_share + pin_share + task_share + burst_share must not exceed 1 "
+            f"cache_share + held_share + task_share + burst_share must not exceed 1 "
             f"(the rest is slab churn), got {sum(shares.values())}"
         )
     read_low, read_high = _range("cache_read", cache_read, 1)
@@ -194,11 +202,10 @@ def uptime(
     rng = random.Random(seed)
     started = time.perf_counter()
     start_ns = k.now_ns()
-    managed = sum(z.managed_pages for z in k.zones)
 
     # cumulative thresholds for one draw of rng.random() per operation
-    cut_pin = pin_share
-    cut_task = cut_pin + task_share
+    cut_held = held_share
+    cut_task = cut_held + task_share
     cut_burst = cut_task + burst_share
     cut_cache = cut_burst + cache_share
     # weighted choices as tables indexed by int(rand() * len): one draw, no bisect
@@ -211,7 +218,7 @@ def uptime(
     rand, randint = rng.random, rng.randint
 
     objects: list[int] = []  # live kmalloc addresses
-    pinned: list[int] = []  # addresses held forever
+    held: list[int] = []  # addresses the kernel keeps forever
     bursts: deque[tuple[int, int]] = deque()  # (address, order), oldest first
     tasks: list[int] = []  # pids the workload started
     spawned = failed = 0
@@ -253,7 +260,7 @@ def uptime(
                     failed += 1
                 if len(bursts) > burst_depth:
                     free_pages(*bursts.popleft())
-            elif r >= cut_pin:  # a process starts or exits
+            elif r >= cut_held:  # a process starts or exits
                 if len(tasks) < max_tasks:
                     mib = randint(task_low, task_high)
                     tasks.append(k.spawn(COMMS[randint(0, len(COMMS) - 1)], mib << 20))
@@ -263,10 +270,10 @@ def uptime(
                     _exit(k, tasks[i])
                     tasks[i] = tasks[-1]
                     tasks.pop()
-            else:  # pin a page for good
+            else:  # the kernel keeps a page for good
                 addr = get_free_pages(GFP_WORKLOAD, 0)
                 if addr:
-                    pinned.append(addr)
+                    held.append(addr)
                 else:
                     failed += 1
         done = mark
@@ -293,7 +300,7 @@ def uptime(
         },
         samples=tuple(samples),
         sample_every=sample_every,
-        pinned_pages=len(pinned),
+        held_pages=len(held),
         slab_objects=len(objects),
         page_cache_pages=len(k.page_cache),
         tasks_spawned=spawned,

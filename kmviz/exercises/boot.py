@@ -44,8 +44,8 @@ class Lesson:
     order10_after_mem_init: dict[str, int]  # free order-10 blocks per zone
     free_pages: int  # after uptime()
     managed_pages: int
-    first_ok: bool  # alloc_pages(GFP_KERNEL, 10) right after the day
-    second_ok: bool  # the retry, after kswapd
+    first_ok: bool  # alloc_pages(GFP_KERNEL, 10) right after the day, compaction included
+    second_ok: bool  # the retry, after kswapd and kcompactd
     nr_free: dict[str, tuple[int, ...]]  # per zone, after the retry and vmalloc(4 MiB)
 
     @property
@@ -73,7 +73,7 @@ def lesson(aged: bool = True) -> Lesson:
         grabber = k.memblock_alloc(64 << 20, PAGE_SIZE)    # memblock_address()
         k.mem_init(); k.boot()                             # order10_after_mem_init()
         report = uptime(k)                                 # order10_after_uptime()
-        first = k.alloc_pages(GFP_KERNEL, 10)              # fails; kswapd reclaims
+        first = k.alloc_pages(GFP_KERNEL, 10)              # compacts, fails; kswapd reclaims
         second = k.alloc_pages(GFP_KERNEL, 10); buf = k.vmalloc(4 << 20)   # unusable_share()
         k.compact(10)                                      # what_compaction_moves()
 
@@ -228,7 +228,8 @@ def order10_after_uptime() -> Question:
         if text in _NO:
             return Feedback(
                 True, "It fails: free memory is plentiful, but no free block of order 10 is "
-                      "left, and the buddy allocator hands out only whole blocks."
+                      "left, the buddy allocator hands out only whole blocks, and compaction "
+                      "cannot make one (below)."
             )  # fmt: skip
         if text in _YES:
             return Feedback(
@@ -246,7 +247,8 @@ def order10_after_uptime() -> Question:
         "no" if not facts.first_ok else "yes",
         "The allocator needs one free block of order 10 or more on a free list "
         "(__rmqueue_smallest()); after the day the free memory is all in smaller blocks, "
-        "however much of it there is.",
+        "however much of it there is, and every 4 MiB holds a kernel page compaction cannot "
+        "move.",
     )
 
 
@@ -329,7 +331,7 @@ _WHY = {
 
 
 def what_compaction_moves() -> Question:
-    """Which pages compaction can migrate: page cache and user memory, not slab or pinned."""
+    """Which pages compaction can migrate: page cache and user memory, not slab or held pages."""
 
     def checker(answer) -> Feedback:
         letters = set(re.findall(r"[a-z]", str(answer).lower()))
@@ -337,8 +339,8 @@ def what_compaction_moves() -> Question:
             raise AnswerError("answer with the letters of the movable kinds, such as a c")
         if letters == MOVABLE:
             return Feedback(
-                True, "a and b: " + _WHY["a"] + "; " + _WHY["b"] + ". Slab and pinned pages "
-                      "stay where they are."
+                True, "a and b: " + _WHY["a"] + "; " + _WHY["b"] + ". Slab pages and pages "
+                      "a driver holds stay where they are."
             )  # fmt: skip
         notes = [f"{letter} moves: {_WHY[letter]}" for letter in sorted(MOVABLE - letters)]
         notes += [f"{letter} stays: {_WHY[letter]}" for letter in sorted(letters - MOVABLE)]

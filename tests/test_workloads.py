@@ -55,8 +55,8 @@ def story():
     seen["buddyinfo"] = k.buddyinfo()
     seen["page_cache"] = len(k.page_cache)
     seen["aligned_64mib"] = free_aligned_64mib_ranges(k)
-    seen["order_10"] = k.alloc_pages(GFP_TRY, 10)
     before = len(k.history)
+    seen["order_10"] = k.alloc_pages(GFP_TRY, 10)
     seen["order_10_retrying"] = k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)
     seen["compactions"] = [
         e for e in k.history[before:] if isinstance(e, CompactionFinished) and e.order == 10

@@ -31,6 +31,7 @@ from .constants import (
     FALLBACKS,
     MAX_ORDER,
     MAX_ORDER_NR_PAGES,
+    MIGRATE_CMA,
     MIGRATE_HIGHATOMIC,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
@@ -153,6 +154,8 @@ class BuddyAllocator:
         self._unlink(pfn)
         zone.nr_free[order] -= 1
         zone.free_count[0] -= 1 << order
+        if self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] == MIGRATE_CMA:
+            zone.free_cma -= 1 << order
         for page in range(pfn, pfn + (1 << order)):
             self.state[page] = ALLOCATED
         self.history.append_object(FreePagesIsolated(pfn, order, zone.name))
@@ -205,6 +208,8 @@ class BuddyAllocator:
             nr_free[high] += 1
         state[pfn] = head
         zone.free_count[0] -= 1 << order
+        if mt == MIGRATE_CMA:  # NR_FREE_CMA_PAGES follows the CMA lists
+            zone.free_cma -= 1 << order
         self.record((pfn << PFN_SHIFT) | record | (current << 6) | (order << 2))
         return pfn
 
@@ -351,6 +356,8 @@ class BuddyAllocator:
         nxt, prv, state = self.nxt, self.prv, self.state
         nr_free = zone.nr_free
         zone.free_count[0] += 1 << order
+        if mt == MIGRATE_CMA:
+            zone.free_cma += 1 << order
         first_pfn, first_order = pfn, order
         state[pfn] = TAIL
         while order < MAX_ORDER - 1:

@@ -444,7 +444,11 @@ class CompactionAPI:
                 # the scanner there meets the free block beyond them, not a tail page
                 pfn = head + (1 << state[head])
                 continue
-            if code == ALLOCATED and owner[pfn] in (OWNER_ANON, OWNER_FILE):  # PageLRU
+            if (
+                code == ALLOCATED
+                and owner[pfn] in (OWNER_ANON, OWNER_FILE)  # PageLRU
+                and pfn not in self.pinned_pfns  # FOLL_PIN: page_count() > page_mapcount()
+            ):
                 cc.migratepages.append(pfn)
                 isolated += 1
                 pfn += 1

@@ -13,8 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_SHIFT
+from .constants import PAGE_SHIFT, PAGE_SIZE
 from .events import DeviceWrote, DmaMapped
+from .gfp import (
+    __GFP_DIRECT_RECLAIM,
+    __GFP_DMA,
+    __GFP_DMA32,
+    __GFP_NOWARN,
+    GFP_KERNEL,
+    gfp_t,
+)
+from .page import get_order
+from .page import pages as pages_for
 from .pagetable import VMALLOC_END, VMALLOC_START
 from .reports import TAINT_WARN, warning
 
@@ -22,6 +32,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 DMA_MAPPING_ERROR = (1 << 64) - 1  # ~(dma_addr_t)0
+CMA_ALIGNMENT = 8  # CONFIG_CMA_ALIGNMENT: at most 2^8 pages (1 MiB) of alignment
 
 
 class Device:
@@ -32,6 +43,8 @@ class Device:
         self.name = name
         self.dma_mask = (1 << dma_bits) - 1  # *dev->dma_mask
         self._warned: set[str] = set()  # dev_WARN_ONCE() sites that fired
+        self._coherent: dict[int, tuple[str, int]] = {}  # dma_handle -> ("cma", pages) or
+        # ("pages", order): what dma_alloc_coherent() took
 
     def dma_map_single(self, addr: int, size: int) -> int:
         """The bus address the device may use for ``size`` bytes at ``addr``, or the error value.
@@ -61,6 +74,58 @@ class Device:
         k.history.append_object(DmaMapped(self.name, addr, phys, size))
         k._notify()
         return phys
+
+    def dma_alloc_coherent(self, size: int, gfp: int | str = GFP_KERNEL) -> tuple[int, int]:
+        """``(cpu_addr, dma_handle)`` of ``size`` bytes the CPU and the device share; (0, 0).
+
+        Mirrors dma_direct_alloc() → __dma_direct_alloc_pages() (kernel/dma/direct.c): the
+        device's mask picks GFP_DMA (24 bits) or GFP_DMA32 (32 bits); a blocking request of
+        more than a page tries the CMA area first (dma_alloc_contiguous(), cma_alloc()
+        aligned to min(get_order(size), CONFIG_CMA_ALIGNMENT)) and drops it if the device
+        cannot reach it; otherwise, or then, alloc_pages() of get_order(size).
+        """
+        k = self.kernel
+        k._check_alive()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"dma_alloc_coherent() takes a size >= 1 in bytes, not {size!r}")
+        gfp = gfp_t(gfp)
+        if self.dma_mask < (1 << 24):  # dma_direct_optimal_gfp_mask()
+            zone_gfp = __GFP_DMA
+        elif self.dma_mask < (1 << 32):
+            zone_gfp = __GFP_DMA32
+        else:
+            zone_gfp = 0
+        pages = pages_for(size)
+        order = get_order(size)
+        if k.cma_count and gfp & __GFP_DIRECT_RECLAIM and size > PAGE_SIZE:
+            page = k.cma_alloc(pages, min(order, CMA_ALIGNMENT), bool(gfp & __GFP_NOWARN))
+            if page is not None and page.phys + size - 1 > self.dma_mask:  # dma_coherent_ok()
+                k.cma_release(page, pages)
+                page = None
+            if page is not None:
+                self._coherent[page.phys] = ("cma", pages)
+                return k.page_address(page), page.phys
+        page = k.alloc_pages(gfp | zone_gfp, order)
+        if page is None:
+            return 0, 0
+        self._coherent[page.phys] = ("pages", order)
+        return k.page_address(page), page.phys
+
+    def dma_free_coherent(self, size: int, cpu_addr: int, dma_handle: int) -> None:
+        """Give back a dma_alloc_coherent() buffer (dma_free_contiguous() or __free_pages())."""
+        k = self.kernel
+        how = self._coherent.pop(dma_handle, None)
+        if how is None or k.page_address(k.pfn_to_page(dma_handle >> PAGE_SHIFT)) != cpu_addr:
+            raise ValueError(
+                f"dma_free_coherent({size}, {cpu_addr:#x}, {dma_handle:#x}): not a buffer "
+                f"dma_alloc_coherent() gave {self.name}"
+            )
+        page = k.pfn_to_page(dma_handle >> PAGE_SHIFT)
+        kind, amount = how
+        if kind == "cma":
+            k.cma_release(page, amount)
+        else:
+            k.free_pages_block(page, amount)
 
     def dma_mapping_error(self, dma_addr: int) -> bool:
         """True if ``dma_addr`` is the error value dma_map_single() returns."""

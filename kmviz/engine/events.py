@@ -523,6 +523,30 @@ class CompactionDeferralReset:
 
 
 @dataclass(frozen=True, slots=True)
+class CmaAllocated:
+    """cma_alloc() took ``count`` pages from ``pfn`` (tracepoint cma_alloc_finish)."""
+
+    pfn: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CmaAllocationFailed:
+    """cma_alloc() found no range for ``count`` pages; ``result`` -16 (-EBUSY) or -12."""
+
+    count: int
+    result: int
+
+
+@dataclass(frozen=True, slots=True)
+class CmaReleased:
+    """cma_release() gave back ``count`` pages from ``pfn`` (tracepoint cma_release)."""
+
+    pfn: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class KcompactdWoken:
     """kswapd woke kcompactd0 to compact for ``order`` (mm_compaction_wakeup_kcompactd)."""
 
@@ -571,4 +595,7 @@ Event = (
     | CompactionSkippedAsDeferred
     | CompactionDeferralReset
     | KcompactdWoken
+    | CmaAllocated
+    | CmaAllocationFailed
+    | CmaReleased
 )

@@ -11,7 +11,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from .buddy import ALLOCATED, COMPOUND, HOLE, RESERVED, TAIL
-from .constants import MAX_ORDER, MIGRATE_TYPES
+from .constants import MAX_ORDER, MIGRATE_CMA, MIGRATE_TYPES
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -51,6 +51,13 @@ def check(kernel: Kernel) -> None:
             assert count == zone.nr_free[order], (
                 f"{zone.name}: nr_free[{order}] is {zone.nr_free[order]} but lists hold {count}"
             )
+        cma_free = sum(
+            sum(1 for _ in buddy.free_list(zone, order, MIGRATE_CMA)) << order
+            for order in range(MAX_ORDER)
+        )
+        assert cma_free == zone.free_cma, (
+            f"{zone.name}: NR_FREE_CMA_PAGES is {zone.free_cma} but the CMA lists hold {cma_free}"
+        )
         free = allocated = 0
         pfn = zone.start_pfn
         while pfn < zone.end_pfn:

@@ -40,6 +40,7 @@ from .buddy import (
     TAIL,
     BuddyAllocator,
 )
+from .cma import CmaAPI, cma_pages
 from .compaction import CompactionAPI
 from .constants import (
     DEBUG_OPTIONS,
@@ -53,6 +54,8 @@ from .constants import (
     KERNEL_RODATA_KIB,
     KERNEL_RWDATA_KIB,
     MAX_ORDER,
+    MIGRATE_CMA,
+    MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
     MIGRATE_TYPES,
     MIGRATE_UNMOVABLE,
@@ -176,6 +179,7 @@ class AllocPlan:
     """
 
     __slots__ = (
+        "alloc_cma",
         "fast",
         "first_mark",
         "first_zone",
@@ -188,8 +192,11 @@ class AllocPlan:
         "slow",
     )
 
-    def __init__(self, gfp, fast, slow, migratetype, record, head, nofragment, highest_zoneidx):
+    def __init__(
+        self, gfp, fast, slow, migratetype, record, head, nofragment, highest_zoneidx, alloc_cma
+    ):
         self.gfp = gfp  # the mask, as an int
+        self.alloc_cma = alloc_cma  # ALLOC_CMA: a movable request on a kernel with a CMA area
         self.fast = fast  # ((zone, mark), ...) for the first pass
         self.slow = slow  # ((zone, mark), ...) for the slow path
         self.migratetype = migratetype  # gfp_migratetype()
@@ -213,6 +220,7 @@ class Kernel(
     VmallocAPI,
     EarlyBootAPI,
     CompactionAPI,
+    CmaAPI,
 ):
     """A simulated x86-64 machine running Linux 6.1's memory allocators.
 
@@ -240,10 +248,13 @@ class Kernel(
     what the lessons use: Debian's 6.1 with CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_DEBUG_PREEMPT and
     CONFIG_DEBUG_VM) or "debian" (the stock distribution kernel, silent about sleeping in
     atomic context and about a double free_pages());
-    ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` / ``k.boot()``;
-    ``boot_vmalloc=True`` makes, at boot, the vmalloc areas a booted 6.1 kernel holds (task
-    and IRQ stacks, ACPI/HPET ioremaps, a percpu chunk, ...; vmalloc.py _boot_vmalloc_areas()),
-    which break up the free lists as a real boot does; by default vmalloc space starts empty.
+    ``cma`` (e.g. "64MiB") builds the kernel with CONFIG_CMA and boots it with ``cma=64M``: a
+    contiguous area for cma_alloc() that movable pages use meanwhile (None: no CONFIG_CMA, as
+    Debian's 6.1); ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` /
+    ``k.boot()``; ``boot_vmalloc=True`` makes, at boot, the vmalloc areas a booted 6.1 kernel
+    holds (task and IRQ stacks, ACPI/HPET ioremaps, a percpu chunk, ...; vmalloc.py
+    _boot_vmalloc_areas()), which break up the free lists as a real boot does; by default
+    vmalloc space starts empty.
 
     Observers of ``tick`` (the views' Timelines) hear of the calls in batches: once at the end
     of a ``with k.batch():`` block, once at the end of a notebook cell (``begin_cell()`` /
@@ -277,8 +288,10 @@ class Kernel(
         boot: bool = True,
         config: str = DEFAULT_CONFIG,
         boot_vmalloc: bool = False,
+        cma: int | str | None = None,
     ):
         super().__init__()
+        wanted_cma = cma_pages(cma)
         size = parse_size(mem)
         if not MIN_MEM <= size <= MAX_MEM:
             raise ValueError(
@@ -335,6 +348,8 @@ class Kernel(
         Kernel._every.add(self)
         self.atomic = False  # the same, as a bool for the Python fast paths
         self._next_might_sleep_ns = 0
+        self.cma_configured = bool(wanted_cma)  # CONFIG_CMA with a cma= area asked for
+        self.pinned_pfns: set[int] = set()  # pages pin_user_pages() holds (FOLL_PIN)
         self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
         self.tasks = [  # user processes; init is never an OOM victim
             Task("systemd", 1, unkillable=True),
@@ -365,7 +380,7 @@ class Kernel(
         # free pages whose refcount a silent double free took to -1 (config="debian")
         self.refcount_underflow: set[int] = set()
         self.boot_stage = "early"
-        self._setup_arch()
+        self._setup_arch(wanted_cma)
         if boot:
             self.boot()
 
@@ -450,7 +465,7 @@ class Kernel(
                 kernel.notify()
 
     # === boot ==================================================================================
-    def _setup_arch(self) -> None:
+    def _setup_arch(self, cma: int) -> None:
         """Early boot up to memblock: e820 map, zones, the struct page arrays, the boot log.
 
         Mirrors setup_arch() → e820 → memblock → free_area_init(): no free lists yet, every
@@ -470,6 +485,7 @@ class Kernel(
             state[start:end] = array("b", [RESERVED]) * (end - start)
         self._print_version()
         self._print_memory_map(estimate)
+        self._cma_reserve(cma)  # dma_contiguous_reserve()
         self._slab_structures()
         self._vmalloc_init()
         self.history.append_object(BootStageReached("early"))
@@ -499,6 +515,7 @@ class Kernel(
         if self.boot_stage == "early":
             self.mem_init()
         self._free_boot_memory(("SMP alternatives",))  # alternative_instructions()
+        self._cma_activate()  # core_initcall cma_init_reserved_areas()
         # init_per_zone_wmark_min() (postcore initcall, mm/page_alloc.c L8846)
         self.min_free_kbytes = calculate_min_free_kbytes(self.zones)
         setup_per_zone_wmarks(self.zones, self.min_free_kbytes)
@@ -629,7 +646,8 @@ class Kernel(
             f"Memory: {self.free_pages_count() * 4}K/{present * 4}K available "
             f"({KERNEL_CODE_KIB}K kernel code, {KERNEL_RWDATA_KIB}K rwdata, "
             f"{KERNEL_RODATA_KIB}K rodata, {KERNEL_INIT_KIB}K init, {KERNEL_BSS_KIB}K bss, "
-            f"{(present - managed) * 4}K reserved, 0K cma-reserved)",
+            f"{(present - managed - self.cma_count) * 4}K reserved, "
+            f"{self.cma_count * 4}K cma-reserved)",
             at_ns=12_000_000,
         )
 
@@ -714,6 +732,8 @@ class Kernel(
             # alloc_flags_nofragment(): only when the preferred zone is Normal and DMA32 exists
             nofragment=bool(zones) and zones[0].idx == ZONE_NORMAL and self.zone_dma32,
             highest_zoneidx=highest,
+            # gfp_to_alloc_flags_cma(): movable requests may use MIGRATE_CMA pageblocks
+            alloc_cma=bool(self.cma_count) and mt == MIGRATE_MOVABLE,
         )
 
     # === allocation ============================================================================
@@ -806,15 +826,27 @@ class Kernel(
         """
         buddy = self.buddy
         mt, record, head = plan.migratetype, plan.record, plan.head + order
+        cma = plan.alloc_cma
         while True:
             for zone, mark in zonelist:
-                # __zone_watermark_ok(): free pages minus (2^order - 1) must exceed the mark,
-                # and for order > 0 a block of at least that order must be free
-                if zone.free_pages - (1 << order) + 1 <= mark:
+                # __zone_watermark_ok(): free pages minus (2^order - 1) must exceed the mark
+                # (free CMA pages do not count without ALLOC_CMA), and for order > 0 a block
+                # of at least that order must be free
+                free = zone.free_pages if cma else zone.free_pages - zone.free_cma
+                if free - (1 << order) + 1 <= mark:
                     continue
                 if order and not buddy.has_free_block(zone, order):
                     continue
-                pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
+                pfn = -1
+                if cma and zone.free_cma > zone.free_pages // 2:
+                    # __rmqueue(): "Balance movable allocations between regular and CMA
+                    # areas by allocating from CMA when over half of the zone's free memory
+                    # is in the CMA area"
+                    pfn = buddy.rmqueue_smallest(zone, order, MIGRATE_CMA, record, head)
+                if pfn < 0:
+                    pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
+                if pfn < 0 and cma:  # __rmqueue_cma_fallback()
+                    pfn = buddy.rmqueue_smallest(zone, order, MIGRATE_CMA, record, head)
                 while pfn < 0 and buddy.rmqueue_fallback(zone, order, mt, nofrag):
                     pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
                 if pfn >= 0:
@@ -929,7 +961,8 @@ class Kernel(
             f" mapped:0 shmem:0 pagetables:{pagetables}",
             " sec_pagetables:0 bounce:0",
             " kernel_misc_reclaimable:0",
-            f" free:{self.free_pages_count()} free_pcp:0 free_cma:0",
+            f" free:{self.free_pages_count()} free_pcp:0 "
+            f"free_cma:{sum(z.free_cma for z in self.zones)}",
             f"Node 0 active_anon:{4 * total_anon}kB inactive_anon:0kB active_file:0kB "
             f"inactive_file:{4 * total_file}kB unevictable:0kB isolated(anon):0kB "
             "isolated(file):0kB mapped:0kB dirty:0kB writeback:0kB shmem:0kB shmem_thp: 0kB "
@@ -946,7 +979,7 @@ class Kernel(
                 f"inactive_file:{4 * file.get(z.idx, 0)}kB unevictable:0kB "
                 f"writepending:0kB present:{z.present_pages * 4}kB "
                 f"managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB free_pcp:0kB "
-                "local_pcp:0kB free_cma:0kB"
+                f"local_pcp:0kB free_cma:{4 * z.free_cma}kB"
             )
             lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
         letters = "UMEHCI"
@@ -1025,6 +1058,7 @@ class Kernel(
             and gfp not in self._page_plans
             and self.boot_stage == "running"
             and not self.refcount_underflow
+            and not self.cma_count  # the fast paths know nothing of NR_FREE_CMA_PAGES
         ):
             plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~BIT.HIGHMEM]
             self.page_plans_for_c[gfp] = (
@@ -1461,6 +1495,7 @@ class Kernel(
 
     def _reap_task(self, task: Task) -> None:
         """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
+        self.pinned_pfns.difference_update(task.pages)  # the pins die with the mappings
         for pfn in task.pages:
             self.buddy.owner[pfn] = 0  # unmapped and off the LRU: a plain page to free
             self._free(pfn, 0, "exit_mmap")

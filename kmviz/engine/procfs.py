@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .constants import (
     MAX_ORDER,
+    MIGRATE_CMA,
     MIGRATE_TYPES,
     MIGRATETYPE_NAMES,
     PAGEBLOCK_NR_PAGES,
@@ -43,6 +44,8 @@ def pagetypeinfo(kernel: Kernel) -> str:
     100000 with a ">" mark), showblockcount walks the zone's pfns in pageblock steps.
     """
     buddy = kernel.buddy
+    # migratetype_names[]: "CMA" exists only in a kernel built with CONFIG_CMA
+    types = [mt for mt in range(MIGRATE_TYPES) if mt != MIGRATE_CMA or kernel.cma_configured]
     out = [
         f"Page block order: {PAGEBLOCK_ORDER}\n",
         f"Pages per block:  {PAGEBLOCK_NR_PAGES}\n",
@@ -52,7 +55,7 @@ def pagetypeinfo(kernel: Kernel) -> str:
         + "\n",
     ]
     for zone in kernel.zones:
-        for mt in range(MIGRATE_TYPES):
+        for mt in types:
             row = f"Node {0:4d}, zone {zone.name:>8}, type {MIGRATETYPE_NAMES[mt]:>12} "
             for order in range(MAX_ORDER):
                 count = 0
@@ -64,14 +67,15 @@ def pagetypeinfo(kernel: Kernel) -> str:
             out.append(row + "\n")
     out.append(
         f"\n{'Number of blocks type ':<23}"
-        + "".join(f"{name:>12} " for name in MIGRATETYPE_NAMES)
+        + "".join(f"{MIGRATETYPE_NAMES[mt]:>12} " for mt in types)
         + "\n"
     )
     for zone in kernel.zones:
         counts = [0] * MIGRATE_TYPES
         for pfn in range(zone.start_pfn, zone.end_pfn, PAGEBLOCK_NR_PAGES):
             counts[buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]] += 1
-        out.append(f"Node 0, zone {zone.name:>8} " + "".join(f"{n:12d} " for n in counts) + "\n")
+        row = "".join(f"{counts[mt]:12d} " for mt in types)
+        out.append(f"Node 0, zone {zone.name:>8} {row}\n")
     return "".join(out)
 
 
@@ -177,8 +181,11 @@ def meminfo(kernel: Kernel) -> str:
     out = [f"{label + ':':<16}{value:8d} kB\n" for label, value in rows]
     out.append(f"HardwareCorrupted: {0:5d} kB\n")
     for label in ("AnonHugePages", "ShmemHugePages", "ShmemPmdMapped", "FileHugePages",
-                  "FilePmdMapped", "CmaTotal", "CmaFree"):  # fmt: skip
+                  "FilePmdMapped"):  # fmt: skip
         out.append(f"{label + ':':<16}{0:8d} kB\n")
+    if kernel.cma_configured:  # #ifdef CONFIG_CMA (fs/proc/meminfo.c L153)
+        out.append(f"{'CmaTotal:':<16}{kernel.cma_count * kib:8d} kB\n")
+        out.append(f"{'CmaFree:':<16}{sum(z.free_cma for z in kernel.zones) * kib:8d} kB\n")
     for label in ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp"):
         out.append(f"{label + ':':<19}{0:5d}\n")
     out.append(f"{'Hugepagesize:':<16}{2048:8d} kB\n")

@@ -52,10 +52,12 @@ class Zone:
     """One zone: its pfn span, page counts, watermarks and the heads of its free lists."""
 
     __slots__ = (
+        "cma_pages",
         "compact_considered",
         "compact_defer_shift",
         "compact_order_failed",
         "end_pfn",
+        "free_cma",
         "free_count",
         "idx",
         "list_base",
@@ -85,6 +87,8 @@ class Zone:
         self.compact_considered = 0
         self.compact_defer_shift = 0
         self.compact_order_failed = 0
+        self.cma_pages = 0  # pages of the CMA area in this zone (zone->cma_pages)
+        self.free_cma = 0  # NR_FREE_CMA_PAGES: free pages on the MIGRATE_CMA lists
 
     @property
     def free_pages(self) -> int:

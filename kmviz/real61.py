@@ -108,11 +108,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
         "4-CPU one 2 more",
         ("256M-2cpu", "1G-4cpu"),
     ),
-    "pagetypeinfo.migratetypes": (
-        "Debian's 6.1 has CONFIG_MEMORY_ISOLATION and no CONFIG_CMA (an Isolate column, no "
-        "CMA); kmviz prints CMA",
-        STOCK,
-    ),
     "vmalloc.64KiB.contiguous_runs": (
         "vmalloc() takes its pages one by one from the per-CPU lists, last freed first, which "
         "hold pages freed by others; kmviz has no per-CPU lists and takes the smallest free "
@@ -122,7 +117,7 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order10.count": (_BOOT_STATE, STOCK),
     "meminfo.fields": (
         "Debian's 6.1 has CONFIG_ZSWAP (Zswap:, Zswapped:) and 1 GiB direct-map pages under "
-        "QEMU's -cpu max (DirectMap1G:), and no CONFIG_CMA (no CmaTotal:, CmaFree:)",
+        "QEMU's -cpu max (DirectMap1G:)",
         STOCK,
     ),
 }

@@ -40,6 +40,7 @@ EBUSY, ENOMEM = 16, 12
 CONTIG_MIGRATE_TRIES = 5  # __alloc_contig_migrate_range(): "tries == 5" before -EBUSY
 # alloc_migration_target(): where the pages leaving the range go
 GFP_MIGRATION_TARGET = GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL | __GFP_NOWARN
+GFP_LONGTERM_TARGET = GFP_MIGRATION_TARGET & ~__GFP_MOVABLE  # GFP_USER: never a CMA page
 FOUR_GIB_PFN = 1 << (32 - PAGE_SHIFT)
 
 
@@ -340,6 +341,7 @@ class CmaAPI:
         migrate it (page_count() > page_mapcount()).  With ``longterm`` (FOLL_LONGTERM)
         check_and_migrate_movable_pages() first moves pages out of the CMA area, as 6.1 does
         for pins that may last forever (RDMA, VFIO); a short pin (O_DIRECT I/O) pins in place.
+        With no page left outside the area for that, it pins nothing and returns [] (-ENOMEM).
         """
         self._check_alive()
         task = next((t for t in self.tasks if t.pid == pid and not t.unkillable), None)
@@ -353,10 +355,11 @@ class CmaAPI:
                 pfn = task.pages[index]
                 if self.buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] != MIGRATE_CMA:
                     continue
-                gfp = GFP_MIGRATION_TARGET & ~__GFP_MOVABLE  # GFP_USER: never CMA
-                target = self._alloc(gfp, 0, "alloc_migration_target")
-                if target < 0:
-                    raise MemoryError("pin_user_pages(FOLL_LONGTERM): no page outside CMA")
+                target = self._alloc(GFP_LONGTERM_TARGET, 0, "alloc_migration_target")
+                if target < 0:  # -ENOMEM: nothing is pinned (what moved stays moved)
+                    self._repoint_owners(moved)
+                    self._notify()
+                    return []
                 self.buddy.owner[target], self.buddy.owner[pfn] = self.buddy.owner[pfn], 0
                 moved[pfn] = target
                 self.history.append_object(PageMigrated(pfn, target))

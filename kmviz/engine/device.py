@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING
 
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .events import DeviceWrote, DmaMapped
-from .gfp import (
-    __GFP_DIRECT_RECLAIM,
-    __GFP_DMA,
-    __GFP_DMA32,
-    __GFP_NOWARN,
-    GFP_KERNEL,
-    gfp_t,
-)
+from .gfp import BIT, GFP_KERNEL, gfp_t
 from .page import get_order
 from .page import pages as pages_for
 from .pagetable import VMALLOC_END, VMALLOC_START
@@ -90,15 +83,15 @@ class Device:
             raise ValueError(f"dma_alloc_coherent() takes a size >= 1 in bytes, not {size!r}")
         gfp = gfp_t(gfp)
         if self.dma_mask < (1 << 24):  # dma_direct_optimal_gfp_mask()
-            zone_gfp = __GFP_DMA
+            zone_gfp = BIT.DMA
         elif self.dma_mask < (1 << 32):
-            zone_gfp = __GFP_DMA32
+            zone_gfp = BIT.DMA32
         else:
             zone_gfp = 0
         pages = pages_for(size)
         order = get_order(size)
-        if k.cma_count and gfp & __GFP_DIRECT_RECLAIM and size > PAGE_SIZE:
-            page = k.cma_alloc(pages, min(order, CMA_ALIGNMENT), bool(gfp & __GFP_NOWARN))
+        if k.cma_count and gfp & BIT.DIRECT_RECLAIM and size > PAGE_SIZE:
+            page = k.cma_alloc(pages, min(order, CMA_ALIGNMENT), bool(gfp & BIT.NOWARN))
             if page is not None and page.phys + size - 1 > self.dma_mask:  # dma_coherent_ok()
                 k.cma_release(page, pages)
                 page = None

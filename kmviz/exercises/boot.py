@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from ..engine.events import PageMigrated
 from ..engine.fragmentation import unusable_free_index
-from ..engine.gfp import GFP_KERNEL
+from ..engine.gfp import __GFP_NOWARN, GFP_KERNEL
 from ..engine.kernel import Kernel
 from ..workloads import uptime
 from . import AnswerError, Feedback, Question, as_int
@@ -16,7 +17,10 @@ from . import AnswerError, Feedback, Question, as_int
 __all__ = [
     "GRABBER_BYTES",
     "MOVABLE",
+    "CmaLesson",
     "Lesson",
+    "cma_after_uptime",
+    "cma_lesson",
     "lesson",
     "memblock_address",
     "order10_after_mem_init",
@@ -28,6 +32,7 @@ __all__ = [
 MEM = "256MiB"  # the lesson's machine
 SEED = 0
 GRABBER_BYTES = 64 << 20  # reserved at boot for a frame grabber's DMA
+CMA_BYTES = "64MiB"  # cma=64M on the second machine
 ORDER = MAX_ORDER - 1  # 10: the largest block, 4 MiB
 BLOCK_BYTES = PAGE_SIZE << ORDER
 MIB = 1 << 20
@@ -310,6 +315,71 @@ def unusable_share(zone: str = "DMA32") -> Question:
         f"({free} − {big}) / {free} = {expected:g} %, which the kernel prints as "
         f"{index // 1000}.{index % 1000:03d} in "
         "/sys/kernel/debug/extfrag/unusable_index (unusable_free_index(), mm/vmstat.c L2126).",
+    )
+
+
+# --- 6. CMA after a day --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CmaLesson:
+    """The lesson's second machine, booted with cma=64M and aged by the same day."""
+
+    base_pfn: int  # the area's first pfn
+    count: int  # pages in the area
+    cached_inside: int  # page-cache pages in the area after the day
+    order10_ok: bool  # alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10) after the day
+    cma_ok: bool  # cma_alloc(16384) after that
+    migrated_out: int  # pages cma_alloc() moved out of the area
+
+
+@lru_cache(maxsize=1)
+def cma_lesson() -> CmaLesson:
+    """The CMA machine, with the notebook's calls in the notebook's order::
+
+    c = Kernel("256MiB", seed=0, cma="64MiB"); uptime(c)
+    c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)         # fails, as on the first machine
+    c.cma_alloc(16384)                                     # cma_after_uptime()
+    """
+    c = Kernel(MEM, seed=SEED, cma=CMA_BYTES)
+    uptime(c)
+    area = range(c.cma_base, c.cma_base + c.cma_count)
+    cached = sum(pfn in area for pfn in c.page_cache.lru)
+    order10 = c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, ORDER)
+    before = len(c.history)
+    page = c.cma_alloc(GRABBER_BYTES // PAGE_SIZE)
+    moved = sum(isinstance(e, PageMigrated) and e.pfn in area for e in c.history[before:])
+    return CmaLesson(c.cma_base, c.cma_count, cached, order10 is not None, page is not None, moved)
+
+
+def cma_after_uptime() -> Question:
+    """Whether cma_alloc() of 64 MiB succeeds after the day: yes, its area held movable pages."""
+    facts = cma_lesson()
+    pages = GRABBER_BYTES // PAGE_SIZE
+
+    def checker(answer) -> Feedback:
+        text = str(answer).strip().lower()
+        if text in _YES:
+            return Feedback(
+                True, f"It succeeds: {facts.cached_inside} pages of page cache live in the area, "
+                      "but nothing else may: only movable allocations use MIGRATE_CMA "
+                      "pageblocks, and cma_alloc() migrates them all out."
+            )  # fmt: skip
+        if text in _NO:
+            return Feedback(
+                False, "The buddy allocator cannot find 4 MiB, true; but the CMA area only ever "
+                       "held movable pages (page cache, process memory), and those can be "
+                       "migrated out of the way."
+            )  # fmt: skip
+        raise AnswerError("answer with yes or no")
+
+    return Question(
+        f"A second machine boots with cma=64M and lives the same day. Will cma_alloc({pages}), "
+        "64 MiB in one piece, succeed? (yes or no)",
+        checker,
+        "yes" if facts.cma_ok else "no",
+        "alloc_contig_range() (mm/page_alloc.c L9273) isolates the area's pageblocks, migrates "
+        "every page in use to memory outside it and takes the range; kernel allocations never "
+        "landed there, because only movable requests may use MIGRATE_CMA pageblocks "
+        "(__rmqueue(), ALLOC_CMA).",
     )
 
 

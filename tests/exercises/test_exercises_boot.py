@@ -213,3 +213,27 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     }
     questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("boot.")]
     assert len(questions) >= 3
+
+
+def test_cma_after_uptime_is_yes_with_the_reason_in_the_feedback():
+    facts = boot.cma_lesson()
+    question = boot.cma_after_uptime()
+    assert facts.cma_ok and not facts.order10_ok and facts.cached_inside > 0
+    yes = question.check("yes")
+    assert yes.correct and f"{facts.cached_inside} pages of page cache" in yes.message
+    no = question.check("no")
+    assert not no.correct and "only ever held movable pages" in no.message
+    assert "yes or no" in question.check("maybe").message
+
+
+def test_the_cma_section_prints_what_the_prose_says(ran):
+    _, printed = ran
+    text = prose(NOTEBOOK)
+    facts = boot.cma_lesson()
+    assert "cma: Reserved 64 MiB at 0x000000000c000000" in printed
+    assert "65536K cma-reserved" in printed
+    assert "the last 64 MiB again, now 32 pageblocks of type CMA" in text
+    assert f"{facts.cached_inside} page-cache pages live in the area" in printed
+    assert "cma_alloc(16384) = <Page pfn:0xc000 zone:DMA32" in printed
+    assert f"after migrating {facts.migrated_out} pages out of the area" in printed
+    assert "took 64 MiB in one piece" in text and "ret: -16" in text

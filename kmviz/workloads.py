@@ -8,9 +8,11 @@ pages are what age the machine.  The allocator keeps unmovable allocations in th
 pageblocks (mobility grouping), but once memory is full of page cache and process memory,
 those pageblocks have no free page left and ``__rmqueue_fallback()`` steals from a Movable
 pageblock: the free pages of that block move to the Unmovable list and the next kernel
-allocations land there, between page-cache pages.  Over a day every 4 MiB of RAM gets such a
-page, and no 4 MiB block can form again, not even by compaction, which moves only movable
-pages.  When the day's processes exit, much of memory is free again, in pieces::
+allocations land there, between page-cache pages.  Over the default day on 256 MiB (and on
+1 GiB) every 4 MiB of RAM gets such a page, and no 4 MiB block can form again, not even by
+compaction, which moves only movable pages.  (On 4 GiB the default day leaves some 4 MiB
+without one, and little memory free: benchmarks/bench_uptime.py prints each size's outcome.)
+When the day's processes exit, much of memory is free again, in pieces::
 
     from kmviz import *
     from kmviz.workloads import uptime
@@ -33,7 +35,8 @@ end in the same state, event for event.  Every allocation the workload makes car
 ``__GFP_NORETRY | __GFP_NOWARN`` (the page cache and process memory do so inside the engine),
 so on a full machine its allocations fail quietly: it never wakes the OOM killer or panics.
 Volumes are per operation, so the default number of operations grows with the machine:
-200,000 per 256 MiB (rounded up), which fills memory several times over.
+200,000 per 256 MiB (rounded up), which fills memory several times over; the time grows with
+it (about 3 CPU seconds per 256 MiB).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..engine.events import PageMigrated
@@ -67,9 +67,11 @@ def _blocks(k: Kernel) -> dict[str, int]:
     return {zone.name: zone.nr_free[ORDER] for zone in k.zones}
 
 
-@lru_cache(maxsize=2)
-def lesson(aged: bool = True) -> Lesson:
+def lesson(aged: bool = True, progress: Callable[[int, int], object] | None = None) -> Lesson:
     """The lesson's machine, rebuilt with the notebook's engine calls in the notebook's order.
+
+    Built once per ``aged`` and kept; ``progress(done, total)`` follows its day while it is
+    built (the notebook shows it in the aging cell's bar, so the questions answer at once).
 
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
@@ -85,6 +87,16 @@ def lesson(aged: bool = True) -> Lesson:
     ``aged=False`` stops after the hand-over to the buddy allocator (fast); the fields of the
     day are then 0, False and empty.
     """
+    if aged not in _LESSONS:
+        _LESSONS[aged] = _build_lesson(aged, progress)
+    return _LESSONS[aged]
+
+
+_LESSONS: dict[bool, Lesson] = {}  # lesson()'s machines, by ``aged``
+
+
+def _build_lesson(aged: bool, progress) -> Lesson:
+    """lesson()'s work: the notebook's calls on a new machine."""
     k = Kernel(MEM, seed=SEED, boot=False)
     image_end = max(end for _, end, _ in k.memblock_reserved)
     dma32 = next(zone.start_pfn for zone in k.zones if zone.name == "DMA32") << PAGE_SHIFT
@@ -95,7 +107,7 @@ def lesson(aged: bool = True) -> Lesson:
     if not aged:
         return Lesson(k.mem, image_end, dma32, grabber, after_mem_init, 0, 0, False, False, {})
     k.boot()
-    report = uptime(k)
+    report = uptime(k, progress=progress)
     first = k.alloc_pages(GFP_KERNEL, ORDER)
     second = k.alloc_pages(GFP_KERNEL, ORDER)
     k.vmalloc(BLOCK_BYTES)
@@ -331,16 +343,27 @@ class CmaLesson:
     migrated_out: int  # pages cma_alloc() moved out of the area
 
 
-@lru_cache(maxsize=1)
-def cma_lesson() -> CmaLesson:
-    """The CMA machine, with the notebook's calls in the notebook's order::
+def cma_lesson(progress: Callable[[int, int], object] | None = None) -> CmaLesson:
+    """The CMA machine, with the notebook's calls in the notebook's order, built once::
 
-    c = Kernel("256MiB", seed=0, cma="64MiB"); uptime(c)
-    c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)         # fails, as on the first machine
-    c.cma_alloc(16384)                                     # cma_after_uptime()
+        c = Kernel("256MiB", seed=0, cma="64MiB"); uptime(c)
+        c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)       # fails, as on the first machine
+        c.cma_alloc(16384)                                   # cma_after_uptime()
+
+    ``progress(done, total)`` follows its day while it is built.
     """
+    if not _CMA_LESSONS:
+        _CMA_LESSONS.append(_build_cma_lesson(progress))
+    return _CMA_LESSONS[0]
+
+
+_CMA_LESSONS: list[CmaLesson] = []  # cma_lesson()'s machine, once built
+
+
+def _build_cma_lesson(progress) -> CmaLesson:
+    """cma_lesson()'s work: the notebook's calls on a new machine with a CMA area."""
     c = Kernel(MEM, seed=SEED, cma=CMA_BYTES)
-    uptime(c)
+    uptime(c, progress=progress)
     area = range(c.cma_base, c.cma_base + c.cma_count)
     cached = sum(pfn in area for pfn in c.page_cache.lru)
     order10 = c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, ORDER)

@@ -23,6 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from . import real
+from .engine.compaction import EXTFRAG_THRESHOLD
 from .engine.constants import LOWMEM_RESERVE_RATIO, MAX_ORDER, WATERMARK_SCALE_FACTOR
 from .engine.gfp import __GFP_NORETRY, __GFP_NOWARN, GFP_DMA, GFP_KERNEL
 from .engine.kernel import Kernel
@@ -267,6 +268,7 @@ def _files(machine: str, folder: Path, kernel: Kernel) -> Iterator[Item]:
         machine, "vm.min_free_kbytes", int(sysctls["min_free_kbytes"]), kernel.min_free_kbytes
     )
     modelled = {
+        "extfrag_threshold": str(EXTFRAG_THRESHOLD),  # compaction_suitable()'s threshold
         "watermark_scale_factor": str(WATERMARK_SCALE_FACTOR),
         "lowmem_reserve_ratio": "\t".join(map(str, LOWMEM_RESERVE_RATIO)),
     }

@@ -37,9 +37,6 @@ def attach(kernel: Kernel) -> bool:
     """Give ``kernel`` the C versions of its hot calls; False if they are not available."""
     if not available():
         return False
-    if kernel.cma_count:  # the C page path keeps no NR_FREE_CMA_PAGES: Python serves pages
-        _attach_slab(kernel)
-        return True
     buddy = kernel.buddy
     cls = type(kernel)
     fast = FastPath(
@@ -60,16 +57,10 @@ def attach(kernel: Kernel) -> bool:
         slow_get_free_pages=cls.get_free_pages.__get__(kernel),
         slow_free_pages=cls.free_pages.__get__(kernel),
     )
-    kernel.get_free_pages = fast.get_free_pages
-    kernel.free_pages = fast.free_pages
-    setattr(kernel, "__get_free_pages", fast.get_free_pages)
-    _attach_slab(kernel)
-    return True
-
-
-def _attach_slab(kernel: Kernel) -> None:
-    """Give ``kernel`` the C kmalloc()/kfree() of objects in existing slabs."""
-    cls = type(kernel)
+    if not kernel.cma_count:  # the C page path keeps no NR_FREE_CMA_PAGES: Python serves pages
+        kernel.get_free_pages = fast.get_free_pages
+        kernel.free_pages = fast.free_pages
+        setattr(kernel, "__get_free_pages", fast.get_free_pages)
     slab = SlabFastPath(
         tables=kernel._kmalloc_tables,
         slab_by_pfn=kernel.slab_by_pfn,
@@ -85,6 +76,7 @@ def _attach_slab(kernel: Kernel) -> None:
     )
     kernel.kmalloc = slab.kmalloc
     kernel.kfree = slab.kfree
+    return True
 
 
 def detach(kernel: Kernel) -> None:

@@ -1,6 +1,7 @@
 """Are the lessons complete, consistently headed, saved clean, linked from one repository URL?"""
 
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -110,3 +111,8 @@ def test_instructions_right_after_a_prediction_stay_open(tmp_path):
                            ("markdown", "Now run the next cell.", []),
                            ("code", "print(get_order(5))", [])])  # fmt: skip
     assert fold_explanations(tmp_path) == []
+
+
+def test_every_explanation_after_a_prediction_is_folded(tmp_path):
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")
+    assert fold_explanations(tmp_path) == []  # python3 -m kmviz.lessons folds what is open

@@ -415,6 +415,7 @@ class Timeline(HasTraits):
         self.caches, self.slabs = dict(other.caches), dict(other.slabs)
         self._slab_head, self.areas = dict(other._slab_head), dict(other.areas)
         self.active_slab, self._splitting = dict(other.active_slab), other._splitting
+        self.cpu_partial = set(other.cpu_partial)
         self._interval, self._checkpoints = other._interval, list(other._checkpoints)
 
     def step(self, count: int = 1) -> None:

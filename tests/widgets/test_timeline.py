@@ -430,3 +430,11 @@ def test_a_timeline_that_copies_its_twin_has_the_state_it_would_have_folded(monk
     assert adopted == [second]  # the first folded, the second copied it
     monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
     assert timeline_state(second) == timeline_state(first) == timeline_state(Timeline(k))
+
+
+def test_a_fork_knows_which_slabs_sit_on_the_cpus_partial_list():
+    k = Kernel("64MiB", seed=1)
+    objects = [k.kmalloc(64, GFP_KERNEL) for _ in range(200)]  # several full slabs
+    k.kfree(objects[0])  # a full slab gets an object back: put_cpu_partial()
+    timeline = Timeline.of(k)
+    assert timeline.fork().cpu_partial == timeline.cpu_partial != set()

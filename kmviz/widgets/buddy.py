@@ -24,6 +24,7 @@ split as one block dividing into two buddies and a merge as two buddies joining.
 from __future__ import annotations
 
 import html
+import math
 from contextlib import ExitStack
 from typing import NamedTuple
 
@@ -92,6 +93,9 @@ TAKEN_COLOUR = theme.OWNER_COLOURS[PAGES]  # the lower half expand() keeps is be
 OUTLINE_COLOUR = "#444444"
 HIGHLIGHT_COLOUR = "#000000"
 ROW_HALF = 0.4  # a row of order o spans o - 0.4 .. o + 0.4 on the y axis
+COUNT_LIFT = -14  # px: a bar's count sits above its top edge, not inside a bar 2 px high
+COUNT_HEADROOM = 1.2  # the y axis reaches 20 % above the tallest bar, room for its count
+COUNT_TICKS = 4  # whole-number ticks on a free-count axis, at most this many steps
 LONG_LABEL = 0.22  # fraction of the visible width a rectangle needs for its long label
 SHORT_LABEL = 0.07  # ... and for its short one
 
@@ -139,6 +143,17 @@ def text_colour(fill: str) -> str:
     return "#000000" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 140 else "#FFFFFF"
 
 
+def count_axis(tallest: int) -> tuple[int, int]:
+    """The top and the tick step of a free-count axis: whole numbers, room above the tallest.
+
+    count_axis(50) == (60, 15): the count label above a bar of 50 fits under the top, and the
+    ticks 0, 15, 30, 45, 60 are all counts a bar can have (no "1" printed at 1.33).
+    """
+    top = max(1, math.ceil(tallest * COUNT_HEADROOM))
+    step = max(1, math.ceil(top / COUNT_TICKS))
+    return step * math.ceil(top / step), step
+
+
 def rectangle(x0: float, x1: float, y0: float, y1: float) -> tuple[list, list]:
     """The closed outline of a rectangle: x and y of its five corners."""
     return [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
@@ -180,13 +195,15 @@ class BuddyView(widgets.VBox):
                 stroke=OUTLINE_COLOUR,
                 label_display=True,
                 label_display_format=".0f",
+                label_display_vertical_offset=COUNT_LIFT,  # above the bar: a count of 1 reads too
+                label_font_style={"font-size": "11px", "fill": "#000000"},
                 tooltip=bq.Tooltip(fields=["x", "y"], labels=["order", "free blocks"]),
             )
             figure = bq.Figure(
                 marks=[bars],
                 axes=[
                     bq.Axis(scale=bars.scales["x"], label="order"),
-                    bq.Axis(scale=bars.scales["y"], side="left", tick_format="d", num_ticks=4),
+                    bq.Axis(scale=bars.scales["y"], side="left", tick_format="d"),
                 ],
                 title=f"zone {name}: free blocks per order",
                 padding_y=0,
@@ -356,10 +373,15 @@ class BuddyView(widgets.VBox):
         zone = timeline.zone_of(pfn)
         with ExitStack() as stack:
             marks = (*self.zone_bars, self.tree, self.highlight, self.labels)
-            for widget in (*marks, self.tree.scales["x"], self.x_axis):
+            count_axes = [figure.axes[1] for figure in self.zone_figures]
+            count_scales = [axis.scale for axis in count_axes]
+            for widget in (*marks, *count_axes, *count_scales, self.tree.scales["x"], self.x_axis):
                 stack.enter_context(widget.hold_sync())
             for index, bars in enumerate(self.zone_bars):
                 bars.y = timeline.nr_free[index].astype(float)
+                top, step = count_axis(int(timeline.nr_free[index].max()))
+                count_scales[index].max = float(top)
+                count_axes[index].tick_values = np.arange(0, top + 1, step)
             for (name, _, _), figure in zip(timeline.zones, self.zone_figures, strict=True):
                 if name == zone:
                     figure.add_class("kmviz-buddy-zone-focus")

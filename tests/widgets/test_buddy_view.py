@@ -265,3 +265,17 @@ def test_steps_without_buddy_events_show_the_last_one_and_how_far_back(kernel):
     assert back > 16  # beyond the first window read
     assert f"the last one was {back} steps back" in view.story.value
     assert view.tree.fill_colors.count(theme.OWNER_COLOURS[SLAB]) >= 1
+
+
+def test_free_counts_sit_above_their_bars_on_a_whole_number_axis():
+    kernel = Kernel("256MiB", seed=0)
+    kernel.__get_free_pages(GFP_KERNEL, 0)  # DMA32: 1 block of each order 0..9 next to ~55 of 10
+    view = BuddyView(kernel)
+    bars, axis = view.zone_bars[1], view.zone_figures[1].axes[1]
+    tallest = int(bars.y.max())
+    assert bars.label_display_vertical_offset < 0  # lifted above the bar's top edge
+    assert bars.scales["y"].max >= tallest * 1.2  # room for the tallest bar's count
+    ticks = np.asarray(axis.tick_values)
+    assert ticks[0] == 0 and ticks[-1] == bars.scales["y"].max
+    assert np.array_equal(ticks, ticks.round())  # no "1" printed for a tick at 1.33
+    assert len(ticks) <= 5

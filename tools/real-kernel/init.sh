@@ -3,7 +3,8 @@
 # "===== BEGIN <name> <bytes>", exactly <bytes> bytes, "===== END <name>"; then powers off.
 # /proc/cmdline's kmviz_mode= says what to do: capture (files, then the probe's steps),
 # trace (kmem events from boot, a small workload, the probe; the trace, gzipped) or
-# debug (the probe's mistakes only, on the debug kernel).
+# debug (the probe's mistakes only, on the debug kernel) or slub (the stock kernel booted with
+# slub_debug: the kmalloc caches' debug geometry and the probe's slab mistakes).
 /bin/busybox mkdir -p /bin /sbin /proc /sys /tmp /dev
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -103,6 +104,16 @@ debug)
     probe order11
     probe atomic_sleep
     probe double_free
+    ;;
+slub)
+    run version cat /proc/version
+    run cmdline cat /proc/cmdline
+    run dmesg.txt dmesg
+    run slab-kmalloc.txt slab_attrs "*kmalloc-*"
+    probe slub_double_free
+    probe slub_reused_free
+    probe slub_redzone
+    probe slub_poison
     ;;
 esac
 echo "===== DONE" > /dev/ttyS1

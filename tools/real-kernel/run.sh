@@ -6,7 +6,8 @@
 # Usage: tools/real-kernel/run.sh [machine...]   (default: all; WORK=/work/build by default)
 # Needs (Debian 12): qemu-system-x86 busybox-static cpio gcc-12 make xz-utils trace-cmd, and for
 # the debug kernel what build-debug-kernel.sh lists.
-# Machines: 256M-2cpu 1G-2cpu 4G-2cpu 1G-1cpu 1G-4cpu trace debug.  About a minute per boot.
+# Machines: 256M-2cpu 1G-2cpu 4G-2cpu 1G-1cpu 1G-4cpu trace debug slub-debug.  About a minute per
+# boot.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -71,7 +72,7 @@ machine() { # machine NAME MEM CPUS: a stock capture into tests/real61/NAME
     python3 "$HERE/split_capture.py" "$WORK/$1.raw" "$REPO/tests/real61/$1"
 }
 
-MACHINES=${*:-256M-2cpu 1G-2cpu 4G-2cpu 1G-1cpu 1G-4cpu trace debug}
+MACHINES=${*:-256M-2cpu 1G-2cpu 4G-2cpu 1G-1cpu 1G-4cpu trace debug slub-debug}
 fetch_stock
 build_probe "$STOCK/root/usr/src/linux-headers-$ABI" "$WORK/probe-stock"
 initramfs "$WORK/probe-stock/kmviz_probe.ko" "$WORK/initramfs-stock.cpio.gz"
@@ -101,6 +102,11 @@ for m in $MACHINES; do
         boot "$DEBUG_TREE/arch/x86/boot/bzImage" "$WORK/initramfs-debug.cpio.gz" 1G 2 debug \
             "$WORK/debug.raw"
         python3 "$HERE/split_capture.py" "$WORK/debug.raw" "$REPO/tests/real61/debug-1G-2cpu"
+        ;;
+    slub-debug) # the stock kernel with SLUB's debugging on every cache (plain slub_debug: FZPU)
+        boot "$STOCK/root/boot/vmlinuz-$ABI" "$WORK/initramfs-stock.cpio.gz" 1G 2 slub \
+            "$WORK/$m.raw" slub_debug
+        python3 "$HERE/split_capture.py" "$WORK/$m.raw" "$REPO/tests/real61/$m-1G-2cpu"
         ;;
     *) echo "unknown machine $m" >&2; exit 2 ;;
     esac

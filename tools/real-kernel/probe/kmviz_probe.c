@@ -14,6 +14,12 @@
  *   order11       alloc_pages(GFP_KERNEL, 11): the WARN of __alloc_pages()
  *   atomic_sleep  kmalloc(GFP_KERNEL) under a spinlock (quiet unless CONFIG_DEBUG_ATOMIC_SLEEP)
  *   double_free   free_pages() twice on one page (quiet unless CONFIG_DEBUG_VM); load it last
+ * and, for a kernel booted with slub_debug (SLUB's reports; quiet or corrupting without it):
+ *   slub_double_free   kmalloc(100), kfree() twice: "Object already free"
+ *   slub_reused_free   kmalloc(100), kfree(), kmalloc(100) gets it back, kfree() of the old
+ *                      pointer (frees the new owner's object: nothing to see), kfree() again
+ *   slub_redzone       kmalloc(128), one byte written just past it, kfree(): "Right Redzone"
+ *   slub_poison        kmalloc(128), kfree(), one byte written into it, kmalloc(128): "Poison"
  */
 #include <linux/gfp.h>
 #include <linux/mm.h>
@@ -25,7 +31,7 @@
 
 static char *step = "measure";
 module_param(step, charp, 0444);
-MODULE_PARM_DESC(step, "measure | caches | order11 | atomic_sleep | double_free");
+MODULE_PARM_DESC(step, "measure | caches | order11 | atomic_sleep | double_free | slub_*");
 
 #define OUT(fmt, ...) pr_info("kmviz_probe: " fmt "\n", ##__VA_ARGS__)
 
@@ -163,6 +169,61 @@ static void measure_order10_until_failure(void)
 	}
 }
 
+/*
+ * kmalloc(size) until it hands out p again (a debugged cache takes objects from its node's
+ * partial slabs, so the next kmalloc() need not be p); the others, chained through their first
+ * word, are freed.  Returns p, or NULL after 20000 tries (a slab slub_debug found corrupt hands out nothing).
+ */
+static void *kmalloc_until(size_t size, void *p)
+{
+	void **chain = NULL, **next, *q = NULL;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		q = kmalloc(size, GFP_KERNEL);
+		if (!q || q == p)
+			break;
+		*(void **)q = chain;
+		chain = q;
+	}
+	OUT("kmalloc_until %d tries: %s", i + 1, q == p ? "got it back" : "not given back");
+	for (; chain; chain = next) {
+		next = *chain;
+		kfree(chain);
+	}
+	return q == p ? q : NULL;
+}
+
+/* A mistake slub_debug reports; bytes go through a volatile pointer the compiler keeps. */
+static void slub_mistake(const char *what)
+{
+	size_t size = !strcmp(what, "double_free") || !strcmp(what, "reused_free") ? 100 : 128;
+	u8 *p = kmalloc(size, GFP_KERNEL);
+	volatile u8 *bytes = p;
+	void *q;
+
+	OUT("slub_%s ptr=%px", what, p);
+	if (!p)
+		return;
+	if (!strcmp(what, "double_free")) {
+		kfree(p);
+		kfree(p);
+	} else if (!strcmp(what, "reused_free")) {
+		kfree(p);
+		q = kmalloc_until(size, p);
+		kfree(p);
+		OUT("slub_reused_free kfree of the old pointer done");
+		kfree(q);
+	} else if (!strcmp(what, "redzone")) {
+		bytes[128] = 0x12;
+		kfree(p);
+	} else if (!strcmp(what, "poison")) {
+		kfree(p);
+		bytes[0] = 0x12;
+		kfree(kmalloc_until(size, p));
+	}
+}
+
 static int __init kmviz_probe_init(void)
 {
 	static DEFINE_SPINLOCK(lock);
@@ -200,6 +261,8 @@ static int __init kmviz_probe_init(void)
 			free_pages(addr, 0);
 			free_pages(addr, 0);
 		}
+	} else if (!strncmp(step, "slub_", 5)) {
+		slub_mistake(step + 5);
 	} else {
 		OUT("unknown step");
 	}

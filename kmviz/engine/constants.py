@@ -5,6 +5,10 @@ PAGE_SHIFT = 12  # bits; arch/x86/include/asm/page_types.h
 PAGE_SIZE = 1 << PAGE_SHIFT  # bytes: 4096
 PAGE_MASK = ~(PAGE_SIZE - 1)  # bytes mask that clears the offset within a page
 
+# --- time ----------------------------------------------------------------------------------------
+HZ = 250  # timer ticks (jiffies) per second: CONFIG_HZ_250, Debian's
+MEM_INIT_NS = 12_000_000  # ns: when mem_init() prints "Memory:" (kmem_cache_init() follows)
+
 # --- buddy allocator -------------------------------------------------------------------------
 MAX_ORDER = 11  # exclusive in 6.1: orders 0..10 (include/linux/mmzone.h L28)
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)  # pages in the largest block: 1024 (4 MiB)

@@ -61,6 +61,8 @@ def attach(kernel: Kernel) -> bool:
         kernel.get_free_pages = fast.get_free_pages
         kernel.free_pages = fast.free_pages
         setattr(kernel, "__get_free_pages", fast.get_free_pages)
+    if kernel._fast_slabs is not kernel.slab_by_pfn:  # a debugged cache: SLUB's checks run
+        return True
     slab = SlabFastPath(
         tables=kernel._kmalloc_tables,
         slab_by_pfn=kernel.slab_by_pfn,

@@ -54,6 +54,7 @@ from .constants import (
     KERNEL_RODATA_KIB,
     KERNEL_RWDATA_KIB,
     MAX_ORDER,
+    MEM_INIT_NS,
     MIGRATE_CMA,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
@@ -648,7 +649,7 @@ class Kernel(
             f"{KERNEL_RODATA_KIB}K rodata, {KERNEL_INIT_KIB}K init, {KERNEL_BSS_KIB}K bss, "
             f"{(present - managed - self.cma_count) * 4}K reserved, "
             f"{self.cma_count * 4}K cma-reserved)",
-            at_ns=12_000_000,
+            at_ns=MEM_INIT_NS,
         )
 
     def _free_reserved_page(self, pfn: int) -> None:

@@ -9,16 +9,20 @@ fragmentation).  Above 8 KiB kmalloc() goes straight to the page allocator with
 
 The mistakes SLUB catches (freeing twice, freeing a pointer into the middle of an object,
 freeing into the wrong cache, destroying a cache that still has objects) are reported in its
-6.1 words when the cache is debugged (``Kernel(slub_debug=True)`` or the SLAB_* debug flags);
-without debugging Linux mostly notices nothing and corrupts its freelists, which kmviz refuses
-to do: it says what Linux would have done instead.
+6.1 words when the cache is debugged (``Kernel(slub_debug=True)`` or the SLAB_* debug flags):
+object_err()'s banner, who allocated and freed the object (SLAB_STORE_USER keeps a track per
+object, only in such caches), and its red zones, poison and padding byte by byte, as the
+real 6.1 in tests/real61/slub-debug-1G-2cpu printed them.  A double free is caught only if
+nothing allocated the object in between: after a reuse the stale kfree() frees the new
+owner's object silently.  Without debugging Linux mostly notices nothing and corrupts its
+freelists, which kmviz refuses to do: it says what Linux would have done instead.
 """
 
 from __future__ import annotations
 
 from .boot_caches import boot_caches, boot_objects
 from .buddy import OWNER_NONE, OWNER_SLAB
-from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .constants import HZ, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import (
     CacheCreated,
     CacheDestroyed,
@@ -48,14 +52,17 @@ from .reports import (
     dump_stack,
     hashed_pointer,
     kernel_bug,
+    page_flags,
     print_tainted,
     struct_page_address,
+    symbol,
     warning,
 )
 from .slab import (
     SLAB_DEBUG_FLAGS,
     KmemCache,
     Slab,
+    Track,
     create_unique_id,
     find_mergeable,
     set_cpu_partial,
@@ -67,12 +74,17 @@ from .slab_geometry import (
     KMALLOC_KINDS,
     KMALLOC_MAX_CACHE_SIZE,
     KMALLOC_MAX_SIZE,
+    SIZEOF_ORIG_SIZE,
+    SIZEOF_STRUCT_TRACK,
+    SIZEOF_VOID_P,
     SLAB_CACHE_DMA,
     SLAB_CONSISTENCY_CHECKS,
+    SLAB_KMALLOC,
     SLAB_POISON,
     SLAB_RECLAIM_ACCOUNT,
     SLAB_RED_ZONE,
     SLAB_STORE_USER,
+    SLAB_TYPESAFE_BY_RCU,
     ZERO_SIZE_PTR,
     Geometry,
     kmalloc_cache_name,
@@ -100,6 +112,29 @@ SLUB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_
 KMALLOC_INDEX_BY_SIZE = tuple(kmalloc_index(size) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1))
 RULE = "=" * 77  # slab_bug()'s banner, and the dashes below it
 DASHES = "-" * 77
+# the bytes SLUB's debugging writes (include/linux/poison.h L44-50)
+SLUB_RED_INACTIVE = 0xBB  # red zones of a free object
+SLUB_RED_ACTIVE = 0xCC  # red zones of an allocated object
+POISON_INUSE = 0x5A  # the whole slab when it is made (setup_slab_debug()): padding keeps it
+POISON_FREE = 0x6B  # a free object's bytes ...
+POISON_END = 0xA5  # ... but its last
+NS_PER_JIFFY = 1_000_000_000 // HZ  # a track's "when" is in jiffies
+_STARS = "*" * 58
+_NOTICE = "**   NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE   **"
+_BLANK = "**" + " " * 54 + "**"
+NO_HASH_POINTERS_NOTICE = (
+    _STARS, _NOTICE, _BLANK,
+    "** This system shows unhashed kernel memory addresses   **",
+    "** via the console, logs, and other interfaces. This    **",
+    "** might reduce the security of your system.            **",
+    _BLANK,
+    "** If you see this message and you are not debugging    **",
+    "** the kernel, report this immediately to your system   **",
+    "** administrator!                                       **",
+    _BLANK, _NOTICE, _STARS,
+)  # fmt: skip
+# set_track_prepare()'s stack_trace_save(…, 3) starts at the function the caller called
+TRACK_ENTRY = {"kmalloc": "__kmalloc"}  # kmalloc() of a size known only at run time
 
 
 class SlabAPI:
@@ -113,7 +148,8 @@ class SlabAPI:
         self._fast_slabs = self.slab_by_pfn  # what kfree()'s fast path sees (nothing after a panic)
         self.large_kmalloc: dict[int, tuple[int, int, int]] = {}  # addr -> (pfn, order, req)
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
-        self._kmalloc_tables: dict[int, list] = {}  # GFP mask -> its cache for each size
+        self._kmalloc_tables: dict[int, list] = {}  # what kmalloc()'s fast paths look up
+        self._tables_by_mask: dict[int, list] = {}  # GFP mask -> its cache for each size
 
     def _kmem_cache_init(self) -> None:
         """The caches boot leaves: kmem_cache_init(), create_kmalloc_caches(), then the rest.
@@ -121,8 +157,12 @@ class SlabAPI:
         With ``boot_caches`` every cache of kmviz/data/boot-caches-6.1.tsv in
         its creation order, the kmalloc array where 6.1 makes it (after SLUB's own
         kmem_cache_node and kmem_cache), with its aliases and its objects; else only the
-        kmalloc caches, empty.
+        kmalloc caches, empty.  With slub_debug, first no_hash_pointers_enable()'s notice
+        (lib/vsprintf.c L2234), right after the ``Memory:`` line as in the capture.
         """
+        if self.slub_debug:
+            for line in NO_HASH_POINTERS_NOTICE:
+                self._printk(KERN_WARNING, line, at_ns=MEM_INIT_NS)
         if not self.boot_caches:
             self._create_kmalloc_caches()
             return
@@ -219,9 +259,13 @@ class SlabAPI:
             min_partial=set_min_partial(g.size),
             cpu_partial=cpu_partial,
             cpu_partial_slabs=cpu_partial_slabs,
+            inuse=g.inuse,
+            offset=g.offset,
             ctor=ctor,
             debug=bool(flags & SLAB_CONSISTENCY_CHECKS),
         )
+        if flags & SLAB_DEBUG_FLAGS:
+            self._slab_debug_paths()
         self.caches.append(cache)
         self.history.append_object(
             CacheCreated(name, size, g.size, g.objects, g.order, g.red_left_pad)
@@ -454,8 +498,8 @@ class SlabAPI:
             return 0
         if size > KMALLOC_MAX_CACHE_SIZE:
             return self._kmalloc_large(size, mask)
-        table = self._kmalloc_tables.get(mask) or self._kmalloc_table(mask)
-        if gfp.__class__ is int:
+        table = self._tables_by_mask.get(mask) or self._kmalloc_table(mask)
+        if gfp.__class__ is int and not self.slub_debug:  # debugged caches: never the fast path
             self._kmalloc_tables[gfp] = table
         return self._slab_alloc(table[size], mask, size, "kmalloc")
 
@@ -466,7 +510,7 @@ class SlabAPI:
             kind = "normal"  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
         caches = self.kmalloc_caches
         table = [None, *(caches[kind, index] for index in KMALLOC_INDEX_BY_SIZE)]
-        self._kmalloc_tables[gfp] = table
+        self._tables_by_mask[gfp] = table
         return table
 
     def kzalloc(self, size: int, gfp) -> int:
@@ -670,6 +714,8 @@ class SlabAPI:
                 return 0
         addr = slab.address(slab.freelist.pop())
         cache.requested[addr] = requested
+        if cache.flags & SLAB_STORE_USER:
+            self._set_track(cache, addr, 0, TRACK_ENTRY.get(tracepoint, tracepoint))
         self.history.append_object((tracepoint, addr, requested, gfp, cache))
         return addr
 
@@ -869,6 +915,8 @@ class SlabAPI:
         if tracepoint == "kmem_cache_free":
             self.history.append_object(("kmem_cache_free", addr, real))
         del real.requested[addr]
+        if real.flags & SLAB_STORE_USER:
+            self._set_track(real, addr, 1)
         was_full = not slab.freelist
         slab.freelist.append(index)
         if slab.frozen:  # the CPU's own (active or on its partial list): no list moves
@@ -901,7 +949,12 @@ class SlabAPI:
         self._discard_slab(slab)
 
     def _bad_object_free(self, slab: Slab, addr: int, reason: str, tracepoint: str) -> None:
-        """A free SLUB's consistency checks catch; without them, what Linux would do."""
+        """A free SLUB's consistency checks catch; without them, what Linux would do.
+
+        free_consistency_checks() (mm/slub.c L1405) reports, add_taint() marks the kernel B
+        (the first time also ``Disabling lock debugging``), and free_debug_processing()'s
+        slab_fix() says the object stays as it was.
+        """
         cache = slab.cache
         ptr = self._ptr(addr)
         if cache.debug:
@@ -909,9 +962,9 @@ class SlabAPI:
                 lines = self._slab_err_lines(cache, slab, f"Invalid object pointer 0x{ptr}")
             else:
                 lines = self._object_err_lines(cache, slab, addr, reason)
-            lines.append((KERN_ERR, f"FIX {cache.name}: Object at 0x{ptr} not freed"))
             self._print_lines(lines)
-            self.taint |= 1 << TAINT_BAD_PAGE
+            self._add_taint_bad_page()
+            self._printk(KERN_ERR, f"FIX {cache.name}: Object at 0x{ptr} not freed")
             return
         index = slab.index_of(addr)
         if reason == "Object already free" and slab.freelist and slab.freelist[-1] == index:
@@ -955,6 +1008,9 @@ class SlabAPI:
         cache.slabs.discard(slab)
         if cache.cpu_slab is slab:
             cache.cpu_slab = None
+        if cache.tracks:  # a new slab here starts with zeroed tracks (init_tracking())
+            for index in range(slab.objects):
+                cache.tracks.pop(slab.address(index), None)
         owner = self.buddy.owner
         for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
             del self.slab_by_pfn[page]
@@ -992,19 +1048,23 @@ class SlabAPI:
         ]
 
     def _slab_info_line(self, slab: Slab) -> tuple[int, str]:
-        """print_slab_info(): ``Slab 0x… objects=… used=… fp=0x… flags=…`` (mm/slub.c L809)."""
+        """print_slab_info(): ``Slab 0x… objects=… used=… fp=0x… flags=…`` (mm/slub.c L809).
+
+        ``Slab`` is the struct page's address, ``fp`` the first free object, ``flags`` the
+        folio's (%pGp): ``0xfffffc0010200(slab|head|node=0|zone=1|lastcpupid=0x1fffff)`` for
+        a slab of order 1 in DMA32, as the capture shows.
+        """
         fp = slab.address(slab.freelist[-1]) if slab.freelist else 0
-        names = "slab|head" if slab.order else "slab"
-        flags = 1 << 9 | (1 << 16 if slab.order else 0)  # PG_slab, PG_head
         zone = self.buddy.zone_of(slab.pfn).idx
+        _, flags = page_flags(zone, False, slab=True, head=bool(slab.order))
         return (
             KERN_ERR,
             f"Slab 0x{self._ptr(struct_page_address(slab.pfn))} objects={slab.objects} "
-            f"used={slab.inuse} fp=0x{self._ptr(fp)} flags={flags:#x}({names}|node=0|zone={zone})",
+            f"used={slab.inuse} fp=0x{self._ptr(fp)} flags={flags}",
         )
 
     def _slab_err_lines(self, cache: KmemCache, slab: Slab, text: str) -> list:
-        """slab_err(): the banner, the slab's line and a stack dump."""
+        """slab_err() (mm/slub.c L953): the banner, the slab's line and a stack dump."""
         lines = self._slab_bug_lines(cache, text)
         lines.append(self._slab_info_line(slab))
         lines += dump_stack(
@@ -1012,40 +1072,166 @@ class SlabAPI:
             self.comm,
             self.pid,
             self.taint,
-            self._trace("dump_stack_lvl", "slab_err", "free_debug_processing"),
+            self._trace("dump_stack_lvl", "slab_err", "free_to_partial_list"),
         )
         return lines
 
     def _object_err_lines(self, cache: KmemCache, slab: Slab, addr: int, reason: str) -> list:
-        """object_err() with print_trailer(): the banner, the slab, the object and its bytes."""
+        """object_err() (mm/slub.c L923): the banner, then print_trailer() (L881).
+
+        print_trailer(): the tracks (SLAB_STORE_USER), the slab, the object's line, then its
+        bytes as print_section() dumps them: the left red zone (or the 16 bytes before it),
+        the object (at most a page), the right red zone, the padding after the metadata, and
+        a stack dump.  For kmalloc-128 with plain slub_debug (FZPU), a 384-byte slot::
+
+            | red_left_pad 128 | object 128 | red zone 8 | free ptr 8 | 2 tracks 64 |
+            | orig_size 4 | padding 44 |          128 + 136 + 8 + 64 + 4 + 44 == 384
+
+        so ``@offset=`` of object i is 128 + 384 * i and the padding starts 212 bytes into
+        the object (info end 144, + 64 + 4).  The call trace is free_to_partial_list()'s:
+        free_debug_processing() is inlined into it, kfree() tail-calls it.
+        """
         lines = self._slab_bug_lines(cache, reason)
+        lines += self._tracking_lines(cache, addr)
         lines.append(self._slab_info_line(slab))
         index = slab.index_of(addr)
-        nxt = slab.freelist[slab.freelist.index(index) - 1] if index in slab.freelist[1:] else None
-        fp = self._ptr(slab.address(nxt)) if nxt is not None else "0000000000000000"
+        free = index in slab.freelist
+        # get_freepointer(): a free object links to the next free one; kmviz keeps no stale
+        # link in an allocated object and shows 0 there
+        at = slab.freelist.index(index) if free else 0
+        fp = slab.address(slab.freelist[at - 1]) if at else 0
         offset = addr - (PAGE_OFFSET + (slab.pfn << PAGE_SHIFT))
-        lines.append((KERN_ERR, f"Object 0x{self._ptr(addr)} @offset={offset} fp=0x{fp}"))
+        lines.append(
+            (KERN_ERR, f"Object 0x{self._ptr(addr)} @offset={offset} fp=0x{self._ptr(fp)}")
+        )
         lines.append((KERN_ERR, ""))
-        poison = "6b " * 15 + "6b"
-        for row in range(0, min(cache.object_size, 64), 16):
-            lines.append(
-                (KERN_ERR, f"Object   {self._ptr(addr + row)}: {poison}  kkkkkkkkkkkkkkkk")
-            )
+        image = self._slot_image(cache, free)
+        left = cache.red_left_pad
+        if cache.flags & SLAB_RED_ZONE:
+            lines += self._print_section("Redzone  ", addr - left, image[:left])
+        elif offset > 16:  # the previous slot's last bytes
+            before = self._slot_image(cache, slab.index_of(addr - cache.size) in slab.freelist)
+            lines += self._print_section("Bytes b4 ", addr - 16, before[-16:])
+        shown = min(cache.object_size, PAGE_SIZE)
+        lines += self._print_section("Object   ", addr, image[left : left + shown])
+        if cache.flags & SLAB_RED_ZONE:
+            end = left + cache.object_size
+            lines += self._print_section("Redzone  ", addr + cache.object_size,
+                                         image[end : left + cache.inuse])  # fmt: skip
+        off = _metadata_end(cache)
+        if off != cache.size - left:  # size_from_object(): the slot without its left red zone
+            lines += self._print_section("Padding  ", addr + off, image[left + off :])
         lines += dump_stack(
             KERN_WARNING,
             self.comm,
             self.pid,
             self.taint,
-            self._trace("dump_stack_lvl", "print_trailer", "free_debug_processing"),
+            self._trace("dump_stack_lvl", "object_err", "free_to_partial_list"),
         )
         return lines
+
+    def _tracking_lines(self, cache: KmemCache, addr: int) -> list:
+        """print_tracking() (mm/slub.c L799): ``Allocated in …`` and ``Freed in …``, each with
+        the stack stack_depot_print() keeps; a track never set (addr 0) prints nothing."""
+        if not cache.flags & SLAB_STORE_USER:
+            return []
+        now = self.now_ns() // NS_PER_JIFFY
+        lines = []
+        pair = cache.tracks.get(addr, (None, None))
+        for label, track in zip(("Allocated", "Freed"), pair, strict=True):
+            if track is None:
+                continue
+            lines.append(
+                (KERN_ERR, f"{label} in {symbol(track.caller)} age={now - track.when} "
+                           f"cpu={track.cpu} pid={track.pid}")
+            )  # fmt: skip
+            # stack_trace_print(): printk() without a level, " %pS" per frame
+            lines += [(KERN_WARNING, " " + symbol(frame)) for frame in track.frames]
+        return lines
+
+    def _slot_image(self, cache: KmemCache, free: bool) -> bytes:
+        """The bytes of one slot from its left red zone on, as SLUB's debugging leaves them.
+
+        setup_slab_debug() fills a new slab with POISON_INUSE (SLAB_POISON); init_object()
+        writes the red zones (0xbb free, 0xcc allocated) and poisons the object (0x6b, the
+        last byte 0xa5) unless a constructor or SLAB_TYPESAFE_BY_RCU keeps its contents
+        (__OBJECT_POISON, L4300).  What kmviz does not keep — what the caller wrote, the free
+        pointer, the tracks, the original size — reads 0.
+        """
+        left, size = cache.red_left_pad, cache.object_size
+        image = bytearray([POISON_INUSE if cache.flags & SLAB_POISON else 0]) * cache.size
+        image[left + cache.inuse : left + _metadata_end(cache)] = bytes(
+            _metadata_end(cache) - cache.inuse
+        )
+        red = SLUB_RED_INACTIVE if free else SLUB_RED_ACTIVE
+        if cache.flags & SLAB_RED_ZONE:
+            image[:left] = bytes([red]) * left
+            image[left + size : left + cache.inuse] = bytes([red]) * (cache.inuse - size)
+        poisoned = cache.flags & SLAB_POISON and not cache.flags & SLAB_TYPESAFE_BY_RCU
+        if poisoned and cache.ctor is None:
+            image[left : left + size] = bytes([POISON_FREE]) * (size - 1) + bytes([POISON_END])
+        else:
+            image[left : left + size] = bytes(size)
+        return bytes(image)
+
+    def _print_section(self, text: str, addr: int, data: bytes) -> list:
+        """print_section() (mm/slub.c L689): print_hex_dump() with DUMP_PREFIX_ADDRESS, 16
+        bytes a row, one per group, and the ASCII column (lib/hexdump.c)."""
+        return [
+            (KERN_ERR, f"{text}{self._ptr(addr + row)}: {hex_dump_row(data[row : row + 16])}")
+            for row in range(0, len(data), 16)
+        ]
+
+    def _set_track(self, cache: KmemCache, addr: int, which: int, entry: str = "") -> None:
+        """set_track() (mm/slub.c L764): who allocated (0) or freed (1) the object, and when.
+
+        The stack is what stack_trace_save(…, 3) keeps: for an allocation from ``entry`` (the
+        allocator function the caller called) down, the caller included; for a free from the
+        caller's caller down, as the capture shows (kfree() tail-calls free_to_partial_list(),
+        whose frames and the caller's return address are among the three skipped).
+        """
+        frames = self._context_frames()
+        track = Track(
+            caller=frames[0],
+            frames=(entry, *frames) if entry else tuple(frames[1:]),
+            cpu=0,
+            pid=self.pid,
+            when=self.now_ns() // NS_PER_JIFFY,
+        )
+        pair = cache.tracks.setdefault(addr, [None, None])
+        pair[which] = track
+
+    def _slab_debug_paths(self) -> None:
+        """A debugged cache exists: from now on kfree() checks every object in Python.
+
+        6.1 sends a debugged cache's frees to free_to_partial_list() (mm/slub.c L3421) and its
+        allocations through ___slab_alloc(), never the lockless per-CPU paths; kmviz's fast
+        paths step aside likewise: kfree() takes the Python path (a kernel without debugged
+        caches pays nothing), and with slub_debug kmalloc() too (no fast-path tables).
+        """
+        self._fast_slabs = {}
+        self.__dict__.pop("kfree", None)  # the C fast path, if attached
+
+    def _add_taint_bad_page(self) -> None:
+        """add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE) (kernel/panic.c L496): taint B,
+        and the first such taint turns lock debugging off, saying so."""
+        self.taint |= 1 << TAINT_BAD_PAGE
+        if self.context.debug_locks:
+            self.context.debug_locks = False
+            self._printk(KERN_WARNING, "Disabling lock debugging due to kernel taint")
 
     # --- helpers ---------------------------------------------------------------------------
     def _slab_of(self, addr: int) -> Slab | None:
         return self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
 
     def _ptr(self, value: int) -> str:
-        """A pointer as %p prints it: hashed per boot."""
+        """A pointer as %p prints it: hashed per boot, raw with slub_debug.
+
+        kmem_cache_init() turns no_hash_pointers on when slub_debug asks for any debugging
+        (mm/slub.c L4861): the real reports' addresses are the objects' own.
+        """
+        if self.slub_debug:
+            return f"{value:016x}"
         return hashed_pointer(value, self.seed)
 
     def _require_cache(self, cache) -> None:
@@ -1070,6 +1256,28 @@ class SlabAPI:
             self._run_kswapd()
         if self.notify_each_call[0]:
             self.tick += 1
+
+
+def _metadata_end(cache: KmemCache) -> int:
+    """Where the padding starts, from the object: after the free pointer when it is outside
+    the object (get_info_end()), the two tracks and the kmalloc original size (mm/slub.c L905)."""
+    off = cache.inuse + (SIZEOF_VOID_P if cache.offset >= cache.inuse else 0)
+    if cache.flags & SLAB_STORE_USER:
+        off += 2 * SIZEOF_STRUCT_TRACK
+        if cache.kmalloc or cache.flags & SLAB_KMALLOC:  # slub_debug_orig_size()
+            off += SIZEOF_ORIG_SIZE
+    return off
+
+
+def hex_dump_row(data: bytes) -> str:
+    """One row of hex_dump_to_buffer(…, 16, 1, …, true): ``6b 6b … a5  kkk….``.
+
+    Two hex digits and a space per byte, the last space dropped, padded to column 49
+    (16 * 2 + 16 + 1), then each byte as itself if printable ASCII, else ``.``.
+    """
+    hexes = " ".join(f"{byte:02x}" for byte in data)
+    text = "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in data)
+    return f"{hexes:<49}{text}"
 
 
 def _boot_ctor(addr: int) -> None:

@@ -36,7 +36,9 @@ _TAINT_LETTERS = (
 )  # fmt: skip
 
 # page flag bits (enum pageflags, include/linux/page-flags.h) and the fields above them
+PG_SLAB = 9
 PG_RESERVED = 12
+PG_HEAD = 16
 ZONES_PGSHIFT = 51
 LAST_CPUPID_PGSHIFT = 30
 LAST_CPUPID_MASK = 0x1FFFFF
@@ -228,13 +230,21 @@ def warning(
     return lines
 
 
-def page_flags(zone_idx: int, reserved: bool) -> tuple[int, str]:
-    """page->flags and how %pGp prints it: named flags, then node/zone/lastcpupid fields."""
+def page_flags(
+    zone_idx: int, reserved: bool, slab: bool = False, head: bool = False
+) -> tuple[int, str]:
+    """page->flags and how %pGp prints it: named flags, then node/zone/lastcpupid fields.
+
+    The names come in pageflag_names[] order (include/trace/events/mmflags.h), which is the
+    bits' order: ``0xfffffc0010200(slab|head|node=0|zone=1|lastcpupid=0x1fffff)``.
+    """
     value = zone_idx << ZONES_PGSHIFT | LAST_CPUPID_MASK << LAST_CPUPID_PGSHIFT
     names = []
-    if reserved:
-        value |= 1 << PG_RESERVED
-        names.append("reserved")
+    for bit, name, on in ((PG_SLAB, "slab", slab), (PG_RESERVED, "reserved", reserved),
+                          (PG_HEAD, "head", head)):  # fmt: skip
+        if on:
+            value |= 1 << bit
+            names.append(name)
     names += ["node=0", f"zone={zone_idx}", f"lastcpupid={LAST_CPUPID_MASK:#x}"]
     return value, f"{value:#x}({'|'.join(names)})"
 

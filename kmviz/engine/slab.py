@@ -19,6 +19,7 @@ Addresses: slab pages live in the direct map, so object ``i`` of a slab at ``pfn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .slab_geometry import (
@@ -53,6 +54,21 @@ SLAB_NEVER_MERGE = (
 )  # fmt: skip
 # flags two caches must agree on to be merged (L52)
 SLAB_MERGE_SAME = SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT
+
+
+class Track(NamedTuple):
+    """One ``struct track`` of SLAB_STORE_USER (mm/slub.c L289): who allocated or freed an object.
+
+    ``frames`` are what stack_depot_save() kept, innermost first; ``caller`` is ``t->addr``,
+    the function that called the allocator; ``when`` is in jiffies.  (A NamedTuple: one is
+    made per allocation and free of a tracked cache.)
+    """
+
+    caller: str
+    frames: tuple[str, ...]
+    cpu: int
+    pid: int
+    when: int
 
 
 @dataclass(eq=False, slots=True)
@@ -109,6 +125,8 @@ class KmemCache:
     min_objects: int
     red_left_pad: int
     min_partial: int
+    inuse: int = 0  # the object and its right red zone: where the metadata starts (s->inuse)
+    offset: int = 0  # where the free pointer sits from the object's start (s->offset)
     ctor: object = None
     usersize: int = 0  # bytes of each object usercopy may touch (s->usersize): no merging
     debug: bool = False  # SLAB_CONSISTENCY_CHECKS and friends (slub_debug)
@@ -122,6 +140,8 @@ class KmemCache:
     partial: list[Slab] = field(default_factory=list)  # the node's partial list, head first
     slabs: set = field(default_factory=set)  # every slab, full ones included
     requested: dict[int, int] = field(default_factory=dict)  # live object → bytes asked for
+    # SLAB_STORE_USER: object → [allocated, freed] Track or None; no entry: both zeroed
+    tracks: dict[int, list] = field(default_factory=dict)
 
     @property
     def active_objs(self) -> int:

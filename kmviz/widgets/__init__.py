@@ -3,7 +3,8 @@
 ``Dashboard(k)`` shows them all; each also works on its own (``PhysMap(k)``, ``BuddyView(k)``
 …).  In a notebook a view shows the machine as its cell left it, and what one cell makes
 (views, a ``Player(k)``, ``Controls(k)``) moves together; ``follow=True`` follows later cells
-too (kmviz/widgets/cells.py).
+too (kmviz/widgets/cells.py).  ``PageTypes(k)``, the free lists per migratetype, is a snapshot
+of the moment it is made, not a replay.
 """
 
 from .. import lab_extra  # noqa: F401 - first: a clear message when bqplot is missing
@@ -11,6 +12,7 @@ from .buddy import BuddyView
 from .context import ContextView
 from .controls import Controls
 from .dashboard import Dashboard
+from .pagetypes import PageTypes
 from .physmap import PhysMap
 from .player import Player, describe
 from .slab import SlabView
@@ -22,6 +24,7 @@ __all__ = [
     "ContextView",
     "Controls",
     "Dashboard",
+    "PageTypes",
     "PhysMap",
     "Player",
     "SlabView",

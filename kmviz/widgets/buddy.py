@@ -15,7 +15,8 @@ mm/internal.h L340)::
 The view shows, per zone, how many blocks each free list holds (bars, and the /proc/buddyinfo
 line as ``frag_show_print()``, mm/vmstat.c L1456, prints it) and the block the current event
 touched, drawn inside its enclosing order-10 block as nested bars: one row per order, from the
-whole 1024-page block down to the block itself, each row holding the two buddies a split made.
+whole 1024-page block down to the block itself, each row holding the two buddies a split made,
+along an axis of pfns in hex (the numbers the lessons and the kernel's messages use).
 Free blocks are coloured by order, allocated ones by owner, split ones are only outlined.
 Twenty-one rectangles keep their identity from step to step, so bqplot's transitions show a
 split as one block dividing into two buddies and a merge as two buddies joining.
@@ -240,7 +241,7 @@ class BuddyView(widgets.VBox):
             x=np.zeros(SLOTS), y=np.zeros(SLOTS), text=[""] * SLOTS, scales={"x": x, "y": y},
             colors=["#000000"] * SLOTS, align="middle", default_size=11, y_offset=4,
         )  # fmt: skip
-        self.x_axis = bq.Axis(scale=x, label="pages into the order-10 block", tick_format="d")
+        self.x_axis = bq.Axis(scale=x, label="pfn", tick_format="#x")
         self.tree_figure = bq.Figure(
             marks=[self.tree, self.highlight, self.labels],
             axes=[
@@ -478,21 +479,22 @@ class BuddyView(widgets.VBox):
         hx, hy = rectangle(
             highlight.start, highlight.end, highlight.order - 0.48, highlight.order + 0.48
         )
-        self.tree.x = np.array(xs, dtype=float)
+        # drawn in pfns, so the axis reads 0x3008 where the lesson says 0x3008
+        self.tree.x = np.array(xs, dtype=float) + root
         self.tree.y = np.array(ys, dtype=float)
         self.tree.fill_colors = fills
         self.tree.fill_opacities = opacities
-        self.highlight.x = np.array(hx, dtype=float)
+        self.highlight.x = np.array(hx, dtype=float) + root
         self.highlight.y = np.array(hy, dtype=float)
-        self.labels.x = np.array(label_x)
+        self.labels.x = np.array(label_x) + root
         self.labels.y = np.array(label_y)
         self.labels.text = texts
         self.labels.colors = text_colours
         scale = self.tree.scales["x"]
-        scale.min, scale.max = float(low), float(high)
+        scale.min, scale.max = float(root + low), float(root + high)
         self.x_axis.label = (
-            f"pages into the order-10 block at pfn {root:#x} (zone {zone or 'none'}), "
-            f"showing {low}..{high - 1}"
+            f"pfn, in the order-10 block at {root:#x} (zone {zone or 'none'}): "
+            f"showing {root + low:#x}..{root + high - 1:#x}"
         )
 
     def _label(self, node: Node, root: int, width: float, taken: bool) -> str:

@@ -101,8 +101,10 @@ def test_split_shows_lower_half_taken_and_upper_buddy_free(kernel):
     assert view.tree.fill_opacities[0] == 0.0  # split: outline only
     assert view.tree.fill_colors[lower] == TAKEN_COLOUR
     assert view.tree.fill_colors[upper] == theme.ORDER_COLOURS[9]
-    assert rect_of(view, lower)[0] == [0, 512, 512, 0, 0]
-    assert rect_of(view, upper)[0] == [512, 1024, 1024, 512, 512]
+    root = split.pfn  # an order-10 block: the tree is drawn in its pfns
+    assert rect_of(view, lower)[0] == [root, root + 512, root + 512, root, root]
+    assert rect_of(view, upper)[0] == [root + 512, root + 1024, root + 1024, root + 512, root + 512]
+    assert view.x_axis.tick_format == "#x"  # the axis reads pfns as the story writes them
     story = view.story.value
     assert "expand()" in story
     assert (
@@ -125,8 +127,7 @@ def test_allocated_block_is_coloured_by_owner_and_outlined(kernel):
     leaf = slot_of(0, pfn & 1 == 1)
     assert view.tree.fill_colors[leaf] == theme.OWNER_COLOURS[PAGES]
     assert view.tree.fill_colors[slot_of(0, pfn & 1 == 0)] == theme.ORDER_COLOURS[0]
-    offset = pfn % BLOCK
-    assert view.highlight.x.tolist() == [offset, offset + 1, offset + 1, offset, offset]
+    assert view.highlight.x.tolist() == [pfn, pfn + 1, pfn + 1, pfn, pfn]
     assert "split it 10 times" in view.story.value
     assert f"= {addr:#x}</code>" in view.story.value
 
@@ -232,7 +233,8 @@ def test_zoom_shows_the_whole_block_or_the_part_around_the_block(kernel):
     scale = view.tree.scales["x"]
     assert scale.max - scale.min == 8  # an order-0 block, three orders up
     view.zoom_box.value = "whole"
-    assert (view.zoom, scale.min, scale.max) == ("whole", 0, BLOCK)
+    root = view.timeline.current.pfn & ~(BLOCK - 1)
+    assert (view.zoom, scale.min, scale.max) == ("whole", root, root + BLOCK)
     view.zoom = "block"  # a choice made in code shows in the control too
     assert view.zoom_box.value == "block" and scale.max - scale.min == 8
     view.focus_pfn = 0x1234

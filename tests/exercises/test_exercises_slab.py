@@ -223,6 +223,27 @@ def test_the_double_free_reports(lesson):
     assert "only 21 fit in two pages" in text
 
 
+def test_the_report_walk_through_names_the_lines_slub_debug_prints(lesson):
+    _, printed, text = lesson
+    for printed_part, told in (
+        ("Allocated in lesson_init+", "`Allocated in lesson_init+… age=0 cpu=0 pid=1234`"),
+        ("@offset=128 ", "`Object 0x… @offset=128`"),
+        ("Redzone  ", "(`Redzone`, all `bb`"),
+        (" 6b a5  kkkkkkkkkkkkkkk.", "its last byte `a5`"),
+        ("Padding  ", "the `Padding` (`5a`, `Z`)"),
+        ("Disabling lock debugging due to kernel taint", "`Disabling lock debugging"),
+    ):
+        assert printed_part in printed and told in text, (printed_part, told)
+
+
+def test_the_double_free_after_a_reuse_is_reported_only_at_the_new_owners_free(lesson):
+    _, printed, text = lesson
+    assert "the same object: True" in printed
+    assert "lines logged by the second kfree(p): 0" in printed
+    assert printed.count("BUG kmalloc-128 (Tainted: G    B") == 1
+    assert "The second `kfree(p)` printed nothing" in text
+
+
 def test_slub_debug_is_what_the_lesson_boots():
     dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
     assert dbg.kmalloc_cache("kmalloc-128").debug

@@ -10,6 +10,7 @@ from ..engine.slab_geometry import (
     KMALLOC_INDEXES,
     KMALLOC_MAX_CACHE_SIZE,
     SLUB_MAX_ORDER,
+    ZERO_SIZE_PTR,
     auto_min_objects,
     calc_slab_order,
     fls,
@@ -342,5 +343,44 @@ def large_kmalloc_order(size: int) -> Question:
         f"kmalloc({size}, GFP_KERNEL): which page order does it ask the page allocator for?",
         checker,
         str(order),
+        why,
+    )
+
+
+def kmalloc_zero() -> Question:
+    """What kmalloc(0, GFP_KERNEL) returns on the lesson's machine: ZERO_SIZE_PTR, 0x10."""
+    returned = lesson_kernel().kmalloc(0, GFP_KERNEL)
+    why = (
+        f"kmalloc(0) returns ZERO_SIZE_PTR, ((void *){ZERO_SIZE_PTR}) in include/linux/slab.h "
+        "L145 (kmalloc_slab() in mm/slab_common.c L706): not NULL, so an `if (!p)` check does "
+        "not take an empty request for a failure, and no slot is handed out: nothing is mapped "
+        'there, so any access through it faults at once ("a distinct access fault", says '
+        "slab.h). kfree() ignores it as it ignores NULL (ZERO_OR_NULL_PTR(), L147), and "
+        "ksize() says 0."
+    )
+
+    def checker(answer) -> Feedback:
+        text = str(answer).strip()
+        n = 0 if text.upper() in ("NULL", "NONE") else as_int(answer)
+        if n == returned:
+            return Feedback(True, why)
+        if n == 0:
+            return Feedback(
+                False,
+                "not NULL: NULL means the allocation failed, and asking for nothing cannot fail. "
+                "6.1 returns a special non-NULL pointer that may not be dereferenced.",
+            )
+        if n > returned:
+            return Feedback(
+                False,
+                f"{n:#x} is not it: no cache has a 0-byte class, so kmalloc(0) takes no slot at "
+                "all; it returns the same special pointer every time, just above NULL.",
+            )
+        return Feedback(False, "a special pointer just above NULL: look in include/linux/slab.h.")
+
+    return Question(
+        "kmalloc(0, GFP_KERNEL): which address does it return? (hex, or 0 for NULL)",
+        checker,
+        f"{returned:#x}",
         why,
     )

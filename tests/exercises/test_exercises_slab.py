@@ -5,7 +5,16 @@ from pathlib import Path
 import pytest
 from lesson_cells import cells, run
 
-from kmviz import __GFP_COMP, GFP_KERNEL, Kernel, events
+from kmviz import (
+    __GFP_COMP,
+    GFP_KERNEL,
+    KMALLOC_MAX_CACHE_SIZE,
+    KMALLOC_MAX_SIZE,
+    ZERO_SIZE_PTR,
+    Kernel,
+    events,
+    get_order,
+)
 from kmviz.exercises import slab
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02-slab-and-kmalloc.ipynb"
@@ -247,3 +256,37 @@ def test_the_double_free_after_a_reuse_is_reported_only_at_the_new_owners_free(l
 def test_slub_debug_is_what_the_lesson_boots():
     dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
     assert dbg.kmalloc_cache("kmalloc-128").debug
+
+
+def test_kmalloc_zero_returns_zero_size_ptr():
+    question = slab.kmalloc_zero()
+    assert question.answer == "0x10"
+    assert question.check("0x10").correct and question.check(16).correct
+    assert "not NULL" in question.check("NULL").message
+    assert "not NULL" in question.check(0).message
+    assert "no cache has a 0-byte class" in question.check("0xffff888003000000").message
+    assert "ZERO_SIZE_PTR, ((void *)16)" in question.why
+
+
+def test_kmalloc_zero_and_kfree_null_as_the_lesson_shows(lesson):
+    namespace, printed, text = lesson
+    k = namespace["k"]
+    assert f"kmalloc(0) = {ZERO_SIZE_PTR:#x}, ZERO_SIZE_PTR = 0x10, ksize(empty) = 0" in printed
+    assert "ptr=16, cache='')" in printed and "ptr=0, cache='')" in printed
+    assert "`ZERO_SIZE_PTR` is `((void *)16)`" in text and "`ksize()` says 0" in text
+    assert k.kmalloc(0, GFP_KERNEL) == ZERO_SIZE_PTR
+
+
+def test_kvmalloc_takes_kmalloc_then_vmalloc_as_the_lesson_says(lesson):
+    _, printed, text = lesson
+    small = next(line for line in printed.splitlines() if line.startswith("kvmalloc(64 KiB)"))
+    large = next(line for line in printed.splitlines() if line.startswith("kvmalloc(8192 KiB)"))
+    assert small.endswith("kmalloc, direct map") and large.endswith("vmalloc")
+    assert get_order(64 << 10) == 4 and "an order-4 block" in text
+    assert (8 << 20) > KMALLOC_MAX_SIZE == 4 << 20 and "4 MiB (order 10)" in text
+    assert KMALLOC_MAX_CACHE_SIZE == 8192 and "8 KiB with SLUB" in text
+    k = slab.lesson_kernel()
+    before = len(k.dmesg().splitlines())
+    k.kvmalloc(8 << 20, GFP_KERNEL)
+    assert "WARNING" not in "\n".join(k.dmesg().splitlines()[before:])  # "without a warning"
+    assert "without a warning" in text

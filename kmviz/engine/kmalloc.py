@@ -135,6 +135,12 @@ NO_HASH_POINTERS_NOTICE = (
 )  # fmt: skip
 # set_track_prepare()'s stack_trace_save(…, 3) starts at the function the caller called
 TRACK_ENTRY = {"kmalloc": "__kmalloc"}  # kmalloc() of a size known only at run time
+FREE_FRAME = "free_to_partial_list"  # where a debugged cache's free is checked (L3421)
+# the frames under alloc_debug_processing() (L1386), down to the allocator the caller called
+ALLOC_FRAMES = {
+    "kmalloc": ("get_partial_node", "___slab_alloc", "__kmem_cache_alloc_node", "__kmalloc"),
+    "kmem_cache_alloc": ("get_partial_node", "___slab_alloc", "kmem_cache_alloc"),
+}
 
 
 class SlabAPI:
@@ -706,13 +712,18 @@ class SlabAPI:
             if tracepoint == "kmalloc":
                 frames = ("__kmem_cache_alloc_node", "kmalloc_trace")
             self._might_sleep(gfp, "include/linux/sched/mm.h:274", frames)
-        slab = cache.cpu_slab
-        if slab is None or not slab.freelist:
-            slab = self._refill_cpu_slab(cache, gfp)
-            if slab is None:
-                self._slab_out_of_memory(cache, gfp)
-                return 0
-        addr = slab.address(slab.freelist.pop())
+        while True:
+            slab = cache.cpu_slab
+            if slab is None or not slab.freelist:
+                slab = self._refill_cpu_slab(cache, gfp)
+                if slab is None:
+                    self._slab_out_of_memory(cache, gfp)
+                    return 0
+            addr = slab.address(slab.freelist.pop())
+            if not cache.images or self._alloc_debug_processing(slab, addr, tracepoint):
+                break
+        if gfp & BIT.ZERO and cache.flags & SLAB_POISON:  # slab_post_alloc_hook()'s memset()
+            self._write_slots(slab, addr, addr + cache.object_size, 0)
         cache.requested[addr] = requested
         if cache.flags & SLAB_STORE_USER:
             self._set_track(cache, addr, 0, TRACK_ENTRY.get(tracepoint, tracepoint))
@@ -912,6 +923,8 @@ class SlabAPI:
         if index in slab.freelist:
             self._bad_object_free(slab, addr, "Object already free", tracepoint)
             return
+        if real.debug and (slab.disabled or real.images) and not self._free_checks(slab, addr):
+            return
         if tracepoint == "kmem_cache_free":
             self.history.append_object(("kmem_cache_free", addr, real))
         del real.requested[addr]
@@ -1008,9 +1021,10 @@ class SlabAPI:
         cache.slabs.discard(slab)
         if cache.cpu_slab is slab:
             cache.cpu_slab = None
-        if cache.tracks:  # a new slab here starts with zeroed tracks (init_tracking())
+        if cache.tracks or cache.images:  # a new slab here starts afresh (setup_object())
             for index in range(slab.objects):
                 cache.tracks.pop(slab.address(index), None)
+                cache.images.pop(slab.address(index), None)
         owner = self.buddy.owner
         for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
             del self.slab_by_pfn[page]
@@ -1072,7 +1086,7 @@ class SlabAPI:
             self.comm,
             self.pid,
             self.taint,
-            self._trace("dump_stack_lvl", "slab_err", "free_to_partial_list"),
+            self._trace("dump_stack_lvl", "slab_err", FREE_FRAME),
         )
         return lines
 
@@ -1092,7 +1106,11 @@ class SlabAPI:
         free_debug_processing() is inlined into it, kfree() tail-calls it.
         """
         lines = self._slab_bug_lines(cache, reason)
-        lines += self._tracking_lines(cache, addr)
+        return lines + self._trailer_lines(cache, slab, addr, ("object_err", FREE_FRAME))
+
+    def _trailer_lines(self, cache: KmemCache, slab: Slab, addr: int, frames: tuple) -> list:
+        """print_trailer() (mm/slub.c L881), its stack dump from ``frames`` down."""
+        lines = self._tracking_lines(cache, addr)
         lines.append(self._slab_info_line(slab))
         index = slab.index_of(addr)
         free = index in slab.freelist
@@ -1105,12 +1123,14 @@ class SlabAPI:
             (KERN_ERR, f"Object 0x{self._ptr(addr)} @offset={offset} fp=0x{self._ptr(fp)}")
         )
         lines.append((KERN_ERR, ""))
-        image = self._slot_image(cache, free)
+        image = cache.images.get(addr) or self._slot_image(cache, free)
         left = cache.red_left_pad
         if cache.flags & SLAB_RED_ZONE:
             lines += self._print_section("Redzone  ", addr - left, image[:left])
         elif offset > 16:  # the previous slot's last bytes
-            before = self._slot_image(cache, slab.index_of(addr - cache.size) in slab.freelist)
+            before = cache.images.get(addr - cache.size) or self._slot_image(
+                cache, slab.index_of(addr - cache.size) in slab.freelist
+            )
             lines += self._print_section("Bytes b4 ", addr - 16, before[-16:])
         shown = min(cache.object_size, PAGE_SIZE)
         lines += self._print_section("Object   ", addr, image[left : left + shown])
@@ -1122,13 +1142,168 @@ class SlabAPI:
         if off != cache.size - left:  # size_from_object(): the slot without its left red zone
             lines += self._print_section("Padding  ", addr + off, image[left + off :])
         lines += dump_stack(
-            KERN_WARNING,
-            self.comm,
-            self.pid,
-            self.taint,
-            self._trace("dump_stack_lvl", "object_err", "free_to_partial_list"),
+            KERN_WARNING, self.comm, self.pid, self.taint, self._trace("dump_stack_lvl", *frames)
         )
         return lines
+
+    def _check_object(self, slab: Slab, addr: int, red: int, frames: tuple) -> bool:
+        """check_object() (mm/slub.c L1123) of an object kmviz holds written bytes of.
+
+        The red zones must read ``red`` (SLUB_RED_ACTIVE when freeing, SLUB_RED_INACTIVE when
+        allocating); a free object's poison 0x6b… and its last byte 0xa5; the padding after
+        the metadata 0x5a (reported, restored, but not fatal).  The first overwritten range
+        is reported and restored (check_bytes_and_report()); False if the object is bad.
+        """
+        cache = slab.cache
+        image = cache.images.get(addr)
+        if image is None:  # nothing was written: SLUB's own bytes are intact
+            return True
+        left, size = cache.red_left_pad, cache.object_size
+        checks = []  # (what, start in the slot, bytes, value, fatal)
+        if cache.flags & SLAB_RED_ZONE:
+            checks += [("Left Redzone", 0, left, red, True),
+                       ("Right Redzone", left + size, cache.inuse - size, red, True)]  # fmt: skip
+        elif cache.flags & SLAB_POISON and size < cache.inuse:
+            pad = cache.inuse - size
+            checks.append(("Alignment padding", left + size, pad, POISON_INUSE, False))
+        if cache.flags & SLAB_POISON and red != SLUB_RED_ACTIVE and _object_poisoned(cache):
+            checks += [("Poison", left, size - 1, POISON_FREE, True),
+                       ("End Poison", left + size - 1, 1, POISON_END, True)]  # fmt: skip
+        if cache.flags & SLAB_POISON:  # check_pad_bytes()
+            off = left + _metadata_end(cache)
+            checks.append(("Object padding", off, cache.size - off, POISON_INUSE, False))
+        for what, start, count, value, fatal in checks:
+            if (
+                not self._check_bytes(slab, addr, image, what, start, count, value, frames)
+                and fatal
+            ):
+                return False
+        return True
+
+    def _check_bytes(self, slab, addr, image, what, start, count, value, frames) -> bool:
+        """check_bytes_and_report() (mm/slub.c L994): bytes ``start`` … of the slot that are not
+        ``value`` are reported (``Right Redzone overwritten``, the range and the first byte,
+        print_trailer()) and restored (restore_bytes(): ``FIX …: Restoring …``)."""
+        fault = next((i for i in range(start, start + count) if image[i] != value), None)
+        if fault is None:
+            return True
+        end = start + count
+        while end > fault and image[end - 1] == value:
+            end -= 1
+        cache = slab.cache
+        slot = addr - cache.red_left_pad
+        first, last = slot + fault, slot + end - 1
+        page = PAGE_OFFSET + (slab.pfn << PAGE_SHIFT)
+        lines = self._slab_bug_lines(cache, f"{what} overwritten")
+        lines.append(
+            (KERN_ERR, f"0x{self._ptr(first)}-0x{self._ptr(last)} @offset={first - page}. "
+                       f"First byte {image[fault]:#x} instead of {value:#x}")
+        )  # fmt: skip
+        lines += self._trailer_lines(cache, slab, addr, ("check_bytes_and_report", *frames))
+        self._print_lines(lines)
+        self._add_taint_bad_page()
+        self._printk(
+            KERN_ERR,
+            f"FIX {cache.name}: Restoring {what} 0x{self._ptr(first)}-0x{self._ptr(last)}"
+            f"={value:#x}",
+        )
+        image[fault:end] = bytes([value]) * (end - fault)
+        return False
+
+    def _alloc_debug_processing(self, slab: Slab, addr: int, tracepoint: str) -> bool:
+        """alloc_debug_processing() (mm/slub.c L1386) of the object just taken: True if it may
+        be handed out (its red zones then turn 0xcc).  An object found overwritten costs the
+        whole slab: its free objects are given up and the slab refuses frees from then on
+        (``Marking all objects used``)."""
+        cache = slab.cache
+        frames = ("check_object", "alloc_debug_processing", *ALLOC_FRAMES.get(tracepoint, ()))
+        if cache.debug and not self._check_object(slab, addr, SLUB_RED_INACTIVE, frames):
+            self._printk(KERN_ERR, f"FIX {cache.name}: Marking all objects used")
+            slab.freelist.clear()
+            slab.disabled = True
+            return False
+        self._init_object(cache, addr, SLUB_RED_ACTIVE)
+        return True
+
+    def _free_checks(self, slab: Slab, addr: int) -> bool:
+        """The rest of free_debug_processing() (mm/slub.c L2843) for an object not already
+        free: check_slab() refuses a slab an earlier check disabled, check_object() an object
+        with overwritten red zones; then the object stays allocated (``not freed``)."""
+        cache = slab.cache
+        if slab.disabled:
+            text = "Slab disabled since SLUB metadata consistency check failed"
+            self._print_lines(self._slab_err_lines(cache, slab, text))
+            self._add_taint_bad_page()
+        elif self._check_object(slab, addr, SLUB_RED_ACTIVE, ("check_object", FREE_FRAME)):
+            self._init_object(cache, addr, SLUB_RED_INACTIVE)
+            return True
+        self._printk(KERN_ERR, f"FIX {cache.name}: Object at 0x{self._ptr(addr)} not freed")
+        return False
+
+    def _init_object(self, cache: KmemCache, addr: int, red: int) -> None:
+        """init_object() (mm/slub.c L971) on the written bytes kmviz holds of an object: red
+        zones to ``red``, a freed object poisoned again; bytes back to SLUB's own forget them."""
+        image = cache.images.get(addr)
+        if image is None:
+            return
+        left, size = cache.red_left_pad, cache.object_size
+        if cache.flags & SLAB_RED_ZONE:
+            image[:left] = bytes([red]) * left
+            image[left + size : left + cache.inuse] = bytes([red]) * (cache.inuse - size)
+        if red == SLUB_RED_INACTIVE and _object_poisoned(cache):
+            image[left : left + size] = bytes([POISON_FREE]) * (size - 1) + bytes([POISON_END])
+        if image == self._slot_image(cache, red == SLUB_RED_INACTIVE):
+            del cache.images[addr]
+
+    def memset(self, addr: int, value: int, count: int) -> int:
+        """memset(): ``count`` bytes of ``value`` from ``addr``, as a driver's code writes them.
+
+        kmviz keeps memory's contents only where SLUB's debugging looks at them: the slots of
+        caches with red zones or poisoning (``slub_debug``).  There a write past an object's
+        end lands in its red zone, and a write into a freed object in its poison, and SLUB
+        reports it at the next free (``Right Redzone overwritten``) or allocation (``Poison
+        overwritten``) of that object, as 6.1 does.  Elsewhere the arguments are checked and
+        nothing is kept.  Returns ``addr``, as memset() does.
+        """
+        self._check_alive()
+        addr = self._require_addr(addr)
+        for what, number, top in (("value", value, 0xFF), ("count", count, None)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                raise TypeError(f"memset() {what} must be an int >= 0, not {number!r}")
+            if top is not None and number > top:
+                raise ValueError(f"memset() writes bytes: value must be 0..255, not {number}")
+        if count and not PAGE_OFFSET <= addr <= addr + count <= self.direct_map_end:
+            raise ValueError(
+                f"memset({addr:#x}, …, {count}): kmviz writes only into the direct map "
+                f"({PAGE_OFFSET:#x}-{self.direct_map_end - 1:#x})"
+            )
+        start, end = addr, addr + count
+        while start < end:
+            pfn = (start - PAGE_OFFSET) >> PAGE_SHIFT
+            stop = min(end, PAGE_OFFSET + ((pfn + 1) << PAGE_SHIFT))
+            slab = self.slab_by_pfn.get(pfn)
+            if slab is not None and slab.cache.flags & (SLAB_RED_ZONE | SLAB_POISON):
+                self._write_slots(slab, start, stop, value)
+            start = stop
+        self._notify()
+        return addr
+
+    def _write_slots(self, slab: Slab, start: int, stop: int, value: int) -> None:
+        """Bytes [start, stop) of one slab page set to ``value`` in each slot they touch (the
+        slab's tail after the last slot is not kept)."""
+        cache = slab.cache
+        page = PAGE_OFFSET + (slab.pfn << PAGE_SHIFT)
+        first = (start - page) // cache.size
+        last = min((stop - 1 - page) // cache.size, slab.objects - 1)
+        for index in range(first, last + 1):
+            slot = page + index * cache.size
+            addr = slot + cache.red_left_pad
+            image = cache.images.get(addr)
+            if image is None:
+                free = index in slab.freelist
+                image = cache.images[addr] = bytearray(self._slot_image(cache, free))
+            lo, hi = max(start, slot) - slot, min(stop, slot + cache.size) - slot
+            image[lo:hi] = bytes([value]) * (hi - lo)
 
     def _tracking_lines(self, cache: KmemCache, addr: int) -> list:
         """print_tracking() (mm/slub.c L799): ``Allocated in …`` and ``Freed in …``, each with
@@ -1155,8 +1330,9 @@ class SlabAPI:
         setup_slab_debug() fills a new slab with POISON_INUSE (SLAB_POISON); init_object()
         writes the red zones (0xbb free, 0xcc allocated) and poisons the object (0x6b, the
         last byte 0xa5) unless a constructor or SLAB_TYPESAFE_BY_RCU keeps its contents
-        (__OBJECT_POISON, L4300).  What kmviz does not keep — what the caller wrote, the free
-        pointer, the tracks, the original size — reads 0.
+        (__OBJECT_POISON, L4300).  What memset() and kzalloc() wrote is kept apart (the
+        cache's ``images``); what kmviz keeps nowhere — the free pointer, the tracks, the
+        original size, a cache's unpoisoned contents — reads 0.
         """
         left, size = cache.red_left_pad, cache.object_size
         image = bytearray([POISON_INUSE if cache.flags & SLAB_POISON else 0]) * cache.size
@@ -1167,8 +1343,7 @@ class SlabAPI:
         if cache.flags & SLAB_RED_ZONE:
             image[:left] = bytes([red]) * left
             image[left + size : left + cache.inuse] = bytes([red]) * (cache.inuse - size)
-        poisoned = cache.flags & SLAB_POISON and not cache.flags & SLAB_TYPESAFE_BY_RCU
-        if poisoned and cache.ctor is None:
+        if _object_poisoned(cache):
             image[left : left + size] = bytes([POISON_FREE]) * (size - 1) + bytes([POISON_END])
         else:
             image[left : left + size] = bytes(size)
@@ -1256,6 +1431,16 @@ class SlabAPI:
             self._run_kswapd()
         if self.notify_each_call[0]:
             self.tick += 1
+
+
+def _object_poisoned(cache: KmemCache) -> bool:
+    """__OBJECT_POISON (mm/slub.c L4300): SLAB_POISON poisons the object itself unless a
+    constructor or SLAB_TYPESAFE_BY_RCU needs its contents kept."""
+    return (
+        bool(cache.flags & SLAB_POISON)
+        and not cache.flags & SLAB_TYPESAFE_BY_RCU
+        and (cache.ctor is None)
+    )
 
 
 def _metadata_end(cache: KmemCache) -> int:

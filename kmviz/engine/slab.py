@@ -82,6 +82,7 @@ class Slab:
     freelist: list[int] = field(default_factory=list)  # free slot indexes, next to hand out last
     base: int = 0  # address of slot 0: PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad
     frozen: bool = False  # the CPU's: its active slab or on its partial list (slab->frozen)
+    disabled: bool = False  # slub_debug found it corrupt: it hands out and takes back nothing
 
     def __post_init__(self):
         self.base = PAGE_OFFSET + (self.pfn << PAGE_SHIFT) + self.cache.red_left_pad
@@ -142,6 +143,9 @@ class KmemCache:
     requested: dict[int, int] = field(default_factory=dict)  # live object → bytes asked for
     # SLAB_STORE_USER: object → [allocated, freed] Track or None; no entry: both zeroed
     tracks: dict[int, list] = field(default_factory=dict)
+    # what memset() wrote into a slot of a red-zoned or poisoned cache: object → the slot's
+    # bytes from its left red zone on (no entry: SLUB's own bytes, intact)
+    images: dict[int, bytearray] = field(default_factory=dict)
 
     @property
     def active_objs(self) -> int:

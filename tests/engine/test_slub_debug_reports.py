@@ -27,9 +27,9 @@ TIMESTAMP = re.compile(r"^\[ *\d+\.\d+\] ")
 
 
 GENERIC = (  # (pattern, replacement) applied in order
-    (r"\+0x[0-9a-f]+/0x[0-9a-f]+|\.cold", ""),
+    (r"\+0x[0-9a-f]+/0x[0-9a-f]+|\.cold|\.part\.\d+", ""),
     (r"(0x)?[0-9a-f]{16}(?![0-9a-f])", "ADDR"),
-    (r"(?<= )(age|pid|used|@offset)=\d+", r"\1=N"),
+    (r"(?<= )(age|cpu|pid|used|@offset)=\d+", r"\1=N"),
     (r"\((Not tainted|Tainted: [A-Z ]+)\)", "(TAINT)"),
     (r"^CPU: \d+ PID: \d+ Comm: (\S+) .*", r"CPU: N PID: N Comm: \1"),
     (r"^Hardware name: .*", "Hardware name: HW"),
@@ -37,10 +37,12 @@ GENERIC = (  # (pattern, replacement) applied in order
 
 
 def report(text: str) -> list[str]:
-    """The first slab_bug() report in ``text``: from its ``=====`` rule to its ``FIX`` line."""
+    """The first slab_bug() report in ``text``: from its ``=====`` rule to its ``FIX`` lines."""
     lines = [TIMESTAMP.sub("", line) for line in text.splitlines()]
     start = lines.index("=" * 77)
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("FIX "))
+    while end + 1 < len(lines) and lines[end + 1].startswith("FIX "):
+        end += 1
     return lines[start : end + 1]
 
 
@@ -48,7 +50,8 @@ def shape(lines: list[str]) -> list[str]:
     """A report with what differs between any two machines made generic.
 
     Pointers become ADDR, numbers that depend on the run N, the module's functions CALLER
-    (consecutive ones merged: the probe allocates from a helper), ``.cold`` parts and the
+    (consecutive ones merged: the probe allocates from a helper), ``.cold`` and ``.part.0``
+    (the compiler's split functions) and the
     ``? `` guesses of the real unwinder go, and so do the user-space registers x86 prints at
     the end of a trace from a system call (kmviz prints none of them anywhere).
     """
@@ -62,6 +65,8 @@ def shape(lines: list[str]) -> list[str]:
             line = re.sub(pattern, generic, line)
         if out and line.strip() == "CALLER" == out[-1].strip():
             continue
+        if out and line == " CALLER" and out[-1].startswith("Freed in"):
+            continue  # the probe freed it in a helper, whose caller's frame is kept
         out.append(line)
     return out
 
@@ -298,3 +303,146 @@ def test_every_kmalloc_cache_has_the_debug_layout_the_real_61_reported():
     }
     assert len(ours) == len(real) == 52
     assert ours == {name: tuple(int(r[key]) for key in keys) for name, r in real.items()}
+
+
+# --- bytes written where they should not be (memset()) ------------------------------------------
+def overflow_by_one(k: Kernel) -> tuple[int, list[str]]:
+    """kmalloc(128), one byte written just past it, kfree(): the probe's slub_redzone step."""
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.memset(p + 128, 0x12, 1)
+    before = len(k.dmesg())
+    k.kfree(p)
+    return p, report(new_text(k, before))
+
+
+def write_after_free(k: Kernel, at: int = 0) -> tuple[int, list[str]]:
+    """kmalloc(128), kfree(), a byte written into it, kmalloc(128): the slub_poison step."""
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.kfree(p)
+    k.memset(p + at, 0x12, 1)
+    before = len(k.dmesg())
+    k.kmalloc(128, "GFP_KERNEL")
+    return p, report(new_text(k, before))
+
+
+def test_a_write_past_the_end_is_reported_at_kfree_as_the_real_61_did(k):
+    double_free(k)  # the probe's steps before: tainted, and the object has a free track
+    assert shape(overflow_by_one(k)[1]) == shape(captured("slub_redzone"))
+
+
+def test_a_write_after_free_is_reported_at_the_next_allocation_as_the_real_61_did(k):
+    double_free(k)
+    assert shape(write_after_free(k)[1]) == shape(captured("slub_poison"))
+
+
+def test_the_overwritten_range_and_first_byte_follow_the_banner(k):
+    p, lines = overflow_by_one(k)
+    assert lines[4] == (f"0x{p + 128:016x}-0x{p + 128:016x} @offset={(p + 128) & 0x1FFF}. "
+                        "First byte 0x12 instead of 0xcc")  # fmt: skip
+
+
+def test_the_red_zone_dump_shows_the_byte_written(k):
+    lines = overflow_by_one(k)[1]
+    right = [line for line in lines if line.startswith("Redzone  ")][-1]
+    assert right.endswith(": 12 cc cc cc cc cc cc cc" + " " * 26 + "........")
+
+
+def test_slub_restores_the_red_zone_and_keeps_the_object_allocated(k):
+    p, lines = overflow_by_one(k)
+    assert lines[-2:] == [
+        f"FIX kmalloc-128: Restoring Right Redzone 0x{p + 128:016x}-0x{p + 128:016x}=0xcc",
+        f"FIX kmalloc-128: Object at 0x{p:016x} not freed",
+    ]
+    assert p in k.kmalloc_cache("kmalloc-128").requested
+    before = len(k.dmesg())
+    k.kfree(p)  # the red zone was restored: this free passes
+    assert new_text(k, before) == "" and p not in k.kmalloc_cache("kmalloc-128").requested
+
+
+def test_a_write_before_the_object_overwrites_the_left_red_zone(k):
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.memset(p - 2, 0, 2)
+    before = len(k.dmesg())
+    k.kfree(p)
+    assert report(new_text(k, before))[1].endswith("): Left Redzone overwritten")
+
+
+def test_a_write_after_free_costs_the_whole_slab(k):
+    p, lines = write_after_free(k)
+    assert lines[-2:] == [
+        f"FIX kmalloc-128: Restoring Poison 0x{p:016x}-0x{p:016x}=0x6b",
+        "FIX kmalloc-128: Marking all objects used",
+    ]
+    slab = k._slab_of(p)
+    assert slab.disabled and not slab.freelist
+
+
+def test_a_disabled_slab_refuses_every_free(k):
+    p = k.kmalloc(128, "GFP_KERNEL")
+    q = write_after_free(k)[0]
+    assert k._slab_of(p) is k._slab_of(q)
+    before = len(k.dmesg())
+    k.kfree(p)
+    lines = report(new_text(k, before))
+    assert lines[1].endswith("): Slab disabled since SLUB metadata consistency check failed")
+    assert lines[-1] == f"FIX kmalloc-128: Object at 0x{p:016x} not freed"
+
+
+def test_the_last_byte_of_a_free_object_is_checked_as_end_poison(k):
+    lines = write_after_free(k, at=127)[1]
+    assert lines[1].endswith("): End Poison overwritten")
+    assert lines[4].endswith("First byte 0x12 instead of 0xa5")
+
+
+def test_overwritten_padding_is_reported_and_restored_but_the_free_goes_on(k):
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.memset(p + 212, 0, 1)  # the first byte after the metadata
+    before = len(k.dmesg())
+    k.kfree(p)
+    lines = report(new_text(k, before))
+    assert lines[1].endswith("): Object padding overwritten")
+    assert (
+        lines[-1]
+        == f"FIX kmalloc-128: Restoring Object padding 0x{p + 212:016x}-0x{p + 212:016x}=0x5a"
+    )
+    assert p not in k.kmalloc_cache("kmalloc-128").requested
+
+
+def test_writes_inside_a_live_object_are_shown_in_its_dump_and_not_reported(k):
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.memset(p, ord("A"), 128)
+    before = len(k.dmesg())
+    k.kfree(p)
+    assert new_text(k, before) == ""
+    k.kfree(p)
+    text = new_text(k, before)
+    assert "Object already free" in text and " 41 41 " not in text  # poisoned again by kfree
+
+
+def test_memset_keeps_nothing_for_caches_without_red_zones_or_poison():
+    k = Kernel("1GiB", seed=1)
+    p = k.kmalloc(128, "GFP_KERNEL")
+    assert k.memset(p, 0, 200) == p
+    assert not any(cache.images for cache in k.caches)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [((0x10, 0, 1), ValueError), ((None, 0, 0), None), ((1 << 63, 256, 1), ValueError),
+     ((1 << 63, -1, 1), TypeError), ((1 << 63, 0, "1"), TypeError)],
+)  # fmt: skip
+def test_memset_refuses_what_is_not_a_byte_or_not_the_direct_map(k, args, error):
+    if error is None:
+        assert k.memset(*args) == 0  # memset(NULL, 0, 0) writes nothing
+        return
+    with pytest.raises(error):
+        k.memset(*args)
+
+
+def test_a_kzalloc_object_dumps_as_zeros_not_poison(k):
+    p = k.kzalloc(128, "GFP_KERNEL")
+    k.memset(p + 128, 0x12, 1)
+    before = len(k.dmesg())
+    k.kfree(p)
+    rows = [line for line in report(new_text(k, before)) if line.startswith("Object   ")]
+    assert rows[-1].endswith(": " + hex_dump_row(bytes(16)))

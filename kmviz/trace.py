@@ -62,6 +62,12 @@ starts like an event of the seven above but does not match its format, any other
 header out of place, a cut-off last line or fewer or more event lines than the header
 announces are a ``TraceFormatError`` naming the file and the line.
 
+**Speed**: with numpy installed (it comes with the widgets), load() reads a file or text a
+few megabytes at a time with array operations (kmviz/_trace_columns.py) and hands only the
+lines those do not take whole (the header, gaps, other events, unusual layouts, errors) to
+the line-by-line parser, which stays the reference: both give the same trace and the same
+errors.  benchmarks/bench_trace.py times both.
+
 **Replay** (``Trace.replay(k)`` or ``replay(trace, k)``) calls the simulated kernel's
 ``kmalloc``/``kfree``/``kmem_cache_alloc``/``kmem_cache_free``/``alloc_pages``/
 ``__free_pages`` in the trace's order.  A free is matched to its allocation by pointer (by
@@ -142,6 +148,11 @@ from .engine.slab_geometry import (
 )
 from .engine.slowpath import KernelPanic
 
+try:  # numpy (installed with the widgets) reads whole files at once: _trace_columns.py
+    import numpy as _numpy
+except ImportError:  # pragma: no cover - the engine alone needs only traitlets
+    _numpy = None
+
 __all__ = [
     "CAPTURE_HOWTO",
     "SAMPLE_TRACE",
@@ -191,6 +202,7 @@ yourself). `cat trace_pipe > /tmp/kmem.trace` streams instead, without the heade
 """
 
 SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace.xz"
+BLOCK = 4 << 20  # bytes load() reads at a time
 
 NULL_POINTER = "0000000000000000"  # %p of NULL: ptr_to_id() prints NULL as it is
 # print_trace_line()'s "[LOST %lu EVENTS]", and trace-cmd report's "[%lu EVENTS DROPPED]"
@@ -579,10 +591,21 @@ def load(source: str | os.PathLike | TextIO | Iterable[str]) -> Trace:
     if isinstance(source, bytes | bytearray):
         raise TypeError("load() reads text: decode the bytes first (the trace file is ASCII)")
     if isinstance(source, str) and "\n" in source:
+        if _columns is not None:
+            data = source.encode("utf-8")
+            blocks = (data[at : at + BLOCK] for at in range(0, len(data), BLOCK))
+            trace = _read_columns(blocks, "<string>")
+            if trace is not None:
+                return trace
         return _read(io.StringIO(source), "<string>")
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
+        if _columns is not None:
+            with opener(path, "rb") as file:
+                trace = _read_columns(iter(lambda: file.read(BLOCK), b""), path.name)
+            if trace is not None:
+                return trace
         with opener(path, "rt", encoding="utf-8", errors="replace") as file:
             return _read(file, path.name)
     if isinstance(source, Iterable):
@@ -590,41 +613,64 @@ def load(source: str | os.PathLike | TextIO | Iterable[str]) -> Trace:
     raise TypeError(f"load() takes a path, the text, or an open file, not {source!r}")
 
 
+def _read_columns(blocks: Iterable[bytes], source: str) -> Trace | None:
+    """The trace in ``blocks`` of bytes read with numpy (kmviz/_trace_columns.py), or None.
+
+    None when _LineReader must read it all: bytes that are not ASCII, carriage returns
+    (text files split lines there too), a trace-cmd report (its first line "cpus=N").
+    """
+    trace = _columns.read_columns(blocks, source)
+    if trace is not None:
+        _columns.resolve_cache_names(trace)
+    return trace
+
+
 def _read(lines: Iterable[str], source: str) -> Trace:
     """Parse every line of one trace into a Trace (the loop load() runs)."""
-    trace = Trace(source, None)
-    reader = _HeaderAndOddLines(trace)
-    contexts: dict[str, int] = {}
-    call_sites: dict[str, int] = {"": 0}
-    names: dict[str, int] = {"": -1}
-    gfp_masks: dict[str, int] = {}
-    add_kind, add_context, add_time = (
-        trace.kind.append,
-        trace.context.append,
-        trace.timestamp_ns.append,
-    )
-    add_site, add_pointer = trace.call_site.append, trace.pointer.append
-    add_first, add_second = trace.bytes_req_or_pfn.append, trace.bytes_alloc_or_order.append
-    add_gfp, add_node = trace.gfp.append, trace.node_or_migratetype.append
-    add_name, add_accounted = trace.name.append, trace.accounted.append
-    match_event, fields_of, kind_of = EVENT_LINE.match, FIELDS, KIND_OF
+    reader = _LineReader(Trace(source, None))
     number, line = 0, "\n"
     for number, line in enumerate(lines, 1):
-        match = match_event(line)
+        reader.line(line, number)
+    reader.end(number, line)
+    _resolve_cache_names(reader.trace)
+    return reader.trace
+
+
+class _LineReader:
+    """The reference parser: a trace one line at a time, into ``trace``'s columns.
+
+    load() runs it on every line; the vectorised loader (kmviz/_trace_columns.py) runs it on
+    the lines it does not take itself, so that those give the same events and errors.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.odd = _HeaderAndOddLines(trace)
+        self.contexts: dict[str, int] = {}
+        self.call_sites: dict[str, int] = {"": 0}
+        self.names: dict[str, int] = {"": -1}
+        self.gfp_masks: dict[str, int] = {}
+        self.fields_of = FIELDS
+
+    def line(self, line: str, number: int) -> None:
+        """Parse line ``number``: an event into the columns, or the header, a gap, an error."""
+        trace, reader = self.trace, self.odd
+        source = trace.source
+        match = EVENT_LINE.match(line)
         if match is None:
             reader.other_line(line, number)
             if trace.trace_cmd_cpus is not None:
-                fields_of = TRACE_CMD_FIELDS
-            continue
+                self.fields_of = TRACE_CMD_FIELDS
+            return
         if not reader.entries:
             reader.first_event(number)
         reader.entries += 1
         context, seconds, microseconds, event = match.group(1, 6, 7, 8)
-        kind = kind_of.get(event)
+        kind = KIND_OF.get(event)
         if kind is None:
             reader.skip(event)
-            continue
-        fields = fields_of[kind].fullmatch(line, match.end())
+            return
+        fields = self.fields_of[kind].fullmatch(line, match.end())
         if fields is None:
             raise TraceFormatError(
                 source,
@@ -632,62 +678,70 @@ def _read(lines: Iterable[str], source: str) -> Trace:
                 f"not the 6.1 format of {event} ({FORMATS[kind]}, include/trace/events/"
                 f"kmem.h): {_shorten(line)}",
             )
-        context_index = contexts.get(context)
+        try:
+            self._append(trace, kind, context, seconds + microseconds, fields.groups(), number)
+        except OverflowError:  # a column's C type (array typecode) cannot hold the number
+            raise TraceFormatError(
+                source,
+                number,
+                f"a number too large for {event} ({FORMATS[kind]}, include/trace/events/"
+                f"kmem.h): {_shorten(line)}",
+            ) from None
+
+    def _append(self, trace: Trace, kind: int, context: str, usecs: str, values, number: int):
+        """Put one event's fields (``values``, its regular expression's groups) in the columns."""
+        context_index = self.contexts.get(context)
         if context_index is None:
-            context_index = contexts[context] = _new_context(trace, context)
-        add_kind(kind)
-        add_context(context_index)
-        add_time(int(seconds + microseconds) * 1000)
-        values = fields.groups()
+            context_index = self.contexts[context] = _new_context(trace, context)
+        trace.kind.append(kind)
+        trace.context.append(context_index)
+        trace.timestamp_ns.append(int(usecs) * 1000)
         if kind <= KMEM_CACHE_FREE:  # an object event: call_site, ptr first
-            site = call_sites.get(values[0])
+            site = self.call_sites.get(values[0])
             if site is None:
-                site = call_sites[values[0]] = len(call_sites)
-            add_site(site)
-            add_pointer(int(values[1], 16) if values[1][0] != "(" else 0)  # "(nil)"
+                site = self.call_sites[values[0]] = len(self.call_sites)
+            trace.call_site.append(site)
+            trace.pointer.append(int(values[1], 16) if values[1][0] != "(" else 0)  # "(nil)"
             if kind in (KFREE, KMEM_CACHE_FREE):
                 name = values[2] if kind == KMEM_CACHE_FREE else ""
-                add_first(0)
-                add_second(0)
-                add_gfp(0)
-                add_node(0)
-                add_accounted(0)
+                gfp = first = second = node = accounted = 0
             else:  # kmalloc, kmem_cache_alloc
                 name = values[2] or ""
-                gfp = gfp_masks.get(values[5])
-                if gfp is None:
-                    gfp = _gfp(values[5], gfp_masks, source, number)
-                add_first(int(values[3]))
-                add_second(int(values[4]))
-                add_gfp(gfp)
-                add_node(int(values[6]))
-                add_accounted(values[7] == "true")
-            name_index = names.get(name)
+                gfp = self._gfp(values[5], number)
+                first, second, node = int(values[3]), int(values[4]), int(values[6])
+                accounted = values[7] == "true"
+            name_index = self.names.get(name)
             if name_index is None:
-                name_index = names[name] = len(names) - 1
-            add_name(name_index)
+                name_index = self.names[name] = len(self.names) - 1
+            trace.name.append(name_index)
         else:  # a page event: page, pfn first
-            add_site(0)
-            add_pointer(int(values[0], 16) if values[0][0] != "(" else 0)
-            add_first(int(values[1], 16))
-            add_name(-1)
-            add_accounted(0)
+            trace.call_site.append(0)
+            trace.pointer.append(int(values[0], 16) if values[0][0] != "(" else 0)
+            first, accounted = int(values[1], 16), 0
+            trace.name.append(-1)
             if kind == MM_PAGE_ALLOC:
-                gfp = gfp_masks.get(values[4])
-                if gfp is None:
-                    gfp = _gfp(values[4], gfp_masks, source, number)
-                add_second(int(values[2]))
-                add_gfp(gfp)
-                add_node(int(values[3]))
+                gfp, second, node = self._gfp(values[4], number), int(values[2]), int(values[3])
             else:
-                add_second(int(values[2]) if kind == MM_PAGE_FREE else 0)
-                add_gfp(0)
-                add_node(0)
-    reader.end(number, line)
-    trace.call_sites = list(call_sites)
-    trace.names = list(names)[1:]
-    _resolve_cache_names(trace)
-    return trace
+                gfp = node = 0
+                second = int(values[2]) if kind == MM_PAGE_FREE else 0
+        trace.bytes_req_or_pfn.append(first)
+        trace.bytes_alloc_or_order.append(second)
+        trace.gfp.append(gfp)
+        trace.node_or_migratetype.append(node)
+        trace.accounted.append(accounted)
+
+    def _gfp(self, text: str, number: int) -> int:
+        """The mask show_gfp_flags() printed as ``text`` (parsed once per text)."""
+        gfp = self.gfp_masks.get(text)
+        if gfp is None:
+            gfp = _gfp(text, self.gfp_masks, self.trace.source, number)
+        return gfp
+
+    def end(self, number: int, line: str) -> None:
+        """After the last line (``number``, ``line``): the end checks, the tables of strings."""
+        self.odd.end(number, line)
+        self.trace.call_sites = list(self.call_sites)
+        self.trace.names = list(self.names)[1:]
 
 
 def _new_context(trace: Trace, context: str) -> int:
@@ -704,6 +758,11 @@ class _HeaderAndOddLines:
         self.trace = trace
         self.tracer: str | None = None
         self.entries = 0  # lines of entries (events or not) so far
+        self.events_elsewhere = 0  # events before this line not in trace's columns (yet)
+
+    def events_before(self) -> int:
+        """How many events the trace has before the line being read."""
+        return len(self.trace.kind) + self.events_elsewhere
 
     def skip(self, what: str) -> None:
         """Count a line that is legitimately there but not loaded."""
@@ -714,7 +773,7 @@ class _HeaderAndOddLines:
         """A line that is not a kmem event: header, gap, stack line, other entry, or an error."""
         trace = self.trace
         if (started := BUFFER_STARTED_LINE.fullmatch(line)) is not None:
-            trace.buffer_started.append(BufferStarted(int(started.group(1)), len(trace.kind)))
+            trace.buffer_started.append(BufferStarted(int(started.group(1)), self.events_before()))
         elif line.startswith("#"):
             if self.entries:
                 raise TraceFormatError(trace.source, number, "a header line after the events")
@@ -724,7 +783,7 @@ class _HeaderAndOddLines:
         elif (lost := LOST_LINE.fullmatch(line)) is not None:
             number_lost = lost.group(2) or lost.group(3)
             count = int(number_lost) if number_lost else None
-            trace.lost.append(LostEvents(int(lost.group(1)), count, len(trace.kind)))
+            trace.lost.append(LostEvents(int(lost.group(1)), count, self.events_before()))
         elif not line.strip():
             self.skip("blank line")
         elif number == 1 and (cpus := TRACE_CMD_LINE.fullmatch(line)) is not None:
@@ -932,99 +991,115 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
     """
     k = kernel
     report = ReplayReport(events=len(trace), history_start=len(k.history))
-    kinds, pointers, times = trace.kind, trace.pointer, trace.timestamp_ns
-    firsts, seconds_column = trace.bytes_req_or_pfn, trace.bytes_alloc_or_order
-    gfps, name_column = trace.gfp, trace.name
-    slab_owned = _slab_page_allocs(trace)
+    name_column = trace.name
+    slab_owned = _slab_page_allocs(trace) if _columns is None else _columns.slab_page_allocs(trace)
     objects: dict[int, int] = {}  # pointer in the trace -> simulated address (0: failed)
     object_caches: dict[int, KmemCache] = {}  # the same, for kmem_cache_alloc objects
     pages: dict[int, tuple[Page, int] | None] = {}  # pfn in the trace -> simulated block
     slab_pfns: set[int] = set()  # pfns of the slab allocator's pages, left to the simulation
     caches: dict[tuple[int, int, int], KmemCache | None] = {}
-    kmalloc, kfree = k.kmalloc, k.kfree
+    kmalloc, kfree, cache_alloc = k.kmalloc, k.kfree, k.kmem_cache_alloc
+    counts = dict.fromkeys(REPLAY_COUNTS, 0)  # the report's counts, kept in locals meanwhile
+    allocations = frees = 0
+    failed_in_trace = failed_in_simulation = frees_of_failed = frees_without_alloc = 0
     index = 0
+    rows = zip(  # one tuple per event: the columns as Python lists are quick to walk
+        trace.kind.tolist(),
+        trace.pointer.tolist(),
+        trace.bytes_req_or_pfn.tolist(),  # bytes_req, or pfn
+        trace.bytes_alloc_or_order.tolist(),  # bytes_alloc, or order
+        trace.gfp.tolist(),
+        strict=True,
+    )
     try:
-        for index, kind in enumerate(kinds):
-            pointer = pointers[index]
-            if kind in (KMALLOC, KMEM_CACHE_ALLOC):
+        for index, (kind, pointer, first, second, gfp) in enumerate(rows):
+            if kind in (KFREE, KMEM_CACHE_FREE):
+                addr = objects.pop(pointer, None)
+                if addr:
+                    _free_object(k, addr, object_caches.pop(pointer, None))
+                    frees += 1
+                elif addr is None:
+                    if pointer == 0 and kind == KFREE:
+                        kfree(0)  # traced before kfree()'s NULL check, as in the trace
+                        counts["null_frees"] += 1
+                    else:
+                        frees_without_alloc += 1
+                else:
+                    frees_of_failed += 1
+            elif kind in (KMALLOC, KMEM_CACHE_ALLOC):
                 if pointer == 0:
-                    report.failed_in_trace += 1
+                    failed_in_trace += 1
                     continue
                 if pointer in objects:
-                    report.allocated_again_without_free += 1
+                    counts["allocated_again_without_free"] += 1
                     _free_object(k, objects.pop(pointer), object_caches.pop(pointer, None))
                 if kind == KMALLOC:
-                    addr = kmalloc(firsts[index], gfps[index])
+                    addr = kmalloc(first, gfp)
                 else:
-                    key = (name_column[index], firsts[index], seconds_column[index])
+                    key = (name_column[index], first, second)
                     cache = caches.get(key)
                     if cache is None and key not in caches:
                         cache = caches[key] = _cache_for(k, trace, key, report)
-                    addr = k.kmem_cache_alloc(cache, gfps[index]) if cache is not None else 0
+                    addr = cache_alloc(cache, gfp) if cache is not None else 0
                     if addr:
                         object_caches[pointer] = cache
                 objects[pointer] = addr
                 if addr:
-                    report.allocations += 1
+                    allocations += 1
                 else:
-                    report.failed_in_simulation += 1
-            elif kind in (KFREE, KMEM_CACHE_FREE):
-                addr = objects.pop(pointer, None)
-                if addr is None:
-                    if pointer == 0 and kind == KFREE:
-                        kfree(0)  # traced before kfree()'s NULL check, as in the trace
-                        report.null_frees += 1
-                    else:
-                        report.frees_without_alloc += 1
-                elif addr == 0:
-                    report.frees_of_failed += 1
-                else:
-                    _free_object(k, addr, object_caches.pop(pointer, None))
-                    report.frees += 1
+                    failed_in_simulation += 1
             elif kind == MM_PAGE_ALLOC:
-                pfn, order = firsts[index], seconds_column[index]
+                pfn, order = first, second
                 if pointer == 0:
-                    report.failed_in_trace += 1
+                    failed_in_trace += 1
                 elif slab_owned[index]:
                     slab_pfns.add(pfn)
-                    report.slab_pages += 1
+                    counts["slab_pages"] += 1
                 else:
                     if pfn in pages:
-                        report.allocated_again_without_free += 1
+                        counts["allocated_again_without_free"] += 1
                         _free_block(k, pages.pop(pfn))
-                    page = k.alloc_pages(gfps[index], order)
+                    page = k.alloc_pages(gfp, order)
                     pages[pfn] = (page, order) if page is not None else None
                     if page is None:
-                        report.failed_in_simulation += 1
+                        failed_in_simulation += 1
                     else:
-                        report.allocations += 1
+                        allocations += 1
             else:  # mm_page_free, mm_page_free_batched
-                pfn, order = firsts[index], seconds_column[index]
+                pfn, order = first, second
                 if pfn in pages:
                     block = pages.pop(pfn)
                     if block is None:
-                        report.frees_of_failed += 1
+                        frees_of_failed += 1
                         continue
                     if block[1] != order:
-                        report.free_order_differs += 1
+                        counts["free_order_differs"] += 1
                     _free_block(k, block)
-                    report.frees += 1
+                    frees += 1
                 elif pfn in slab_pfns:
                     slab_pfns.discard(pfn)
-                    report.slab_pages += 1
+                    counts["slab_pages"] += 1
                 else:
-                    report.frees_without_alloc += 1
-        index = len(kinds)
+                    frees_without_alloc += 1
+        index = len(trace)
     except KernelPanic:
         report.stopped = (
             f"the simulated kernel panicked at event {index:,} (traced at "
-            f"{times[index] / 1e9:.6f}): {k.panic_message}"
+            f"{trace.timestamp_ns[index] / 1e9:.6f}): {k.panic_message}"
         )
+    for name, count in counts.items():
+        setattr(report, name, count)
+    report.allocations, report.frees = allocations, frees
+    report.failed_in_trace, report.failed_in_simulation = failed_in_trace, failed_in_simulation
+    report.frees_of_failed, report.frees_without_alloc = frees_of_failed, frees_without_alloc
     report.events_replayed = index
     report.live_objects = sum(1 for addr in objects.values() if addr)
     report.live_pages = sum(1 for block in pages.values() if block is not None)
     report.history_end = len(k.history)
     return report
+
+
+REPLAY_COUNTS = ("null_frees", "allocated_again_without_free", "free_order_differs", "slab_pages")
 
 
 def _free_object(k: Kernel, addr: int, cache: KmemCache | None) -> None:
@@ -1278,3 +1353,9 @@ def _flag_column(preempt_count: int, irqs_disabled: bool) -> str:
         hardsoft = "s" if softirq else "."
     depth = min(preempt_count & 0xFF, 0xF)
     return f"{irqs_off}.{hardsoft}{f'{depth:x}' if depth else '.'}."
+
+
+if _numpy is not None:  # after everything _trace_columns.py uses from this module
+    from . import _trace_columns as _columns
+else:  # pragma: no cover
+    _columns = None

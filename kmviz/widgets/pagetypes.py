@@ -18,7 +18,7 @@ import html
 import ipywidgets as widgets
 from traitlets import Int
 
-from ..engine.constants import MAX_ORDER, MIGRATETYPE_NAMES
+from ..engine.constants import MAX_ORDER, MIGRATETYPE_NAMES, PAGE_SIZE
 from ..real import pagetypeinfo
 from . import theme
 
@@ -62,8 +62,8 @@ class PageTypes(widgets.VBox):
         parts = [
             f"<p><b>/proc/pagetypeinfo at event {self.position}</b>: free blocks per order on "
             "each migratetype's free lists (their sums are /proc/buddyinfo), and how many "
-            f"pageblocks of {info.pages_per_block} pages ({info.pages_per_block * 4 // 1024} "
-            "MiB) each type owns.</p>",
+            f"pageblocks of {info.pages_per_block} pages "
+            f"({info.pages_per_block * PAGE_SIZE >> 20} MiB) each type owns.</p>",
             '<table class="kmviz-pagetypes-grid" style="border-collapse:collapse;'
             'font-family:monospace;text-align:right">',
             f"<tr><th>zone</th><th>type</th>{header}<th>&nbsp;pages</th>"

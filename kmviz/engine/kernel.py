@@ -1406,7 +1406,7 @@ class Kernel(
             refcount = refcount_override
         return dump_page(
             pfn, zone_idx, refcount, mapcount, code in (RESERVED, HOLE), private, lru, reason,
-            self.seed,
+            None if self.slub_debug else self.seed,  # slub_debug: no_hash_pointers
         )  # fmt: skip
 
     def _warn_once(

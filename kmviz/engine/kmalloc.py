@@ -1405,9 +1405,7 @@ class SlabAPI:
         kmem_cache_init() turns no_hash_pointers on when slub_debug asks for any debugging
         (mm/slub.c L4861): the real reports' addresses are the objects' own.
         """
-        if self.slub_debug:
-            return f"{value:016x}"
-        return hashed_pointer(value, self.seed)
+        return hashed_pointer(value, None if self.slub_debug else self.seed)
 
     def _require_cache(self, cache) -> None:
         if not isinstance(cache, KmemCache):

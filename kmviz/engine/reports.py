@@ -71,10 +71,16 @@ def symbol(function: str) -> str:
     return f"{name}+{offset:#x}/{size:#x}" + (f" {module}" if module else "")
 
 
-def hashed_pointer(value: int, seed: int) -> str:
-    """A pointer as plain %p prints it since 4.15: a per-boot hash, 16 hex digits."""
+def hashed_pointer(value: int, seed: int | None) -> str:
+    """A pointer as plain %p prints it since 4.15: a per-boot hash, 16 hex digits.
+
+    ``seed`` None is no_hash_pointers (lib/vsprintf.c L846), which slub_debug turns on: the
+    pointer itself.
+    """
     if value == 0:
         return "0000000000000000"
+    if seed is None:
+        return f"{value:016x}"
     digest = zlib.crc32(value.to_bytes(8, "little"), seed & 0xFFFFFFFF)
     return f"{(digest << 4 | (value >> 12 & 0xF)) & 0xFFFFFFFF:016x}"
 
@@ -258,9 +264,10 @@ def dump_page(
     private: int,
     lru: tuple[int, int],
     reason: str,
-    seed: int,
+    seed: int | None,
 ) -> list[Line]:
-    """What dump_page() prints about one struct page (mm/debug.c __dump_page)."""
+    """What dump_page() prints about one struct page (mm/debug.c __dump_page); ``seed`` as
+    hashed_pointer() takes it."""
     struct_page = VMEMMAP_START + pfn * STRUCT_PAGE_SIZE
     flags, flags_text = page_flags(zone_idx, reserved)
     counts = (mapcount - 1) & 0xFFFFFFFF | (refcount & 0xFFFFFFFF) << 32

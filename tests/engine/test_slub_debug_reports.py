@@ -446,3 +446,12 @@ def test_a_kzalloc_object_dumps_as_zeros_not_poison(k):
     k.kfree(p)
     rows = [line for line in report(new_text(k, before)) if line.startswith("Object   ")]
     assert rows[-1].endswith(": " + hex_dump_row(bytes(16)))
+
+
+def test_slub_debug_unhashes_the_page_allocators_reports_too(k):
+    addr = k.get_free_page("GFP_KERNEL")
+    k.free_page(addr)
+    before = len(k.dmesg())
+    k.free_page(addr)
+    page = next(line for line in new_text(k, before).splitlines() if "page:" in line)
+    assert "page:ffffea" in page

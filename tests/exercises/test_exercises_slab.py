@@ -253,6 +253,20 @@ def test_the_double_free_after_a_reuse_is_reported_only_at_the_new_owners_free(l
     assert "The second `kfree(p)` printed nothing" in text
 
 
+def test_the_red_zone_and_poison_findings_the_lesson_names(lesson):
+    _, _, text = lesson
+    assert "(`dbg.memset(p + 128, 0, 1)`) is `Right Redzone overwritten` at its `kfree()`" in text
+    dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
+    p = dbg.kmalloc(100, "GFP_KERNEL")
+    dbg.memset(p + 128, 0, 1)
+    dbg.kfree(p)
+    assert "BUG kmalloc-128 (Not tainted): Right Redzone overwritten" in dbg.dmesg()
+    dbg.kfree(p)  # SLUB kept p allocated and restored its red zone: this free passes
+    dbg.memset(p, 0, 1)
+    dbg.kmalloc(100, "GFP_KERNEL")
+    assert "Poison overwritten" in dbg.dmesg()
+
+
 def test_slub_debug_is_what_the_lesson_boots():
     dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
     assert dbg.kmalloc_cache("kmalloc-128").debug

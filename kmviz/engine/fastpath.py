@@ -81,7 +81,10 @@ def attach(kernel: Kernel) -> bool:
     return True
 
 
+NAMES = ("get_free_pages", "free_pages", "__get_free_pages", "kmalloc", "kfree")  # attach()'s
+
+
 def detach(kernel: Kernel) -> None:
     """Send every call back to the Python methods (after a panic, say)."""
-    for name in ("get_free_pages", "free_pages", "__get_free_pages", "kmalloc", "kfree"):
+    for name in NAMES:
         kernel.__dict__.pop(name, None)

@@ -131,7 +131,7 @@ class VmapRanges:
         self.root: VmapRange | None = None
         self.count = 0  # ranges in the tree
         self.total = 0  # bytes in all of them
-        self._priority = random.Random(seed).random
+        self._treap = random.Random(seed)  # priorities; kept whole so that a copy has its own
 
     def __len__(self) -> int:
         return self.count
@@ -265,7 +265,7 @@ class VmapRanges:
         if merged is not None:
             self._propagate(merged.start)
             return merged
-        node = VmapRange(start, end, self._priority())
+        node = VmapRange(start, end, self._treap.random())
         self.root = _insert(self.root, node)
         self.count += 1
         return node
@@ -295,7 +295,7 @@ class VmapRanges:
             left = node.start
             node.start = end
             self._propagate(end)
-            self.root = _insert(self.root, VmapRange(left, start, self._priority()))
+            self.root = _insert(self.root, VmapRange(left, start, self._treap.random()))
             self.count += 1
 
     def _propagate(self, start: int) -> None:

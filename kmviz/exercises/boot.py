@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ MEM = "256MiB"  # the lesson's machine
 SEED = 0
 GRABBER_BYTES = 64 << 20  # reserved at boot for a frame grabber's DMA
 CMA_BYTES = "64MiB"  # cma=64M on the second machine
+CMA_PAGES = (64 << 20) // PAGE_SIZE
 ORDER = MAX_ORDER - 1  # 10: the largest block, 4 MiB
 BLOCK_BYTES = PAGE_SIZE << ORDER
 MIB = 1 << 20
@@ -67,11 +69,17 @@ def _blocks(k: Kernel) -> dict[str, int]:
     return {zone.name: zone.nr_free[ORDER] for zone in k.zones}
 
 
-def lesson(aged: bool = True, progress: Callable[[int, int], object] | None = None) -> Lesson:
+def lesson(
+    aged: bool = True,
+    progress: Callable[[int, int], object] | None = None,
+    machine: Kernel | None = None,
+) -> Lesson:
     """The lesson's machine, rebuilt with the notebook's engine calls in the notebook's order.
 
     Built once per ``aged`` and kept; ``progress(done, total)`` follows its day while it is
-    built (the notebook shows it in the aging cell's bar, so the questions answer at once).
+    built.  The notebook passes its own machine right after the day as ``machine``: the
+    calls after the day then run on a fork of it (Kernel.fork()), and the day is not played
+    twice.
 
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
@@ -87,12 +95,27 @@ def lesson(aged: bool = True, progress: Callable[[int, int], object] | None = No
     ``aged=False`` stops after the hand-over to the buddy allocator (fast); the fields of the
     day are then 0, False and empty.
     """
+    if machine is not None:
+        early = lesson(aged=False)
+        _LESSONS[True] = _after_the_day(_lesson_machine(machine, early.ram_end), early)
     if aged not in _LESSONS:
         _LESSONS[aged] = _build_lesson(aged, progress)
     return _LESSONS[aged]
 
 
 _LESSONS: dict[bool, Lesson] = {}  # lesson()'s machines, by ``aged``
+
+
+def _lesson_machine(machine: Kernel, ram_end: int, cma: int = 0) -> Kernel:
+    """A fork of ``machine`` if it is a lesson machine (its RAM, seed 0, ``cma`` pages of CMA,
+    running); else a TypeError or ValueError saying what differs."""
+    if not isinstance(machine, Kernel):
+        raise TypeError(f"machine must be the notebook's Kernel, not {type(machine).__name__}")
+    if machine.mem != ram_end or machine.seed != SEED or machine.cma_count != cma:
+        raise ValueError(f"machine must be the lesson's: Kernel({MEM!r}, seed={SEED}, ...)")
+    if machine.boot_stage != "running":
+        raise ValueError("machine must have booted and played its day (k.boot(), uptime(k))")
+    return machine.fork()
 
 
 def _build_lesson(aged: bool, progress) -> Lesson:
@@ -104,17 +127,23 @@ def _build_lesson(aged: bool, progress) -> Lesson:
     k.memblock_alloc(1 << 30, PAGE_SIZE)  # the lesson's 1 GiB request: NULL, nothing taken
     k.mem_init()
     after_mem_init = _blocks(k)
+    early = Lesson(k.mem, image_end, dma32, grabber, after_mem_init, 0, 0, False, False, {})
     if not aged:
-        return Lesson(k.mem, image_end, dma32, grabber, after_mem_init, 0, 0, False, False, {})
+        return early
     k.boot()
-    report = uptime(k, progress=progress)
+    uptime(k, progress=progress)
+    return _after_the_day(k, early)
+
+
+def _after_the_day(k: Kernel, early: Lesson) -> Lesson:
+    """The lesson's facts: ``early``'s, then the notebook's calls after the day on ``k``."""
+    free_pages, managed = k.free_pages_count(), sum(zone.managed_pages for zone in k.zones)
     first = k.alloc_pages(GFP_KERNEL, ORDER)
     second = k.alloc_pages(GFP_KERNEL, ORDER)
     k.vmalloc(BLOCK_BYTES)
-    return Lesson(
-        k.mem, image_end, dma32, grabber, after_mem_init, report.free_pages, report.managed_pages,
-        first is not None, second is not None,
-        {zone.name: tuple(zone.nr_free) for zone in k.zones},
+    return dataclasses.replace(
+        early, free_pages=free_pages, managed_pages=managed, first_ok=first is not None,
+        second_ok=second is not None, nr_free={zone.name: tuple(zone.nr_free) for zone in k.zones},
     )  # fmt: skip
 
 
@@ -343,15 +372,21 @@ class CmaLesson:
     migrated_out: int  # pages cma_alloc() moved out of the area
 
 
-def cma_lesson(progress: Callable[[int, int], object] | None = None) -> CmaLesson:
+def cma_lesson(
+    progress: Callable[[int, int], object] | None = None, machine: Kernel | None = None
+) -> CmaLesson:
     """The CMA machine, with the notebook's calls in the notebook's order, built once::
 
         c = Kernel("256MiB", seed=0, cma="64MiB"); uptime(c)
         c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)       # fails, as on the first machine
         c.cma_alloc(16384)                                   # cma_after_uptime()
 
-    ``progress(done, total)`` follows its day while it is built.
+    ``progress(done, total)`` follows its day while it is built.  ``machine``: the notebook's
+    CMA machine right after its day; the calls after the day then run on a fork of it.
     """
+    if machine is not None:
+        ram_end = lesson(aged=False).ram_end
+        _CMA_LESSONS[:] = [_cma_after_the_day(_lesson_machine(machine, ram_end, CMA_PAGES))]
     if not _CMA_LESSONS:
         _CMA_LESSONS.append(_build_cma_lesson(progress))
     return _CMA_LESSONS[0]
@@ -364,6 +399,11 @@ def _build_cma_lesson(progress) -> CmaLesson:
     """cma_lesson()'s work: the notebook's calls on a new machine with a CMA area."""
     c = Kernel(MEM, seed=SEED, cma=CMA_BYTES)
     uptime(c, progress=progress)
+    return _cma_after_the_day(c)
+
+
+def _cma_after_the_day(c: Kernel) -> CmaLesson:
+    """The CMA lesson's facts: the notebook's calls after the day, on ``c``."""
     area = range(c.cma_base, c.cma_base + c.cma_count)
     cached = sum(pfn in area for pfn in c.page_cache.lru)
     order10 = c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, ORDER)

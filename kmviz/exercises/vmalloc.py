@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..engine.constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..engine.gfp import GFP_KERNEL
@@ -57,8 +57,7 @@ def _frames(k: Kernel, addr: int, pages: int) -> tuple[int, ...]:
     return tuple(k.vmalloc_to_page(addr + i * PAGE_SIZE).pfn for i in range(pages))
 
 
-@lru_cache(maxsize=2)
-def lesson(aged: bool = True) -> Lesson:
+def lesson(aged: bool = True, machine: Kernel | None = None) -> Lesson:
     """The lesson's machine, rebuilt with the notebook's engine calls in the notebook's order.
 
     Every question that depends on the machine takes its answer from here, so the answer is
@@ -72,8 +71,27 @@ def lesson(aged: bool = True) -> Lesson:
 
     Walks and vmalloc_to_page() count: the kernel's page tables are built on first use, from
     the page allocator, so they change which frames later calls get.  ``aged=False`` stops
-    before uptime() (fast); the aged fields are then 0 and empty.
+    before uptime() (fast); the aged fields are then 0 and empty.  Built once per ``aged``
+    and kept; the notebook passes its own machine right after the day as ``machine``, and
+    the calls after the day run on a fork of it (Kernel.fork()) instead of a second day.
     """
+    if machine is not None:
+        if not isinstance(machine, Kernel):
+            raise TypeError(f"machine must be the notebook's Kernel, not {type(machine).__name__}")
+        if machine.seed != SEED or machine.mem != Kernel(MEM, seed=SEED, boot=False).mem:
+            raise ValueError(f"machine must be the lesson's: Kernel({MEM!r}, seed={SEED}), aged")
+        fork = machine.fork()
+        _LESSONS[True] = _after_the_day(fork, _free_share(fork), lesson(aged=False))
+    if aged not in _LESSONS:
+        _LESSONS[aged] = _build_lesson(aged)
+    return _LESSONS[aged]
+
+
+_LESSONS: dict[bool, Lesson] = {}  # lesson()'s machines, by ``aged``
+
+
+def _build_lesson(aged: bool) -> Lesson:
+    """lesson()'s work: the notebook's calls on a new machine."""
     k = Kernel(MEM, seed=SEED)
     buf = k.kmalloc(BUFFER_BYTES, GFP_KERNEL)
     k.walk(buf)
@@ -83,14 +101,24 @@ def lesson(aged: bool = True) -> Lesson:
     small = k.vmalloc(SMALL_BYTES)
     k.walk(area + 5 * PAGE_SIZE + 0x123)
     k.walk(WALK_ADDRESS)
+    early = Lesson(buf, area, area_pfns, small, 0.0, 0, 0, ())
     if not aged:
-        return Lesson(buf, area, area_pfns, small, 0.0, 0, 0, ())
-    report = uptime(k)
+        return early
+    return _after_the_day(k, uptime(k).free_share, early)
+
+
+def _free_share(k: Kernel) -> float:
+    """Free pages over managed pages, as UptimeReport.free_share gives it."""
+    return k.free_pages_count() / sum(zone.managed_pages for zone in k.zones)
+
+
+def _after_the_day(k: Kernel, free_share: float, early: Lesson) -> Lesson:
+    """The lesson's facts: ``early``'s, the day's free share, then the calls after the day."""
     ring = k.kmalloc(BUFFER_BYTES, GFP_KERNEL)
     table = k.vmalloc(AREA_PAGES * PAGE_SIZE)
-    return Lesson(
-        buf, area, area_pfns, small, report.free_share, ring, table,
-        _frames(k, table, AREA_PAGES),
+    return dataclasses.replace(
+        early, free_share=free_share, ring=ring, table=table,
+        table_pfns=_frames(k, table, AREA_PAGES),
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from lesson_cells import cells, prose, run
 
-from kmviz import PAGE_OFFSET
+from kmviz import PAGE_OFFSET, Kernel
 from kmviz.engine.events import (
     AllocationFailed,
     CompactionDeferred,
@@ -239,3 +239,21 @@ def test_the_cma_section_prints_what_the_prose_says(ran):
     assert "cma_alloc(16384) = <Page pfn:0xc000 zone:DMA32" in printed
     assert f"after migrating {facts.migrated_out} pages out of the area" in printed
     assert "took 64 MiB in one piece" in text and "ret: -16" in text
+
+
+# --- the answers come from a fork of the notebook's machine ---------------------------------------
+def test_answers_from_a_fork_of_the_notebooks_machine_are_the_rebuilt_ones(ran):
+    assert boot.lesson() == boot._build_lesson(True, None)  # the aging cell's lesson(machine=k)
+
+
+def test_cma_answers_from_a_fork_of_the_notebooks_machine_are_the_rebuilt_ones(ran):
+    assert boot.cma_lesson() == boot._build_cma_lesson(None)  # cma_lesson(machine=c)
+
+
+def test_lesson_refuses_a_machine_that_is_not_the_lessons():
+    with pytest.raises(ValueError, match="the lesson's"):
+        boot.lesson(machine=Kernel("128MiB", seed=0))
+    with pytest.raises(ValueError, match="played its day"):
+        boot.lesson(machine=Kernel("256MiB", seed=0, boot=False))
+    with pytest.raises(TypeError, match="notebook's Kernel"):
+        boot.cma_lesson(machine="c")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from lesson_cells import cells, prose, run
 
-from kmviz import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, get_order
+from kmviz import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, Kernel, get_order
 from kmviz.engine.pagetable import VMALLOC_START, pgd_index, pmd_index, pte_index, pud_index
 from kmviz.exercises import AnswerError, vmalloc
 
@@ -199,3 +199,14 @@ def test_the_lesson_has_its_title_badge_imports_and_browser_check():
     }
     questions = [source for source in cells(NOTEBOOK, "code") if source.startswith("vmalloc.")]
     assert len(questions) >= 3
+
+
+def test_answers_from_a_fork_of_the_notebooks_machine_are_the_rebuilt_ones(ran):
+    assert vmalloc.lesson() == vmalloc._build_lesson(True)  # the day's cell: lesson(machine=k)
+
+
+def test_lesson_refuses_a_machine_that_is_not_the_lessons():
+    with pytest.raises(ValueError, match="the lesson's"):
+        vmalloc.lesson(machine=Kernel("256MiB", seed=1))
+    with pytest.raises(TypeError, match="notebook's Kernel"):
+        vmalloc.lesson(machine="k")

@@ -1,0 +1,94 @@
+"""Kernel.fork(): is the copy a machine of its own, equal now and independent afterwards?"""
+
+import gc
+import types
+
+import numpy as np
+
+from kmviz import GFP_KERNEL, Kernel
+from kmviz.engine import fastpath
+from kmviz.workloads import uptime
+
+IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range, slice)
+NOT_WALKED = (type, types.ModuleType, types.FunctionType, types.CodeType, types.BuiltinFunctionType)
+
+
+def reachable(root) -> dict[int, object]:
+    """Every object reachable from ``root`` by references, not into modules, classes or code.
+
+    A bound method of a C type (``list.append`` of some list) leads to its list.
+    """
+    seen: dict[int, object] = {}
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, IMMUTABLE):
+            continue
+        seen[id(obj)] = obj
+        if isinstance(obj, types.BuiltinMethodType) and not isinstance(
+            obj.__self__, types.ModuleType | type
+        ):
+            stack.append(obj.__self__)
+        elif not isinstance(obj, NOT_WALKED):
+            stack.extend(gc.get_referents(obj))
+    return seen
+
+
+def aged() -> Kernel:
+    k = Kernel(mem="64MiB", seed=1)
+    uptime(k, ops=3000)
+    return k
+
+
+def test_a_fork_shares_nothing_mutable_with_its_machine():
+    k = aged()
+    twin = k.fork()
+    mine, theirs = reachable(k), reachable(twin)
+    shared = [
+        type(obj).__name__
+        for key, obj in mine.items()
+        if key in theirs and not isinstance(obj, tuple) and not _constant(obj)
+    ]
+    assert shared == []
+
+
+def _constant(obj) -> bool:
+    """Objects kernels may share: enum members and other hashable module-level values."""
+    return type(obj).__hash__ is not None and not isinstance(obj, list | dict | set | np.ndarray)
+
+
+def test_a_fork_is_the_same_machine_now():
+    k = aged()
+    twin = k.fork()
+    assert twin.cat("/proc/buddyinfo") == k.cat("/proc/buddyinfo")
+    assert twin.cat("/proc/slabinfo") == k.cat("/proc/slabinfo")
+    assert len(twin.history) == len(k.history) and twin.dmesg() == k.dmesg()
+    assert twin.now_ns() == k.now_ns()
+
+
+def test_calls_on_a_fork_leave_the_machine_as_it_was():
+    k = aged()
+    before = (k.cat("/proc/buddyinfo"), k.cat("/proc/slabinfo"), len(k.history), k.dmesg())
+    twin = k.fork()
+    for _ in range(200):
+        twin.kmalloc(64, GFP_KERNEL)
+        twin.get_free_pages(GFP_KERNEL, 0)
+    twin.alloc_pages(GFP_KERNEL, 10)
+    after = (k.cat("/proc/buddyinfo"), k.cat("/proc/slabinfo"), len(k.history), k.dmesg())
+    assert after == before
+    assert twin.cat("/proc/buddyinfo") != before[0]
+
+
+def test_a_fork_goes_on_as_the_machine_would():
+    k = aged()
+    twin = k.fork()
+    for machine in (k, twin):
+        uptime(machine, ops=500, seed=5)
+    assert twin.cat("/proc/buddyinfo") == k.cat("/proc/buddyinfo")
+    assert list(twin.history.records) == list(k.history.records)
+
+
+def test_a_fork_keeps_the_c_fast_paths_when_its_machine_has_them():
+    k = aged()
+    twin = k.fork()
+    assert ("kmalloc" in twin.__dict__) == ("kmalloc" in k.__dict__) == fastpath.available()

@@ -10,7 +10,7 @@ import hashlib
 import itertools
 from typing import TYPE_CHECKING
 
-from .buddy import ALLOCATED, COMPOUND, HOLE, RESERVED, TAIL
+from .buddy import ALLOCATED, COMPOUND, HOLE, OWNER_ANON, OWNER_FILE, RESERVED, TAIL
 from .constants import MAX_ORDER, MIGRATE_CMA, MIGRATE_TYPES
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ def check(kernel: Kernel) -> None:
       free blocks;
     * nr_free[order] equals the length of that order's lists, and every list entry is a free
       block head of that order in that zone, linked both ways;
-    * no two free buddies of the same order are left unmerged (below the top order).
+    * no two free buddies of the same order are left unmerged (below the top order);
+    * the pages marked anon or file (PG_lru) are the page cache's and the tasks' pages.
     """
     buddy = kernel.buddy
     state = buddy.state
@@ -91,6 +92,12 @@ def check(kernel: Kernel) -> None:
         assert free + allocated == zone.managed_pages, (
             f"{zone.name}: {free} free + {allocated} allocated != {zone.managed_pages} managed"
         )
+    lru = set(kernel.page_cache.lru).union(*(task.pages for task in kernel.tasks))
+    marked = {pfn for pfn, owner in enumerate(buddy.owner) if owner in (OWNER_ANON, OWNER_FILE)}
+    assert marked == lru, (
+        f"{len(marked ^ lru)} pages marked anon/file (PG_lru) but not on an LRU list, or the "
+        f"other way round: {sorted(marked ^ lru)[:4]}"
+    )
 
 
 def check_slabs(kernel: Kernel) -> None:

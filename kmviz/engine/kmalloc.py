@@ -156,6 +156,7 @@ class SlabAPI:
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
         self._kmalloc_tables: dict[int, list] = {}  # what kmalloc()'s fast paths look up
         self._tables_by_mask: dict[int, list] = {}  # GFP mask -> its cache for each size
+        self._track_stacks: dict[tuple, tuple[str, ...]] = {}  # SLAB_STORE_USER's stacks
 
     def _kmem_cache_init(self) -> None:
         """The caches boot leaves: kmem_cache_init(), create_kmalloc_caches(), then the rest.
@@ -1366,13 +1367,11 @@ class SlabAPI:
         whose frames and the caller's return address are among the three skipped).
         """
         frames = self._context_frames()
-        track = Track(
-            caller=frames[0],
-            frames=(entry, *frames) if entry else tuple(frames[1:]),
-            cpu=0,
-            pid=self.pid,
-            when=self.now_ns() // NS_PER_JIFFY,
-        )
+        stack = self._track_stacks.get((entry, frames))  # one tuple per call site, shared
+        if stack is None:
+            stack = (entry, *frames) if entry else tuple(frames[1:])
+            self._track_stacks[entry, frames] = stack
+        track = Track(frames[0], stack, 0, self.pid, self.now_ns() // NS_PER_JIFFY)
         pair = cache.tracks.setdefault(addr, [None, None])
         pair[which] = track
 

@@ -1367,12 +1367,14 @@ class SlabAPI:
         whose frames and the caller's return address are among the three skipped).
         """
         frames = self._context_frames()
-        stack = self._track_stacks.get((entry, frames))  # one tuple per call site, shared
+        key = (entry, frames)
+        stack = self._track_stacks.get(key)  # one tuple per call site, shared
         if stack is None:
-            stack = (entry, *frames) if entry else tuple(frames[1:])
-            self._track_stacks[entry, frames] = stack
-        track = Track(frames[0], stack, 0, self.pid, self.now_ns() // NS_PER_JIFFY)
-        pair = cache.tracks.setdefault(addr, [None, None])
+            stack = self._track_stacks[key] = (entry, *frames) if entry else frames[1:]
+        track = Track(frames[0], stack, 0, self.context.pid, self.now_ns() // NS_PER_JIFFY)
+        pair = cache.tracks.get(addr)
+        if pair is None:
+            pair = cache.tracks[addr] = [None, None]
         pair[which] = track
 
     def _slab_debug_paths(self) -> None:

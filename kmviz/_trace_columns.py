@@ -580,11 +580,11 @@ def resolve_cache_names(trace: _trace.Trace) -> None:
     )
     by_size = found["by size"] = 0
     if len(alloc_rows):
-        _, size_ids = np.unique(sizes, axis=0, return_inverse=True)
-        size_ids = size_ids.reshape(-1)
+        size_ids = _row_ids(sizes)
         names = name[alloc_rows]
         named = names >= 0
-        pairs = np.unique(np.stack((size_ids[named], names[named]), axis=1), axis=0)
+        pairs = np.stack((size_ids[named], names[named]), axis=1)
+        pairs = pairs[np.unique(_row_ids(pairs), return_index=True)[1]]  # distinct pairs
         candidates = np.bincount(pairs[:, 0], minlength=size_ids.max() + 1)
         only = np.full(len(candidates), -1, np.int64)
         single = candidates[pairs[:, 0]] == 1
@@ -598,6 +598,14 @@ def resolve_cache_names(trace: _trace.Trace) -> None:
     found["by size"] = by_size
     trace.name = _trace.array("i", name.astype(np.int32).tobytes())
     trace.cache_names = found
+
+
+def _row_ids(rows: np.ndarray) -> np.ndarray:
+    """An id for each row of a two-column int64 array: equal rows, equal ids."""
+    if len(rows) and rows.min() >= 0 and rows.max() < 1 << 31:  # one int64 key per row
+        keys = rows[:, 0] << 32 | rows[:, 1]
+        return np.unique(keys, return_inverse=True)[1].reshape(-1)
+    return np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
 
 
 def slab_page_allocs(trace: _trace.Trace) -> bytearray:

@@ -455,3 +455,14 @@ def test_slub_debug_unhashes_the_page_allocators_reports_too(k):
     k.free_page(addr)
     page = next(line for line in new_text(k, before).splitlines() if "page:" in line)
     assert "page:ffffea" in page
+
+
+def test_a_fork_of_a_slub_debug_machine_reports_as_the_machine_would(k):
+    p = k.kmalloc(128, "GFP_KERNEL")
+    k.memset(p + 128, 0x12, 1)
+    twin = k.fork()
+    assert twin.kmalloc_cache("kmalloc-128").tracks == k.kmalloc_cache("kmalloc-128").tracks
+    before = len(twin.dmesg())
+    twin.kfree(p)
+    assert "Right Redzone overwritten" in new_text(twin, before)
+    assert k.kmalloc_cache("kmalloc-128").images[p][128 + 128] == 0x12  # the machine kept its byte

@@ -221,7 +221,9 @@ class SlabAPI:
             del slab.freelist[-take:]
             count -= take
             self.history.append_object(SlabFilled(cache.name, slab.pfn, take))
-            if slab.freelist:
+            if slab.freelist and cache.flags & SLAB_DEBUG_FLAGS:
+                cache.partial.insert(0, slab)  # a debugged cache has no CPU slab
+            elif slab.freelist:
                 cache.cpu_slab = slab
                 slab.frozen = True
 
@@ -703,7 +705,8 @@ class SlabAPI:
 
     # --- allocation ------------------------------------------------------------------------
     def _slab_alloc(self, cache: KmemCache, gfp, requested: int, tracepoint: str) -> int:
-        """slab_alloc_node(): the active slab's next free object, refilling it when empty."""
+        """slab_alloc_node(): the active slab's next free object, refilling it when empty (a
+        debugged cache: from its node's partial list, _alloc_single())."""
         self._check_alive()
         gfp = gfp_t(gfp)
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # slab_pre_alloc_hook(): might_alloc()
@@ -713,16 +716,16 @@ class SlabAPI:
             if tracepoint == "kmalloc":
                 frames = ("__kmem_cache_alloc_node", "kmalloc_trace")
             self._might_sleep(gfp, "include/linux/sched/mm.h:274", frames)
-        while True:
+        if cache.flags & SLAB_DEBUG_FLAGS:  # kmem_cache_debug(): no CPU slab
+            slab, addr = self._alloc_single(cache, gfp, tracepoint)
+        else:
             slab = cache.cpu_slab
             if slab is None or not slab.freelist:
                 slab = self._refill_cpu_slab(cache, gfp)
-                if slab is None:
-                    self._slab_out_of_memory(cache, gfp)
-                    return 0
-            addr = slab.address(slab.freelist.pop())
-            if not cache.images or self._alloc_debug_processing(slab, addr, tracepoint):
-                break
+            addr = slab.address(slab.freelist.pop()) if slab is not None else 0
+        if not addr:
+            self._slab_out_of_memory(cache, gfp)
+            return 0
         if gfp & BIT.ZERO and cache.flags & SLAB_POISON:  # slab_post_alloc_hook()'s memset()
             self._write_slots(slab, addr, addr + cache.object_size, 0)
         cache.requested[addr] = requested
@@ -730,6 +733,32 @@ class SlabAPI:
             self._set_track(cache, addr, 0, TRACK_ENTRY.get(tracepoint, tracepoint))
         self.history.append_object((tracepoint, addr, requested, gfp, cache))
         return addr
+
+    def _alloc_single(self, cache: KmemCache, gfp: int, tracepoint: str) -> tuple:
+        """___slab_alloc() of a debugged cache (mm/slub.c L3140, L3171): (slab, object) or
+        (None, 0).
+
+        Such a cache has no CPU slab and no per-CPU lists: get_partial_node() takes one object
+        from the node's first partial slab that passes alloc_debug_processing()
+        (alloc_single_from_partial(), L2085; a full slab leaves the list), else a new slab
+        gives its first object (alloc_single_from_new_slab(), L2115) and, not full, heads the
+        partial list.  The free that follows puts the object back first in its slab's free
+        list, so the next allocation gets the object just freed while its slab heads the list.
+        """
+        for slab in list(cache.partial):
+            addr = slab.address(slab.freelist.pop())
+            ok = not cache.images or self._alloc_debug_processing(slab, addr, tracepoint)
+            if not slab.freelist:  # full (add_full()), or given up by the check (remove_partial)
+                cache.partial.remove(slab)
+            if ok:
+                return slab, addr
+        slab = self._new_slab(cache, gfp)
+        if slab is None:
+            return None, 0
+        addr = slab.address(slab.freelist.pop())
+        if slab.freelist:
+            cache.partial.insert(0, slab)  # add_partial(n, slab, DEACTIVATE_TO_HEAD)
+        return slab, addr
 
     def _refill_cpu_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
         """___slab_alloc() (mm/slub.c L3015): the next active slab, or None (out of memory).
@@ -1214,8 +1243,8 @@ class SlabAPI:
     def _alloc_debug_processing(self, slab: Slab, addr: int, tracepoint: str) -> bool:
         """alloc_debug_processing() (mm/slub.c L1386) of the object just taken: True if it may
         be handed out (its red zones then turn 0xcc).  An object found overwritten costs the
-        whole slab: its free objects are given up and the slab refuses frees from then on
-        (``Marking all objects used``)."""
+        whole slab: its free objects are given up (its free list empties, so it leaves the
+        partial list) and the slab refuses frees from then on (``Marking all objects used``)."""
         cache = slab.cache
         frames = ("check_object", "alloc_debug_processing", *ALLOC_FRAMES.get(tracepoint, ()))
         if cache.debug and not self._check_object(slab, addr, SLUB_RED_INACTIVE, frames):

@@ -466,3 +466,24 @@ def test_a_fork_of_a_slub_debug_machine_reports_as_the_machine_would(k):
     twin.kfree(p)
     assert "Right Redzone overwritten" in new_text(twin, before)
     assert k.kmalloc_cache("kmalloc-128").images[p][128 + 128] == 0x12  # the machine kept its byte
+
+
+# --- how a debugged cache hands out objects ----------------------------------------------------
+def test_a_debugged_cache_has_no_cpu_slab_so_slabinfo_counts_live_objects_exactly(k):
+    ps = [k.kmalloc(100, "GFP_KERNEL") for _ in range(30)]
+    for p in ps[::3]:
+        k.kfree(p)
+    cache = k.kmalloc_cache("kmalloc-128")
+    assert cache.cpu_slab is None and not cache.percpu_partial
+    assert cache.active_objs == len(cache.requested) == 20
+
+
+def test_a_debugged_caches_new_slab_heads_the_partial_list_until_full(k):
+    cache = k.kmalloc_cache("kmalloc-128")
+    first = k._slab_of(k.kmalloc(100, "GFP_KERNEL"))
+    assert cache.partial == [first]
+    for _ in range(cache.objects - 1):
+        k.kmalloc(100, "GFP_KERNEL")
+    assert cache.partial == [] and not first.freelist  # full: on no list (add_full())
+    second = k._slab_of(k.kmalloc(100, "GFP_KERNEL"))
+    assert second is not first and cache.partial == [second]

@@ -406,26 +406,27 @@ class SlabAPI:
         self._flush_cpu_slab(cache)
         self._shrink(cache)
         if cache.slabs:
-            lines = []
+            text = f"Objects remaining in {cache.name} on __kmem_cache_shutdown()"
+            frames = ("__kmem_cache_shutdown", "kmem_cache_destroy")
             for slab in sorted(cache.slabs, key=lambda s: s.pfn):
                 if not slab.inuse:
                     continue
-                lines += self._slab_err_lines(
-                    cache, slab, f"Objects remaining in {cache.name} on __kmem_cache_shutdown()"
-                )
-                in_use = sorted(set(range(slab.objects)) - set(slab.freelist))
-                lines += [
-                    (KERN_ERR, f"Object 0x{self._ptr(slab.address(i))} @offset={i * cache.size}")
-                    for i in in_use
-                ]
-            lines += warning(
-                "mm/slab_common.c:498", self.comm, self.pid, self.taint,
-                self._trace("kmem_cache_destroy"),
-                f"kmem_cache_destroy {cache.name}: Slab cache still has objects when called "
-                f"from {EXIT_SITE}",
+                # list_slab_objects() (mm/slub.c L4391): slab_err(), then each object in use
+                # with its offset in the slab (after the left red zone) and print_tracking()
+                self._print_lines(self._slab_err_lines(cache, slab, text, frames))
+                self._add_taint_bad_page()
+                page = PAGE_OFFSET + (slab.pfn << PAGE_SHIFT)
+                for index in sorted(set(range(slab.objects)) - set(slab.freelist)):
+                    addr = slab.address(index)
+                    self._printk(KERN_ERR, f"Object 0x{self._ptr(addr)} @offset={addr - page}")
+                    self._print_lines(self._tracking_lines(cache, addr))
+            self._print_lines(
+                warning("mm/slab_common.c:498", self.comm, self.pid, self.taint,
+                        self._trace("kmem_cache_destroy"),
+                        f"kmem_cache_destroy {cache.name}: Slab cache still has objects when "
+                        f"called from {EXIT_SITE}")
             )  # fmt: skip
-            self._print_lines(lines)
-            self.taint |= 1 << TAINT_WARN | 1 << TAINT_BAD_PAGE
+            self.taint |= 1 << TAINT_WARN
         else:
             self.caches.remove(cache)
             cache.refcount = 0
@@ -1107,8 +1108,11 @@ class SlabAPI:
             f"used={slab.inuse} fp=0x{self._ptr(fp)} flags={flags}",
         )
 
-    def _slab_err_lines(self, cache: KmemCache, slab: Slab, text: str) -> list:
-        """slab_err() (mm/slub.c L953): the banner, the slab's line and a stack dump."""
+    def _slab_err_lines(
+        self, cache: KmemCache, slab: Slab, text: str, frames: tuple = (FREE_FRAME,)
+    ) -> list:
+        """slab_err() (mm/slub.c L953): the banner, the slab's line and a stack dump from
+        ``frames`` down (a free's checks by default)."""
         lines = self._slab_bug_lines(cache, text)
         lines.append(self._slab_info_line(slab))
         lines += dump_stack(
@@ -1116,7 +1120,7 @@ class SlabAPI:
             self.comm,
             self.pid,
             self.taint,
-            self._trace("dump_stack_lvl", "slab_err", FREE_FRAME),
+            self._trace("dump_stack_lvl", "slab_err", *frames),
         )
         return lines
 

@@ -487,3 +487,16 @@ def test_a_debugged_caches_new_slab_heads_the_partial_list_until_full(k):
     assert cache.partial == [] and not first.freelist  # full: on no list (add_full())
     second = k._slab_of(k.kmalloc(100, "GFP_KERNEL"))
     assert second is not first and cache.partial == [second]
+
+
+def test_destroying_a_cache_with_objects_lists_each_with_its_offset_and_allocator(k):
+    cache = k.kmem_cache_create("mine", 100)
+    k.kmem_cache_alloc(cache, "GFP_KERNEL")
+    p = k.kmem_cache_alloc(cache, "GFP_KERNEL")
+    before = len(k.dmesg())
+    k.kmem_cache_destroy(cache)
+    lines = [TIMESTAMP.sub("", line) for line in new_text(k, before).splitlines()]
+    at = lines.index(f"Object 0x{p:016x} @offset={cache.red_left_pad + cache.size}")
+    assert lines[at + 1].startswith("Allocated in lesson_init+")
+    warned = next(line for line in lines if line.startswith("CPU: ") and "Tainted" in line)
+    assert "Tainted: G    B" in warned  # slab_err() tainted the kernel before the WARN

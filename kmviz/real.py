@@ -1881,7 +1881,9 @@ def machine_like(
     memtotal = snap.meminfo["MemTotal"]
     mem, memory_notes = _copy_memory(memtotal, **machine)
     notes += memory_notes
-    kernel = Kernel(mem, **machine)
+    # built on boot pagesets, so that every block goes straight to and from the buddy lists
+    # the carving shapes; the per-CPU lists come on, empty, once the copy is made
+    kernel = Kernel(mem, pcp=False, **machine)
     zones = [zone.name for zone in kernel.zones]
     targets, target_notes = _targets(snap.buddyinfo, zones)
     notes += target_notes
@@ -1914,6 +1916,7 @@ def machine_like(
             )
     for zone in zones:
         _ZoneCarver(kernel, zone).carve(targets[zone])
+    kernel.setup_per_cpu_pageset()
     copy_total = meminfo(kernel.cat("/proc/meminfo"))["MemTotal"]
     kernel.likeness = Likeness(
         source=snap.source,

@@ -84,8 +84,10 @@ in the trace: the simulation records its own.  With views open, wrap the replay 
 Timeline.of(k).hold():`` (kmviz.widgets.timeline) so that they catch up once, at the end.
 
 **Export** (``export(k, path)``) writes the events ObjectAllocated, ObjectFreed,
-PagesAllocated, PagesFreed and AllocationFailed (a failed ``mm_page_alloc``, where 6.1's
-__alloc_pages() reaches its tracepoint) of ``k.history`` since boot, with the task, flags
+PagesAllocated, PagesFreed, AllocationFailed (a failed ``mm_page_alloc``, where 6.1's
+__alloc_pages() reaches its tracepoint), PagesAllocatedZoneLocked and PcpPagesDrained (the
+per-CPU list events mm_page_alloc_zone_locked and mm_page_pcpu_drain) of ``k.history`` since
+boot, with the task, flags
 and preempt depth of the simulated context at each, and the kernel clock: exact at every
 logged line, one microsecond per allocator call in between.
 Pointers print as with ``echo 0 > options/hash-ptr`` (real addresses), or hashed.
@@ -124,7 +126,9 @@ from .engine.events import (
     ObjectAllocated,
     ObjectFreed,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
 )
 from .engine.gfp import (
     __GFP_ACCOUNT,
@@ -1258,7 +1262,14 @@ def _exported(event) -> bool:
         except BadGfpZone:
             return False
         return True
-    return cls in (ObjectAllocated, ObjectFreed, PagesAllocated, PagesFreed)
+    return cls in (
+        ObjectAllocated,
+        ObjectFreed,
+        PagesAllocated,
+        PagesFreed,
+        PagesAllocatedZoneLocked,
+        PcpPagesDrained,
+    )
 
 
 def _trace_lines(kernel: Kernel, start: int, hash_pointers: bool) -> Iterator[str]:
@@ -1319,6 +1330,18 @@ def _event_text(event, pointer, accounted_caches: set[str], kernel: Kernel) -> s
     if cls is PagesFreed:
         page = pointer(struct_page_address(event.pfn))
         return f"mm_page_free: page={page} pfn={event.pfn:#x} order={event.order}"
+    if cls is PagesAllocatedZoneLocked:
+        page = pointer(struct_page_address(event.pfn))
+        return (
+            f"mm_page_alloc_zone_locked: page={page} pfn={event.pfn:#x} order={event.order} "
+            f"migratetype={event.migratetype} percpu_refill={int(event.percpu_refill)}"
+        )
+    if cls is PcpPagesDrained:
+        page = pointer(struct_page_address(event.pfn))
+        return (
+            f"mm_page_pcpu_drain: page={page} pfn={event.pfn:#x} order={event.order} "
+            f"migratetype={event.migratetype}"
+        )
     if cls is PagesAllocated:
         page, pfn, migratetype = (
             pointer(struct_page_address(event.pfn)),

@@ -3,6 +3,9 @@
  *
  * __get_free_pages() and free_pages() for the common case only: a GFP mask seen before whose
  * first zone has a block above the low watermark, and a free of a plain block by its head.
+ * Orders 0..3 and 9 go through the current CPU's per-CPU lists as in 6.1: a pop off the list
+ * head (rmqueue_bulk() refills an empty list, asking Python's rmqueue_fallback() when the
+ * migratetype's own lists run dry), a push on the head, free_pcppages_bulk() above high.
  * Everything else -- first use of a mask, fallback steals, other zones, the slow path, every
  * bad argument, atomic context (might_sleep() is due) and any call whose observers must hear of
  * it at once (kernel.notify_each_call) -- goes to the Python
@@ -19,6 +22,19 @@
 
 #define MAX_ORDER 11
 #define LIST_STRIDE 6          /* MIGRATE_TYPES: list heads per order in a zone */
+#define PAGE_ALLOC_COSTLY_ORDER 3
+#define PAGEBLOCK_ORDER 9
+#define MIGRATE_MOVABLE 1
+#define MIGRATE_PCPTYPES 3
+#define MIGRATE_ISOLATE 5
+#define NR_LOWORDER_PCP_LISTS 12
+#define NR_PCP_LISTS 14
+#define PCP (-128)             /* + (order << 3) + migratetype: a block on a pcp list */
+#define PCP_BATCH_SCALE_MAX 5
+#define KIND_ALLOC 1
+#define PCP_BIT (1LL << 53)
+#define PCP_BULK_BIT (1LL << 54)
+#define CPU_SHIFT 55
 #define ALLOCATED 16           /* state of an allocated block's head: ALLOCATED + order */
 #define TAIL (-1)
 #define PFN_SHIFT 29           /* history record layout, see history.py */
@@ -35,8 +51,18 @@ typedef struct {
     Py_buffer state_view, owner_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
     Py_buffer notify_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
+    Py_buffer pcp_count_view[MAX_ZONES], pcp_factor_view[MAX_ZONES], pcp_limits_view[MAX_ZONES];
+    Py_buffer cpu_view;
     int nzones;
     int64_t list_base[MAX_ZONES];
+    int64_t pcp_base[MAX_ZONES];
+    int64_t *pcp_count[MAX_ZONES];     /* per CPU: pages on its pcp lists */
+    int64_t *pcp_factor[MAX_ZONES];    /* per CPU: pcp->free_factor */
+    int64_t *pcp_limits[MAX_ZONES];    /* [high, batch] */
+    int64_t *cpu;              /* smp_processor_id() */
+    PyObject *zones;           /* the Zone objects, for rmqueue_fallback() */
+    PyObject *rmqueue_fallback;/* BuddyAllocator.rmqueue_fallback(zone, order, mt, nofrag) */
+    PyObject *slow_after_fast; /* Kernel._get_free_pages_slow(gfp, order) */
     int8_t *state;
     int8_t *owner;             /* nonzero: a subsystem holds the page (buddy.py OWNER_*) */
     int64_t *nxt, *prv;
@@ -126,7 +152,7 @@ rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, 
 
 /* __free_one_page(), as BuddyAllocator.free_one_page() with to_tail false. */
 static int
-free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt)
+free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt, long long extra)
 {
     int64_t *nxt = self->nxt, *prv = self->prv;
     int8_t *state = self->state;
@@ -170,8 +196,185 @@ free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt)
     nr_free[order]++;
     long long value = ((long long)first_pfn << PFN_SHIFT) | (to_tail ? TAIL_BIT : 0)
                       | ((long long)mt << 10) | ((long long)order << 6)
-                      | ((long long)first_order << 2) | KIND_FREE;
+                      | ((long long)first_order << 2) | KIND_FREE | extra;
     return append_record(self, value);
+}
+
+static int
+pcp_allowed_order(int order)
+{
+    return order <= PAGE_ALLOC_COSTLY_ORDER || order == PAGEBLOCK_ORDER;
+}
+
+static int
+order_to_pindex(int mt, int order)
+{
+    if (order > PAGE_ALLOC_COSTLY_ORDER)
+        return NR_LOWORDER_PCP_LISTS + (mt == MIGRATE_MOVABLE);
+    return MIGRATE_PCPTYPES * order + mt;
+}
+
+static int64_t
+pcp_head(FastPath *self, int zone, int cpu, int pindex)
+{
+    return self->pcp_base[zone] + (int64_t)cpu * NR_PCP_LISTS + pindex;
+}
+
+/* rmqueue_bulk(), as BuddyAllocator.rmqueue_bulk(): blocks taken, -1 on a Python error. */
+static int
+rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
+    long long record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT)
+                       | ((long long)mt << 10);
+    int code = PCP + (order << 3) + mt;
+    int taken = 0;
+    while (taken < count) {
+        int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, code);
+        while (pfn == -1) {    /* __rmqueue(): steal from another migratetype and retry */
+            PyObject *stolen = PyObject_CallFunction(
+                self->rmqueue_fallback, "Oiii", PyTuple_GET_ITEM(self->zones, zone), order, mt,
+                nofrag);
+            if (stolen == NULL)
+                return -1;
+            int again = PyObject_IsTrue(stolen);
+            Py_DECREF(stolen);
+            if (again < 0)
+                return -1;
+            if (!again)
+                break;
+            pfn = rmqueue_smallest(self, zone, order, mt, record, code);
+        }
+        if (pfn == -2)
+            return -1;
+        if (pfn < 0)
+            break;
+        int64_t last = prv[list];    /* list_add_tail() */
+        prv[list] = pfn;
+        nxt[pfn] = list;
+        prv[pfn] = last;
+        nxt[last] = pfn;
+        taken++;
+    }
+    self->pcp_count[zone][cpu] += (int64_t)taken << order;
+    return taken;
+}
+
+/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error. */
+static int64_t
+rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
+                int head, int nofrag)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    self->pcp_factor[zone][cpu] >>= 1;
+    int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
+    int64_t pfn = nxt[list];
+    if (pfn == list) {
+        int64_t batch = self->pcp_limits[zone][1];
+        if (batch > 1) {
+            batch >>= order;     /* an order-3 list refills 63 >> 3 == 7 blocks */
+            if (batch < 2)
+                batch = 2;
+        }
+        if (rmqueue_bulk(self, zone, cpu, order, (int)batch, mt, nofrag) < 0)
+            return -2;
+        pfn = nxt[list];
+        if (pfn == list)
+            return -1;
+    }
+    int64_t after = nxt[pfn];
+    nxt[list] = after;
+    prv[after] = list;
+    self->pcp_count[zone][cpu] -= (int64_t)1 << order;
+    self->state[pfn] = (int8_t)head;
+    long long value = ((long long)pfn << PFN_SHIFT) | record | PCP_BIT
+                      | ((long long)cpu << CPU_SHIFT) | ((long long)order << 6)
+                      | ((long long)order << 2);
+    if (append_record(self, value) < 0)
+        return -2;
+    return pfn;
+}
+
+/* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(). */
+static int
+free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    int64_t *pcp_count = &self->pcp_count[zone][cpu];
+    if (count > *pcp_count)
+        count = *pcp_count;
+    int64_t base = pcp_head(self, zone, cpu, 0);
+    int min_pindex = 0, max_pindex = NR_PCP_LISTS - 1;
+    long long drained = PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT);
+    pindex--;
+    while (count > 0) {
+        int64_t list;
+        for (;;) {
+            if (++pindex > max_pindex)
+                pindex = min_pindex;
+            list = base + pindex;
+            if (nxt[list] != list)
+                break;
+            if (pindex == max_pindex)
+                max_pindex--;
+            if (pindex == min_pindex)
+                min_pindex++;
+        }
+        int order = pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : pindex / MIGRATE_PCPTYPES;
+        do {
+            int64_t pfn = prv[list];     /* list_last_entry() */
+            int64_t before = prv[pfn], after = nxt[pfn];
+            nxt[before] = after;
+            prv[after] = before;
+            count -= (int64_t)1 << order;
+            *pcp_count -= (int64_t)1 << order;
+            int mt = (self->state[pfn] - PCP) & 7;
+            if (free_one_page(self, pfn, zone, order, mt, drained) < 0)
+                return -1;
+        } while (count > 0 && nxt[list] != list);
+    }
+    return 0;
+}
+
+/* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(). */
+static int
+free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int mt)
+{
+    int64_t *nxt = self->nxt, *prv = self->prv;
+    int pindex = order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order);
+    int64_t list = pcp_head(self, zone, cpu, pindex);
+    int64_t first = nxt[list];   /* list_add() */
+    nxt[list] = pfn;
+    prv[pfn] = list;
+    nxt[pfn] = first;
+    prv[first] = pfn;
+    self->state[pfn] = (int8_t)(PCP + (order << 3) + mt);
+    int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
+    self->pcp_count[zone][cpu] = count;
+    long long value = ((long long)pfn << PFN_SHIFT) | PCP_BIT | ((long long)cpu << CPU_SHIFT)
+                      | ((long long)mt << 10) | ((long long)order << 6)
+                      | ((long long)order << 2) | KIND_FREE;
+    if (append_record(self, value) < 0)
+        return -1;
+    int64_t factor = self->pcp_factor[zone][cpu];
+    int free_high = factor && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
+    int64_t high = free_high ? 0 : self->pcp_limits[zone][0];    /* nr_pcp_high() */
+    if (count < high)
+        return 0;
+    int64_t batch = self->pcp_limits[zone][1], to_free;        /* nr_pcp_free() */
+    if (free_high) {
+        to_free = count;
+    } else if (high < batch) {
+        to_free = 1;
+    } else {
+        int64_t min_nr_free = batch, max_nr_free = high - batch;
+        batch <<= factor;
+        if (batch < max_nr_free && factor < PCP_BATCH_SCALE_MAX)
+            self->pcp_factor[zone][cpu] = factor + 1;
+        to_free = batch < min_nr_free ? min_nr_free : batch > max_nr_free ? max_nr_free : batch;
+    }
+    return free_pcppages_bulk(self, zone, cpu, to_free, pindex);
 }
 
 /* An order that is a plain int in 0..10, else -1 (the Python side will judge it). */
@@ -220,6 +423,7 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
     int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
     int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
+    int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
     if (PyErr_Occurred())
         return NULL;
     /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
@@ -233,7 +437,15 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
         if (o == MAX_ORDER)
             return call_slow(self->slow_get_free_pages, args);
     }
-    int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
+    int64_t pfn;
+    if (pcp_allowed_order(order)) {
+        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
+                              nofrag);
+        if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
+            return call_slow(self->slow_after_fast, args);
+    } else {
+        pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
+    }
     if (pfn == -2)
         return NULL;
     if (pfn < 0)
@@ -267,7 +479,14 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
         return call_slow(self->slow_free_pages, args);
     int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
     int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
-    if (free_one_page(self, pfn, zone, order, mt) < 0)
+    if (pcp_allowed_order(order)) {
+        if (mt == MIGRATE_ISOLATE)
+            return call_slow(self->slow_free_pages, args);
+        if (free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (free_one_page(self, pfn, zone, order, mt, 0) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -278,20 +497,26 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     static char *keywords[] = {
         "state", "owner", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "record", "plans", "notify", "slow_get_free_pages",
-        "slow_free_pages", NULL};
+        "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
+        "pcp_limits", "rmqueue_fallback", "slow_after_fast", NULL};
     PyObject *state, *owner, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *record, *plans, *notify, *slow_get, *slow_free;
+    PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOO!O!O!KOO!OOO:FastPath", keywords, &state, &owner, &nxt, &prv,
-            &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type, &nr_free, &PyTuple_Type,
-            &free_count, &end, &record, &PyDict_Type, &plans, &notify,
-            &slow_get, &slow_free))
+            args, kwds, "OOOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OO:FastPath", keywords, &state, &owner,
+            &nxt, &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
+            &nr_free, &PyTuple_Type, &free_count, &end, &record, &PyDict_Type, &plans, &notify,
+            &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
+            &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
+            &fallback, &after_fast))
         return NULL;
     Py_ssize_t nzones = PyTuple_GET_SIZE(bases);
     if (nzones > MAX_ZONES || PyTuple_GET_SIZE(nr_free) != nzones
-        || PyTuple_GET_SIZE(free_count) != nzones) {
-        PyErr_SetString(PyExc_ValueError, "one list base, nr_free and free_count per zone");
+        || PyTuple_GET_SIZE(free_count) != nzones || PyTuple_GET_SIZE(zones) != nzones
+        || PyTuple_GET_SIZE(pcp_bases) != nzones || PyTuple_GET_SIZE(pcp_count) != nzones
+        || PyTuple_GET_SIZE(pcp_factor) != nzones || PyTuple_GET_SIZE(pcp_limits) != nzones) {
+        PyErr_SetString(PyExc_ValueError, "one of each per-zone item per zone");
         return NULL;
     }
     FastPath *self = (FastPath *)type->tp_alloc(type, 0);
@@ -314,6 +539,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_atomic;
     if (get_view(notify, &self->notify_view, 1, "notify") < 0)
         goto fail_notify;
+    if (get_view(cpu, &self->cpu_view, 8, "cpu") < 0)
+        goto fail_cpu;
     for (Py_ssize_t z = 0; z < nzones; z++) {
         if (get_view(PyTuple_GET_ITEM(nr_free, z), &self->nr_free_view[z], 8, "nr_free") < 0)
             goto fail_zones;
@@ -322,9 +549,34 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             PyBuffer_Release(&self->nr_free_view[z]);
             goto fail_zones;
         }
+        if (get_view(PyTuple_GET_ITEM(pcp_count, z), &self->pcp_count_view[z], 8,
+                     "pcp_count") < 0) {
+            PyBuffer_Release(&self->nr_free_view[z]);
+            PyBuffer_Release(&self->free_count_view[z]);
+            goto fail_zones;
+        }
+        if (get_view(PyTuple_GET_ITEM(pcp_factor, z), &self->pcp_factor_view[z], 8,
+                     "pcp_free_factor") < 0) {
+            PyBuffer_Release(&self->nr_free_view[z]);
+            PyBuffer_Release(&self->free_count_view[z]);
+            PyBuffer_Release(&self->pcp_count_view[z]);
+            goto fail_zones;
+        }
+        if (get_view(PyTuple_GET_ITEM(pcp_limits, z), &self->pcp_limits_view[z], 8,
+                     "pcp_limits") < 0) {
+            PyBuffer_Release(&self->nr_free_view[z]);
+            PyBuffer_Release(&self->free_count_view[z]);
+            PyBuffer_Release(&self->pcp_count_view[z]);
+            PyBuffer_Release(&self->pcp_factor_view[z]);
+            goto fail_zones;
+        }
         self->nr_free[z] = self->nr_free_view[z].buf;
         self->free_count[z] = self->free_count_view[z].buf;
+        self->pcp_count[z] = self->pcp_count_view[z].buf;
+        self->pcp_factor[z] = self->pcp_factor_view[z].buf;
+        self->pcp_limits[z] = self->pcp_limits_view[z].buf;
         self->list_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(bases, z));
+        self->pcp_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(pcp_bases, z));
         self->nzones = (int)z + 1;
     }
     if (PyErr_Occurred())
@@ -337,6 +589,10 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->zone_by_chunk = self->chunk_view.buf;
     self->atomic = self->atomic_view.buf;
     self->notify = self->notify_view.buf;
+    self->cpu = self->cpu_view.buf;
+    self->zones = Py_NewRef(zones);
+    self->rmqueue_fallback = Py_NewRef(fallback);
+    self->slow_after_fast = Py_NewRef(after_fast);
     self->direct_map_end = end;
     self->record = Py_NewRef(record);
     self->plans = Py_NewRef(plans);
@@ -348,8 +604,13 @@ fail_zones:
     for (int z = 0; z < self->nzones; z++) {
         PyBuffer_Release(&self->nr_free_view[z]);
         PyBuffer_Release(&self->free_count_view[z]);
+        PyBuffer_Release(&self->pcp_count_view[z]);
+        PyBuffer_Release(&self->pcp_factor_view[z]);
+        PyBuffer_Release(&self->pcp_limits_view[z]);
     }
     self->nzones = 0;
+    PyBuffer_Release(&self->cpu_view);
+fail_cpu:
     PyBuffer_Release(&self->notify_view);
 fail_notify:
     PyBuffer_Release(&self->atomic_view);
@@ -378,6 +639,9 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->plans);
     Py_VISIT(self->slow_get_free_pages);
     Py_VISIT(self->slow_free_pages);
+    Py_VISIT(self->zones);
+    Py_VISIT(self->rmqueue_fallback);
+    Py_VISIT(self->slow_after_fast);
     return 0;
 }
 
@@ -388,6 +652,9 @@ FastPath_clear(FastPath *self)
     Py_CLEAR(self->plans);
     Py_CLEAR(self->slow_get_free_pages);
     Py_CLEAR(self->slow_free_pages);
+    Py_CLEAR(self->zones);
+    Py_CLEAR(self->rmqueue_fallback);
+    Py_CLEAR(self->slow_after_fast);
     return 0;
 }
 
@@ -405,9 +672,13 @@ FastPath_dealloc(FastPath *self)
         PyBuffer_Release(&self->chunk_view);
         PyBuffer_Release(&self->atomic_view);
         PyBuffer_Release(&self->notify_view);
+        PyBuffer_Release(&self->cpu_view);
         for (int z = 0; z < self->nzones; z++) {
             PyBuffer_Release(&self->nr_free_view[z]);
             PyBuffer_Release(&self->free_count_view[z]);
+            PyBuffer_Release(&self->pcp_count_view[z]);
+            PyBuffer_Release(&self->pcp_factor_view[z]);
+            PyBuffer_Release(&self->pcp_limits_view[z]);
         }
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -842,7 +1113,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 2) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 3) < 0) {
         Py_DECREF(module);
         return NULL;
     }

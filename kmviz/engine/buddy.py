@@ -18,8 +18,20 @@ Representation (as struct page does it, but in three Python lists indexed by pfn
   ``ALLOCATED + order`` / ``COMPOUND + order`` when it heads an allocated block, ``TAIL`` for
   any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM.
 * ``nxt[i]`` / ``prv[i]`` -- a circular doubly linked list like ``struct list_head``; list
-  heads are extra nodes after the last pfn, one per (zone, order, migratetype).  Adding at the
-  head, at the tail and unlinking are O(1), as in the kernel.
+  heads are extra nodes after the last pfn, one per (zone, order, migratetype), then one per
+  (zone, CPU, pcp list).  Adding at the head, at the tail and unlinking are O(1), as in the
+  kernel.
+
+Per-CPU page lists (``struct per_cpu_pages``, 6.1): each zone keeps, for every CPU, one list
+per (order, migratetype) for orders 0..PAGE_ALLOC_COSTLY_ORDER and two for the THP order
+(``order_to_pindex()``).  A page on one is free but not in the buddy: ``state[pfn]`` is
+``PCP + (order << 3) + migratetype`` (the migratetype set_pcppage_migratetype() stored),
+NR_FREE_PAGES does not count it and it never merges.  An order-0 allocation pops the list
+head; an empty list is refilled with ``batch`` pages by rmqueue_bulk(); a free pushes on the
+head and, above ``high``, free_pcppages_bulk() gives pages from the list tails back to the
+buddy lists::
+
+    pindex = MIGRATE_PCPTYPES * order + migratetype   # order 0 Movable: 3 * 0 + 1 == 1
 """
 
 from __future__ import annotations
@@ -33,16 +45,29 @@ from .constants import (
     MAX_ORDER_NR_PAGES,
     MIGRATE_CMA,
     MIGRATE_HIGHATOMIC,
+    MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
     MIGRATE_RECLAIMABLE,
     MIGRATE_TYPES,
     MIGRATE_UNMOVABLE,
+    NR_LOWORDER_PCP_LISTS,
+    NR_PCP_LISTS,
+    PAGE_ALLOC_COSTLY_ORDER,
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
 )
 from .events import FallbackStolen, FreePagesIsolated
-from .history import KIND_FREE, PFN_SHIFT, TAIL_BIT, History
+from .history import (
+    CPU_SHIFT,
+    KIND_ALLOC,
+    KIND_FREE,
+    PCP_BIT,
+    PCP_BULK_BIT,
+    PFN_SHIFT,
+    TAIL_BIT,
+    History,
+)
 from .zones import Zone
 
 TAIL = -1  # a page inside a block, not its head (refcount 0)
@@ -61,14 +86,45 @@ OWNER_ANON = 3  # a user page: mapped, on the LRU (PG_lru)
 OWNER_FILE = 4  # page cache: page->mapping set, on the LRU (PG_lru)
 OWNER_VMALLOC = 5  # mapped by a vmalloc area that frees it in vfree()
 
+PCP = -128  # + (order << 3) + migratetype: a block on a per-CPU list (free, refcount 0)
+PCP_END = TAIL  # pcp codes are PCP .. PCP_END - 1
+
 LIST_STRIDE = MIGRATE_TYPES  # list heads per order in a zone
 ZONE_LISTS = MAX_ORDER * LIST_STRIDE  # list heads per zone
+BOOT_PAGESET_HIGH = 0  # a boot pageset stores nothing (mm/page_alloc.c L6690)
+BOOT_PAGESET_BATCH = 1
+PCP_BATCH_SCALE_MAX = 5  # CONFIG_PCP_BATCH_SCALE_MAX: free_factor's cap
+
+
+def pcp_allowed_order(order: int) -> bool:
+    """Whether blocks of ``order`` go through the per-CPU lists (pcp_allowed_order(), L767)."""
+    return order <= PAGE_ALLOC_COSTLY_ORDER or order == PAGEBLOCK_ORDER
+
+
+def order_to_pindex(migratetype: int, order: int) -> int:
+    """The pcp list of (order, migratetype): order_to_pindex() (L733), 3 * order + mt for
+    small orders, 12 (Unmovable, Reclaimable) or 13 (Movable) for the THP order."""
+    if order > PAGE_ALLOC_COSTLY_ORDER:
+        return NR_LOWORDER_PCP_LISTS + (migratetype == MIGRATE_MOVABLE)
+    return MIGRATE_PCPTYPES * order + migratetype
+
+
+def pindex_to_order(pindex: int) -> int:
+    """The order of the blocks on pcp list ``pindex`` (pindex_to_order(), L753)."""
+    return PAGEBLOCK_ORDER if pindex >= NR_LOWORDER_PCP_LISTS else pindex // MIGRATE_PCPTYPES
+
+
+def pcp_code(order: int, migratetype: int) -> int:
+    """``state[pfn]`` of a block of ``order`` on a pcp list, remembering its migratetype."""
+    return PCP + (order << 3) + migratetype
 
 
 class BuddyAllocator:
     """Free lists of every zone, with the kernel's split, merge and fallback rules."""
 
-    def __init__(self, nr_pfns: int, zones: list[Zone], history: History, mobility: bool):
+    def __init__(
+        self, nr_pfns: int, zones: list[Zone], history: History, mobility: bool, cpus: int = 1
+    ):
         # pad to a whole top-order block so a buddy lookup never runs off the end
         padded = -(-nr_pfns // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
         self.nr_pfns = nr_pfns
@@ -77,7 +133,9 @@ class BuddyAllocator:
         self.mobility = mobility  # False: page_group_by_mobility_disabled (tiny machines)
         self.state = array("b", [HOLE]) * padded
         self.owner = array("b", bytes(padded))  # OWNER_*: set while a subsystem holds the page
-        nodes = padded + len(zones) * ZONE_LISTS
+        self.cpus = cpus  # possible CPUs: each has its own pcp lists in every zone
+        pcp_nodes = len(zones) * cpus * NR_PCP_LISTS
+        nodes = padded + len(zones) * ZONE_LISTS + pcp_nodes
         self.nxt = array("q", bytes(8 * nodes))
         self.prv = array("q", bytes(8 * nodes))
         for node in range(padded, nodes):  # an empty list head points at itself
@@ -88,6 +146,9 @@ class BuddyAllocator:
         self.count_lru_pages: Callable[[int, int], int] = lambda start, end: 0
         for position, zone in enumerate(zones):
             zone.list_base = padded + position * ZONE_LISTS
+            zone.pcp_base = padded + len(zones) * ZONE_LISTS + position * cpus * NR_PCP_LISTS
+            zone.pcp_count = array("q", [0]) * cpus
+            zone.pcp_free_factor = array("q", [0]) * cpus
         # memmap_init() marks every pageblock Movable before memory is freed to the buddy;
         # it runs (in setup_arch) before build_all_zonelists() decides whether mobility
         # grouping is off, so even tiny machines start with Movable pageblocks.
@@ -343,7 +404,9 @@ class BuddyAllocator:
         return moved
 
     # --- freeing -------------------------------------------------------------------------------
-    def free_one_page(self, pfn: int, zone: Zone, order: int, mt: int, to_tail: bool) -> int:
+    def free_one_page(
+        self, pfn: int, zone: Zone, order: int, mt: int, to_tail: bool, extra: int = 0
+    ) -> int:
         """Return 2^order pages at ``pfn`` to the free lists, merging buddies; the final order.
 
         Mirrors __free_one_page() (mm/page_alloc.c L1122): while the buddy
@@ -351,7 +414,7 @@ class BuddyAllocator:
         order with ``pfn &= buddy``.  The result goes to the list head (LIFO) unless
         ``to_tail`` (FPI_TO_TAIL, as boot hand-over asks) or buddy_merge_likely(): the next
         bigger buddy is free too, so this block will probably merge soon and should not be
-        handed out first.
+        handed out first.  ``extra``: record bits of a block drained from a pcp list.
         """
         nxt, prv, state = self.nxt, self.prv, self.state
         nr_free = zone.nr_free
@@ -382,8 +445,188 @@ class BuddyAllocator:
             | (order << 6)
             | (first_order << 2)
             | KIND_FREE
+            | extra
         )
         return order
+
+    # --- per-CPU page lists (mm/page_alloc.c L3152-3560, L3793) ---------------------------
+    def pcp_list(self, zone: Zone, cpu: int, pindex: int) -> Iterator[int]:
+        """The pfns on CPU ``cpu``'s pcp->lists[pindex] in ``zone``, head (next out) first."""
+        nxt = self.nxt
+        head = zone.pcp_head(cpu, pindex)
+        node = nxt[head]
+        while node != head:
+            yield node
+            node = nxt[node]
+
+    def rmqueue_pcplist(
+        self, zone: Zone, cpu: int, order: int, mt: int, record: int, head: int, nofrag: bool
+    ) -> int:
+        """Pop a block of ``order`` off CPU ``cpu``'s pcp list for ``mt``; -1 if none came.
+
+        Mirrors rmqueue_pcplist() + __rmqueue_pcplist() (L3833, L3793): halve free_factor;
+        an empty list is first refilled by rmqueue_bulk() with ``batch >> order`` blocks (at
+        least 2, unless batch is 1); then the list head is taken (the most recently freed).
+        ``record``/``head`` as for rmqueue_smallest().
+        """
+        cpu_factor = zone.pcp_free_factor
+        cpu_factor[cpu] >>= 1
+        list_head = zone.pcp_head(cpu, order_to_pindex(mt, order))
+        nxt, prv = self.nxt, self.prv
+        pfn = nxt[list_head]
+        if pfn == list_head:
+            batch = zone.pcp_batch
+            if batch > 1:
+                batch = max(batch >> order, 2)  # an order-3 list refills 63 >> 3 == 7 blocks
+            self.rmqueue_bulk(zone, cpu, order, batch, mt, nofrag)
+            pfn = nxt[list_head]
+            if pfn == list_head:
+                return -1
+        after = nxt[pfn]  # list_del(): the block was first on its list
+        nxt[list_head] = after
+        prv[after] = list_head
+        zone.pcp_count[cpu] -= 1 << order
+        self.state[pfn] = head
+        self.record(
+            (pfn << PFN_SHIFT) | record | PCP_BIT | (cpu << CPU_SHIFT) | (order << 6) | (order << 2)
+        )
+        return pfn
+
+    def rmqueue_bulk(
+        self, zone: Zone, cpu: int, order: int, count: int, mt: int, nofrag: bool
+    ) -> int:
+        """Move up to ``count`` blocks of ``order`` from the buddy lists to a pcp list; how many.
+
+        Mirrors rmqueue_bulk() (L3152): each block comes from __rmqueue() (smallest first, a
+        fallback steal when ``mt``'s lists are empty) and goes to the list *tail*, so the list
+        runs in the physical order expand() hands pages out.  NR_FREE_PAGES drops by every
+        page taken (``__mod_zone_page_state(zone, NR_FREE_PAGES, -(i << order))``): pages on
+        a pcp list are not counted free.
+        """
+        list_head = zone.pcp_head(cpu, order_to_pindex(mt, order))
+        record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT) | (mt << 10)
+        code = pcp_code(order, mt)
+        nxt, prv = self.nxt, self.prv
+        taken = 0
+        while taken < count:
+            pfn = self.rmqueue_smallest(zone, order, mt, record, code)
+            while pfn < 0 and self.rmqueue_fallback(zone, order, mt, nofrag):
+                pfn = self.rmqueue_smallest(zone, order, mt, record, code)
+            if pfn < 0:
+                break
+            last = prv[list_head]  # list_add_tail()
+            prv[list_head] = pfn
+            nxt[pfn] = list_head
+            prv[pfn] = last
+            nxt[last] = pfn
+            taken += 1
+        zone.pcp_count[cpu] += taken << order
+        return taken
+
+    def free_unref_page(self, pfn: int, zone: Zone, cpu: int, order: int) -> None:
+        """Put a freed block on CPU ``cpu``'s pcp list head; drain a batch above ``high``.
+
+        Mirrors free_unref_page() + free_unref_page_commit() (L3501, L3469): the block keeps
+        its pageblock's migratetype (HighAtomic and CMA go on the Movable list; Isolate goes
+        straight to the buddy), it is pushed on the list head, so the next allocation gets
+        it back first (LIFO), and when the count reaches ``high`` free_pcppages_bulk() frees
+        nr_pcp_free() pages.  Order 1..3 frees after frees (free_factor set) drain everything.
+        """
+        mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+        if mt == MIGRATE_ISOLATE:
+            self.free_one_page(pfn, zone, order, mt, False)
+            return
+        pindex = order_to_pindex(mt if mt < MIGRATE_PCPTYPES else MIGRATE_MOVABLE, order)
+        nxt, prv = self.nxt, self.prv
+        list_head = zone.pcp_head(cpu, pindex)
+        first = nxt[list_head]  # list_add()
+        nxt[list_head] = pfn
+        prv[pfn] = list_head
+        nxt[pfn] = first
+        prv[first] = pfn
+        self.state[pfn] = pcp_code(order, mt)
+        count = zone.pcp_count[cpu] + (1 << order)
+        zone.pcp_count[cpu] = count
+        self.record(
+            (pfn << PFN_SHIFT) | PCP_BIT | (cpu << CPU_SHIFT) | (mt << 10) | (order << 6)
+            | (order << 2) | KIND_FREE
+        )  # fmt: skip
+        free_factor = zone.pcp_free_factor[cpu]
+        free_high = bool(free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
+        high = 0 if free_high else zone.pcp_high  # nr_pcp_high(), reclaim not active
+        if count >= high:
+            self.free_pcppages_bulk(zone, cpu, self.nr_pcp_free(zone, cpu, high, free_high), pindex)
+
+    def nr_pcp_free(self, zone: Zone, cpu: int, high: int, free_high: bool) -> int:
+        """How many pages a free above ``high`` gives back: nr_pcp_free() (L3422).
+
+        Everything after order 1..3 frees in a row; 1 for a boot pageset (high < batch);
+        else ``batch << free_factor`` clamped to [batch, high - batch], and free_factor grows
+        (up to CONFIG_PCP_BATCH_SCALE_MAX) while frees come without allocations.
+        """
+        count = zone.pcp_count[cpu]
+        if free_high:
+            return count
+        batch = zone.pcp_batch
+        if high < batch:
+            return 1
+        min_nr_free, max_nr_free = batch, high - batch
+        factor = zone.pcp_free_factor[cpu]
+        batch <<= factor
+        if batch < max_nr_free and factor < PCP_BATCH_SCALE_MAX:
+            zone.pcp_free_factor[cpu] = factor + 1
+        return max(min_nr_free, min(batch, max_nr_free))
+
+    def free_pcppages_bulk(self, zone: Zone, cpu: int, count: int, pindex: int) -> None:
+        """Give ``count`` pages from CPU ``cpu``'s pcp lists back to the buddy lists.
+
+        Mirrors free_pcppages_bulk() (L1574): starting with list ``pindex``, round-robin over
+        the non-empty lists, each time taking blocks from the list *tail* (the coldest) until
+        that list is empty or the count is reached; each block goes through __free_one_page()
+        with the migratetype it was stored with (tracepoint mm_page_pcpu_drain).
+        """
+        count = min(zone.pcp_count[cpu], count)
+        state, prv = self.state, self.prv
+        base = zone.pcp_head(cpu, 0)
+        min_pindex, max_pindex = 0, NR_PCP_LISTS - 1
+        pindex -= 1
+        drained = PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT)
+        while count > 0:
+            while True:  # the next non-empty list, round robin
+                pindex += 1
+                if pindex > max_pindex:
+                    pindex = min_pindex
+                list_head = base + pindex
+                if self.nxt[list_head] != list_head:
+                    break
+                if pindex == max_pindex:
+                    max_pindex -= 1
+                if pindex == min_pindex:
+                    min_pindex += 1
+            order = pindex_to_order(pindex)
+            while True:
+                pfn = prv[list_head]  # list_last_entry()
+                self._unlink(pfn)
+                count -= 1 << order
+                zone.pcp_count[cpu] -= 1 << order
+                mt = (state[pfn] - PCP) & 7
+                state[pfn] = TAIL
+                self.free_one_page(pfn, zone, order, mt, False, drained)
+                if count <= 0 or self.nxt[list_head] == list_head:
+                    break
+
+    def drain_pages_zone(self, zone: Zone, cpu: int) -> None:
+        """Give every page on CPU ``cpu``'s pcp lists of ``zone`` back: drain_pages_zone() (L3224).
+
+        In chunks of ``batch << CONFIG_PCP_BATCH_SCALE_MAX`` pages, as 6.1 does.
+        """
+        while zone.pcp_count[cpu]:
+            chunk = min(zone.pcp_count[cpu], zone.pcp_batch << PCP_BATCH_SCALE_MAX)
+            self.free_pcppages_bulk(zone, cpu, chunk, 0)
+
+    def pcp_pages(self, zone: Zone) -> int:
+        """Pages sitting on the pcp lists of every CPU in ``zone``."""
+        return sum(zone.pcp_count)
 
     # --- whole-zone views ----------------------------------------------------------------------
     def blocks(self, zone: Zone) -> Iterator[tuple[int, int, int]]:
@@ -398,6 +641,10 @@ class BuddyAllocator:
                 pfn += 1 << code
             elif ALLOCATED <= code < RESERVED:
                 order = code & 15
+                yield pfn, order, code
+                pfn += 1 << order
+            elif code < PCP_END:
+                order = (code - PCP) >> 3
                 yield pfn, order, code
                 pfn += 1 << order
             else:

@@ -25,6 +25,10 @@ MIGRATE_CMA = 4
 MIGRATE_ISOLATE = 5
 MIGRATE_PCPTYPES = 3  # the types that have per-cpu lists and fall back to each other
 MIGRATE_TYPES = 6
+# NR_PCP_LISTS (mmzone.h): MIGRATE_PCPTYPES lists per order up to the costly order, 3 * 4 == 12,
+# and two for THP (Unmovable/Reclaimable together, Movable): 14 per zone and CPU
+NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
+NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + 2
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 
 # fallbacks[] in mm/page_alloc.c L2621: where __rmqueue_fallback() looks, in order.

@@ -29,8 +29,9 @@ The configuration assumed, and why (line numbers are those of the 6.1.192 tree):
   addresses.
 * CONFIG_DEBUG_IRQFLAGS=y: local_irq_restore() with interrupts enabled warns once
   (kernel/locking/irqflag-debug.c L10).
-* One CPU, so ``CPU: 0``.  ``debug_locks`` and WARN_ON_ONCE() are per boot, so one context
-  should live as long as one simulated boot.
+* The task runs on CPU 0 unless ``k.on_cpu(n)`` moves it, which chooses the per-CPU page
+  lists it uses; the reports still say ``CPU: 0``.  ``debug_locks`` and WARN_ON_ONCE() are
+  per boot, so one context should live as long as one simulated boot.
 
 Misuse is reported like the kernel and leaves the context consistent: counts never go negative,
 the held-lock list only holds locks that are held, in the order they were taken.  Where the
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -243,6 +245,8 @@ class ExecutionContext:
     def __init__(self, comm: str = "insmod", pid: int = 1234):
         self.comm = comm
         self.pid = pid
+        # smp_processor_id(): the CPU the code runs on, in an array the C fast path reads
+        self.cpu_cell = array("q", [0])
         # lib/debug_locks.c L25: cleared by the first lock-debugging report, which silences
         # lockdep and every later DEBUG_LOCKS_WARN_ON() for the rest of the boot
         self.debug_locks = True
@@ -260,6 +264,11 @@ class ExecutionContext:
         self._warned_once: set[str] = set()  # WARN_ON_ONCE() locations that fired
 
     # === state ===================================================================================
+    @property
+    def cpu(self) -> int:
+        """smp_processor_id(): the CPU running the code, whose per-CPU lists it uses."""
+        return self.cpu_cell[0]
+
     @property
     def preempt_count(self) -> int:
         """preempt_count(): preempt, softirq, hardirq and NMI counts packed as in preempt.h."""

@@ -38,23 +38,66 @@ class BlockSplit:
 
 
 @dataclass(frozen=True, slots=True)
+class PagesAllocatedZoneLocked:
+    """A block of 2^order pages at ``pfn`` left the buddy lists under the zone lock.
+
+    Tracepoint mm_page_alloc_zone_locked, which __rmqueue_smallest() fires for every block
+    it takes: ``percpu_refill`` is 6.1's ``pcp_allowed_order(order) && migratetype <
+    MIGRATE_PCPTYPES``.  ``cpu`` is the CPU whose per-CPU list the block went onto
+    (rmqueue_bulk()), or -1 when it goes straight to the caller (a PagesAllocated follows).
+    """
+
+    pfn: int
+    order: int
+    migratetype: int
+    zone: str
+    percpu_refill: bool
+    cpu: int
+
+
+@dataclass(frozen=True, slots=True)
 class PagesAllocated:
-    """The page allocator handed out 2^order pages at ``pfn`` (tracepoint mm_page_alloc)."""
+    """The page allocator handed out 2^order pages at ``pfn`` (tracepoint mm_page_alloc).
+
+    ``cpu`` is the CPU whose per-CPU list they came off, -1 when they came from the buddy
+    lists (a PagesAllocatedZoneLocked comes just before).
+    """
 
     pfn: int
     order: int
     gfp: int
     migratetype: int
     zone: str
+    cpu: int = -1
 
 
 @dataclass(frozen=True, slots=True)
 class PagesFreed:
-    """2^order pages at ``pfn`` came back to the page allocator (tracepoint mm_page_free)."""
+    """2^order pages at ``pfn`` came back to the page allocator (tracepoint mm_page_free).
+
+    ``cpu`` is the CPU whose per-CPU list they went onto (free_unref_page()), -1 when they
+    went to the buddy lists (merges may follow).
+    """
 
     pfn: int
     order: int
     zone: str
+    cpu: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PcpPagesDrained:
+    """free_pcppages_bulk() gave a block from CPU ``cpu``'s pcp list back to the buddy lists.
+
+    Tracepoint mm_page_pcpu_drain (which 6.1 fires after __free_one_page(); here it comes
+    first, and the merges of __free_one_page() follow as BuddiesMerged).
+    """
+
+    pfn: int
+    order: int
+    migratetype: int
+    zone: str
+    cpu: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,36 @@ class ExecutionContextAPI:
 
         return Section(lambda: switch((comm, pid)), lambda: switch(saved))
 
+    # --- which CPU -----------------------------------------------------------------------------
+    def smp_processor_id(self) -> int:
+        """The CPU the current code runs on (0 unless moved with ``on_cpu()``)."""
+        return self.context.cpu
+
+    def on_cpu(self, cpu: int) -> Section:
+        """Move the current task to CPU ``cpu`` (its per-CPU page lists); ``with`` moves it back.
+
+        The scheduler moves a task only while it may be preempted, so this refuses
+        (ValueError) in atomic context: preemption or interrupts off, a lock held.
+        """
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise TypeError(f"on_cpu() takes a CPU number (int), not {cpu!r}")
+        if not 0 <= cpu < self.cpus:
+            raise ValueError(f"this machine has CPUs 0..{self.cpus - 1}, not {cpu}")
+        if self.atomic:
+            raise ValueError(
+                "a task in atomic context cannot move to another CPU (preemption is off)"
+            )
+        saved = self.context.cpu
+
+        def move(to: int) -> None:
+            self.context.cpu_cell[0] = to
+            self.history.append_object(
+                ContextChanged(f"migrate to CPU {to}", self.context.snapshot())
+            )
+
+        move(cpu)
+        return Section(None, lambda: move(saved))
+
     # --- interrupts ----------------------------------------------------------------------------
     def irq(self) -> Section:
         """``with k.irq():`` runs the block as a hard interrupt handler (irq_enter/irq_exit)."""

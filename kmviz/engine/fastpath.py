@@ -1,7 +1,8 @@
 """Puts the C fast paths (``_fastpath.c``) in front of a Kernel's hottest calls, if built.
 
-``__get_free_pages()`` / ``free_pages()`` of a plain block and ``kmalloc()`` / ``kfree()`` of
-a slab object are most of what a busy machine does.  When the extension compiled at install
+``__get_free_pages()`` / ``free_pages()`` of a plain block (through the current CPU's per-CPU
+lists for orders 0..3 and 9) and ``kmalloc()`` / ``kfree()`` of a slab object are most of what a
+busy machine does.  When the extension compiled at install
 time, ``attach()`` gives a kernel instance C versions of them that handle the common case on
 the same data and hand every other case to the Python methods, which stay the reference.
 Without a compiler nothing changes except speed.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-INTERFACE = 2  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 3  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -56,6 +57,14 @@ def attach(kernel: Kernel) -> bool:
         notify=kernel.notify_each_call,
         slow_get_free_pages=cls.get_free_pages.__get__(kernel),
         slow_free_pages=cls.free_pages.__get__(kernel),
+        cpu=kernel.context.cpu_cell,
+        zones=tuple(kernel.zones),
+        pcp_bases=tuple(zone.pcp_base for zone in kernel.zones),
+        pcp_count=tuple(zone.pcp_count for zone in kernel.zones),
+        pcp_free_factor=tuple(zone.pcp_free_factor for zone in kernel.zones),
+        pcp_limits=tuple(zone.pcp_limits for zone in kernel.zones),
+        rmqueue_fallback=buddy.rmqueue_fallback,
+        slow_after_fast=kernel._get_free_pages_slow,
     )
     if not kernel.cma_count:  # the C page path keeps no NR_FREE_CMA_PAGES: Python serves pages
         kernel.get_free_pages = fast.get_free_pages

@@ -15,8 +15,17 @@ Record layout (bit positions)::
     mt       10..12  migratetype of the lists involved
     tail     13      free: the merged block went to the list tail (buddy_merge_likely)
     gfp      13..28  allocation: index into the table of GFP masks seen so far
-    pfn      29..    first page frame
+    pfn      29..52  first page frame (64 GiB is 2^24 frames)
+    pcp      53      a per-CPU list is involved: allocation popped it / free pushed it ...
+    bulk     54      ... or, with pcp, rmqueue_bulk() moved it there / free_pcppages_bulk() out
+    cpu      55..62  with pcp: the CPU whose list it is
     object   2..     kind 0: index into the stored objects
+
+Events per record: a buddy allocation is its splits, mm_page_alloc_zone_locked and
+mm_page_alloc; a pop off a pcp list is mm_page_alloc alone; an rmqueue_bulk() block is its
+splits and mm_page_alloc_zone_locked; a free to the buddy is mm_page_free and its merges, a
+push onto a pcp list is mm_page_free alone, and a drained block is mm_page_pcpu_drain and
+its merges.
 """
 
 from __future__ import annotations
@@ -26,13 +35,16 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, islice
 
+from .constants import MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
 from .events import (
     BlockSplit,
     BuddiesMerged,
     ObjectAllocated,
     ObjectFreed,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
     SlabFrozen,
 )
 
@@ -61,14 +73,24 @@ KIND_OBJECT = 0
 KIND_ALLOC = 1
 KIND_FREE = 2
 PFN_SHIFT = 29
+PFN_MASK = (1 << 24) - 1
 GFP_SHIFT = 13
 TAIL_BIT = 1 << 13
+PCP_BIT = 1 << 53
+PCP_BULK_BIT = 1 << 54
+CPU_SHIFT = 55
 LOW_BITS = (1 << 10) - 1  # kind, order and order2: all a record's event count depends on
-# EVENTS_OF[record & LOW_BITS]: how many events a record stands for -- a stored event is one;
-# an allocation is its splits (order2 - order) and itself, a free itself and its merges
+PCP_KEY_SHIFT = 43  # (record >> 43) & PCP_KEY puts the pcp and bulk bits above LOW_BITS
+PCP_KEY = 3 << 10
+# EVENTS_OF[key]: how many events a record stands for, by key = its LOW_BITS and its pcp
+# bits -- a stored event is one; a buddy allocation its splits, mm_page_alloc_zone_locked and
+# mm_page_alloc; an rmqueue_bulk() block its splits and mm_page_alloc_zone_locked; a free to
+# the buddy or a drained block one and its merges; a pop off or push on a pcp list one
 EVENTS_OF = [
-    1 if bits & 3 == KIND_OBJECT else 1 + ((bits >> 6) & 15) - ((bits >> 2) & 15)
-    for bits in range(LOW_BITS + 1)
+    1
+    if bits & 3 == KIND_OBJECT or bits >> 10 == 1
+    else 1 + ((bits >> 6) & 15) - ((bits >> 2) & 15) + (bits >> 10 == 0 and bits & 3 == KIND_ALLOC)
+    for bits in range(4 << 10)
 ]
 
 
@@ -112,7 +134,10 @@ class History(Sequence):
         ends, records = self._ends, self.records
         if len(ends) < len(records):
             total = ends[-1] if ends else 0
-            counts = map(EVENTS_OF.__getitem__, map(LOW_BITS.__and__, records[len(ends) :]))
+            counts = (
+                EVENTS_OF[(record & LOW_BITS) | ((record >> PCP_KEY_SHIFT) & PCP_KEY)]
+                for record in records[len(ends) :]
+            )
             ends.extend(islice(accumulate(counts, initial=total), 1, None))
         return ends
 
@@ -174,19 +199,34 @@ class History(Sequence):
             if event.__class__ is tuple:
                 event = COMPACT_EVENTS[event[0]](*event[1:])
             return [event]
-        pfn = record >> PFN_SHIFT
+        pfn = (record >> PFN_SHIFT) & PFN_MASK
         order = (record >> 2) & 15
         order2 = (record >> 6) & 15
         mt = (record >> 10) & 7
         zone = self._zone_name_of(pfn)
+        pcp = record & PCP_BIT
+        bulk = record & PCP_BULK_BIT
+        cpu = (record >> CPU_SHIFT) if pcp else -1
         if kind == KIND_ALLOC:
+            if pcp and not bulk:  # __rmqueue_pcplist(): the list head, no buddy work
+                gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
+                return [PagesAllocated(pfn, order, gfp, mt, zone, cpu)]
             # expand(): the block of order2 at pfn is halved until it is of `order`;
             # each halving keeps the lower half, so every split starts at pfn.
             events: list = [BlockSplit(pfn, o, zone, mt) for o in range(order2, order, -1)]
-            gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
-            events.append(PagesAllocated(pfn, order, gfp, mt, zone))
+            refill = mt < MIGRATE_PCPTYPES and (
+                order <= PAGE_ALLOC_COSTLY_ORDER or order == PAGEBLOCK_ORDER
+            )
+            events.append(PagesAllocatedZoneLocked(pfn, order, mt, zone, refill, cpu))
+            if not pcp:
+                gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
+                events.append(PagesAllocated(pfn, order, gfp, mt, zone))
             return events
-        events = [PagesFreed(pfn, order, zone)]
+        if pcp and not bulk:  # free_unref_page_commit(): onto the list head
+            return [PagesFreed(pfn, order, zone, cpu)]
+        events = [
+            PcpPagesDrained(pfn, order, mt, zone, cpu) if pcp else PagesFreed(pfn, order, zone)
+        ]
         for o in range(order, order2):
             buddy = pfn ^ (1 << o)  # e.g. 8 ^ (1 << 1) == 10
             events.append(BuddiesMerged(pfn, buddy, o, zone, mt))

@@ -10,8 +10,27 @@ import hashlib
 import itertools
 from typing import TYPE_CHECKING
 
-from .buddy import ALLOCATED, COMPOUND, HOLE, OWNER_ANON, OWNER_FILE, RESERVED, TAIL
-from .constants import MAX_ORDER, MIGRATE_CMA, MIGRATE_TYPES
+from .buddy import (
+    ALLOCATED,
+    COMPOUND,
+    HOLE,
+    OWNER_ANON,
+    OWNER_FILE,
+    PCP,
+    PCP_END,
+    RESERVED,
+    TAIL,
+    order_to_pindex,
+    pcp_allowed_order,
+)
+from .constants import (
+    MAX_ORDER,
+    MIGRATE_CMA,
+    MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES,
+    MIGRATE_TYPES,
+    NR_PCP_LISTS,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -22,8 +41,10 @@ def check(kernel: Kernel) -> None:
 
     * every page is covered by exactly one block (free, allocated or reserved), blocks are
       naturally aligned and never cross a zone;
-    * each zone's free pages = its managed pages - allocated pages, and equals the sum of its
-      free blocks;
+    * each zone's free pages (NR_FREE_PAGES) equals the sum of its free blocks in the buddy,
+      and free + on per-CPU lists + allocated = managed pages;
+    * every per-CPU list holds only blocks of its order and migratetype (Movable's list also
+      HighAtomic/CMA), linked both ways, and each CPU's count is the pages on its lists;
     * nr_free[order] equals the length of that order's lists, and every list entry is a free
       block head of that order in that zone, linked both ways;
     * no two free buddies of the same order are left unmerged (below the top order);
@@ -59,7 +80,34 @@ def check(kernel: Kernel) -> None:
         assert cma_free == zone.free_cma, (
             f"{zone.name}: NR_FREE_CMA_PAGES is {zone.free_cma} but the CMA lists hold {cma_free}"
         )
-        free = allocated = 0
+        on_pcp: dict[int, int] = {}
+        for cpu in range(buddy.cpus):
+            pages = 0
+            for pindex in range(NR_PCP_LISTS):
+                head = zone.pcp_head(cpu, pindex)
+                node, previous = buddy.nxt[head], head
+                while node != head:
+                    assert buddy.prv[node] == previous, f"{zone.name}: broken pcp link at {node}"
+                    code = state[node]
+                    assert PCP <= code < PCP_END, (
+                        f"{zone.name}: pfn {node:#x} on CPU {cpu}'s pcp list {pindex} has state "
+                        f"{code}"
+                    )
+                    order, mt = (code - PCP) >> 3, (code - PCP) & 7
+                    list_mt = mt if mt < MIGRATE_PCPTYPES else MIGRATE_MOVABLE
+                    assert pcp_allowed_order(order) and order_to_pindex(list_mt, order) == pindex, (
+                        f"{zone.name}: order-{order} block {node:#x} of migratetype {mt} on pcp "
+                        f"list {pindex}"
+                    )
+                    assert node not in on_pcp, f"{zone.name}: pfn {node:#x} on a pcp list twice"
+                    on_pcp[node] = order
+                    pages += 1 << order
+                    previous, node = node, buddy.nxt[node]
+            assert pages == zone.pcp_count[cpu], (
+                f"{zone.name}: CPU {cpu}'s pcp count is {zone.pcp_count[cpu]} but its lists "
+                f"hold {pages} pages"
+            )
+        free = allocated = pcp = 0
         pfn = zone.start_pfn
         while pfn < zone.end_pfn:
             code = state[pfn]
@@ -78,6 +126,10 @@ def check(kernel: Kernel) -> None:
                 allocated += 1 << order
             elif code in (RESERVED, HOLE):
                 order = 0
+            elif PCP <= code < PCP_END:
+                order = (code - PCP) >> 3
+                assert on_pcp.get(pfn) == order, f"{zone.name}: pcp block {pfn:#x} not listed"
+                pcp += 1 << order
             else:
                 raise AssertionError(f"{zone.name}: pfn {pfn:#x} is a tail without a head")
             size = 1 << order
@@ -89,8 +141,9 @@ def check(kernel: Kernel) -> None:
         assert free == zone.free_pages, (
             f"{zone.name}: free blocks hold {free} pages but free_pages says {zone.free_pages}"
         )
-        assert free + allocated == zone.managed_pages, (
-            f"{zone.name}: {free} free + {allocated} allocated != {zone.managed_pages} managed"
+        assert free + pcp + allocated == zone.managed_pages, (
+            f"{zone.name}: {free} free + {pcp} on pcp lists + {allocated} allocated != "
+            f"{zone.managed_pages} managed"
         )
     lru = set(kernel.page_cache.lru).union(*(task.pages for task in kernel.tasks))
     marked = {pfn for pfn, owner in enumerate(buddy.owner) if owner in (OWNER_ANON, OWNER_FILE)}
@@ -219,7 +272,18 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
         [] if tables is None else sorted((p, sorted(t.items())) for p, t in tables._tables.items())
     )
     parts = (
-        [(z.free_pages, tuple(z.nr_free), z.managed_pages) for z in kernel.zones],
+        [
+            (
+                z.free_pages,
+                tuple(z.nr_free),
+                z.managed_pages,
+                tuple(z.pcp_count),
+                tuple(z.pcp_free_factor),
+                z.pcp_high,
+                z.pcp_batch,
+            )
+            for z in kernel.zones
+        ],
         caches,
         sorted(kernel.large_kmalloc.items()),
         sorted(
@@ -233,6 +297,7 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
         list(kernel.page_cache.lru),
         kernel.memblock_reserved,
         kernel.context.snapshot(),
+        kernel.context.cpu,
         kernel.boot_stage,
         kernel._kswapd_pending is not None,
         kernel._next_pid,

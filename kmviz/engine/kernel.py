@@ -37,9 +37,12 @@ from .buddy import (
     OWNER_PAGE_TABLE,
     OWNER_SLAB,
     OWNER_VMALLOC,
+    PCP,
+    PCP_END,
     RESERVED,
     TAIL,
     BuddyAllocator,
+    pcp_allowed_order,
 )
 from .cma import CmaAPI, cma_pages
 from .compaction import CompactionAPI
@@ -135,6 +138,7 @@ from .zones import (
     build_zones,
     calculate_min_free_kbytes,
     recommended_min_free_kbytes,
+    setup_per_cpu_pagesets,
     setup_per_zone_lowmem_reserve,
     setup_per_zone_wmarks,
     thp_enabled,
@@ -257,6 +261,9 @@ class Kernel(
     holds (task and IRQ stacks, ACPI/HPET ioremaps, a percpu chunk, ...; vmalloc.py
     _boot_vmalloc_areas()), which break up the free lists as a real boot does; by default
     vmalloc space starts empty.
+    ``pcp=False`` keeps every CPU's boot pageset (high 0, batch 1), as 6.1 has before
+    setup_per_cpu_pageset(): each block passes through the CPU's list straight from and to
+    the buddy lists, which then behave as the textbook buddy system.
 
     Observers of ``tick`` (the views' Timelines) hear of the calls in batches: once at the end
     of a ``with k.batch():`` block, once at the end of a notebook cell (``begin_cell()`` /
@@ -291,6 +298,7 @@ class Kernel(
         config: str = DEFAULT_CONFIG,
         boot_vmalloc: bool = False,
         cma: int | str | None = None,
+        pcp: bool = True,
     ):
         super().__init__()
         wanted_cma = cma_pages(cma)
@@ -311,6 +319,7 @@ class Kernel(
             ("boot_caches", boot_caches),
             ("boot", boot),
             ("boot_vmalloc", boot_vmalloc),
+            ("pcp", pcp),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, not {flag!r}")
@@ -375,12 +384,13 @@ class Kernel(
         self._plans: dict[int, AllocPlan] = {}  # by GFP mask
         self._page_plans: dict[int, AllocPlan] = {}  # by the mask __get_free_pages was given
         # the same plans as plain tuples for the C fast path (fastpath.py)
-        self.page_plans_for_c: dict[int, tuple[int, int, int, int, int]] = {}
+        self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool]] = {}
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
         # free pages whose refcount a silent double free took to -1 (config="debian")
         self.refcount_underflow: set[int] = set()
+        self.pcp = pcp  # False: the boot pagesets stay (see the class docstring)
         self.boot_stage = "early"
         self._setup_arch(wanted_cma)
         if boot:
@@ -479,7 +489,7 @@ class Kernel(
         estimate = self._nr_kernel_pages()  # vm_total_pages while managed is an estimate
         mobility = estimate >= PAGEBLOCK_NR_PAGES * MIGRATE_TYPES
         self.mobility_grouping = mobility
-        self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility)
+        self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility, self.cpus)
         self._kcompactd_highest_zoneidx = self.zones[-1].idx  # pgdat->nr_zones - 1
         self.buddy.count_lru_pages = self._count_lru_pages
         state = self.buddy.state
@@ -538,6 +548,10 @@ class Kernel(
         self._page_plans.clear()
         self.page_plans_for_c.clear()
         self._kmem_cache_init()
+        # setup_per_cpu_pageset() after mm_init(), then init_per_zone_wmark_min()'s
+        # zone_pcp_update(): until here the boot pagesets (high 0, batch 1) kept no pages
+        if self.pcp:
+            self.setup_per_cpu_pageset()
         self.boot_stage = "running"
         if self.boot_vmalloc:
             self._boot_vmalloc_areas()
@@ -567,6 +581,18 @@ class Kernel(
             f"kmviz: {option}=y printed this (Kernel(config={self.config!r})); "
             "Debian's stock kernel (config='debian') prints nothing here",
         )
+
+    def setup_per_cpu_pageset(self) -> None:
+        """Give every zone's per-CPU lists their high and batch, replacing the boot pagesets.
+
+        Mirrors setup_per_cpu_pageset() and zone_pcp_update() (mm/page_alloc.c L7247):
+        batch from the managed pages (zone_batchsize()), high from the low watermark over
+        the CPUs (zone_highsize()).  boot() calls it unless the machine was made with
+        ``pcp=False``; calling it later turns the lists on for such a machine.
+        """
+        self._check_alive()
+        setup_per_cpu_pagesets(self.zones, self.cpus)
+        self.pcp = True
 
     def _print_memory_map(self, total_pages: int) -> None:
         """The boot lines about memory: BIOS map, zone ranges, node ranges, zonelists."""
@@ -829,6 +855,7 @@ class Kernel(
         buddy = self.buddy
         mt, record, head = plan.migratetype, plan.record, plan.head + order
         cma = plan.alloc_cma
+        pcp = pcp_allowed_order(order)
         while True:
             for zone, mark in zonelist:
                 # __zone_watermark_ok(): free pages minus (2^order - 1) must exceed the mark
@@ -839,6 +866,14 @@ class Kernel(
                     continue
                 if order and not buddy.has_free_block(zone, order):
                     continue
+                if pcp:  # rmqueue(): this CPU's list first, then rmqueue_buddy()
+                    pfn = buddy.rmqueue_pcplist(
+                        zone, self.context.cpu_cell[0], order, mt, record, head, nofrag
+                    )
+                    if pfn >= 0:
+                        if self.refcount_underflow and self._check_new_pages(pfn, order):
+                            return self._get_page_from_freelist(plan, zonelist, order, nofrag)
+                        return pfn
                 pfn = -1
                 if cma and zone.free_cma > zone.free_pages // 2:
                     # __rmqueue(): "Balance movable allocations between regular and CMA
@@ -963,7 +998,7 @@ class Kernel(
             f" mapped:0 shmem:0 pagetables:{pagetables}",
             " sec_pagetables:0 bounce:0",
             " kernel_misc_reclaimable:0",
-            f" free:{self.free_pages_count()} free_pcp:0 "
+            f" free:{self.free_pages_count()} free_pcp:{self.pcp_pages_count()} "
             f"free_cma:{sum(z.free_cma for z in self.zones)}",
             f"Node 0 active_anon:{4 * total_anon}kB inactive_anon:0kB active_file:0kB "
             f"inactive_file:{4 * total_file}kB unevictable:0kB isolated(anon):0kB "
@@ -980,8 +1015,9 @@ class Kernel(
                 f"active_anon:{4 * anon.get(z.idx, 0)}kB inactive_anon:0kB active_file:0kB "
                 f"inactive_file:{4 * file.get(z.idx, 0)}kB unevictable:0kB "
                 f"writepending:0kB present:{z.present_pages * 4}kB "
-                f"managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB free_pcp:0kB "
-                f"local_pcp:0kB free_cma:{4 * z.free_cma}kB"
+                f"managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB "
+                f"free_pcp:{self.buddy.pcp_pages(z) * 4}kB "
+                f"local_pcp:{z.pcp_count[self.context.cpu] * 4}kB free_cma:{4 * z.free_cma}kB"
             )
             lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
         letters = "UMEHCI"
@@ -1043,13 +1079,23 @@ class Kernel(
             if zone.free_pages - (1 << order) >= plan.first_mark and (
                 order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
             ):
-                pfn = self.buddy.rmqueue_smallest(
-                    zone, order, plan.migratetype, plan.record, plan.head + order
-                )
+                if pcp_allowed_order(order):
+                    pfn = self.buddy.rmqueue_pcplist(
+                        zone, self.context.cpu_cell[0], order, plan.migratetype, plan.record,
+                        plan.head + order, plan.nofragment,
+                    )  # fmt: skip
+                else:
+                    pfn = self.buddy.rmqueue_smallest(
+                        zone, order, plan.migratetype, plan.record, plan.head + order
+                    )
                 if pfn >= 0:
                     if self.notify_each_call[0]:
                         self.tick += 1
                     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        return self._get_free_pages_slow(gfp, order)
+
+    def _get_free_pages_slow(self, gfp, order) -> int:
+        """__get_free_pages() past its fast path: the whole of __alloc_pages()."""
         if gfp.__class__ is not int:
             gfp = gfp_t(gfp)
         pfn = self._alloc(gfp & ~BIT.HIGHMEM, order, "__get_free_pages")
@@ -1069,6 +1115,7 @@ class Kernel(
                 plan.migratetype,
                 plan.record,
                 plan.head,
+                plan.nofragment,
             )
         if self.notify_each_call[0]:
             self.tick += 1
@@ -1116,10 +1163,7 @@ class Kernel(
                     and not buddy.owner[pfn]
                     and self.panic_message is None
                 ):
-                    buddy.free_one_page(
-                        pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9],
-                        False,
-                    )  # fmt: skip
+                    self._free_the_page(pfn, order)
                     if self.notify_each_call[0]:
                         self.tick += 1
                     return
@@ -1175,11 +1219,34 @@ class Kernel(
                 return
             if code >= COMPOUND:  # a large kmalloc freed by its pages is gone as a kmalloc too
                 self.large_kmalloc.pop(PAGE_OFFSET + (pfn << PAGE_SHIFT), None)
-            buddy.free_one_page(
-                pfn, buddy.zone_by_chunk[pfn >> 12], order, buddy.pageblock_mt[pfn >> 9], False
-            )
+            self._free_the_page(pfn, order)
         else:
             self._bad_free(pfn, order, caller)
+
+    def _free_the_page(self, pfn: int, order: int) -> None:
+        """free_the_page() (mm/page_alloc.c L778): small orders and THP go to this CPU's list."""
+        buddy = self.buddy
+        zone = buddy.zone_by_chunk[pfn >> 12]
+        if pcp_allowed_order(order):
+            buddy.free_unref_page(pfn, zone, self.context.cpu_cell[0], order)
+        else:
+            buddy.free_one_page(pfn, zone, order, buddy.pageblock_mt[pfn >> 9], False)
+
+    def drain_all_pages(self, zone: str | None = None) -> None:
+        """Give every page on every CPU's per-CPU lists back to the buddy lists.
+
+        Mirrors drain_all_pages() (mm/page_alloc.c L3349): of one zone, or of all when
+        ``zone`` is None; CPUs whose lists are empty are skipped.  6.1 calls it when direct
+        reclaim made progress but the allocation still failed, before compaction, and when
+        memory goes offline.
+        """
+        self._check_alive()
+        zones = self.zones if zone is None else [self.zone(zone)]
+        for cpu in range(self.cpus):
+            for z in zones:
+                self.buddy.drain_pages_zone(z, cpu)
+        if self.notify_each_call[0]:
+            self.tick += 1
 
     def _owned_free(self, pfn: int, order: int, caller: str) -> None:
         """A free of a page some subsystem still holds: Linux's report, nothing freed.
@@ -1220,7 +1287,7 @@ class Kernel(
         """Report a free the kernel would catch, the way it catches it; change nothing."""
         code = self.buddy.state[pfn]
         trace = self._trace(*_free_frames(caller))
-        if code == TAIL or 0 <= code < MAX_ORDER:
+        if code <= TAIL or 0 <= code < MAX_ORDER:  # a tail, or free: in the buddy or a pcp list
             self._free_free_page(pfn, order, caller, trace)
             return
         if code in (RESERVED, HOLE):
@@ -1255,10 +1322,20 @@ class Kernel(
             return
         if order > allocated_order:
             # free_pages_prepare() checks every tail page before freeing anything
+            found = False
             for tail in range(pfn + (1 << allocated_order), pfn + (1 << min(order, MAX_ORDER))):
                 reason = self._tail_bad_reason(tail)
                 if reason:
                     self._bad_page(tail, reason, trace)
+                    found = True
+            if not found:  # every page above the block is free on a per-CPU list
+                message = (
+                    f"kmviz: {caller}(pfn:{pfn:#x}, order:{order}) on an order-{allocated_order} "
+                    "block: the pages above it sit free on a per-CPU list, which "
+                    "free_pages_prepare() cannot tell from pages being freed; Linux would free "
+                    "them a second time and corrupt that list; nothing was freed"
+                )
+                self._refuse_free(pfn, message, trace)
             return
         # order < allocated_order: Linux frees the first 2^order pages and leaks the rest,
         # silently; kmviz knows the allocation's order (as page_owner does) and says so.
@@ -1337,6 +1414,8 @@ class Kernel(
         code = self.buddy.state[pfn] if pfn < len(self.buddy.state) else HOLE
         if 0 <= code < MAX_ORDER:
             return "nonzero mapcount"  # PageBuddy lives in page_type, over _mapcount
+        if code < PCP_END:
+            return ""  # on a pcp list: refcount 0, no flags, no page_type
         if ALLOCATED <= code < RESERVED:
             return "nonzero _refcount"
         if code in (RESERVED, HOLE):
@@ -1390,8 +1469,13 @@ class Kernel(
         code = buddy.state[pfn] if pfn < self.nr_pfns else HOLE
         zone = buddy.zone_of(pfn)
         zone_idx = zone.idx if zone else ZONE_NORMAL
-        if 0 <= code < MAX_ORDER:
-            refcount, mapcount, private = 0, PAGE_BUDDY_MAPCOUNT, code
+        if 0 <= code < MAX_ORDER or code < PCP_END:
+            # PageBuddy with buddy_order in page->private, or on a pcp list: no page_type,
+            # linked through page->pcp_list (which shares the lru words)
+            buddy_page = code >= 0
+            refcount = 0
+            mapcount = PAGE_BUDDY_MAPCOUNT if buddy_page else 0
+            private = code if buddy_page else 0
             links = (buddy.nxt[pfn], buddy.prv[pfn])
             lru = tuple(
                 struct_page_address(n) if n < len(buddy.state) else LIST_POISON1 for n in links
@@ -1615,6 +1699,10 @@ class Kernel(
         """NR_FREE_PAGES over all zones."""
         return sum(z.free_pages for z in self.zones)
 
+    def pcp_pages_count(self) -> int:
+        """Pages on every CPU's per-CPU lists: free, but not in NR_FREE_PAGES (MemFree)."""
+        return sum(self.buddy.pcp_pages(z) for z in self.zones)
+
     def free_pages_in(self, zone: str) -> int:
         """Free pages in one zone."""
         return self.zone(zone).free_pages
@@ -1635,6 +1723,7 @@ class Kernel(
                 "lowmem_reserve": list(z.lowmem_reserve),
                 "nr_free": list(z.nr_free),
                 "page_cache": self.page_cache.in_zones(self.buddy.zone_of, {z.idx}),
+                "pageset": [(count, z.pcp_high, z.pcp_batch) for count in z.pcp_count],
             }
             for z in self.zones
         ]
@@ -1644,7 +1733,10 @@ class Kernel(
         return {z.name: list(z.nr_free) for z in self.zones}
 
     def block_at(self, pfn: int) -> tuple[int, int, str]:
-        """The block containing ``pfn``: (first pfn, order, "free"/"allocated"/"reserved")."""
+        """The block containing ``pfn``: (first pfn, order, "free"/"pcp"/"allocated"/"reserved").
+
+        "pcp": free, but on a CPU's per-CPU list rather than the buddy lists.
+        """
         state = self.buddy.state
         if not 0 <= pfn < self.nr_pfns:
             raise ValueError(f"pfn {pfn:#x} is beyond this machine's memory")
@@ -1653,6 +1745,8 @@ class Kernel(
             code = state[head]
             if code == order:
                 return head, order, "free"
+            if PCP <= code < PCP_END and (code - PCP) >> 3 == order:
+                return head, order, "pcp"
             if code in (ALLOCATED + order, COMPOUND + order):
                 return head, order, "allocated"
         if state[pfn] == RESERVED:

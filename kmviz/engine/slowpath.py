@@ -99,6 +99,10 @@ class SlowPathMixin:
         while True:
             reclaimed = self._direct_reclaim(plan)
             pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+            if pfn < 0 and reclaimed:
+                # __alloc_pages_direct_reclaim(): the pages may sit on per-CPU lists
+                self.drain_all_pages()
+                pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
             if pfn >= 0:
                 return pfn
             pfn, compact_result = self._direct_compact(plan, order, priority)

@@ -288,7 +288,8 @@ class VmallocAPI:
         """vm_area_alloc_pages(): ``count`` order-0 pages, each allocated on its own.
 
         Mirrors __alloc_pages_bulk() (mm/page_alloc.c L5491): while the first zone stays
-        above its low watermark the pages come straight off its own lists; any other case
+        above its low watermark the pages come off this CPU's pcp list (refilled a batch at
+        a time), so pages freed just before come back first; any other case
         takes the full __alloc_pages() path for that page.  Fewer than ``count`` pfns means
         the allocator ran out.
         """
@@ -307,7 +308,10 @@ class VmallocAPI:
                 and not self.atomic
                 and not self.refcount_underflow  # check_new_pages() runs in _alloc()
             ):
-                pfn = buddy.rmqueue_smallest(zone, 0, plan.migratetype, plan.record, plan.head)
+                pfn = buddy.rmqueue_pcplist(
+                    zone, self.context.cpu_cell[0], 0, plan.migratetype, plan.record, plan.head,
+                    plan.nofragment,
+                )  # fmt: skip
             if pfn < 0:
                 pfn = self._alloc(gfp, 0, "__vmalloc_area_node")
                 if pfn < 0:

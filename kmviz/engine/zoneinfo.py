@@ -97,9 +97,9 @@ NODE_STAT_NAMES = (  # enum node_stat_item (mmzone.h L157)
     "pgpromote_candidate",
 )
 
-# The per-CPU page list values of a boot pageset (mm/page_alloc.c L6690-6691): kmviz has no
-# per-CPU page lists, so every zone shows what zone_pcp_init() (L7295) gives a zone before
-# setup_zone_pageset() sizes its lists: no pages cached, high 0, batch 1.
+# The per-CPU page list values of a boot pageset (mm/page_alloc.c L6690-6691), what
+# zone_pcp_init() (L7295) gives a zone before setup_zone_pageset() sizes its lists: no pages
+# cached, high 0, batch 1; a zone dict without its own pagesets prints these.
 BOOT_PAGESET_COUNT = 0
 BOOT_PAGESET_HIGH = 0
 BOOT_PAGESET_BATCH = 1
@@ -184,8 +184,8 @@ def zoneinfo_text(
     here).  Zones missing from the list print as unpopulated.  Optional keys, for what kmviz
     does not model: ``boost`` (watermark_boost, 0), ``cma`` (0), ``spanned`` (default
     end_pfn - start_pfn), ``vm_stats`` and ``numa_stats`` (``{counter name: value}``, 0 for
-    those not named), ``pageset`` (``(count, high, batch)``, the boot pageset's (0, 0, 1)
-    since kmviz has no per-CPU page lists) and ``stat_threshold`` (default
+    those not named), ``pageset`` (``(count, high, batch)`` for every CPU, or a list of
+    them, one per CPU; default the boot pageset's (0, 0, 1)) and ``stat_threshold`` (default
     calculate_normal_threshold()).  ``cpus`` is the number of online CPUs, one pagesets
     entry each; ``node_stats`` overrides per-node counters; ``node_unreclaimable`` is
     ``pgdat->kswapd_failures >= MAX_RECLAIM_RETRIES``.
@@ -240,11 +240,11 @@ def zoneinfo_text(
         numa = zone.get("numa_stats", {})
         out.append(_stat_lines(NUMA_STAT_NAMES, [numa.get(name, 0) for name in NUMA_STAT_NAMES]))
         out.append("\n  pagesets")
-        count, high, batch = zone.get(
-            "pageset", (BOOT_PAGESET_COUNT, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
-        )
+        pagesets = zone.get("pageset", (BOOT_PAGESET_COUNT, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH))
+        if isinstance(pagesets, tuple):
+            pagesets = [pagesets] * cpus
         threshold = zone.get("stat_threshold", calculate_normal_threshold(zone["managed"], cpus))
-        for cpu in range(cpus):
+        for cpu, (count, high, batch) in zip(range(cpus), pagesets, strict=True):
             out.append(
                 f"\n    cpu: {cpu}"
                 f"\n              count: {count}"

@@ -28,6 +28,7 @@ from .constants import (
     MIGRATE_TYPES,
     MIN_FREE_KBYTES_MAX,
     MIN_FREE_KBYTES_MIN,
+    NR_PCP_LISTS,
     PAGE_SHIFT,
     PAGE_SIZE,
     PAGEBLOCK_NR_PAGES,
@@ -65,6 +66,10 @@ class Zone:
         "managed_pages",
         "name",
         "nr_free",
+        "pcp_base",
+        "pcp_count",
+        "pcp_free_factor",
+        "pcp_limits",
         "present_pages",
         "start_pfn",
         "watermark",
@@ -89,6 +94,12 @@ class Zone:
         self.compact_order_failed = 0
         self.cma_pages = 0  # pages of the CMA area in this zone (zone->cma_pages)
         self.free_cma = 0  # NR_FREE_CMA_PAGES: free pages on the MIGRATE_CMA lists
+        self.pcp_base = 0  # index of CPU 0's first pcp list head (set by the buddy)
+        self.pcp_count = array("q")  # per CPU: pages on its pcp lists (pcp->count)
+        self.pcp_free_factor = array("q")  # per CPU: pcp->free_factor (nr_pcp_free())
+        # pcp->high and pcp->batch of every CPU, in an array the C fast path shares: the
+        # boot pageset's 0 and 1 until setup_per_cpu_pagesets()
+        self.pcp_limits = array("q", [0, 1])
 
     @property
     def free_pages(self) -> int:
@@ -96,9 +107,23 @@ class Zone:
         return self.free_count[0]
 
     @property
+    def pcp_high(self) -> int:
+        """pcp->high: a CPU's lists give pages back once they hold this many."""
+        return self.pcp_limits[0]
+
+    @property
+    def pcp_batch(self) -> int:
+        """pcp->batch: pages one refill (rmqueue_bulk()) or drain step moves."""
+        return self.pcp_limits[1]
+
+    @property
     def spanned_pages(self) -> int:
         """Pages from the zone's first pfn to its last, holes included."""
         return self.end_pfn - self.start_pfn
+
+    def pcp_head(self, cpu: int, pindex: int) -> int:
+        """Index of the list head of CPU ``cpu``'s pcp->lists[pindex] in this zone."""
+        return self.pcp_base + cpu * NR_PCP_LISTS + pindex
 
     def sentinel(self, order: int, migratetype: int) -> int:
         """Index of the list head of free_area[order].free_list[migratetype]."""
@@ -328,3 +353,32 @@ def setup_per_zone_lowmem_reserve(zones: list[Zone]) -> None:
             upper += managed[j]
             reserve[j] = 0 if clear else upper // ratio
         zone.lowmem_reserve = reserve
+
+
+def zone_batchsize(zone: Zone) -> int:
+    """Pages one pcp refill or drain moves: zone_batchsize() (mm/page_alloc.c L7048).
+
+    ``min(managed >> 10, 1 MiB of pages) / 4``, at least 1, then clamped to ``2^n - 1``:
+    a 1 GiB DMA32 with 242034 managed pages: 236 // 4 == 59, rounddown_pow_of_two(59 + 29)
+    == 64, minus 1 == 63.  zone_set_pageset_high_and_batch() makes it at least 1.
+    """
+    batch = max(min(zone.managed_pages >> 10, (1 << 20) >> PAGE_SHIFT) // 4, 1)
+    batch = (1 << ((batch + batch // 2).bit_length() - 1)) - 1  # rounddown_pow_of_two() - 1
+    return max(1, batch)
+
+
+def zone_highsize(zone: Zone, batch: int, cpus: int) -> int:
+    """Pages a CPU's pcp lists may hold before freeing: zone_highsize() (L7096).
+
+    The zone's low watermark split over the node's CPUs, at least ``4 * batch``: a 1 GiB
+    DMA32 with low 13857 on 2 CPUs: 13857 // 2 == 6928.
+    """
+    return max(zone.watermark[WMARK_LOW] // cpus, batch << 2)
+
+
+def setup_per_cpu_pagesets(zones: list[Zone], cpus: int) -> None:
+    """Give every zone's per-CPU lists their high and batch (zone_pcp_update(zone, 0))."""
+    for zone in zones:
+        batch = zone_batchsize(zone)
+        zone.pcp_limits[0] = zone_highsize(zone, batch, cpus)
+        zone.pcp_limits[1] = batch

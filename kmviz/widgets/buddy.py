@@ -41,7 +41,9 @@ from ..engine.events import (
     FallbackStolen,
     FreePagesIsolated,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
 )
 from ..engine.gfp import format_gfp
 from ..engine.procfs import buddyinfo_line
@@ -56,6 +58,7 @@ from .timeline import (
     KMALLOC_LARGE,
     PAGE_TABLE,
     PAGES,
+    PCP,
     RESERVED,
     SLAB,
     VMALLOC,
@@ -65,6 +68,7 @@ TOP = MAX_ORDER - 1  # 10: the largest order
 BLOCK = 1 << TOP  # pages in an order-10 block: 1024
 SLOTS = 1 + 2 * TOP  # rectangles: the order-10 block, then two buddies for each order 9..0
 LOOKBACK = 256  # events searched back for the last buddy-allocator event
+REFILL_LOOKBACK = 64 * 12  # events an rmqueue_bulk() refill can take: 63 blocks, their splits
 ZOOM_ORDERS = 3  # "around the block" shows the block's ancestor this many orders up
 SPLIT = -1  # node state: divided into two buddies (drawn on the row below)
 BUDDY_EVENTS = (
@@ -73,7 +77,9 @@ BUDDY_EVENTS = (
     FallbackStolen,
     FreePagesIsolated,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
 )
 # frames that are one piece however many there are: no allocator block structure inside
 WHOLE_CODES = (ISOLATED, BOOTMEM, RESERVED, HOLE)
@@ -88,6 +94,7 @@ SHORT_NAMES = {
     ISOLATED: "isolated",
     BOOTMEM: "bootmem",
     RESERVED: "reserved",
+    PCP: "pcp",
     HOLE: "no RAM",
 }
 TAKEN_COLOUR = theme.OWNER_COLOURS[PAGES]  # the lower half expand() keeps is being handed out
@@ -389,7 +396,10 @@ class BuddyView(widgets.VBox):
                 else:
                     figure.remove_class("kmviz-buddy-zone-focus")
             self.buddyinfo.value = (
-                '<pre class="kmviz-buddyinfo-text">' + html.escape(self.buddyinfo_text()) + "</pre>"
+                '<pre class="kmviz-buddyinfo-text">'
+                + html.escape(self.buddyinfo_text())
+                + "</pre>"
+                + self.pcp_html()
             )
             self._paint_tree(nodes, leaf, highlight, taken, root, zone)
             self.story.value = self.story_html(event, back)
@@ -399,6 +409,26 @@ class BuddyView(widgets.VBox):
         return "".join(
             buddyinfo_line(name, self.timeline.nr_free[index])
             for index, (name, _, _) in enumerate(self.timeline.zones)
+        )
+
+    def pcp_html(self) -> str:
+        """The blocks on the per-CPU lists at the timeline's position, which buddyinfo omits."""
+        timeline = self.timeline
+        parts = []
+        for index, (name, _, _) in enumerate(timeline.zones):
+            counts = timeline.pcp[index]
+            pages = int(sum(int(n) << order for order, n in enumerate(counts)))
+            if pages:
+                orders = ", ".join(
+                    f"{int(n)} of order {order}" for order, n in enumerate(counts) if n
+                )
+                parts.append(f"{html.escape(name)}: {pages} pages ({orders})")
+        if not parts:
+            return '<p class="kmviz-buddy-pcp">per-CPU lists: empty</p>'
+        return (
+            f'<p class="kmviz-buddy-pcp">{theme.swatch(theme.OWNER_COLOURS[PCP], "")}'
+            f"per-CPU lists: {'; '.join(parts)}. Free, but neither in /proc/buddyinfo nor in "
+            "MemFree: the next allocations of those orders on that CPU get them.</p>"
         )
 
     def focus_event(self):
@@ -558,17 +588,49 @@ class BuddyView(widgets.VBox):
                 "<p>Why: <code>__rmqueue_smallest()</code> found no free block of the order "
                 "asked for, so it took a larger one and halves it until it fits.</p>"
             )
+        if isinstance(event, PagesAllocatedZoneLocked):
+            where = (
+                f"onto the tail of CPU {event.cpu}'s per-CPU list: <code>rmqueue_bulk()</code> "
+                "refills an empty list with a whole batch of blocks at once, under one hold of "
+                "the zone lock, and the allocation then takes the first of them"
+                if event.cpu >= 0
+                else "for the caller, straight from the buddy (this order has no per-CPU list)"
+            )
+            return (
+                f"<p><b>Taken from the buddy.</b> The order-{event.order} block at pfn "
+                f"{event.pfn:#x} left <code>free_area[{event.order}]</code> of zone {zone} "
+                f"(tracepoint <code>mm_page_alloc_zone_locked</code>): {where}.</p>"
+            )
+        if isinstance(event, PcpPagesDrained):
+            return (
+                f"<p><b>Drained.</b> CPU {event.cpu}'s per-CPU list reached its "
+                "<code>high</code> mark (or every list was drained), so "
+                "<code>free_pcppages_bulk()</code> gave the order-"
+                f"{event.order} block at pfn {event.pfn:#x}, the coldest on its list, back to "
+                "the buddy (tracepoint <code>mm_page_pcpu_drain</code>): "
+                "<code>__free_one_page()</code> looks for its buddy one order at a time.</p>"
+                + self._buddy_arithmetic(event.pfn, event.order)
+                + self._merge_outcome(event.pfn, event.order, position)
+            )
         if isinstance(event, PagesAllocated):
             return self._describe_allocation(event, position)
+        if isinstance(event, PagesFreed) and event.cpu >= 0:
+            return (
+                f"<p><b>Freed to a per-CPU list.</b> {1 << event.order} page(s) at pfn "
+                f"{event.pfn:#x} (order {event.order}, zone {zone}) came back: "
+                "<code>free_unref_page()</code> (mm/page_alloc.c) pushed them on the head of "
+                f"CPU {event.cpu}'s per-CPU list. No merging: the buddy never sees them until "
+                "the list grows past <code>high</code> and is drained, and the next "
+                f"order-{event.order} allocation on CPU {event.cpu} gets them back first "
+                "(last freed, first reused).</p>"
+            )
         if isinstance(event, PagesFreed):
-            buddy = event.pfn ^ (1 << event.order)
             return (
                 f"<p><b>Freed.</b> {1 << event.order} page(s) at pfn {event.pfn:#x} "
                 f"(order {event.order}, zone {zone}) came back: <code>__free_pages()</code> → "
                 "<code>__free_one_page()</code> (mm/page_alloc.c), which looks for the buddy "
                 "one order at a time.</p>"
-                f"<p><code>buddy_pfn = pfn ^ (1 &lt;&lt; order) = {event.pfn:#x} ^ "
-                f"{1 << event.order:#x} = {buddy:#x}</code></p>"
+                + self._buddy_arithmetic(event.pfn, event.order)
                 + self._merge_outcome(event.pfn, event.order, position)
             )
         if isinstance(event, BuddiesMerged):
@@ -592,6 +654,14 @@ class BuddyView(widgets.VBox):
             f"{1 << event.order} single pages (<code>split_page()</code>): targets for the "
             "movable pages compaction migrates. Those it does not use come back as order-0 "
             "frees.</p>"
+        )
+
+    @staticmethod
+    def _buddy_arithmetic(pfn: int, order: int) -> str:
+        """``buddy_pfn = pfn ^ (1 << order) = …`` for a block about to merge."""
+        return (
+            f"<p><code>buddy_pfn = pfn ^ (1 &lt;&lt; order) = {pfn:#x} ^ {1 << order:#x} = "
+            f"{pfn ^ (1 << order):#x}</code></p>"
         )
 
     def _describe_fallback(self, event: FallbackStolen) -> str:
@@ -622,8 +692,26 @@ class BuddyView(widgets.VBox):
 
     def _describe_allocation(self, event: PagesAllocated, position: int) -> str:
         """The story of a PagesAllocated: which block it came from and how it was split."""
-        start = max(0, position - 1 - MAX_ORDER)
+        address = PAGE_OFFSET + (event.pfn << PAGE_SHIFT)
+        gfp = html.escape(format_gfp(event.gfp) or "0")
+        arithmetic = (
+            f"<p><code>page_address = PAGE_OFFSET + (pfn &lt;&lt; {PAGE_SHIFT}) = "
+            f"{PAGE_OFFSET:#x} + {event.pfn << PAGE_SHIFT:#x} = {address:#x}</code></p>"
+        )
+        if event.cpu >= 0:
+            return (
+                f"<p><b>Allocated from a per-CPU list.</b> The page allocator handed out "
+                f"{1 << event.order} page(s) (order {event.order}) at pfn {event.pfn:#x} from "
+                f"zone {html.escape(event.zone)} for {gfp}: <code>rmqueue_pcplist()</code> "
+                f"(mm/page_alloc.c) took the first block on CPU {event.cpu}'s list. "
+                + self._refill_story(event, position)
+                + "</p>"
+                + arithmetic
+            )
+        start = max(0, position - 2 - MAX_ORDER)
         before = list(self.timeline.kernel.history.events(start, position - 1))
+        if before and isinstance(before[-1], PagesAllocatedZoneLocked):
+            before.pop()  # mm_page_alloc_zone_locked of this very block
         splits = 0
         for previous in reversed(before):
             if not (isinstance(previous, BlockSplit) and previous.pfn == event.pfn):
@@ -648,14 +736,48 @@ class BuddyView(widgets.VBox):
                 "<code>__rmqueue_fallback()</code> took the block from the "
                 f"{MIGRATETYPE_NAMES[stolen.fallback_migratetype]} lists."
             )
-        address = PAGE_OFFSET + (event.pfn << PAGE_SHIFT)
-        gfp = html.escape(format_gfp(event.gfp) or "0")
         return (
             f"<p><b>Allocated.</b> The page allocator handed out {1 << event.order} page(s) "
             f"(order {event.order}) at pfn {event.pfn:#x} from zone {html.escape(event.zone)} "
-            f"for {gfp}. {how}</p>"
-            f"<p><code>page_address = PAGE_OFFSET + (pfn &lt;&lt; {PAGE_SHIFT}) = "
-            f"{PAGE_OFFSET:#x} + {event.pfn << PAGE_SHIFT:#x} = {address:#x}</code></p>"
+            f"for {gfp}. {how}</p>" + arithmetic
+        )
+
+    def _refill_story(self, event: PagesAllocated, position: int) -> str:
+        """How the block popped by ``event`` got onto its per-CPU list, in words.
+
+        Right after an rmqueue_bulk() refill: how many blocks it moved and how the popped
+        one, the first, was split; otherwise the list already held it (freed earlier).
+        """
+        start = max(0, position - 1 - REFILL_LOOKBACK)
+        before = list(self.timeline.kernel.history.events(start, position - 1))
+        refill, splits, seen = 0, 0, False
+        for previous in reversed(before):
+            if isinstance(previous, PagesAllocatedZoneLocked) and previous.cpu == event.cpu:
+                refill += 1
+                seen = previous.pfn == event.pfn
+                splits = 0
+            elif isinstance(previous, BlockSplit):
+                splits += seen and previous.pfn == event.pfn
+            elif not isinstance(previous, FallbackStolen):
+                break
+            else:
+                seen = False
+        if not refill:
+            return (
+                "The list already held it: the most recently freed block of this order comes "
+                "back first, and the buddy's free lists are not touched."
+            )
+        how = (
+            f"<code>expand()</code> split it {splits} time{'s' if splits > 1 else ''} out of "
+            f"an order-{event.order + splits} block"
+            if splits
+            else f"it was the first block on <code>free_area[{event.order}]</code>"
+        )
+        return (
+            f"The list was empty, so <code>rmqueue_bulk()</code> first moved {refill} "
+            f"order-{event.order} block{'s' if refill > 1 else ''} from the buddy onto it, "
+            f"in one go under the zone lock; this is the first of them ({how}). The rest "
+            "wait on the list for the next allocations."
         )
 
     def _merge_outcome(self, pfn: int, order: int, position: int) -> str:

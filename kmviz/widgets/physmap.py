@@ -47,8 +47,10 @@ from ..engine.events import (
     ObjectFreed,
     PageMigrated,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
     PageTableAllocated,
+    PcpPagesDrained,
     SlabCreated,
     SlabFreed,
     VmallocMapped,
@@ -68,6 +70,7 @@ from .timeline import (
     NUM_CODES,
     PAGE_TABLE,
     PAGES,
+    PCP,
     RESERVED,
     SLAB,
     VMALLOC,
@@ -85,6 +88,7 @@ MAX_OUTLINES = 64  # outlined places of one event (a vmalloc() of scattered page
 PRIORITY = (
     HOLE,
     *range(MAX_ORDER),  # free: the largest block wins
+    PCP,  # free, held on a per-CPU list
     RESERVED,
     BOOTMEM,
     FILE,
@@ -154,7 +158,14 @@ def event_ranges(event) -> list[tuple[int, int]]:
         return [(event.pfn, event.pfn + (1 << event.fallback_order))]
     if isinstance(
         event,
-        BlockSplit | PagesAllocated | PagesFreed | FreePagesIsolated | SlabCreated | SlabFreed,
+        BlockSplit
+        | PagesAllocated
+        | PagesAllocatedZoneLocked
+        | PagesFreed
+        | PcpPagesDrained
+        | FreePagesIsolated
+        | SlabCreated
+        | SlabFreed,
     ):
         return [(event.pfn, event.pfn + (1 << event.order))]
     if isinstance(event, PageMigrated):
@@ -698,6 +709,11 @@ class PhysMap(widgets.VBox):
                     f"its buddy: {head:#x} ^ (1 &lt;&lt; {order}) = {buddy:#x}, now "
                     f"{html.escape(held)}"
                 )
+        elif code == PCP:
+            lines.append(
+                f"block: free, order {order} at {span} ({size}), on a CPU's per-CPU list: "
+                "the next allocation of this order there gets it; not in /proc/buddyinfo"
+            )
         else:
             lines.append(f"block: allocated, order {order} at {span} ({size})")
         f = self._fold

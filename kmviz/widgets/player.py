@@ -45,8 +45,10 @@ from ..engine.events import (
     OomKilled,
     PageMigrated,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
     PageTableAllocated,
+    PcpPagesDrained,
     SchedulingWhileAtomic,
     SlabCreated,
     SlabFilled,
@@ -64,6 +66,7 @@ FILTERS = {
     "every event": None,
     "splits and merges": (BlockSplit, BuddiesMerged),
     "page allocations and frees": (PagesAllocated, PagesFreed, AllocationFailed),
+    "per-CPU lists": (PagesAllocatedZoneLocked, PcpPagesDrained),
     "slab and kmalloc": (
         ObjectAllocated,
         ObjectFreed,
@@ -118,10 +121,22 @@ def describe(event) -> str:
                 f"expand(): order-{order} block at pfn {pfn:#x} ({zone}) split; upper buddy "
                 f"{event.buddy_pfn:#x} = {pfn:#x} + (1 << {half}) went to free_area[{half}]"
             )
-        case PagesAllocated(pfn=pfn, order=order, gfp=gfp, zone=zone):
-            return f"mm_page_alloc: pfn {pfn:#x} order {order} ({zone}) gfp {describe_gfp(gfp)}"
-        case PagesFreed(pfn=pfn, order=order, zone=zone):
-            return f"mm_page_free: pfn {pfn:#x} order {order} ({zone})"
+        case PagesAllocatedZoneLocked(pfn=pfn, order=order, zone=zone, cpu=cpu):
+            where = (
+                f"onto CPU {cpu}'s per-CPU list (rmqueue_bulk)" if cpu >= 0 else "for the caller"
+            )
+            return f"mm_page_alloc_zone_locked: pfn {pfn:#x} order {order} ({zone}) {where}"
+        case PagesAllocated(pfn=pfn, order=order, gfp=gfp, zone=zone, cpu=cpu):
+            source = f" off CPU {cpu}'s per-CPU list" if cpu >= 0 else ""
+            return (
+                f"mm_page_alloc: pfn {pfn:#x} order {order} ({zone}) gfp {describe_gfp(gfp)}"
+                + source
+            )
+        case PagesFreed(pfn=pfn, order=order, zone=zone, cpu=cpu):
+            where = f" onto CPU {cpu}'s per-CPU list" if cpu >= 0 else ""
+            return f"mm_page_free: pfn {pfn:#x} order {order} ({zone}){where}"
+        case PcpPagesDrained(pfn=pfn, order=order, zone=zone, cpu=cpu):
+            return f"mm_page_pcpu_drain: pfn {pfn:#x} order {order} ({zone}) from CPU {cpu}'s list"
         case BuddiesMerged(pfn=pfn, buddy_pfn=buddy, order=order):
             return (
                 f"__free_one_page(): buddy_pfn = {pfn:#x} ^ (1 << {order}) = {buddy:#x}; "

@@ -23,6 +23,7 @@ from .timeline import (
     NUM_CODES,
     PAGE_TABLE,
     PAGES,
+    PCP,
     RESERVED,
     SLAB,
     VMALLOC,
@@ -45,6 +46,7 @@ OWNER_COLOURS = {
     ISOLATED: "#F4A6C8",  # pink
     BOOTMEM: "#555555",  # dark grey
     RESERVED: "#A0A0A0",  # grey
+    PCP: "#17BECF",  # cyan: free, but held on a CPU's per-CPU list
     HOLE: "#FFFFFF",  # white: nothing there
 }
 

@@ -34,7 +34,11 @@ as that cell left it (kmviz/widgets/cells.py).  ``hold()`` on any of them holds 
 Frame codes (``Timeline.frames``, numpy uint8, one per pfn):
 
 * 0..10 -- free, inside a free block of that order;
-* ``PAGES`` ... ``RESERVED`` -- allocated, by owner; ``HOLE`` -- no RAM behind the pfn.
+* ``PAGES`` ... ``RESERVED`` -- allocated, by owner; ``PCP`` -- free, but on a CPU's per-CPU
+  list (not in the buddy); ``HOLE`` -- no RAM behind the pfn.
+
+``nr_free`` is /proc/buddyinfo (blocks per zone and order in the buddy lists) and ``pcp``
+the blocks per zone and order sitting on the per-CPU lists of all CPUs.
 """
 
 from __future__ import annotations
@@ -69,8 +73,10 @@ from ..engine.events import (
     ObjectFreed,
     PageMigrated,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
     PageTableAllocated,
+    PcpPagesDrained,
     SchedulingWhileAtomic,
     SlabCreated,
     SlabFilled,
@@ -80,7 +86,7 @@ from ..engine.events import (
     VmallocFreed,
     VmallocMapped,
 )
-from ..engine.history import KIND_ALLOC, KIND_OBJECT, PFN_SHIFT
+from ..engine.history import KIND_ALLOC, KIND_OBJECT, PCP_BIT, PCP_BULK_BIT, PFN_SHIFT
 from .fold import LEVELS, last_writers, paint
 
 # --- frame codes: 0..10 are free blocks of that order ------------------------------------------
@@ -94,8 +100,9 @@ FILE = 17  # page cache (file pages, on the LRU)
 ISOLATED = 18  # taken by compaction's free scanner as a migration target
 BOOTMEM = 19  # memblock_alloc() during early boot
 RESERVED = 20  # PageReserved: firmware, the kernel image, not handed to the buddy allocator
-HOLE = 21  # no RAM here
-NUM_CODES = 22
+PCP = 21  # free, on a CPU's per-CPU page list: not in the buddy's free lists
+HOLE = 22  # no RAM here
+NUM_CODES = 23
 
 CODE_NAMES = (
     *(f"free, order {order}" for order in range(MAX_ORDER)),
@@ -109,6 +116,7 @@ CODE_NAMES = (
     "compaction target",
     "bootmem (memblock)",
     "reserved",
+    "free, on a per-CPU list",
     "hole (no RAM)",
 )
 
@@ -206,7 +214,8 @@ class EventIndex:
             position = ends[number] - 1  # a record's last event: the stored one, the allocation
             kind = record & 3
             if kind == KIND_ALLOC:
-                if (record >> 2) & 15:
+                # a refill's record ends in mm_page_alloc_zone_locked, not mm_page_alloc
+                if (record >> 2) & 15 and not record & PCP_BULK_BIT:
                     at["block"].append(position)
                     events["block"].append(None)
                 continue
@@ -309,8 +318,10 @@ class Timeline(HasTraits):
         self.previous = 0  # the position before the last move
         self._handlers = {
             BlockSplit: self._split,
+            PagesAllocatedZoneLocked: self._zone_locked,
             PagesAllocated: self._allocated,
             PagesFreed: self._freed,
+            PcpPagesDrained: self._drained,
             BuddiesMerged: self._merged,
             FreePagesIsolated: self._isolated,
             PageMigrated: self._migrated,
@@ -351,6 +362,7 @@ class Timeline(HasTraits):
         self.frames = frames
         self.orders = np.full(self.nr_pfns, -1, dtype=np.int8)  # order at an allocated head
         self.nr_free = np.zeros((len(self.zones), MAX_ORDER), dtype=np.int64)
+        self.pcp = np.zeros((len(self.zones), MAX_ORDER), dtype=np.int64)
         self.caches: dict[str, Cache] = {}
         self.slabs: dict[int, Slab] = {}  # by first pfn
         self._slab_head: dict[int, int] = {}  # every pfn of a slab -> its first pfn
@@ -529,7 +541,12 @@ class Timeline(HasTraits):
         )
         self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
         stop = records.size
-        object_at = np.flatnonzero(kinds == KIND_OBJECT)
+        # a record of a per-CPU list (a pop, a push, a refill or a drain) is not decoded here:
+        # like a barrier it stops the bulk and is applied through its events' handlers
+        pcp_records = np.flatnonzero(records & PCP_BIT)
+        if pcp_records.size:
+            stop = int(pcp_records[0])
+        object_at = np.flatnonzero(kinds[:stop] == KIND_OBJECT)
         slots: list[tuple[int, bool]] = []  # (pointer, taken) of compact kmalloc/kfree events
         try:
             for record, index in zip(
@@ -644,16 +661,16 @@ class Timeline(HasTraits):
         self.nr_free += (halves + blocks.reshape(len(self.zones), MAX_ORDER)).astype(np.int64)
 
     def _snapshot(self) -> tuple:
-        return (_pack(self.frames), _pack(self.orders), self.nr_free.copy(), dict(self.caches),
-                dict(self.slabs), dict(self._slab_head), dict(self.areas), dict(self.active_slab),
-                self._splitting, frozenset(self.cpu_partial))  # fmt: skip
+        return (_pack(self.frames), _pack(self.orders), self.nr_free.copy(), self.pcp.copy(),
+                dict(self.caches), dict(self.slabs), dict(self._slab_head), dict(self.areas),
+                dict(self.active_slab), self._splitting, frozenset(self.cpu_partial))  # fmt: skip
 
     def _restore(self, snapshot: tuple) -> None:
-        (frames, orders, nr_free, caches, slabs, slab_head, areas, active_slab, splitting,
+        (frames, orders, nr_free, pcp, caches, slabs, slab_head, areas, active_slab, splitting,
          frozen) = snapshot  # fmt: skip
         self.frames = _unpack(frames, np.uint8, self.nr_pfns)
         self.orders = _unpack(orders, np.int8, self.nr_pfns)
-        self.nr_free = nr_free.copy()
+        self.nr_free, self.pcp = nr_free.copy(), pcp.copy()
         self.caches, self.slabs = dict(caches), dict(slabs)
         self._slab_head, self.areas = dict(slab_head), dict(areas)
         self.active_slab, self._splitting = dict(active_slab), splitting
@@ -683,21 +700,50 @@ class Timeline(HasTraits):
         self.frames[e.pfn : end] = e.order - 1  # both halves free-coloured until the take
         self._touch(e.pfn, end)
 
-    def _allocated(self, e: PagesAllocated) -> None:
+    def _zone_locked(self, e: PagesAllocatedZoneLocked) -> None:
+        # the block leaves the buddy lists: for the caller (a PagesAllocated follows) or for
+        # a CPU's per-CPU list (rmqueue_bulk())
+        z = self._zone_index[e.zone]
         if self._splitting == e.pfn:  # the lower half of the last split, never on a list
             self._splitting = -1
         else:
-            self.nr_free[self._zone_index[e.zone], e.order] -= 1
+            self.nr_free[z, e.order] -= 1
+        if e.cpu >= 0:
+            self.pcp[z, e.order] += 1
+            end = e.pfn + (1 << e.order)
+            self.frames[e.pfn : end] = PCP
+            self.orders[e.pfn] = e.order
+            self._touch(e.pfn, end)
+
+    def _allocated(self, e: PagesAllocated) -> None:
+        if e.cpu >= 0:  # popped off a per-CPU list
+            self.pcp[self._zone_index[e.zone], e.order] -= 1
         end = e.pfn + (1 << e.order)
         self.frames[e.pfn : end] = PAGES
         self.orders[e.pfn] = e.order
         self._touch(e.pfn, end)
 
     def _freed(self, e: PagesFreed) -> None:
-        self.nr_free[self._zone_index[e.zone], e.order] += 1
+        end = e.pfn + (1 << e.order)
+        z = self._zone_index[e.zone]
+        if e.cpu >= 0:  # pushed on a per-CPU list: still one block, not in the buddy
+            self.pcp[z, e.order] += 1
+            self.frames[e.pfn : end] = PCP
+            self.orders[e.pfn : end] = -1
+            self.orders[e.pfn] = e.order
+        else:
+            self.nr_free[z, e.order] += 1
+            self.frames[e.pfn : end] = e.order
+            self.orders[e.pfn : end] = -1
+        self._touch(e.pfn, end)
+
+    def _drained(self, e: PcpPagesDrained) -> None:
+        z = self._zone_index[e.zone]
+        self.pcp[z, e.order] -= 1
+        self.nr_free[z, e.order] += 1
         end = e.pfn + (1 << e.order)
         self.frames[e.pfn : end] = e.order
-        self.orders[e.pfn : end] = -1
+        self.orders[e.pfn] = -1
         self._touch(e.pfn, end)
 
     def _merged(self, e: BuddiesMerged) -> None:

@@ -81,14 +81,19 @@ def test_gfp_atomic_may_go_below_min_but_gfp_nowait_may_not():
     k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
     zone = k.zone("Normal")
     wmin = zone.watermark[0]
+    batch = zone.pcp_batch
     drain(k, GFP_KERNEL, 0)
-    assert zone.free_pages == wmin  # the slow path stops at min
+    # the slow path stops at min; the last check passed above it, and rmqueue_bulk() then
+    # took a whole batch regardless, so NR_FREE_PAGES may end up to batch - 1 below min
+    assert wmin - batch < zone.free_pages <= wmin
+    # what is left on CPU 0's list does not count: the watermark check comes first
+    assert 0 <= zone.pcp_count[0] < batch
     assert k.alloc_pages(GFP_NOWAIT | __GFP_NOWARN, 0) is None  # no reserve rights
     drain(k, GFP_ATOMIC, 0)
     # ALLOC_MIN_RESERVE halves min, ALLOC_NON_BLOCK takes another quarter: 37.5 % of min
     reduced = wmin - wmin // 2
     reduced -= reduced // 4
-    assert zone.free_pages == reduced
+    assert reduced - batch < zone.free_pages <= reduced
     check(k)
 
 

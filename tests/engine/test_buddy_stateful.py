@@ -44,7 +44,7 @@ from hypothesis.stateful import (
 )
 
 from kmviz.engine import fastpath, invariants
-from kmviz.engine.buddy import ALLOCATED, COMPOUND
+from kmviz.engine.buddy import ALLOCATED, COMPOUND, pcp_allowed_order
 from kmviz.engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_NORMAL
 from kmviz.engine.events import (
     AllocationFailed,
@@ -52,7 +52,9 @@ from kmviz.engine.events import (
     BlockSplit,
     BuddiesMerged,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
 )
 from kmviz.engine.gfp import (
     __GFP_COMP,
@@ -196,6 +198,11 @@ def allocated_heads(k: Kernel) -> dict[int, tuple[int, bool]]:
         code = match.group()[0]
         heads[match.start()] = (code & 15, code >= COMPOUND)
     return heads
+
+
+def available(zone) -> int:
+    """Free pages of ``zone`` in the buddy (NR_FREE_PAGES) and on its CPUs' pcp lists."""
+    return zone.free_pages + sum(zone.pcp_count)
 
 
 def zonelist(k: Kernel, mask: int) -> list:
@@ -343,16 +350,36 @@ class BuddyMachine(RuleBasedStateMachine):
                 assert not zones_before[higher.name], (
                     f"took {zone.name} though {higher.name} was above its low watermark"
                 )
-        # history: the splits of expand(), then mm_page_alloc
-        core = [e for e in events if isinstance(e, BlockSplit | PagesAllocated)]
-        assert isinstance(core[-1], PagesAllocated), core
-        assert (core[-1].pfn, core[-1].order) == (pfn, order)
-        splits = core[:-1]
-        assert all(isinstance(e, BlockSplit) and e.pfn == pfn for e in splits), splits
-        orders = [e.order for e in splits]
-        assert orders == list(range(order + len(splits), order, -1)), orders
-        for split in splits:  # each upper half is a free block one order down
-            assert k.block_at(split.buddy_pfn) == (split.buddy_pfn, split.order - 1, "free")
+        # history: blocks leave the buddy as the splits of expand() and then
+        # mm_page_alloc_zone_locked, each for the caller (cpu -1) or for rmqueue_bulk()'s
+        # refill of this CPU's list; mm_page_alloc comes last
+        core = [
+            e
+            for e in events
+            if isinstance(e, BlockSplit | PagesAllocatedZoneLocked | PagesAllocated)
+        ]
+        last = core.pop()
+        assert isinstance(last, PagesAllocated), core
+        assert (last.pfn, last.order, last.cpu) == (
+            pfn,
+            order,
+            0 if pcp_allowed_order(order) else -1,
+        )
+        taken = [i for i, e in enumerate(core) if isinstance(e, PagesAllocatedZoneLocked)]
+        start = 0
+        for end in taken:
+            locked, splits = core[end], core[start:end]
+            assert locked.order == order and locked.cpu == last.cpu, locked
+            assert all(isinstance(e, BlockSplit) and e.pfn == locked.pfn for e in splits), splits
+            orders = [e.order for e in splits]
+            assert orders == list(range(order + len(splits), order, -1)), orders
+            if last.cpu == -1:  # each upper half is a free block one order down
+                for split in splits:
+                    assert k.block_at(split.buddy_pfn) == (split.buddy_pfn, split.order - 1, "free")
+            start = end + 1
+        assert start == len(core), core
+        if last.cpu == -1:
+            assert taken and core[taken[-1]].pfn == pfn  # straight from the buddy
 
     # --- good calls ---------------------------------------------------------------------------
     @rule(
@@ -380,7 +407,7 @@ class BuddyMachine(RuleBasedStateMachine):
             mask &= ~GFP_HIGHMEM_BIT  # __get_free_pages() allocates without __GFP_HIGHMEM
         highest = gfp_zone(mask, k.zone_dma, k.zone_dma32)
         can_serve = {z.name: zone_can_serve(k, z, order, highest) for z in k.zones}
-        free_before = {z.name: z.free_pages for z in k.zones}
+        free_before = {z.name: available(z) for z in k.zones}
         before = snapshot(k)
         events = len(k.history)
         arg = name if by_name else gfp[1]
@@ -405,7 +432,7 @@ class BuddyMachine(RuleBasedStateMachine):
         assert page.zone == k.buddy.zone_of(pfn).name
         self.check_allocated(pfn, order, mask, new_events, can_serve)
         zone = k.buddy.zone_of(pfn)
-        assert zone.free_pages == free_before[zone.name] - (1 << order)
+        assert available(zone) == free_before[zone.name] - (1 << order)
         compound = bool(mask & GFP_COMP_BIT)
         assert k.buddy.state[pfn] == (COMPOUND if compound else ALLOCATED) + order
         self.live[pfn] = Block(pfn, order, compound)
@@ -431,7 +458,7 @@ class BuddyMachine(RuleBasedStateMachine):
         """One good free: it prints nothing, and merges as far as the buddies allow."""
         k = self.k
         zone = k.buddy.zone_of(block.pfn)
-        free_before = zone.free_pages
+        free_before = available(zone)
         logged = lines_logged(k)
         events = len(k.history)
         if how == "__free_pages":
@@ -444,19 +471,31 @@ class BuddyMachine(RuleBasedStateMachine):
         del self.live[block.pfn]
         self.freed = [*self.freed[-31:], block]
         assert text_since(k, logged) == "", "a good free printed something"
-        assert zone.free_pages == free_before + (1 << block.order)
-        # history: mm_page_free, then one merge per order climbed
+        assert available(zone) == free_before + (1 << block.order)
+        # history: mm_page_free (onto this CPU's list for a pcp order), then for every
+        # block that reaches the buddy (this one, or those a drain gives back) one merge per
+        # order climbed
         new_events = k.history[events:]
-        assert new_events[0] == PagesFreed(block.pfn, block.order, zone.name)
-        pfn, order = block.pfn, block.order
-        for merge in new_events[1:]:
-            assert isinstance(merge, BuddiesMerged), new_events
-            assert (merge.pfn, merge.order) == (pfn, order)
-            assert merge.buddy_pfn == pfn ^ (1 << order)
-            pfn, order = merge.merged_pfn, order + 1
-        assert k.block_at(block.pfn) == (pfn, order, "free")
-        if order < MAX_ORDER - 1:  # merging stopped because the buddy is not free at `order`
-            assert k.buddy.state[pfn ^ (1 << order)] != order
+        cpu = 0 if pcp_allowed_order(block.order) else -1
+        assert new_events[0] == PagesFreed(block.pfn, block.order, zone.name, cpu)
+        chain = None if cpu == 0 else (block.pfn, block.order)
+        for event in new_events[1:]:
+            if isinstance(event, PcpPagesDrained):
+                assert (event.cpu, event.zone) == (0, zone.name), event
+                chain = (event.pfn, event.order)
+                continue
+            assert isinstance(event, BuddiesMerged) and chain is not None, new_events
+            pfn, order = chain
+            assert (event.pfn, event.order) == (pfn, order)
+            assert event.buddy_pfn == pfn ^ (1 << order)
+            chain = (event.merged_pfn, order + 1)
+        head, order, where = k.block_at(block.pfn)
+        if where == "pcp":  # still on this CPU's list, not drained
+            assert cpu == 0 and (head, order) == (block.pfn, block.order)
+        else:
+            assert where == "free", where
+        if where == "free" and order < MAX_ORDER - 1:  # merging stopped: the buddy is not free
+            assert k.buddy.state[head ^ (1 << order)] != order
 
     @rule(order=st.integers(0, MAX_ORDER - 1))
     def free_pages_of_null_does_nothing(self, order):
@@ -488,8 +527,13 @@ class BuddyMachine(RuleBasedStateMachine):
         order = min(block.order + extra, MAX_ORDER - 1)
         call = self.free_call(how, block.pfn, order)
         # compound: VM_BUG_ON_PAGE(compound && compound_order(page) != order);
-        # otherwise free_pages_prepare() finds pages that are not this block's tails
-        self.expect_rejected(call, "BUG" if block.compound else "bad_page")
+        # otherwise free_pages_prepare() finds pages that are not this block's tails, unless
+        # all of them sit free on pcp lists (refcount 0, no flags): kmviz warns instead
+        above = range(block.pfn + (1 << block.order), block.pfn + (1 << order))  # state is padded
+        codes = {self.k.buddy.state[pfn] for pfn in above}
+        on_pcp = bool(codes) and all(code < 0 for code in codes)  # pcp heads and their tails
+        report = "BUG" if block.compound else "WARNING" if on_pcp else "bad_page"
+        self.expect_rejected(call, report)
 
     @precondition(lambda self: any(b.order > 0 for b in self.live.values()))
     @rule(
@@ -601,7 +645,8 @@ class BuddyMachine(RuleBasedStateMachine):
             held[self.k.buddy.zone_of(block.pfn).name] += 1 << block.order
         for zone in self.k.zones:
             assert zone.managed_pages == self.managed[zone.name]
-            assert zone.free_pages + held[zone.name] == zone.managed_pages, zone
+            on_pcp = sum(zone.pcp_count)
+            assert zone.free_pages + on_pcp + held[zone.name] == zone.managed_pages, zone
 
     @invariant()
     def allocated_blocks_are_exactly_those_held(self):

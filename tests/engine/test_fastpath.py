@@ -16,6 +16,7 @@ from kmviz import (
     Kernel,
 )
 from kmviz.engine import fastpath
+from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
 
 GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
@@ -37,18 +38,26 @@ def machine_state(k):
         bytes(buddy.prv),
         bytes(buddy.pageblock_mt),
         [(bytes(z.nr_free), z.free_pages) for z in k.zones],
+        [(bytes(z.pcp_count), bytes(z.pcp_free_factor)) for z in k.zones],
         bytes(k.history.records),
         k.dmesg(),
     )
 
 
 def churn(k, seed, steps):
-    """A seeded mix of allocations, frees, double frees and wrong orders, by address."""
+    """A seeded mix of allocations, frees, double frees and wrong orders, by address.
+
+    Now and then the task moves to another CPU (other per-CPU lists) or every list is drained.
+    """
     rng = random.Random(seed)
     live = []
     for _ in range(steps):
         roll = rng.random()
-        if roll < 0.55 or not live:
+        if roll < 0.01:
+            k.on_cpu(rng.randrange(k.cpus))
+        elif roll < 0.012:
+            k.drain_all_pages()
+        elif roll < 0.55 or not live:
             order = min(int(rng.expovariate(0.7)), 11)
             addr = k.get_free_pages(rng.choice(GFPS), order)
             if addr:
@@ -96,6 +105,8 @@ def test_c_and_python_leave_identical_machines(machine, monkeypatch):
     churn(slow, seed=7, steps=6000)
     assert machine_state(fast) == machine_state(slow)
     check(fast)
+    kinds = {type(event) for event in fast.history}
+    assert {PcpPagesDrained, PagesAllocatedZoneLocked} <= kinds  # both pcp paths ran
 
 
 def test_observers_are_notified_through_the_c_path():

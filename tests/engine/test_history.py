@@ -8,7 +8,9 @@ from kmviz.engine.events import (
     BuddiesMerged,
     MessageLogged,
     PagesAllocated,
+    PagesAllocatedZoneLocked,
     PagesFreed,
+    PcpPagesDrained,
 )
 
 
@@ -22,13 +24,17 @@ def test_expand_keeps_the_lower_half_and_frees_each_upper_half():
     start = len(k.history)
     k.alloc_pages(GFP_HIGHUSER_MOVABLE, 7)  # from the order-10 block at pfn 0
     events = k.history[start:]
-    assert [type(e) for e in events] == [BlockSplit] * 3 + [PagesAllocated]
+    # order 7 is not a pcp order: mm_page_alloc_zone_locked, then mm_page_alloc
+    assert [type(e) for e in events] == [BlockSplit] * 3 + [
+        PagesAllocatedZoneLocked,
+        PagesAllocated,
+    ]
     assert [(e.pfn, e.order, e.buddy_pfn) for e in events[:3]] == [
         (0, 10, 512),
         (0, 9, 256),
         (0, 8, 128),
     ]
-    assert (events[3].pfn, events[3].order, events[3].zone) == (0, 7, "DMA")
+    assert (events[4].pfn, events[4].order, events[4].zone, events[4].cpu) == (0, 7, "DMA", -1)
 
 
 def test_freeing_merges_order_by_order_with_the_xor_buddy():
@@ -48,9 +54,30 @@ def test_freeing_merges_order_by_order_with_the_xor_buddy():
 def test_history_counts_events_not_records():
     k = fresh()
     records, events = k.history.record_count, len(k.history)
-    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)  # ten splits and the allocation
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 5)  # five splits, zone_locked and the allocation
     assert k.history.record_count == records + 1
-    assert len(k.history) == events + 11
+    assert len(k.history) == events + 7
+
+
+def test_a_pcp_refill_is_one_record_per_block_and_a_pop_one_more():
+    k = fresh()  # 4096 managed pages: batch 1, so rmqueue_bulk() moves one block
+    records, events = k.history.record_count, len(k.history)
+    k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    assert k.history.record_count == records + 2
+    kinds = [type(e) for e in k.history[events:]]
+    assert kinds == [BlockSplit] * 10 + [PagesAllocatedZoneLocked, PagesAllocated]
+    assert (k.history[-2].cpu, k.history[-1].cpu) == (0, 0)  # onto CPU 0's list, off it
+
+
+def test_a_drain_is_mm_page_pcpu_drain_then_the_merges():
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False)
+    page = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    start = len(k.history)
+    k.free_pages_block(page, 0)  # a boot pageset: pushed, then drained at once
+    pushed, drained, *merges = k.history[start:]
+    assert pushed == PagesFreed(0, 0, "DMA", 0)
+    assert drained == PcpPagesDrained(0, 0, 1, "DMA", 0)
+    assert [m.order for m in merges] == list(range(10))
 
 
 def test_history_supports_negative_indexes_slices_and_iteration():

@@ -302,13 +302,13 @@ class SlabMachine(RuleBasedStateMachine):
         k = self.k
         empty = [c for c in self.user_caches if not c.requested]
         cache = empty[index % len(empty)]
-        free_before = k.free_pages_count()
+        free_before = k.free_pages_count() + k.pcp_pages_count()
         pages = cache.pages
         logged = lines_logged(k)
         k.kmem_cache_destroy(cache)
         assert text_since(k, logged) == ""
         assert cache not in k.caches and cache.refcount == 0
-        assert k.free_pages_count() == free_before + pages
+        assert k.free_pages_count() + k.pcp_pages_count() == free_before + pages
         self.user_caches.remove(cache)
 
     # --- kmalloc ----------------------------------------------------------------------------
@@ -528,7 +528,7 @@ class SlabMachine(RuleBasedStateMachine):
         k = self.k
         slab_pages = sum(c.pages for c in k.caches)
         large = sum(1 << order for _, order, _ in k.large_kmalloc.values())
-        assert slab_pages + large + k.free_pages_count() == self.managed
+        assert slab_pages + large + k.free_pages_count() + k.pcp_pages_count() == self.managed
 
     @invariant()
     def slabinfo_agrees(self):

@@ -1,11 +1,14 @@
 """The textbook buddy system, step by step, on a machine small enough to follow by hand.
 
-``Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)`` has one zone, DMA, of
+``Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False)`` has one zone, DMA, of
 16 MiB / 4 KiB = 4096 pages, pfns 0..4095, all of them free: boot hands them to the buddy
 allocator as 4096 / 1024 = 4 blocks of order 10 (MAX_ORDER - 1), at pfns 0, 1024, 2048 and
 3072, each added at the list *tail* (FPI_TO_TAIL), so the list reads 0, 1024, 2048, 3072.
 Every pageblock starts Movable, and GFP_HIGHUSER_MOVABLE asks for Movable pages, so nothing
-here needs a fallback to another migratetype.
+here needs a fallback to another migratetype.  With ``pcp=False`` CPU 0 keeps its boot
+pageset (high 0, batch 1): every block passes through its per-CPU list -- rmqueue_bulk()
+moves one block there and it is popped at once; a freed block is pushed and drained at once
+(nr_pcp_free() gives 1 when high < batch) -- so the buddy lists work as in the textbook.
 
 The rules the expected values come from (Linux 6.1, mm/page_alloc.c):
 
@@ -22,7 +25,14 @@ The rules the expected values come from (Linux 6.1, mm/page_alloc.c):
 from __future__ import annotations
 
 from kmviz.engine.constants import MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_MOVABLE
-from kmviz.engine.events import BlockSplit, BuddiesMerged, PagesAllocated, PagesFreed
+from kmviz.engine.events import (
+    BlockSplit,
+    BuddiesMerged,
+    PagesAllocated,
+    PagesAllocatedZoneLocked,
+    PagesFreed,
+    PcpPagesDrained,
+)
 from kmviz.engine.gfp import GFP_HIGHUSER_MOVABLE, gfp_migratetype, gfp_zone
 from kmviz.engine.kernel import Kernel
 from kmviz.engine.page import Page
@@ -35,7 +45,7 @@ BOOT_BUDDYINFO = "Node 0, zone      DMA " + "     0 " * 10 + "     4 \n"
 
 
 def new_machine() -> Kernel:
-    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False)
 
 
 def free_lists(k: Kernel) -> dict[tuple[int, int], list[int]]:
@@ -74,12 +84,17 @@ def split(pfn: int, order: int) -> BlockSplit:
     return BlockSplit(pfn, order, "DMA", MOVABLE)
 
 
-def allocated(pfn: int, order: int) -> PagesAllocated:
-    return PagesAllocated(pfn, order, GFP, MOVABLE, "DMA")
+def allocated(pfn: int, order: int) -> list:
+    """The block leaves the buddy for CPU 0's list (rmqueue_bulk()) and is popped at once."""
+    return [
+        PagesAllocatedZoneLocked(pfn, order, MOVABLE, "DMA", True, 0),
+        PagesAllocated(pfn, order, GFP, MOVABLE, "DMA", 0),
+    ]
 
 
-def freed(pfn: int, order: int) -> PagesFreed:
-    return PagesFreed(pfn, order, "DMA")
+def freed(pfn: int, order: int) -> list:
+    """The block is pushed on CPU 0's list and drained back to the buddy at once."""
+    return [PagesFreed(pfn, order, "DMA", 0), PcpPagesDrained(pfn, order, MOVABLE, "DMA", 0)]
 
 
 def merged(pfn: int, buddy_pfn: int, order: int) -> BuddiesMerged:
@@ -123,9 +138,9 @@ def test_a_first_order_0_allocation_splits_the_order_10_block_at_pfn_0_all_the_w
     # order 0..9 lists are empty; the first order-10 block is pfn 0. expand() halves it
     # ten times, keeping the lower half each time: 1024 -> 512 -> ... -> 1 page at pfn 0.
     assert page.pfn == 0
-    assert events == [*(split(0, o) for o in range(10, 0, -1)), allocated(0, 0)]
+    assert events == [*(split(0, o) for o in range(10, 0, -1)), *allocated(0, 0)]
     # the upper halves: 0 + 2^(o-1) for o = 10..1, i.e. 512, 256, ..., 2, 1
-    assert [e.buddy_pfn for e in events[:-1]] == [512, 256, 128, 64, 32, 16, 8, 4, 2, 1]
+    assert [e.buddy_pfn for e in events[:-2]] == [512, 256, 128, 64, 32, 16, 8, 4, 2, 1]
     assert free_lists(k) == movable(
         o0=[1], o1=[2], o2=[4], o3=[8], o4=[16], o5=[32], o6=[64], o7=[128], o8=[256],
         o9=[512], o10=[1024, 2048, 3072],
@@ -138,7 +153,7 @@ def test_b_order_1_takes_the_order_1_half_left_at_pfn_2_without_a_split():
     alloc(k, 0)  # A
     page, events = alloc(k, 1)
     assert page.pfn == 2  # the order-1 list holds exactly pfn 2
-    assert events == [allocated(2, 1)]
+    assert events == allocated(2, 1)
     assert (1, MOVABLE) not in free_lists(k)
 
 
@@ -148,7 +163,7 @@ def test_c_order_0_takes_pfn_1_the_buddy_of_a():
     alloc(k, 1)  # B
     page, events = alloc(k, 0)
     assert page.pfn == 1  # the order-0 list holds exactly pfn 1 (= 0 ^ 1)
-    assert events == [allocated(1, 0)]
+    assert events == allocated(1, 0)
 
 
 def test_d_order_2_takes_pfn_4_and_leaves_orders_3_to_10_untouched():
@@ -156,7 +171,7 @@ def test_d_order_2_takes_pfn_4_and_leaves_orders_3_to_10_untouched():
     blocks = allocate_abcd(k)
     page, events = blocks["D"]
     assert page.pfn == 4
-    assert events == [allocated(4, 2)]
+    assert events == allocated(4, 2)
     # pfns 0..7 are taken: A=0, C=1, B=2-3, D=4-7; 4096 - 1 - 1 - 2 - 4 = 4088 pages free
     assert free_lists(k) == movable(
         o3=[8], o4=[16], o5=[32], o6=[64], o7=[128], o8=[256], o9=[512],
@@ -170,7 +185,7 @@ def test_freeing_b_merges_nothing_because_its_buddy_a_is_allocated():
     blocks = allocate_abcd(k)
     events = free(k, blocks["B"][0], 1)
     # buddy of pfn 2 at order 1: 2 ^ (1 << 1) = 0, which is A, in use
-    assert events == [freed(2, 1)]
+    assert events == freed(2, 1)
     assert free_lists(k)[1, MOVABLE] == [2]
 
 
@@ -180,7 +195,7 @@ def test_freeing_a_merges_nothing_because_its_buddy_c_is_allocated():
     free(k, blocks["B"][0], 1)
     events = free(k, blocks["A"][0], 0)
     # buddy of pfn 0 at order 0: 0 ^ 1 = 1, which is C, in use
-    assert events == [freed(0, 0)]
+    assert events == freed(0, 0)
     assert free_lists(k)[0, MOVABLE] == [0]
 
 
@@ -193,8 +208,8 @@ def test_freeing_c_merges_with_a_then_with_b_into_an_order_2_block_at_pfn_0():
     # order 0: buddy 1 ^ 1 = 0 (A, free)   -> block 1 & 0 = 0 of order 1
     # order 1: buddy 0 ^ 2 = 2 (B, free)   -> block 0 & 2 = 0 of order 2
     # order 2: buddy 0 ^ 4 = 4 (D, in use) -> stop
-    assert events == [freed(1, 0), merged(1, 0, 0), merged(0, 2, 1)]
-    for event in events[1:]:
+    assert events == [*freed(1, 0), merged(1, 0, 0), merged(0, 2, 1)]
+    for event in events[2:]:
         assert event.buddy_pfn == event.pfn ^ (1 << event.order)
     assert free_lists(k) == movable(
         o2=[0], o3=[8], o4=[16], o5=[32], o6=[64], o7=[128], o8=[256], o9=[512],
@@ -212,11 +227,11 @@ def test_freeing_d_merges_eight_times_back_into_the_order_10_block_at_pfn_0():
     # order o = 3..9: buddy 0 ^ 2^o = 2^o, the upper half expand() left there -> order o + 1
     # order 10 is MAX_ORDER - 1: nothing merges further
     assert events == [
-        freed(4, 2),
+        *freed(4, 2),
         merged(4, 0, 2),
         *(merged(0, 1 << o, o) for o in range(3, 10)),
     ]
-    for event in events[1:]:
+    for event in events[2:]:
         assert event.buddy_pfn == event.pfn ^ (1 << event.order)
     # an order-10 block never goes to the tail (buddy_merge_likely needs order < 9): head
     assert free_lists(k) == movable(o10=[0, 1024, 2048, 3072])
@@ -260,13 +275,13 @@ def test_a_freed_block_whose_next_bigger_buddy_is_free_goes_to_the_list_tail():
     free(k, pages[4], 0)
     # free 2 and 3: they merge into the order-1 block at 2 (its buddy 0 is in use)
     free(k, pages[2], 0)
-    assert free(k, pages[3], 0) == [freed(3, 0), merged(3, 2, 0)]
+    assert free(k, pages[3], 0) == [*freed(3, 0), merged(3, 2, 0)]
     assert free_lists(k)[0, MOVABLE] == [4]
     assert free_lists(k)[1, MOVABLE] == [2]
     # free 0: buddy 1 in use, so it stays order 0; but the buddy of the order-1 block it
     # belongs to, (0 & ~1) ^ 2 = 2, is a free order-1 block: once 1 comes back, 0-1 and
     # 2-3 merge, so buddy_merge_likely() puts 0 at the tail, behind 4
-    assert free(k, pages[0], 0) == [freed(0, 0)]
+    assert free(k, pages[0], 0) == freed(0, 0)
     assert free_lists(k)[0, MOVABLE] == [4, 0]
     # and so the next order-0 request gets 4, not the block that is about to merge
     assert alloc(k, 0)[0].pfn == 4
@@ -286,7 +301,7 @@ def test_an_order_9_block_goes_to_the_head_even_when_its_next_bigger_buddy_is_fr
     # free 2560: buddy 2560 ^ 512 = 2048 in use, so it stays order 9; the buddy of its
     # order-10 block, (2560 & ~512) ^ 1024 = 3072, is a free order-10 block - at a lower
     # order that would send it to the tail, but order 9 goes to the head
-    assert free(k, y, 9) == [freed(2560, 9)]
+    assert free(k, y, 9) == freed(2560, 9)
     assert free_lists(k)[9, MOVABLE] == [2560, 1536]
 
 
@@ -295,5 +310,5 @@ def test_a_freed_order_10_block_goes_to_the_head():
     k = new_machine()
     a = alloc(k, 10)[0]
     assert [a.pfn, alloc(k, 10)[0].pfn, alloc(k, 10)[0].pfn] == [0, 1024, 2048]
-    assert free(k, a, 10) == [freed(0, 10)]
+    assert free(k, a, 10) == [PagesFreed(0, 10, "DMA")]  # not a pcp order: to the buddy
     assert free_lists(k)[10, MOVABLE] == [0, 3072]

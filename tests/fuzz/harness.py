@@ -756,6 +756,14 @@ def check_timeline(timeline: tl.Timeline, k: Kernel) -> None:
     frames = timeline.frames
     free = int(np.count_nonzero(frames < tl.PAGES))
     assert free == k.free_pages_count(), f"timeline free {free} != {k.free_pages_count()}"
+    for index, zone in enumerate(k.zones):  # blocks on every CPU's per-CPU lists, by order
+        on_lists = [0] * len(timeline.pcp[index])
+        for pfn, order, code in k.buddy.blocks(zone):
+            if code < -1:
+                on_lists[order] += 1
+        assert list(timeline.pcp[index]) == on_lists, f"{zone.name} pcp blocks"
+    on_pcp = int(np.count_nonzero(frames == tl.PCP))
+    assert on_pcp == k.pcp_pages_count(), f"timeline pcp {on_pcp} != {k.pcp_pages_count()}"
     for code, pfns in (
         (tl.SLAB, set(k.slab_by_pfn)),
         (tl.PAGE_TABLE, set(k.pgtable_pfns)),

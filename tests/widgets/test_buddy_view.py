@@ -7,7 +7,13 @@ import pytest
 from traitlets import TraitError
 
 from kmviz import GFP_KERNEL, PAGE_OFFSET, PAGE_SHIFT, Kernel
-from kmviz.engine.events import BlockSplit, BuddiesMerged, PagesAllocated, PagesFreed
+from kmviz.engine.events import (
+    BlockSplit,
+    BuddiesMerged,
+    PagesAllocated,
+    PagesFreed,
+    PcpPagesDrained,
+)
 from kmviz.engine.procfs import buddyinfo_line
 from kmviz.widgets import theme
 from kmviz.widgets.buddy import (
@@ -137,13 +143,15 @@ def test_merge_shows_the_buddy_arithmetic_and_joins_the_buddies(kernel):
     timeline = view.timeline
     addr = kernel.__get_free_pages(GFP_KERNEL, 0)
     start = timeline.length
-    kernel.free_pages(addr, 0)
+    kernel.free_pages(addr, 0)  # onto CPU 0's per-CPU list: no merging yet
+    assert "Freed to a per-CPU list" in view.story.value
+    kernel.drain_all_pages()  # now to the buddy, where it merges
     events = timeline.kernel.history[start : timeline.length]
-    assert isinstance(events[0], PagesFreed)
+    assert [type(e) for e in events[:2]] == [PagesFreed, PcpPagesDrained]
     merges = [e for e in events if isinstance(e, BuddiesMerged)]
     assert [m.order for m in merges] == list(range(10))
 
-    timeline.seek(start + 1)  # freed: the block and its buddy are two free order-0 pages
+    timeline.seek(start + 2)  # drained: the block and its buddy are two free order-0 pages
     pfn = events[0].pfn
     assert view.tree.fill_colors[slot_of(0, False)] == theme.ORDER_COLOURS[0]
     assert view.tree.fill_colors[slot_of(0, True)] == theme.ORDER_COLOURS[0]
@@ -173,6 +181,8 @@ def test_free_next_to_an_allocated_buddy_does_not_merge(kernel):
     assert pfn_of(second) == pfn_of(first) ^ 1  # the two halves of one order-1 block
     kernel.free_pages(first, 0)
     assert isinstance(view.timeline.current, PagesFreed)
+    kernel.drain_all_pages()
+    assert isinstance(view.timeline.current, PcpPagesDrained)
     assert f"Its buddy {pfn_of(second):#x} is not a free order-0 block" in view.story.value
     assert "page allocator" in view.story.value
 

@@ -14,7 +14,8 @@ def machine():
     k = Kernel("64MiB", seed=1)
     player = Player(k)
     addr = k.get_free_pages(GFP_KERNEL, 2)
-    k.free_pages(addr, 2)
+    k.free_pages(addr, 2)  # onto CPU 0's per-CPU list
+    k.drain_all_pages()  # back to the buddy, where it merges
     return k, player
 
 

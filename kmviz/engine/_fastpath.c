@@ -58,7 +58,7 @@ typedef struct {
     int64_t pcp_base[MAX_ZONES];
     int64_t *pcp_count[MAX_ZONES];     /* per CPU: pages on its pcp lists */
     int64_t *pcp_factor[MAX_ZONES];    /* per CPU: pcp->free_factor */
-    int64_t *pcp_limits[MAX_ZONES];    /* [high, batch] */
+    int64_t *pcp_limits[MAX_ZONES];    /* [high, batch, ZONE_RECLAIM_ACTIVE] */
     int64_t *cpu;              /* smp_processor_id() */
     PyObject *zones;           /* the Zone objects, for rmqueue_fallback() */
     PyObject *rmqueue_fallback;/* BuddyAllocator.rmqueue_fallback(zone, order, mt, nofrag) */
@@ -360,6 +360,8 @@ free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int m
     int64_t factor = self->pcp_factor[zone][cpu];
     int free_high = factor && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
     int64_t high = free_high ? 0 : self->pcp_limits[zone][0];    /* nr_pcp_high() */
+    if (high && self->pcp_limits[zone][2] && (self->pcp_limits[zone][1] << 2) < high)
+        high = self->pcp_limits[zone][1] << 2;      /* ZONE_RECLAIM_ACTIVE */
     if (count < high)
         return 0;
     int64_t batch = self->pcp_limits[zone][1], to_free;        /* nr_pcp_free() */

@@ -144,6 +144,9 @@ class BuddyAllocator:
         # pages in [start, end) on an LRU (page cache, user memory): movable_pages for
         # steal_suitable_fallback(); the Kernel, which knows them, replaces this
         self.count_lru_pages: Callable[[int, int], int] = lambda start, end: 0
+        # check_pcp_refill() of a kernel without CONFIG_DEBUG_VM: True if a block taken for
+        # a pcp list is in a bad state (reported; the block is leaked); None: no check
+        self.check_pcp_refill: Callable[[int, int], bool] | None = None
         for position, zone in enumerate(zones):
             zone.list_base = padded + position * ZONE_LISTS
             zone.pcp_base = padded + len(zones) * ZONE_LISTS + position * cpus * NR_PCP_LISTS
@@ -508,12 +511,15 @@ class BuddyAllocator:
         code = pcp_code(order, mt)
         nxt, prv = self.nxt, self.prv
         taken = 0
-        while taken < count:
+        for _ in range(count):
             pfn = self.rmqueue_smallest(zone, order, mt, record, code)
             while pfn < 0 and self.rmqueue_fallback(zone, order, mt, nofrag):
                 pfn = self.rmqueue_smallest(zone, order, mt, record, code)
             if pfn < 0:
                 break
+            if self.check_pcp_refill is not None and self.check_pcp_refill(pfn, order):
+                self.state[pfn] = ALLOCATED + order  # leaked: allocated to nobody
+                continue
             last = prv[list_head]  # list_add_tail()
             prv[list_head] = pfn
             nxt[pfn] = list_head
@@ -553,7 +559,9 @@ class BuddyAllocator:
         )  # fmt: skip
         free_factor = zone.pcp_free_factor[cpu]
         free_high = bool(free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
-        high = 0 if free_high else zone.pcp_high  # nr_pcp_high(), reclaim not active
+        high = 0 if free_high else zone.pcp_high  # nr_pcp_high()
+        if high and zone.pcp_limits[2]:  # ZONE_RECLAIM_ACTIVE: kswapd is reclaiming
+            high = min(zone.pcp_batch << 2, high)
         if count >= high:
             self.free_pcppages_bulk(zone, cpu, self.nr_pcp_free(zone, cpu, high, free_high), pindex)
 

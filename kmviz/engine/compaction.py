@@ -115,6 +115,11 @@ def compact_gap(order: int) -> int:
     return 2 << order
 
 
+def block_start_pfn(pfn: int, order: int) -> int:
+    """The first pfn of the naturally aligned 2^order block holding ``pfn``."""
+    return pfn & ~((1 << order) - 1)
+
+
 def block_end_pfn(pfn: int, order: int) -> int:
     """The first pfn after the naturally aligned 2^order block holding ``pfn``: ALIGN(pfn + 1)."""
     size = 1 << order
@@ -321,6 +326,8 @@ class CompactionAPI:
             if status == COMPACT_SUCCESS:
                 self._compaction_defer_reset(zone, order, False)
             elif status in (COMPACT_PARTIAL_SKIPPED, COMPACT_COMPLETE):
+                # "Buddy pages may become stranded on pcps that could otherwise coalesce"
+                self._drain_all_pages([zone])
                 self._defer_compaction(zone, order)
         self._kcompactd_max_order = 0
         self._kcompactd_highest_zoneidx = self.zones[-1].idx
@@ -338,15 +345,25 @@ class CompactionAPI:
             CompactionBegan(zone.name, zone.start_pfn, cc.migrate_pfn, cc.free_pfn,
                             zone.end_pfn, cc.mode)
         )  # fmt: skip
+        last_migrated_pfn = 0
         while (result := self._compact_finished(cc)) == COMPACT_CONTINUE:
-            if not self._isolate_migratepages(cc):
-                continue
-            if self._migrate_pages(cc):  # -ENOMEM: the free scanner found no target
-                if not self._scanners_met(cc):
-                    result = COMPACT_CONTENDED
-                    break
-                if cc.direct and cc.mode == MIGRATE_ASYNC:
-                    cc.migrate_pfn = block_end_pfn(cc.migrate_pfn - 1, cc.order)
+            iteration_start_pfn = cc.migrate_pfn
+            if self._isolate_migratepages(cc):
+                last_migrated_pfn = iteration_start_pfn
+                if self._migrate_pages(cc):  # -ENOMEM: the free scanner found no target
+                    if not self._scanners_met(cc):
+                        result = COMPACT_CONTENDED
+                        break
+                    if cc.direct and cc.mode == MIGRATE_ASYNC:
+                        cc.migrate_pfn = block_end_pfn(cc.migrate_pfn - 1, cc.order)
+                        last_migrated_pfn = 0
+            # check_drain: once the migrate scanner has left the order-aligned block it last
+            # migrated from, lru_add_drain_cpu_zone() drains this CPU's lists of the zone so
+            # the pages there can merge (kmviz frees migrated pages straight to the buddy)
+            if cc.order > 0 and last_migrated_pfn:
+                if last_migrated_pfn < block_start_pfn(cc.migrate_pfn, cc.order):
+                    self.buddy.drain_pages_zone(zone, self.context.cpu)
+                    last_migrated_pfn = 0
         buddy = self.buddy
         for pfn in cc.freepages:  # release_freepages(): the targets not used
             buddy.free_one_page(pfn, zone, 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False)

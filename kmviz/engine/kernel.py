@@ -492,6 +492,8 @@ class Kernel(
         self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility, self.cpus)
         self._kcompactd_highest_zoneidx = self.zones[-1].idx  # pgdat->nr_zones - 1
         self.buddy.count_lru_pages = self._count_lru_pages
+        if not self.debug_vm:  # check_pcp_refill(): without CONFIG_DEBUG_VM, at refill time
+            self.buddy.check_pcp_refill = self._check_pcp_refill
         state = self.buddy.state
         for start, end in self.memory.ram:
             state[start:end] = array("b", [RESERVED]) * (end - start)
@@ -871,8 +873,9 @@ class Kernel(
                         zone, self.context.cpu_cell[0], order, mt, record, head, nofrag
                     )
                     if pfn >= 0:
-                        if self.refcount_underflow and self._check_new_pages(pfn, order):
-                            return self._get_page_from_freelist(plan, zonelist, order, nofrag)
+                        # check_new_pcp() checks only with CONFIG_DEBUG_VM, where no refcount
+                        # underflows; otherwise prep_new_page() just sets the refcount to 1
+                        self.refcount_underflow.difference_update(range(pfn, pfn + (1 << order)))
                         return pfn
                 pfn = -1
                 if cma and zone.free_cma > zone.free_pages // 2:
@@ -1237,16 +1240,19 @@ class Kernel(
 
         Mirrors drain_all_pages() (mm/page_alloc.c L3349): of one zone, or of all when
         ``zone`` is None; CPUs whose lists are empty are skipped.  6.1 calls it when direct
-        reclaim made progress but the allocation still failed, before compaction, and when
-        memory goes offline.
+        reclaim made progress but the allocation still failed, after a kcompactd run that
+        did not succeed, in alloc_contig_range() and when memory goes offline.
         """
         self._check_alive()
-        zones = self.zones if zone is None else [self.zone(zone)]
+        self._drain_all_pages(self.zones if zone is None else [self.zone(zone)])
+        if self.notify_each_call[0]:
+            self.tick += 1
+
+    def _drain_all_pages(self, zones) -> None:
+        """drain_all_pages() inside another call: every CPU's lists of ``zones``, no tick."""
         for cpu in range(self.cpus):
             for z in zones:
                 self.buddy.drain_pages_zone(z, cpu)
-        if self.notify_each_call[0]:
-            self.tick += 1
 
     def _owned_free(self, pfn: int, order: int, caller: str) -> None:
         """A free of a page some subsystem still holds: Linux's report, nothing freed.
@@ -1381,6 +1387,11 @@ class Kernel(
         # the fast paths do not run check_new_pages(): send allocations through the slow one
         self._page_plans.clear()
         self.page_plans_for_c.clear()
+
+    def _check_pcp_refill(self, pfn: int, order: int) -> bool:
+        """check_pcp_refill() (mm/page_alloc.c L2461): check_new_pages() as rmqueue_bulk()
+        moves a block to a pcp list, in a kernel without CONFIG_DEBUG_VM."""
+        return bool(self.refcount_underflow) and self._check_new_pages(pfn, order)
 
     def _check_new_pages(self, pfn: int, order: int) -> bool:
         """check_new_pages() (mm/page_alloc.c L2424): True if a page of the block is bad.

@@ -101,7 +101,7 @@ class SlowPathMixin:
             pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
             if pfn < 0 and reclaimed:
                 # __alloc_pages_direct_reclaim(): the pages may sit on per-CPU lists
-                self.drain_all_pages()
+                self._drain_all_pages(self.zones)
                 pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
             if pfn >= 0:
                 return pfn
@@ -254,6 +254,8 @@ class SlowPathMixin:
             zone_ids = {z.idx for z, _ in plan.slow}
             reclaim_order = order
             total = 0
+            for zone, _ in plan.slow:  # set_reclaim_active(): pcp lists hold 4 batches at most
+                zone.pcp_limits[2] = 1
             while not self._pgdat_balanced(plan, reclaim_order):
                 freed = self._drop_page_cache(zone_ids)
                 if not freed:
@@ -261,6 +263,8 @@ class SlowPathMixin:
                 total += freed
                 if reclaim_order and total >= compact_gap(reclaim_order):
                     reclaim_order = 0
+            for zone, _ in plan.slow:  # clear_reclaim_active()
+                zone.pcp_limits[2] = 0
             if total:
                 self.history.append_object(MemoryReclaimed("kswapd", total, 0))
             if not self._pgdat_balanced(plan, reclaim_order):  # prepare_kswapd_sleep()

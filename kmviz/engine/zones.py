@@ -98,8 +98,9 @@ class Zone:
         self.pcp_count = array("q")  # per CPU: pages on its pcp lists (pcp->count)
         self.pcp_free_factor = array("q")  # per CPU: pcp->free_factor (nr_pcp_free())
         # pcp->high and pcp->batch of every CPU, in an array the C fast path shares: the
-        # boot pageset's 0 and 1 until setup_per_cpu_pagesets()
-        self.pcp_limits = array("q", [0, 1])
+        # boot pageset's 0 and 1 until setup_per_cpu_pagesets(); then ZONE_RECLAIM_ACTIVE,
+        # set while kswapd reclaims for the zone (nr_pcp_high() caps high at 4 batches)
+        self.pcp_limits = array("q", [0, 1, 0])
 
     @property
     def free_pages(self) -> int:

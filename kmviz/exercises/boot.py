@@ -84,7 +84,7 @@ def lesson(
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
 
-        k = Kernel("256MiB", seed=0, boot=False)           # early boot: memblock only
+        k = Kernel("256MiB", seed=0, boot=False, pcp=False)   # early boot: memblock only
         grabber = k.memblock_alloc(64 << 20, PAGE_SIZE)    # memblock_address()
         k.mem_init(); k.boot()                             # order10_after_mem_init()
         report = uptime(k)                                 # order10_after_uptime()
@@ -120,7 +120,7 @@ def _lesson_machine(machine: Kernel, ram_end: int, cma: int = 0) -> Kernel:
 
 def _build_lesson(aged: bool, progress) -> Lesson:
     """lesson()'s work: the notebook's calls on a new machine."""
-    k = Kernel(MEM, seed=SEED, boot=False)
+    k = Kernel(MEM, seed=SEED, boot=False, pcp=False)
     image_end = max(end for _, end, _ in k.memblock_reserved)
     dma32 = next(zone.start_pfn for zone in k.zones if zone.name == "DMA32") << PAGE_SHIFT
     grabber = k.memblock_alloc(GRABBER_BYTES, PAGE_SIZE)

@@ -40,8 +40,8 @@ IRQ_MASKS = ("GFP_KERNEL", "GFP_ATOMIC", "GFP_NOWAIT", "GFP_NOIO", "GFP_NOFS")
 
 
 def lesson_kernel() -> Kernel:
-    """The lesson's main machine, k: 1 GiB (zones DMA and DMA32), seed 0."""
-    return Kernel(mem=MEM, seed=SEED)
+    """The lesson's main machine, k: 1 GiB (zones DMA and DMA32), seed 0, no per-CPU lists."""
+    return Kernel(mem=MEM, seed=SEED, pcp=False)
 
 
 def squeeze(machine: Kernel) -> list:
@@ -54,7 +54,7 @@ def squeeze(machine: Kernel) -> list:
 
 def tight_machine() -> Kernel:
     """The lesson's tight: 256 MiB with 32 MiB of page cache, squeezed down to min."""
-    machine = Kernel(mem=SMALL, seed=SEED)
+    machine = Kernel(mem=SMALL, seed=SEED, pcp=False)
     machine.fill_page_cache("32MiB")
     squeeze(machine)
     return machine
@@ -62,7 +62,7 @@ def tight_machine() -> Kernel:
 
 def full_machine() -> Kernel:
     """The lesson's full: 256 MiB and memhog, a process that wants 1 GiB and takes what it can."""
-    machine = Kernel(mem=SMALL, seed=SEED)
+    machine = Kernel(mem=SMALL, seed=SEED, pcp=False)
     machine.spawn("memhog", "1GiB")
     return machine
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from ..engine.events import BlockSplit, BuddiesMerged, FallbackStolen
+from ..engine.events import BlockSplit, BuddiesMerged, FallbackStolen, PagesAllocatedZoneLocked
 from ..engine.gfp import GFP_KERNEL
 from ..engine.kernel import Kernel
 from ..engine.page import get_order
@@ -115,12 +115,14 @@ def page_frames() -> Question:
 
 
 def merges_when_freeing_first_page() -> Question:
-    """How many merges freeing the tour's only page makes (its split halves are all free)."""
+    """How many merges freeing the tour's only page makes: none, it goes to a per-CPU list."""
     k = lesson_machine()
     addr, events = one_page(k)
-    splits = count(events, BlockSplit)
+    batch = count(events, PagesAllocatedZoneLocked)
     _, freed = call(k, k.free_pages, addr, 0)
     merges = count(freed, BuddiesMerged)
+    zone = k.zone(k.pfn_to_page(pfn_of(addr)).zone)
+    waiting = zone.pcp_count[k.smp_processor_id()]
     pfn = pfn_of(addr)
 
     def checker(answer) -> Feedback:
@@ -128,36 +130,41 @@ def merges_when_freeing_first_page() -> Question:
         if value == merges:
             return Feedback(
                 True,
-                f"every half expand() put on a free list is still free, so each of the {splits} "
-                f"splits is undone: order 0 + 0 → 1, 1 + 1 → 2, … 9 + 9 → 10. The {_kib(TOP)} "
-                "block is whole again.",
+                "free_unref_page() puts a single page on the head of this CPU's per-CPU list, "
+                f"not on the free lists: no buddy is even looked at. The list now holds "
+                f"{waiting} pages, far below its high mark of {zone.pcp_high}.",
             )
-        if value == 0:
+        if value == TOP:
             return Feedback(
                 False,
-                f"no merge would mean the page's buddy, pfn {pfn ^ 1:#x}, is busy; but nothing "
-                "else was allocated: the ten halves the split made are all still free.",
+                "that is what the buddy allocator alone would do: every split undone, order "
+                "0 + 0 → 1 … 9 + 9 → 10. But Linux 6.1 frees a single page to a per-CPU list "
+                "first, and the other pages of the batch are still on that list, not free in "
+                "the buddy.",
             )
         if value > TOP:
             return Feedback(
                 False,
                 f"merging stops at order {TOP}, the largest block (MAX_ORDER - 1): from order "
-                f"0 that is at most {TOP} merges.",
+                f"0 that is at most {TOP} merges; and here there are none at all.",
             )
         return Feedback(
             False,
-            f"merging stops only at a buddy that is not a free block of the same order. Every "
-            f"half of this split is free, so it does not stop after order {value}.",
+            f"merges happen in __free_one_page(), in the buddy allocator; a freed single page "
+            f"does not get there yet. Where does pfn {pfn:#x} go first?",
         )
 
     return Question(
-        prompt=f"You hold the page at pfn {pfn:#x}; the rest of its {_kib(TOP)} block is free. "
-        "When free_pages() gives it back, how many times will two free buddies merge?",
+        prompt=f"You hold the page at pfn {pfn:#x}; {batch - 1} pages of its batch wait on CPU "
+        "0's per-CPU list. When free_pages() gives it back, how many times will two free "
+        "buddies merge?",
         checker=checker,
         answer=str(merges),
-        why=f"__free_one_page() joins the page with its buddy while the buddy is a free block "
-        f"of the same order. All {splits} upper halves expand() made are still free, so the "
-        f"merges climb from order 0 to order {TOP}, one merge per order.",
+        why=f"free_unref_page() (mm/page_alloc.c) pushes a freed order-0 page on the head of "
+        f"the CPU's per-CPU list, where the next single-page request finds it first. Nothing "
+        f"merges until the list is drained: it now holds {waiting} pages, and only when it "
+        f"reaches its high mark, {zone.pcp_high} pages, does free_pcppages_bulk() give a "
+        "batch back to the buddy allocator.",
     )
 
 
@@ -273,7 +280,9 @@ def splits_for_first_page() -> Question:
     free = k.buddyinfo()[zone_name]
     smallest = min(order for order, blocks in enumerate(free) if blocks)
     addr, events = one_page(k)
-    splits = count(events, BlockSplit)
+    first = next(i for i, event in enumerate(events) if isinstance(event, PagesAllocatedZoneLocked))
+    splits = count(events[:first], BlockSplit)  # the first block of the batch: the page
+    batch = count(events, PagesAllocatedZoneLocked)
     stolen = next(event for event in events if isinstance(event, FallbackStolen))
     taken = stolen.fallback_order
 
@@ -284,7 +293,9 @@ def splits_for_first_page() -> Question:
                 True,
                 f"the Unmovable free lists were empty, so __rmqueue_fallback() took a whole "
                 f"order-{taken} block from the Movable lists (the largest, to claim its "
-                f"pageblocks for unmovable memory), and expand() halved it {splits} times.",
+                f"pageblocks for unmovable memory), and expand() halved it {splits} times. "
+                f"Then rmqueue_bulk() went on to fill CPU 0's per-CPU list: {batch} pages in "
+                "all.",
             )
         if value == 0:
             return Feedback(
@@ -316,14 +327,16 @@ def splits_for_first_page() -> Question:
 
     return Question(
         prompt="The kernel calls __get_free_pages(GFP_KERNEL, 0) for one page. Judging by "
-        "/proc/buddyinfo above, how many times will expand() cut a block in half?",
+        "/proc/buddyinfo above, how many times will expand() cut a block in half before the "
+        "first page is ready?",
         checker=checker,
         answer=str(splits),
         why=f"The smallest free block in {zone_name} is order {smallest}, but it sits on the "
-        "Movable free lists, like all memory right after boot. GFP_KERNEL memory is Unmovable "
-        f"and those lists were empty, so the allocator stole an order-{taken} block, the "
-        f"largest, and split it {taken} → {taken - 1} → … → 0: {splits} splits, keeping pfn "
-        f"{pfn_of(addr):#x}.",
+        "Movable free lists, like all free memory of this machine right after the hand-over "
+        "to the buddy allocator. GFP_KERNEL memory is Unmovable and those lists were empty, "
+        f"so the allocator stole an order-{taken} block, the largest, and split it {taken} → "
+        f"{taken - 1} → … → 0: {splits} splits, keeping pfn {pfn_of(addr):#x}. Then "
+        f"rmqueue_bulk() went on and took {batch - 1} more pages for CPU 0's per-CPU list.",
     )
 
 
@@ -391,43 +404,47 @@ def after_two_pages():
     return k, a, b
 
 
-def buddyinfo_after_free() -> Question:
-    """Which DMA32 buddyinfo column goes up when lesson 01 frees its first page ``a``."""
+def pcp_after_free() -> Question:
+    """How many pages CPU 0's per-CPU list holds after lesson 01 frees its first page ``a``."""
     k, a, b = after_two_pages()
-    zone = k.pfn_to_page(pfn_of(a)).zone
-    before = k.buddyinfo()[zone]
+    zone = k.zone(k.pfn_to_page(pfn_of(a)).zone)
+    cpu = k.smp_processor_id()
+    before = zone.pcp_count[cpu]
     _, events = call(k, k.free_pages, a, 0)
-    after = k.buddyinfo()[zone]
-    rises = [order for order in range(MAX_ORDER) if after[order] > before[order]]
-    answer = rises[0]
+    after = zone.pcp_count[cpu]
     merges = count(events, BuddiesMerged)
     pa, pb = pfn_of(a), pfn_of(b)
 
     def checker(answer_given) -> Feedback:
-        value = as_int(answer_given)
-        if value == answer:
+        value = _nonnegative(answer_given)
+        if value == after:
             return Feedback(
                 True,
-                f"a's buddy at order 0 is {pa:#x} ^ 1 = {pa ^ 1:#x}, which is b, still "
-                f"allocated: {merges} merges, and a goes onto free_area[0]. The order-0 count "
-                f"goes from {before[0]} to {after[0]}.",
+                f"free_unref_page() pushed a on the head of the list: {before} + 1 = {after}. "
+                f"{merges} merges, and /proc/buddyinfo does not change at all.",
             )
-        if not 0 <= value < MAX_ORDER:
-            return Feedback(False, f"buddyinfo has columns for orders 0 to {TOP} only.")
+        if value == before:
+            return Feedback(
+                False,
+                f"{before} is the count before the free; a freed single page goes onto this "
+                "list, not to the buddy's free lists.",
+            )
+        if value == before - 1:
+            return Feedback(False, "a free adds a page to the list; an allocation takes one.")
         return Feedback(
             False,
-            f"order {value} would mean a merged {value} time{'s' if value != 1 else ''}. Look "
-            f"at a's buddy at order 0: {pa:#x} ^ 1 = {pa ^ 1:#x}. Is that page free?"
-            + (" (It is b.)" if pa ^ 1 == pb else ""),
+            f"the list held {before} pages (the batch of 15, less a and b). Where does a "
+            "freed single page go?",
         )
 
     return Question(
-        prompt=f"a (pfn {pa:#x}) and b (pfn {pb:#x}) are both allocated. free_pages(a, 0) "
-        f"gives a back. Which order's column of the {zone} line of /proc/buddyinfo goes up "
-        "by one?",
+        prompt=f"a (pfn {pa:#x}) and b (pfn {pb:#x}) are both allocated, and CPU 0's per-CPU "
+        f"list of {zone.name} holds the other {before} pages of their batch. free_pages(a, 0) "
+        "gives a back. How many pages does the list hold then?",
         checker=checker,
-        answer=str(answer),
-        why=f"__free_one_page() first looks at a's order-0 buddy, {pa:#x} ^ 1 = {pa ^ 1:#x}. "
-        f"That is b, which is in use, so no merge happens: a goes onto free_area[{answer}] "
-        f"as a single page.",
+        answer=str(after),
+        why=f"free_unref_page() puts a freed order-0 page on the head of the CPU's per-CPU "
+        f"list: {before} + 1 = {after}. The buddy allocator never sees it, so nothing merges "
+        "and /proc/buddyinfo stays as it was; the next single-page request on CPU 0 gets a "
+        "back first.",
     )

@@ -57,7 +57,7 @@ def test_every_question_is_a_question_that_reveals_its_answer():
         pages.order_for,
         pages.splits_for_first_page,
         pages.buddy_of,
-        pages.buddyinfo_after_free,
+        pages.pcp_after_free,
     ):
         question = make()
         assert isinstance(question, Question)
@@ -78,15 +78,16 @@ def test_page_frames_divides_by_four_kib_and_names_the_unit_mistaken():
     assert not question.check("lots").correct
 
 
-def test_merges_when_freeing_first_page_climbs_to_order_ten():
+def test_merges_when_freeing_first_page_is_none_because_it_goes_to_the_per_cpu_list():
     question = pages.merges_when_freeing_first_page()
-    assert question.answer == "10"
-    assert "pfn 0x3000" in question.prompt
-    right = question.check("10")
-    assert right.correct and "9 + 9 → 10" in right.message
-    none = question.check(0)
-    assert not none.correct and "buddy, pfn 0x3001, is busy" in none.message
-    assert "does not stop after order 4" in question.check(4).message
+    assert question.answer == "0"
+    assert "pfn 0x3000" in question.prompt and "14 pages of its batch" in question.prompt
+    right = question.check("0")
+    assert right.correct and "per-CPU list" in right.message
+    assert "The list now holds 15 pages" in right.message
+    buddy_only = question.check(10)
+    assert not buddy_only.correct and "9 + 9 → 10" in buddy_only.message
+    assert "Where does pfn 0x3000 go first?" in question.check(4).message
     assert "at most 10 merges" in question.check(11).message
     assert "negative" in question.check(-1).message
 
@@ -131,6 +132,7 @@ def test_splits_for_first_page_is_ten_because_of_the_migratetype_fallback():
     assert question.answer == "10"
     right = question.check("10")
     assert right.correct and "__rmqueue_fallback()" in right.message
+    assert "15 pages in all" in right.message
     smallest = question.check(5)
     assert not smallest.correct
     assert "the order-5 block DMA32 has free, the smallest there is" in smallest.message
@@ -165,18 +167,16 @@ def test_buddy_of_a_lower_half_lies_above():
         pages.buddy_of(0x2A2, 2)
 
 
-def test_buddyinfo_after_free_is_order_zero_because_b_is_the_buddy():
-    question = pages.buddyinfo_after_free()
-    assert question.answer == "0"
+def test_pcp_after_free_counts_a_pushed_on_the_per_cpu_list():
+    question = pages.pcp_after_free()
+    assert question.answer == "14"
     assert "a (pfn 0x3000) and b (pfn 0x3001)" in question.prompt
-    right = question.check(0)
-    assert right.correct and "which is b, still allocated: 0 merges" in right.message
-    assert "from 0 to 1" in right.message
-    wrong = question.check(10)
-    assert not wrong.correct and "merged 10 times" in wrong.message
-    assert "(It is b.)" in wrong.message
-    assert "merged 1 time." in question.check(1).message
-    assert "orders 0 to 10 only" in question.check(11).message
+    assert "holds the other 13 pages" in question.prompt
+    right = question.check(14)
+    assert right.correct and "13 + 1 = 14" in right.message and "0 merges" in right.message
+    assert "count before the free" in question.check(13).message
+    assert "an allocation takes one" in question.check(12).message
+    assert "Where does a freed single page go?" in question.check(30).message
 
 
 # --- lesson 00: the numbers its text states ----------------------------------------------------
@@ -203,10 +203,20 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     assert addr == 0xFFFF888003000000 and pages.pfn_of(addr) == 0x3000
     assert (addr - PAGE_OFFSET) >> 20 == 48
     assert isinstance(added[0], events.FallbackStolen)  # "the event just before the first split"
-    assert pages.count(added, events.BlockSplit) == 10
-    assert dma32(k) == [1] * 5 + [2, 2, 1, 1, 2, 51]  # orders 0-9 gained one, order 10 lost one
+    first = next(i for i, e in enumerate(added) if isinstance(e, events.PagesAllocatedZoneLocked))
+    assert pages.count(added[:first], events.BlockSplit) == 10
+    assert pages.count(added, events.BlockSplit) == 10 + 11  # "11 more splits"
+    batch = [e.pfn for e in added if isinstance(e, events.PagesAllocatedZoneLocked)]
+    assert batch == list(range(0x3000, 0x300F)) and k.zone("DMA32").pcp_batch == 15
+    assert k.zone("DMA32").pcp_count[0] == 14 and k.zone("DMA32").pcp_high == 280
+    assert "`rmqueue_bulk()` took 15 pages off the free lists (11 more splits)" in text
+    assert "the next 14 single-page requests" in text and "`count: 14`" in text
+    # order 10 lost one, orders 4-9 gained one, and pfn 0x300f is the one free order-0 block
+    assert dma32(k) == [1, 0, 0, 0, 1, 2, 2, 1, 1, 2, 51]
+    assert k.block_at(0x300F) == (0x300F, 0, "free")
     assert "split** it ten times" in text and "your page at pfn 0x3000" in text
-    assert "orders 0 to 9 each gained a free block" in text
+    assert "orders 4 to 9 each gained its upper half" in text and "pfn 0x300f" in text
+    assert "followed by the 14 cyan pages of its batch" in text
 
     # the physical map's landmarks
     assert k.block_at(0)[2] == "hole" and k.block_at(0x9F)[2] == "hole"
@@ -216,9 +226,13 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     assert "(pfn 0x9f–0xff)" in text and "From 16 MiB (pfn 0x1000) to pfn 0x2d9f" in text
 
     _, freed = pages.call(k, k.free_pages, addr, 0)
-    assert pages.count(freed, events.BuddiesMerged) == 10
+    assert [type(e) for e in freed] == [events.PagesFreed]  # onto the per-CPU list
+    _, drained = pages.call(k, k.drain_all_pages)
+    assert pages.count(drained, events.PcpPagesDrained) == 15
+    assert pages.count(drained, events.BuddiesMerged) == 21
     assert dma32(k) == BOOT_DMA32
-    assert "Ten merges" in text and "back to its numbers at boot" in text
+    assert "Fifteen pages drained (`mm_page_pcpu_drain`) and 21 merges" in text
+    assert "back to its numbers at boot" in text
 
     report = new_lines(k, k.free_pages, addr, 0)
     assert "refcount:0" in report[0] and report[0].endswith("pfn:0x3000")
@@ -260,51 +274,71 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     for phrase in ("order-5 block at 0x2da0", "order-6 block at 0x2dc0", "order-9 block at 0x2e00"):
         assert phrase in text
 
-    # the first page: a fallback and ten splits; a movable page: five splits
+    # the first page: a fallback and ten splits, then the rest of a batch of 15
     a, added = pages.one_page(k)
     assert isinstance(added[0], events.FallbackStolen) and added[0].fallback_order == 10
-    assert pages.count(added, events.BlockSplit) == 10 and pages.pfn_of(a) == 0x3000
-    assert dma32(k) == [1] * 5 + [2, 2, 1, 1, 2, 51]
+    first = next(i for i, e in enumerate(added) if isinstance(e, events.PagesAllocatedZoneLocked))
+    assert pages.count(added[:first], events.BlockSplit) == 10 and pages.pfn_of(a) == 0x3000
+    assert pages.count(added, events.BlockSplit) == 21  # "11 more splits"
+    batch = [e.pfn for e in added if isinstance(e, events.PagesAllocatedZoneLocked)]
+    assert batch == list(range(0x3000, 0x300F))
+    splits = [e for e in added if isinstance(e, events.BlockSplit)]
+    assert (splits[10].pfn, splits[10].order) == (0x3002, 1)  # "0x3002 (... split once more)"
+    assert dma32(k) == [1, 0, 0, 0, 1, 2, 2, 1, 1, 2, 51]
     assert "Ten splits, not five" in text and "kept pfn 0x3000" in text
     assert "`mm_page_alloc_extfrag`" in text and "(512 pages, 2 MiB each)" in text
+    assert "refilled it with a **batch** of 15 pages" in text and "11 more splits" in text
+    assert "orders 4 to 9 gained the upper halves" in text
     other = pages.lesson_machine()
     movable, moved = pages.call(other, other.get_free_pages, GFP_HIGHUSER_MOVABLE, 0)
-    assert pages.pfn_of(movable) == 0x2DA0 and pages.count(moved, events.BlockSplit) == 5
+    first_split = next(e for e in moved if isinstance(e, events.BlockSplit))
+    assert pages.pfn_of(movable) == 0x2DA0 and (first_split.pfn, first_split.order) == (0x2DA0, 5)
+    assert k.zone("DMA32").pcp_batch == 15 and "a 1 GiB machine's DMA32 takes 63" in text
+    assert Kernel("1GiB", seed=0).zone("DMA32").pcp_batch == 63
 
     b, added = pages.one_page(k)
     assert pages.pfn_of(b) == 0x3001 and pages.count(added, events.BlockSplit) == 0
-    assert "pfn 0x3001" in text and "no split at all" in text
+    assert [type(e) for e in added] == [events.PagesAllocated] and added[0].cpu == 0
+    assert "pfn 0x3001 first" in text and "no split at all" in text
 
-    # the map of the split block: a, b, then free halves of 2, 4 … 512 pages
+    # the map of the split block: a, b, 13 pages on the list, 0x300f free, then 16 … 512
     assert k.block_at(0x3000)[1:] == (0, "allocated") and k.block_at(0x3001)[1:] == (0, "allocated")
-    for order in range(1, 10):
+    assert all(k.block_at(pfn) == (pfn, 0, "pcp") for pfn in range(0x3002, 0x300F))
+    assert k.block_at(0x300F) == (0x300F, 0, "free")
+    for order in range(4, 10):
         assert k.block_at(1 << order | 0x3000) == (0x3000 + (1 << order), order, "free")
-    assert "2, 4, 8 … 512 pages" in text and "64 to a row" in text
+    assert "the 13 other pages of the batch" in text and "the one free page 0x300f" in text
+    assert "16, 32 … 512 pages" in text and "64 to a row" in text
 
     # buddies
-    assert k.block_at(0x3004) == (0x3004, 2, "free") and 0x3004 ^ (1 << 2) == 0x3000
-    assert "order-2 block at 0x3004 on `free_area[2]`" in text
-    assert "split into `a`, `b` and a free order-1 block" in text
+    assert k.block_at(0x3010) == (0x3010, 4, "free") and 0x3010 ^ (1 << 4) == 0x3000
+    assert "order-4 block at 0x3010 on `free_area[4]`" in text
+    assert "the 13 pages on the per-CPU list and the free page 0x300f" in text
+    before = dma32(k)
     _, freed = pages.call(k, k.free_pages, a, 0)
-    assert [type(e) for e in freed] == [events.PagesFreed] and dma32(k)[0] == 1
-    assert "One `mm_page_free` and no merge" in text
+    assert [type(e) for e in freed] == [events.PagesFreed] and dma32(k) == before
+    assert k.zone("DMA32").pcp_count[0] == 14
+    assert "One `mm_page_free`, no merge, and buddyinfo did not change" in text
+    assert "280 here" in text and k.zone("DMA32").pcp_high == 280
     _, freed = pages.call(k, k.free_pages, b, 0)
-    assert pages.count(freed, events.BuddiesMerged) == 10 and dma32(k) == BOOT_DMA32
-    assert "Ten merges, and DMA32's line is what it was at boot" in text
+    _, drained = pages.call(k, k.drain_all_pages)
+    assert pages.count(drained, events.PcpPagesDrained) == 15
+    assert pages.count(drained, events.BuddiesMerged) == 21 and dma32(k) == BOOT_DMA32
+    assert "Fifteen `mm_page_pcpu_drain` lines, 21 merges, and DMA32's line is what it was" in text
 
     # mistakes
     double = new_lines(k, k.free_pages, a, 0)
     assert "refcount:0 mapcount:-128" in double[0] and double[0].endswith("pfn:0x3000")
     assert double[6] == "kernel BUG at include/linux/mm.h:780!"
-    c, added = pages.call(k, k.get_free_pages, GFP_KERNEL, 2)
+    c, added = pages.call(k, k.get_free_pages, GFP_KERNEL, 4)
     assert pages.pfn_of(c) == 0x3000
     too_small = new_lines(k, k.free_pages, c, 0)
-    assert "Linux would free 1 of its 4 pages" in too_small[1]
-    too_big = new_lines(k, k.free_pages, c, 3)
-    assert too_big[0] == "BUG: Bad page state in process insmod  pfn:03004"
+    assert "Linux would free 1 of its 16 pages" in too_small[1]
+    too_big = new_lines(k, k.free_pages, c, 5)
+    assert too_big[0] == "BUG: Bad page state in process insmod  pfn:03010"
     assert too_big[5] == "page dumped because: nonzero mapcount"
-    assert "`BUG: Bad page state in process insmod pfn:03004`" in text
-    assert new_lines(k, k.free_pages, c, 2) == [] and dma32(k) == BOOT_DMA32
+    assert "`BUG: Bad page state in process insmod pfn:03010`" in text
+    assert new_lines(k, k.free_pages, c, 4) == [] and dma32(k) == BOOT_DMA32
     # the same double free on Debian's stock configuration: silence, then a bad page later
     config = (
         "config: {} (CONFIG_DEBUG_ATOMIC_SLEEP={y} CONFIG_DEBUG_PREEMPT={y} CONFIG_DEBUG_VM={y})"
@@ -316,10 +350,19 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     x = stock.get_free_pages(GFP_KERNEL, 0)
     stock.free_pages(x, 0)
     assert new_lines(stock, stock.free_pages, x, 0) == [] and "Silence: the count went" in text
-    later = new_lines(stock, stock.get_free_pages, GFP_KERNEL, 0)
+    # the next allocation pops x off CPU 0's per-CPU list, unchecked (check_new_pcp())
+    assert new_lines(stock, lambda: stock.get_free_pages(GFP_KERNEL, 0) == x) == []
+    assert stock.history[-1].pfn == pages.pfn_of(x) and "so `y` is `x`" in text
+    # drained to the buddy in between, the refill's check_pcp_refill() catches it
+    again = Kernel("256MiB", seed=0, config="debian")
+    x = again.get_free_pages(GFP_KERNEL, 0)
+    again.free_pages(x, 0)
+    again.free_pages(x, 0)
+    again.drain_all_pages()
+    later = new_lines(again, again.get_free_pages, GFP_KERNEL, 0)
     assert later[0].startswith("BUG: Bad page state in process insmod")
     assert "page dumped because: nonzero _refcount" in later
-    assert "`BUG: Bad page state … nonzero _refcount`" in text
+    assert "`BUG: Bad page state … nonzero _refcount`" in text and "`check_pcp_refill()`" in text
     warning = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     assert warning[1].startswith("WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634 __alloc_pages")
     assert "mm/page_alloc.c, L5634" in text

@@ -75,21 +75,6 @@ _BOOT_STATE = (
 # The one place a difference may be listed: a differing item must match an entry listing its
 # machine, and every item an entry matches must differ on every machine the entry lists.
 KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "zoneinfo.DMA.pcp_high_batch": (
-        "pcp high is the zone's low watermark over the CPUs (zone_highsize()), so it differs "
-        "as the watermarks do; batch (zone_batchsize()) is equal",
-        STOCK,
-    ),
-    "zoneinfo.DMA32.pcp_high_batch": (
-        "pcp high is the zone's low watermark over the CPUs (zone_highsize()), so it differs "
-        "as the watermarks do; batch (zone_batchsize()) is equal",
-        STOCK,
-    ),
-    "zoneinfo.Normal.pcp_high_batch": (
-        "the per-CPU page lists (zone_highsize(), zone_batchsize()) are not modelled: kmviz "
-        "prints high 0 batch 1",
-        ABOVE_4G,
-    ),
     "extfrag.unusable_index.{DMA,DMA32}": (
         _BOOT_STATE + "; the index follows the free lists",
         STOCK,

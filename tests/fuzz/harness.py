@@ -758,7 +758,7 @@ def check_timeline(timeline: tl.Timeline, k: Kernel) -> None:
     assert free == k.free_pages_count(), f"timeline free {free} != {k.free_pages_count()}"
     for index, zone in enumerate(k.zones):  # blocks on every CPU's per-CPU lists, by order
         on_lists = [0] * len(timeline.pcp[index])
-        for pfn, order, code in k.buddy.blocks(zone):
+        for _, order, code in k.buddy.blocks(zone):
             if code < -1:
                 on_lists[order] += 1
         assert list(timeline.pcp[index]) == on_lists, f"{zone.name} pcp blocks"

@@ -1,0 +1,129 @@
+"""The per-CPU page lists: sizes, refills, LIFO reuse, drains, counters, CPUs, the timeline."""
+
+import pytest
+
+from kmviz import GFP_KERNEL, Kernel
+from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
+from kmviz.engine.invariants import check
+from kmviz.widgets.timeline import PCP, Timeline
+
+
+def pfns(k, addrs):
+    return [k.virt_to_page(addr).pfn for addr in addrs]
+
+
+def test_a_1gib_dma32_has_batch_63_and_high_6928_as_the_real_kernel_prints():
+    k = Kernel("1GiB", memory_map="pc")  # QEMU's map: DMA32 managed 242034, low 13857
+    zone = k.zone("DMA32")
+    # zone_batchsize(): 242034 >> 10 = 236, / 4 = 59, rounddown_pow_of_two(59 + 29) - 1 = 63
+    # zone_highsize(): low watermark over the CPUs, 13857 // 2 = 6928
+    assert (zone.managed_pages, zone.watermark[1]) == (242034, 13857)
+    assert (zone.pcp_batch, zone.pcp_high) == (63, 6928)
+    assert "cpu: 1\n              count: 0\n              high:  6928\n              batch: 63" in (
+        k.cat("/proc/zoneinfo")
+    )
+
+
+def test_the_first_page_pulls_a_whole_batch_onto_the_cpus_list():
+    k = Kernel("1GiB", memory_map="pc")
+    zone = k.zone("DMA32")
+    free_before = zone.free_pages
+    start = len(k.history)
+    k.get_free_pages(GFP_KERNEL, 0)
+    refill = [e for e in k.history[start:] if isinstance(e, PagesAllocatedZoneLocked)]
+    assert len(refill) == 63 and all(e.cpu == 0 and e.percpu_refill for e in refill)
+    assert zone.pcp_count[0] == 62  # the allocation took the first of them
+    # rmqueue_bulk() takes NR_FREE_PAGES down by all 63: MemFree does not count pcp pages
+    assert zone.free_pages == free_before - 63
+
+
+def test_freed_pages_come_back_last_freed_first_as_the_captures_show():
+    # tests/real61/*/probe-measure.txt: 8 pages freed, then vmalloc() gets them in reverse
+    k = Kernel("1GiB", memory_map="pc")
+    held = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(8)]
+    for addr in held:
+        k.free_pages(addr, 0)
+    again = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(8)]
+    assert pfns(k, again) == pfns(k, held)[::-1]
+
+
+def test_a_list_at_high_gives_a_batch_of_its_coldest_pages_back():
+    k = Kernel("64MiB")
+    zone = k.zone("DMA32")
+    held = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(zone.pcp_high + 10)]
+    assert zone.pcp_count[0] < zone.pcp_batch  # the refills were handed out
+    start = len(k.history)
+    for addr in held:
+        k.free_pages(addr, 0)
+    drained = [e for e in k.history[start:] if isinstance(e, PcpPagesDrained)]
+    assert drained, "the list never reached high"
+    # free_pcppages_bulk() takes from the tail: the first pages freed go back first
+    assert drained[0].pfn == k.virt_to_page(held[0]).pfn
+    assert zone.pcp_count[0] < zone.pcp_high
+    check(k)
+
+
+def test_drain_all_pages_empties_every_cpus_lists_into_the_buddy():
+    k = Kernel("256MiB")
+    addr = k.get_free_pages(GFP_KERNEL, 0)
+    with k.on_cpu(1):
+        k.free_pages(k.get_free_pages(GFP_KERNEL, 1), 1)
+    k.free_pages(addr, 0)
+    assert k.pcp_pages_count() > 0
+    free = k.free_pages_count() + k.pcp_pages_count()
+    k.drain_all_pages()
+    assert k.pcp_pages_count() == 0 and k.free_pages_count() == free
+    check(k)
+
+
+def test_each_cpu_has_its_own_lists():
+    k = Kernel("256MiB")
+    zone = k.zone("DMA32")
+    k.get_free_pages(GFP_KERNEL, 0)
+    with k.on_cpu(1):
+        assert k.smp_processor_id() == 1
+        addr = k.get_free_pages(GFP_KERNEL, 0)
+        k.free_pages(addr, 0)
+    assert k.smp_processor_id() == 0
+    assert zone.pcp_count[1] == zone.pcp_batch  # CPU 1's own refill, the page back on it
+    assert zone.pcp_count[0] == zone.pcp_batch - 1
+
+
+def test_a_task_in_atomic_context_cannot_change_cpus():
+    k = Kernel("64MiB")
+    with k.spin_lock("lock"), pytest.raises(ValueError, match="atomic context"):
+        k.on_cpu(1)
+    with pytest.raises(ValueError, match=r"CPUs 0\.\.1"):
+        k.on_cpu(2)
+
+
+def test_a_double_free_of_a_page_on_a_pcp_list_is_caught_by_debug_vm():
+    k = Kernel("64MiB")
+    addr = k.get_free_pages(GFP_KERNEL, 0)
+    k.free_pages(addr, 0)
+    pfn = k.virt_to_page(addr).pfn
+    assert k.block_at(pfn) == (pfn, 0, "pcp")
+    lines = len(k.dmesg().splitlines())
+    k.free_pages(addr, 0)
+    report = k.dmesg().splitlines()[lines:]
+    assert "refcount:0 mapcount:0" in report[0]  # free, but not PageBuddy
+    assert "kernel BUG at include/linux/mm.h:780!" in "\n".join(report)
+    check(k)
+
+
+def test_stepping_back_restores_the_per_cpu_lists_of_the_timeline():
+    k = Kernel("64MiB")
+    timeline = Timeline(k)
+    middle = timeline.length
+    addrs = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(5)]
+    for addr in addrs[:3]:
+        k.free_pages(addr, 0)
+    timeline.seek(len(k.history))
+    end_pcp, end_frames = timeline.pcp.copy(), timeline.frames.copy()
+    assert int((timeline.frames == PCP).sum()) == k.pcp_pages_count()
+    timeline.seek(middle)
+    fresh = Timeline(k)
+    fresh.seek(middle)
+    assert (timeline.pcp == fresh.pcp).all() and (timeline.frames == fresh.frames).all()
+    timeline.seek(len(k.history))
+    assert (timeline.pcp == end_pcp).all() and (timeline.frames == end_frames).all()

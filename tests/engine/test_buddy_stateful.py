@@ -44,7 +44,7 @@ from hypothesis.stateful import (
 )
 
 from kmviz.engine import fastpath, invariants
-from kmviz.engine.buddy import ALLOCATED, COMPOUND, pcp_allowed_order
+from kmviz.engine.buddy import ALLOCATED, COMPOUND, HOLE, pcp_allowed_order
 from kmviz.engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_NORMAL
 from kmviz.engine.events import (
     AllocationFailed,
@@ -529,8 +529,9 @@ class BuddyMachine(RuleBasedStateMachine):
         # compound: VM_BUG_ON_PAGE(compound && compound_order(page) != order);
         # otherwise free_pages_prepare() finds pages that are not this block's tails, unless
         # all of them sit free on pcp lists (refcount 0, no flags): kmviz warns instead
-        above = range(block.pfn + (1 << block.order), block.pfn + (1 << order))  # state is padded
-        codes = {self.k.buddy.state[pfn] for pfn in above}
+        state = self.k.buddy.state
+        above = range(block.pfn + (1 << block.order), block.pfn + (1 << order))
+        codes = {state[pfn] if pfn < len(state) else HOLE for pfn in above}
         on_pcp = bool(codes) and all(code < 0 for code in codes)  # pcp heads and their tails
         report = "BUG" if block.compound else "WARNING" if on_pcp else "bad_page"
         self.expect_rejected(call, report)

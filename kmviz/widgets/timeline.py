@@ -424,6 +424,7 @@ class Timeline(HasTraits):
         self.frames, self.orders, self.nr_free = (
             other.frames.copy(), other.orders.copy(), other.nr_free.copy()
         )  # fmt: skip
+        self.pcp = other.pcp.copy()
         self.caches, self.slabs = dict(other.caches), dict(other.slabs)
         self._slab_head, self.areas = dict(other._slab_head), dict(other.areas)
         self.active_slab, self._splitting = dict(other.active_slab), other._splitting

@@ -462,15 +462,42 @@ class BuddyAllocator:
             yield node
             node = nxt[node]
 
+    def rmqueue(
+        self, zone: Zone, order: int, mt: int, record: int, head: int, nofrag: bool,
+        cma: tuple[int, int] | None = None, unaccounted: int = 0,
+    ) -> int:  # fmt: skip
+        """Take a block of ``order`` for ``mt`` from the buddy lists; -1 if there is none.
+
+        Mirrors __rmqueue() (mm/page_alloc.c L3115): with ALLOC_CMA (``cma`` is then the
+        record and head a block from the MIGRATE_CMA lists takes) the CMA lists go first
+        when they hold over half of the zone's free pages, and last before a fallback steal;
+        otherwise ``mt``'s own lists, then a steal from another type and a retry.
+        ``unaccounted``: pages rmqueue_bulk() has taken but not yet taken off NR_FREE_PAGES,
+        which it adjusts once, after its loop (NR_FREE_CMA_PAGES it adjusts block by block).
+        """
+        pfn = -1
+        if cma is not None and zone.free_cma > (zone.free_pages + unaccounted) // 2:
+            # "Balance movable allocations between regular and CMA areas by allocating
+            # from CMA when over half of the zone's free memory is in the CMA area"
+            pfn = self.rmqueue_smallest(zone, order, MIGRATE_CMA, *cma)
+        if pfn < 0:
+            pfn = self.rmqueue_smallest(zone, order, mt, record, head)
+        if pfn < 0 and cma is not None:  # __rmqueue_cma_fallback()
+            pfn = self.rmqueue_smallest(zone, order, MIGRATE_CMA, *cma)
+        while pfn < 0 and self.rmqueue_fallback(zone, order, mt, nofrag):
+            pfn = self.rmqueue_smallest(zone, order, mt, record, head)
+        return pfn
+
     def rmqueue_pcplist(
-        self, zone: Zone, cpu: int, order: int, mt: int, record: int, head: int, nofrag: bool
-    ) -> int:
+        self, zone: Zone, cpu: int, order: int, mt: int, record: int, head: int, nofrag: bool,
+        cma: bool = False,
+    ) -> int:  # fmt: skip
         """Pop a block of ``order`` off CPU ``cpu``'s pcp list for ``mt``; -1 if none came.
 
         Mirrors rmqueue_pcplist() + __rmqueue_pcplist() (L3833, L3793): halve free_factor;
         an empty list is first refilled by rmqueue_bulk() with ``batch >> order`` blocks (at
         least 2, unless batch is 1); then the list head is taken (the most recently freed).
-        ``record``/``head`` as for rmqueue_smallest().
+        ``record``/``head`` as for rmqueue_smallest(); ``cma``: ALLOC_CMA.
         """
         cpu_factor = zone.pcp_free_factor
         cpu_factor[cpu] >>= 1
@@ -481,7 +508,7 @@ class BuddyAllocator:
             batch = zone.pcp_batch
             if batch > 1:
                 batch = max(batch >> order, 2)  # an order-3 list refills 63 >> 3 == 7 blocks
-            self.rmqueue_bulk(zone, cpu, order, batch, mt, nofrag)
+            self.rmqueue_bulk(zone, cpu, order, batch, mt, nofrag, cma)
             pfn = nxt[list_head]
             if pfn == list_head:
                 return -1
@@ -496,25 +523,29 @@ class BuddyAllocator:
         return pfn
 
     def rmqueue_bulk(
-        self, zone: Zone, cpu: int, order: int, count: int, mt: int, nofrag: bool
-    ) -> int:
+        self, zone: Zone, cpu: int, order: int, count: int, mt: int, nofrag: bool,
+        cma: bool = False,
+    ) -> int:  # fmt: skip
         """Move up to ``count`` blocks of ``order`` from the buddy lists to a pcp list; how many.
 
         Mirrors rmqueue_bulk() (L3152): each block comes from __rmqueue() (smallest first, a
         fallback steal when ``mt``'s lists are empty) and goes to the list *tail*, so the list
         runs in the physical order expand() hands pages out.  NR_FREE_PAGES drops by every
         page taken (``__mod_zone_page_state(zone, NR_FREE_PAGES, -(i << order))``): pages on
-        a pcp list are not counted free.
+        a pcp list are not counted free.  With ALLOC_CMA (``cma``) a block may come from the
+        MIGRATE_CMA lists: it goes on ``mt``'s list (Movable) but remembers MIGRATE_CMA
+        (set_pcppage_migratetype()), so a drain frees it to the CMA lists again, and it
+        leaves NR_FREE_CMA_PAGES (``is_migrate_cma(get_pcppage_migratetype(page))``).
         """
         list_head = zone.pcp_head(cpu, order_to_pindex(mt, order))
-        record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT) | (mt << 10)
+        record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT)
         code = pcp_code(order, mt)
+        from_cma = (record | (MIGRATE_CMA << 10), pcp_code(order, MIGRATE_CMA)) if cma else None
+        record |= mt << 10
         nxt, prv = self.nxt, self.prv
         taken = 0
-        for _ in range(count):
-            pfn = self.rmqueue_smallest(zone, order, mt, record, code)
-            while pfn < 0 and self.rmqueue_fallback(zone, order, mt, nofrag):
-                pfn = self.rmqueue_smallest(zone, order, mt, record, code)
+        for i in range(count):
+            pfn = self.rmqueue(zone, order, mt, record, code, nofrag, from_cma, i << order)
             if pfn < 0:
                 break
             if self.check_pcp_refill is not None and self.check_pcp_refill(pfn, order):
@@ -591,7 +622,8 @@ class BuddyAllocator:
         Mirrors free_pcppages_bulk() (L1574): starting with list ``pindex``, round-robin over
         the non-empty lists, each time taking blocks from the list *tail* (the coldest) until
         that list is empty or the count is reached; each block goes through __free_one_page()
-        with the migratetype it was stored with (tracepoint mm_page_pcpu_drain).
+        with the migratetype it was stored with, or its pageblock's while the zone has an
+        isolated pageblock (tracepoint mm_page_pcpu_drain).
         """
         count = min(zone.pcp_count[cpu], count)
         state, prv = self.state, self.prv
@@ -618,6 +650,8 @@ class BuddyAllocator:
                 count -= 1 << order
                 zone.pcp_count[cpu] -= 1 << order
                 mt = (state[pfn] - PCP) & 7
+                if zone.nr_isolate_pageblock:  # "Pageblock could have been isolated meanwhile"
+                    mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
                 state[pfn] = TAIL
                 self.free_one_page(pfn, zone, order, mt, False, drained)
                 if count <= 0 or self.nxt[list_head] == list_head:

@@ -230,7 +230,10 @@ class CmaAPI:
         blocks = range(first_block, last_block, PAGEBLOCK_NR_PAGES)
         for block in blocks:  # start_isolate_page_range() → set_migratetype_isolate()
             buddy.pageblock_mt[block // PAGEBLOCK_NR_PAGES] = MIGRATE_ISOLATE
+            zone.nr_isolate_pageblock += 1
             self._move_free_blocks(zone, block, MIGRATE_ISOLATE)
+        # drain_all_pages(cc.zone): the range's pages on per-CPU lists go to the Isolate lists
+        self._drain_all_pages([zone])
         result = self._contig_migrate(start, end)
         if result in (0, -EBUSY):
             result = 0 if self._range_free(start, end) else -EBUSY  # test_pages_isolated()
@@ -238,6 +241,7 @@ class CmaAPI:
             self._take_free_range(zone, start, end)
         for block in blocks:  # undo_isolate_page_range()
             buddy.pageblock_mt[block // PAGEBLOCK_NR_PAGES] = MIGRATE_CMA
+            zone.nr_isolate_pageblock -= 1
             self._move_free_blocks(zone, block, MIGRATE_CMA)
         return result
 

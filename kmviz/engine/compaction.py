@@ -360,10 +360,13 @@ class CompactionAPI:
             # check_drain: once the migrate scanner has left the order-aligned block it last
             # migrated from, lru_add_drain_cpu_zone() drains this CPU's lists of the zone so
             # the pages there can merge (kmviz frees migrated pages straight to the buddy)
-            if cc.order > 0 and last_migrated_pfn:
-                if last_migrated_pfn < block_start_pfn(cc.migrate_pfn, cc.order):
-                    self.buddy.drain_pages_zone(zone, self.context.cpu)
-                    last_migrated_pfn = 0
+            if (
+                cc.order > 0
+                and last_migrated_pfn
+                and last_migrated_pfn < block_start_pfn(cc.migrate_pfn, cc.order)
+            ):
+                self.buddy.drain_pages_zone(zone, self.context.cpu)
+                last_migrated_pfn = 0
         buddy = self.buddy
         for pfn in cc.freepages:  # release_freepages(): the targets not used
             buddy.free_one_page(pfn, zone, 0, buddy.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES], False)

@@ -59,7 +59,6 @@ from .constants import (
     KERNEL_RWDATA_KIB,
     MAX_ORDER,
     MEM_INIT_NS,
-    MIGRATE_CMA,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
     MIGRATE_TYPES,
@@ -869,26 +868,19 @@ class Kernel(
                 if order and not buddy.has_free_block(zone, order):
                     continue
                 if pcp:  # rmqueue(): this CPU's list first, then rmqueue_buddy()
+                    # (6.1 skips the list for a Movable request without ALLOC_CMA, since
+                    # CMA pages sit on it; every Movable request has ALLOC_CMA here)
                     pfn = buddy.rmqueue_pcplist(
-                        zone, self.context.cpu_cell[0], order, mt, record, head, nofrag
+                        zone, self.context.cpu_cell[0], order, mt, record, head, nofrag, cma
                     )
                     if pfn >= 0:
                         # check_new_pcp() checks only with CONFIG_DEBUG_VM, where no refcount
                         # underflows; otherwise prep_new_page() just sets the refcount to 1
                         self.refcount_underflow.difference_update(range(pfn, pfn + (1 << order)))
                         return pfn
-                pfn = -1
-                if cma and zone.free_cma > zone.free_pages // 2:
-                    # __rmqueue(): "Balance movable allocations between regular and CMA
-                    # areas by allocating from CMA when over half of the zone's free memory
-                    # is in the CMA area"
-                    pfn = buddy.rmqueue_smallest(zone, order, MIGRATE_CMA, record, head)
-                if pfn < 0:
-                    pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
-                if pfn < 0 and cma:  # __rmqueue_cma_fallback()
-                    pfn = buddy.rmqueue_smallest(zone, order, MIGRATE_CMA, record, head)
-                while pfn < 0 and buddy.rmqueue_fallback(zone, order, mt, nofrag):
-                    pfn = buddy.rmqueue_smallest(zone, order, mt, record, head)
+                pfn = buddy.rmqueue(
+                    zone, order, mt, record, head, nofrag, (record, head) if cma else None
+                )
                 if pfn >= 0:
                     if self.refcount_underflow and self._check_new_pages(pfn, order):
                         return self._get_page_from_freelist(plan, zonelist, order, nofrag)

@@ -310,7 +310,7 @@ class VmallocAPI:
             ):
                 pfn = buddy.rmqueue_pcplist(
                     zone, self.context.cpu_cell[0], 0, plan.migratetype, plan.record, plan.head,
-                    plan.nofragment,
+                    plan.nofragment, plan.alloc_cma,
                 )  # fmt: skip
             if pfn < 0:
                 pfn = self._alloc(gfp, 0, "__vmalloc_area_node")

@@ -66,6 +66,7 @@ class Zone:
         "managed_pages",
         "name",
         "nr_free",
+        "nr_isolate_pageblock",
         "pcp_base",
         "pcp_count",
         "pcp_free_factor",
@@ -94,6 +95,7 @@ class Zone:
         self.compact_order_failed = 0
         self.cma_pages = 0  # pages of the CMA area in this zone (zone->cma_pages)
         self.free_cma = 0  # NR_FREE_CMA_PAGES: free pages on the MIGRATE_CMA lists
+        self.nr_isolate_pageblock = 0  # MIGRATE_ISOLATE pageblocks (alloc_contig_range())
         self.pcp_base = 0  # index of CPU 0's first pcp list head (set by the buddy)
         self.pcp_count = array("q")  # per CPU: pages on its pcp lists (pcp->count)
         self.pcp_free_factor = array("q")  # per CPU: pcp->free_factor (nr_pcp_free())

@@ -117,6 +117,10 @@ def test_compaction_leaves_a_shortage_of_memory_to_reclaim():
         halves.append(page)
     for page in halves[1::2]:  # every other pageblock: 16 free order-9 blocks, index 438
         k.free_pages_block(page, 9)
+    # an order-9 refill moves max(batch >> 9, 2) == 2 blocks: the last one's spare waits
+    # on CPU 0's list
+    assert zone.pcp_count[0] == 512
+    k.drain_all_pages()
     assert list(zone.nr_free)[9:] == [16, 0]
     before = len(k.history)
     assert k._compaction_suitable(zone, 10, zone.watermark[0], zone.idx) == COMPACT_SKIPPED

@@ -2,7 +2,9 @@
 
 import pytest
 
-from kmviz import GFP_KERNEL, Kernel
+from kmviz import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, Kernel
+from kmviz.engine.buddy import order_to_pindex, pcp_code
+from kmviz.engine.constants import MIGRATE_CMA, MIGRATE_MOVABLE
 from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
 from kmviz.widgets.timeline import PCP, Timeline
@@ -127,3 +129,44 @@ def test_stepping_back_restores_the_per_cpu_lists_of_the_timeline():
     assert (timeline.pcp == fresh.pcp).all() and (timeline.frames == fresh.frames).all()
     timeline.seek(len(k.history))
     assert (timeline.pcp == end_pcp).all() and (timeline.frames == end_frames).all()
+
+
+def cma_machine():
+    """128 MiB with a 64 MiB CMA area: 16384 of ~25000 free pages are CMA, over half."""
+    k = Kernel("128MiB", cma="64MiB")
+    return k, k.zone("DMA32"), k.cma_count
+
+
+def test_a_movable_refill_from_the_cma_area_lands_on_the_movable_list_as_cma_pages():
+    k, zone, area = cma_machine()
+    batch = zone.pcp_batch
+    page = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    movable = list(k.buddy.pcp_list(zone, 0, order_to_pindex(MIGRATE_MOVABLE, 0)))
+    assert len(movable) == batch - 1
+    assert all(k.cma_base <= pfn < k.cma_base + area for pfn in [page.pfn, *movable])
+    # set_pcppage_migratetype(): each remembers the CMA list it came from
+    assert {k.buddy.state[pfn] for pfn in movable} == {pcp_code(0, MIGRATE_CMA)}
+    # rmqueue_bulk(): NR_FREE_CMA_PAGES drops by every CMA page it moved
+    assert zone.free_cma == area - batch
+    check(k)
+
+
+def test_a_freed_cma_page_waits_on_the_movable_list_and_a_drain_returns_it_to_cma():
+    k, zone, area = cma_machine()
+    page = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
+    k.free_pages_block(page, 0)
+    assert k.block_at(page.pfn)[2] == "pcp"  # free_unref_page(): CMA goes on the Movable list
+    assert zone.free_cma == area - zone.pcp_batch  # not counted until drained
+    k.drain_all_pages()
+    assert zone.free_cma == area and k.block_at(page.pfn)[2] == "free"
+    check(k)
+
+
+def test_cma_alloc_drains_the_areas_pages_off_the_per_cpu_lists():
+    k, zone, area = cma_machine()
+    k.free_pages_block(k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0), 0)
+    assert zone.pcp_count[0] == zone.pcp_batch  # all from the area
+    page = k.cma_alloc(area)  # alloc_contig_range() isolates, then drain_all_pages()
+    assert page is not None and zone.pcp_count[0] == 0
+    assert zone.free_cma == 0
+    check(k)

@@ -86,7 +86,14 @@ from ..engine.events import (
     VmallocFreed,
     VmallocMapped,
 )
-from ..engine.history import KIND_ALLOC, KIND_OBJECT, PCP_BIT, PCP_BULK_BIT, PFN_SHIFT
+from ..engine.history import (
+    KIND_ALLOC,
+    KIND_OBJECT,
+    PCP_BIT,
+    PCP_BULK_BIT,
+    PFN_MASK,
+    PFN_SHIFT,
+)
 from .fold import LEVELS, last_writers, paint
 
 # --- frame codes: 0..10 are free blocks of that order ------------------------------------------
@@ -542,11 +549,6 @@ class Timeline(HasTraits):
         )
         self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
         stop = records.size
-        # a record of a per-CPU list (a pop, a push, a refill or a drain) is not decoded here:
-        # like a barrier it stops the bulk and is applied through its events' handlers
-        pcp_records = np.flatnonzero(records & PCP_BIT)
-        if pcp_records.size:
-            stop = int(pcp_records[0])
         object_at = np.flatnonzero(kinds[:stop] == KIND_OBJECT)
         slots: list[tuple[int, bool]] = []  # (pointer, taken) of compact kmalloc/kfree events
         try:
@@ -583,13 +585,26 @@ class Timeline(HasTraits):
         records, kinds = records[:stop], kinds[:stop]
         page = np.flatnonzero(kinds != KIND_OBJECT)
         records, alloc = records[page], kinds[page] == KIND_ALLOC
-        pfn = records >> PFN_SHIFT
+        pfn = (records >> PFN_SHIFT) & PFN_MASK
         order = (records >> 2) & 15
         order2 = (records >> 6) & 15
-        self._count_free(pfn, order, order2, alloc)
+        # per-CPU list records: a pop (alloc) or a push (free) touches no buddy list; a refill
+        # (alloc, bulk) takes its block from the buddy onto a list, a drain (free, bulk) from
+        # a list into the buddy, with its merges
+        pcp = (records & PCP_BIT) != 0
+        bulk = (records & PCP_BULK_BIT) != 0
+        onto = pcp & (alloc == bulk)  # a refill or a push: the block lands on a list
+        push = pcp & ~bulk & ~alloc
+        buddy = ~(pcp & ~bulk)  # not a pop or a push: the buddy lists change
+        zone = self._zone_of(pfn)
+        self._count_free(zone[buddy], order[buddy], order2[buddy], alloc[buddy])
+        on_list = np.bincount(
+            zone[pcp] * MAX_ORDER + order[pcp], np.where(onto[pcp], 1, -1), self.pcp.size
+        )
+        self.pcp += on_list.reshape(self.pcp.shape).astype(np.int64)
         # frames: an allocation paints its pages and each half expand() put back (of orders
-        # order .. order2 - 1, at pfn + 2^o), a free the block it ended in; what the objects
-        # painted comes in between, in record order
+        # order .. order2 - 1, at pfn + 2^o), a free the block it ended in, a block landing
+        # on a list the PCP code; what the objects painted comes in between, in record order
         halves = np.where(alloc, order2 - order, 0)
         ends = np.cumsum(halves)
         half_of = np.repeat(np.arange(page.size), halves)  # one row per put-back half
@@ -600,14 +615,20 @@ class Timeline(HasTraits):
         block = np.concatenate(
             (pfn >> level[: page.size], (pfn[half_of] >> half) + 1, extra[:, 2])
         )  # the upper half of order o at pfn is block (pfn >> o) + 1 of level o
-        code = np.concatenate((np.where(alloc, PAGES, order2), half, extra[:, 3]))
+        code = np.concatenate(
+            (np.where(onto, PCP, np.where(alloc, PAGES, order2)), half, extra[:, 3])
+        )
         by_time = np.argsort(when, kind="stable")
         lo, hi = paint(self.frames, last_writers(level[by_time], block[by_time]), code[by_time])
-        # orders: an allocation sets its head's, a free clears the freed block's
-        level = np.where(alloc, 0, order)
-        lo_o, hi_o = paint(
-            self.orders, last_writers(level, pfn >> level), np.where(alloc, order, -1)
-        )
+        # orders: an allocation, a refill or a pop sets its head's, a free clears the freed
+        # block's, a drain its head's; a push clears the block, then sets its head's
+        level = np.where(alloc | bulk, 0, order)
+        pushed = np.flatnonzero(push)
+        by_time = np.argsort(np.concatenate((np.arange(page.size), pushed)), kind="stable")
+        level = np.concatenate((level, np.zeros(pushed.size, dtype=np.int64)))[by_time]
+        value = np.concatenate((np.where(alloc, order, -1), order[pushed]))[by_time]
+        block = np.concatenate((pfn, pfn[pushed]))[by_time] >> level
+        lo_o, hi_o = paint(self.orders, last_writers(level, block), value)
         if min(lo, lo_o) < max(hi, hi_o):
             self._touch(min(lo, lo_o), max(hi, hi_o))
         return first + stop
@@ -641,16 +662,19 @@ class Timeline(HasTraits):
         self.active_slab.update(active)
         self.cpu_partial.difference_update(active.values())  # taken from the CPU's list
 
-    def _count_free(self, pfn, order, order2, alloc) -> None:
-        """Add what page records do to the free counts: nr_free[zone, order] per zone.
+    def _zone_of(self, pfn: np.ndarray) -> np.ndarray:
+        """The index in ``zones`` of the zone holding each pfn."""
+        starts = np.array([start for _, start, _ in self.zones])
+        by_start = np.argsort(starts, kind="stable")
+        return by_start[np.searchsorted(starts[by_start], pfn, side="right") - 1]
+
+    def _count_free(self, zone, order, order2, alloc) -> None:
+        """Add what buddy records do to the free counts: nr_free[zone, order] per zone.
 
         An allocation takes a block of order2 and expand() puts one half of each order from
         order2 - 1 down to order back; a free puts a block of order2 and its merges took one
         buddy of each order from order to order2 - 1.
         """
-        starts = np.array([start for _, start, _ in self.zones])
-        by_start = np.argsort(starts, kind="stable")
-        zone = by_start[np.searchsorted(starts[by_start], pfn, side="right") - 1]
         sign = np.where(alloc, 1, -1)
         width = MAX_ORDER + 1
         cells = len(self.zones) * width

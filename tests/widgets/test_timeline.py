@@ -281,7 +281,8 @@ def test_a_fork_shows_the_same_machine_and_moves_on_its_own():
 def timeline_state(tl: Timeline) -> tuple:
     """Everything a view reads from a timeline, comparable with ==."""
     return (tl.position, tl.frames.tobytes(), tl.orders.tobytes(), tl.nr_free.tolist(),
-            tl.caches, tl.slabs, tl.areas, tl.active_slab, tl.cpu_partial)  # fmt: skip
+            tl.pcp.tolist(), tl.caches, tl.slabs, tl.areas, tl.active_slab,
+            tl.cpu_partial)  # fmt: skip
 
 
 def test_a_timeline_following_batches_misses_and_reorders_no_event():
@@ -328,13 +329,42 @@ def painted_machine() -> Kernel:
     return k
 
 
-@pytest.fixture(scope="module")
-def folded():
-    """The painted machine and two timelines of it: one folded event by event, one in bulk.
+def pcp_machine() -> Kernel:
+    """A machine whose per-CPU lists on both CPUs fill, refill, pass high and are drained."""
+    k = Kernel("256MiB", seed=6)
+    rng = np.random.default_rng(6)
+    held: list[tuple[int, int]] = []
+    for round_ in range(6):
+        with k.on_cpu(round_ % 2):
+            for order in rng.choice([0, 0, 0, 1, 2, 3, 9], size=400).tolist():
+                held.append((k.get_free_pages(GFP_KERNEL, order), order))
+            rng.shuffle(held)
+            for addr, order in held[: len(held) * 2 // 3]:  # above high: free_pcppages_bulk()
+                k.free_pages(addr, order)
+            del held[: len(held) * 2 // 3]
+            k.kfree(k.kmalloc(3000, GFP_KERNEL))
+    k.fill_page_cache("4MiB")
+    k.drain_all_pages()
+    return k
+
+
+FOLDED_MACHINES = {  # the events each machine must have for its fold test to mean something
+    "painted": (painted_machine, {"LruPagesAdded", "SlabCreated", "SlabFrozen", "VmallocMapped",
+                                  "PageTableAllocated", "MemblockAllocated", "FreePagesIsolated",
+                                  "PageMigrated"}),
+    "pcp": (pcp_machine, {"PagesAllocatedZoneLocked", "PcpPagesDrained", "BuddiesMerged",
+                          "BlockSplit", "ContextChanged", "SlabCreated"}),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=sorted(FOLDED_MACHINES))
+def folded(request):
+    """A machine and two timelines of it: one folded event by event, one in bulk.
 
     Neither copies the other where both stand at the same event (``_twin_at``).
     """
-    k = painted_machine()
+    make, kinds = FOLDED_MACHINES[request.param]
+    k = make()
     with pytest.MonkeyPatch.context() as patch:  # while they are made
         patch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
         patch.setattr(Timeline, "bulk_records", 10**12)  # event by event: the reference
@@ -344,23 +374,30 @@ def folded():
     for timeline, records in ((reference, 10**12), (bulk, 1)):  # and from then on
         timeline._twin_at = lambda _position: None
         timeline.bulk_records = records
-    return k, reference, bulk
+    return k, reference, bulk, kinds
 
 
-def test_the_painted_machine_has_every_kind_of_event_the_fold_paints(folded):
-    k, _, _ = folded
+def test_the_folded_machine_has_every_kind_of_event_its_fold_must_paint(folded):
+    k, _, _, needed = folded
     kinds = {type(event).__name__ for event in k.history}
-    assert {"LruPagesAdded", "SlabCreated", "SlabFrozen", "VmallocMapped", "PageTableAllocated",
-            "MemblockAllocated", "FreePagesIsolated", "PageMigrated"} <= kinds  # fmt: skip
+    assert needed <= kinds
+    if "PcpPagesDrained" in needed:  # pops, pushes, refills and drains on both CPUs
+        events = [e for e in k.history if getattr(e, "cpu", -1) >= 0]
+        assert {(type(e).__name__, e.cpu) for e in events} >= {
+            (kind, cpu)
+            for kind in ("PagesAllocated", "PagesFreed", "PagesAllocatedZoneLocked",
+                         "PcpPagesDrained")
+            for cpu in (0, 1)
+        }  # fmt: skip
 
 
 def test_the_bulk_fold_equals_the_reference_at_the_newest_event(folded):
-    _, reference, bulk = folded
+    _, reference, bulk, _ = folded
     assert timeline_state(bulk) == timeline_state(reference)
 
 
 def test_the_bulk_fold_equals_the_reference_after_every_record_of_a_stretch(folded):
-    k, reference, bulk = folded
+    k, reference, bulk, _ = folded
     ends = k.history.ends()
     middle = len(ends) // 2
     for position in [0, *ends[middle : middle + 150]]:
@@ -371,7 +408,7 @@ def test_the_bulk_fold_equals_the_reference_after_every_record_of_a_stretch(fold
 
 
 def test_the_bulk_fold_equals_the_reference_from_and_to_any_event(folded):
-    k, reference, bulk = folded
+    k, reference, bulk, _ = folded
     rng = np.random.default_rng(5)
     for start, stop in rng.integers(0, len(k.history) + 1, size=(40, 2)):
         for timeline in (reference, bulk):

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ..engine.constants import MAX_ORDER, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from ..engine.events import BlockSplit, BuddiesMerged, FallbackStolen, PagesAllocatedZoneLocked
+from ..engine.events import (
+    BlockSplit,
+    BuddiesMerged,
+    FallbackStolen,
+    PagesAllocatedZoneLocked,
+    PagesFreed,
+)
 from ..engine.gfp import GFP_KERNEL
 from ..engine.kernel import Kernel
 from ..engine.page import get_order
@@ -12,6 +18,7 @@ from . import AnswerError, Feedback, Question, as_int
 MEM = "256MiB"  # the machine both lessons build ...
 SEED = 0  # ... with this seed, so every number below is the one the lessons show
 TOP = MAX_ORDER - 1  # 10: the largest order
+KFREE_SIZE = 100  # bytes lesson 00 asks kmalloc() for and frees
 
 
 def lesson_machine() -> Kernel:
@@ -114,61 +121,6 @@ def page_frames() -> Question:
     )
 
 
-def merges_when_freeing_first_page() -> Question:
-    """How many merges freeing the tour's only page makes: none, it goes to a per-CPU list."""
-    k = lesson_machine()
-    addr, events = one_page(k)
-    batch = count(events, PagesAllocatedZoneLocked)
-    _, freed = call(k, k.free_pages, addr, 0)
-    merges = count(freed, BuddiesMerged)
-    zone = k.zone(k.pfn_to_page(pfn_of(addr)).zone)
-    waiting = zone.pcp_count[k.smp_processor_id()]
-    pfn = pfn_of(addr)
-
-    def checker(answer) -> Feedback:
-        value = _nonnegative(answer)
-        if value == merges:
-            return Feedback(
-                True,
-                "free_unref_page() puts a single page on the head of this CPU's per-CPU list, "
-                f"not on the free lists: no buddy is even looked at. The list now holds "
-                f"{waiting} pages, far below its high mark of {zone.pcp_high}.",
-            )
-        if value == TOP:
-            return Feedback(
-                False,
-                "that is what the buddy allocator alone would do: every split undone, order "
-                "0 + 0 → 1 … 9 + 9 → 10. But Linux 6.1 frees a single page to a per-CPU list "
-                "first, and the other pages of the batch are still on that list, not free in "
-                "the buddy.",
-            )
-        if value > TOP:
-            return Feedback(
-                False,
-                f"merging stops at order {TOP}, the largest block (MAX_ORDER - 1): from order "
-                f"0 that is at most {TOP} merges; and here there are none at all.",
-            )
-        return Feedback(
-            False,
-            f"merges happen in __free_one_page(), in the buddy allocator; a freed single page "
-            f"does not get there yet. Where does pfn {pfn:#x} go first?",
-        )
-
-    return Question(
-        prompt=f"You hold the page at pfn {pfn:#x}; {batch - 1} pages of its batch wait on CPU "
-        "0's per-CPU list. When free_pages() gives it back, how many times will two free "
-        "buddies merge?",
-        checker=checker,
-        answer=str(merges),
-        why=f"free_unref_page() (mm/page_alloc.c) pushes a freed order-0 page on the head of "
-        f"the CPU's per-CPU list, where the next single-page request finds it first. Nothing "
-        f"merges until the list is drained: it now holds {waiting} pages, and only when it "
-        f"reaches its high mark, {zone.pcp_high} pages, does free_pcppages_bulk() give a "
-        "batch back to the buddy allocator.",
-    )
-
-
-# --- lesson 01 ---------------------------------------------------------------------------------
 def pfn_of_address(phys: int = 0x1234567) -> Question:
     """Which page frame a physical address lies in: ``phys >> PAGE_SHIFT``."""
     pfn = phys >> PAGE_SHIFT
@@ -291,7 +243,7 @@ def splits_for_first_page() -> Question:
         if value == splits:
             return Feedback(
                 True,
-                f"the Unmovable free lists were empty, so __rmqueue_fallback() took a whole "
+                f"DMA32's Unmovable free lists were empty, so __rmqueue_fallback() took a whole "
                 f"order-{taken} block from the Movable lists (the largest, to claim its "
                 f"pageblocks for unmovable memory), and expand() halved it {splits} times. "
                 f"Then rmqueue_bulk() went on to fill CPU 0's per-CPU list: {batch} pages in "
@@ -327,13 +279,14 @@ def splits_for_first_page() -> Question:
 
     return Question(
         prompt="The kernel calls __get_free_pages(GFP_KERNEL, 0) for one page. Judging by "
-        "/proc/buddyinfo above, how many times will expand() cut a block in half before the "
-        "first page is ready?",
+        "DMA32's rows of /proc/pagetypeinfo above, how many times will expand() cut a block "
+        "in half before the first page is ready?",
         checker=checker,
         answer=str(splits),
         why=f"The smallest free block in {zone_name} is order {smallest}, but it sits on the "
-        "Movable free lists, like all free memory of this machine right after the hand-over "
-        "to the buddy allocator. GFP_KERNEL memory is Unmovable and those lists were empty, "
+        "Movable free lists, like all of DMA32's free memory right after the hand-over to "
+        "the buddy allocator (pagetypeinfo's DMA32 rows). GFP_KERNEL memory is Unmovable "
+        "and those lists were empty, "
         f"so the allocator stole an order-{taken} block, the largest, and split it {taken} → "
         f"{taken - 1} → … → 0: {splits} splits, keeping pfn {pfn_of(addr):#x}. Then "
         f"rmqueue_bulk() went on and took {batch - 1} more pages for CPU 0's per-CPU list.",
@@ -447,4 +400,48 @@ def pcp_after_free() -> Question:
         f"list: {before} + 1 = {after}. The buddy allocator never sees it, so nothing merges "
         "and /proc/buddyinfo stays as it was; the next single-page request on CPU 0 gets a "
         "back first.",
+    )
+
+
+def pages_back_after_kfree() -> Question:
+    """How many pages kfree() of lesson 00's kmalloc(100) gives back: none, the slab stays."""
+    k = lesson_machine()
+    addr = k.kmalloc(KFREE_SIZE, GFP_KERNEL)
+    cache = k.kmalloc_cache(f"kmalloc-{k.ksize(addr)}")
+    _, freed = call(k, k.kfree, addr)
+    back = count(freed, PagesFreed)
+    slabs = len(cache.slabs)
+    batch = k.zone("DMA32").pcp_batch
+    why = (
+        f"kfree() put the slot back on its slab's free list (one kfree event) and nothing "
+        f"else: the slab, empty now, is {cache.name}'s only one and CPU 0's active slab, and "
+        "SLUB keeps it for the next request of that size (an empty slab goes back to the page "
+        "allocator only when the cache has enough of them, lesson 02). Its page stays with "
+        "the slab; the rest of the batch stays on the per-CPU list."
+    )
+
+    def checker(answer) -> Feedback:
+        value = _nonnegative(answer)
+        if value == back:
+            return Feedback(True, why)
+        if value == 1:
+            return Feedback(
+                False,
+                f"that would be the slab's page, if SLUB gave an empty slab back at once; it "
+                f"keeps it: {cache.name} still has {slabs} slab after the kfree().",
+            )
+        if value in (batch, batch - 1):
+            return Feedback(
+                False,
+                "the batch on CPU 0's per-CPU list is not touched by kfree(): it is the page "
+                "allocator's, and only a drain gives it back to the buddy allocator.",
+            )
+        return Feedback(False, f"kfree() returns {KFREE_SIZE} bytes to a slab, not pages.")
+
+    return Question(
+        prompt=f"kfree() of the {KFREE_SIZE} bytes kmalloc() returned: how many pages go back "
+        "to the buddy allocator?",
+        checker=checker,
+        answer=str(back),
+        why=why,
     )

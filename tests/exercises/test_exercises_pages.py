@@ -28,6 +28,7 @@ from kmviz.engine.constants import (
 )
 from kmviz.exercises import Question, pages
 from kmviz.lessons import LESSONS, badge
+from kmviz.real import pagetypeinfo
 
 ROOT = Path(__file__).resolve().parents[2]
 START_HERE = ROOT / "notebooks" / "00-start-here.ipynb"
@@ -52,7 +53,7 @@ BOOT_DMA32 = [0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 52]
 def test_every_question_is_a_question_that_reveals_its_answer():
     for make in (
         pages.page_frames,
-        pages.merges_when_freeing_first_page,
+        pages.pages_back_after_kfree,
         pages.pfn_of_address,
         pages.order_for,
         pages.splits_for_first_page,
@@ -78,18 +79,34 @@ def test_page_frames_divides_by_four_kib_and_names_the_unit_mistaken():
     assert not question.check("lots").correct
 
 
-def test_merges_when_freeing_first_page_is_none_because_it_goes_to_the_per_cpu_list():
-    question = pages.merges_when_freeing_first_page()
+def test_pages_back_after_kfree_is_none_because_the_slab_stays():
+    question = pages.pages_back_after_kfree()
     assert question.answer == "0"
-    assert "pfn 0x3000" in question.prompt and "14 pages of its batch" in question.prompt
+    assert "kfree() of the 100 bytes" in question.prompt
     right = question.check("0")
-    assert right.correct and "per-CPU list" in right.message
-    assert "The list now holds 15 pages" in right.message
-    buddy_only = question.check(10)
-    assert not buddy_only.correct and "9 + 9 → 10" in buddy_only.message
-    assert "Where does pfn 0x3000 go first?" in question.check(4).message
-    assert "at most 10 merges" in question.check(11).message
+    assert right.correct and "kmalloc-128's only one" in right.message
+    assert "still has 1 slab after the kfree()" in question.check(1).message
+    assert "only a drain gives it back" in question.check(15).message
     assert "negative" in question.check(-1).message
+
+
+def test_pages_and_orders_shows_the_migratetypes_before_asking_about_them():
+    sources = [cell.source for cell in nbformat.read(PAGES_AND_ORDERS, as_version=4).cells]
+    shown = sources.index(
+        "PageTypes(k)  # /proc/pagetypeinfo of the machine as it is now, just booted"
+    )
+    assert shown < sources.index("pages.splits_for_first_page()")
+    text = prose(PAGES_AND_ORDERS)
+    k = pages.lesson_machine()
+    info = pagetypeinfo(k.cat("/proc/pagetypeinfo"))
+    assert list(info.free("DMA", "Unmovable")) == [0] * 8 + [1, 0, 0]
+    assert list(info.free("DMA32", "Unmovable")) == [0] * 11
+    assert k.block_at(0x100) == (0x100, 8, "free") and k.block_at(0xFF)[2] == "hole"
+    assert "(0x100–0x1ff) is this machine's only Unmovable free memory" in text
+    assert "Every free block of DMA32 is on the Movable lists" in text
+    assert "right after the hand-over to the buddy allocator (pagetypeinfo's DMA32 rows)" in (
+        pages.splits_for_first_page().why
+    )
 
 
 def test_pfn_of_address_shifts_by_twelve():
@@ -185,6 +202,13 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     k = pages.lesson_machine()
     assert k.mem == 256 << 20 and [z.name for z in k.zones] == ["DMA", "DMA32"]
     assert dma32(k) == BOOT_DMA32
+    # the free lists at boot: DMA32 all Movable, DMA's first pageblock Unmovable (pfn 0 no RAM)
+    boot = pagetypeinfo(k.cat("/proc/pagetypeinfo"))
+    assert list(boot.free("DMA32", "Unmovable")) == [0] * 11
+    assert list(boot.free("DMA32", "Movable")) == BOOT_DMA32
+    assert boot.free("DMA", "Unmovable")[8] == 1 and k.block_at(0)[2] == "hole"
+    assert "DMA32's free memory is 52 order-10 blocks" in text
+    assert "such as DMA's first, which stays Unmovable" in text
     boot_log = k.dmesg()
     assert "Memory: 230784K/261752K available" in boot_log and "30968K reserved" in boot_log
     assert 230784 // 1024 == 225
@@ -199,25 +223,39 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     assert "64 bytes for each of the 65,536 page frames: 4 MiB" in text
     assert (KERNEL_RESERVE_END - PHYSICAL_START) >> 20 == 52 and "52 MiB kernel image" in text
 
-    addr, added = pages.one_page(k)
-    assert addr == 0xFFFF888003000000 and pages.pfn_of(addr) == 0x3000
-    assert (addr - PAGE_OFFSET) >> 20 == 48
-    assert isinstance(added[0], events.FallbackStolen)  # "the event just before the first split"
+    # one kmalloc(100) through every layer
+    p, added = pages.call(k, k.kmalloc, pages.KFREE_SIZE, GFP_KERNEL)
+    assert p == 0xFFFF888003000000 and pages.pfn_of(p) == 0x3000 and k.ksize(p) == 128
+    assert (p - PAGE_OFFSET) >> 20 == 48
+    assert "the 28 bytes" in text and "32 slots of 128 bytes" in text
+    assert k.kmalloc_cache("kmalloc-128").objects == 32
+    assert isinstance(added[0], events.FallbackStolen) and added[0].fallback_order == 10
     first = next(i for i, e in enumerate(added) if isinstance(e, events.PagesAllocatedZoneLocked))
     assert pages.count(added[:first], events.BlockSplit) == 10
     assert pages.count(added, events.BlockSplit) == 10 + 11  # "11 more splits"
     batch = [e.pfn for e in added if isinstance(e, events.PagesAllocatedZoneLocked)]
     assert batch == list(range(0x3000, 0x300F)) and k.zone("DMA32").pcp_batch == 15
-    assert k.zone("DMA32").pcp_count[0] == 14 and k.zone("DMA32").pcp_high == 280
-    assert "`rmqueue_bulk()` took 15 pages off the free lists (11 more splits)" in text
-    assert "the next 14 single-page requests" in text and "`count: 14`" in text
-    # order 10 lost one, orders 4-9 gained one, and pfn 0x300f is the one free order-0 block
+    slab = next(e for e in added if isinstance(e, events.SlabCreated))
+    assert (slab.cache, slab.pfn, slab.order) == ("kmalloc-128", 0x3000, 0)
+    assert k.zone("DMA32").pcp_count[0] == 14
+    assert "a **batch** of 15 pages" in text
+    assert "The next 14 pages of the batch took 11 more splits" in text
+    assert "split** the 4 MiB block ten times" in text and "the page at pfn 0x3000" in text
+    # order 10 lost one, orders 4-9 gained one, pfn 0x300f is the one free order-0 block
     assert dma32(k) == [1, 0, 0, 0, 1, 2, 2, 1, 1, 2, 51]
     assert k.block_at(0x300F) == (0x300F, 0, "free")
-    assert "split** it ten times" in text and "your page at pfn 0x3000" in text
-    assert "orders 4 to 9 each gained its upper half" in text and "pfn 0x300f" in text
-    assert "followed by the 14 cyan pages of its batch" in text
+    assert "orders 4 to 9 each gained its upper half" in text
+    assert "pfn 0x300f, the single free order-0 block" in text
+    after = pagetypeinfo(k.cat("/proc/pagetypeinfo"))
+    assert list(after.free("DMA32", "Unmovable")) == [1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0]
+    assert [b.counts["Unmovable"] for b in after.blocks if b.zone == "DMA32"] == [2]
+    assert "in the 2 pageblocks the steal took over" in text
 
+    # the map of the split block
+    assert k.block_at(0x3000)[2] == "allocated"
+    assert all(k.block_at(pfn) == (pfn, 0, "pcp") for pfn in range(0x3001, 0x300F))
+    assert "the 14 cyan" in text and "the free page 0x300f" in text
+    assert "16, 32 … 512 pages" in text
     # the physical map's landmarks
     assert k.block_at(0)[2] == "hole" and k.block_at(0x9F)[2] == "hole"
     assert k.block_at(0xFF)[2] == "hole" and k.block_at(0x100)[2] == "free"
@@ -225,20 +263,10 @@ def test_start_here_numbers_hold_on_the_seeded_machine():
     assert k.block_at(0x2DA0)[2] == "free"
     assert "(pfn 0x9f–0xff)" in text and "From 16 MiB (pfn 0x1000) to pfn 0x2d9f" in text
 
-    _, freed = pages.call(k, k.free_pages, addr, 0)
-    assert [type(e) for e in freed] == [events.PagesFreed]  # onto the per-CPU list
-    _, drained = pages.call(k, k.drain_all_pages)
-    assert pages.count(drained, events.PcpPagesDrained) == 15
-    assert pages.count(drained, events.BuddiesMerged) == 21
-    assert dma32(k) == BOOT_DMA32
-    assert "Fifteen pages drained (`mm_page_pcpu_drain`) and 21 merges" in text
-    assert "back to its numbers at boot" in text
-
-    report = new_lines(k, k.free_pages, addr, 0)
-    assert "refcount:0" in report[0] and report[0].endswith("pfn:0x3000")
-    assert report[4] == "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
-    assert report[6] == "kernel BUG at include/linux/mm.h:780!"
-    assert "include/linux/mm.h, L780" in text
+    # kfree(): one event, the slab stays
+    _, freed = pages.call(k, k.kfree, p)
+    assert [type(e) for e in freed] == [events.ObjectFreed]
+    assert len(k.kmalloc_cache("kmalloc-128").slabs) == 1 and "One `kfree` event" in text
 
 
 # --- lesson 01: the numbers its text states ----------------------------------------------------

@@ -109,6 +109,14 @@ def test_the_notebook_runs_the_machine_the_questions_are_built_from(facts, ran):
     assert not namespace["k"].panic_message  # ours did not
 
 
+def test_the_lessons_machine_keeps_the_per_cpu_lists_off_as_the_prose_says(ran):
+    namespace, _ = ran
+    k = namespace["k"]
+    assert not k.pcp and not any(sum(zone.pcp_count) for zone in k.zones)
+    assert all((zone.pcp_high, zone.pcp_batch) == (0, 1) for zone in k.zones)  # boot pagesets
+    assert "keeps the per-CPU page lists off for this lesson's machine" in prose(NOTEBOOK)
+
+
 def test_early_boot_prints_what_the_prose_says(facts, ran):
     _, printed = ran
     text = prose(NOTEBOOK)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lesson_cells import cells, run
+from lesson_cells import cells, prose, run
 
 from kmviz import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, events
 from kmviz.exercises import gfp
@@ -232,3 +232,14 @@ def test_zones_and_the_isa_card(lesson):
     assert "buffer at physical 0x100000, bus address 0x100000" in printed
     assert "the card writes into pfn [256]" in printed
     assert "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp:" in printed
+
+
+def test_with_per_cpu_lists_the_burst_ends_below_min_as_the_aside_says():
+    machine = gfp.tight_machine(pcp=True)
+    zone = machine.zone("DMA32")
+    below = zone.watermark[0] - zone.free_pages
+    assert below > 0 and zone.pcp_count[0] > zone.pcp_batch
+    text = prose(NOTEBOOK)
+    assert f"ends {below} pages *below* min, with {zone.pcp_count[0]} pages on CPU 0's list" in text
+    assert f"a refill takes a batch of {zone.pcp_batch} off the free lists at once" in text
+    assert "builds its machines with `pcp=False`" in text

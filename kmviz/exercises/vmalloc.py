@@ -63,7 +63,7 @@ def lesson(aged: bool = True, machine: Kernel | None = None) -> Lesson:
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
 
-        k = Kernel("256MiB", seed=0, pcp=False)            # the fresh machine
+        k = Kernel("256MiB", seed=0)                       # the fresh machine
         buf = k.kmalloc(16384, GFP_KERNEL)                 # direct_map_pfn()
         area = k.vmalloc(16 * PAGE_SIZE); small = k.vmalloc(10_000)   # vmallocinfo_size()
         report = uptime(k); ring = k.kmalloc(16384, GFP_KERNEL)
@@ -92,7 +92,7 @@ _LESSONS: dict[bool, Lesson] = {}  # lesson()'s machines, by ``aged``
 
 def _build_lesson(aged: bool) -> Lesson:
     """lesson()'s work: the notebook's calls on a new machine."""
-    k = Kernel(MEM, seed=SEED, pcp=False)
+    k = Kernel(MEM, seed=SEED)
     buf = k.kmalloc(BUFFER_BYTES, GFP_KERNEL)
     k.walk(buf)
     area = k.vmalloc(AREA_PAGES * PAGE_SIZE)

@@ -125,8 +125,8 @@ def test_the_fresh_machine_does_what_the_lesson_says(facts):
     assert "says 69632 bytes: 17 pages" in text and (16 + 1) * PAGE_SIZE == 69632
     assert "4 pages, 16384 bytes" in text
     assert facts.small == facts.area + 69632  # "right after the first one's guard page"
-    assert facts.area_pfns[5] == 0x300D
-    assert "frame `0x300d`" in text and "`0x800000000300d163`" in text
+    assert facts.area_pfns[5] == 0x3015
+    assert "frame `0x3015`" in text and "`0x8000000003015163`" in text
     assert "1 GiB (PUD 1) + 5 × 2 MiB (PMD 5) + 77 × 4 KiB (PTE 77)" in text
     assert 0x40A4D123 == (1 << 30) + 5 * (2 << 20) + 77 * 4096 + 0x123
 
@@ -147,7 +147,10 @@ def test_what_the_notebook_prints_is_what_its_prose_says(facts, ran):
     text = prose(NOTEBOOK)
     walk = namespace["k"].walk(facts.buf)
     assert walk.steps[-1].level == "PMD" and walk.steps[-1].large  # "ended early, at the PMD"
-    assert "[('0x3008', 16)]" in printed
+    assert "[('0x3010', 16)]" in printed and facts.area_pfns[0] == 0x3010
+    batch = namespace["k"].zone("DMA32").pcp_batch  # the refills the prose counts
+    assert f"`rmqueue_bulk()` refills the list {batch} pages at a time" in text
+    assert f"refilled by `rmqueue_bulk()`, {batch} pages at a time" in text
     assert "page fault at the PTE" in printed and "page fault at the PUD" in printed
     runs = vmalloc.pieces(facts.table_pfns)
     assert max(pages for _, pages in runs) <= 8 and len(runs) >= 3
@@ -179,6 +182,10 @@ def test_the_booted_machine_does_what_the_lesson_says(ran):
     # the percpu chunk at the top of vmalloc space, the BPF pack in module space, and itself
     assert "already comes back in pieces" in text
     assert len(vmalloc.pieces(namespace["first_frames"])) > 1
+    # "the buffer's frames run backwards, each one frame below the one before": LIFO reuse
+    frames = list(namespace["first_frames"])
+    assert frames == list(range(frames[0], frames[0] - len(frames), -1))
+    assert "run backwards" in text
     assert f"in {len(vmalloc.pieces(namespace['first_frames']))} contiguous pieces" in printed
 
 

@@ -123,6 +123,8 @@ _DEBIAN_6_1 = (
     ("CONFIG_SLUB_CPU_PARTIAL", "y"),  # per-CPU partial slabs (put_cpu_partial())
     ("CONFIG_ZONE_DMA", "y"),
     ("CONFIG_ZONE_DMA32", "y"),
+    ("CONFIG_ZSWAP", "y"),  # /proc/meminfo has Zswap: and Zswapped: (nothing is swapped here)
+    ("CONFIG_X86_DIRECT_GBPAGES", "y"),  # 1 GiB direct-map pages where the CPU has them
     ("CONFIG_PREEMPT_DYNAMIC", "y"),  # and CONFIG_PREEMPT_COUNT: spin_lock() counts
     ("CONFIG_DEBUG_ATOMIC_SLEEP", "n"),
     ("CONFIG_DEBUG_PREEMPT", "n"),

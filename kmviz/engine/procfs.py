@@ -156,6 +156,8 @@ def meminfo(kernel: Kernel) -> str:
         ("Mlocked", 0),
         ("SwapTotal", 0),
         ("SwapFree", 0),
+        ("Zswap", 0),  # CONFIG_ZSWAP (fs/proc/meminfo.c L90): no page is ever compressed here
+        ("Zswapped", 0),
         ("Dirty", 0),
         ("Writeback", 0),
         ("AnonPages", anon * kib),
@@ -192,8 +194,10 @@ def meminfo(kernel: Kernel) -> str:
     out.append(f"{'Hugetlb:':<16}{0:8d} kB\n")
     out.append(f"{'DirectMap4k:':<16}{direct_4k:8d} kB\n")
     out.append(f"{'DirectMap2M:':<16}{direct_2m:8d} kB\n")
-    if direct_1g:
-        out.append(f"{'DirectMap1G:':<16}{direct_1g:8d} kB\n")
+    # arch_report_meminfo() (arch/x86/mm/pat/set_memory.c L120) prints the 1 GiB line whenever
+    # direct_gbpages is on, even at 0: CONFIG_X86_DIRECT_GBPAGES and a CPU with GBPAGES, as
+    # QEMU's -cpu max of the captures has
+    out.append(f"{'DirectMap1G:':<16}{direct_1g:8d} kB\n")
     return "".join(out)
 
 

@@ -2,10 +2,11 @@
 
 A driver here is a Python class written like a C driver: ``__init__(k, dev)`` gets the
 kernel and its network card, ``probe()`` sets up, ``rx_irq()`` runs in interrupt context once
-per packet, ``remove()`` tears down.  ``grade(Driver)`` boots ``Kernel("1GiB",
-slub_debug=True)`` (a debug kernel, as a driver developer tests on), runs probe, eight
-interrupts and remove, and judges the run from a log of every allocator call the driver made
-(what it passed, what it got, in which context) with the kernel's own reports as evidence:
+per packet, ``remove()`` tears down.  ``grade(Driver)`` boots
+``Kernel("1GiB", slub_debug=True, memory_map="flat")`` (a debug kernel, as a driver developer
+tests on), runs probe, eight interrupts and remove, and judges the run from a log of every
+allocator call the driver made (what it passed, what it got, in which context) with the
+kernel's own reports as evidence:
 
 1. no sleeping allocation in interrupt context (might_sleep() fired: ``ContextViolated``);
 2. the device can reach its buffer (every ``dma_map_single()`` gave a bus address);
@@ -204,7 +205,7 @@ class Report:
 
 def grade(driver_class, seed: int = 0) -> Report:
     """Run ``driver_class(k, dev)`` through probe, PACKETS interrupts and remove; judge the run."""
-    kernel = Kernel("1GiB", seed=seed, slub_debug=True)
+    kernel = Kernel("1GiB", seed=seed, slub_debug=True, memory_map="flat")
     audited = AuditedKernel(kernel)
     device = AuditedDevice(kernel, "nic", dma_bits=32)
     crash = ""

@@ -17,7 +17,7 @@ When the day's processes exit, much of memory is free again, in pieces::
     from kmviz import *
     from kmviz.workloads import uptime
 
-    k = Kernel(mem="256MiB", seed=0)
+    k = Kernel(mem="256MiB", seed=0, memory_map="flat")
     k.alloc_pages(GFP_KERNEL, 10)       # 4 MiB physically contiguous: trivial after boot
     report = uptime(k)                  # 200,000 operations of seed 0
     report.free_share                   # 0.30: almost a third of memory is free ...

@@ -19,7 +19,7 @@ large = pytest.mark.skipif(not LARGE, reason="minutes of CPU: set KMVIZ_LARGE_UP
 
 def order_10_after_the_day(mem: str) -> tuple[bool, dict[str, bool]]:
     """(whether alloc_pages(GFP_KERNEL, 10) got a block, compact_memory's result per zone)."""
-    k = Kernel(mem=mem, seed=0)
+    k = Kernel(mem=mem, seed=0, memory_map="flat")
     uptime(k)
     page = k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)
     return page is not None, k.compact(10)

@@ -38,7 +38,7 @@ def story():
     Boot, a 4 MiB and a 64 MiB request (freed again), 200,000 operations of seed 0, then
     the 4 MiB request once more and a 4 MiB vmalloc().
     """
-    k = Kernel(mem="256MiB", seed=0)
+    k = Kernel(mem="256MiB", seed=0, memory_map="flat")
     seen = {"boot_buddyinfo": k.cat("/proc/buddyinfo")}
     page = k.alloc_pages(GFP_KERNEL, 10)
     seen["boot_order_10"] = page
@@ -144,7 +144,7 @@ def test_the_report_describes_the_run(story):
 
 
 def run(seed, ops=20_000):
-    k = Kernel(mem="256MiB", seed=0)
+    k = Kernel(mem="256MiB", seed=0, memory_map="flat")
     report = uptime(k, ops=ops, seed=seed)
     return k, report
 
@@ -166,7 +166,7 @@ def test_another_seed_gives_another_machine():
 @pytest.mark.parametrize("ops", [1_000, 250, 7, 0])
 def test_progress_rises_to_the_total(ops):
     calls = []
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     uptime(k, ops=ops, progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (ops, ops)
     assert {total for _, total in calls} == {ops}
@@ -196,7 +196,7 @@ def test_progress_rises_to_the_total(ops):
     ],
 )
 def test_bad_arguments_are_refused_before_anything_runs(kwargs, error, words):
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     before = len(k.history)
     with pytest.raises(error) as raised:
         uptime(k, **kwargs)
@@ -210,7 +210,7 @@ def test_only_a_kernel_can_be_aged():
 
 
 def test_atomic_context_is_refused():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.spin_lock("dev_lock"), pytest.raises(RuntimeError, match="process-context"):
         uptime(k, ops=10)
 
@@ -219,7 +219,9 @@ def test_fragmentation_rises_over_uptime_as_the_kernel_measures_it():
     from kmviz import Kernel
     from kmviz.workloads import uptime
 
-    report = uptime(Kernel(mem="256MiB", seed=0), ops=50_000, sample_every=10_000)
+    report = uptime(
+        Kernel(mem="256MiB", seed=0, memory_map="flat"), ops=50_000, sample_every=10_000
+    )
     series = report.fragmentation_over_time(order=10)
     first_op, first = series[0]
     assert first_op == 0 and first["DMA32"][1] == -1000  # at boot an order-10 block exists

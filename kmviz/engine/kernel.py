@@ -147,7 +147,10 @@ from .zones import (
 GFP_BOOT_MASK = __GFP_BITS_MASK & ~(__GFP_RECLAIM | __GFP_IO | __GFP_FS)
 
 MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:274"  # might_alloc(): might_sleep_if(...)
-MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here
+MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here (memory_map="flat")
+# bytes: the smallest QEMU PC Debian's 6.1 boots on here: its image and bss end at 68 MiB
+# (KERNEL_RESERVE_END), and the initrd, struct pages and per-CPU areas come on top
+MIN_PC_MEM = 128 << 20
 MAX_MEM = 64 << 30  # bytes: the largest (memory for the page arrays grows with it)
 MAX_CPUS = 256
 BOOT_DONE_NS = 1_000_000_000  # simulated time when boot is over and the learner's code runs
@@ -229,26 +232,31 @@ class Kernel(
 ):
     """A simulated x86-64 machine running Linux 6.1's memory allocators.
 
-    ``Kernel(mem="256MiB", cpus=2, seed=0, memory_map="flat", boot_reserved=True,
+    ``Kernel(mem="256MiB", cpus=2, seed=0, memory_map="pc", boot_reserved=True,
     zone_dma=True, zone_dma32=True)``: ``mem`` is bytes of RAM or a size such as "4GiB".
-    ``memory_map="pc"`` is a real VM: QEMU's PC with SeaBIOS and Debian's 6.1 booting on it.
-    Its e820 map has the BIOS areas below 1 MiB, 128 KiB of BIOS tables below the top of low
-    RAM and, from 3.5 GiB of RAM, the 32-bit PCI hole (low RAM stops at 3 GiB, the rest starts
-    at 4 GiB: a 4 GiB machine has DMA, DMA32 and Normal); boot reserves what 6.1 reserves (the
-    first MiB, the kernel image, the initrd, the struct page array, NODE_DATA, per-CPU areas,
-    hash tables, swiotlb), sets the watermarks with the transparent-huge-page raise, then
-    frees its init sections and the initrd, so managed pages, MemTotal and the watermarks are
-    the real kernel's (tests/real61).  ``memory_map="flat"`` (for now the default, which the
-    lessons' round numbers use) puts RAM in one piece from 0 to ``mem`` and keeps kmviz's
-    simpler boot: the first MiB and a 30 MiB kernel image, watermarks from int_sqrt() alone.
+    ``memory_map="pc"`` (the default) is a real VM: QEMU's PC with SeaBIOS and Debian's 6.1
+    booting on it, as tests/real61 captured it.  Its e820 map has the BIOS areas below 1 MiB,
+    128 KiB of BIOS tables below the top of low RAM and, from 3.5 GiB of RAM, the 32-bit PCI
+    hole (low RAM stops at 3 GiB, the rest starts at 4 GiB: a 4 GiB machine has DMA, DMA32 and
+    Normal); boot reserves what 6.1 reserves (the first MiB, the kernel image, the initrd, the
+    struct page array, NODE_DATA, per-CPU areas, hash tables, swiotlb), sets the watermarks
+    with the transparent-huge-page raise, then frees its init sections and the initrd, so
+    managed pages, MemTotal and the watermarks are the real kernel's; it needs 128 MiB
+    (MIN_PC_MEM).  Boot leaves what a booted 6.1 has: its slab caches and objects and its
+    vmalloc areas (``boot_caches`` and ``boot_vmalloc`` default to True).
+    ``memory_map="flat"`` is the classroom machine the lessons choose for round numbers: RAM in
+    one piece from 0 to ``mem``, kmviz's simpler boot (the first MiB and a 30 MiB kernel
+    image, watermarks from int_sqrt() alone) and a clean slate (``boot_caches`` and
+    ``boot_vmalloc`` default to False: only the kmalloc caches, all empty, and an empty
+    vmalloc space).  The boot log says which map runs.
     ``boot_reserved=False`` reserves nothing (on "flat" not even the BIOS areas).
     ``zone_dma``/``zone_dma32`` False behave like CONFIG_ZONE_DMA/CONFIG_ZONE_DMA32 off.
     ``seed`` fixes everything random in the engine; ``slub_debug`` turns on SLUB's consistency
     checks, red zones, poisoning and owner tracking for every cache, as the boot option does;
     ``slab_nomerge`` keeps kmem_cache_create() from merging a new cache into a compatible
     one (6.1 merges by default); ``boot_caches=True`` gives the machine the ~145 slab caches
-    and ~61,000 objects a booted 6.1 kernel has (kmviz/engine/boot_caches.py; by default only
-    the kmalloc caches, all empty, the clean slate the lessons start from);
+    and ~61,000 objects a booted 6.1 kernel has (kmviz/engine/boot_caches.py; False: only the
+    kmalloc caches, all empty);
     ``config`` is the kernel configuration (constants.KERNEL_CONFIGS): "debug" (the default,
     what the lessons use: Debian's 6.1 with CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_DEBUG_PREEMPT and
     CONFIG_DEBUG_VM) or "debian" (the stock distribution kernel, silent about sleeping in
@@ -258,8 +266,8 @@ class Kernel(
     Debian's 6.1); ``boot=False`` stops in early boot (memblock only) until ``k.mem_init()`` /
     ``k.boot()``; ``boot_vmalloc=True`` makes, at boot, the vmalloc areas a booted 6.1 kernel
     holds (task and IRQ stacks, ACPI/HPET ioremaps, a percpu chunk, ...; vmalloc.py
-    _boot_vmalloc_areas()), which break up the free lists as a real boot does; by default
-    vmalloc space starts empty.
+    _boot_vmalloc_areas()), which break up the free lists as a real boot does (False: vmalloc
+    space starts empty).
     ``pcp=False`` keeps every CPU's boot pageset (high 0, batch 1), as 6.1 has before
     setup_per_cpu_pageset(): each block passes through the CPU's list straight from and to
     the buddy lists, which then behave as the textbook buddy system.
@@ -286,16 +294,16 @@ class Kernel(
         mem: int | str = "256MiB",
         cpus: int = 2,
         seed: int = 0,
-        memory_map: str = "flat",
+        memory_map: str = "pc",
         boot_reserved: bool = True,
         zone_dma: bool = True,
         zone_dma32: bool = True,
         slub_debug: bool = False,
         slab_nomerge: bool = False,
-        boot_caches: bool = False,
+        boot_caches: bool | None = None,
         boot: bool = True,
         config: str = DEFAULT_CONFIG,
-        boot_vmalloc: bool = False,
+        boot_vmalloc: bool | None = None,
         cma: int | str | None = None,
         pcp: bool = True,
     ):
@@ -307,6 +315,17 @@ class Kernel(
                 f"mem={format_size(size)} is outside what kmviz simulates "
                 f"({format_size(MIN_MEM)} .. {format_size(MAX_MEM)})"
             )
+        if memory_map not in MEMORY_LAYOUTS:
+            raise ValueError(f"memory_map must be one of {MEMORY_LAYOUTS}, not {memory_map!r}")
+        if memory_map == "pc" and size < MIN_PC_MEM:
+            raise ValueError(
+                f"mem={format_size(size)} is too small for Debian's 6.1 on a PC (memory_map='pc' "
+                f"needs {format_size(MIN_PC_MEM)}: the kernel image alone ends at 68 MiB); "
+                "memory_map='flat' boots smaller machines"
+            )
+        # a PC boots into what a real 6.1 boot leaves; "flat" starts from the clean slate
+        boot_caches = memory_map == "pc" if boot_caches is None else boot_caches
+        boot_vmalloc = memory_map == "pc" if boot_vmalloc is None else boot_vmalloc
         self.cpus = _require_int("cpus", cpus, 1, MAX_CPUS)
         self.seed = _require_int("seed", seed, -(1 << 63), (1 << 63) - 1)
         for name, flag in (
@@ -333,8 +352,6 @@ class Kernel(
         self.config_options = dict(KERNEL_CONFIGS[config])
         self.debug_vm = self.config_options["CONFIG_DEBUG_VM"] == "y"
         self.debug_atomic_sleep = self.config_options["CONFIG_DEBUG_ATOMIC_SLEEP"] == "y"
-        if memory_map not in MEMORY_LAYOUTS:
-            raise ValueError(f"memory_map must be one of {MEMORY_LAYOUTS}, not {memory_map!r}")
         self.mem = size & ~(PAGE_SIZE - 1)  # bytes of RAM, whole pages
         self.memory_layout = memory_map
         self.memory = build_memory_map(self.mem, memory_map, boot_reserved)

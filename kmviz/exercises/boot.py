@@ -84,7 +84,7 @@ def lesson(
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
 
-        k = Kernel("256MiB", seed=0, boot=False, pcp=False)   # early boot: memblock only
+        k = Kernel("256MiB", seed=0, boot=False, pcp=False, memory_map="flat")  # memblock only
         grabber = k.memblock_alloc(64 << 20, PAGE_SIZE)    # memblock_address()
         k.mem_init(); k.boot()                             # order10_after_mem_init()
         report = uptime(k)                                 # order10_after_uptime()
@@ -111,8 +111,15 @@ def _lesson_machine(machine: Kernel, ram_end: int, cma: int = 0) -> Kernel:
     running); else a TypeError or ValueError saying what differs."""
     if not isinstance(machine, Kernel):
         raise TypeError(f"machine must be the notebook's Kernel, not {type(machine).__name__}")
-    if machine.mem != ram_end or machine.seed != SEED or machine.cma_count != cma:
-        raise ValueError(f"machine must be the lesson's: Kernel({MEM!r}, seed={SEED}, ...)")
+    if (machine.mem, machine.seed, machine.cma_count, machine.memory_layout) != (
+        ram_end,
+        SEED,
+        cma,
+        "flat",
+    ):
+        raise ValueError(
+            f"machine must be the lesson's: Kernel({MEM!r}, seed={SEED}, memory_map='flat', ...)"
+        )
     if machine.boot_stage != "running":
         raise ValueError("machine must have booted and played its day (k.boot(), uptime(k))")
     return machine.fork()
@@ -120,7 +127,7 @@ def _lesson_machine(machine: Kernel, ram_end: int, cma: int = 0) -> Kernel:
 
 def _build_lesson(aged: bool, progress) -> Lesson:
     """lesson()'s work: the notebook's calls on a new machine."""
-    k = Kernel(MEM, seed=SEED, boot=False, pcp=False)
+    k = Kernel(MEM, seed=SEED, boot=False, pcp=False, memory_map="flat")
     image_end = max(end for _, end, _ in k.memblock_reserved)
     dma32 = next(zone.start_pfn for zone in k.zones if zone.name == "DMA32") << PAGE_SHIFT
     grabber = k.memblock_alloc(GRABBER_BYTES, PAGE_SIZE)
@@ -377,7 +384,7 @@ def cma_lesson(
 ) -> CmaLesson:
     """The CMA machine, with the notebook's calls in the notebook's order, built once::
 
-        c = Kernel("256MiB", seed=0, cma="64MiB"); uptime(c)
+        c = Kernel("256MiB", seed=0, cma="64MiB", memory_map="flat"); uptime(c)
         c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)       # fails, as on the first machine
         c.cma_alloc(16384)                                   # cma_after_uptime()
 
@@ -397,7 +404,7 @@ _CMA_LESSONS: list[CmaLesson] = []  # cma_lesson()'s machine, once built
 
 def _build_cma_lesson(progress) -> CmaLesson:
     """cma_lesson()'s work: the notebook's calls on a new machine with a CMA area."""
-    c = Kernel(MEM, seed=SEED, cma=CMA_BYTES)
+    c = Kernel(MEM, seed=SEED, cma=CMA_BYTES, memory_map="flat")
     uptime(c, progress=progress)
     return _cma_after_the_day(c)
 

@@ -41,7 +41,7 @@ IRQ_MASKS = ("GFP_KERNEL", "GFP_ATOMIC", "GFP_NOWAIT", "GFP_NOIO", "GFP_NOFS")
 
 def lesson_kernel() -> Kernel:
     """The lesson's main machine, k: 1 GiB (zones DMA and DMA32), seed 0, no per-CPU lists."""
-    return Kernel(mem=MEM, seed=SEED, pcp=False)
+    return Kernel(mem=MEM, seed=SEED, pcp=False, memory_map="flat")
 
 
 def squeeze(machine: Kernel) -> list:
@@ -57,7 +57,7 @@ def tight_machine(pcp: bool = False) -> Kernel:
 
     ``pcp=True``: the same with the per-CPU page lists on, as the lesson's aside tells.
     """
-    machine = Kernel(mem=SMALL, seed=SEED, pcp=pcp)
+    machine = Kernel(mem=SMALL, seed=SEED, pcp=pcp, memory_map="flat")
     machine.fill_page_cache("32MiB")
     squeeze(machine)
     return machine
@@ -65,7 +65,7 @@ def tight_machine(pcp: bool = False) -> Kernel:
 
 def full_machine() -> Kernel:
     """The lesson's full: 256 MiB and memhog, a process that wants 1 GiB and takes what it can."""
-    machine = Kernel(mem=SMALL, seed=SEED, pcp=False)
+    machine = Kernel(mem=SMALL, seed=SEED, pcp=False, memory_map="flat")
     machine.spawn("memhog", "1GiB")
     return machine
 

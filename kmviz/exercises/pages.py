@@ -22,8 +22,8 @@ KFREE_SIZE = 100  # bytes lesson 00 asks kmalloc() for and frees
 
 
 def lesson_machine() -> Kernel:
-    """A fresh ``Kernel("256MiB", seed=0)``, the machine lessons 00 and 01 boot."""
-    return Kernel(MEM, seed=SEED)
+    """A fresh ``Kernel("256MiB", seed=0, memory_map="flat")``, as lessons 00 and 01 boot it."""
+    return Kernel(MEM, seed=SEED, memory_map="flat")
 
 
 def pfn_of(addr: int) -> int:

@@ -13,7 +13,11 @@ from ..engine.kernel import Kernel
 from ..real import Snapshot, machine_like
 from . import Feedback, Question, as_choice, as_int
 
-SAMPLE_MACHINE = {"mem": "256MiB", "seed": 0}  # what the lesson replays the sample trace into
+SAMPLE_MACHINE = {
+    "mem": "256MiB",
+    "seed": 0,
+    "memory_map": "flat",
+}  # what the lesson replays the sample trace into
 
 
 def most_free_order(snapshot: Snapshot, zone: str = "Normal") -> Question:

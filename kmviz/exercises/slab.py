@@ -32,7 +32,7 @@ CLASS_LIST = " ".join(kmalloc_cache_name(kmalloc_index(s)).removeprefix("kmalloc
 
 def lesson_kernel() -> Kernel:
     """A machine like lesson 02's: 256 MiB, seed 0, 2 CPUs."""
-    return Kernel(mem=MEM, seed=SEED)
+    return Kernel(mem=MEM, seed=SEED, memory_map="flat")
 
 
 def conn_machine():
@@ -67,7 +67,7 @@ def slub_hint(cpus: int) -> str:
 
 def slub_reasoning(size: int, cpus: int) -> str:
     """Why calculate_order() (mm/slub.c L3972) picks its order for ``size``-byte objects."""
-    k = lesson_kernel() if cpus == 2 else Kernel(mem=MEM, seed=SEED, cpus=cpus)
+    k = lesson_kernel() if cpus == 2 else Kernel(mem=MEM, seed=SEED, cpus=cpus, memory_map="flat")
     cache = k.kmem_cache_create("probe", size)
     order, objects = cache.order, cache.objects
     wanted = auto_min_objects(cpus)

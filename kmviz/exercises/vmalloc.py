@@ -63,7 +63,7 @@ def lesson(aged: bool = True, machine: Kernel | None = None) -> Lesson:
     Every question that depends on the machine takes its answer from here, so the answer is
     the number the notebook then shows::
 
-        k = Kernel("256MiB", seed=0)                       # the fresh machine
+        k = Kernel("256MiB", seed=0, memory_map="flat")                       # the fresh machine
         buf = k.kmalloc(16384, GFP_KERNEL)                 # direct_map_pfn()
         area = k.vmalloc(16 * PAGE_SIZE); small = k.vmalloc(10_000)   # vmallocinfo_size()
         report = uptime(k); ring = k.kmalloc(16384, GFP_KERNEL)
@@ -78,8 +78,12 @@ def lesson(aged: bool = True, machine: Kernel | None = None) -> Lesson:
     if machine is not None:
         if not isinstance(machine, Kernel):
             raise TypeError(f"machine must be the notebook's Kernel, not {type(machine).__name__}")
-        if machine.seed != SEED or machine.mem != Kernel(MEM, seed=SEED, boot=False).mem:
-            raise ValueError(f"machine must be the lesson's: Kernel({MEM!r}, seed={SEED}), aged")
+        lesson_machine = Kernel(MEM, seed=SEED, boot=False, memory_map="flat")
+        if (machine.seed, machine.mem, machine.memory_layout) != (SEED, lesson_machine.mem, "flat"):
+            raise ValueError(
+                f"machine must be the lesson's, aged: "
+                f"Kernel({MEM!r}, seed={SEED}, memory_map='flat')"
+            )
         fork = machine.fork()
         _LESSONS[True] = _after_the_day(fork, _free_share(fork), lesson(aged=False))
     if aged not in _LESSONS:
@@ -92,7 +96,7 @@ _LESSONS: dict[bool, Lesson] = {}  # lesson()'s machines, by ``aged``
 
 def _build_lesson(aged: bool) -> Lesson:
     """lesson()'s work: the notebook's calls on a new machine."""
-    k = Kernel(MEM, seed=SEED)
+    k = Kernel(MEM, seed=SEED, memory_map="flat")
     buf = k.kmalloc(BUFFER_BYTES, GFP_KERNEL)
     k.walk(buf)
     area = k.vmalloc(AREA_PAGES * PAGE_SIZE)

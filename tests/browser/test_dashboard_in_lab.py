@@ -51,6 +51,9 @@ def test_dashboard_renders_every_view_reacts_and_repaints(browser, lab, results,
             tab.click()
             panel = page.locator(".kmviz-views > .widget-tab-contents > :not(.lm-mod-hidden)")
             if index < 4:  # the context view is text: its state and the log
+                # bqplot lays a figure out only once it intersects the viewport (its
+                # IntersectionObserver): scroll the view's first figure in, as a learner would
+                panel.locator(".bqplot").first.scroll_into_view_if_needed()
                 panel.locator(f"{MARKS}:visible").first.wait_for(timeout=30_000)
             else:
                 assert "may sleep" in panel.inner_text()

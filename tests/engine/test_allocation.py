@@ -29,7 +29,7 @@ def drain(k, gfp, order):
 
 
 def test_gfp_kernel_prefers_normal_then_falls_back_to_dma32_then_dma():
-    k = Kernel(mem="4160MiB")  # 64 MiB of Normal above 4 GiB
+    k = Kernel(mem="4160MiB", memory_map="flat")  # 64 MiB of Normal above 4 GiB
     zones = [k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10) for _ in range(300)]
     names = [page.zone for page in zones if page]
     first_dma32 = names.index("DMA32")
@@ -38,20 +38,20 @@ def test_gfp_kernel_prefers_normal_then_falls_back_to_dma32_then_dma():
 
 
 def test_gfp_dma_only_ever_gets_the_first_16mib():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     pfns = drain(k, GFP_DMA, 0)
     assert pfns
     assert max(pfns) < MAX_DMA_PFN
 
 
 def test_gfp_dma32_stays_below_4gib():
-    k = Kernel(mem="4160MiB")
+    k = Kernel(mem="4160MiB", memory_map="flat")
     pfns = drain(k, GFP_DMA32, 10)
     assert max(pfns) < MAX_DMA32_PFN
 
 
 def test_lowmem_reserve_stops_gfp_kernel_from_draining_dma():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     drain(k, GFP_KERNEL, 0)
     dma = k.zone("DMA")
     # a DMA32 request may only take DMA pages while free > min + lowmem_reserve[DMA32]
@@ -60,7 +60,7 @@ def test_lowmem_reserve_stops_gfp_kernel_from_draining_dma():
 
 
 def test_failed_allocation_logs_page_allocation_failure():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     drain(k, GFP_DMA, 4)
     assert k.alloc_pages(GFP_DMA, 4) is None
     log = k.dmesg()
@@ -72,13 +72,15 @@ def test_failed_allocation_logs_page_allocation_failure():
 
 
 def test_nowarn_failures_are_silent():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     drain(k, GFP_DMA, 4)
     assert "page allocation failure" not in k.dmesg()
 
 
 def test_gfp_atomic_may_go_below_min_but_gfp_nowait_may_not():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
+    k = Kernel(
+        mem="64MiB", zone_dma=False, zone_dma32=False, boot_reserved=False, memory_map="flat"
+    )
     zone = k.zone("Normal")
     wmin = zone.watermark[0]
     batch = zone.pcp_batch
@@ -98,7 +100,7 @@ def test_gfp_atomic_may_go_below_min_but_gfp_nowait_may_not():
 
 
 def test_high_orders_need_a_free_block_of_that_order():
-    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, memory_map="flat")
     pages = drain(k, GFP_HIGHUSER_MOVABLE, 0)  # pfns 0..3967 in order; 3968..4095 stay free
     for pfn in pages[::2]:  # free every even page: their odd buddies stay allocated
         k.free_pages_block(k.pfn_to_page(pfn), 0)
@@ -111,7 +113,7 @@ def test_high_orders_need_a_free_block_of_that_order():
 
 def test_first_unmovable_allocation_steals_a_movable_pageblock():
     # boot puts every free pageblock on the Movable lists (memmap_init marks them Movable)
-    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, memory_map="flat")
     page = k.alloc_pages(GFP_KERNEL, 0)
     stolen = [e for e in k.history if isinstance(e, FallbackStolen)]
     assert len(stolen) == 1
@@ -123,6 +125,6 @@ def test_first_unmovable_allocation_steals_a_movable_pageblock():
 
 
 def test_movable_allocations_need_no_fallback():
-    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, memory_map="flat")
     k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
     assert not any(isinstance(e, FallbackStolen) for e in k.history)

@@ -11,7 +11,7 @@ from kmviz.engine import fastpath
 @pytest.fixture
 def k():
     """A 64 MiB machine with an observer counting what it hears."""
-    kernel = Kernel("64MiB", seed=3)
+    kernel = Kernel("64MiB", seed=3, memory_map="flat")
     kernel.heard = []
     kernel.observe(lambda change: kernel.heard.append(len(kernel.history)), names="tick")
     return kernel
@@ -75,7 +75,7 @@ def test_notify_inside_a_batch_tells_at_once(k):
 def test_a_cell_batches_every_kernel_even_one_it_makes(k):
     Kernel.begin_cell()
     try:
-        made = Kernel("16MiB")
+        made = Kernel("16MiB", memory_map="flat")
         made.heard = []
         made.observe(lambda change: made.heard.append(len(made.history)), names="tick")
         k.get_free_pages(GFP_KERNEL, 0)
@@ -97,14 +97,14 @@ def test_a_batch_inside_a_cell_tells_at_its_own_end(k):
 
 
 def test_without_observers_a_batch_bumps_nothing():
-    k = Kernel("16MiB")
+    k = Kernel("16MiB", memory_map="flat")
     with k.batch():
         k.get_free_pages(GFP_KERNEL, 0)
     assert k.tick == 0
 
 
 def test_batched_and_per_call_machines_are_identical(k):
-    plain = Kernel("64MiB", seed=3)
+    plain = Kernel("64MiB", seed=3, memory_map="flat")
     plain.observe(lambda change: None, names="tick")
     churn(plain, 3000, seed=5)
     with k.batch():

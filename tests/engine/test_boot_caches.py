@@ -14,7 +14,7 @@ CAPTURE = Path(__file__).resolve().parents[1] / "real61" / "1G-2cpu"
 
 @pytest.fixture(scope="module")
 def booted() -> Kernel:
-    return Kernel(mem="1GiB", boot_caches=True)
+    return Kernel(mem="1GiB", boot_caches=True, memory_map="flat")
 
 
 def test_slabinfo_lists_the_captured_caches_in_the_captured_order(booted):
@@ -40,12 +40,12 @@ def test_boot_aliases_are_symlinks_to_their_caches_directory(booted):
 
 
 def test_a_new_64_byte_cache_merges_into_the_booted_one():
-    k = Kernel(mem="256MiB", boot_caches=True)
+    k = Kernel(mem="256MiB", boot_caches=True, memory_map="flat")
     assert k.kmem_cache_create("my_obj", 64).name == "vmap_area"
 
 
 def test_boot_objects_are_neither_waste_nor_leaks():
-    k = Kernel(mem="256MiB", boot_caches=True)
+    k = Kernel(mem="256MiB", boot_caches=True, memory_map="flat")
     assert k.fragmentation() == {} and k.leaks() == {}
     k.kmalloc(100, GFP_KERNEL)
     assert k.fragmentation() == {"kmalloc-128": (100, 128)}
@@ -53,13 +53,13 @@ def test_boot_objects_are_neither_waste_nor_leaks():
 
 def test_a_small_machine_gets_a_share_of_the_objects():
     # 2047 * 64 MiB // 256 MiB == 511 objects of kmalloc-8
-    k = Kernel(mem="64MiB", boot_caches=True)
+    k = Kernel(mem="64MiB", boot_caches=True, memory_map="flat")
     assert len(k.kmalloc_cache("kmalloc-8").requested) == 511
 
 
 @pytest.mark.parametrize("mem", ["16MiB", "1GiB"])
 def test_a_booted_machine_keeps_every_invariant(mem):
-    k = Kernel(mem=mem, boot_caches=True)
+    k = Kernel(mem=mem, boot_caches=True, memory_map="flat")
     check(k)
     check_slabs(k)
 

@@ -51,8 +51,27 @@ def test_e820_map_is_what_qemu_and_seabios_give(booted):
 
 
 def test_boot_log_says_which_memory_map_runs():
-    assert 'kmviz: memory map "pc"' in Kernel("16MiB", memory_map="pc").dmesg()
-    assert 'kmviz: memory map "flat"' in Kernel("16MiB").dmesg()  # the default, for now
+    assert 'kmviz: memory map "pc"' in Kernel("128MiB", memory_map="pc").dmesg()
+    assert 'kmviz: memory map "flat"' in Kernel("16MiB", memory_map="flat").dmesg()
+
+
+def test_the_default_machine_is_a_pc_booted_with_its_caches_and_vmalloc_areas():
+    k = Kernel("256MiB")
+    assert (k.memory_layout, k.boot_caches, k.boot_vmalloc) == ("pc", True, True)
+    assert "dentry" in k.cat("/proc/slabinfo") and "irq_init_percpu_irqstack" in k.cat(
+        "/proc/vmallocinfo"
+    )
+
+
+def test_the_flat_machine_starts_from_a_clean_slate():
+    k = Kernel("256MiB", memory_map="flat")
+    assert (k.boot_caches, k.boot_vmalloc) == (False, False)
+    assert k.cat("/proc/vmallocinfo") == ""
+
+
+def test_a_pc_too_small_for_debians_image_is_refused_with_the_way_out():
+    with pytest.raises(ValueError, match=r"needs 128MiB.*memory_map='flat' boots smaller"):
+        Kernel("64MiB")
 
 
 def test_unknown_memory_map_is_refused():

@@ -121,12 +121,27 @@ BAD_PAGE_BURST = 60
 
 # The machines: each has a different zone layout or boot.
 MACHINES = {
-    "64MiB": {"mem": "64MiB"},  # DMA + DMA32, BIOS holes, kernel image reserved
-    "16MiB-no-reserve": {"mem": "16MiB", "boot_reserved": False},  # one DMA zone, all free
-    "8MiB-tiny": {"mem": "8MiB"},  # too small for mobility grouping: all Unmovable
-    "64MiB-Normal-only": {"mem": "64MiB", "zone_dma": False, "zone_dma32": False},
+    "64MiB": {
+        "mem": "64MiB",
+        "memory_map": "flat",
+    },  # DMA + DMA32, BIOS holes, kernel image reserved
+    "16MiB-no-reserve": {
+        "mem": "16MiB",
+        "memory_map": "flat",
+        "boot_reserved": False,
+    },  # one DMA zone, all free
+    "8MiB-tiny": {
+        "mem": "8MiB",
+        "memory_map": "flat",
+    },  # too small for mobility grouping: all Unmovable
+    "64MiB-Normal-only": {
+        "mem": "64MiB",
+        "memory_map": "flat",
+        "zone_dma": False,
+        "zone_dma32": False,
+    },
     # the same 64 MiB machine without the C fast path: every call through the Python reference
-    "64MiB-python-reference": {"mem": "64MiB", "fastpath": False},
+    "64MiB-python-reference": {"mem": "64MiB", "memory_map": "flat", "fastpath": False},
 }
 
 # 5 machines x 20 runs of up to 150 steps (each step up to 6 calls), every step followed by the
@@ -668,7 +683,7 @@ def test_freeing_too_large_an_order_at_the_end_of_memory_is_reported_not_a_crash
     # 0x200), then free 0x600 as order 10.  free_pages_prepare() checks pages
     # 0x601..0x9ff: 0x800 and up are no RAM at all, so bad_page() reports them and nothing
     # is freed.
-    k = Kernel(mem="8MiB")
+    k = Kernel(mem="8MiB", memory_map="flat")
     pages = sorted(
         (k.alloc_pages(GFP_KERNEL | __GFP_NORETRY, 9) for _ in range(3)), key=lambda p: p.pfn
     )
@@ -685,7 +700,7 @@ def test_freeing_too_large_an_order_at_the_end_of_memory_is_reported_not_a_crash
 @pytest.mark.slow
 def test_20000_random_operations_then_freeing_everything_restores_the_boot_free_areas():
     rng = random.Random(61)
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     boot_free = {z.name: z.free_pages for z in k.zones}
     boot_buddyinfo = k.cat("/proc/buddyinfo")
     free = free_pages_block(k)

@@ -13,7 +13,7 @@ AREA = 16384  # pages in 64 MiB
 @pytest.fixture(scope="module")
 def full():
     """256 MiB with a 64 MiB area, files read until memory is nearly full."""
-    k = Kernel(mem="256MiB", seed=0, cma="64MiB")
+    k = Kernel(mem="256MiB", seed=0, cma="64MiB", memory_map="flat")
     k.fill_page_cache("170MiB")
     return k
 
@@ -23,7 +23,7 @@ def in_area(k, pfn):
 
 
 def test_boot_reserves_the_area_at_the_top_and_says_so():
-    k = Kernel(mem="256MiB", cma="64MiB")
+    k = Kernel(mem="256MiB", cma="64MiB", memory_map="flat")
     log = k.dmesg()
     assert "cma: Reserved 64 MiB at 0x000000000c000000" in log
     assert "65536K cma-reserved" in log
@@ -35,24 +35,24 @@ def test_boot_reserves_the_area_at_the_top_and_says_so():
 
 
 def test_a_size_is_rounded_up_to_4_mib_and_a_bad_one_refused():
-    assert Kernel(mem="64MiB", cma="5MiB").cma_count == 2048  # 8 MiB
+    assert Kernel(mem="64MiB", cma="5MiB", memory_map="flat").cma_count == 2048  # 8 MiB
     with pytest.raises(ValueError, match="cma= takes a size such as '64MiB'"):
-        Kernel(mem="64MiB", cma="lots")
+        Kernel(mem="64MiB", cma="lots", memory_map="flat")
     with pytest.raises(TypeError, match="cma= takes a size"):
-        Kernel(mem="64MiB", cma=1.5)
+        Kernel(mem="64MiB", cma=1.5, memory_map="flat")
     with pytest.raises(ValueError, match="cma= must be a size of 0 or more bytes"):
-        Kernel(mem="64MiB", cma=-4096)
+        Kernel(mem="64MiB", cma=-4096, memory_map="flat")
 
 
 def test_an_area_larger_than_memory_fails_as_the_kernel_reports_it():
-    k = Kernel(mem="64MiB", cma="128MiB")
+    k = Kernel(mem="64MiB", cma="128MiB", memory_map="flat")
     assert "cma: Failed to reserve 128 MiB" in k.dmesg()
     assert k.cma_count == 0 and k.cma_alloc(16) is None
     assert "type          CMA" in k.cat("/proc/pagetypeinfo")  # CONFIG_CMA all the same
 
 
 def test_unmovable_allocations_never_use_cma_pageblocks():
-    k = Kernel(mem="128MiB", cma="64MiB")
+    k = Kernel(mem="128MiB", cma="64MiB", memory_map="flat")
     pages = []
     while page := k.alloc_pages("GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY", 0):
         pages.append(page)
@@ -62,7 +62,7 @@ def test_unmovable_allocations_never_use_cma_pageblocks():
 
 
 def test_movable_allocations_use_the_area_once_it_holds_half_of_the_free_pages():
-    k = Kernel(mem="128MiB", cma="64MiB")
+    k = Kernel(mem="128MiB", cma="64MiB", memory_map="flat")
     first = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
     assert in_area(k, first.pfn)  # 16384 of ~28000 free pages are CMA: more than half
 
@@ -85,7 +85,7 @@ def test_cma_alloc_migrates_page_cache_out_of_the_area(full):
 
 
 def test_cma_alloc_fails_with_the_kernels_message_when_pinned_pages_sit_there():
-    k = Kernel(mem="64MiB", cma="16MiB")
+    k = Kernel(mem="64MiB", cma="16MiB", memory_map="flat")
     pid = k.spawn("dbus", "36MiB")  # more than the rest of memory: it spills into the area
     task = next(t for t in k.tasks if t.pid == pid)
     inside = [i for i, pfn in enumerate(task.pages) if in_area(k, pfn)]
@@ -101,7 +101,7 @@ def test_cma_alloc_fails_with_the_kernels_message_when_pinned_pages_sit_there():
 
 
 def test_a_longterm_pin_moves_the_page_out_of_the_area_first():
-    k = Kernel(mem="64MiB", cma="16MiB")
+    k = Kernel(mem="64MiB", cma="16MiB", memory_map="flat")
     filler = k.spawn("filler", "12MiB")
     pid = k.spawn("qemu", "12MiB")  # the rest of the memory outside the area is too small
     k.kill(filler)  # now there is room outside the area
@@ -114,7 +114,9 @@ def test_a_longterm_pin_moves_the_page_out_of_the_area_first():
 
 
 def test_compaction_does_not_move_pinned_pages():
-    k = Kernel(mem="64MiB", boot_reserved=False, zone_dma=False, zone_dma32=False)
+    k = Kernel(
+        mem="64MiB", boot_reserved=False, zone_dma=False, zone_dma32=False, memory_map="flat"
+    )
     pid = k.spawn("fio", "8MiB")
     pages = k.pin_user_pages(pid, 16)
     k.compact(10)
@@ -135,8 +137,8 @@ def test_dma_alloc_coherent_takes_large_buffers_from_cma(full):
 
 
 def test_without_a_cma_area_pagetypeinfo_and_meminfo_say_nothing_of_cma():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert "CMA" not in k.cat("/proc/pagetypeinfo")
     assert "Cma" not in k.cat("/proc/meminfo")
-    with_cma = Kernel(mem="64MiB", cma="8MiB").cat("/proc/meminfo")
+    with_cma = Kernel(mem="64MiB", cma="8MiB", memory_map="flat").cat("/proc/meminfo")
     assert "CmaTotal:           8192 kB" in with_cma

@@ -27,7 +27,7 @@ from kmviz.engine.zones import WMARK_LOW
 
 def normal_only(mem="64MiB"):
     """A machine with one zone (Normal) and no boot reservations: round numbers."""
-    return Kernel(mem=mem, boot_reserved=False, zone_dma=False, zone_dma32=False)
+    return Kernel(mem=mem, boot_reserved=False, zone_dma=False, zone_dma32=False, memory_map="flat")
 
 
 def interleaved(pages=1, keep=False):
@@ -239,7 +239,7 @@ def test_unmovable_pages_do_not_move():
 
 def test_compact_checks_its_order():
     with pytest.raises(ValueError, match="order from 0 to 10"):
-        Kernel(mem="64MiB").compact(11)
+        Kernel(mem="64MiB", memory_map="flat").compact(11)
 
 
 def test_a_deferred_event_names_the_limit():

@@ -25,7 +25,7 @@ def double_free(k):
 @pytest.mark.parametrize(("config", "error"), [("stock", ValueError), (1, TypeError)])
 def test_an_unknown_config_is_refused_with_the_choices(config, error):
     with pytest.raises(error, match="config must be one of 'debug', 'debian'"):
-        Kernel(mem="16MiB", config=config)
+        Kernel(mem="16MiB", config=config, memory_map="flat")
 
 
 def test_the_debug_config_is_debians_plus_three_debug_options():
@@ -39,14 +39,14 @@ def test_the_debug_config_is_debians_plus_three_debug_options():
 
 @pytest.mark.parametrize(("config", "value"), [("debug", "y"), ("debian", "n")])
 def test_the_boot_log_says_which_configuration_runs(config, value):
-    first = Kernel(mem="16MiB", config=config).dmesg().splitlines()[0]
+    first = Kernel(mem="16MiB", config=config, memory_map="flat").dmesg().splitlines()[0]
     assert first.endswith(f"config: {config} (CONFIG_DEBUG_ATOMIC_SLEEP={value} "
                           f"CONFIG_DEBUG_PREEMPT={value} CONFIG_DEBUG_VM={value})")  # fmt: skip
     assert "] Linux version 6.1.192-kmviz (kmviz) #1 SMP PREEMPT_DYNAMIC" in first
 
 
 def test_the_debug_kernel_reports_sleeping_in_atomic_context_and_names_the_option():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     with k.spin_lock("lock"):
         lines = new_lines(k, lambda: k.kmalloc(64, GFP_KERNEL))
     assert lines[0].startswith("BUG: sleeping function called from invalid context")
@@ -54,20 +54,23 @@ def test_the_debug_kernel_reports_sleeping_in_atomic_context_and_names_the_optio
 
 
 def test_debian_says_nothing_about_sleeping_in_atomic_context():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     with k.spin_lock("lock"):
         assert new_lines(k, lambda: k.kmalloc(64, GFP_KERNEL)) == []
     assert not any(isinstance(event, ContextViolated) for event in k.history)
 
 
 def test_debian_says_nothing_about_a_preempt_count_underflow():
-    debug, debian = Kernel(mem="16MiB"), Kernel(mem="16MiB", config="debian")
+    debug, debian = (
+        Kernel(mem="16MiB", memory_map="flat"),
+        Kernel(mem="16MiB", config="debian", memory_map="flat"),
+    )
     assert any("DEBUG_LOCKS_WARN_ON" in line for line in new_lines(debug, debug.preempt_enable))
     assert new_lines(debian, debian.preempt_enable) == []
 
 
 def test_the_debug_kernel_stops_a_double_free_at_the_refcount_check():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     lines = new_lines(k, lambda: double_free(k))
     assert "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in lines
     assert "kernel BUG at include/linux/mm.h:780!" in lines
@@ -75,7 +78,7 @@ def test_the_debug_kernel_stops_a_double_free_at_the_refcount_check():
 
 
 def test_debian_lets_an_order0_double_free_take_the_refcount_to_minus_one_silently():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     free_before = k.free_pages_count()
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)  # onto CPU 0's per-CPU list
@@ -86,7 +89,7 @@ def test_debian_lets_an_order0_double_free_take_the_refcount_to_minus_one_silent
 
 
 def test_debian_hands_a_double_freed_page_out_again_from_the_per_cpu_list_unchecked():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     addr = double_free(k)
     # check_new_pcp() checks nothing without CONFIG_DEBUG_VM: the page at refcount -1 is
     # popped off the list head and handed out; prep_new_page() sets its count to 1
@@ -96,7 +99,7 @@ def test_debian_hands_a_double_freed_page_out_again_from_the_per_cpu_list_unchec
 
 
 def test_debian_reports_the_page_when_a_refill_takes_it_and_leaks_it():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     addr = double_free(k)
     k.drain_all_pages()  # back to the buddy: rmqueue_bulk()'s check_pcp_refill() sees it
     got = []
@@ -113,7 +116,7 @@ def test_debian_reports_the_page_when_a_refill_takes_it_and_leaks_it():
 
 @pytest.mark.parametrize("config", ["debug", "debian"])
 def test_a_double_free_after_reuse_frees_the_new_owners_page_in_every_config(config):
-    k = Kernel(mem="16MiB", config=config)
+    k = Kernel(mem="16MiB", config=config, memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     reused = k.get_free_pages(GFP_KERNEL, 0)  # someone else gets the page
@@ -125,7 +128,7 @@ def test_a_double_free_after_reuse_frees_the_new_owners_page_in_every_config(con
 
 
 def test_debian_refuses_an_order1_double_free_in_kmviz_words():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 1)
     k.free_pages(addr, 1)
     free_before = k.free_pages_count()
@@ -136,14 +139,17 @@ def test_debian_refuses_an_order1_double_free_in_kmviz_words():
 
 
 def test_debian_refuses_free_pages_of_an_address_outside_the_direct_map_without_a_bug():
-    k = Kernel(mem="16MiB", config="debian")
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
     lines = new_lines(k, lambda: k.free_pages(0xFFFFC90000000000, 0))
     assert not any(line.startswith("kernel BUG") for line in lines)
     assert any("not a direct-map address; without CONFIG_DEBUG_VM" in line for line in lines)
 
 
 def test_debian_serves_a_contradictory_zone_mask_from_the_lowest_zone():
-    debug, debian = Kernel(mem="64MiB"), Kernel(mem="64MiB", config="debian")
+    debug, debian = (
+        Kernel(mem="64MiB", memory_map="flat"),
+        Kernel(mem="64MiB", config="debian", memory_map="flat"),
+    )
     mask = GFP_KERNEL | __GFP_DMA | __GFP_DMA32
     assert debug.alloc_pages(mask, 0) is None  # VM_BUG_ON in gfp_zone()
     assert debian.alloc_pages(mask, 0).zone == "DMA"  # GFP_ZONE_TABLE's entry is 0
@@ -151,7 +157,7 @@ def test_debian_serves_a_contradictory_zone_mask_from_the_lowest_zone():
 
 @pytest.mark.parametrize("config", ["debug", "debian"])
 def test_the_order_11_warning_prints_in_every_config(config):
-    k = Kernel(mem="16MiB", config=config)
+    k = Kernel(mem="16MiB", config=config, memory_map="flat")
     lines = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     assert any(
         line.startswith("WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634") for line in lines

@@ -78,22 +78,22 @@ def pure_python(monkeypatch):
 
 def test_the_c_fast_path_was_built_and_is_used():
     assert fastpath.FastPath is not None, "kmviz/engine/_fastpath.c did not compile at install"
-    k = Kernel()
+    k = Kernel(memory_map="flat")
     assert type(k.get_free_pages).__name__ == "builtin_function_or_method"
 
 
 def test_pure_python_switch_really_switches(pure_python):
-    k = Kernel()
+    k = Kernel(memory_map="flat")
     assert type(k.get_free_pages).__name__ == "method"
 
 
 @pytest.mark.parametrize(
     "machine",
     [
-        {"mem": "64MiB"},
-        {"mem": "24MiB", "boot_reserved": False},
+        {"mem": "64MiB", "memory_map": "flat"},
+        {"mem": "24MiB", "memory_map": "flat", "boot_reserved": False},
         {"mem": "4200MiB"},
-        {"mem": "32MiB", "zone_dma": False, "zone_dma32": False},
+        {"mem": "32MiB", "memory_map": "flat", "zone_dma": False, "zone_dma32": False},
     ],
     ids=["64MiB", "24MiB-no-reserve", "4200MiB-three-zones", "32MiB-normal-only"],
 )
@@ -110,7 +110,7 @@ def test_c_and_python_leave_identical_machines(machine, monkeypatch):
 
 
 def test_observers_are_notified_through_the_c_path():
-    k = Kernel()
+    k = Kernel(memory_map="flat")
     seen = []
     k.observe(lambda change: seen.append(change["new"]), names="tick")
     addr = k.get_free_pages(GFP_KERNEL, 0)
@@ -119,7 +119,7 @@ def test_observers_are_notified_through_the_c_path():
 
 
 def test_unobserve_all_then_observe_again_still_notifies():
-    k = Kernel()
+    k = Kernel(memory_map="flat")
     k.observe(lambda change: None, names="tick")
     k.unobserve_all()
     seen = []
@@ -164,18 +164,18 @@ def slab_churn(k, seed, steps):
 
 
 def test_slab_c_and_python_leave_identical_machines(monkeypatch):
-    fast = Kernel(mem="32MiB")
+    fast = Kernel(mem="32MiB", memory_map="flat")
     assert type(fast.kmalloc).__name__ == "builtin_function_or_method"
     slab_churn(fast, seed=3, steps=6000)
     monkeypatch.setattr(fastpath, "ENABLED", False)
-    slow = Kernel(mem="32MiB")
+    slow = Kernel(mem="32MiB", memory_map="flat")
     slab_churn(slow, seed=3, steps=6000)
     assert slab_state(fast) == slab_state(slow)
     check(fast)
 
 
 def test_the_c_fast_path_takes_the_keywords_the_python_methods_take():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     addr = k.get_free_pages(gfp=GFP_KERNEL, order=0)
     k.free_pages(addr, order=0)
     k.kfree(k.kmalloc(64, gfp=GFP_KERNEL))

@@ -33,7 +33,7 @@ def reachable(root) -> dict[int, object]:
 
 
 def aged() -> Kernel:
-    k = Kernel(mem="64MiB", seed=1)
+    k = Kernel(mem="64MiB", seed=1, memory_map="flat")
     uptime(k, ops=3000)
     return k
 

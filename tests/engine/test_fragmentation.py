@@ -117,7 +117,7 @@ def test_unusable_index_text_of_a_256mib_machine_is_exact():
     # DMA32: 32 + 64 + 512 + 52 * 1024 = 53856.  Order 7: 4 + 52 * 8 = 420 blocks of 128,
     # 96 * 1000 / 53856 = 1; order 9: 1 + 104 = 105 blocks, 96000 / 53856 = 1;
     # order 10: (53856 - 53248) * 1000 / 53856 = 11.
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert unusable_index_text(k.buddyinfo()) == (
         "Node 0, zone      DMA 0.000 0.000 0.000 0.000 0.000 0.000 0.000 0.000 0.000 0.066"
         " 0.200 \n"

@@ -16,7 +16,7 @@ from kmviz.engine.events import (
 
 def fresh():
     """One DMA zone of 4096 pages, all order-10 blocks on the Movable lists."""
-    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, memory_map="flat")
 
 
 def test_expand_keeps_the_lower_half_and_frees_each_upper_half():
@@ -70,7 +70,7 @@ def test_a_pcp_refill_is_one_record_per_block_and_a_pop_one_more():
 
 
 def test_a_drain_is_mm_page_pcpu_drain_then_the_merges():
-    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False)
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False, memory_map="flat")
     page = k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
     start = len(k.history)
     k.free_pages_block(page, 0)  # a boot pageset: pushed, then drained at once

@@ -60,7 +60,7 @@ def squeeze(k, gfp=0):
 
 # --- contexts and might_sleep --------------------------------------------------------------------
 def test_gfp_kernel_in_an_irq_logs_the_splat_and_still_returns_memory():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.irq():
         page = k.alloc_pages(GFP_KERNEL, 0)
     assert page is not None
@@ -71,7 +71,7 @@ def test_gfp_kernel_in_an_irq_logs_the_splat_and_still_returns_memory():
 
 
 def test_gfp_atomic_in_an_irq_logs_nothing():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     before = k.dmesg()
     with k.irq():
         assert k.get_free_pages(GFP_ATOMIC, 0)
@@ -81,7 +81,7 @@ def test_gfp_atomic_in_an_irq_logs_nothing():
 
 
 def test_a_spinlock_makes_gfp_kernel_a_bug_and_the_event_says_how_to_fix_it():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.spin_lock("dev_lock"):
         k.get_free_pages(GFP_KERNEL, 0)
     (violation,) = events_of(k, ContextViolated)
@@ -96,14 +96,14 @@ def test_a_spinlock_makes_gfp_kernel_a_bug_and_the_event_says_how_to_fix_it():
 
 
 def test_an_rcu_read_side_section_alone_forbids_sleeping():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.rcu_read_lock():
         k.alloc_pages(GFP_KERNEL, 0)
     assert "RCU nest depth: 1, expected: 0" in log_lines(k)
 
 
 def test_the_splat_is_rate_limited_to_once_a_second_but_every_violation_is_an_event():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.irq():
         k.alloc_pages(GFP_KERNEL, 0)
         k.alloc_pages(GFP_KERNEL, 0)
@@ -116,7 +116,7 @@ def test_the_splat_is_rate_limited_to_once_a_second_but_every_violation_is_an_ev
 
 
 def test_contexts_nest_with_the_kernels_preempt_count_layout():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.spin_lock("a"), k.irq():
         assert k.context.preempt_count == 0x10001
         assert k.in_interrupt() and k.in_atomic() and k.irqs_disabled()
@@ -129,7 +129,7 @@ def test_contexts_nest_with_the_kernels_preempt_count_layout():
 
 
 def test_irqs_disabled_is_both_the_predicate_and_a_section():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert not k.irqs_disabled()
     with k.irqs_disabled():
         assert k.irqs_disabled() == True  # noqa: E712 - the predicate compares like a bool
@@ -137,7 +137,7 @@ def test_irqs_disabled_is_both_the_predicate_and_a_section():
 
 
 def test_plain_kernel_calls_work_without_with():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.spin_lock("a")
     k.local_irq_disable()
     k.preempt_disable()
@@ -149,7 +149,7 @@ def test_plain_kernel_calls_work_without_with():
 
 
 def test_releasing_a_lock_not_held_is_reported_like_lockdep():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.spin_unlock("never_taken")
     lines = log_lines(k)
     assert "WARNING: bad unlock balance detected!" in lines
@@ -158,14 +158,16 @@ def test_releasing_a_lock_not_held_is_reported_like_lockdep():
 
 
 def test_an_interrupt_cannot_arrive_while_interrupts_are_disabled():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.irqs_disabled(), pytest.raises(ValueError), k.irq():
         pass
 
 
 # --- reserves, reclaim, kswapd -------------------------------------------------------------------
 def test_gfp_atomic_below_min_fails_where_gfp_kernel_reclaims_and_succeeds():
-    machines = [Kernel(mem="64MiB", zone_dma=False, zone_dma32=False) for _ in range(2)]
+    machines = [
+        Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat") for _ in range(2)
+    ]
     for k in machines:
         k.fill_page_cache("8MiB")
         squeeze(k, GFP_ATOMIC & ~__GFP_KSWAPD_RECLAIM)  # down to 37.5 % of min
@@ -179,7 +181,7 @@ def test_gfp_atomic_below_min_fails_where_gfp_kernel_reclaims_and_succeeds():
 
 
 def test_falling_below_low_wakes_kswapd_which_restores_high():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.fill_page_cache("16MiB")
     zone = k.zone("Normal")
     while zone.free_pages > zone.watermark[1]:  # allocate down to the low watermark
@@ -191,7 +193,7 @@ def test_falling_below_low_wakes_kswapd_which_restores_high():
 
 
 def test_reclaiming_clean_page_cache_under_a_spinlock_does_not_schedule():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.fill_page_cache("8MiB")
     squeeze(k)
     with k.spin_lock("dev_lock"):
@@ -202,7 +204,7 @@ def test_reclaiming_clean_page_cache_under_a_spinlock_does_not_schedule():
 
 
 def test_reclaim_with_nothing_to_free_throttles_and_schedules_while_atomic():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.spawn("memhog", "1GiB")  # anonymous memory, no swap: nothing to reclaim
     with k.spin_lock("dev_lock"):
         k.alloc_pages(GFP_KERNEL, 0)
@@ -233,14 +235,14 @@ def _floor(mark, high=False, non_block=False):
     ],
 )
 def test_each_mask_takes_a_zone_down_to_the_floor_6_1_192_gives_it(gfp, high, non_block):
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     zone = k.zone("Normal")
     squeeze(k, gfp)
     assert zone.free_pages == _floor(zone.watermark[0], high, non_block)
 
 
 def test_gfp_atomic_with_direct_reclaim_warns_once_and_loses_nothing_else():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.fill_page_cache("8MiB")
     squeeze(k)
     assert k.alloc_pages(GFP_KERNEL | __GFP_ATOMIC, 0) is not None
@@ -251,7 +253,7 @@ def test_gfp_atomic_with_direct_reclaim_warns_once_and_loses_nothing_else():
 
 # --- the OOM killer and giving up ----------------------------------------------------------------
 def test_the_oom_killer_kills_the_biggest_task_and_the_allocation_succeeds():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     small = k.spawn("editor", "1MiB")
     big = k.spawn("memhog", "16MiB")
     squeeze(k)
@@ -269,7 +271,7 @@ def test_the_oom_killer_kills_the_biggest_task_and_the_allocation_succeeds():
 
 @pytest.mark.parametrize("gfp", [GFP_DMA32, GFP_DMA | GFP_KERNEL], ids=["DMA32", "DMA"])
 def test_lowmem_requests_never_call_the_oom_killer(gfp):
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.spawn("memhog", "4MiB")
     while k.alloc_pages(gfp | __GFP_NOWARN, 0) is not None:
         pass
@@ -283,7 +285,7 @@ def test_lowmem_requests_never_call_the_oom_killer(gfp):
     ids=["costly-order", "retry-mayfail", "noretry"],
 )
 def test_these_requests_fail_rather_than_kill(gfp, order):
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.spawn("memhog", "4MiB")
     squeeze(k)
     assert k.alloc_pages(gfp | __GFP_NOWARN, order) is None
@@ -291,7 +293,7 @@ def test_these_requests_fail_rather_than_kill(gfp, order):
 
 
 def test_gfp_nofs_cannot_kill_and_would_wait_forever():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.spawn("memhog", "4MiB")
     squeeze(k)
     assert k.alloc_pages(GFP_NOFS | __GFP_NOWARN, 0) is None
@@ -300,7 +302,7 @@ def test_gfp_nofs_cannot_kill_and_would_wait_forever():
 
 
 def test_nofail_without_direct_reclaim_warns_once():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     squeeze(k, GFP_ATOMIC)
     assert k.alloc_pages(GFP_ATOMIC | __GFP_NOFAIL | __GFP_NOWARN, 0) is None
     assert "at mm/page_alloc.c:5367" in k.dmesg()
@@ -309,7 +311,7 @@ def test_nofail_without_direct_reclaim_warns_once():
 def test_the_allocating_task_can_be_the_victim_and_then_its_allocations_fail():
     # a plain GFP_KERNEL loop in insmod: the OOM killer picks insmod itself, the oom reaper
     # frees its memory, and the allocation fails instead of killing anything else
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     pages = 0
     while k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0) is not None:
         pages += 1
@@ -319,7 +321,7 @@ def test_the_allocating_task_can_be_the_victim_and_then_its_allocations_fail():
 
 
 def test_the_oom_killer_ignores_init_and_weighs_oom_score_adj():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     big = k.spawn("database", "16MiB", oom_score_adj=-999)
     small = k.spawn("browser", "4MiB", oom_score_adj=1000)
     squeeze(k)
@@ -331,7 +333,7 @@ def test_the_oom_killer_ignores_init_and_weighs_oom_score_adj():
 
 
 def test_nothing_left_to_kill_panics_the_machine():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     # a kernel thread has no memory to give back: the OOM killer takes insmod, then nothing
     with (
         pytest.raises(KernelPanic, match="System is deadlocked on memory"),
@@ -348,7 +350,7 @@ def test_nothing_left_to_kill_panics_the_machine():
 
 # --- reports -------------------------------------------------------------------------------------
 def test_a_failed_costly_compound_allocation_reports_in_the_61_format():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     squeeze(k)
     assert k.alloc_pages("GFP_KERNEL|__GFP_COMP", 4) is None
     lines = log_lines(k)
@@ -361,7 +363,7 @@ def test_a_failed_costly_compound_allocation_reports_in_the_61_format():
 
 
 def test_unknown_gfp_bits_print_in_hex_instead_of_crashing():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert k.alloc_pages(GFP_KERNEL | 0x1000000 | (1 << 30), 11) is None  # order 11: WARN
     k.alloc_pages(GFP_DMA | 0x1000000, 10)
     k.alloc_pages(GFP_DMA | 0x1000000, 10)
@@ -371,14 +373,14 @@ def test_unknown_gfp_bits_print_in_hex_instead_of_crashing():
 
 
 def test_zone_stats_give_views_watermarks_and_free_counts():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     dma = k.zone_stats()[0]
     assert (dma["zone"], dma["min"], dma["low"], dma["high"]) == ("DMA", 31, 38, 45)
     assert dma["free"] == sum(n << order for order, n in enumerate(dma["nr_free"]))
 
 
 def test_the_kernel_log_is_bounded_like_the_ring_buffer():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     for _ in range(400):
         k.spin_unlock("x")  # lockdep reports only the first; WARN lines still pile up
         k.free_pages(0x1234, 0)  # each one a kernel BUG report
@@ -387,7 +389,7 @@ def test_the_kernel_log_is_bounded_like_the_ring_buffer():
 
 
 def test_another_task_can_be_made_current_for_a_block():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.task("kworker/0:1", 42), k.irq():
         k.alloc_pages(GFP_KERNEL, 0)
     assert "in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: 42, name: kworker/0:1" in (
@@ -406,7 +408,7 @@ def test_the_2632_differences_live_in_one_place():
 
 def test_a_splat_in_an_interrupt_prints_the_irq_stack_then_the_interrupted_task():
     # show_trace_log_lvl(): the IRQ stack's frames between <IRQ> and </IRQ>, then the task's
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     with k.irq():
         k.kmalloc(100, GFP_KERNEL)
     trace = [line.split("] ", 1)[1] for line in k.dmesg().splitlines()]
@@ -419,7 +421,7 @@ def test_a_splat_in_an_interrupt_prints_the_irq_stack_then_the_interrupted_task(
 
 
 def test_spawn_with_an_oom_score_adj_that_is_not_an_int_is_a_type_error_at_once():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     with pytest.raises(TypeError, match="oom_score_adj"):
         k.spawn("x", "1MiB", oom_score_adj="500")
     assert [t.comm for t in k.tasks] == ["systemd", "insmod"]
@@ -427,11 +429,11 @@ def test_spawn_with_an_oom_score_adj_that_is_not_an_int_is_a_type_error_at_once(
 
 def test_a_spinlock_named_by_a_number_is_a_type_error():
     with pytest.raises(TypeError, match="spinlock"):
-        Kernel(mem="16MiB").spin_lock(5)
+        Kernel(mem="16MiB", memory_map="flat").spin_lock(5)
 
 
 def test_reading_half_a_gigabyte_of_files_in_an_interrupt_reports_once_and_is_quick():
-    k = Kernel(mem="1GiB")
+    k = Kernel(mem="1GiB", memory_map="flat")
     with k.irq():
         k.fill_page_cache("512MiB")
     violations = [e for e in k.history.since(0) if isinstance(e, ContextViolated)]
@@ -439,7 +441,7 @@ def test_reading_half_a_gigabyte_of_files_in_an_interrupt_reports_once_and_is_qu
 
 
 def test_kswapd_woken_by_kmalloc_reclaims_before_kmalloc_returns():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     k.fill_page_cache("64MiB")
     start = len(k.history)
     kinds = []
@@ -462,7 +464,7 @@ def test_kswapd_woken_by_kmalloc_reclaims_before_kmalloc_returns():
     ],
 )
 def test_after_a_panic_a_call_raises_and_changes_nothing(call):
-    k = Kernel(mem="16MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="16MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     with pytest.raises(KernelPanic), k.task("kworker/0:1", 42):
         while True:
             k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0)

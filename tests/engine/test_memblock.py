@@ -8,7 +8,7 @@ from kmviz.engine.invariants import check
 
 
 def test_an_early_machine_has_no_free_lists_yet():
-    k = Kernel(mem="256MiB", boot=False)
+    k = Kernel(mem="256MiB", boot=False, memory_map="flat")
     assert k.boot_stage == "early"
     assert k.free_pages_count() == 0
     assert k.kmalloc(64, GFP_KERNEL) == 0  # no kmalloc caches before kmem_cache_init()
@@ -17,7 +17,7 @@ def test_an_early_machine_has_no_free_lists_yet():
 
 
 def test_early_boot_makes_64mib_contiguous_trivial_and_top_down():
-    k = Kernel(mem="256MiB", boot=False)
+    k = Kernel(mem="256MiB", boot=False, memory_map="flat")
     addr = k.memblock_alloc(64 << 20, 4096)
     phys = addr - PAGE_OFFSET
     assert phys == (256 << 20) - (64 << 20)  # the highest fit: memblock allocates top-down
@@ -30,15 +30,17 @@ def test_early_boot_makes_64mib_contiguous_trivial_and_top_down():
 
 
 def test_boot_after_no_early_allocations_equals_a_fresh_boot():
-    early = Kernel(mem="256MiB", boot=False)
+    early = Kernel(mem="256MiB", boot=False, memory_map="flat")
     early.boot()
-    assert early.cat("/proc/buddyinfo") == Kernel(mem="256MiB").cat("/proc/buddyinfo")
+    assert early.cat("/proc/buddyinfo") == Kernel(mem="256MiB", memory_map="flat").cat(
+        "/proc/buddyinfo"
+    )
     stages = [e.stage for e in early.history if isinstance(e, BootStageReached)]
     assert stages == ["early", "mem_init", "running"]
 
 
 def test_the_bootmem_names_map_onto_memblock():
-    k = Kernel(mem="256MiB", boot=False)
+    k = Kernel(mem="256MiB", boot=False, memory_map="flat")
     addr = k.alloc_bootmem_pages(3 * 4096)
     assert (addr - PAGE_OFFSET) % 4096 == 0
     low = k.alloc_bootmem_low(100) - PAGE_OFFSET
@@ -50,7 +52,7 @@ def test_the_bootmem_names_map_onto_memblock():
 
 
 def test_a_memblock_request_that_cannot_be_met_returns_null_but_bootmem_panics():
-    k = Kernel(mem="64MiB", boot=False)
+    k = Kernel(mem="64MiB", boot=False, memory_map="flat")
     assert k.memblock_alloc(1 << 30) == 0  # 6.1: NULL, the caller decides
     with pytest.raises(KernelPanic, match="Out of memory"):
         k.alloc_bootmem(1 << 30)  # 2.6.32: "bootmem alloc of %lu bytes failed!" and panic
@@ -58,20 +60,20 @@ def test_a_memblock_request_that_cannot_be_met_returns_null_but_bootmem_panics()
 
 
 def test_memblock_after_slab_is_up_warns_and_falls_back_to_kzalloc():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     addr = k.memblock_alloc(200)
     assert "WARNING: CPU: 0 PID: 1234 at mm/memblock.c:1505" in k.dmesg()
     assert k.ksize(addr) == 256  # a kmalloc-256 object
 
 
 def test_mem_init_runs_once():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with pytest.raises(RuntimeError, match="runs once"):
         k.mem_init()
 
 
 def test_page_allocations_during_boot_cannot_reclaim_or_kill():
-    k = Kernel(mem="64MiB", boot=False)
+    k = Kernel(mem="64MiB", boot=False, memory_map="flat")
     assert k.alloc_pages(GFP_KERNEL, 0) is None  # no free lists yet, and no OOM killer
     assert [t.comm for t in k.tasks] == ["systemd", "insmod"]
     k.mem_init()
@@ -79,7 +81,7 @@ def test_page_allocations_during_boot_cannot_reclaim_or_kill():
 
 
 def test_memblock_regions_list_like_the_debugfs_files():
-    k = Kernel(mem="256MiB", boot=False)
+    k = Kernel(mem="256MiB", boot=False, memory_map="flat")
     assert (
         k.memblock_text("memory").splitlines()[0] == "   0: 0x0000000000001000..0x000000000009efff"
     )

@@ -15,7 +15,7 @@ def k(request, monkeypatch):
     """A 256 MiB machine, with the C fast path attached or not."""
     if request.param == "Python":
         monkeypatch.setattr(fastpath, "ENABLED", False)
-    return Kernel("256MiB", seed=0)
+    return Kernel("256MiB", seed=0, memory_map="flat")
 
 
 @pytest.mark.parametrize("free", ["kfree", "vfree", "kvfree", "free_page", "vunmap", "free_pages"])
@@ -70,7 +70,7 @@ def test_kvfree_gives_back_what_kvmalloc_took(k, size):
 
 
 def test_kvmalloc_and_kvfree_of_8_mib_do_what_vmalloc_and_vfree_do(k):
-    twin = Kernel("256MiB", seed=0)
+    twin = Kernel("256MiB", seed=0, memory_map="flat")
     twin.vfree(twin.vmalloc(8 << 20))
     k.kvfree(k.kvmalloc(8 << 20, GFP_KERNEL))
     assert fingerprint(k, records=False) == fingerprint(twin, records=False)

@@ -49,7 +49,7 @@ def test_gfp_names_import_with_their_kernel_spelling():
 
 
 def test_double_underscore_methods_are_reachable_as_spelled():
-    k = Kernel()
+    k = Kernel(memory_map="flat")
     addr = getattr(k, "__get_free_pages")(GFP_KERNEL, 1)
     assert addr >= PAGE_OFFSET
     page = k.virt_to_page(addr)
@@ -65,7 +65,7 @@ def test_notebook_code_can_call_k___get_free_pages_directly():
 
 
 def test_alloc_pages_returns_a_page_with_pfn_and_zone():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     page = k.alloc_pages(GFP_DMA, 2)
     assert isinstance(page, Page)
     assert page.zone == "DMA"
@@ -74,38 +74,38 @@ def test_alloc_pages_returns_a_page_with_pfn_and_zone():
 
 
 def test_get_free_pages_returns_a_direct_map_address():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     assert k.virt_to_phys(addr) == addr - 0xFFFF888000000000
     assert k.phys_to_virt(k.virt_to_phys(addr)) == addr
 
 
 def test_get_free_pages_drops_highmem_as_the_kernel_does():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert k.get_free_pages(GFP_HIGHUSER, 0) != 0
 
 
 def test_gfp_may_be_given_as_text():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert k.alloc_pages("GFP_KERNEL | __GFP_ZERO", 0) is not None
     with pytest.raises(ValueError, match="GFP_KERNL"):
         k.alloc_pages("GFP_KERNL", 0)
 
 
 def test_virt_to_page_rounds_an_inner_address_down_to_its_page():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     assert k.virt_to_page(addr + 123).pfn == k.virt_to_page(addr).pfn
 
 
 def test_virt_to_phys_rejects_addresses_outside_the_direct_map():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     with pytest.raises(ValueError, match="not in the direct map"):
         k.virt_to_phys(0xFFFFFFFFFF000000)
 
 
 def test_free_pages_of_zero_does_nothing():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before, events = snapshot(k), len(k.history)
     k.free_pages(0, 3)
     assert snapshot(k) == before
@@ -113,14 +113,14 @@ def test_free_pages_of_zero_does_nothing():
 
 
 def test_free_pages_inside_a_page_frees_that_page_like_virt_to_page():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr + 100, 0)
     assert k.block_at(k.virt_to_page(addr).pfn)[2] == "pcp"  # free, on this CPU's list
 
 
 def test_order_11_warns_once_and_returns_null():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     assert k.alloc_pages(GFP_KERNEL, 11) is None
     assert k.get_free_pages(GFP_KERNEL, 11) == 0
@@ -131,18 +131,18 @@ def test_order_11_warns_once_and_returns_null():
 
 
 def test_order_11_with_nowarn_is_silent():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert k.alloc_pages("GFP_KERNEL|__GFP_NOWARN", 11) is None
     assert "WARNING" not in k.dmesg()
 
 
 def test_negative_order_is_an_unsigned_overflow_and_returns_null():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert k.alloc_pages(GFP_KERNEL, -1) is None
 
 
 def test_non_integer_order_is_a_python_type_error():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     with pytest.raises(TypeError, match="order must be an int"):
         k.alloc_pages(GFP_KERNEL, "1")
@@ -152,7 +152,7 @@ def test_non_integer_order_is_a_python_type_error():
 
 
 def test_dma_with_dma32_is_a_kernel_bug_and_allocates_nothing():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     assert k.alloc_pages(GFP_DMA | GFP_DMA32, 0) is None
     assert "kernel BUG at include/linux/gfp.h:136!" in k.dmesg()
@@ -160,7 +160,7 @@ def test_dma_with_dma32_is_a_kernel_bug_and_allocates_nothing():
 
 
 def test_double_free_hits_vm_bug_on_page_and_changes_nothing():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     before = snapshot(k)
@@ -173,7 +173,7 @@ def test_double_free_hits_vm_bug_on_page_and_changes_nothing():
 
 
 def test_freeing_with_a_larger_order_reports_bad_page_state():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     first = k.alloc_pages(GFP_KERNEL, 0)
     k.alloc_pages(GFP_KERNEL, 0)  # its buddy stays allocated
     before = snapshot(k)
@@ -185,7 +185,7 @@ def test_freeing_with_a_larger_order_reports_bad_page_state():
 
 
 def test_freeing_with_a_smaller_order_is_refused_and_explained():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     page = k.alloc_pages(GFP_KERNEL, 2)
     before = snapshot(k)
     k.free_pages_block(page, 0)
@@ -194,7 +194,7 @@ def test_freeing_with_a_smaller_order_is_refused_and_explained():
 
 
 def test_freeing_a_reserved_page_reports_the_flags_check():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     k.free_pages(PAGE_OFFSET + 0x1000 * 4096, 0)  # the kernel image
     assert "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set" in k.dmesg()
@@ -203,7 +203,7 @@ def test_freeing_a_reserved_page_reports_the_flags_check():
 
 
 def test_free_pages_outside_the_direct_map_is_a_kernel_bug():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     k.free_pages(0x1234, 0)
     assert "kernel BUG at mm/page_alloc.c:5757!" in k.dmesg()
@@ -211,13 +211,13 @@ def test_free_pages_outside_the_direct_map_is_a_kernel_bug():
 
 
 def test_free_pages_rejects_non_addresses():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     with pytest.raises(TypeError, match="takes an address"):
         k.free_pages("0xffff888000000000", 0)
 
 
 def test_compound_block_freed_with_the_wrong_order_hits_vm_bug_on_page():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     page = k.alloc_pages("GFP_KERNEL|__GFP_COMP", 2)
     before = snapshot(k)
     k.free_pages_block(page, 1)
@@ -226,14 +226,14 @@ def test_compound_block_freed_with_the_wrong_order_hits_vm_bug_on_page():
 
 
 def test_the_machine_is_tainted_after_a_bad_page():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     k.free_pages(PAGE_OFFSET + 0x1000 * 4096, 0)
     k.free_pages(PAGE_OFFSET + 0x1001 * 4096, 0)
     assert "Tainted: G    B" in k.dmesg()
 
 
 def test_movable_with_reclaimable_warns_and_allocates_nothing():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     before = snapshot(k)
     assert k.alloc_pages("GFP_KERNEL|__GFP_MOVABLE|__GFP_RECLAIMABLE", 0) is None
     assert "WARNING: CPU: 0 PID: 1234 at include/linux/gfp.h:18 gfp_migratetype+" in k.dmesg()
@@ -241,7 +241,7 @@ def test_movable_with_reclaimable_warns_and_allocates_nothing():
 
 
 def test_bool_order_is_a_python_type_error():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     with pytest.raises(TypeError, match="not bool"):
         k.alloc_pages(GFP_KERNEL, True)
 
@@ -279,7 +279,7 @@ def _page_table_page(k):
 def test_free_pages_of_a_page_another_owner_holds_is_a_bad_page_state_that_frees_nothing(
     page_of, reason
 ):
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     addr = page_of(k)
     before = snapshot(k)
     k.free_pages(addr, 0)
@@ -289,21 +289,21 @@ def test_free_pages_of_a_page_another_owner_holds_is_a_bad_page_state_that_frees
 
 def test_a_page_made_by_hand_beyond_memory_is_a_value_error():
     with pytest.raises(ValueError, match="beyond this machine's memory"):
-        Kernel(mem="16MiB").free_pages_block(Page(10**9, "DMA"), 0)
+        Kernel(mem="16MiB", memory_map="flat").free_pages_block(Page(10**9, "DMA"), 0)
 
 
 def test_idle_forever_is_a_value_error():
     with pytest.raises(ValueError, match="idle"):
-        Kernel(mem="16MiB").idle(float("inf"))
+        Kernel(mem="16MiB", memory_map="flat").idle(float("inf"))
 
 
 def test_the_migratetype_of_a_pfn_beyond_memory_is_a_value_error():
     with pytest.raises(ValueError, match="pfn"):
-        Kernel(mem="16MiB").pageblock_migratetype(1 << 20)
+        Kernel(mem="16MiB", memory_map="flat").pageblock_migratetype(1 << 20)
 
 
 def test_virt_to_page_of_a_vmalloc_address_is_a_value_error_that_logs_nothing():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     log = k.dmesg()
     with pytest.raises(ValueError, match="vmalloc_to_page"):
         k.virt_to_page(0xFFFFC90000000000)

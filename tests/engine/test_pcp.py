@@ -50,7 +50,7 @@ def test_freed_pages_come_back_last_freed_first_as_the_captures_show():
 
 
 def test_a_list_at_high_gives_a_batch_of_its_coldest_pages_back():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     zone = k.zone("DMA32")
     held = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(zone.pcp_high + 10)]
     assert zone.pcp_count[0] < zone.pcp_batch  # the refills were handed out
@@ -66,7 +66,7 @@ def test_a_list_at_high_gives_a_batch_of_its_coldest_pages_back():
 
 
 def test_drain_all_pages_empties_every_cpus_lists_into_the_buddy():
-    k = Kernel("256MiB")
+    k = Kernel("256MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     with k.on_cpu(1):
         k.free_pages(k.get_free_pages(GFP_KERNEL, 1), 1)
@@ -79,7 +79,7 @@ def test_drain_all_pages_empties_every_cpus_lists_into_the_buddy():
 
 
 def test_each_cpu_has_its_own_lists():
-    k = Kernel("256MiB")
+    k = Kernel("256MiB", memory_map="flat")
     zone = k.zone("DMA32")
     k.get_free_pages(GFP_KERNEL, 0)
     with k.on_cpu(1):
@@ -92,7 +92,7 @@ def test_each_cpu_has_its_own_lists():
 
 
 def test_a_task_in_atomic_context_cannot_change_cpus():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     with k.spin_lock("lock"), pytest.raises(ValueError, match="atomic context"):
         k.on_cpu(1)
     with pytest.raises(ValueError, match=r"CPUs 0\.\.1"):
@@ -100,7 +100,7 @@ def test_a_task_in_atomic_context_cannot_change_cpus():
 
 
 def test_a_double_free_of_a_page_on_a_pcp_list_is_caught_by_debug_vm():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     pfn = k.virt_to_page(addr).pfn
@@ -114,7 +114,7 @@ def test_a_double_free_of_a_page_on_a_pcp_list_is_caught_by_debug_vm():
 
 
 def test_stepping_back_restores_the_per_cpu_lists_of_the_timeline():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     timeline = Timeline(k)
     middle = timeline.length
     addrs = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(5)]
@@ -133,7 +133,7 @@ def test_stepping_back_restores_the_per_cpu_lists_of_the_timeline():
 
 def cma_machine():
     """128 MiB with a 64 MiB CMA area: 16384 of ~25000 free pages are CMA, over half."""
-    k = Kernel("128MiB", cma="64MiB")
+    k = Kernel("128MiB", cma="64MiB", memory_map="flat")
     return k, k.zone("DMA32"), k.cma_count
 
 

@@ -10,7 +10,7 @@ def test_buddyinfo_of_a_256mib_machine_is_exact():
     # 256 (o8), 512 (o9), 1024, 2048, 3072 (o10) -- the classic "1 1 3" of a real VM.
     # DMA32 frees from the kernel image's end, 0x1000 + 7584 = 11680:
     # 11680 (o5), 11712 (o6), 11776 (o9) and 52 order-10 blocks.
-    assert Kernel(mem="256MiB").cat("/proc/buddyinfo") == (
+    assert Kernel(mem="256MiB", memory_map="flat").cat("/proc/buddyinfo") == (
         "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1"
         "      1      3 \n"
         "Node 0, zone    DMA32      0      0      0      0      0      1      1      0      0"
@@ -19,7 +19,7 @@ def test_buddyinfo_of_a_256mib_machine_is_exact():
 
 
 def test_pagetypeinfo_header_and_first_row_are_exact():
-    text = Kernel(mem="256MiB").cat("/proc/pagetypeinfo")
+    text = Kernel(mem="256MiB", memory_map="flat").cat("/proc/pagetypeinfo")
     lines = text.split("\n")
     assert lines[:3] == ["Page block order: 9", "Pages per block:  512", ""]
     assert lines[3] == (
@@ -35,7 +35,7 @@ def test_pagetypeinfo_header_and_first_row_are_exact():
 
 
 def test_pagetypeinfo_counts_pageblocks_per_type():
-    text = Kernel(mem="256MiB").cat("/proc/pagetypeinfo")
+    text = Kernel(mem="256MiB", memory_map="flat").cat("/proc/pagetypeinfo")
     tail = text.split("\n")[-4:]
     # no CONFIG_CMA, as Debian's 6.1: no CMA column
     assert tail[0].split() == ["Number", "of", "blocks", "type", "Unmovable", "Movable",
@@ -45,28 +45,30 @@ def test_pagetypeinfo_counts_pageblocks_per_type():
 
 
 def test_pagetypeinfo_has_a_cma_row_and_column_only_with_a_cma_area():
-    text = Kernel(mem="256MiB", cma="16MiB").cat("/proc/pagetypeinfo")
+    text = Kernel(mem="256MiB", cma="16MiB", memory_map="flat").cat("/proc/pagetypeinfo")
     tail = text.split("\n")[-4:]
     assert tail[0].split()[4:] == ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA",
                                    "Isolate"]  # fmt: skip
     assert tail[2].split()[-2:] == ["8", "0"]  # DMA32: 8 CMA pageblocks, 16 MiB
     assert "DMA32, type          CMA" + "      0" * 10 + "      4 " in text  # 4 x 4 MiB free
-    assert "type          CMA" not in Kernel(mem="256MiB").cat("/proc/pagetypeinfo")
+    assert "type          CMA" not in Kernel(mem="256MiB", memory_map="flat").cat(
+        "/proc/pagetypeinfo"
+    )
 
 
 def test_buddyinfo_follows_allocations():
-    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False)
+    k = Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, memory_map="flat")
     k.alloc_pages(GFP_KERNEL, 9)
     assert k.cat("/proc/buddyinfo").split()[4:] == ["0"] * 9 + ["1", "3"]
 
 
 def test_unknown_paths_raise_file_not_found():
     with pytest.raises(FileNotFoundError, match="/proc/vmstat"):
-        Kernel().cat("/proc/vmstat")
+        Kernel(memory_map="flat").cat("/proc/vmstat")
 
 
 def test_zoneinfo_and_the_extfrag_files_are_there():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     assert k.cat("/proc/zoneinfo").startswith("Node 0, zone      DMA")
     assert k.cat("/sys/kernel/debug/extfrag/unusable_index").startswith("Node 0, zone      DMA ")
     assert "-1.000" in k.cat("/sys/kernel/debug/extfrag/extfrag_index")

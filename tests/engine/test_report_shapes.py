@@ -76,13 +76,13 @@ def frames_after_task(lines):
 
 
 def test_a_warning_has_the_shape_of_the_captured_order_11_warning():
-    k = Kernel(mem="1GiB")
+    k = Kernel(mem="1GiB", memory_map="flat")
     lines = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     assert shape(lines) == shape(captured("order11"))
 
 
 def test_a_bug_has_the_shape_of_the_captured_double_free_oops():
-    k = Kernel(mem="1GiB")
+    k = Kernel(mem="1GiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     lines = new_lines(k, lambda: k.free_pages(addr, 0))
@@ -90,7 +90,7 @@ def test_a_bug_has_the_shape_of_the_captured_double_free_oops():
 
 
 def test_rip_names_the_function_that_warned_and_the_trace_starts_at_its_caller():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     lines = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     warned = symbol("__alloc_pages")
     assert lines[1].endswith(f"at mm/page_alloc.c:5634 {warned}")
@@ -99,13 +99,13 @@ def test_rip_names_the_function_that_warned_and_the_trace_starts_at_its_caller()
 
 
 def test_get_free_pages_stays_on_the_stack_above_the_warning():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     lines = new_lines(k, lambda: k.get_free_pages(GFP_KERNEL, 11))
     assert frames_after_task(lines)[:2] == ["__get_free_pages", "lesson_init"]
 
 
 def test_the_argument_registers_hold_the_gfp_mask_and_order_as_in_the_capture():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     lines = new_lines(k, lambda: k.alloc_pages(GFP_KERNEL, 11))
     rbx = next(line for line in lines if line.startswith("RAX:"))
     rdi = next(line for line in lines if line.startswith("RDX:"))
@@ -128,7 +128,7 @@ def test_the_code_line_marks_the_ud2_of_bug_and_warn_among_64_bytes():
 
 
 def test_a_bug_prints_its_registers_again_after_the_end_marker():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     lines = new_lines(k, lambda: k.free_pages(addr, 0))
@@ -147,7 +147,7 @@ def test_a_bug_prints_its_registers_again_after_the_end_marker():
     ],
 )  # fmt: skip
 def test_might_sleep_is_reached_through_the_functions_61_inlines_into(call, frames):
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     cache = k.kmem_cache_create("thing", 64)
     with k.spin_lock("lock"):
         if call == "kmalloc":

@@ -55,12 +55,12 @@ def snapshot(k):
     ],
 )
 def test_kmalloc_picks_the_kernels_size_class(size, cache):
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert cache_of(k, k.kmalloc(size, GFP_KERNEL)) == cache
 
 
 def test_above_8k_kmalloc_goes_to_the_page_allocator_as_a_compound_block():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addr = k.kmalloc(8193, GFP_KERNEL)
     pfn, order, requested = k.large_kmalloc[addr]
     assert (order, requested) == (2, 8193)  # get_order(8193) == 2
@@ -71,7 +71,7 @@ def test_above_8k_kmalloc_goes_to_the_page_allocator_as_a_compound_block():
 
 
 def test_kmalloc_of_zero_is_zero_size_ptr_and_kfree_of_it_does_nothing():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert k.kmalloc(0, GFP_KERNEL) == 16
     before = snapshot(k)
     k.kfree(16)
@@ -81,13 +81,13 @@ def test_kmalloc_of_zero_is_zero_size_ptr_and_kfree_of_it_does_nothing():
 
 
 def test_kmalloc_above_kmalloc_max_size_warns_and_fails():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert k.kmalloc((4 << 20) + 1, GFP_KERNEL) == 0
     assert "WARNING: CPU: 0 PID: 1234 at mm/page_alloc.c:5634" in k.dmesg()
 
 
 def test_gfp_flags_choose_the_kmalloc_kind():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     dma = k.kmalloc(100, GFP_DMA)
     assert cache_of(k, dma) == "dma-kmalloc-128"
     assert (dma - PAGE_OFFSET) >> 12 < 4096  # its slab came from ZONE_DMA
@@ -96,7 +96,7 @@ def test_gfp_flags_choose_the_kmalloc_kind():
 
 
 def test_objects_come_from_one_slab_until_it_is_full():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addrs = [k.kmalloc(128, GFP_KERNEL) for _ in range(33)]  # 32 per order-0 slab
     assert [a - addrs[0] for a in addrs[:32]] == [128 * i for i in range(32)]
     slabs = [e for e in k.history if isinstance(e, SlabCreated) and e.cache == "kmalloc-128"]
@@ -104,7 +104,7 @@ def test_objects_come_from_one_slab_until_it_is_full():
 
 
 def test_internal_fragmentation_is_requested_against_allocated():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.kmalloc(100, GFP_KERNEL)
     k.kmalloc(65, GFP_KERNEL)
     assert k.fragmentation() == {"kmalloc-128": (100, 128), "kmalloc-96": (65, 96)}
@@ -113,7 +113,7 @@ def test_internal_fragmentation_is_requested_against_allocated():
 
 
 def test_empty_slabs_go_back_to_the_page_allocator():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     free_at_boot = k.free_pages_count()
     addrs = [k.kmalloc(1024, GFP_KERNEL) for _ in range(200)]
     assert k.free_pages_count() < free_at_boot
@@ -128,7 +128,7 @@ def test_empty_slabs_go_back_to_the_page_allocator():
 
 
 def test_a_user_cache_allocates_and_frees_its_objects():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_obj", 200)
     addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
     assert cache_of(k, addr) == "lesson_obj"
@@ -139,7 +139,7 @@ def test_a_user_cache_allocates_and_frees_its_objects():
 
 
 def test_slabinfo_rows_are_exact():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_obj", 200)
     k.kmem_cache_alloc(cache, GFP_KERNEL)
     lines = k.cat("/proc/slabinfo").splitlines()
@@ -152,7 +152,7 @@ def test_slabinfo_rows_are_exact():
 
 
 def test_meminfo_counts_slab_memory():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.kmalloc(100, GFP_KERNEL | __GFP_RECLAIMABLE)
     k.kmalloc(100, GFP_KERNEL)
     lines = k.cat("/proc/meminfo").splitlines()
@@ -162,7 +162,7 @@ def test_meminfo_counts_slab_memory():
 
 
 def test_kmalloc_with_gfp_kernel_in_an_irq_is_a_might_sleep_bug():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.irq():
         assert k.kmalloc(64, GFP_KERNEL)
         assert k.kmalloc(64, GFP_ATOMIC)
@@ -170,7 +170,7 @@ def test_kmalloc_with_gfp_kernel_in_an_irq_is_a_might_sleep_bug():
 
 
 def test_krealloc_keeps_the_object_while_it_fits_its_slot():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addr = k.kmalloc(100, GFP_KERNEL)
     assert k.krealloc(addr, 120, GFP_KERNEL) == addr
     moved = k.krealloc(addr, 200, GFP_KERNEL)
@@ -179,7 +179,7 @@ def test_krealloc_keeps_the_object_while_it_fits_its_slot():
 
 
 def test_leaks_count_live_objects_by_call_site():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     for _ in range(3):
         k.kmalloc(32, GFP_KERNEL)
     assert k.leaks() == {"lesson_init+0x1c/0x60 [lesson]": 3}
@@ -187,7 +187,7 @@ def test_leaks_count_live_objects_by_call_site():
 
 # --- mistakes, with and without slub_debug -------------------------------------------------------
 def test_double_free_with_slub_debug_reports_object_already_free():
-    k = Kernel(mem="64MiB", slub_debug=True)
+    k = Kernel(mem="64MiB", slub_debug=True, memory_map="flat")
     addr = k.kmalloc(100, GFP_KERNEL)
     k.kmalloc(100, GFP_KERNEL)
     k.kfree(addr)
@@ -203,7 +203,7 @@ def test_double_free_with_slub_debug_reports_object_already_free():
 
 
 def test_freeing_a_pointer_into_an_object_with_slub_debug_is_invalid():
-    k = Kernel(mem="64MiB", slub_debug=True)
+    k = Kernel(mem="64MiB", slub_debug=True, memory_map="flat")
     addr = k.kmalloc(100, GFP_KERNEL)
     before = snapshot(k)
     k.kfree(addr + 8)
@@ -212,7 +212,7 @@ def test_freeing_a_pointer_into_an_object_with_slub_debug_is_invalid():
 
 
 def test_immediate_double_free_without_debug_hits_the_hardened_bug_on():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addr = k.kmalloc(100, GFP_KERNEL)
     k.kfree(addr)
     before = snapshot(k)
@@ -222,7 +222,7 @@ def test_immediate_double_free_without_debug_hits_the_hardened_bug_on():
 
 
 def test_a_later_double_free_without_debug_is_refused_and_explained():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     first, second = k.kmalloc(100, GFP_KERNEL), k.kmalloc(100, GFP_KERNEL)
     k.kfree(first)
     k.kfree(second)
@@ -233,7 +233,7 @@ def test_a_later_double_free_without_debug_is_refused_and_explained():
 
 
 def test_freeing_into_the_wrong_cache_warns_and_frees_into_the_right_one():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_obj", 200)
     addr = k.kmalloc(100, GFP_KERNEL)
     k.kmem_cache_free(cache, addr)
@@ -245,7 +245,7 @@ def test_freeing_into_the_wrong_cache_warns_and_frees_into_the_right_one():
 
 
 def test_destroying_a_cache_with_objects_warns_and_keeps_it():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_obj", 200)
     k.kmem_cache_alloc(cache, GFP_KERNEL)
     k.kmem_cache_destroy(cache)
@@ -256,13 +256,13 @@ def test_destroying_a_cache_with_objects_warns_and_keeps_it():
 
 
 def test_kmem_cache_create_refuses_impossible_sizes_like_the_kernel():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert k.kmem_cache_create("huge", (4 << 20) + 1) is None
     assert "kmem_cache_create(huge) integrity check failed" in k.dmesg()
 
 
 def test_a_constructor_runs_once_for_every_slot_of_a_new_slab():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     built = []
     cache = k.kmem_cache_create("with_ctor", 512, ctor=built.append)
     addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
@@ -271,20 +271,20 @@ def test_a_constructor_runs_once_for_every_slot_of_a_new_slab():
 
 def test_a_cache_with_a_constructor_keeps_its_free_pointer_after_the_object():
     # calculate_sizes(): s->offset = 64, the slot grows by a word, 72 * 56 fits one page
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("with_ctor", 64, ctor=lambda addr: None)
     assert (cache.size, cache.objects) == (72, 56)
 
 
 def test_total_fragmentation_counts_large_kmalloc_too():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     k.kmalloc(100, GFP_KERNEL)
     k.kmalloc(9000, GFP_KERNEL)
     assert k.fragmentation_total() == (9100, 128 + 16384)
 
 
 def test_per_cache_debug_flags_turn_on_slub_reports():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("checked", 64, flags=SLAB_CONSISTENCY_CHECKS)
     addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
     k.kmem_cache_alloc(cache, GFP_KERNEL)
@@ -294,7 +294,7 @@ def test_per_cache_debug_flags_turn_on_slub_reports():
 
 
 def test_a_pointer_into_a_large_kmalloc_frees_the_whole_block():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addr = k.kmalloc(20000, GFP_KERNEL)
     pfn = k.large_kmalloc[addr][0]
     k.kfree(addr + 4096)  # virt_to_folio() finds the head, as in Linux
@@ -305,7 +305,7 @@ def test_a_pointer_into_a_large_kmalloc_frees_the_whole_block():
 
 def test_a_slab_above_the_minimum_order_is_first_tried_without_reclaim():
     # allocate_slab() (mm/slub.c L1944): NOWARN|NORETRY, and NOMEMALLOC instead of reclaim
-    k = Kernel("256MiB", seed=1)
+    k = Kernel("256MiB", seed=1, memory_map="flat")
     cache = k.kmem_cache_create("big_objects", 3000)
     assert cache.order > cache.min_order
     start = len(k.history)
@@ -320,7 +320,7 @@ def test_a_slab_above_the_minimum_order_is_first_tried_without_reclaim():
 def test_an_emptied_slab_goes_back_once_min_partial_slabs_are_partial_counting_itself():
     # __slab_free(): !new.inuse && n->nr_partial >= s->min_partial (mm/slub.c L3578), in a
     # cache without a per-CPU partial list (debugged), where freed full slabs go to the node
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256, flags=SLAB_CONSISTENCY_CHECKS)
     objects = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(cache.objects * 7)]
     slabs = sorted({k.virt_to_page(a).pfn for a in objects})
@@ -336,7 +336,7 @@ def test_an_emptied_slab_goes_back_once_min_partial_slabs_are_partial_counting_i
 
 
 def test_kmalloc_fix_flags_prints_both_masks_with_a_space_as_61_does():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     k.kmalloc(64, GFP_KERNEL | __GFP_DMA32)
     assert (
         "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL). Fix your code!"
@@ -346,7 +346,7 @@ def test_kmalloc_fix_flags_prints_both_masks_with_a_space_as_61_does():
 
 @pytest.mark.parametrize("name", ["my_cache", "kmalloc-64"])
 def test_a_second_cache_with_a_taken_name_is_refused_as_sysfs_refuses_it(name):
-    k = Kernel(mem="16MiB", slab_nomerge=True)
+    k = Kernel(mem="16MiB", slab_nomerge=True, memory_map="flat")
     k.kmem_cache_create("my_cache", 64)
     assert k.kmem_cache_create(name, 64) is None
     assert f"kmem_cache_create({name}) failed with error -17" in k.dmesg()
@@ -354,11 +354,11 @@ def test_a_second_cache_with_a_taken_name_is_refused_as_sysfs_refuses_it(name):
 
 def test_a_ctor_that_is_not_callable_is_a_type_error():
     with pytest.raises(TypeError, match="ctor"):
-        Kernel(mem="16MiB").kmem_cache_create("c", 64, ctor=5)
+        Kernel(mem="16MiB", memory_map="flat").kmem_cache_create("c", 64, ctor=5)
 
 
 def test_a_ctor_that_raises_gives_the_new_slab_back():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
 
     def ctor(addr):
         raise RuntimeError("the learner's bug")
@@ -371,7 +371,7 @@ def test_a_ctor_that_raises_gives_the_new_slab_back():
 
 
 def test_destroying_a_kmalloc_cache_is_refused_as_kmalloc_still_uses_it():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     k.kmem_cache_destroy(k.kmalloc_cache("kmalloc-64"))
     assert "a kmalloc cache" in k.dmesg()
     assert k.kmalloc_cache("kmalloc-64") in k.caches
@@ -379,7 +379,7 @@ def test_destroying_a_kmalloc_cache_is_refused_as_kmalloc_still_uses_it():
 
 def test_a_compatible_new_cache_becomes_an_alias_of_the_existing_one():
     # find_mergeable(): ALIGN(60, 8) = 64 fits my_obj's 64-byte slots with nothing to spare
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     first = k.kmem_cache_create("my_obj", 64)
     second = k.kmem_cache_create("my_other", 60)
     assert second is first and first.aliases == ["my_other"] and first.refcount == 2
@@ -387,7 +387,7 @@ def test_a_compatible_new_cache_becomes_an_alias_of_the_existing_one():
 
 
 def test_an_alias_allocates_from_the_caches_slabs():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     first = k.kmem_cache_create("my_obj", 64)
     alias = k.kmem_cache_create("my_other", 64)
     addr = k.kmem_cache_alloc(alias, GFP_KERNEL)
@@ -395,7 +395,7 @@ def test_an_alias_allocates_from_the_caches_slabs():
 
 
 def test_sysfs_shows_an_alias_as_a_symlink_to_the_unique_id():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     k.kmem_cache_create("my_obj", 64)
     k.kmem_cache_create("my_other", 64)
     entries = k.sysfs_slab()
@@ -414,24 +414,24 @@ def test_sysfs_shows_an_alias_as_a_symlink_to_the_unique_id():
     ],
 )
 def test_an_incompatible_cache_is_created_anew(size, kwargs):
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     first = k.kmem_cache_create("my_obj", 64)
     assert k.kmem_cache_create("my_other", size, **kwargs) is not first
 
 
 def test_kmalloc_caches_are_never_merged_into():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     assert k.kmem_cache_create("my_obj", 64).name == "my_obj"
 
 
 def test_slab_nomerge_creates_every_cache():
-    k = Kernel(mem="16MiB", slab_nomerge=True)
+    k = Kernel(mem="16MiB", slab_nomerge=True, memory_map="flat")
     first = k.kmem_cache_create("my_obj", 64)
     assert k.kmem_cache_create("my_other", 64) is not first
 
 
 def test_destroying_an_alias_keeps_the_cache_for_its_other_users():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     first = k.kmem_cache_create("my_obj", 64)
     addr = k.kmem_cache_alloc(first, GFP_KERNEL)
     k.kmem_cache_destroy(k.kmem_cache_create("my_other", 64))
@@ -455,17 +455,17 @@ def full_slabs(k, cache, count):
 def test_cpu_partial_is_set_as_61_sets_it(size, cpu_partial, slabs):
     # set_cpu_partial(): by slot size; slabs: DIV_ROUND_UP(2 * objects, per slab), e.g. a
     # 104-byte slot, 39 per slab: (240 + 38) // 39 == 7 (the capture's kmviz_plain_100)
-    cache = Kernel("64MiB").kmem_cache_create("probe", size)
+    cache = Kernel("64MiB", memory_map="flat").kmem_cache_create("probe", size)
     assert (cache.cpu_partial, cache.cpu_partial_slabs) == (cpu_partial, slabs)
 
 
 def test_a_debugged_cache_has_no_cpu_partial_list():
-    cache = Kernel("64MiB", slub_debug=True).kmem_cache_create("probe", 100)
+    cache = Kernel("64MiB", slub_debug=True, memory_map="flat").kmem_cache_create("probe", 100)
     assert (cache.cpu_partial, cache.cpu_partial_slabs) == (0, 0)
 
 
 def test_a_full_slab_that_gets_an_object_back_joins_the_cpus_partial_list():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 3)
     first, second = list(by_slab)[:2]
@@ -476,7 +476,7 @@ def test_a_full_slab_that_gets_an_object_back_joins_the_cpus_partial_list():
 
 
 def test_an_empty_slab_on_the_cpus_partial_list_stays():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 7)
     for pfn in list(by_slab)[:6]:
@@ -489,7 +489,7 @@ def test_an_empty_slab_on_the_cpus_partial_list_stays():
 
 def test_a_full_cpu_partial_list_drains_to_the_node_list():
     # put_cpu_partial(drain=1): 7 slabs allowed for 256-byte slots; the 8th replaces them
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 8)
     pfns = list(by_slab)
@@ -502,7 +502,7 @@ def test_a_full_cpu_partial_list_drains_to_the_node_list():
 
 
 def test_the_active_slab_refills_from_the_cpus_partial_list_newest_first():
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 3)
     first, second, _ = by_slab
@@ -516,7 +516,7 @@ def test_the_active_slab_refills_from_the_cpus_partial_list_newest_first():
 def test_a_node_partial_refill_moves_more_slabs_to_the_cpus_list():
     # get_partial_node(): the first slab becomes active, then slabs move to the CPU's list
     # until more than cpu_partial_slabs / 2 (7 // 2 == 3) have: 4 of them
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 8)
     for pfn in by_slab:
@@ -528,7 +528,7 @@ def test_a_node_partial_refill_moves_more_slabs_to_the_cpus_list():
 
 def test_slabinfo_counts_the_free_slots_of_the_cpus_partial_slabs_as_active():
     # get_slabinfo() subtracts only the free objects of the node's partial list
-    k = Kernel("64MiB")
+    k = Kernel("64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_objects", 256)
     by_slab = full_slabs(k, cache, 3)
     k.kmem_cache_free(cache, next(iter(by_slab.values()))[0])

@@ -84,9 +84,9 @@ KMALLOC_SIZES = st.one_of(
 )
 
 MACHINES = {
-    "32MiB": {"mem": "32MiB"},
-    "32MiB-slub_debug": {"mem": "32MiB", "slub_debug": True},
-    "8MiB-runs-out": {"mem": "8MiB"},
+    "32MiB": {"mem": "32MiB", "memory_map": "flat"},
+    "32MiB-slub_debug": {"mem": "32MiB", "memory_map": "flat", "slub_debug": True},
+    "8MiB-runs-out": {"mem": "8MiB", "memory_map": "flat"},
 }
 
 # 3 machines x 25 runs of up to 120 steps, every step followed by both invariant walks.  No
@@ -558,7 +558,7 @@ def test_random_good_and_bad_slab_calls_keep_every_invariant(kernel_args):
 
 # --- found while writing the state machine ------------------------------------------------------
 def test_kmem_cache_free_of_a_large_kmalloc_warns_and_frees_nothing():
-    k = Kernel(mem="32MiB")
+    k = Kernel(mem="32MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_cache", 64)
     addr = k.kmalloc(10000, GFP_MASKS[0])
     before = snapshot(k)

@@ -81,7 +81,7 @@ def new_text(k: Kernel, before: int) -> str:
 
 @pytest.fixture
 def k() -> Kernel:
-    return Kernel("1GiB", seed=1, slub_debug=True)
+    return Kernel("1GiB", seed=1, slub_debug=True, memory_map="flat")
 
 
 def double_free(k: Kernel) -> tuple[int, list[str]]:
@@ -95,13 +95,13 @@ def double_free(k: Kernel) -> tuple[int, list[str]]:
 
 # --- the whole report against the real one -----------------------------------------------------
 def test_a_double_free_prints_the_report_the_real_61_printed():
-    assert shape(double_free(Kernel("1GiB", seed=1, slub_debug=True))[1]) == shape(
-        captured("slub_double_free")
-    )
+    assert shape(
+        double_free(Kernel("1GiB", seed=1, slub_debug=True, memory_map="flat"))[1]
+    ) == shape(captured("slub_double_free"))
 
 
 def test_a_double_free_after_a_reuse_blames_the_new_owner_as_the_real_61_did():
-    k = Kernel("1GiB", seed=1, slub_debug=True)
+    k = Kernel("1GiB", seed=1, slub_debug=True, memory_map="flat")
     double_free(k)  # the probe's step before: this kernel is tainted B already
     p = k.kmalloc(100, "GFP_KERNEL")
     k.kfree(p)
@@ -178,7 +178,7 @@ def test_slub_debug_prints_pointers_unhashed(k):
 
 
 def test_without_slub_debug_pointers_stay_hashed():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     cache = k.kmem_cache_create("checked", 100, flags=SLAB_RED_ZONE | SLAB_POISON)
     p = k.kmem_cache_alloc(cache, "GFP_KERNEL")
     k.kmem_cache_free(cache, p)
@@ -216,7 +216,7 @@ def test_the_padding_starts_after_free_pointer_tracks_and_original_size(k):
 
 
 def test_a_cache_without_red_zone_prints_the_16_bytes_before_the_object():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     flags = SLAB_CONSISTENCY_CHECKS | SLAB_POISON | SLAB_STORE_USER  # slub_debug=FPU
     cache = k.kmem_cache_create("poisoned", 100, flags=flags)
     k.kmem_cache_alloc(cache, "GFP_KERNEL")
@@ -261,25 +261,25 @@ def test_slub_debug_boots_with_no_hash_pointers_notice_after_the_memory_line(k):
 
 # --- what it costs ------------------------------------------------------------------------------
 def test_a_kernel_without_debugged_caches_keeps_no_tracks():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     for _ in range(100):
         k.kfree(k.kmalloc(100, "GFP_KERNEL"))
     assert not any(cache.tracks for cache in k.caches)
 
 
 def test_a_kernel_without_debugged_caches_keeps_the_kfree_fast_path():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     assert k._fast_slabs is k.slab_by_pfn
 
 
 def test_creating_a_store_user_cache_sends_kfree_through_the_checks():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     k.kmem_cache_create("tracked", 100, flags=SLAB_STORE_USER)
     assert k._fast_slabs == {} and "kfree" not in vars(k)
 
 
 def test_a_discarded_slab_forgets_its_objects_tracks():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     cache = k.kmem_cache_create("tracked", 2000, flags=SLAB_STORE_USER)
     p = k.kmem_cache_alloc(cache, "GFP_KERNEL")
     k.kmem_cache_free(cache, p)
@@ -290,7 +290,7 @@ def test_a_discarded_slab_forgets_its_objects_tracks():
 
 # --- the geometry the reports rest on -----------------------------------------------------------
 def test_every_kmalloc_cache_has_the_debug_layout_the_real_61_reported():
-    k = Kernel("1GiB", seed=1, slub_debug=True, cpus=2)
+    k = Kernel("1GiB", seed=1, slub_debug=True, cpus=2, memory_map="flat")
     real = {}
     for line in (CAPTURE / "slab-kmalloc.txt").read_text().splitlines():
         name, *fields = line.split()
@@ -420,7 +420,7 @@ def test_writes_inside_a_live_object_are_shown_in_its_dump_and_not_reported(k):
 
 
 def test_memset_keeps_nothing_for_caches_without_red_zones_or_poison():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     p = k.kmalloc(128, "GFP_KERNEL")
     assert k.memset(p, 0, 200) == p
     assert not any(cache.images for cache in k.caches)

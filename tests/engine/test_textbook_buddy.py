@@ -45,7 +45,7 @@ BOOT_BUDDYINFO = "Node 0, zone      DMA " + "     0 " * 10 + "     4 \n"
 
 
 def new_machine() -> Kernel:
-    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False)
+    return Kernel(mem="16MiB", boot_reserved=False, zone_dma32=False, pcp=False, memory_map="flat")
 
 
 def free_lists(k: Kernel) -> dict[tuple[int, int], list[int]]:

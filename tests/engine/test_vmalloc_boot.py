@@ -13,7 +13,7 @@ from kmviz.real import vmallocinfo
 
 @pytest.fixture(scope="module")
 def booted():
-    return Kernel("1GiB", cpus=2, boot_vmalloc=True)
+    return Kernel("1GiB", cpus=2, boot_vmalloc=True, memory_map="flat")
 
 
 def callers(k: Kernel) -> Counter:
@@ -35,7 +35,7 @@ def test_a_booted_machine_has_the_captured_kernels_areas(booted):
 
 
 def test_per_cpu_areas_follow_the_cpu_count():
-    k = Kernel("1GiB", cpus=4, boot_vmalloc=True)
+    k = Kernel("1GiB", cpus=4, boot_vmalloc=True, memory_map="flat")
     found = callers(k)
     assert (found["irq_init_percpu_irqstack"], found["fork_idle"]) == (4, 3)
     assert found["crypto_scomp_init_tfm"] == 8 and found["kernel_clone"] == 40 + 8 * 4
@@ -65,7 +65,7 @@ def test_stacks_are_16_kib_aligned_and_the_chunk_and_bpf_pack_sit_where_6_1_puts
 
 
 def test_an_ioremap_walks_to_the_device_and_cannot_be_vfreed():
-    k = Kernel("256MiB", boot_vmalloc=True)
+    k = Kernel("256MiB", boot_vmalloc=True, memory_map="flat")
     (hpet,) = [a for a in k.vmap_areas.values() if a.caller.startswith("hpet_enable")]
     walk = k.walk(hpet.addr + 0x10)
     assert walk.phys == 0xFED00010 and "PCD" in str(walk.steps[-1])  # mapped uncached
@@ -81,7 +81,7 @@ def test_boot_leaves_the_machine_consistent(booted):
 
 
 def test_after_boot_a_vmalloc_gets_scattered_frames():
-    k = Kernel("256MiB", boot_vmalloc=True)
+    k = Kernel("256MiB", boot_vmalloc=True, memory_map="flat")
     addr = k.vmalloc(16 * 4096)
     pfns = [k.vmalloc_to_page(addr + i * 4096).pfn for i in range(16)]
     pieces = 1 + sum(b != a + 1 for a, b in pairwise(pfns))
@@ -89,7 +89,7 @@ def test_after_boot_a_vmalloc_gets_scattered_frames():
 
 
 def test_a_machine_too_small_for_them_boots_and_says_so():
-    k = Kernel("4MiB", boot_vmalloc=True)  # the areas want about 1,400 pages
+    k = Kernel("4MiB", boot_vmalloc=True, memory_map="flat")  # the areas want about 1,400 pages
     assert "boot-time vmalloc areas left out" in k.dmesg()
     assert k.free_pages_count() > sum(zone.managed_pages for zone in k.zones) // 8
     check_vmap_areas(k)

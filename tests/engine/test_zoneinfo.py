@@ -198,7 +198,7 @@ def test_calculate_normal_threshold():
 
 
 def test_a_real_256mib_machine():
-    text = zoneinfo_text(Kernel(mem="256MiB").zone_stats())
+    text = zoneinfo_text(Kernel(mem="256MiB", memory_map="flat").zone_stats())
     lines = text.split("\n")
     assert lines[0] == "Node 0, zone      DMA"
     assert "        protection: (0, 210, 210, 210, 210)" in lines

@@ -46,7 +46,7 @@ def test_a_buddy_question_names_the_block_the_engine_merges_with():
         d.another()  # orders 0-3 and 9 may rest on per-CPU lists instead of merging
     question = d.question
     pfn = int(question.prompt.split("pfn ")[1].split(",")[0], 16)
-    k = Kernel("256MiB", seed=0, boot_reserved=False)
+    k = Kernel("256MiB", seed=0, boot_reserved=False, memory_map="flat")
     everything = GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN  # no watermarks: take every block
     pair = {pfn: None, int(question.answer, 16): None}
     while (page := k.alloc_pages(everything, order)) is not None:

@@ -260,8 +260,8 @@ def test_cma_answers_from_a_fork_of_the_notebooks_machine_are_the_rebuilt_ones(r
 
 def test_lesson_refuses_a_machine_that_is_not_the_lessons():
     with pytest.raises(ValueError, match="the lesson's"):
-        boot.lesson(machine=Kernel("128MiB", seed=0))
+        boot.lesson(machine=Kernel("128MiB", seed=0, memory_map="flat"))
     with pytest.raises(ValueError, match="played its day"):
-        boot.lesson(machine=Kernel("256MiB", seed=0, boot=False))
+        boot.lesson(machine=Kernel("256MiB", seed=0, boot=False, memory_map="flat"))
     with pytest.raises(TypeError, match="notebook's Kernel"):
         boot.cma_lesson(machine="c")

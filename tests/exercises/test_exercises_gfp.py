@@ -126,7 +126,7 @@ def lesson():
 def test_the_lesson_builds_the_exercises_machines(lesson):
     namespace, _, _ = lesson
     source = NOTEBOOK.read_text()
-    assert 'k = Kernel(mem=\\"1GiB\\", seed=0, pcp=False)' in source
+    assert 'k = Kernel(mem=\\"1GiB\\", seed=0, pcp=False, memory_map=\\"flat\\")' in source
     assert 'full.spawn(\\"memhog\\", \\"1GiB\\")' in source
     assert 'tight.fill_page_cache(\\"32MiB\\")' in source
     assert "while (page := machine.alloc_pages(__GFP_NOWARN, 0)) is not None:" in (

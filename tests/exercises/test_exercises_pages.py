@@ -282,7 +282,7 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     # zones
     k = pages.lesson_machine()
     assert "Normal   empty" in k.dmesg() and "256 MiB has no Normal zone" in text
-    big = Kernel("6GiB", seed=0)
+    big = Kernel("6GiB", seed=0, memory_map="flat")
     assert [z.name for z in big.zones] == ["DMA", "DMA32", "Normal"]
     assert big.zone("DMA").end_pfn == 0x1000 and big.zone("DMA32").end_pfn == 0x100000
     assert "(pfn < 0x1000)" in text and "(pfn < 0x100000)" in text
@@ -322,7 +322,7 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     first_split = next(e for e in moved if isinstance(e, events.BlockSplit))
     assert pages.pfn_of(movable) == 0x2DA0 and (first_split.pfn, first_split.order) == (0x2DA0, 5)
     assert k.zone("DMA32").pcp_batch == 15 and "a 1 GiB machine's DMA32 takes 63" in text
-    assert Kernel("1GiB", seed=0).zone("DMA32").pcp_batch == 63
+    assert Kernel("1GiB", seed=0, memory_map="flat").zone("DMA32").pcp_batch == 63
 
     b, added = pages.one_page(k)
     assert pages.pfn_of(b) == 0x3001 and pages.count(added, events.BlockSplit) == 0
@@ -373,7 +373,7 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     )
     assert k.dmesg().splitlines()[0].endswith(config.format("debug", y="y"))
     assert f"`{config.format('debug', y='y')}`" in text
-    stock = Kernel("256MiB", seed=0, config="debian")
+    stock = Kernel("256MiB", seed=0, config="debian", memory_map="flat")
     assert stock.dmesg().splitlines()[0].endswith(config.format("debian", y="n"))
     x = stock.get_free_pages(GFP_KERNEL, 0)
     stock.free_pages(x, 0)
@@ -382,7 +382,7 @@ def test_pages_and_orders_numbers_hold_on_the_seeded_machines():
     assert new_lines(stock, lambda: stock.get_free_pages(GFP_KERNEL, 0) == x) == []
     assert stock.history[-1].pfn == pages.pfn_of(x) and "so `y` is `x`" in text
     # drained to the buddy in between, the refill's check_pcp_refill() catches it
-    again = Kernel("256MiB", seed=0, config="debian")
+    again = Kernel("256MiB", seed=0, config="debian", memory_map="flat")
     x = again.get_free_pages(GFP_KERNEL, 0)
     again.free_pages(x, 0)
     again.free_pages(x, 0)

@@ -130,7 +130,7 @@ def lesson():
 
 def test_the_lesson_builds_the_exercises_machine():
     source = NOTEBOOK.read_text()
-    assert 'Kernel(mem=\\"256MiB\\", seed=0)' in source
+    assert 'Kernel(mem=\\"256MiB\\", seed=0, memory_map=\\"flat\\")' in source
     assert 'k.kmem_cache_create(\\"my_conn\\", 200)' in source
     assert "range(50)" in source and slab.CONNS == 50
 
@@ -256,7 +256,7 @@ def test_the_double_free_after_a_reuse_is_reported_only_at_the_new_owners_free(l
 def test_the_red_zone_and_poison_findings_the_lesson_names(lesson):
     _, _, text = lesson
     assert "(`dbg.memset(p + 128, 0, 1)`) is `Right Redzone overwritten` at its `kfree()`" in text
-    dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
+    dbg = Kernel(mem="256MiB", seed=0, slub_debug=True, memory_map="flat")
     p = dbg.kmalloc(100, "GFP_KERNEL")
     dbg.memset(p + 128, 0, 1)
     dbg.kfree(p)
@@ -268,7 +268,7 @@ def test_the_red_zone_and_poison_findings_the_lesson_names(lesson):
 
 
 def test_slub_debug_is_what_the_lesson_boots():
-    dbg = Kernel(mem="256MiB", seed=0, slub_debug=True)
+    dbg = Kernel(mem="256MiB", seed=0, slub_debug=True, memory_map="flat")
     assert dbg.kmalloc_cache("kmalloc-128").debug
 
 

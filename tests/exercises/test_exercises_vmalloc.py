@@ -214,6 +214,6 @@ def test_answers_from_a_fork_of_the_notebooks_machine_are_the_rebuilt_ones(ran):
 
 def test_lesson_refuses_a_machine_that_is_not_the_lessons():
     with pytest.raises(ValueError, match="the lesson's"):
-        vmalloc.lesson(machine=Kernel("256MiB", seed=1))
+        vmalloc.lesson(machine=Kernel("256MiB", seed=1, memory_map="flat"))
     with pytest.raises(TypeError, match="notebook's Kernel"):
         vmalloc.lesson(machine="k")

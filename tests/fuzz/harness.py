@@ -100,7 +100,7 @@ def failing_ctor(addr: int) -> None:
 
 def _small_trace() -> kmtrace.Trace:
     """A kmem trace of a few allocations and frees, exported from a small machine."""
-    k = Kernel("4MiB")
+    k = Kernel("4MiB", memory_map="flat")
     ptr = k.kmalloc(64, GFP_KERNEL)
     k.get_free_pages(GFP_KERNEL, 1)
     k.kmalloc(20000, GFP_KERNEL)
@@ -114,8 +114,8 @@ SMALL_TRACE = _small_trace()
 
 def another_kernel(k: Kernel, **options) -> str:
     """A second machine booted with ``options`` (the first is untouched); its repr."""
-    if "mem" not in options:
-        options["mem"] = "2MiB"
+    options.setdefault("mem", "2MiB")
+    options.setdefault("memory_map", "flat")  # a PC needs 128 MiB (MIN_PC_MEM)
     return repr(Kernel(**options))
 
 
@@ -230,6 +230,8 @@ class Fuzzer:
             "memory_map": rng.choice(("pc", "flat")),
             "boot_vmalloc": rng.random() < 0.3,
         }
+        if config["memory_map"] == "pc":  # Debian's image needs a PC of 128 MiB (MIN_PC_MEM)
+            config["mem"] = "128MiB"
         self.config = config
         with c_path(True):
             fast = Side(Kernel(**config), c_path=True)

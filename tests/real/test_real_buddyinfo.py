@@ -12,7 +12,7 @@ LIVE = Path("/proc/buddyinfo").exists()
 
 
 def test_round_trip_gives_the_engines_free_blocks_after_work():
-    k = Kernel("1GiB", seed=3)
+    k = Kernel("1GiB", seed=3, memory_map="flat")
     pages = [k.get_free_pages(GFP_KERNEL, order % 6) for order in range(40)]
     for addr, order in zip(pages[::3], range(0, 40, 3), strict=True):
         k.free_pages(addr, order % 6)

@@ -12,7 +12,7 @@ LIVE = Path("/proc/meminfo").exists()
 
 
 def test_round_trip_gives_the_engines_memory_in_kib():
-    k = Kernel("1GiB", seed=6)
+    k = Kernel("1GiB", seed=6, memory_map="flat")
     k.fill_page_cache("16MiB")
     k.get_free_pages(GFP_KERNEL, 5)
     parsed = meminfo(k.cat("/proc/meminfo"))

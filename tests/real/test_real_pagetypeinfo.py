@@ -18,7 +18,7 @@ HEADER = (
 
 
 def worked_kernel() -> Kernel:
-    k = Kernel("512MiB", seed=1)
+    k = Kernel("512MiB", seed=1, memory_map="flat")
     for order in range(12):
         k.get_free_pages(GFP_KERNEL, order % 4)
         k.get_free_pages(GFP_KERNEL | __GFP_RECLAIMABLE, order % 3)

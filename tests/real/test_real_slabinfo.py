@@ -14,7 +14,7 @@ HEADER = (DATA / "linux-6.18-vm" / "slabinfo").read_text().split("\n", 2)[:2]
 
 
 def worked_kernel() -> Kernel:
-    k = Kernel("512MiB", cpus=4, seed=5)
+    k = Kernel("512MiB", cpus=4, seed=5, memory_map="flat")
     inodes = k.kmem_cache_create("lesson_inode", 600)
     objects = [k.kmem_cache_alloc(inodes, GFP_KERNEL) for _ in range(100)]
     for obj in objects[::4]:

@@ -12,7 +12,7 @@ LIVE = Path("/proc/vmallocinfo").exists()
 
 
 def worked_kernel() -> Kernel:
-    k = Kernel("256MiB", seed=4)
+    k = Kernel("256MiB", seed=4, memory_map="flat")
     k.vmalloc(5000)
     big = k.vmalloc(3 << 20)  # its page array is vmalloc'ed too: vpages
     k.vmap([k.alloc_pages(GFP_KERNEL, 0) for _ in range(3)])

@@ -12,7 +12,7 @@ LIVE = Path("/proc/zoneinfo").exists()
 
 
 def worked_kernel() -> Kernel:
-    k = Kernel("1GiB", cpus=3, seed=2)
+    k = Kernel("1GiB", cpus=3, seed=2, memory_map="flat")
     k.fill_page_cache("8MiB")
     for order in range(8):
         k.get_free_pages(GFP_KERNEL, order)

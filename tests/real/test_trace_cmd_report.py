@@ -70,7 +70,7 @@ def test_cpus_line_after_the_first_is_an_error_naming_it():
 
 
 def test_report_replays_completely(report):
-    assert report.replay(Kernel(mem="256MiB")).complete
+    assert report.replay(Kernel(mem="256MiB", memory_map="flat")).complete
 
 
 def test_lazy_need_resched_flags_of_newer_kernels_are_read():

@@ -82,7 +82,7 @@ def assert_same(text: str) -> None:
 
 def simulated_trace() -> str:
     """An export of a small machine's seeded day: every exported event, several contexts."""
-    k = Kernel(mem="64MiB", seed=3)
+    k = Kernel(mem="64MiB", seed=3, memory_map="flat")
     rng = random.Random(3)
     cache = k.kmem_cache_create("columns_test", 200)
     held = []

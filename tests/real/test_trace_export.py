@@ -123,14 +123,14 @@ def trace_rows(loaded) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def driven():
-    k = Kernel(mem="128MiB", seed=3)
+    k = Kernel(mem="128MiB", seed=3, memory_map="flat")
     start = len(k.history)
     driver(k, 3000, seed=3)
     return k, start
 
 
 def test_header_is_byte_for_byte_what_6_1_prints():
-    k = Kernel(mem="64MiB", cpus=4)
+    k = Kernel(mem="64MiB", cpus=4, memory_map="flat")
     k.kfree(k.kmalloc(100, GFP_KERNEL))
     text = kmtrace.export(k)
     # the slab's page: mm_page_alloc_zone_locked (rmqueue_bulk() refills the per-CPU list
@@ -139,7 +139,7 @@ def test_header_is_byte_for_byte_what_6_1_prints():
 
 
 def test_kmalloc_line_is_byte_for_byte_the_tp_printk():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addr = k.kmalloc(100, GFP_KERNEL_ACCOUNT)
     context, event = event_lines(kmtrace.export(k))[-1].split(": ", 1)
     # "%16s-%-7d " comm-pid, "[%03d] " CPU, the flags, " %5lu.%06lu" (trace_print_context())
@@ -151,7 +151,7 @@ def test_kmalloc_line_is_byte_for_byte_the_tp_printk():
 
 
 def test_page_lines_give_the_struct_page_and_pfn():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     page = k.alloc_pages(GFP_KERNEL, 2)
     k.free_pages_block(page, 2)
     # rmqueue_bulk() refills CPU 0's order-2 list (batch 1 on 64 MiB: one block), then the
@@ -170,7 +170,7 @@ def test_page_lines_give_the_struct_page_and_pfn():
 
 
 def test_kmem_cache_lines_name_the_cache_only_on_free():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     cache = k.kmem_cache_create("lesson_node", 200)
     addr = k.kmem_cache_alloc(cache, GFP_KERNEL)
     k.kmem_cache_free(cache, addr)
@@ -186,7 +186,7 @@ def test_kmem_cache_lines_name_the_cache_only_on_free():
 
 
 def test_failed_allocation_is_mm_page_alloc_of_null():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     while k.alloc_pages(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN, 10) is not None:
         pass
     k.alloc_pages(GFP_KERNEL | __GFP_NOWARN, MAX_ORDER)  # rejected before the tracepoint
@@ -218,7 +218,7 @@ def test_round_trip_through_a_file_and_a_file_object(driven, tmp_path):
 
 
 def test_timestamps_are_the_kernel_clock():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     addrs = [k.kmalloc(64, GFP_KERNEL) for _ in range(3)]
     clock = []
     for addr in addrs[:2]:
@@ -236,7 +236,7 @@ def test_timestamps_are_the_kernel_clock():
 
 
 def test_task_and_interrupt_context_show_in_comm_and_flags():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     with k.task("kworker/0:1", 42):
         k.kmalloc(64, GFP_KERNEL)
         with k.irq():
@@ -263,7 +263,7 @@ def test_hashed_pointers_are_the_kernel_hash(driven):
 
 
 def test_boot_is_left_out_unless_asked(driven):
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     assert event_lines(kmtrace.export(k)) == []
     boot = kmtrace.load(kmtrace.export(k, start=0))
     assert len(boot) > 0 and all(isinstance(e, MmPageFree) for e in boot)  # memblock_free_all()

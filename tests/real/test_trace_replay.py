@@ -42,15 +42,15 @@ def page_free(pfn: int, order: int) -> str:
 
 @pytest.fixture(scope="module")
 def handmade_replay():
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     return k, kmtrace.load(HANDMADE).replay(k)
 
 
 def test_replay_into_the_same_machine_repeats_every_allocation_exactly():
-    traced = Kernel(mem="128MiB", seed=5)
+    traced = Kernel(mem="128MiB", seed=5, memory_map="flat")
     driver(traced, 2000, seed=5)
     loaded = kmtrace.load(kmtrace.export(traced))
-    replayed = Kernel(mem="128MiB", seed=5)
+    replayed = Kernel(mem="128MiB", seed=5, memory_map="flat")
     report = loaded.replay(replayed)
     again = kmtrace.load(kmtrace.export(replayed, start=report.history_start))
     # same calls on the same machine: the same pointers, pfns, sizes, orders and cache names
@@ -59,10 +59,10 @@ def test_replay_into_the_same_machine_repeats_every_allocation_exactly():
 
 
 def test_hashed_pointers_match_frees_to_allocations_as_well():
-    traced = Kernel(mem="128MiB", seed=6)
+    traced = Kernel(mem="128MiB", seed=6, memory_map="flat")
     driver(traced, 1000, seed=6)
     hashed = kmtrace.load(kmtrace.export(traced, hash_pointers=True))
-    replayed = Kernel(mem="128MiB", seed=6)
+    replayed = Kernel(mem="128MiB", seed=6, memory_map="flat")
     report = hashed.replay(replayed)
     again = kmtrace.load(kmtrace.export(replayed, start=report.history_start))
     assert trace_rows(again) == trace_rows(kmtrace.load(kmtrace.export(traced)))
@@ -107,7 +107,7 @@ def test_large_kmalloc_pages_are_left_to_the_simulated_allocator(handmade_replay
 def test_page_allocation_followed_by_a_kmalloc_is_still_replayed():
     # a 4 KiB kmalloc comes from kmalloc-4k, not from the page allocator like one of 16 KiB
     trace = kmtrace.load(page_alloc(0x1000, 0) + kmalloc(0xA0, size=4096))
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     report = trace.replay(k)
     assert report.slab_pages == 0
     assert report.allocations == 2 and report.live_pages == 1
@@ -126,20 +126,22 @@ def test_objects_never_freed_stay_allocated(handmade_replay):
 def test_allocation_the_simulation_cannot_satisfy_is_counted_with_its_free():
     blocks = "".join(page_alloc(pfn << 10, 10) for pfn in range(8))
     frees = "".join(page_free(pfn << 10, 10) for pfn in range(8))
-    report = kmtrace.load(blocks + frees).replay(Kernel(mem="16MiB"))
+    report = kmtrace.load(blocks + frees).replay(Kernel(mem="16MiB", memory_map="flat"))
     assert report.failed_in_simulation > 0
     assert report.frees_of_failed == report.failed_in_simulation
     assert report.frees == report.allocations
 
 
 def test_second_allocation_at_a_live_pointer_frees_the_first():
-    report = kmtrace.load(kmalloc(0xA0) + kmalloc(0xA0) + kfree(0xA0)).replay(Kernel("64MiB"))
+    report = kmtrace.load(kmalloc(0xA0) + kmalloc(0xA0) + kfree(0xA0)).replay(
+        Kernel("64MiB", memory_map="flat")
+    )
     assert report.allocated_again_without_free == 1
     assert report.live_objects == 0
 
 
 def test_page_free_of_another_order_frees_the_whole_block():
-    k = Kernel(mem="64MiB")
+    k = Kernel(mem="64MiB", memory_map="flat")
     free_before = k.free_pages_count() + k.pcp_pages_count()
     report = kmtrace.load(page_alloc(0x2000, 2) + page_free(0x2000, 0)).replay(k)
     assert report.free_order_differs == 1
@@ -148,7 +150,7 @@ def test_page_free_of_another_order_frees_the_whole_block():
 
 def test_panic_stops_the_replay_and_says_where():
     lines = "".join(page_alloc(pfn, 0) for pfn in range(3000))
-    k = Kernel(mem="8MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="8MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     with k.task("kworker/0:1", 42):  # the OOM killer takes insmod, then nothing is left
         report = kmtrace.load(lines).replay(k)
     assert not report.complete
@@ -167,7 +169,7 @@ def test_report_text_names_what_was_not_replayed(handmade_replay):
 def test_replayed_history_plays_in_the_player():
     from kmviz.widgets import Player
 
-    k = Kernel(mem="256MiB")
+    k = Kernel(mem="256MiB", memory_map="flat")
     player = Player(k)
     report = kmtrace.load(HANDMADE).replay(k)
     timeline = player.timeline
@@ -180,7 +182,7 @@ def test_replayed_history_plays_in_the_player():
 
 
 def test_replay_function_is_the_method():
-    k1, k2 = Kernel(mem="64MiB"), Kernel(mem="64MiB")
+    k1, k2 = Kernel(mem="64MiB", memory_map="flat"), Kernel(mem="64MiB", memory_map="flat")
     loaded = kmtrace.load(kmalloc(0xA0) + kfree(0xA0))
     assert kmtrace.replay(loaded, k1) == loaded.replay(k2)
     assert k1.kmalloc(8, GFP_KERNEL) == k2.kmalloc(8, GFP_KERNEL)

@@ -56,7 +56,7 @@ def rect_of(view: BuddyView, slot: int) -> tuple[list, list]:
 
 @pytest.fixture
 def kernel():
-    return Kernel("64MiB", seed=1)
+    return Kernel("64MiB", seed=1, memory_map="flat")
 
 
 def test_buddyinfo_text_matches_proc_buddyinfo_at_head(kernel):
@@ -253,7 +253,7 @@ def test_zoom_shows_the_whole_block_or_the_part_around_the_block(kernel):
 
 
 def test_sixteen_gib_machine_shows_three_zones_as_the_kernel_prints_them():
-    kernel = Kernel("16GiB", seed=1)
+    kernel = Kernel("16GiB", seed=1, memory_map="flat")
     view = BuddyView(kernel)
     kernel.__get_free_pages(GFP_KERNEL, 5)
     assert [f.title for f in view.zone_figures] == [
@@ -280,7 +280,7 @@ def test_steps_without_buddy_events_show_the_last_one_and_how_far_back(kernel):
 
 
 def test_free_counts_sit_above_their_bars_on_a_whole_number_axis():
-    kernel = Kernel("256MiB", seed=0)
+    kernel = Kernel("256MiB", seed=0, memory_map="flat")
     kernel.__get_free_pages(GFP_KERNEL, 0)  # DMA32: 1 block of each order 0..9 next to ~55 of 10
     view = BuddyView(kernel)
     bars, axis = view.zone_bars[1], view.zone_figures[1].axes[1]

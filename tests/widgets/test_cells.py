@@ -12,7 +12,7 @@ def notebook():
     """An IPython shell with a 16 MiB kernel ``k`` and the widgets in its namespace."""
     shell = InteractiveShell.instance()
     shell.user_ns.update(
-        k=Kernel("16MiB", seed=0), GFP_KERNEL=GFP_KERNEL, BuddyView=BuddyView,
+        k=Kernel("16MiB", seed=0, memory_map="flat"), GFP_KERNEL=GFP_KERNEL, BuddyView=BuddyView,
         PhysMap=PhysMap, Player=Player, Controls=Controls, Timeline=Timeline,
     )  # fmt: skip
     yield shell
@@ -89,7 +89,7 @@ def test_holding_the_kernels_timeline_holds_the_cells_views_until_the_end(notebo
 
 
 def test_outside_a_notebook_every_view_of_a_kernel_follows_it():
-    k = Kernel("16MiB", seed=0)
+    k = Kernel("16MiB", seed=0, memory_map="flat")
     view = BuddyView(k)
     k.get_free_pages(GFP_KERNEL, 3)
     assert view.timeline is Timeline.of(k)

@@ -35,13 +35,13 @@ def synced(view):
 
 
 def test_a_task_may_sleep_and_is_coloured_as_one():
-    view = ContextView(Kernel("64MiB", seed=1))
+    view = ContextView(Kernel("64MiB", seed=1, memory_map="flat"))
     assert "may sleep" in view.state.value and "may not sleep" not in view.state.value
     assert theme.CONTEXT_COLOURS["task"] in view.state.value
 
 
 def test_preempt_count_is_decoded_field_by_field_in_a_hard_interrupt_under_a_lock():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.spin_lock("dev_lock"), k.irq():
         state = view.state.value
@@ -56,7 +56,7 @@ def test_preempt_count_is_decoded_field_by_field_in_a_hard_interrupt_under_a_loc
 
 
 def test_local_bh_disable_is_counted_in_the_softirq_field():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     k.local_bh_disable()
     assert "serving a softirq (pc &amp; 0x100): no" in view.state.value
@@ -64,7 +64,7 @@ def test_local_bh_disable_is_counted_in_the_softirq_field():
 
 
 def test_an_rcu_reader_may_not_sleep_though_preempt_count_is_zero():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.rcu_read_lock():
         state = view.state.value
@@ -74,7 +74,7 @@ def test_an_rcu_reader_may_not_sleep_though_preempt_count_is_zero():
 
 
 def test_a_violation_flashes_with_its_splat_and_fix_until_its_section_is_over():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.spin_lock("dev_lock"):
         k.kmalloc(100, GFP_KERNEL)
@@ -93,7 +93,7 @@ def test_a_violation_flashes_with_its_splat_and_fix_until_its_section_is_over():
 
 
 def test_stepping_onto_a_violation_shows_it_and_stepping_before_hides_it():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.irq():
         k.kmalloc(100, GFP_KERNEL)
@@ -107,7 +107,7 @@ def test_stepping_onto_a_violation_shows_it_and_stepping_before_hides_it():
 
 
 def test_a_rate_limited_violation_says_it_was_not_printed():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.spin_lock("a"):
         k.kmalloc(100, GFP_KERNEL)
@@ -118,7 +118,7 @@ def test_a_rate_limited_violation_says_it_was_not_printed():
 
 
 def test_scheduling_while_atomic_shows_its_report():
-    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False)
+    k = Kernel(mem="64MiB", zone_dma=False, zone_dma32=False, memory_map="flat")
     k.spawn("memhog", "1GiB")  # every page taken, nothing reclaimable: reclaim throttles
     view = ContextView(k)
     with k.spin_lock("dev_lock"):
@@ -129,7 +129,7 @@ def test_scheduling_while_atomic_shows_its_report():
 
 
 def test_the_log_shows_the_newest_lines_as_dmesg_and_counts_the_rest():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k, max_lines=5)
     logged = k.dmesg().splitlines()
     assert shown_lines(view) == logged[-5:]
@@ -137,7 +137,7 @@ def test_the_log_shows_the_newest_lines_as_dmesg_and_counts_the_rest():
 
 
 def test_the_level_filter_keeps_only_urgent_lines():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k)
     with k.spin_lock("dev_lock"):
         k.kmalloc(100, GFP_KERNEL)
@@ -151,7 +151,7 @@ def test_the_level_filter_keeps_only_urgent_lines():
 
 
 def test_a_bad_line_count_gives_a_message_and_changes_nothing():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = ContextView(k, max_lines=7)
     log = view.log_view.value
     view.lines_input.value = 0
@@ -173,7 +173,7 @@ def test_split_fix_takes_the_advice_out_of_an_explanation():
 
 
 def test_stepping_back_and_forth_matches_a_fresh_view():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     old = ContextView(k, max_lines=20)
     with k.spin_lock("dev_lock"):
         k.kmalloc(100, GFP_KERNEL)

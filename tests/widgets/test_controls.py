@@ -6,7 +6,7 @@ from kmviz.widgets.controls import Controls
 
 
 def test_get_free_pages_allocates_the_order_and_holds_the_block():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     controls.order.value = 3
     before = k.free_pages_count()
@@ -17,7 +17,7 @@ def test_get_free_pages_allocates_the_order_and_holds_the_block():
 
 
 def test_free_gives_the_selected_block_back_and_forgets_it():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     before = k.free_pages_count()
     controls.size.value = "64KiB"
@@ -32,7 +32,7 @@ def test_free_gives_the_selected_block_back_and_forgets_it():
 
 
 def test_a_bad_size_is_reported_and_changes_nothing():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     length = len(k.history)
     controls.size.value = "lots"
@@ -43,7 +43,7 @@ def test_a_bad_size_is_reported_and_changes_nothing():
 
 
 def test_kmalloc_in_interrupt_context_with_gfp_kernel_prints_the_splat():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     controls.irq.value = True
     controls.gfp.value = gfp.GFP_KERNEL
@@ -55,7 +55,7 @@ def test_kmalloc_in_interrupt_context_with_gfp_kernel_prints_the_splat():
 
 
 def test_the_lock_toggle_takes_and_releases_a_spinlock():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     controls.lock.value = True
     assert k.in_atomic()
@@ -64,7 +64,7 @@ def test_the_lock_toggle_takes_and_releases_a_spinlock():
 
 
 def test_a_call_makes_the_views_follow_the_kernel_again():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     controls = Controls(k)
     controls.timeline.follow = False
     controls.timeline.seek(3)
@@ -73,7 +73,9 @@ def test_a_call_makes_the_views_follow_the_kernel_again():
 
 
 def test_a_failed_allocation_reports_null_and_holds_nothing():
-    k = Kernel("4MiB", seed=1)  # the first MiB is reserved: no free order-10 (4 MiB) block
+    k = Kernel(
+        "4MiB", seed=1, memory_map="flat"
+    )  # the first MiB is reserved: no free order-10 (4 MiB) block
     controls = Controls(k)
     controls.gfp.value = gfp.GFP_ATOMIC
     controls.order.value = 10

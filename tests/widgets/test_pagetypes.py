@@ -11,7 +11,7 @@ from kmviz.widgets import BuddyView, PageTypes
 
 @pytest.fixture
 def kernel():
-    return Kernel("64MiB", seed=1)
+    return Kernel("64MiB", seed=1, memory_map="flat")
 
 
 def table_rows(view: PageTypes) -> dict[tuple[str, str], list[int]]:

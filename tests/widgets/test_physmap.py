@@ -116,7 +116,7 @@ def test_event_ranges_are_the_frames_an_event_is_about():
 
 
 def test_a_small_machine_shows_each_frame_in_its_own_cell():
-    k = Kernel("256MiB", seed=1)
+    k = Kernel("256MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     nr_pfns = view.timeline.nr_pfns
     assert fold(*view.window) == Fold(0, 1, 512, 128)
@@ -125,7 +125,7 @@ def test_a_small_machine_shows_each_frame_in_its_own_cell():
 
 
 def test_split_shows_lower_half_taken_and_upper_buddies_free():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     before = len(k.history)
     pfn = pfn_of(k.get_free_pages(GFP_KERNEL, 0))
@@ -141,7 +141,7 @@ def test_split_shows_lower_half_taken_and_upper_buddies_free():
 
 
 def test_one_allocated_page_shows_on_the_whole_16gib_map_and_the_inspector_counts_its_cell():
-    k = Kernel("16GiB", seed=1)
+    k = Kernel("16GiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     assert fold(*view.window) == Fold(0, 32, 512, 256)
     assert "1 cell = 32 frames" in view.caption.value
@@ -158,7 +158,7 @@ def test_one_allocated_page_shows_on_the_whole_16gib_map_and_the_inspector_count
 
 
 def test_stepping_back_and_forth_matches_a_fresh_view_at_every_position():
-    k = Kernel("1GiB", seed=3)
+    k = Kernel("1GiB", seed=3, memory_map="flat")
     timeline = Timeline(k)
     first = pfn_of(k.get_free_pages(GFP_KERNEL, 3))
     view = PhysMap(timeline, selected=first)  # 2 frames a cell: cells aggregate
@@ -181,7 +181,7 @@ def test_stepping_back_and_forth_matches_a_fresh_view_at_every_position():
 
 
 def test_an_event_that_changes_no_frame_sends_no_new_image():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     k.kmalloc(64, GFP_KERNEL)  # may take a new slab: frames change
     picture = view.map.image
@@ -192,7 +192,7 @@ def test_an_event_that_changes_no_frame_sends_no_new_image():
 
 
 def test_a_new_picture_replaces_the_old_widget_which_is_closed():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     picture = view.map.image
     k.get_free_pages(GFP_KERNEL, 2)
@@ -201,7 +201,7 @@ def test_a_new_picture_replaces_the_old_widget_which_is_closed():
 
 
 def test_click_inspects_the_frame_that_gives_the_cell_its_colour():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     view = PhysMap(k)  # 2 frames a cell
     lower = k.get_free_pages(GFP_KERNEL, 0)
     pfn = pfn_of(k.get_free_pages(GFP_KERNEL, 0))  # its buddy: lower ^ 1
@@ -222,7 +222,7 @@ def test_click_inspects_the_frame_that_gives_the_cell_its_colour():
 
 
 def test_inspector_shows_a_free_block_its_head_order_and_buddy_arithmetic():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     before = len(k.history)
     k.get_free_pages(GFP_KERNEL, 0)
@@ -237,7 +237,7 @@ def test_inspector_shows_a_free_block_its_head_order_and_buddy_arithmetic():
 
 
 def test_go_to_pfn_accepts_hex_and_decimal_and_brings_the_frame_onto_the_map():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k, window=(0, 256))
     view.goto.value = "0x2000"
     assert view.selected == 0x2000
@@ -249,7 +249,7 @@ def test_go_to_pfn_accepts_hex_and_decimal_and_brings_the_frame_onto_the_map():
 
 
 def test_a_pfn_beyond_memory_or_not_a_number_is_refused_with_a_message_and_changes_nothing():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k, selected=0x100)
     before = (view.window, view.selected, view.inspector.value, view.map.image.value)
     view.goto.value = "0x999999"
@@ -265,7 +265,7 @@ def test_a_pfn_beyond_memory_or_not_a_number_is_refused_with_a_message_and_chang
 
 
 def test_zoom_in_reaches_one_frame_a_cell_and_whole_machine_comes_back():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     view = PhysMap(k, selected=0x12345)
     assert fold(*view.window).per_cell == 2
     for _ in range(8):
@@ -280,7 +280,7 @@ def test_zoom_in_reaches_one_frame_a_cell_and_whole_machine_comes_back():
 
 
 def test_pan_moves_by_one_window_and_stops_at_the_ends():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k, window=(0, 1024))
     view.higher_button.click()
     assert view.window == (1024, 2048)
@@ -290,7 +290,7 @@ def test_pan_moves_by_one_window_and_stops_at_the_ends():
 
 
 def test_dragging_a_brush_zooms_to_the_frames_from_its_first_cell_to_its_last():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     assert fold(*view.window) == Fold(0, 1, 256, 64)
     view.mode.value = "zoom"
@@ -305,7 +305,7 @@ def test_dragging_a_brush_zooms_to_the_frames_from_its_first_cell_to_its_last():
 
 
 def test_zone_boundaries_are_drawn_where_each_zone_starts_and_labelled():
-    k = Kernel("256MiB", seed=1)
+    k = Kernel("256MiB", seed=1, memory_map="flat")
     view = PhysMap(k)  # 512 frames a row: DMA32 starts at pfn 0x1000, the top of row 8
     assert view.zone_labels.text.tolist() == ["DMA (0x1)", "DMA32 (0x1000)"]
     assert view.zone_labels.colors == [theme.ZONE_COLOURS["DMA"], theme.ZONE_COLOURS["DMA32"]]
@@ -317,7 +317,7 @@ def test_zone_boundaries_are_drawn_where_each_zone_starts_and_labelled():
 
 
 def test_the_current_event_is_outlined_across_the_rows_it_folds_into():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     head = pfn_of(k.get_free_pages(GFP_KERNEL, 6))  # 64 frames
     view.show(head - 16, head + 240)  # 32 a row: the block is 16 + 32 + 16 cells
@@ -328,7 +328,7 @@ def test_the_current_event_is_outlined_across_the_rows_it_folds_into():
 
 
 def test_a_slab_shows_in_the_slab_colour_and_the_inspector_names_its_cache():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     pfn = pfn_of(k.kmalloc(1000, GFP_KERNEL))
     assert code_on_map(view, pfn) == SLAB
@@ -337,7 +337,7 @@ def test_a_slab_shows_in_the_slab_colour_and_the_inspector_names_its_cache():
 
 
 def test_a_closed_view_no_longer_follows_the_timeline():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     view = PhysMap(k)
     caption = view.caption.value
     view.close()

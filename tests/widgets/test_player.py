@@ -11,7 +11,7 @@ from kmviz.widgets.timeline import Timeline
 
 @pytest.fixture
 def machine():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     player = Player(k)
     addr = k.get_free_pages(GFP_KERNEL, 2)
     k.free_pages(addr, 2)  # onto CPU 0's per-CPU list
@@ -89,18 +89,18 @@ def test_the_label_names_the_current_event_with_its_arithmetic(machine):
 
 
 def test_an_unknown_filter_is_refused():
-    player = Player(Kernel("16MiB", seed=1))
+    player = Player(Kernel("16MiB", seed=1, memory_map="flat"))
     with pytest.raises(TraitError, match="kind must be one of"):
         player.kind = "everything"
 
 
 def test_views_on_one_kernel_share_one_timeline():
-    k = Kernel("16MiB", seed=1)
+    k = Kernel("16MiB", seed=1, memory_map="flat")
     assert Player(k).timeline is Player(k).timeline is Timeline.of(k)
 
 
 def test_describe_names_the_tracepoint_of_a_page_allocation():
-    k = Kernel("16MiB", seed=1)
+    k = Kernel("16MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     k.get_free_pages(GFP_KERNEL, 1)
     assert describe(tl.current).startswith("mm_page_alloc: pfn ")

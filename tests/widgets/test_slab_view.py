@@ -71,7 +71,7 @@ def picture(view: SlabView) -> tuple:
 
 @pytest.fixture
 def kernel():
-    return Kernel("64MiB", seed=1)
+    return Kernel("64MiB", seed=1, memory_map="flat")
 
 
 def test_slabinfo_text_matches_proc_slabinfo_at_head(kernel):
@@ -255,7 +255,7 @@ def test_frees_that_give_no_slot_back_say_what_happened(kernel):
 
 
 def test_choices_given_to_the_constructor_apply_to_the_built_view():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     k.kmalloc(100, GFP_KERNEL)
     view = SlabView(k, sort_by="memory", show_all=True, max_slabs=3, cache="kmalloc-128")
     assert (view.sort_by, view.show_all, view.max_slabs, view.cache) == (
@@ -278,7 +278,7 @@ def test_a_merged_cache_shows_its_aliases_and_no_row_of_their_own(kernel):
 
 
 def test_a_booted_machines_caches_read_as_its_slabinfo():
-    booted = Kernel(mem="256MiB", boot_caches=True)
+    booted = Kernel(mem="256MiB", boot_caches=True, memory_map="flat")
     view = SlabView(booted)
     view.all_box.value = True
     rows = [row.slabinfo_line() for row in view.listed_rows(view.cache_rows())]

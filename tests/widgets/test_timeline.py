@@ -47,7 +47,7 @@ def assert_matches_engine(k: Kernel, tl: Timeline) -> None:
 
 def busy_machine() -> Kernel:
     """A 256 MiB machine that has done a bit of everything the views show."""
-    k = Kernel("256MiB", seed=3)
+    k = Kernel("256MiB", seed=3, memory_map="flat")
     Timeline.of(k)
     k.spawn("firefox", "8MiB")
     k.fill_page_cache("24MiB")
@@ -70,7 +70,7 @@ def test_newest_state_matches_the_engine_after_mixed_work():
 
 
 def test_allocator_owners_get_their_own_codes():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     pages = k.get_free_pages(GFP_KERNEL, 1)
     large = k.kmalloc(20 << 10, GFP_KERNEL)
@@ -84,7 +84,7 @@ def test_allocator_owners_get_their_own_codes():
 
 
 def test_a_split_shows_both_halves_free_until_the_allocation_takes_the_lower():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     before = tl.length
     pfn = k.virt_to_page(k.get_free_pages(GFP_KERNEL, 0)).pfn
@@ -102,7 +102,7 @@ def test_a_split_shows_both_halves_free_until_the_allocation_takes_the_lower():
 def test_seeking_back_rebuilds_every_earlier_state_exactly(monkeypatch):
     monkeypatch.setattr(timeline_module, "FIRST_INTERVAL", 64)
     monkeypatch.setattr(timeline_module, "MAX_CHECKPOINTS", 8)  # forces thinning
-    k = Kernel("128MiB", seed=5)
+    k = Kernel("128MiB", seed=5, memory_map="flat")
     tl = Timeline(k)
     seen = {}
     for step in range(60):
@@ -137,7 +137,7 @@ def test_a_fresh_timeline_seeked_to_a_position_equals_one_that_stepped_there():
 
 
 def test_slab_slots_follow_kmalloc_and_kfree():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     first = k.kmalloc(200, GFP_KERNEL)
     second = k.kmalloc(200, GFP_KERNEL)
@@ -149,7 +149,7 @@ def test_slab_slots_follow_kmalloc_and_kfree():
 
 
 def test_log_and_context_are_those_of_the_position():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     lines_before = len(tl.log())
     k.irq_enter()
@@ -164,7 +164,7 @@ def test_log_and_context_are_those_of_the_position():
 
 
 def test_following_waits_while_held_and_catches_up_after():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     start = tl.position
     with tl.hold():
@@ -174,7 +174,7 @@ def test_following_waits_while_held_and_catches_up_after():
 
 
 def test_stepping_back_stops_nothing_but_the_view():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     k.get_free_pages(GFP_KERNEL, 3)
     length = tl.length
@@ -186,7 +186,7 @@ def test_stepping_back_stops_nothing_but_the_view():
 
 
 def test_early_boot_memory_is_reserved_until_handed_over_and_bootmem_stays():
-    k = Kernel("64MiB", seed=1, boot=False)
+    k = Kernel("64MiB", seed=1, boot=False, memory_map="flat")
     tl = Timeline.of(k)
     phys = k.memblock_phys_alloc(1 << 20)
     k.boot()
@@ -198,13 +198,13 @@ def test_early_boot_memory_is_reserved_until_handed_over_and_bootmem_stays():
 
 
 def test_a_pfn_beyond_memory_is_a_clear_error():
-    tl = Timeline(Kernel("16MiB", seed=1))
+    tl = Timeline(Kernel("16MiB", seed=1, memory_map="flat"))
     with pytest.raises(ValueError, match="beyond this machine"):
         tl.block_at(tl.nr_pfns)
 
 
 def test_a_step_back_reports_only_the_frames_the_undone_event_touched():
-    k = Kernel("1GiB", seed=1)
+    k = Kernel("1GiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     pfn = k.virt_to_page(k.get_free_pages(GFP_KERNEL, 2)).pfn
     tl.step(-1)  # undo the mm_page_alloc: those 4 frames are free again
@@ -212,7 +212,7 @@ def test_a_step_back_reports_only_the_frames_the_undone_event_touched():
 
 
 def test_mid_split_buddyinfo_counts_only_the_upper_halves_on_the_lists():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     tl = Timeline.of(k)
     before = tl.length
     k.get_free_pages(GFP_KERNEL, 0)
@@ -228,7 +228,7 @@ def test_mid_split_buddyinfo_counts_only_the_upper_halves_on_the_lists():
 
 
 def test_a_second_vfree_from_an_interrupt_leaves_the_timeline_following():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     timeline = Timeline(k)
     buf = k.vmalloc(8192)
     k.vfree(buf)
@@ -240,7 +240,7 @@ def test_a_second_vfree_from_an_interrupt_leaves_the_timeline_following():
 
 @pytest.mark.parametrize("slub_debug", [False, True])
 def test_a_refused_kfree_into_the_middle_of_an_object_leaves_it_live_in_the_timeline(slub_debug):
-    k = Kernel(mem="16MiB", slub_debug=slub_debug)
+    k = Kernel(mem="16MiB", slub_debug=slub_debug, memory_map="flat")
     timeline = Timeline(k)
     ptr = k.kmalloc(64, GFP_KERNEL)
     k.kfree(ptr + 8)
@@ -259,14 +259,14 @@ def test_a_refused_kfree_into_the_middle_of_an_object_leaves_it_live_in_the_time
     ],
 )
 def test_a_call_that_only_logs_still_brings_the_timeline_to_the_head(call):
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     timeline = Timeline(k)
     call(k)
     assert timeline.position == len(k.history)
 
 
 def test_a_fork_shows_the_same_machine_and_moves_on_its_own():
-    k = Kernel("16MiB", seed=0)
+    k = Kernel("16MiB", seed=0, memory_map="flat")
     shared = Timeline.of(k)
     k.get_free_pages(GFP_KERNEL, 3)
     fork = shared.fork()
@@ -286,7 +286,7 @@ def timeline_state(tl: Timeline) -> tuple:
 
 
 def test_a_timeline_following_batches_misses_and_reorders_no_event():
-    k = Kernel("64MiB", seed=2)
+    k = Kernel("64MiB", seed=2, memory_map="flat")
     tl = Timeline.of(k)
     applied = []
     tl.observe(lambda _change: applied.extend(tl.moved_over()), "position")
@@ -305,7 +305,7 @@ def test_a_timeline_following_batches_misses_and_reorders_no_event():
 
 def painted_machine() -> Kernel:
     """A machine whose history has every kind of event the fold paints, barriers included."""
-    k = Kernel("16MiB", seed=4, boot=False)
+    k = Kernel("16MiB", seed=4, boot=False, memory_map="flat")
     k.memblock_alloc(3 << 12)
     k.memblock_alloc(5000)
     k.boot()
@@ -331,7 +331,7 @@ def painted_machine() -> Kernel:
 
 def pcp_machine() -> Kernel:
     """A machine whose per-CPU lists on both CPUs fill, refill, pass high and are drained."""
-    k = Kernel("256MiB", seed=6)
+    k = Kernel("256MiB", seed=6, memory_map="flat")
     rng = np.random.default_rng(6)
     held: list[tuple[int, int]] = []
     for round_ in range(6):
@@ -418,7 +418,7 @@ def test_the_bulk_fold_equals_the_reference_from_and_to_any_event(folded):
 
 
 def test_the_event_index_finds_what_a_scan_of_every_event_finds():
-    k = Kernel("16MiB", seed=1)
+    k = Kernel("16MiB", seed=1, memory_map="flat")
     k.kmem_cache_create("indexed", 100)
     k.free_pages(k.get_free_pages(GFP_KERNEL, 2), 2)
     k.irq_enter()
@@ -453,7 +453,7 @@ def test_a_checkpoint_gives_back_the_codes_it_packed(runs, longest):
 
 
 def test_a_timeline_that_copies_its_twin_has_the_state_it_would_have_folded(monkeypatch):
-    k = Kernel("64MiB", seed=2)
+    k = Kernel("64MiB", seed=2, memory_map="flat")
     first, second = Timeline(k), Timeline(k)
     adopted = []
     adopt = Timeline._adopt
@@ -470,7 +470,7 @@ def test_a_timeline_that_copies_its_twin_has_the_state_it_would_have_folded(monk
 
 
 def test_a_fork_knows_which_slabs_sit_on_the_cpus_partial_list():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     objects = [k.kmalloc(64, GFP_KERNEL) for _ in range(200)]  # several full slabs
     k.kfree(objects[0])  # a full slab gets an object back: put_cpu_partial()
     timeline = Timeline.of(k)

@@ -11,7 +11,7 @@ from kmviz.widgets.vmalloc import VmallocView, runs
 
 def scattered(mem="64MiB", pages=8):
     """A kernel whose free order-0 pages are every other frame, then a vmalloc of ``pages``."""
-    k = Kernel(mem, seed=1)
+    k = Kernel(mem, seed=1, memory_map="flat")
     held = [k.alloc_pages(GFP_KERNEL, 0) for _ in range(4 * pages)]
     for page in held[::2]:
         k.__free_pages(page, 0)
@@ -57,7 +57,7 @@ def test_vmalloc_links_go_to_scattered_frames():
 
 
 def test_direct_map_links_are_parallel():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     buf = k.kmalloc(16384, GFP_KERNEL)
     view = VmallocView(k)
     pages, pfns = link_ends(view.direct_figure)
@@ -69,7 +69,7 @@ def test_direct_map_links_are_parallel():
 
 
 def test_direct_map_shows_the_block_of_a_walked_direct_map_address():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     old = k.__get_free_pages(GFP_KERNEL, 3)
     k.kmalloc(16384, GFP_KERNEL)  # newer, shown by default
     view = VmallocView(k)
@@ -81,7 +81,7 @@ def test_direct_map_shows_the_block_of_a_walked_direct_map_address():
 
 
 def test_newest_area_is_the_default_and_a_chosen_one_stays():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     first = k.vmalloc(2 * 4096)
     second = k.vmalloc(3 * 4096)
     view = VmallocView(k)
@@ -95,7 +95,7 @@ def test_newest_area_is_the_default_and_a_chosen_one_stays():
 
 
 def test_a_chosen_area_that_goes_is_said_to_be_gone():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     addr = k.vmalloc(2 * 4096)
     view = VmallocView(k, area=addr)
     k.vfree(addr)
@@ -105,7 +105,7 @@ def test_a_chosen_area_that_goes_is_said_to_be_gone():
 
 
 def test_big_areas_cap_the_links_and_say_so():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     k.vmalloc(1024 * 4096)
     view = VmallocView(k, max_links=100)
     pages, _ = link_ends(view.area_figure)
@@ -150,7 +150,7 @@ def test_walk_at_the_newest_position_reads_the_kernel_tables_and_changes_nothing
 
 
 def test_walk_never_builds_page_tables_a_fresh_kernel_lacks():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     before = len(k.history)
     view = VmallocView(k, address=PAGE_OFFSET + 0x5000)
     assert len(k.history) == before
@@ -200,7 +200,7 @@ def test_a_non_canonical_address_is_not_walked():
 
 
 def test_bad_options_are_refused():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     with pytest.raises(TraitError, match="span"):
         VmallocView(k, physical="zoomed")
     with pytest.raises(TraitError, match="not a vmalloc address"):
@@ -220,7 +220,7 @@ def test_the_device_is_refused_the_vmalloc_buffer_and_shown_its_pieces():
 
 
 def test_dma_events_come_from_the_timeline_at_its_position():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     buf = k.kmalloc(16384, GFP_KERNEL)
     view = VmallocView(k)
     before = view.timeline.position
@@ -255,7 +255,7 @@ def test_stepping_back_and_forth_matches_a_fresh_view():
 
 
 def test_sixteen_gib_machine_caps_a_four_mib_area_and_steps_back():
-    k = Kernel("16GiB", seed=1)
+    k = Kernel("16GiB", seed=1, memory_map="flat")
     addr = k.vmalloc(4 << 20)
     view = VmallocView(k)
     assert view.area is None and view.shown_area().addr == addr
@@ -269,7 +269,7 @@ def test_sixteen_gib_machine_caps_a_four_mib_area_and_steps_back():
 
 
 def test_the_first_page_bug_counts_only_other_owners_frames_as_overwritten():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     pages = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(8)]
     for addr in pages[::2]:  # every other frame goes back: vmalloc reuses them, LIFO
         k.free_pages(addr, 0)
@@ -287,7 +287,7 @@ def test_the_first_page_bug_counts_only_other_owners_frames_as_overwritten():
 
 
 def test_a_small_buffer_gets_a_tick_at_every_page_and_frame():
-    k = Kernel("64MiB", seed=1)
+    k = Kernel("64MiB", seed=1, memory_map="flat")
     k.kmalloc(16 << 10, GFP_KERNEL)  # 4 pages in the direct map
     view = VmallocView(k)
     figure = view.direct_figure
@@ -297,14 +297,14 @@ def test_a_small_buffer_gets_a_tick_at_every_page_and_frame():
 
 
 def test_a_device_write_beyond_ram_is_listed_with_no_frame_hit():
-    k = Kernel(mem="16MiB")
+    k = Kernel(mem="16MiB", memory_map="flat")
     view = VmallocView(k)
     k.device("nic").write(1 << 40, 4096)
     assert "beyond this machine's RAM" in view._dma_events_html()
 
 
 def test_a_booted_machines_ioremap_and_percpu_areas_say_what_they_map():
-    k = Kernel("256MiB", boot_vmalloc=True)
+    k = Kernel("256MiB", boot_vmalloc=True, memory_map="flat")
     hpet = next(a.addr for a in k.vmap_areas.values() if a.caller.startswith("hpet_enable"))
     chunk = next(a.addr for a in k.vmap_areas.values() if a.kind == "percpu")
     view = VmallocView(k, area=hpet)

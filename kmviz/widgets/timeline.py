@@ -134,6 +134,7 @@ REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_at
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
 TRACK_LIMIT = 4096  # a forward move longer than this reports every frame as changed
+BULK_WINDOW = 4096  # records: the most one bulk pass reads, and a record-by-record stretch
 FINE_CHECKPOINTS = 16  # a long replay checkpoints every interval only this near its end
 COARSE = 16  # ... and every COARSE intervals before that
 
@@ -522,15 +523,33 @@ class Timeline(HasTraits):
                 handler(event)
 
     def _fold_records(self, first: int, last: int) -> None:
-        """Apply whole history records first..last-1 in bulk, a barrier event by itself."""
-        history = self.kernel.history
+        """Apply whole history records first..last-1 in bulk, a barrier event by itself.
+
+        A bulk pass costs a fixed ~1 ms of numpy however few records it covers, so where
+        barriers come thick (compaction isolates and migrates every few records) runs shorter
+        than ``bulk_records`` are applied record by record, as the reference does, for the next
+        BULK_WINDOW records; and no pass reads more than BULK_WINDOW records ahead.
+        """
         while first < last:
-            barrier = self._bulk(first, last)
-            if barrier < last:  # an event that reads the frames: apply it as the reference does
-                for event in history.expand(history.records[barrier]):
-                    self._handlers[event.__class__](event)
+            barrier = self._bulk(first, min(last, first + BULK_WINDOW))
+            short = barrier - first < self.bulk_records
+            if barrier < last and barrier < first + BULK_WINDOW:  # an event that reads frames
+                self._apply_record(barrier)
                 barrier += 1
             first = barrier
+            if short:  # barriers come thick here: go record by record for a while
+                stop = min(last, first + BULK_WINDOW)
+                for record in range(first, stop):
+                    self._apply_record(record)
+                first = stop
+
+    def _apply_record(self, record: int) -> None:
+        """Apply the events of one history record through their handlers (the reference)."""
+        history, handlers = self.kernel.history, self._handlers
+        for event in history.expand(history.records[record]):
+            handler = handlers.get(event.__class__)
+            if handler is not None:
+                handler(event)
 
     def _bulk(self, first: int, last: int) -> int:
         """Apply records first.. up to ``last`` or the first barrier event; where it stopped.

@@ -475,3 +475,21 @@ def test_a_fork_knows_which_slabs_sit_on_the_cpus_partial_list():
     k.kfree(objects[0])  # a full slab gets an object back: put_cpu_partial()
     timeline = Timeline.of(k)
     assert timeline.fork().cpu_partial == timeline.cpu_partial != set()
+
+
+def test_where_barriers_come_thick_the_fold_goes_record_by_record_and_equals_the_reference(
+    monkeypatch,
+):
+    k = painted_machine()  # ends with compact(10): isolations and migrations every few records
+    applied = []
+    apply_record = Timeline._apply_record
+    monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+    monkeypatch.setattr(Timeline, "bulk_records", 10**12)
+    reference = Timeline(k)  # event by event
+    monkeypatch.setattr(Timeline, "bulk_records", 64)  # the default
+    monkeypatch.setattr(
+        Timeline, "_apply_record", lambda self, record: applied.append(apply_record(self, record))
+    )
+    mixed = Timeline(k)  # bulk passes, and record by record between thick barriers
+    assert len(applied) > mixed.bulk_records  # compaction's barriers made it switch
+    assert timeline_state(mixed) == timeline_state(reference)

@@ -173,8 +173,11 @@ class BuddyAllocator:
 
     def free_list(self, zone: Zone, order: int, migratetype: int) -> Iterator[int]:
         """The pfns on ``free_area[order].free_list[migratetype]``, head first."""
+        return self._walk(zone.sentinel(order, migratetype))
+
+    def _walk(self, head: int) -> Iterator[int]:
+        """The pfns on the circular list whose sentinel node is ``head``, first to last."""
         nxt = self.nxt
-        head = zone.sentinel(order, migratetype)
         node = nxt[head]
         while node != head:
             yield node
@@ -455,12 +458,7 @@ class BuddyAllocator:
     # --- per-CPU page lists (mm/page_alloc.c L3152-3560, L3793) ---------------------------
     def pcp_list(self, zone: Zone, cpu: int, pindex: int) -> Iterator[int]:
         """The pfns on CPU ``cpu``'s pcp->lists[pindex] in ``zone``, head (next out) first."""
-        nxt = self.nxt
-        head = zone.pcp_head(cpu, pindex)
-        node = nxt[head]
-        while node != head:
-            yield node
-            node = nxt[node]
+        return self._walk(zone.pcp_head(cpu, pindex))
 
     def rmqueue(
         self, zone: Zone, order: int, mt: int, record: int, head: int, nofrag: bool,

@@ -20,19 +20,7 @@ from kmviz.trace import TraceFormatError
 
 DATA = Path(__file__).parent / "data"
 HANDMADE = (DATA / "kmem-6.1-handmade.trace").read_text()
-COLUMNS = (
-    "kind",
-    "context",
-    "timestamp_ns",
-    "call_site",
-    "pointer",
-    "bytes_req_or_pfn",
-    "bytes_alloc_or_order",
-    "gfp",
-    "node_or_migratetype",
-    "name",
-    "accounted",
-)
+COLUMNS = columns.COLUMN_NAMES  # every column the loader fills
 TABLES = (
     "contexts",
     "call_sites",

@@ -32,7 +32,14 @@ def workload(ops: int, seed: int) -> tuple[list[bool], list[int], list[float]]:
 
 
 def run(ops: int, seed: int) -> dict:
-    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False, seed=seed)
+    k = Kernel(
+        mem="4GiB",
+        zone_dma=False,
+        zone_dma32=False,
+        boot_reserved=False,
+        seed=seed,
+        memory_map="flat",
+    )
     allocate, orders, picks = workload(ops, seed)
     get_free_pages = k.get_free_pages
     free_pages = k.free_pages
@@ -69,7 +76,7 @@ def boot_16gib() -> dict:
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    k = Kernel(mem="16GiB")
+    k = Kernel(mem="16GiB", memory_map="flat")
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {

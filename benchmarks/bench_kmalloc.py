@@ -42,7 +42,7 @@ def workload(ops: int, seed: int) -> tuple[list[bool], list[int], list[float]]:
 
 def run(ops: int, seed: int) -> str:
     """Run the workload once; its figures as one line."""
-    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
+    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False, memory_map="flat")
     allocate, sizes, picks = workload(ops, seed)
     kmalloc, kfree = k.kmalloc, k.kfree
     live: list[int] = []

@@ -60,7 +60,7 @@ def drive(
 
 def flat_machine(observed: bool) -> Kernel:
     """4 GiB in one zone, nothing reserved: the machine every allocator row runs on."""
-    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
+    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False, memory_map="flat")
     if observed:
         from kmviz.widgets import Timeline  # noqa: PLC0415 - needs the lab extra
 
@@ -140,7 +140,7 @@ def bytes_per_page(mem: str = "16GiB") -> float:
     """Bytes of Python and numpy memory a freshly booted machine of ``mem`` holds per frame."""
     gc.collect()
     tracemalloc.start()
-    k = Kernel(mem=mem)
+    k = Kernel(mem=mem, memory_map="flat")
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return held / k.nr_pfns

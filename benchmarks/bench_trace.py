@@ -28,7 +28,13 @@ from kmviz import trace as kmtrace
 from kmviz.workloads import SLAB_SIZE_MIX, release
 
 GOAL_EVENTS_PER_SECOND = 500_000  # issue 16: trace.load + replay
-MACHINE = {"mem": "4GiB", "zone_dma": False, "zone_dma32": False, "boot_reserved": False}
+MACHINE = {
+    "mem": "4GiB",
+    "memory_map": "flat",
+    "zone_dma": False,
+    "zone_dma32": False,
+    "boot_reserved": False,
+}
 
 
 def driver_workload(k: Kernel, events: int, seed: int) -> None:

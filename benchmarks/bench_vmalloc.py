@@ -43,7 +43,7 @@ def churn(allocate: Callable, release: Callable, live: int, calls: int, seed: in
 
 def kmviz_churn(live: int, calls: int, seed: int) -> float:
     """churn() on a flat 4 GiB machine."""
-    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False)
+    k = Kernel(mem="4GiB", zone_dma=False, zone_dma32=False, boot_reserved=False, memory_map="flat")
     return churn(k.vmalloc, k.vfree, live, calls, seed)
 
 

@@ -65,7 +65,7 @@ typedef struct {
     PyObject *slow_after_fast; /* Kernel._get_free_pages_slow(gfp, order) */
     int8_t *state;
     int8_t *owner;             /* nonzero: a subsystem holds the page (buddy.py OWNER_*) */
-    int64_t *nxt, *prv;
+    int32_t *nxt, *prv;        /* list links: int32 holds pfns of machines up to 8 TiB */
     int8_t *pageblock_mt;
     int8_t *zone_by_chunk;
     int8_t *atomic;            /* nonzero while sleeping is not allowed: might_sleep() is due */
@@ -111,7 +111,7 @@ append_record(FastPath *self, long long value)
 static int64_t
 rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, int head)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     int64_t node = self->list_base[zone] + order * LIST_STRIDE + mt;
     int current = order;
     int64_t pfn = nxt[node];
@@ -154,7 +154,7 @@ rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, 
 static int
 free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt, long long extra)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     int8_t *state = self->state;
     int64_t *nr_free = self->nr_free[zone];
     int64_t first_pfn = pfn;
@@ -224,7 +224,7 @@ pcp_head(FastPath *self, int zone, int cpu, int pindex)
 static int
 rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
     long long record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT)
                        | ((long long)mt << 10);
@@ -266,7 +266,7 @@ static int64_t
 rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
                 int head, int nofrag)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     self->pcp_factor[zone][cpu] >>= 1;
     int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
     int64_t pfn = nxt[list];
@@ -300,7 +300,7 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
 static int
 free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     int64_t *pcp_count = &self->pcp_count[zone][cpu];
     if (count > *pcp_count)
         count = *pcp_count;
@@ -341,7 +341,7 @@ free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
 static int
 free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int mt)
 {
-    int64_t *nxt = self->nxt, *prv = self->prv;
+    int32_t *nxt = self->nxt, *prv = self->prv;
     int pindex = order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order);
     int64_t list = pcp_head(self, zone, cpu, pindex);
     int64_t first = nxt[list];   /* list_add() */
@@ -529,9 +529,9 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_state;
     if (get_view(owner, &self->owner_view, 1, "owner") < 0)
         goto fail_owner;
-    if (get_view(nxt, &self->nxt_view, 8, "nxt") < 0)
+    if (get_view(nxt, &self->nxt_view, 4, "nxt") < 0)
         goto fail_nxt;
-    if (get_view(prv, &self->prv_view, 8, "prv") < 0)
+    if (get_view(prv, &self->prv_view, 4, "prv") < 0)
         goto fail_prv;
     if (get_view(pageblock, &self->pageblock_view, 1, "pageblock_mt") < 0)
         goto fail_pageblock;
@@ -1115,7 +1115,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 3) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 4) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -12,15 +12,15 @@ P+4 (order 2), P+2 (order 1) and P+1 (order 0): that is ``expand()``.  Freeing w
 other way: while the buddy is free and of the same order, take it off its list and go up one
 order (``__free_one_page()``).
 
-Representation (as struct page does it, but in three Python lists indexed by pfn):
+Representation (as struct page does it, but in arrays indexed by pfn):
 
 * ``state[pfn]`` -- 0..10 when pfn heads a free block of that order (PageBuddy + buddy_order),
   ``ALLOCATED + order`` / ``COMPOUND + order`` when it heads an allocated block, ``TAIL`` for
   any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM.
-* ``nxt[i]`` / ``prv[i]`` -- a circular doubly linked list like ``struct list_head``; list
-  heads are extra nodes after the last pfn, one per (zone, order, migratetype), then one per
-  (zone, CPU, pcp list).  Adding at the head, at the tail and unlinking are O(1), as in the
-  kernel.
+* ``nxt[i]`` / ``prv[i]`` -- 4-byte node numbers of a circular doubly linked list like
+  ``struct list_head``; list heads are extra nodes after the last pfn, one per (zone, order,
+  migratetype), then one per (zone, CPU, pcp list).  Adding at the head, at the tail and
+  unlinking are O(1), as in the kernel.
 
 Per-CPU page lists (``struct per_cpu_pages``, 6.1): each zone keeps, for every CPU, one list
 per (order, migratetype) for orders 0..PAGE_ALLOC_COSTLY_ORDER and two for the THP order
@@ -136,8 +136,9 @@ class BuddyAllocator:
         self.cpus = cpus  # possible CPUs: each has its own pcp lists in every zone
         pcp_nodes = len(zones) * cpus * NR_PCP_LISTS
         nodes = padded + len(zones) * ZONE_LISTS + pcp_nodes
-        self.nxt = array("q", bytes(8 * nodes))
-        self.prv = array("q", bytes(8 * nodes))
+        # list links are 4 bytes: an int32 node number reaches pfns of machines up to 8 TiB
+        self.nxt = array("i", bytes(4 * nodes))
+        self.prv = array("i", bytes(4 * nodes))
         for node in range(padded, nodes):  # an empty list head points at itself
             self.nxt[node] = self.prv[node] = node
         self.record = history.records.append  # one packed history record per call

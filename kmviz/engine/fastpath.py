@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-INTERFACE = 3  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 4  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE

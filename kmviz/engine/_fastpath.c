@@ -46,6 +46,17 @@
 #define MAX_ZONES 4
 #define PAGE_OFFSET 0xffff888000000000ULL
 
+#define PLAN_CACHE 8            /* GFP masks whose plans are kept unpacked */
+
+/* One plan tuple of ``plans`` unpacked.  The entry holds a reference to the tuple, so a tuple
+ * at the same address is the same plan: a plan the Python side dropped and made again is a
+ * new tuple and is unpacked again. */
+typedef struct {
+    PyObject *tuple;
+    int zone, mt, head, nofrag;
+    long long mark, record;
+} PlanCache;
+
 typedef struct {
     PyObject_HEAD
     Py_buffer state_view, owner_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
@@ -73,8 +84,12 @@ typedef struct {
     int64_t *nr_free[MAX_ZONES];
     int64_t *free_count[MAX_ZONES];
     uint64_t direct_map_end;
-    PyObject *record;          /* history.records.append */
+    PyObject *records;         /* history.records, an array('q') */
+    PyObject *scratch;         /* array('q', [0]): a record waiting to be added to records */
+    Py_buffer scratch_view;
     PyObject *plans;           /* {gfp: (zone position, mark, migratetype, record bits, head)} */
+    PlanCache plan_cache[PLAN_CACHE];
+    int plan_next;             /* the cache slot the next new plan takes */
     PyObject *slow_get_free_pages;
     PyObject *slow_free_pages;
 } FastPath;
@@ -92,18 +107,49 @@ get_view(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what)
     return 0;
 }
 
+/* records.append(value), without making an int of it: records += array('q', [value]). */
 static int
 append_record(FastPath *self, long long value)
 {
-    PyObject *number = PyLong_FromLongLong(value);
-    if (number == NULL)
-        return -1;
-    PyObject *result = PyObject_CallOneArg(self->record, number);
-    Py_DECREF(number);
+    *(long long *)self->scratch_view.buf = value;
+    PyObject *result = PySequence_InPlaceConcat(self->records, self->scratch);
     if (result == NULL)
         return -1;
     Py_DECREF(result);
     return 0;
+}
+
+/* The unpacked plan of a tuple of ``plans``; NULL with an exception if it is malformed. */
+static PlanCache *
+unpacked_plan(FastPath *self, PyObject *plan)
+{
+    for (int i = 0; i < PLAN_CACHE; i++)
+        if (self->plan_cache[i].tuple == plan)
+            return &self->plan_cache[i];
+    if (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 6) {
+        PyErr_SetString(PyExc_TypeError, "a plan is a tuple of 6 items");
+        return NULL;
+    }
+    PlanCache unpacked = {
+        .zone = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 0)),
+        .mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1)),
+        .mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2)),
+        .record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3)),
+        .head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4)),
+        .nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5)),
+    };
+    if (PyErr_Occurred())
+        return NULL;
+    if (unpacked.zone < 0 || unpacked.zone >= self->nzones) {
+        PyErr_SetString(PyExc_ValueError, "a plan's zone position is not a zone");
+        return NULL;
+    }
+    PlanCache *slot = &self->plan_cache[self->plan_next];
+    self->plan_next = (self->plan_next + 1) % PLAN_CACHE;
+    Py_XDECREF(slot->tuple);
+    *slot = unpacked;
+    slot->tuple = Py_NewRef(plan);
+    return slot;
 }
 
 /* __rmqueue_smallest() + expand(), as BuddyAllocator.rmqueue_smallest(): -1 if no block,
@@ -420,14 +466,12 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
             return NULL;
         return call_slow(self->slow_get_free_pages, args);
     }
-    int zone = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 0));
-    long long mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1));
-    int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
-    long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
-    int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
-    int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
-    if (PyErr_Occurred())
+    PlanCache *unpacked = unpacked_plan(self, plan);
+    if (unpacked == NULL)
         return NULL;
+    int zone = unpacked->zone, mt = unpacked->mt, head = unpacked->head;
+    int nofrag = unpacked->nofrag;
+    long long mark = unpacked->mark, record = unpacked->record;
     /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
      * and for order > 0 a block of at least that order is free */
     if (self->free_count[zone][0] - ((int64_t)1 << order) < mark)
@@ -469,11 +513,10 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
     int order = small_order(args[1]);
     if (order < 0)
         return call_slow(self->slow_free_pages, args);
-    uint64_t addr = PyLong_AsUnsignedLongLong(args[0]);
-    if (addr == (uint64_t)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
+    /* a positive int of at most 64 bits (PyLong_AsUnsignedLongLong() is slow for them) */
+    if (_PyLong_Sign(args[0]) <= 0 || _PyLong_NumBits(args[0]) > 64)
         return call_slow(self->slow_free_pages, args);
-    }
+    uint64_t addr = PyLong_AsUnsignedLongLongMask(args[0]);
     if (addr < PAGE_OFFSET || addr >= self->direct_map_end)
         return call_slow(self->slow_free_pages, args);
     int64_t pfn = (int64_t)((addr - PAGE_OFFSET) >> PAGE_SHIFT);
@@ -498,17 +541,17 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
         "state", "owner", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
-        "free_count", "direct_map_end", "record", "plans", "notify", "slow_get_free_pages",
+        "free_count", "direct_map_end", "records", "plans", "notify", "slow_get_free_pages",
         "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
         "pcp_limits", "rmqueue_fallback", "slow_after_fast", NULL};
     PyObject *state, *owner, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
-    PyObject *record, *plans, *notify, *slow_get, *slow_free;
+    PyObject *records, *plans, *notify, *slow_get, *slow_free;
     PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     if (!PyArg_ParseTupleAndKeywords(
             args, kwds, "OOOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OO:FastPath", keywords, &state, &owner,
             &nxt, &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
-            &nr_free, &PyTuple_Type, &free_count, &end, &record, &PyDict_Type, &plans, &notify,
+            &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
             &fallback, &after_fast))
@@ -521,10 +564,27 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "one of each per-zone item per zone");
         return NULL;
     }
-    FastPath *self = (FastPath *)type->tp_alloc(type, 0);
-    if (self == NULL)
+    /* records must be an array of 8-byte items; a scratch array of its type carries one */
+    Py_buffer records_view;
+    if (get_view(records, &records_view, 8, "records") < 0)
         return NULL;
+    PyBuffer_Release(&records_view);  /* held, it would keep records from growing */
+    PyObject *typecode = PyObject_GetAttrString(records, "typecode");
+    if (typecode == NULL)
+        return NULL;
+    PyObject *scratch = PyObject_CallFunction((PyObject *)Py_TYPE(records), "O[i]", typecode, 0);
+    Py_DECREF(typecode);
+    if (scratch == NULL)
+        return NULL;
+    FastPath *self = (FastPath *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(scratch);
+        return NULL;
+    }
     self->nzones = 0;
+    self->scratch = scratch;
+    if (get_view(scratch, &self->scratch_view, 8, "scratch") < 0)
+        goto fail_scratch;
     if (get_view(state, &self->state_view, 1, "state") < 0)
         goto fail_state;
     if (get_view(owner, &self->owner_view, 1, "owner") < 0)
@@ -596,7 +656,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->rmqueue_fallback = Py_NewRef(fallback);
     self->slow_after_fast = Py_NewRef(after_fast);
     self->direct_map_end = end;
-    self->record = Py_NewRef(record);
+    self->records = Py_NewRef(records);
     self->plans = Py_NewRef(plans);
     self->slow_get_free_pages = Py_NewRef(slow_get);
     self->slow_free_pages = Py_NewRef(slow_free);
@@ -629,6 +689,8 @@ fail_nxt:
 fail_owner:
     PyBuffer_Release(&self->state_view);
 fail_state:
+    PyBuffer_Release(&self->scratch_view);
+fail_scratch:
     self->state = NULL;
     Py_DECREF(self);
     return NULL;
@@ -637,8 +699,10 @@ fail_state:
 static int
 FastPath_traverse(FastPath *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->record);
+    Py_VISIT(self->records);
     Py_VISIT(self->plans);
+    for (int i = 0; i < PLAN_CACHE; i++)
+        Py_VISIT(self->plan_cache[i].tuple);
     Py_VISIT(self->slow_get_free_pages);
     Py_VISIT(self->slow_free_pages);
     Py_VISIT(self->zones);
@@ -650,8 +714,10 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
 static int
 FastPath_clear(FastPath *self)
 {
-    Py_CLEAR(self->record);
+    Py_CLEAR(self->records);
     Py_CLEAR(self->plans);
+    for (int i = 0; i < PLAN_CACHE; i++)
+        Py_CLEAR(self->plan_cache[i].tuple);
     Py_CLEAR(self->slow_get_free_pages);
     Py_CLEAR(self->slow_free_pages);
     Py_CLEAR(self->zones);
@@ -666,6 +732,7 @@ FastPath_dealloc(FastPath *self)
     PyObject_GC_UnTrack(self);
     FastPath_clear(self);
     if (self->state != NULL) {
+        PyBuffer_Release(&self->scratch_view);
         PyBuffer_Release(&self->state_view);
         PyBuffer_Release(&self->owner_view);
         PyBuffer_Release(&self->nxt_view);
@@ -683,6 +750,7 @@ FastPath_dealloc(FastPath *self)
             PyBuffer_Release(&self->pcp_limits_view[z]);
         }
     }
+    Py_XDECREF(self->scratch);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1115,7 +1183,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 4) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 5) < 0) {
         Py_DECREF(module);
         return NULL;
     }

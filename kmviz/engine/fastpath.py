@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-INTERFACE = 4  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 5  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -52,7 +52,7 @@ def attach(kernel: Kernel) -> bool:
         nr_free=tuple(zone.nr_free for zone in kernel.zones),
         free_count=tuple(zone.free_count for zone in kernel.zones),
         direct_map_end=kernel.direct_map_end,
-        record=buddy.record,
+        records=kernel.history.records,
         plans=kernel.page_plans_for_c,
         notify=kernel.notify_each_call,
         slow_get_free_pages=cls.get_free_pages.__get__(kernel),

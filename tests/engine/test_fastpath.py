@@ -44,16 +44,20 @@ def machine_state(k):
     )
 
 
-def churn(k, seed, steps):
+def churn(k, seed, steps, double_frees=0.0):
     """A seeded mix of allocations, frees, double frees and wrong orders, by address.
 
-    Now and then the task moves to another CPU (other per-CPU lists) or every list is drained.
+    Now and then the task moves to another CPU (other per-CPU lists) or every list is drained;
+    ``double_frees``: how often an order-0 page just freed is freed again.
     """
     rng = random.Random(seed)
     live = []
+    freed = []
     for _ in range(steps):
         roll = rng.random()
-        if roll < 0.01:
+        if roll < double_frees and freed:
+            k.free_pages(freed.pop(), 0)
+        elif roll < 0.01:
             k.on_cpu(rng.randrange(k.cpus))
         elif roll < 0.012:
             k.drain_all_pages()
@@ -65,6 +69,8 @@ def churn(k, seed, steps):
         elif roll < 0.97:
             addr, order = live.pop(rng.randrange(len(live)))
             k.free_pages(addr, order)
+            if not order:
+                freed.append(addr)
         elif live:
             addr, order = rng.choice(live)
             k.free_pages(addr, order + rng.choice((-1, 1)))  # a learner's wrong order
@@ -107,6 +113,19 @@ def test_c_and_python_leave_identical_machines(machine, monkeypatch):
     check(fast)
     kinds = {type(event) for event in fast.history}
     assert {PcpPagesDrained, PagesAllocatedZoneLocked} <= kinds  # both pcp paths ran
+
+
+def test_c_and_python_agree_when_silent_double_frees_drop_and_remake_the_plans(monkeypatch):
+    # config="debian": a double free takes a refcount to -1 and the fast paths' plans are
+    # dropped until an allocation finds the page; the C path must not serve from stale plans
+    fast = Kernel(mem="32MiB", memory_map="flat", config="debian")
+    churn(fast, seed=11, steps=4000, double_frees=0.02)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="32MiB", memory_map="flat", config="debian")
+    churn(slow, seed=11, steps=4000, double_frees=0.02)
+    assert machine_state(fast) == machine_state(slow)
+    assert "nonzero _refcount" in fast.dmesg()  # a double-freed page was caught being reused
+    check(fast)
 
 
 def test_observers_are_notified_through_the_c_path():

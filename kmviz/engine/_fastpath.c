@@ -536,6 +536,119 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(alloc_pages_bulk_doc,
+"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next)\n--\n\n"
+"VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count.");
+
+/* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
+ * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark, nothing is
+ * atomic and no page has an underflowed refcount (``underflow`` is empty), a page comes off
+ * this CPU's pcp list; any other page comes from ``alloc_first()`` (the area's first page) or
+ * ``alloc_next()``: Kernel._alloc(), which returns a pfn or -1 (stop).  The first page comes
+ * from the pcp list only if the list holds one: then __alloc_pages() would take that very page
+ * (its first zone passes the same watermark test and rmqueue_pcplist() pops the head), while
+ * for an empty list Kernel._alloc() does the refill.  None, or NULL on a Python error. */
+static PyObject *
+FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6
+        || !PyList_CheckExact(args[2]) || !PyAnySet_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next)");
+        return NULL;
+    }
+    PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
+    Py_ssize_t count = PyLong_AsSsize_t(args[1]);
+    int zone = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 0));
+    long long mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1));
+    int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
+    long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
+    int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
+    int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
+    if (PyErr_Occurred())
+        return NULL;
+    if (zone < 0 || zone >= self->nzones || mt < 0 || mt >= MIGRATE_PCPTYPES) {
+        PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): plan out of range");
+        return NULL;
+    }
+    while (PyList_GET_SIZE(pfns) < count) {
+        int first = PyList_GET_SIZE(pfns) == 0;
+        int cpu = (int)self->cpu[0];
+        int64_t pfn = -1;
+        if (self->free_count[zone][0] - 1 >= mark && !self->atomic[0]
+            && PySet_GET_SIZE(underflow) == 0) {
+            int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, 0));
+            if (!first || self->nxt[list] != list) {
+                pfn = rmqueue_pcplist(self, zone, cpu, 0, mt, record, head, nofrag);
+                if (pfn == -2)
+                    return NULL;
+            }
+        }
+        PyObject *number;
+        if (pfn < 0) {
+            number = PyObject_CallNoArgs(first ? args[4] : args[5]);
+            if (number == NULL)
+                return NULL;
+            pfn = PyLong_AsLongLong(number);
+            if (pfn == -1 && PyErr_Occurred()) {
+                Py_DECREF(number);
+                return NULL;
+            }
+            if (pfn < 0) {
+                Py_DECREF(number);
+                break;
+            }
+        } else {
+            number = PyLong_FromLongLong(pfn);
+            if (number == NULL)
+                return NULL;
+        }
+        int appended = PyList_Append(pfns, number);
+        Py_DECREF(number);
+        if (appended < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(free_pages_bulk_doc,
+"free_pages_bulk(pfns)\n--\n\n"
+"VmallocAPI._free_area_pages(): give back each order-0 page of a vfree()d area; False if\n"
+"one of them needs the Python loop (nothing was changed then).");
+
+/* The loop of VmallocAPI._free_area_pages() (__vunmap()'s __free_pages() of each page) when
+ * every page is a plain allocated order-0 page outside an isolated pageblock: each loses its
+ * owner and goes on this CPU's pcp list as Kernel._free_the_page() puts it.  Freeing one page
+ * changes neither the state nor the pageblock of another allocated page, so checking them all
+ * first is the same as checking each in turn.  True, False if some page is not such a page
+ * (nothing changed: the Python loop and its reports run), NULL on a Python error. */
+static PyObject *
+FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "free_pages_bulk(pfns)");
+        return NULL;
+    }
+    PyObject *pfns = args[0];
+    Py_ssize_t count = PyList_GET_SIZE(pfns);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
+        if (pfn == -1 && PyErr_Occurred())
+            return NULL;
+        if (pfn < 0 || (Py_ssize_t)pfn >= self->state_view.len || self->state[pfn] != ALLOCATED
+            || self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT] == MIGRATE_ISOLATE)
+            Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
+        self->owner[pfn] = 0;    /* OWNER_NONE */
+        if (free_unref_page(self, pfn, self->zone_by_chunk[pfn >> CHUNK_SHIFT], (int)self->cpu[0],
+                            0, self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]) < 0)
+            return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyObject *
 FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -759,6 +872,10 @@ static PyMethodDef FastPath_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, get_free_pages_doc},
     {"free_pages", (PyCFunction)(void (*)(void))FastPath_free_pages,
      METH_FASTCALL | METH_KEYWORDS, free_pages_doc},
+    {"alloc_pages_bulk", (PyCFunction)(void (*)(void))FastPath_alloc_pages_bulk, METH_FASTCALL,
+     alloc_pages_bulk_doc},
+    {"free_pages_bulk", (PyCFunction)(void (*)(void))FastPath_free_pages_bulk, METH_FASTCALL,
+     free_pages_bulk_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1183,7 +1300,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 5) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 6) < 0) {
         Py_DECREF(module);
         return NULL;
     }

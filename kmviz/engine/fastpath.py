@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-INTERFACE = 5  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 6  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -70,6 +70,7 @@ def attach(kernel: Kernel) -> bool:
         kernel.get_free_pages = fast.get_free_pages
         kernel.free_pages = fast.free_pages
         setattr(kernel, "__get_free_pages", fast.get_free_pages)
+        kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._alloc_pages_bulk())
     if kernel._fast_slabs is not kernel.slab_by_pfn:  # a debugged cache: SLUB's checks run
         return True
     slab = SlabFastPath(
@@ -90,7 +91,14 @@ def attach(kernel: Kernel) -> bool:
     return True
 
 
-NAMES = ("get_free_pages", "free_pages", "__get_free_pages", "kmalloc", "kfree")  # attach()'s
+NAMES = (
+    "get_free_pages",
+    "free_pages",
+    "__get_free_pages",
+    "kmalloc",
+    "kfree",
+    "pages_fastpath",
+)  # attach()'s
 
 
 def detach(kernel: Kernel) -> None:

@@ -21,12 +21,13 @@ captures (kmviz/data/boot-vmalloc-areas.json).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .buddy import OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
-from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
 from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
 from .page import Page
@@ -81,6 +82,8 @@ class VmArea:
 class VmallocAPI:
     """Mixin for Kernel: vmalloc/vfree, the kernel page tables, walks and /proc/vmallocinfo."""
 
+    pages_fastpath = None  # the C FastPath while fastpath.attach() has put one in front
+
     def _vmalloc_init(self) -> None:
         self.vmap_areas: dict[int, VmArea] = {}  # live areas by address (vmap_area_root)
         # free_vmap_area_root: all of the address space but the live and unpurged areas, as
@@ -89,6 +92,7 @@ class VmallocAPI:
         self.free_vmap_areas.add(1, (1 << 64) - 1)
         # purge_vmap_area_root: freed areas whose range stays taken until the purge
         self.purge_vmap_areas = VmapRanges(self.seed)
+        self._bulk_plans: dict[int, tuple] = {}  # by GFP mask: (AllocPlan, _bulk_calls())
         self.vmap_lazy_nr = 0  # pages in purge_vmap_areas
         self.deferred_vfree: list[int] = []  # vfree() from interrupt context, done later
         self.pgtable_pfns: set[int] = set()
@@ -293,6 +297,14 @@ class VmallocAPI:
         takes the full __alloc_pages() path for that page.  Fewer than ``count`` pfns means
         the allocator ran out.
         """
+        bulk = self._bulk_calls(gfp) if self.pages_fastpath is not None else None
+        if bulk is not None:  # the same loop in C (_fastpath.c FastPath_alloc_pages_bulk())
+            plan, alloc_first, alloc_next = bulk
+            pfns = []
+            self.pages_fastpath.alloc_pages_bulk(
+                plan, count, pfns, self.refcount_underflow, alloc_first, alloc_next
+            )
+            return pfns
         first = self._alloc(gfp, 0, "__alloc_pages_bulk") if count else -1
         pfns: list[int] = [first] if first >= 0 else []
         if not pfns:
@@ -318,6 +330,43 @@ class VmallocAPI:
                     break
             pfns.append(pfn)
         return pfns
+
+    def _bulk_calls(self, gfp: int) -> tuple | None:
+        """What FastPath.alloc_pages_bulk() needs besides the count: plan, then the two ways
+        to get a page by Kernel._alloc(); None while the C loop could not mirror this one.
+
+        That is before __alloc_pages() first made ``gfp``'s plan, outside the running kernel
+        (boot masks the flags), after a panic, and for a plan the C fast path does not know:
+        no zone, no pcp list for its migratetype, or CMA.
+        """
+        plan = self._plans.get(gfp)
+        cached = self._bulk_plans.get(gfp)
+        if cached is not None and cached[0] is plan:
+            return cached[1]
+        if (
+            plan is None
+            or plan.first_zone is None
+            or plan.migratetype >= MIGRATE_PCPTYPES
+            or plan.alloc_cma
+            or self.boot_stage != "running"
+            or self.panic_message is not None
+        ):
+            return None
+        c_plan = (
+            self.zones.index(plan.first_zone),
+            plan.first_mark,
+            plan.migratetype,
+            plan.record,
+            plan.head,
+            plan.nofragment,
+        )
+        calls = (
+            c_plan,
+            functools.partial(self._alloc, gfp, 0, "__alloc_pages_bulk"),
+            functools.partial(self._alloc, gfp, 0, "__vmalloc_area_node"),
+        )
+        self._bulk_plans[gfp] = (plan, calls)
+        return calls
 
     def _alloc_vmap_area(
         self,
@@ -414,10 +463,7 @@ class VmallocAPI:
             self._nonexistent_area(addr, "vfree")
             return
         self._page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
-        owner = self.buddy.owner
-        for pfn in area.pfns:
-            owner[pfn] = OWNER_NONE
-            self._free(pfn, 0, "__vunmap")
+        self._free_area_pages(area.pfns)
         self.nr_vmalloc_pages -= len(area.pfns)
         if area.vpages:
             self._vfree_now(area.array)
@@ -425,6 +471,16 @@ class VmallocAPI:
             self.kfree(area.array)
         self._free_vmap_area_noflush(area)
         self.history.append_object(VmallocFreed(addr, deferred=False))
+
+    def _free_area_pages(self, pfns: list[int]) -> None:
+        """__vunmap()'s loop (mm/vmalloc.c L2772): each page leaves the area and is freed."""
+        fast = self.pages_fastpath
+        if fast is not None and fast.free_pages_bulk(pfns):  # the same loop in C
+            return
+        owner = self.buddy.owner
+        for pfn in pfns:
+            owner[pfn] = OWNER_NONE
+            self._free(pfn, 0, "__vunmap")
 
     def _run_deferred_vfree(self) -> None:
         """delayed_vfree_work(): free what interrupt handlers asked to free."""

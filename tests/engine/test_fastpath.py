@@ -13,9 +13,11 @@ from kmviz import (
     GFP_HIGHUSER,
     GFP_HIGHUSER_MOVABLE,
     GFP_KERNEL,
+    PAGE_OFFSET,
     Kernel,
 )
 from kmviz.engine import fastpath
+from kmviz.engine.constants import MIGRATE_ISOLATE
 from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
 
@@ -205,3 +207,146 @@ def test_the_built_extension_has_the_interface_fastpath_expects():
     # a build from an older _fastpath.c (other keywords) is left unused, not called wrongly
     built = pytest.importorskip("kmviz.engine._fastpath")
     assert built.INTERFACE == fastpath.INTERFACE and fastpath.FastPath is built.FastPath
+
+
+def vmalloc_churn(k, seed, steps):
+    """A seeded mix of vmalloc, vzalloc and vfree of 1-40 pages among page churn: the areas'
+    pages come off the pcp lists, from refills, and from __alloc_pages() once memory is short
+    (until the OOM killer and failed vmallocs); some calls run under a spinlock, some vfrees in
+    an interrupt (deferred), the task moves between CPUs, the lists are drained and pages are
+    freed twice."""
+    rng = random.Random(seed)
+    areas, pages = [], []
+    for _ in range(steps):
+        roll = rng.random()
+        if roll < 0.02:
+            k.on_cpu(rng.randrange(k.cpus))
+        elif roll < 0.03:
+            k.drain_all_pages()
+        elif roll < 0.033 and pages:  # a double free: "debian" takes the refcount to -1
+            addr = pages.pop()
+            k.free_pages(addr, 0)
+            k.free_pages(addr, 0)
+        elif roll < 0.2:
+            addr = k.get_free_pages(GFP_KERNEL | __GFP_NORETRY, 0)
+            if addr:
+                pages.append(addr)
+        elif roll < 0.3 and pages:
+            k.free_pages(pages.pop(rng.randrange(len(pages))), 0)
+        elif roll < 0.75 or not areas:
+            allocate = k.vzalloc if roll < 0.35 else k.vmalloc
+            size = rng.randint(1, 40) * 4096 - rng.randrange(4096)
+            if roll < 0.32:
+                with k.spin_lock("bench_lock"):  # atomic: every page takes __alloc_pages()
+                    addr = allocate(size)
+            else:
+                addr = allocate(size)
+            if addr:
+                areas.append(addr)
+        elif roll < 0.77:
+            with k.irq():
+                k.vfree(areas.pop(rng.randrange(len(areas))))
+        else:
+            k.vfree(areas.pop(rng.randrange(len(areas))))
+
+
+def vmalloc_state(k):
+    tables = k.page_tables
+    return (
+        machine_state(k),
+        bytes(k.buddy.owner),
+        k.cat("/proc/vmallocinfo"),
+        sorted(k.refcount_underflow),
+        {pfn: tables.entries(pfn) for pfn in tables.table_pages()},
+        list(k.history),
+    )
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        {"mem": "24MiB", "memory_map": "flat", "boot_reserved": False, "cpus": 2},
+        {"mem": "128MiB", "cpus": 4},
+        {"mem": "32MiB", "memory_map": "flat", "config": "debian"},
+    ],
+    ids=["24MiB-runs-out", "128MiB-pc", "32MiB-debian"],
+)
+def test_vmalloc_c_page_loops_and_python_leave_identical_machines(machine, monkeypatch):
+    fast = Kernel(**machine)
+    assert fast.pages_fastpath is not None  # vmalloc's page loops run in C
+    vmalloc_churn(fast, seed=11, steps=3000)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    assert slow.pages_fastpath is None
+    vmalloc_churn(slow, seed=11, steps=3000)
+    assert vmalloc_state(fast) == vmalloc_state(slow)
+    check(fast)
+
+
+def fast_and_slow(monkeypatch, scenario, **machine):
+    """vmalloc_state() of two machines after ``scenario(k)``: with the C path, then without."""
+    fast = Kernel(**machine)
+    assert fast.pages_fastpath is not None
+    scenario(fast)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    scenario(slow)
+    return vmalloc_state(fast), vmalloc_state(slow)
+
+
+def test_an_area_first_page_off_an_empty_pcp_list_goes_through_alloc_pages(monkeypatch):
+    # Normal keeps free pages above its mark, but only in movable pageblocks that each hold
+    # an allocated page: the unmovable list's refill (ALLOC_NOFRAGMENT, whole pageblocks only)
+    # fails, and __alloc_pages() halves the CPU's free_factor (3 after the frees) as often as
+    # the Python loop's first call does, not once more.
+    def scenario(k):
+        k.vfree(k.vmalloc(4096))  # the page tables and the page array's slab exist
+        normal = k.zone("Normal")
+        pfn = lambda addr: (addr - PAGE_OFFSET) >> 12  # noqa: E731
+        held = []
+        while normal.start_pfn <= pfn(addr := k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0)):
+            held.append(addr)
+        k.free_pages(addr, 0)
+        for addr in held:
+            if pfn(addr) % 512:
+                k.free_pages(addr, 0)
+        while normal.start_pfn <= pfn(k.get_free_pages(GFP_KERNEL, 0)):
+            pass  # until Normal's unmovable pages are gone
+        more = [k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0) for _ in range(3000)]
+        for addr in more:
+            k.free_pages(addr, 0)
+        assert normal.pcp_free_factor[0] > 1
+        assert k.vmalloc(4096)
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="4200MiB", memory_map="flat")
+    assert fast == slow
+
+
+def test_an_area_pages_go_through_alloc_pages_while_a_refcount_is_below_zero(monkeypatch):
+    # config="debian": a silent double free leaves a page at refcount -1 on the pcp list;
+    # while one is, every page of an area comes from __alloc_pages(), whose prep_new_page()
+    # sets the refcount of the page it hands out back to 1
+    def scenario(k):
+        k.vfree(k.vmalloc(8 * 4096))  # the page tables and the page array's slab exist
+        below_zero, other = k.get_free_pages(GFP_KERNEL, 0), k.get_free_pages(GFP_KERNEL, 0)
+        k.free_pages(below_zero, 0)
+        k.free_pages(below_zero, 0)
+        k.free_pages(other, 0)  # on the list's head, before the page at refcount -1
+        assert k.refcount_underflow
+        assert k.vmalloc(8 * 4096)
+        assert not k.refcount_underflow
+
+    machine = {"mem": "64MiB", "memory_map": "flat", "config": "debian"}
+    fast, slow = fast_and_slow(monkeypatch, scenario, **machine)
+    assert fast == slow
+
+
+def test_vfree_of_a_page_in_an_isolated_pageblock_skips_the_pcp_list(monkeypatch):
+    def scenario(k):
+        addr = k.vmalloc(8 * 4096)
+        pfn = k.vmalloc_to_page(addr + 3 * 4096).pfn
+        k.buddy.set_pageblock_migratetype(pfn // 512, MIGRATE_ISOLATE)
+        k.vfree(addr)
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="32MiB", memory_map="flat")
+    assert fast == slow

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 
 from kmviz import __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, MAX_ORDER, Kernel
+from kmviz.engine import fastpath
 from kmviz.engine.constants import DEFAULT_COMM
-from kmviz.engine.events import CompactionFinished
+from kmviz.engine.events import CompactionFinished, MemoryReclaimed
 from kmviz.engine.invariants import check, check_slabs
 from kmviz.workloads import UptimeReport, uptime
 
@@ -155,6 +156,27 @@ def test_the_same_seed_gives_the_same_machine():
     assert k1.cat("/proc/buddyinfo") == k2.cat("/proc/buddyinfo")
     assert len(k1.history) == len(k2.history)
     assert dataclasses.replace(r1, wall_seconds=0) == dataclasses.replace(r2, wall_seconds=0)
+
+
+def test_the_c_fast_path_and_pure_python_age_a_machine_identically(monkeypatch):
+    # reclaim and process exits free their pages through the C path when it is attached
+    def aged():
+        k = Kernel(mem="64MiB", seed=0, memory_map="flat")
+        uptime(k, ops=20_000)  # fills 64 MiB: kswapd reclaims, processes exit
+        buddy = k.buddy
+        return k, (
+            *(bytes(a) for a in (buddy.state, buddy.owner, buddy.nxt, buddy.prv)),
+            [(bytes(z.nr_free), z.free_pages, bytes(z.pcp_count)) for z in k.zones],
+            bytes(k.history.records),
+            k.dmesg(),
+        )
+
+    fast, with_c = aged()
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow, in_python = aged()
+    assert "free_pages" in fast.__dict__ and "free_pages" not in slow.__dict__
+    assert any(isinstance(e, MemoryReclaimed) and e.pages for e in fast.history)
+    assert with_c == in_python
 
 
 def test_another_seed_gives_another_machine():

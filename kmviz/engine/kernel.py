@@ -1602,10 +1602,31 @@ class Kernel(
     def _reap_task(self, task: Task) -> None:
         """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
         self.pinned_pfns.difference_update(task.pages)  # the pins die with the mappings
-        for pfn in task.pages:
-            self.buddy.owner[pfn] = 0  # unmapped and off the LRU: a plain page to free
-            self._free(pfn, 0, "exit_mmap")
+        self._free_lru_pages(task.pages, "exit_mmap")
         task.pages = []
+
+    def _free_lru_pages(self, pfns: list[int], caller: str) -> None:
+        """Take order-0 pages off the LRU and free each, in order, as ``caller`` does.
+
+        Unmapped and off the LRU, each is a plain page: __free_pages() of it is what
+        free_pages() does for a plain block, so while nothing observes each call the C fast
+        path's free_pages() (fastpath.attach()) frees it; a page in any other state, or every
+        page while a view observes each call or without the C path, goes through _free().
+        """
+        owner = self.buddy.owner
+        fast_free = self.__dict__.get("free_pages")  # the C path, if attached
+        if fast_free is None or self.notify_each_call[0]:
+            for pfn in pfns:
+                owner[pfn] = 0
+                self._free(pfn, 0, caller)
+            return
+        state = self.buddy.state
+        for pfn in pfns:
+            owner[pfn] = 0
+            if state[pfn] == ALLOCATED:
+                fast_free(PAGE_OFFSET + (pfn << PAGE_SHIFT), 0)
+            else:
+                self._free(pfn, 0, caller)
 
     def _count_lru_pages(self, start: int, end: int) -> int:
         """Pages in [start, end) on an LRU list (PageLRU()): page cache and user tasks' memory.

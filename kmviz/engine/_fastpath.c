@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <structmember.h>   /* T_OBJECT_EX: the slab objects' fields */
 
 #define MAX_ORDER 11
 #define LIST_STRIDE 6          /* MIGRATE_TYPES: list heads per order in a zone */
@@ -894,11 +895,33 @@ static PyTypeObject FastPathType = {
 
 
 /* ---------------------------------------------------------------------------------------
- * kmalloc() / kfree() of slab objects: the same two fast paths as SlabAPI.kmalloc() and
- * SlabAPI.kfree() in kmviz/engine/kmalloc.py, on the same Python objects (the caches'
- * slabs, freelists, partial lists and requested-size dicts).  Anything else goes to the
- * Python methods.
+ * Slab objects: kmalloc() / kfree() and kmem_cache_alloc() / kmem_cache_free(), the same
+ * paths as SlabAPI's methods in kmviz/engine/kmalloc.py for a cache without SLUB's debugging,
+ * on the same Python objects (the caches' slabs, freelists, partial lists and requested-size
+ * dicts):
+ *   allocation  slab_alloc_node(): the next free object of the CPU's active slab, refilling
+ *               it (___slab_alloc()) from the CPU's partial list, else the node's
+ *               (get_partial_node(), which moves more slabs to the CPU's list);
+ *   free        __slab_free() of a live object: back on its slab's freelist; a full slab
+ *               joins the CPU's partial list (put_cpu_partial(), draining a full list through
+ *               the Python __unfreeze_partials()), an empty one on the node's list beyond
+ *               min_partial goes back to the page allocator (Python _slab_emptied()).
+ * A new slab, a large kmalloc, every bad argument or mistake, a debugged cache, atomic
+ * context and a call observers must hear of at once go to the Python methods, which are the
+ * reference.  Slab and KmemCache are dataclasses with __slots__: their fields are read and
+ * written where their member descriptors keep them, as those descriptors do.
  * ------------------------------------------------------------------------------------- */
+
+#define KMALLOC_MAX_CACHE_SIZE 8192
+
+typedef struct {              /* where each field sits in a Slab instance */
+    Py_ssize_t cache, objects, freelist, base, frozen;
+} SlabFields;
+
+typedef struct {              /* ... and in a KmemCache instance */
+    Py_ssize_t size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
+    Py_ssize_t cpu_slab, percpu_partial, partial, requested;
+} CacheFields;
 
 typedef struct {
     PyObject_HEAD
@@ -906,287 +929,388 @@ typedef struct {
     PyObject *slab_by_pfn;    /* {pfn: slab} */
     PyObject *records_append; /* history.records.append */
     PyObject *objects;        /* history.objects (list) */
-    PyObject *slab_emptied;   /* kernel._slab_emptied */
-    PyObject *put_cpu_partial;   /* kernel._put_cpu_partial: when the CPU's list drains */
-    PyObject *get_partial_node;  /* kernel._get_partial_node: a slab from the node's list */
-    PyObject *slow_kmalloc;
-    PyObject *slow_kfree;
+    PyObject *slab_emptied;   /* kernel._slab_emptied(slab): an empty slab may be discarded */
+    PyObject *unfreeze_partials;  /* kernel._unfreeze_partials(cache, slabs): a drain */
+    PyObject *slab_type, *cache_type;   /* slab.Slab, slab.KmemCache */
+    PyObject *slow_kmalloc, *slow_kfree, *slow_kmem_cache_alloc, *slow_kmem_cache_free;
+    SlabFields slab;
+    CacheFields cache;
+    long long debug_flags;    /* SLAB_DEBUG_FLAGS: such a cache runs SLUB's checks in Python */
+    long long gfp_mask;       /* __GFP_BITS_MASK: a mask within it is its own gfp_t() */
     Py_buffer atomic_view, notify_view;
     int8_t *atomic;
     int8_t *notify;           /* nonzero while observers hear of every call */
 } SlabFastPath;
 
-static PyObject *s_cpu_slab, *s_percpu_partial, *s_partial, *s_freelist, *s_base, *s_size;
-static PyObject *s_requested;
-static PyObject *s_cache, *s_objects, *s_kmalloc, *s_kfree, *s_frozen, *s_cpu_partial_slabs;
-static PyObject *s_slab_frozen;
+/* the compact events' tags (history.COMPACT_EVENTS) */
+static PyObject *s_kmalloc, *s_kfree, *s_kmem_cache_alloc, *s_kmem_cache_free, *s_slab_frozen;
 
-/* 1 if ``obj.name`` is true, 0 if not, -1 on an error */
 static int
-attr_true(PyObject *obj, PyObject *name)
+slab_names_init(void)
 {
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL)
-        return -1;
-    int truth = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth;
+    struct { PyObject **name; const char *text; } names[] = {
+        {&s_kmalloc, "kmalloc"}, {&s_kfree, "kfree"}, {&s_kmem_cache_alloc, "kmem_cache_alloc"},
+        {&s_kmem_cache_free, "kmem_cache_free"}, {&s_slab_frozen, "slab_frozen"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return -1;
+    return 0;
 }
 
+/* A field of a slotted instance: its value (borrowed), never unset in kmviz's dataclasses. */
+#define FIELD(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+static long long
+int_field(PyObject *obj, Py_ssize_t offset)
+{
+    return PyLong_AsLongLong(FIELD(obj, offset));
+}
+
+/* slab.base: a direct-map address, above LLONG_MAX */
+static unsigned long long
+base_field(SlabFastPath *self, PyObject *slab)
+{
+    return PyLong_AsUnsignedLongLong(FIELD(slab, self->slab.base));
+}
+
+static void
+set_field(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    Py_XSETREF(FIELD(obj, offset), Py_NewRef(value));
+}
+
+/* The offset of field ``name`` in instances of ``type``, from its slot's member descriptor. */
+static int
+field_offset(PyObject *type, const char *name, Py_ssize_t *offset)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    if (descr == NULL)
+        return -1;
+    int slot = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+               && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+    if (slot)
+        *offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    else
+        PyErr_Format(PyExc_TypeError, "%R.%s is not a slot", type, name);
+    Py_DECREF(descr);
+    return slot ? 0 : -1;
+}
+
+/* history.append_object(event): a record pointing at it, then the event; steals ``event``. */
 static int
 append_event(SlabFastPath *self, PyObject *event)
 {
+    if (event == NULL)
+        return -1;
     PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(self->objects) << 2);
-    if (index == NULL)
-        return -1;
-    PyObject *result = PyObject_CallOneArg(self->records_append, index);
-    Py_DECREF(index);
-    if (result == NULL)
-        return -1;
-    Py_DECREF(result);
-    return PyList_Append(self->objects, event);
+    PyObject *result = index == NULL ? NULL : PyObject_CallOneArg(self->records_append, index);
+    Py_XDECREF(index);
+    int failed = result == NULL || PyList_Append(self->objects, event) < 0;
+    Py_XDECREF(result);
+    Py_DECREF(event);
+    return failed ? -1 : 0;
 }
 
+/* list.pop(): the last item (a new reference) of a non-empty list. */
+static PyObject *
+pop_last(PyObject *list)
+{
+    Py_ssize_t last = PyList_GET_SIZE(list) - 1;
+    PyObject *item = PyList_GET_ITEM(list, last);
+    Py_SET_SIZE(list, last);   /* the reference moves to the caller */
+    return item;
+}
+
+/* list.pop(0): the first item (a new reference) of a non-empty list. */
+static PyObject *
+pop_first(PyObject *list)
+{
+    PyObject *item = Py_NewRef(PyList_GET_ITEM(list, 0));
+    if (PyList_SetSlice(list, 0, 1, NULL) < 0) {
+        Py_DECREF(item);
+        return NULL;
+    }
+    return item;
+}
+
+/* SlabAPI._get_partial_node(): the node's first partial slab (a new reference); with a per-CPU
+ * partial list, the next ones go there until more than half of cpu_partial_slabs have. */
+static PyObject *
+get_partial_node(SlabFastPath *self, PyObject *cache)
+{
+    PyObject *partial = FIELD(cache, self->cache.partial);
+    PyObject *slab = pop_first(partial);
+    if (slab == NULL)
+        return NULL;
+    long long most = int_field(cache, self->cache.cpu_partial_slabs);
+    PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
+    for (long long moved = 0; PyList_GET_SIZE(partial) && most && moved <= most / 2; moved++) {
+        PyObject *extra = pop_first(partial);
+        if (extra == NULL)
+            goto error;
+        set_field(extra, self->slab.frozen, Py_True);
+        int failed = PyList_Append(percpu, extra) < 0
+                     || append_event(self, PyTuple_Pack(2, s_slab_frozen, extra)) < 0;
+        Py_DECREF(extra);
+        if (failed)
+            goto error;
+    }
+    return slab;
+error:
+    Py_DECREF(slab);
+    return NULL;
+}
+
+/* SlabAPI._slab_alloc() of a cache without debugging, short of a new slab: 1 with the
+ * object's address in *out, 0 if the cache needs a new slab (nothing changed), -1 on an
+ * error.  ``requested`` and ``gfp`` go into the cache's requested sizes and the event. */
+static int
+slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp,
+           PyObject *tag, PyObject **out)
+{
+    PyObject *slab = FIELD(cache, self->cache.cpu_slab);
+    if (slab == Py_None || PyList_GET_SIZE(FIELD(slab, self->slab.freelist)) == 0) {
+        /* ___slab_alloc(): the full active slab leaves (on no list); the CPU's newest partial
+           slab becomes the active one, else get_partial_node()'s */
+        PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
+        if (PyList_GET_SIZE(percpu) == 0 && PyList_GET_SIZE(FIELD(cache, self->cache.partial)) == 0)
+            return 0;
+        if (slab != Py_None)
+            set_field(slab, self->slab.frozen, Py_False);
+        slab = PyList_GET_SIZE(percpu) ? pop_last(percpu) : get_partial_node(self, cache);
+        if (slab == NULL)
+            return -1;
+        set_field(slab, self->slab.frozen, Py_True);
+        Py_SETREF(FIELD(cache, self->cache.cpu_slab), slab);
+    }
+    PyObject *item = pop_last(FIELD(slab, self->slab.freelist));
+    long long index = PyLong_AsLongLong(item);
+    Py_DECREF(item);
+    unsigned long long addr = base_field(self, slab)
+                              + (unsigned long long)(index * int_field(cache, self->cache.size));
+    PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
+    if (ptr == NULL || PyDict_SetItem(FIELD(cache, self->cache.requested), ptr, requested) < 0
+        || append_event(self, PyTuple_Pack(5, tag, ptr, requested, gfp, cache)) < 0) {
+        Py_XDECREF(ptr);
+        return -1;
+    }
+    *out = ptr;
+    return 1;
+}
+
+/* SlabAPI._kfree()'s end for a live object ``ptr`` (== addr) of ``slab``, whose cache is not
+ * debugged (``expected``: the cache kmem_cache_free() was given, else NULL): 1 when freed,
+ * 0 when the Python method must judge (nothing changed), -1 on an error. */
+static int
+slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
+          unsigned long long addr)
+{
+    PyObject *cache = FIELD(slab, self->slab.cache);
+    if ((expected != NULL && expected != cache)
+        || int_field(cache, self->cache.flags) & self->debug_flags)
+        return 0;
+    PyObject *freelist = FIELD(slab, self->slab.freelist);
+    int frozen = FIELD(slab, self->slab.frozen) == Py_True;
+    /* __slab_free(): a full slab on no list goes to the CPU's partial list */
+    int put = PyList_GET_SIZE(freelist) == 0 && !frozen;
+    long long most = int_field(cache, self->cache.cpu_partial_slabs);
+    if (put && most <= 0)
+        return 0;
+    if (PyDict_DelItem(FIELD(cache, self->cache.requested), ptr) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            return -1;
+        PyErr_Clear();   /* not a live object: freed twice, or inside one */
+        return 0;
+    }
+    PyObject *event = expected == NULL ? PyTuple_Pack(2, s_kfree, ptr)
+                                       : PyTuple_Pack(3, s_kmem_cache_free, ptr, cache);
+    if (append_event(self, event) < 0)
+        return -1;
+    long long index = (long long)(addr - base_field(self, slab)) / int_field(cache, self->cache.size);
+    PyObject *number = PyLong_FromLongLong(index);
+    int failed = number == NULL || PyList_Append(freelist, number) < 0;
+    Py_XDECREF(number);
+    if (failed)
+        return -1;
+    if (put) {
+        PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
+        PyObject *drained = NULL;
+        if (PyList_GET_SIZE(percpu) >= most) {   /* put_cpu_partial(drain=1): a full list */
+            drained = percpu;
+            if ((percpu = PyList_New(0)) == NULL)
+                return -1;
+            FIELD(cache, self->cache.percpu_partial) = percpu;   /* drained's reference */
+        }
+        set_field(slab, self->slab.frozen, Py_True);
+        if (PyList_Append(percpu, slab) < 0
+            || append_event(self, PyTuple_Pack(2, s_slab_frozen, slab)) < 0) {
+            Py_XDECREF(drained);
+            return -1;
+        }
+        if (drained != NULL) {
+            PyObject *done = PyObject_CallFunctionObjArgs(self->unfreeze_partials, cache,
+                                                          drained, NULL);
+            Py_DECREF(drained);
+            if (done == NULL)
+                return -1;
+            Py_DECREF(done);
+        }
+    } else if (!frozen && PyList_GET_SIZE(freelist) == int_field(slab, self->slab.objects)
+               && PyList_GET_SIZE(FIELD(cache, self->cache.partial))
+                  >= int_field(cache, self->cache.min_partial)) {
+        PyObject *done = PyObject_CallOneArg(self->slab_emptied, slab);   /* discarded */
+        if (done == NULL)
+            return -1;
+        Py_DECREF(done);
+    }
+    return 1;
+}
+
+/* The slab of the direct-map address ``ptr`` (borrowed) and the address, or NULL (with an
+ * exception only on an error). */
+static PyObject *
+slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
+{
+    if (!PyLong_CheckExact(ptr))
+        return NULL;
+    *addr = PyLong_AsUnsignedLongLong(ptr);
+    if ((*addr == (unsigned long long)-1 && PyErr_Occurred()) || *addr < PAGE_OFFSET) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong((*addr - PAGE_OFFSET) >> PAGE_SHIFT);
+    if (key == NULL)
+        return NULL;
+    PyObject *slab = PyDict_GetItemWithError(self->slab_by_pfn, key);
+    Py_DECREF(key);
+    return slab;
+}
+
+/* kmalloc(size, gfp): a slab-sized request under a mask the Python method has seen. */
 static PyObject *
 SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames)
 {
-    if (kwnames != NULL)
-        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, kwnames);
-    if (nargs != 2 || self->notify[0] || self->atomic[0]
+    if (kwnames != NULL || nargs != 2 || self->notify[0] || self->atomic[0]
         || !PyLong_CheckExact(args[0]))
-        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, kwnames);
     long size = PyLong_AsLong(args[0]);
-    if (size < 1 || size > 8192) {
-        PyErr_Clear();
+    PyObject *table = NULL;
+    if (size < 1 || size > KMALLOC_MAX_CACHE_SIZE
+        || (table = PyDict_GetItemWithError(self->tables, args[1])) == NULL) {
+        PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     }
-    PyObject *table = PyDict_GetItemWithError(self->tables, args[1]);
-    if (table == NULL) {
-        if (PyErr_Occurred())
-            PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
+    PyObject *ptr;
+    int done = slab_alloc(self, PyList_GET_ITEM(table, size), args[0], args[1], s_kmalloc, &ptr);
+    if (done == 0)
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
-    }
-    PyObject *cache = PyList_GET_ITEM(table, size);
-    PyObject *slab = PyObject_GetAttr(cache, s_cpu_slab);
-    PyObject *freelist = NULL, *result = NULL;
-    if (slab == NULL)
-        return NULL;
-    if (slab != Py_None && (freelist = PyObject_GetAttr(slab, s_freelist)) == NULL)
-        goto out;
-    if (slab == Py_None || PyList_GET_SIZE(freelist) == 0) {
-        /* ___slab_alloc(): the CPU's newest partial slab becomes the active one, else
-           get_partial_node()'s; the full one leaves (on no list) */
-        PyObject *partial = PyObject_GetAttr(cache, s_percpu_partial);
-        PyObject *node = partial == NULL ? NULL : PyObject_GetAttr(cache, s_partial);
-        if (node == NULL) {
-            Py_XDECREF(partial);
-            goto out;
-        }
-        Py_ssize_t count = PyList_GET_SIZE(partial);
-        if (count == 0 && PyList_GET_SIZE(node) == 0) {
-            Py_DECREF(partial);
-            Py_DECREF(node);
-            result = PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
-            goto out;
-        }
-        Py_DECREF(node);
-        if (slab != Py_None && PyObject_SetAttr(slab, s_frozen, Py_False) < 0) {
-            Py_DECREF(partial);
-            goto out;
-        }
-        Py_XDECREF(freelist);
-        freelist = NULL;
-        Py_DECREF(slab);
-        int failed;
-        if (count) {
-            slab = Py_NewRef(PyList_GET_ITEM(partial, count - 1));
-            failed = PyList_SetSlice(partial, count - 1, count, NULL) < 0;
-        } else {
-            slab = PyObject_CallOneArg(self->get_partial_node, cache);
-            failed = slab == NULL;
-        }
-        Py_DECREF(partial);
-        if (slab == NULL)
-            goto out;
-        failed = failed || PyObject_SetAttr(slab, s_frozen, Py_True) < 0
-                 || PyObject_SetAttr(cache, s_cpu_slab, slab) < 0;
-        freelist = failed ? NULL : PyObject_GetAttr(slab, s_freelist);
-        if (freelist == NULL)
-            goto out;
-        if (PyList_GET_SIZE(freelist) == 0) {
-            result = PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
-            goto out;
-        }
-    }
-    Py_ssize_t last = PyList_GET_SIZE(freelist) - 1;
-    long long index = PyLong_AsLongLong(PyList_GET_ITEM(freelist, last));
-    if (PyList_SetSlice(freelist, last, last + 1, NULL) < 0)
-        goto out;
-    PyObject *base = PyObject_GetAttr(slab, s_base);
-    PyObject *slot = PyObject_GetAttr(cache, s_size);
-    if (base == NULL || slot == NULL) {
-        Py_XDECREF(base);
-        Py_XDECREF(slot);
-        goto out;
-    }
-    unsigned long long addr = PyLong_AsUnsignedLongLong(base)
-                              + (unsigned long long)index * PyLong_AsUnsignedLongLong(slot);
-    Py_DECREF(base);
-    Py_DECREF(slot);
-    PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
-    PyObject *requested = PyObject_GetAttr(cache, s_requested);
-    if (ptr == NULL || requested == NULL || PyDict_SetItem(requested, ptr, args[0]) < 0) {
-        Py_XDECREF(ptr);
-        Py_XDECREF(requested);
-        goto out;
-    }
-    Py_DECREF(requested);
-    PyObject *event = PyTuple_Pack(5, s_kmalloc, ptr, args[0], args[1], cache);
-    if (event == NULL || append_event(self, event) < 0) {
-        Py_XDECREF(event);
-        Py_DECREF(ptr);
-        goto out;
-    }
-    Py_DECREF(event);
-    result = ptr;
-out:
-    Py_XDECREF(freelist);
-    Py_XDECREF(slab);
-    return result;
+    return done < 0 ? NULL : ptr;
 }
 
+/* kfree(addr): a live object of a slab. */
 static PyObject *
 SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
 {
-    if (kwnames != NULL)
+    if (kwnames != NULL || nargs != 1 || self->notify[0])
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, kwnames);
-    if (nargs != 1 || self->notify[0] || !PyLong_CheckExact(args[0]))
+    unsigned long long addr;
+    PyObject *slab = slab_of(self, args[0], &addr);
+    int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0) : slab_free(self, slab, NULL, args[0], addr);
+    if (done == 0)
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
-    unsigned long long addr = PyLong_AsUnsignedLongLong(args[0]);
-    if ((addr == (unsigned long long)-1 && PyErr_Occurred()) || addr < PAGE_OFFSET) {
+    return done < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+/* A cache kmem_cache_alloc() / kmem_cache_free() may take here: a live KmemCache without
+ * SLUB's debugging. */
+static int
+plain_cache(SlabFastPath *self, PyObject *cache)
+{
+    return Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
+           && int_field(cache, self->cache.refcount) != 0
+           && !(int_field(cache, self->cache.flags) & self->debug_flags);
+}
+
+/* kmem_cache_alloc(cache, gfp): a mask that is its own gfp_t(). */
+static PyObject *
+SlabFastPath_kmem_cache_alloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs != 2 || self->notify[0] || self->atomic[0]
+        || !PyLong_CheckExact(args[1]) || !plain_cache(self, args[0]))
+        return PyObject_Vectorcall(self->slow_kmem_cache_alloc, args, nargs, kwnames);
+    long long gfp = PyLong_AsLongLong(args[1]);
+    PyObject *ptr;
+    int done = 0;
+    if (gfp >= 0 && !(gfp & ~self->gfp_mask))
+        done = slab_alloc(self, args[0], FIELD(args[0], self->cache.object_size), args[1],
+                          s_kmem_cache_alloc, &ptr);
+    if (done == 0) {
         PyErr_Clear();
-        return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
+        return PyObject_Vectorcall(self->slow_kmem_cache_alloc, args, nargs, NULL);
     }
-    PyObject *key = PyLong_FromUnsignedLongLong((addr - PAGE_OFFSET) >> PAGE_SHIFT);
-    if (key == NULL)
-        return NULL;
-    PyObject *slab = PyDict_GetItemWithError(self->slab_by_pfn, key);   /* borrowed */
-    Py_DECREF(key);
-    if (slab == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
-    }
-    Py_INCREF(slab);
-    PyObject *result = NULL, *cache = NULL, *requested = NULL, *freelist = NULL;
-    PyObject *partial = NULL;
-    if ((cache = PyObject_GetAttr(slab, s_cache)) == NULL
-        || (requested = PyObject_GetAttr(cache, s_requested)) == NULL
-        || (freelist = PyObject_GetAttr(slab, s_freelist)) == NULL)
-        goto out;
-    int frozen = attr_true(slab, s_frozen);
-    if (frozen < 0)
-        goto out;
-    /* a full slab on no list goes to the CPU's partial list (put_cpu_partial()); caches
-       without one (debugged) take the Python path */
-    int put = PyList_GET_SIZE(freelist) == 0 && !frozen;
-    Py_ssize_t most = 0;
-    int live = PyDict_Contains(requested, args[0]);
-    if (live < 0)
-        goto out;
-    if (live && put) {
-        PyObject *limit = PyObject_GetAttr(cache, s_cpu_partial_slabs);
-        if (limit == NULL || (partial = PyObject_GetAttr(cache, s_percpu_partial)) == NULL) {
-            Py_XDECREF(limit);
-            goto out;
-        }
-        most = PyLong_AsSsize_t(limit);
-        Py_DECREF(limit);
-        if (most == -1 && PyErr_Occurred())
-            goto out;
-        live = most > 0;
-    }
-    if (!live) {
-        result = PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
-        goto out;
-    }
-    if (PyDict_DelItem(requested, args[0]) < 0)
-        goto out;
-    PyObject *event = PyTuple_Pack(2, s_kfree, args[0]);
-    if (event == NULL || append_event(self, event) < 0) {
-        Py_XDECREF(event);
-        goto out;
-    }
-    Py_DECREF(event);
-    PyObject *base = PyObject_GetAttr(slab, s_base);
-    PyObject *slot = PyObject_GetAttr(cache, s_size);
-    PyObject *objects = PyObject_GetAttr(slab, s_objects);
-    if (base == NULL || slot == NULL || objects == NULL) {
-        Py_XDECREF(base);
-        Py_XDECREF(slot);
-        Py_XDECREF(objects);
-        goto out;
-    }
-    unsigned long long index = (addr - PyLong_AsUnsignedLongLong(base))
-                               / PyLong_AsUnsignedLongLong(slot);
-    Py_ssize_t capacity = PyLong_AsSsize_t(objects);
-    Py_DECREF(base);
-    Py_DECREF(slot);
-    Py_DECREF(objects);
-    PyObject *number = PyLong_FromUnsignedLongLong(index);
-    if (number == NULL || PyList_Append(freelist, number) < 0) {
-        Py_XDECREF(number);
-        goto out;
-    }
-    Py_DECREF(number);
-    if (put && PyList_GET_SIZE(partial) < most) {
-        if (PyObject_SetAttr(slab, s_frozen, Py_True) < 0 || PyList_Append(partial, slab) < 0)
-            goto out;
-        event = PyTuple_Pack(2, s_slab_frozen, slab);
-        if (event == NULL || append_event(self, event) < 0) {
-            Py_XDECREF(event);
-            goto out;
-        }
-        Py_DECREF(event);
-    } else if (put) {   /* the list is full: it drains */
-        PyObject *done = PyObject_CallOneArg(self->put_cpu_partial, slab);
-        if (done == NULL)
-            goto out;
-        Py_DECREF(done);
-    } else if (PyList_GET_SIZE(freelist) == capacity && !frozen) {
-        PyObject *done = PyObject_CallOneArg(self->slab_emptied, slab);
-        if (done == NULL)
-            goto out;
-        Py_DECREF(done);
-    }
-    result = Py_NewRef(Py_None);
-out:
-    Py_XDECREF(partial);
-    Py_XDECREF(freelist);
-    Py_XDECREF(requested);
-    Py_XDECREF(cache);
-    Py_DECREF(slab);
-    return result;
+    return done < 0 ? NULL : ptr;
+}
+
+/* kmem_cache_free(cache, addr): a live object of that cache. */
+static PyObject *
+SlabFastPath_kmem_cache_free(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs != 2 || self->notify[0] || !plain_cache(self, args[0]))
+        return PyObject_Vectorcall(self->slow_kmem_cache_free, args, nargs, kwnames);
+    unsigned long long addr;
+    PyObject *slab = slab_of(self, args[1], &addr);
+    int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0)
+                            : slab_free(self, slab, args[0], args[1], addr);
+    if (done == 0)
+        return PyObject_Vectorcall(self->slow_kmem_cache_free, args, nargs, NULL);
+    return done < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *keywords[] = {"tables", "slab_by_pfn", "notify", "records_append", "objects",
-                               "slab_emptied", "put_cpu_partial", "get_partial_node", "atomic",
-                               "slow_kmalloc", "slow_kfree", NULL};
-    PyObject *tables, *slabs, *notify, *append, *objects, *emptied, *atomic, *kmalloc, *kfree;
-    PyObject *put, *get;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOO!OOOOOO:SlabFastPath", keywords,
-                                     &PyDict_Type, &tables, &PyDict_Type, &slabs,
-                                     &notify, &append, &PyList_Type, &objects, &emptied,
-                                     &put, &get, &atomic, &kmalloc, &kfree))
+    static char *keywords[] = {
+        "tables", "slab_by_pfn", "notify", "atomic", "records_append", "objects",
+        "slab_emptied", "unfreeze_partials", "slab_type", "cache_type", "debug_flags",
+        "gfp_mask", "slow_kmalloc", "slow_kfree", "slow_kmem_cache_alloc",
+        "slow_kmem_cache_free", NULL};
+    PyObject *tables, *slabs, *notify, *atomic, *append, *objects, *emptied, *unfreeze;
+    PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
+    long long debug_flags, gfp_mask;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOO!OOO!O!LLOOOO:SlabFastPath", keywords,
+                                     &PyDict_Type, &tables, &PyDict_Type, &slabs, &notify,
+                                     &atomic, &append, &PyList_Type, &objects, &emptied,
+                                     &unfreeze, &PyType_Type, &slab_type, &PyType_Type,
+                                     &cache_type, &debug_flags, &gfp_mask, &kmalloc, &kfree,
+                                     &cache_alloc, &cache_free))
         return NULL;
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
+    struct { PyObject *type; const char *name; Py_ssize_t *offset; } fields[] = {
+        {slab_type, "cache", &self->slab.cache}, {slab_type, "objects", &self->slab.objects},
+        {slab_type, "freelist", &self->slab.freelist}, {slab_type, "base", &self->slab.base},
+        {slab_type, "frozen", &self->slab.frozen},
+        {cache_type, "size", &self->cache.size},
+        {cache_type, "object_size", &self->cache.object_size},
+        {cache_type, "flags", &self->cache.flags}, {cache_type, "refcount", &self->cache.refcount},
+        {cache_type, "min_partial", &self->cache.min_partial},
+        {cache_type, "cpu_partial_slabs", &self->cache.cpu_partial_slabs},
+        {cache_type, "cpu_slab", &self->cache.cpu_slab},
+        {cache_type, "percpu_partial", &self->cache.percpu_partial},
+        {cache_type, "partial", &self->cache.partial},
+        {cache_type, "requested", &self->cache.requested},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (field_offset(fields[i].type, fields[i].name, fields[i].offset) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
     if (get_view(atomic, &self->atomic_view, 1, "atomic") < 0) {
         Py_DECREF(self);
         return NULL;
@@ -1197,15 +1321,20 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->notify = self->notify_view.buf;
+    self->debug_flags = debug_flags;
+    self->gfp_mask = gfp_mask;
     self->tables = Py_NewRef(tables);
     self->slab_by_pfn = Py_NewRef(slabs);
     self->records_append = Py_NewRef(append);
     self->objects = Py_NewRef(objects);
     self->slab_emptied = Py_NewRef(emptied);
-    self->put_cpu_partial = Py_NewRef(put);
-    self->get_partial_node = Py_NewRef(get);
+    self->unfreeze_partials = Py_NewRef(unfreeze);
+    self->slab_type = Py_NewRef(slab_type);
+    self->cache_type = Py_NewRef(cache_type);
     self->slow_kmalloc = Py_NewRef(kmalloc);
     self->slow_kfree = Py_NewRef(kfree);
+    self->slow_kmem_cache_alloc = Py_NewRef(cache_alloc);
+    self->slow_kmem_cache_free = Py_NewRef(cache_free);
     return (PyObject *)self;
 }
 
@@ -1217,10 +1346,13 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->records_append);
     Py_VISIT(self->objects);
     Py_VISIT(self->slab_emptied);
-    Py_VISIT(self->put_cpu_partial);
-    Py_VISIT(self->get_partial_node);
+    Py_VISIT(self->unfreeze_partials);
+    Py_VISIT(self->slab_type);
+    Py_VISIT(self->cache_type);
     Py_VISIT(self->slow_kmalloc);
     Py_VISIT(self->slow_kfree);
+    Py_VISIT(self->slow_kmem_cache_alloc);
+    Py_VISIT(self->slow_kmem_cache_free);
     return 0;
 }
 
@@ -1232,10 +1364,13 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->records_append);
     Py_CLEAR(self->objects);
     Py_CLEAR(self->slab_emptied);
-    Py_CLEAR(self->put_cpu_partial);
-    Py_CLEAR(self->get_partial_node);
+    Py_CLEAR(self->unfreeze_partials);
+    Py_CLEAR(self->slab_type);
+    Py_CLEAR(self->cache_type);
     Py_CLEAR(self->slow_kmalloc);
     Py_CLEAR(self->slow_kfree);
+    Py_CLEAR(self->slow_kmem_cache_alloc);
+    Py_CLEAR(self->slow_kmem_cache_free);
     return 0;
 }
 
@@ -1256,13 +1391,19 @@ static PyMethodDef SlabFastPath_methods[] = {
      "kmalloc(size, gfp)\n--\n\nsize bytes from the matching kmalloc cache."},
     {"kfree", (PyCFunction)(void (*)(void))SlabFastPath_kfree, METH_FASTCALL | METH_KEYWORDS,
      "kfree(addr)\n--\n\nFree a kmalloc'ed object."},
+    {"kmem_cache_alloc", (PyCFunction)(void (*)(void))SlabFastPath_kmem_cache_alloc,
+     METH_FASTCALL | METH_KEYWORDS,
+     "kmem_cache_alloc(cache, gfp)\n--\n\nAn object's address from cache, or 0 (NULL)."},
+    {"kmem_cache_free", (PyCFunction)(void (*)(void))SlabFastPath_kmem_cache_free,
+     METH_FASTCALL | METH_KEYWORDS,
+     "kmem_cache_free(cache, addr)\n--\n\nGive object addr back to cache."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyTypeObject SlabFastPathType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "kmviz.engine._fastpath.SlabFastPath",
-    .tp_doc = "kmalloc() and kfree() fast paths over a Kernel's slab objects.",
+    .tp_doc = "The slab allocator's hot calls over a Kernel's caches and slabs.",
     .tp_basicsize = sizeof(SlabFastPath),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = SlabFastPath_new,
@@ -1284,23 +1425,15 @@ PyInit__fastpath(void)
 {
     if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0)
         return NULL;
-    struct { PyObject **name; const char *text; } names[] = {
-        {&s_cpu_slab, "cpu_slab"}, {&s_percpu_partial, "percpu_partial"}, {&s_partial, "partial"},
-        {&s_freelist, "freelist"}, {&s_base, "base"}, {&s_size, "size"},
-        {&s_requested, "requested"}, {&s_cache, "cache"}, {&s_objects, "objects"},
-        {&s_kmalloc, "kmalloc"}, {&s_kfree, "kfree"}, {&s_frozen, "frozen"},
-        {&s_cpu_partial_slabs, "cpu_partial_slabs"}, {&s_slab_frozen, "slab_frozen"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
-            return NULL;
+    if (slab_names_init() < 0)
+        return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)
         return NULL;
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 6) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 7) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,9 +1,9 @@
 """Puts the C fast paths (``_fastpath.c``) in front of a Kernel's hottest calls, if built.
 
 ``__get_free_pages()`` / ``free_pages()`` of a plain block (through the current CPU's per-CPU
-lists for orders 0..3 and 9) and ``kmalloc()`` / ``kfree()`` of a slab object are most of what a
-busy machine does.  When the extension compiled at install
-time, ``attach()`` gives a kernel instance C versions of them that handle the common case on
+lists for orders 0..3 and 9), ``kmalloc()`` / ``kfree()`` and ``kmem_cache_alloc()`` /
+``kmem_cache_free()`` of a slab object are most of what a busy machine does.  When the
+extension compiled at install time, ``attach()`` gives a kernel instance C versions of them that handle the common case on
 the same data and hand every other case to the Python methods, which stay the reference.
 Without a compiler nothing changes except speed.
 """
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-INTERFACE = 6  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+from .gfp import __GFP_BITS_MASK
+from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
+
+INTERFACE = 7  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -77,17 +80,24 @@ def attach(kernel: Kernel) -> bool:
         tables=kernel._kmalloc_tables,
         slab_by_pfn=kernel.slab_by_pfn,
         notify=kernel.notify_each_call,
+        atomic=kernel.atomic_flag,
         records_append=kernel.history.records.append,
         objects=kernel.history.objects,
         slab_emptied=kernel._slab_emptied,
-        put_cpu_partial=kernel._put_cpu_partial,
-        get_partial_node=kernel._get_partial_node,
-        atomic=kernel.atomic_flag,
+        unfreeze_partials=kernel._unfreeze_partials,
+        slab_type=Slab,
+        cache_type=KmemCache,
+        debug_flags=SLAB_DEBUG_FLAGS,
+        gfp_mask=__GFP_BITS_MASK,
         slow_kmalloc=cls.kmalloc.__get__(kernel),
         slow_kfree=cls.kfree.__get__(kernel),
+        slow_kmem_cache_alloc=cls.kmem_cache_alloc.__get__(kernel),
+        slow_kmem_cache_free=cls.kmem_cache_free.__get__(kernel),
     )
     kernel.kmalloc = slab.kmalloc
     kernel.kfree = slab.kfree
+    kernel.kmem_cache_alloc = slab.kmem_cache_alloc
+    kernel.kmem_cache_free = slab.kmem_cache_free
     return True
 
 
@@ -97,6 +107,8 @@ NAMES = (
     "__get_free_pages",
     "kmalloc",
     "kfree",
+    "kmem_cache_alloc",
+    "kmem_cache_free",
     "pages_fastpath",
 )  # attach()'s
 

@@ -14,6 +14,7 @@ from kmviz import (
     GFP_HIGHUSER_MOVABLE,
     GFP_KERNEL,
     PAGE_OFFSET,
+    SLAB_RED_ZONE,
     Kernel,
 )
 from kmviz.engine import fastpath
@@ -158,6 +159,8 @@ def slab_state(k):
                 sorted((s.pfn, tuple(s.freelist)) for s in c.slabs),
                 [s.pfn for s in c.partial],
                 c.cpu_slab.pfn if c.cpu_slab else None,
+                [s.pfn for s in c.percpu_partial],
+                sorted(s.pfn for s in c.slabs if s.frozen),
                 sorted(c.requested.items()),
             )
             for c in k.caches
@@ -195,11 +198,82 @@ def test_slab_c_and_python_leave_identical_machines(monkeypatch):
     check(fast)
 
 
+def cache_churn(k, seed, steps, debugged_at=None):
+    """A seeded mix of kmem_cache_alloc/free over a few caches, kmalloc/kfree among them.
+
+    Now and then: a free into the wrong cache, a double or interior free, an allocation in
+    atomic context, a destroyed cache used again; at step ``debugged_at`` a red-zoned cache
+    joins (SLUB's checks then run in Python).  At the end every object goes back.
+    """
+    rng = random.Random(seed)
+    caches = [k.kmem_cache_create(name, size) for name, size in
+              (("obj_40", 40), ("obj_192", 192), ("obj_700", 700), ("obj_3000", 3000))]  # fmt: skip
+    k.kmem_cache_create("obj_192_again", 192)  # merged: an alias of obj_192's cache
+    live = []  # (cache, addr); cache None: kmalloc's
+    for step in range(steps):
+        if step == debugged_at:
+            caches.append(k.kmem_cache_create("obj_redzone", 100, flags=SLAB_RED_ZONE))
+        roll = rng.random()
+        if roll < 0.5 or not live:
+            cache = rng.choice(caches)
+            addr = k.kmem_cache_alloc(cache, rng.choice(GFPS))
+            if addr:
+                live.append((cache, addr))
+        elif roll < 0.6:
+            addr = k.kmalloc(rng.choice((8, 100, 192, 700)), GFP_KERNEL)
+            if addr > 16:
+                live.append((None, addr))
+        elif roll < 0.95:
+            cache, addr = live.pop(rng.randrange(len(live)))
+            if cache is None:
+                k.kfree(addr)
+            else:
+                k.kmem_cache_free(cache, addr)
+        elif roll < 0.97:
+            cache, addr = rng.choice(live)
+            k.kmem_cache_free(rng.choice(caches), addr + rng.choice((0, 0, 8)))
+            live = [(c, a) for c, a in live if k._slab_of(a) and a in k._slab_of(a).cache.requested]
+        elif roll < 0.98:
+            with k.spin_lock("lock"):
+                addr = k.kmem_cache_alloc(rng.choice(caches), rng.choice(GFPS))
+            if addr:
+                live.append((rng.choice(caches), addr))  # maybe the wrong cache: it warns
+        elif roll < 0.985:
+            k.kmem_cache_free(caches[0], 0)  # NULL: a kernel BUG in virt_to_folio()
+    rng.shuffle(live)
+    for cache, addr in live:  # everything back: slabs empty, and go beyond min_partial
+        if cache is None:
+            k.kfree(addr)
+        else:
+            k.kmem_cache_free(cache, addr)
+    gone = k.kmem_cache_create("gone", 64, flags=SLAB_RED_ZONE)
+    k.kmem_cache_destroy(gone)
+    with pytest.raises(ValueError):
+        k.kmem_cache_alloc(gone, GFP_KERNEL)
+
+
+@pytest.mark.parametrize("debugged_at", [None, 3000], ids=["plain", "a-debugged-cache-joins"])
+def test_kmem_cache_c_and_python_leave_identical_machines(debugged_at, monkeypatch):
+    fast = Kernel(mem="32MiB", memory_map="flat")
+    assert type(fast.kmem_cache_alloc).__name__ == "builtin_function_or_method"
+    cache_churn(fast, seed=5, steps=8000, debugged_at=debugged_at)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="32MiB", memory_map="flat")
+    assert type(slow.kmem_cache_alloc).__name__ == "method"
+    cache_churn(slow, seed=5, steps=8000, debugged_at=debugged_at)
+    assert slab_state(fast) == slab_state(slow)
+    check(fast)
+    kinds = {type(event).__name__ for event in fast.history}
+    assert {"SlabsUnfrozen", "SlabFrozen", "SlabFreed"} <= kinds  # the drains and discards ran
+
+
 def test_the_c_fast_path_takes_the_keywords_the_python_methods_take():
     k = Kernel(mem="16MiB", memory_map="flat")
     addr = k.get_free_pages(gfp=GFP_KERNEL, order=0)
     k.free_pages(addr, order=0)
     k.kfree(k.kmalloc(64, gfp=GFP_KERNEL))
+    cache = k.kmem_cache_create("obj", 100)
+    k.kmem_cache_free(cache=cache, addr=k.kmem_cache_alloc(cache=cache, gfp=GFP_KERNEL))
     assert not k.leaks() and "BUG:" not in k.dmesg()
 
 

@@ -927,7 +927,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *tables;         /* {gfp: [cache for each size 0..8192]} */
     PyObject *slab_by_pfn;    /* {pfn: slab} */
-    PyObject *records_append; /* history.records.append */
+    PyObject *records;        /* history.records, an array('q') */
+    PyObject *scratch;        /* array('q', [0]): a record on its way into records */
+    Py_buffer scratch_view;
     PyObject *objects;        /* history.objects (list) */
     PyObject *slab_emptied;   /* kernel._slab_emptied(slab): an empty slab may be discarded */
     PyObject *unfreeze_partials;  /* kernel._unfreeze_partials(cache, slabs): a drain */
@@ -967,11 +969,24 @@ int_field(PyObject *obj, Py_ssize_t offset)
     return PyLong_AsLongLong(FIELD(obj, offset));
 }
 
-/* slab.base: a direct-map address, above LLONG_MAX */
+/* slab.base: a direct-map address, above LLONG_MAX (the Mask conversion reads it in place;
+ * PyLong_AsUnsignedLongLong() would go through a byte array) */
 static unsigned long long
 base_field(SlabFastPath *self, PyObject *slab)
 {
-    return PyLong_AsUnsignedLongLong(FIELD(slab, self->slab.base));
+    return PyLong_AsUnsignedLongLongMask(FIELD(slab, self->slab.base));
+}
+
+/* A tuple of ``n`` items (new references to them), as PyTuple_Pack() without its varargs. */
+static PyObject *
+event_tuple(Py_ssize_t n, PyObject *a, PyObject *b, PyObject *c, PyObject *d, PyObject *e)
+{
+    PyObject *items[] = {a, b, c, d, e};
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple != NULL)
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(tuple, i, Py_NewRef(items[i]));
+    return tuple;
 }
 
 static void
@@ -997,15 +1012,15 @@ field_offset(PyObject *type, const char *name, Py_ssize_t *offset)
     return slot ? 0 : -1;
 }
 
-/* history.append_object(event): a record pointing at it, then the event; steals ``event``. */
+/* history.append_object(event): a record pointing at it, then the event; steals ``event``.
+ * The record goes in as records += scratch, without making an int of it. */
 static int
 append_event(SlabFastPath *self, PyObject *event)
 {
     if (event == NULL)
         return -1;
-    PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(self->objects) << 2);
-    PyObject *result = index == NULL ? NULL : PyObject_CallOneArg(self->records_append, index);
-    Py_XDECREF(index);
+    *(long long *)self->scratch_view.buf = (long long)PyList_GET_SIZE(self->objects) << 2;
+    PyObject *result = PySequence_InPlaceConcat(self->records, self->scratch);
     int failed = result == NULL || PyList_Append(self->objects, event) < 0;
     Py_XDECREF(result);
     Py_DECREF(event);
@@ -1051,7 +1066,7 @@ get_partial_node(SlabFastPath *self, PyObject *cache)
             goto error;
         set_field(extra, self->slab.frozen, Py_True);
         int failed = PyList_Append(percpu, extra) < 0
-                     || append_event(self, PyTuple_Pack(2, s_slab_frozen, extra)) < 0;
+                     || append_event(self, event_tuple(2, s_slab_frozen, extra, NULL, NULL, NULL)) < 0;
         Py_DECREF(extra);
         if (failed)
             goto error;
@@ -1091,7 +1106,7 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
                               + (unsigned long long)(index * int_field(cache, self->cache.size));
     PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
     if (ptr == NULL || PyDict_SetItem(FIELD(cache, self->cache.requested), ptr, requested) < 0
-        || append_event(self, PyTuple_Pack(5, tag, ptr, requested, gfp, cache)) < 0) {
+        || append_event(self, event_tuple(5, tag, ptr, requested, gfp, cache)) < 0) {
         Py_XDECREF(ptr);
         return -1;
     }
@@ -1123,8 +1138,9 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
         PyErr_Clear();   /* not a live object: freed twice, or inside one */
         return 0;
     }
-    PyObject *event = expected == NULL ? PyTuple_Pack(2, s_kfree, ptr)
-                                       : PyTuple_Pack(3, s_kmem_cache_free, ptr, cache);
+    PyObject *event = expected == NULL
+                      ? event_tuple(2, s_kfree, ptr, NULL, NULL, NULL)
+                      : event_tuple(3, s_kmem_cache_free, ptr, cache, NULL, NULL);
     if (append_event(self, event) < 0)
         return -1;
     long long index = (long long)(addr - base_field(self, slab)) / int_field(cache, self->cache.size);
@@ -1144,7 +1160,7 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
         }
         set_field(slab, self->slab.frozen, Py_True);
         if (PyList_Append(percpu, slab) < 0
-            || append_event(self, PyTuple_Pack(2, s_slab_frozen, slab)) < 0) {
+            || append_event(self, event_tuple(2, s_slab_frozen, slab, NULL, NULL, NULL)) < 0) {
             Py_XDECREF(drained);
             return -1;
         }
@@ -1168,17 +1184,16 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
 }
 
 /* The slab of the direct-map address ``ptr`` (borrowed) and the address, or NULL (with an
- * exception only on an error). */
+ * exception only on an error).  An int outside 0..2**64-1 is read modulo 2**64: it is no
+ * object's address, and slab_free() leaves it to the Python method. */
 static PyObject *
 slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
 {
     if (!PyLong_CheckExact(ptr))
         return NULL;
-    *addr = PyLong_AsUnsignedLongLong(ptr);
-    if ((*addr == (unsigned long long)-1 && PyErr_Occurred()) || *addr < PAGE_OFFSET) {
-        PyErr_Clear();
+    *addr = PyLong_AsUnsignedLongLongMask(ptr);
+    if (*addr < PAGE_OFFSET)
         return NULL;
-    }
     PyObject *key = PyLong_FromUnsignedLongLong((*addr - PAGE_OFFSET) >> PAGE_SHIFT);
     if (key == NULL)
         return NULL;
@@ -1275,16 +1290,17 @@ static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "tables", "slab_by_pfn", "notify", "atomic", "records_append", "objects",
+        "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "objects",
         "slab_emptied", "unfreeze_partials", "slab_type", "cache_type", "debug_flags",
         "gfp_mask", "slow_kmalloc", "slow_kfree", "slow_kmem_cache_alloc",
         "slow_kmem_cache_free", NULL};
-    PyObject *tables, *slabs, *notify, *atomic, *append, *objects, *emptied, *unfreeze;
+    PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *objects, *emptied, *unfreeze;
     PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
     long long debug_flags, gfp_mask;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOO!OOO!O!LLOOOO:SlabFastPath", keywords,
-                                     &PyDict_Type, &tables, &PyDict_Type, &slabs, &notify,
-                                     &atomic, &append, &PyList_Type, &objects, &emptied,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOO!O!LLOOOO:SlabFastPath",
+                                     keywords, &PyDict_Type, &tables, &PyDict_Type, &slabs,
+                                     &notify, &atomic, &records, &scratch, &PyList_Type, &objects,
+                                     &emptied,
                                      &unfreeze, &PyType_Type, &slab_type, &PyType_Type,
                                      &cache_type, &debug_flags, &gfp_mask, &kmalloc, &kfree,
                                      &cache_alloc, &cache_free))
@@ -1321,11 +1337,16 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->notify = self->notify_view.buf;
+    if (get_view(scratch, &self->scratch_view, 8, "scratch") < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->scratch = Py_NewRef(scratch);
     self->debug_flags = debug_flags;
     self->gfp_mask = gfp_mask;
     self->tables = Py_NewRef(tables);
     self->slab_by_pfn = Py_NewRef(slabs);
-    self->records_append = Py_NewRef(append);
+    self->records = Py_NewRef(records);
     self->objects = Py_NewRef(objects);
     self->slab_emptied = Py_NewRef(emptied);
     self->unfreeze_partials = Py_NewRef(unfreeze);
@@ -1343,7 +1364,8 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->tables);
     Py_VISIT(self->slab_by_pfn);
-    Py_VISIT(self->records_append);
+    Py_VISIT(self->records);
+    Py_VISIT(self->scratch);
     Py_VISIT(self->objects);
     Py_VISIT(self->slab_emptied);
     Py_VISIT(self->unfreeze_partials);
@@ -1361,7 +1383,7 @@ SlabFastPath_clear(SlabFastPath *self)
 {
     Py_CLEAR(self->tables);
     Py_CLEAR(self->slab_by_pfn);
-    Py_CLEAR(self->records_append);
+    Py_CLEAR(self->records);
     Py_CLEAR(self->objects);
     Py_CLEAR(self->slab_emptied);
     Py_CLEAR(self->unfreeze_partials);
@@ -1383,6 +1405,10 @@ SlabFastPath_dealloc(SlabFastPath *self)
         PyBuffer_Release(&self->atomic_view);
     if (self->notify != NULL)
         PyBuffer_Release(&self->notify_view);
+    if (self->scratch != NULL) {
+        PyBuffer_Release(&self->scratch_view);
+        Py_CLEAR(self->scratch);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

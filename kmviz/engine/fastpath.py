@@ -3,13 +3,15 @@
 ``__get_free_pages()`` / ``free_pages()`` of a plain block (through the current CPU's per-CPU
 lists for orders 0..3 and 9), ``kmalloc()`` / ``kfree()`` and ``kmem_cache_alloc()`` /
 ``kmem_cache_free()`` of a slab object are most of what a busy machine does.  When the
-extension compiled at install time, ``attach()`` gives a kernel instance C versions of them that handle the common case on
-the same data and hand every other case to the Python methods, which stay the reference.
+extension compiled at install time, ``attach()`` gives a kernel instance C versions of them
+that handle the common case on the same data and hand every other case to the Python
+methods, which stay the reference.
 Without a compiler nothing changes except speed.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from .gfp import __GFP_BITS_MASK
@@ -81,7 +83,8 @@ def attach(kernel: Kernel) -> bool:
         slab_by_pfn=kernel.slab_by_pfn,
         notify=kernel.notify_each_call,
         atomic=kernel.atomic_flag,
-        records_append=kernel.history.records.append,
+        records=kernel.history.records,
+        scratch=array("q", [0]),
         objects=kernel.history.objects,
         slab_emptied=kernel._slab_emptied,
         unfreeze_partials=kernel._unfreeze_partials,

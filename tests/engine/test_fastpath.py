@@ -267,6 +267,20 @@ def test_kmem_cache_c_and_python_leave_identical_machines(debugged_at, monkeypat
     assert {"SlabsUnfrozen", "SlabFrozen", "SlabFreed"} <= kinds  # the drains and discards ran
 
 
+@pytest.mark.parametrize("beyond", [1 << 64, -(1 << 64)], ids=["above-2**64", "negative"])
+def test_an_address_outside_64_bits_is_refused_as_the_python_method_refuses_it(beyond):
+    # the C path reads an address modulo 2**64: beyond that, an object's address returns
+    k = Kernel(mem="16MiB", memory_map="flat")
+    cache = k.kmem_cache_create("obj", 100)
+    objects = [k.kmalloc(64, GFP_KERNEL), k.kmem_cache_alloc(cache, GFP_KERNEL)]
+    with pytest.raises(ValueError, match=r"an address is 0 \.\. 2\*\*64"):
+        k.kfree(objects[0] + beyond)
+    with pytest.raises(ValueError, match=r"an address is 0 \.\. 2\*\*64"):
+        k.kmem_cache_free(cache, objects[1] + beyond)
+    assert k.kmalloc_cache("kmalloc-64").requested == {objects[0]: 64}
+    assert cache.requested == {objects[1]: 100}
+
+
 def test_the_c_fast_path_takes_the_keywords_the_python_methods_take():
     k = Kernel(mem="16MiB", memory_map="flat")
     addr = k.get_free_pages(gfp=GFP_KERNEL, order=0)

@@ -13,6 +13,13 @@ same events, never guessed by undoing::
     checkpoint every 4096 events          # 8,200 events in: restore the one at 8,192,
     seek(8_200) = restore(8_192) + 8 events    # then apply 8 events
 
+A step back costs what changed, not the machine's size: the timeline keeps the frames of its
+newest checkpoint (its *origin*) unpacked and notes every frame range an event has touched since,
+so going back to a position after the origin puts only those frames back, then applies forward::
+
+    origin at 8,192; at 8,200, events touched pfns 40..43 and 96   # step(-1):
+    frames[[40, 41, 42, 43, 96]] = origin's; apply events 8,192..8,198
+
 Checkpoints keep the frame codes as runs of equal codes, zlib-compressed; when there are more
 than MAX_CHECKPOINTS every other one is dropped and the spacing doubles, so memory stays
 bounded on long runs.  A long catch-up (a view opened after a big workload) checkpoints
@@ -134,7 +141,8 @@ REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_at
 MAX_CHECKPOINTS = 256
 FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
 TRACK_LIMIT = 4096  # a forward move longer than this reports every frame as changed
-BULK_WINDOW = 4096  # records: the most one bulk pass reads, and a record-by-record stretch
+BULK_WINDOW = 4096  # records: a bulk pass's first reach, and a record-by-record stretch
+MAX_BULK_WINDOW = 65536  # records: the reach of bulk passes that keep meeting no barrier
 FINE_CHECKPOINTS = 16  # a long replay checkpoints every interval only this near its end
 COARSE = 16  # ... and every COARSE intervals before that
 
@@ -380,7 +388,9 @@ class Timeline(HasTraits):
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
         self._interval = FIRST_INTERVAL
-        self._checkpoints: list[tuple[int, tuple]] = [(0, self._snapshot())]
+        self._checkpoints: list[tuple[int, tuple]] = []
+        self._lo, self._hi = self.nr_pfns, 0  # the frames the current move touches: [lo, hi)
+        self._checkpoint(0)
 
     def fork(self) -> Timeline:
         """A new timeline of the same kernel at this position, with its own position from now on."""
@@ -394,23 +404,31 @@ class Timeline(HasTraits):
             return
         at = bisect_left(self._checkpoints, position + 1, key=lambda c: c[0]) - 1
         start, snapshot = self._checkpoints[at]  # the nearest checkpoint at or before it
-        if position < self.position or start > self.position:
+        self._lo, self._hi = self.nr_pfns, 0  # the range the events touch: none yet
+        origin = self._origin[0]
+        touched = self._touched_since_origin() if origin <= position < self.position else None
+        if touched is not None:  # back, not before the origin: put back what changed since
+            frames, orders = self.frames[touched], self.orders[touched]
+            self._return_to_origin(touched)
+            self._apply(origin, position)
+            differ = touched[(frames != self.frames[touched]) | (orders != self.orders[touched])]
+            self._lo, self._hi = (int(differ[0]), int(differ[-1]) + 1) if differ.size else (0, 0)
+        elif position < self.position or start > self.position:
             # back, or far ahead past a checkpoint: restore it and apply events from there
             frames, orders = self.frames, self.orders  # _restore() makes new arrays
-            self._restore(snapshot)
-            self._apply(start, position, track=False)
+            self._restore(start, snapshot)
+            self._apply(start, position)
             # what changed is what differs from before: the frames the events touched
             differ = np.flatnonzero((frames != self.frames) | (orders != self.orders))
             self._lo, self._hi = (int(differ[0]), int(differ[-1]) + 1) if differ.size else (0, 0)
         elif position - self.position > TRACK_LIMIT:  # a long way: say everything changed
             twin = self._twin_at(position)
             if twin is None:
-                self._apply(self.position, position, track=False)
+                self._apply(self.position, position)
             else:  # another timeline of the kernel has just folded these events: copy it
                 self._adopt(twin)
             self._lo, self._hi = 0, self.nr_pfns
         else:
-            self._lo, self._hi = self.nr_pfns, 0
             self._apply(self.position, position)
         self.changed = (self._lo, max(self._hi, self._lo))
         self.previous = self.position
@@ -438,6 +456,7 @@ class Timeline(HasTraits):
         self.active_slab, self._splitting = dict(other.active_slab), other._splitting
         self.cpu_partial = set(other.cpu_partial)
         self._interval, self._checkpoints = other._interval, list(other._checkpoints)
+        self._origin, self._since = other._origin, list(other._since)  # origin arrays: read-only
 
     def step(self, count: int = 1) -> None:
         """Move ``count`` events forward (negative: back)."""
@@ -470,15 +489,8 @@ class Timeline(HasTraits):
         if self.follow:
             self.seek(self.length)
 
-    def _apply(self, start: int, stop: int, track: bool = True) -> None:
-        """Apply events start..stop-1, checkpointing on the way; ``track``: note touched pfns."""
-        if not track:
-            self._touch = _ignore  # shadows the method while the loop runs
-            try:
-                self._apply(start, stop)
-            finally:
-                del self._touch
-            return
+    def _apply(self, start: int, stop: int) -> None:
+        """Apply events start..stop-1, checkpointing on the way."""
         # far from ``stop`` only every COARSE-th checkpoint is taken: a long catch-up on a
         # big machine would otherwise spend more time compressing maps than applying events
         fine_from = stop - FINE_CHECKPOINTS * self._interval
@@ -528,12 +540,17 @@ class Timeline(HasTraits):
         A bulk pass costs a fixed ~1 ms of numpy however few records it covers, so where
         barriers come thick (compaction isolates and migrates every few records) runs shorter
         than ``bulk_records`` are applied record by record, as the reference does, for the next
-        BULK_WINDOW records; and no pass reads more than BULK_WINDOW records ahead.
+        BULK_WINDOW records.  A pass reads at most ``window`` records ahead: BULK_WINDOW after a
+        barrier, doubling (up to MAX_BULK_WINDOW) while passes meet none, so that a long
+        barrier-free history pays the fixed cost every 65536 records, not every 4096.
         """
+        window = BULK_WINDOW
         while first < last:
-            barrier = self._bulk(first, min(last, first + BULK_WINDOW))
+            reach = min(last, first + window)
+            barrier = self._bulk(first, reach)
             short = barrier - first < self.bulk_records
-            if barrier < last and barrier < first + BULK_WINDOW:  # an event that reads frames
+            window = min(2 * window, MAX_BULK_WINDOW) if barrier == reach else BULK_WINDOW
+            if barrier < reach:  # an event that reads frames
                 self._apply_record(barrier)
                 barrier += 1
             first = barrier
@@ -638,7 +655,8 @@ class Timeline(HasTraits):
             (np.where(onto, PCP, np.where(alloc, PAGES, order2)), half, extra[:, 3])
         )
         by_time = np.argsort(when, kind="stable")
-        lo, hi = paint(self.frames, last_writers(level[by_time], block[by_time]), code[by_time])
+        pieces = last_writers(level[by_time], block[by_time])
+        lo, hi = paint(self.frames, pieces, code[by_time])
         # orders: an allocation, a refill or a pop sets its head's, a free clears the freed
         # block's, a drain its head's; a push clears the block, then sets its head's
         level = np.where(alloc | bulk, 0, order)
@@ -647,9 +665,10 @@ class Timeline(HasTraits):
         level = np.concatenate((level, np.zeros(pushed.size, dtype=np.int64)))[by_time]
         value = np.concatenate((np.where(alloc, order, -1), order[pushed]))[by_time]
         block = np.concatenate((pfn, pfn[pushed]))[by_time] >> level
-        lo_o, hi_o = paint(self.orders, last_writers(level, block), value)
-        if min(lo, lo_o) < max(hi, hi_o):
-            self._touch(min(lo, lo_o), max(hi, hi_o))
+        order_pieces = last_writers(level, block)
+        lo_o, hi_o = paint(self.orders, order_pieces, value)
+        self._since += [(start, 1 << k) for start, k, _ in pieces + order_pieces if start.size]
+        self._lo, self._hi = min(self._lo, lo, lo_o), max(self._hi, hi, hi_o)
         return first + stop
 
     def _slots_changed(self, changes: list[tuple[int, bool]]) -> None:
@@ -705,15 +724,23 @@ class Timeline(HasTraits):
         self.nr_free += (halves + blocks.reshape(len(self.zones), MAX_ORDER)).astype(np.int64)
 
     def _snapshot(self) -> tuple:
-        return (_pack(self.frames), _pack(self.orders), self.nr_free.copy(), self.pcp.copy(),
-                dict(self.caches), dict(self.slabs), dict(self._slab_head), dict(self.areas),
-                dict(self.active_slab), self._splitting, frozenset(self.cpu_partial))  # fmt: skip
+        """Everything but the frame arrays, as copies a later ``_restore`` may share."""
+        return (self.nr_free.copy(), self.pcp.copy(), dict(self.caches), dict(self.slabs),
+                dict(self._slab_head), dict(self.areas), dict(self.active_slab),
+                self._splitting, frozenset(self.cpu_partial))  # fmt: skip
 
-    def _restore(self, snapshot: tuple) -> None:
-        (frames, orders, nr_free, pcp, caches, slabs, slab_head, areas, active_slab, splitting,
-         frozen) = snapshot  # fmt: skip
+    def _restore(self, position: int, checkpoint: tuple) -> None:
+        """Take the state of the checkpoint at ``position``; it becomes the origin."""
+        frames, orders, snapshot = checkpoint
         self.frames = _unpack(frames, np.uint8, self.nr_pfns)
         self.orders = _unpack(orders, np.int8, self.nr_pfns)
+        self._restore_snapshot(snapshot)
+        self._origin = (position, self.frames.copy(), self.orders.copy(), snapshot)
+        self._since = []
+
+    def _restore_snapshot(self, snapshot: tuple) -> None:
+        (nr_free, pcp, caches, slabs, slab_head, areas, active_slab, splitting,
+         frozen) = snapshot  # fmt: skip
         self.nr_free, self.pcp = nr_free.copy(), pcp.copy()
         self.caches, self.slabs = dict(caches), dict(slabs)
         self._slab_head, self.areas = dict(slab_head), dict(areas)
@@ -721,12 +748,43 @@ class Timeline(HasTraits):
         self.cpu_partial = set(frozen)
 
     def _checkpoint(self, position: int) -> None:
-        self._checkpoints.append((position, self._snapshot()))
+        """Keep the state at ``position`` packed, and unpacked as the new origin."""
+        snapshot = self._snapshot()
+        self._checkpoints.append((position, (_pack(self.frames), _pack(self.orders), snapshot)))
         if len(self._checkpoints) > MAX_CHECKPOINTS:  # keep 0, 2·interval, 4·interval, ...
             self._interval *= 2
             self._checkpoints = [c for c in self._checkpoints if c[0] % self._interval == 0]
+        self._origin = (position, self.frames.copy(), self.orders.copy(), snapshot)
+        self._since = []
+
+    def _touched_since_origin(self) -> np.ndarray | None:
+        """The sorted pfns touched since the origin; None if over a quarter of the machine."""
+        ranges = [(start, size) for start, size in self._since if start.__class__ is not np.ndarray]
+        blocks = [(start, size) for start, size in self._since if start.__class__ is np.ndarray]
+        starts = [np.array(ranges, dtype=np.int64).reshape(-1, 2)[:, 0]]
+        sizes = [np.array(ranges, dtype=np.int64).reshape(-1, 2)[:, 1]]
+        starts += [start for start, _ in blocks]
+        sizes += [np.full(start.size, size, dtype=np.int64) for start, size in blocks]
+        starts, sizes = np.concatenate(starts), np.concatenate(sizes)
+        total = int(sizes.sum())
+        if total > self.nr_pfns // 4:
+            return None
+        # pfns start .. start + size - 1 of every range, one after the other:
+        # ranges (40, 4), (96, 1) -> repeat([40, 92], [4, 1]) + arange(5) == 40..43, 96
+        before = np.cumsum(sizes) - sizes
+        return np.unique(np.repeat(starts - before, sizes) + np.arange(total))
+
+    def _return_to_origin(self, touched: np.ndarray) -> None:
+        """The state at the origin again: ``touched`` holds every frame changed since."""
+        _, frames, orders, snapshot = self._origin
+        self.frames[touched] = frames[touched]
+        self.orders[touched] = orders[touched]
+        self._restore_snapshot(snapshot)
+        self._since = []
 
     def _touch(self, lo: int, hi: int) -> None:
+        """Events changed frames ``lo`` to ``hi - 1``."""
+        self._since.append((lo, hi - lo))
         self._lo = min(self._lo, lo)
         self._hi = max(self._hi, hi)
 
@@ -809,7 +867,8 @@ class Timeline(HasTraits):
     def _migrated(self, e: PageMigrated) -> None:
         self.frames[e.new_pfn] = self.frames[e.pfn]  # the owner moves with the contents
         self.orders[e.new_pfn] = 0
-        self._touch(min(e.pfn, e.new_pfn), max(e.pfn, e.new_pfn) + 1)
+        self._touch(e.pfn, e.pfn + 1)  # what the views redraw: from the old frame ...
+        self._touch(e.new_pfn, e.new_pfn + 1)  # ... to the new one
 
     # --- owners -------------------------------------------------------------------------------
     def _paint(self, start: int, end: int, code: int) -> None:
@@ -821,7 +880,9 @@ class Timeline(HasTraits):
         """The frames ``pfns`` now have owner ``code``."""
         index = np.fromiter(pfns, dtype=np.int64, count=len(pfns))
         self.frames[index] = code
-        self._touch(int(index.min()), int(index.max()) + 1)
+        self._since.append((index, 1))
+        self._lo = min(self._lo, int(index.min()))
+        self._hi = max(self._hi, int(index.max()) + 1)
 
     def _page_table(self, e: PageTableAllocated) -> None:
         self._paint(e.pfn, e.pfn + 1, PAGE_TABLE)
@@ -1017,10 +1078,6 @@ class Timeline(HasTraits):
         """Free page frames in ``zone`` now: sum of nr_free[order] << order."""
         counts = self.nr_free[self._zone_index[zone]]
         return int(sum(int(n) << order for order, n in enumerate(counts)))
-
-
-def _ignore(*_args) -> None:
-    """Stands in for Timeline._touch during long replays, where nobody reads the range."""
 
 
 def _pack(codes: np.ndarray) -> tuple[int, bytes]:

@@ -493,3 +493,41 @@ def test_where_barriers_come_thick_the_fold_goes_record_by_record_and_equals_the
     mixed = Timeline(k)  # bulk passes, and record by record between thick barriers
     assert len(applied) > mixed.bulk_records  # compaction's barriers made it switch
     assert timeline_state(mixed) == timeline_state(reference)
+
+
+def test_bulk_passes_reach_further_while_they_meet_no_barrier_and_equal_the_reference(
+    monkeypatch,
+):
+    k = painted_machine()  # long barrier-free stretches, then compact(10)'s thick barriers
+    monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+    monkeypatch.setattr(Timeline, "bulk_records", 10**12)
+    reference = Timeline(k)  # event by event
+    monkeypatch.setattr(Timeline, "bulk_records", 1)
+    monkeypatch.setattr(timeline_module, "BULK_WINDOW", 8)
+    monkeypatch.setattr(timeline_module, "MAX_BULK_WINDOW", 64)
+    reaches = []
+    bulk = Timeline._bulk
+    monkeypatch.setattr(
+        Timeline,
+        "_bulk",
+        lambda self, first, last: reaches.append(last - first) or bulk(self, first, last),
+    )
+    grown = Timeline(k)
+    assert max(reaches) == 64  # doubled from 8 while passes met no barrier
+    assert timeline_state(grown) == timeline_state(reference)
+
+
+def test_steps_back_put_back_only_the_frames_touched_since_the_origin(monkeypatch):
+    k = busy_machine()
+    reference = Timeline(k)
+    reference._touched_since_origin = lambda: None  # back = unpack a checkpoint, replay
+    expected = {}
+    for position in range(reference.length - 1, reference.length - 21, -1):
+        reference.seek(position)
+        expected[position] = timeline_state(reference)
+    tl = Timeline(k)
+    assert tl.length - tl._origin[0] > 20  # the steps back stay after the origin
+    monkeypatch.setattr(Timeline, "_restore", None)  # no checkpoint is unpacked
+    for position in sorted(expected, reverse=True):
+        tl.step(-1)
+        assert timeline_state(tl) == expected[position], position

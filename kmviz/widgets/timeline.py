@@ -136,6 +136,10 @@ CODE_NAMES = (
 
 TAKEN = frozenset(("kmalloc", "kmem_cache_alloc"))  # compact events (history.COMPACT_EVENTS)
 RELEASED = frozenset(("kfree", "kmem_cache_free"))
+FROZEN = -1  # in _slots_changed's changes: (slab pfn, FROZEN) is put_cpu_partial() of the slab
+SLAB_EVENTS = frozenset((CacheCreated, CacheMerged, CacheDestroyed, SlabCreated, SlabFilled,
+                         SlabFrozen, SlabsUnfrozen, SlabFreed, ObjectAllocated,
+                         ObjectFreed))  # fmt: skip  # events whose handlers read slab state
 BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
@@ -580,13 +584,16 @@ class Timeline(HasTraits):
         kinds = records & 3
         stored, handlers = history.objects, self._handlers
         painted: list[tuple[int, int, int, int]] = []  # (record, level, block, code)
+        marked: list[tuple[int, np.ndarray, int]] = []  # (record, pfns, code)
         self._paint = lambda lo, hi, code: painted.extend(
             (record, level, block, code) for level, block in _aligned_blocks(lo, hi)
         )
-        self._mark = lambda pfns, code: painted.extend((record, 0, pfn, code) for pfn in pfns)
+        self._mark = lambda pfns, code: marked.append(
+            (record, np.fromiter(pfns, dtype=np.int64, count=len(pfns)), code)
+        )
         stop = records.size
         object_at = np.flatnonzero(kinds[:stop] == KIND_OBJECT)
-        slots: list[tuple[int, bool]] = []  # (pointer, taken) of compact kmalloc/kfree events
+        slots: list[tuple[int, int]] = []  # (pointer, taken) of kmalloc/kfree, (pfn, FROZEN)
         try:
             for record, index in zip(
                 object_at.tolist(), (records[object_at] >> 2).tolist(), strict=True
@@ -600,13 +607,11 @@ class Timeline(HasTraits):
                     elif tag in RELEASED:
                         slots.append((event[1], False))
                     elif tag == "slab_frozen":  # (tag, slab): put_cpu_partial()
-                        self._slots_changed(slots)
-                        slots.clear()
-                        self.cpu_partial.add(event[1].pfn)
+                        slots.append((event[1].pfn, FROZEN))
                     else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
                         self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
                     continue
-                if slots:  # the event may create or free slabs: the slots change first
+                if slots and kind in SLAB_EVENTS:  # it may read or change slabs: slots first
                     self._slots_changed(slots)
                     slots.clear()
                 if kind in BARRIERS:
@@ -646,6 +651,13 @@ class Timeline(HasTraits):
         half_of = np.repeat(np.arange(page.size), halves)  # one row per put-back half
         half = order[half_of] + np.arange(half_of.size) - np.repeat(ends - halves, halves)
         extra = np.array(painted, dtype=np.int64).reshape(-1, 4)
+        if marked:  # each marked pfn is a block of level 0
+            when_marked, pfns, codes = zip(*marked, strict=True)
+            sizes = [len(p) for p in pfns]
+            extra = np.concatenate((extra, np.stack((
+                np.repeat(when_marked, sizes), np.zeros(sum(sizes), dtype=np.int64),
+                np.concatenate(pfns), np.repeat(codes, sizes),
+            ), axis=1)))  # fmt: skip
         when = np.concatenate((page, page[half_of], extra[:, 0]))
         level = np.concatenate((np.where(alloc, order, order2), half, extra[:, 1]))
         block = np.concatenate(
@@ -671,13 +683,20 @@ class Timeline(HasTraits):
         self._lo, self._hi = min(self._lo, lo, lo_o), max(self._hi, hi, hi_o)
         return first + stop
 
-    def _slots_changed(self, changes: list[tuple[int, bool]]) -> None:
+    def _slots_changed(self, changes: list[tuple[int, int]]) -> None:
         """Slot changes (pointer, taken) in order, as _slot_taken()/_slot_released() make them.
 
-        Each slab's bits change in an int and the slab is rebuilt once, at the end.
+        Each slab's bits change in an int and the slab is rebuilt once, at the end.  A change
+        (pfn, FROZEN) puts that slab on the CPU's partial list, after the slabs taken from it.
         """
         heads, slabs, layout, used, active = self._slab_head, self.slabs, {}, {}, {}
         for ptr, taken in changes:
+            if taken == FROZEN:
+                self.cpu_partial.difference_update(active.values())
+                self.active_slab.update(active)
+                active.clear()
+                self.cpu_partial.add(ptr)
+                continue
             head = heads.get((ptr - PAGE_OFFSET) >> PAGE_SHIFT)
             if head is None:
                 continue

@@ -17,6 +17,7 @@ arrive with the kernel-rules engine; here a request that does not fit simply ret
 from __future__ import annotations
 
 import copy
+import functools
 import operator
 import random
 import weakref
@@ -1574,16 +1575,24 @@ class Kernel(
     def _user_pages(self, size: int, lru: str, comm: str) -> list[int]:
         """Order-0 movable pages for user space, as many of ``size`` bytes as fit without OOM.
 
-        They join the ``lru`` ("file" or "anon") list on behalf of task ``comm``.
+        One __alloc_pages() per page, as faults and readahead make them; they join the ``lru``
+        ("file" or "anon") list on behalf of task ``comm``.
         """
         wanted = -(-size // PAGE_SIZE)
         gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
         pfns = []
-        for number in range(wanted):  # in atomic context one report for the whole batch
-            pfn = self._alloc(gfp, 0, "handle_mm_fault", might_sleep=not number)
-            if pfn < 0:
-                break
-            pfns.append(pfn)
+        fast = self.pages_fastpath
+        bulk = self._bulk_calls(gfp) if fast is not None else None
+        if bulk is not None:  # the loop below in C (FastPath.alloc_pages_bulk())
+            fault = functools.partial(self._alloc, gfp, 0, "handle_mm_fault")
+            later = functools.partial(fault, might_sleep=False)
+            fast.alloc_pages_bulk(bulk[0], wanted, pfns, self.refcount_underflow, fault, later)
+        else:
+            for number in range(wanted):  # in atomic context one report for the whole batch
+                pfn = self._alloc(gfp, 0, "handle_mm_fault", might_sleep=not number)
+                if pfn < 0:
+                    break
+                pfns.append(pfn)
         if pfns:
             owner = self.buddy.owner
             mark = OWNER_ANON if lru == "anon" else OWNER_FILE

@@ -35,6 +35,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, islice
 
+try:  # numpy (installed with the widgets) counts a long stretch of records at once
+    import numpy as _numpy
+except ImportError:  # pragma: no cover - the engine alone needs only traitlets
+    _numpy = None
+
 from .constants import MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
 from .events import (
     BlockSplit,
@@ -92,6 +97,7 @@ EVENTS_OF = [
     else 1 + ((bits >> 6) & 15) - ((bits >> 2) & 15) + (bits >> 10 == 0 and bits & 3 == KIND_ALLOC)
     for bits in range(4 << 10)
 ]
+NUMPY_INDEX_FROM = 4096  # records: a stretch at least this long is counted with numpy
 
 
 class History(Sequence):
@@ -132,6 +138,8 @@ class History(Sequence):
     def _index(self) -> array:
         """Extend the running event count over records written since the last read."""
         ends, records = self._ends, self.records
+        if _numpy is not None and len(records) - len(ends) >= NUMPY_INDEX_FROM:
+            self._index_numpy()
         if len(ends) < len(records):
             total = ends[-1] if ends else 0
             counts = (
@@ -140,6 +148,14 @@ class History(Sequence):
             )
             ends.extend(islice(accumulate(counts, initial=total), 1, None))
         return ends
+
+    def _index_numpy(self) -> None:
+        """``_index()``'s counting, in one numpy pass over the records written since."""
+        ends, done = self._ends, len(self._ends)
+        new = _numpy.frombuffer(self.records, _numpy.int64, offset=8 * done).copy()  # no export
+        keys = (new & LOW_BITS) | ((new >> PCP_KEY_SHIFT) & PCP_KEY)
+        counts = _numpy.asarray(EVENTS_OF, dtype=_numpy.int64)[keys]
+        ends.frombytes((_numpy.cumsum(counts) + (ends[-1] if done else 0)).tobytes())
 
     def ends(self) -> array:
         """Per record, how many events there are up to and including it (read-only)."""

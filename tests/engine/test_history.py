@@ -1,8 +1,11 @@
 """The event history, the kernel log and what observers see."""
 
+from array import array
+
 import pytest
 
 from kmviz import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, Kernel
+from kmviz.engine import history as history_module
 from kmviz.engine.events import (
     BlockSplit,
     BuddiesMerged,
@@ -122,3 +125,18 @@ def test_nobody_observing_costs_no_notifications():
     k = fresh()
     k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)
     assert k.tick == 0
+
+
+def test_numpy_counts_a_long_stretch_of_records_as_the_python_loop_does(monkeypatch):
+    k = Kernel("256MiB", seed=4)  # per-CPU lists, slabs, page cache: every kind of record
+    held = [k.get_free_pages(GFP_KERNEL, order % 4) for order in range(3000)]
+    for order, addr in enumerate(held[::2]):
+        k.free_pages(addr, (2 * order) % 4)
+    k.fill_page_cache("8MiB")
+    k.kfree(k.kmalloc(5000, GFP_KERNEL))
+    history = k.history
+    assert history.record_count - len(history._ends) >= history_module.NUMPY_INDEX_FROM
+    counted = list(history.ends())  # with numpy
+    history._ends = array("q")
+    monkeypatch.setattr(history_module, "_numpy", None)
+    assert list(history.ends()) == counted

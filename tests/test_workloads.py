@@ -158,10 +158,15 @@ def test_the_same_seed_gives_the_same_machine():
     assert dataclasses.replace(r1, wall_seconds=0) == dataclasses.replace(r2, wall_seconds=0)
 
 
-def test_the_c_fast_path_and_pure_python_age_a_machine_identically(monkeypatch):
-    # page faults, reclaim and process exits go through the C path when it is attached
+@pytest.mark.parametrize("observed", [False, True], ids=["alone", "observed"])
+def test_the_c_fast_path_and_pure_python_age_a_machine_identically(observed, monkeypatch):
+    # page faults, reclaim and process exits go through the C loops when they are attached,
+    # also while something hears of every call (the other C paths then step aside)
     def aged():
         k = Kernel(mem="64MiB", seed=0, memory_map="flat")
+        ticks = []
+        if observed:
+            k.observe(ticks.append, names="tick")
         uptime(k, ops=20_000)  # fills 64 MiB: kswapd reclaims, processes exit
         buddy = k.buddy
         return k, (
@@ -169,12 +174,14 @@ def test_the_c_fast_path_and_pure_python_age_a_machine_identically(monkeypatch):
             [(bytes(z.nr_free), z.free_pages, bytes(z.pcp_count)) for z in k.zones],
             bytes(k.history.records),
             k.dmesg(),
+            len(ticks),
         )
 
     fast, with_c = aged()
     monkeypatch.setattr(fastpath, "ENABLED", False)
     slow, in_python = aged()
     assert fast.pages_fastpath is not None and slow.pages_fastpath is None
+    assert fast.notify_each_call[0] == observed
     assert any(isinstance(e, MemoryReclaimed) and e.pages for e in fast.history)
     assert with_c == in_python
 

@@ -1617,25 +1617,16 @@ class Kernel(
     def _free_lru_pages(self, pfns: list[int], caller: str) -> None:
         """Take order-0 pages off the LRU and free each, in order, as ``caller`` does.
 
-        Unmapped and off the LRU, each is a plain page: __free_pages() of it is what
-        free_pages() does for a plain block, so while nothing observes each call the C fast
-        path's free_pages() (fastpath.attach()) frees it; a page in any other state, or every
-        page while a view observes each call or without the C path, goes through _free().
+        Unmapped and off the LRU, each is a plain page for __free_pages(); when every one is
+        a plain allocated page, the C loop FastPath.free_pages_bulk() (vmalloc's) frees them.
         """
-        owner = self.buddy.owner
-        fast_free = self.__dict__.get("free_pages")  # the C path, if attached
-        if fast_free is None or self.notify_each_call[0]:
-            for pfn in pfns:
-                owner[pfn] = 0
-                self._free(pfn, 0, caller)
+        fast = self.pages_fastpath
+        if fast is not None and fast.free_pages_bulk(pfns):  # the loop below in C
             return
-        state = self.buddy.state
+        owner = self.buddy.owner
         for pfn in pfns:
             owner[pfn] = 0
-            if state[pfn] == ALLOCATED:
-                fast_free(PAGE_OFFSET + (pfn << PAGE_SHIFT), 0)
-            else:
-                self._free(pfn, 0, caller)
+            self._free(pfn, 0, caller)
 
     def _count_lru_pages(self, start: int, end: int) -> int:
         """Pages in [start, end) on an LRU list (PageLRU()): page cache and user tasks' memory.

@@ -38,6 +38,10 @@
 #define CPU_SHIFT 55
 #define ALLOCATED 16           /* state of an allocated block's head: ALLOCATED + order */
 #define TAIL (-1)
+/* buddy.py's held codes of the order-0 pages free_pages_bulk() frees: held_code(ALLOCATED, ...) */
+#define ANON_PAGE 89           /* OWNER_ANON: a user page on the LRU */
+#define FILE_PAGE 90           /* OWNER_FILE: a page-cache page on the LRU */
+#define VMALLOC_PAGE 91        /* OWNER_VMALLOC: a page a vmalloc area maps */
 #define PFN_SHIFT 29           /* history record layout, see history.py */
 #define TAIL_BIT (1 << 13)
 #define KIND_FREE 2
@@ -60,7 +64,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    Py_buffer state_view, owner_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
+    Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
     Py_buffer notify_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
     Py_buffer pcp_count_view[MAX_ZONES], pcp_factor_view[MAX_ZONES], pcp_limits_view[MAX_ZONES];
@@ -75,8 +79,7 @@ typedef struct {
     PyObject *zones;           /* the Zone objects, for rmqueue_fallback() */
     PyObject *rmqueue_fallback;/* BuddyAllocator.rmqueue_fallback(zone, order, mt, nofrag) */
     PyObject *slow_after_fast; /* Kernel._get_free_pages_slow(gfp, order) */
-    int8_t *state;
-    int8_t *owner;             /* nonzero: a subsystem holds the page (buddy.py OWNER_*) */
+    int8_t *state;             /* a held block's head has a code of its own (buddy.py HELD) */
     int32_t *nxt, *prv;        /* list links: int32 holds pfns of machines up to 8 TiB */
     int8_t *pageblock_mt;
     int8_t *zone_by_chunk;
@@ -521,7 +524,7 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
     if (addr < PAGE_OFFSET || addr >= self->direct_map_end)
         return call_slow(self->slow_free_pages, args);
     int64_t pfn = (int64_t)((addr - PAGE_OFFSET) >> PAGE_SHIFT);
-    if (self->state[pfn] != ALLOCATED + order || self->owner[pfn])
+    if (self->state[pfn] != ALLOCATED + order)   /* a plain head: not held, not compound */
         return call_slow(self->slow_free_pages, args);
     int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
     int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
@@ -618,8 +621,8 @@ PyDoc_STRVAR(free_pages_bulk_doc,
 "one of them needs the Python loop (nothing was changed then).");
 
 /* The loop of VmallocAPI._free_area_pages() (__vunmap()'s __free_pages() of each page) when
- * every page is a plain allocated order-0 page outside an isolated pageblock: each loses its
- * owner and goes on this CPU's pcp list as Kernel._free_the_page() puts it.  Freeing one page
+ * every page is an order-0 page, plain or held by a vmalloc area or an LRU, outside an isolated
+ * pageblock: each loses its holder and goes on this CPU's pcp list as Kernel._free_the_page() puts it.  Freeing one page
  * changes neither the state nor the pageblock of another allocated page, so checking them all
  * first is the same as checking each in turn.  True, False if some page is not such a page
  * (nothing changed: the Python loop and its reports run), NULL on a Python error. */
@@ -636,13 +639,16 @@ FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs
         int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
         if (pfn == -1 && PyErr_Occurred())
             return NULL;
-        if (pfn < 0 || (Py_ssize_t)pfn >= self->state_view.len || self->state[pfn] != ALLOCATED
+        if (pfn < 0 || (Py_ssize_t)pfn >= self->state_view.len)
+            Py_RETURN_FALSE;
+        int8_t code = self->state[pfn];
+        if ((code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE && code != VMALLOC_PAGE)
             || self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT] == MIGRATE_ISOLATE)
             Py_RETURN_FALSE;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
-        self->owner[pfn] = 0;    /* OWNER_NONE */
+        /* free_unref_page() sets the page's state: the holder goes with its code */
         if (free_unref_page(self, pfn, self->zone_by_chunk[pfn >> CHUNK_SHIFT], (int)self->cpu[0],
                             0, self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]) < 0)
             return NULL;
@@ -654,17 +660,17 @@ static PyObject *
 FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "state", "owner", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
+        "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "records", "plans", "notify", "slow_get_free_pages",
         "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
         "pcp_limits", "rmqueue_fallback", "slow_after_fast", NULL};
-    PyObject *state, *owner, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
+    PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *records, *plans, *notify, *slow_get, *slow_free;
     PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OO:FastPath", keywords, &state, &owner,
-            &nxt, &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
+            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OO:FastPath", keywords, &state, &nxt,
+            &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
@@ -701,8 +707,6 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_scratch;
     if (get_view(state, &self->state_view, 1, "state") < 0)
         goto fail_state;
-    if (get_view(owner, &self->owner_view, 1, "owner") < 0)
-        goto fail_owner;
     if (get_view(nxt, &self->nxt_view, 4, "nxt") < 0)
         goto fail_nxt;
     if (get_view(prv, &self->prv_view, 4, "prv") < 0)
@@ -758,7 +762,6 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (PyErr_Occurred())
         goto fail_zones;
     self->state = self->state_view.buf;
-    self->owner = self->owner_view.buf;
     self->nxt = self->nxt_view.buf;
     self->prv = self->prv_view.buf;
     self->pageblock_mt = self->pageblock_view.buf;
@@ -799,8 +802,6 @@ fail_pageblock:
 fail_prv:
     PyBuffer_Release(&self->nxt_view);
 fail_nxt:
-    PyBuffer_Release(&self->owner_view);
-fail_owner:
     PyBuffer_Release(&self->state_view);
 fail_state:
     PyBuffer_Release(&self->scratch_view);
@@ -848,7 +849,6 @@ FastPath_dealloc(FastPath *self)
     if (self->state != NULL) {
         PyBuffer_Release(&self->scratch_view);
         PyBuffer_Release(&self->state_view);
-        PyBuffer_Release(&self->owner_view);
         PyBuffer_Release(&self->nxt_view);
         PyBuffer_Release(&self->prv_view);
         PyBuffer_Release(&self->pageblock_view);
@@ -1459,7 +1459,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 7) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 8) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -16,7 +16,9 @@ Representation (as struct page does it, but in arrays indexed by pfn):
 
 * ``state[pfn]`` -- 0..10 when pfn heads a free block of that order (PageBuddy + buddy_order),
   ``ALLOCATED + order`` / ``COMPOUND + order`` when it heads an allocated block, ``TAIL`` for
-  any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM.
+  any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM;
+  the head of a block a subsystem holds (a slab, a page table...) has a code of its own
+  (``held_code()``; ``plain_code()`` and ``holder()`` take it apart).
 * ``nxt[i]`` / ``prv[i]`` -- 4-byte node numbers of a circular doubly linked list like
   ``struct list_head``; list heads are extra nodes after the last pfn, one per (zone, order,
   migratetype), then one per (zone, CPU, pcp list).  Adding at the head, at the tail and
@@ -76,15 +78,54 @@ COMPOUND = 32  # + order: head of an allocated __GFP_COMP block
 RESERVED = 64  # PageReserved: kept by memblock at boot (refcount 1)
 HOLE = 65  # no RAM behind this pfn
 
-# who holds an allocated page besides its allocator (BuddyAllocator.owner, one byte per pfn):
-# the struct page state free_pages_prepare() checks, so a learner's free_pages() of such a
-# page is a "Bad page state" (or, for vmalloc, a refusal) instead of a second owner
+# who holds an allocated block besides its allocator: the struct page state free_pages_prepare()
+# checks, so a learner's free_pages() of such a block is a "Bad page state" (or, for vmalloc, a
+# refusal) instead of a second owner.  Linux keeps it in the head page's flags, mapping and
+# page_type; kmviz folds it into the head's state code (held_code()), so a page costs one byte.
 OWNER_NONE = 0  # a plain page: whoever called the page allocator may free it
 OWNER_SLAB = 1  # PG_slab
 OWNER_PAGE_TABLE = 2  # PG_table, a page_type kept in _mapcount
 OWNER_ANON = 3  # a user page: mapped, on the LRU (PG_lru)
 OWNER_FILE = 4  # page cache: page->mapping set, on the LRU (PG_lru)
 OWNER_VMALLOC = 5  # mapped by a vmalloc area that frees it in vfree()
+
+# The head of a held block has a code of its own, one per (plain head code, owner) that occurs:
+# a slab is of any order, compound or not (the caller's mask may add __GFP_COMP to order 0);
+# a page table, a user page and a page-cache page are plain order-0 pages; a vmalloc page is
+# order 0, compound if vmalloc()'s mask asked for __GFP_COMP.
+HELD = 66  # the first held code: HELD + index in HELD_PAIRS, 66 .. 92
+HELD_PAIRS = (
+    *((kind + order, OWNER_SLAB) for kind in (ALLOCATED, COMPOUND) for order in range(MAX_ORDER)),
+    (ALLOCATED, OWNER_PAGE_TABLE),
+    (ALLOCATED, OWNER_ANON),
+    (ALLOCATED, OWNER_FILE),
+    (ALLOCATED, OWNER_VMALLOC),
+    (COMPOUND, OWNER_VMALLOC),
+)
+_HELD_CODE = {pair: HELD + index for index, pair in enumerate(HELD_PAIRS)}
+# indexed by a state code, a signed byte: code -1 lands on entry 255, its two's complement
+_BYTE_CODES = (*range(128), *range(-128, 0))
+_PLAIN = tuple(HELD_PAIRS[c - HELD][0] if c in _HELD_CODE.values() else c for c in _BYTE_CODES)
+_HOLDER = tuple(HELD_PAIRS[c - HELD][1] if c in _HELD_CODE.values() else 0 for c in _BYTE_CODES)
+ANON_PAGE = _HELD_CODE[ALLOCATED, OWNER_ANON]  # a user page on the LRU
+FILE_PAGE = _HELD_CODE[ALLOCATED, OWNER_FILE]  # a page-cache page on the LRU
+
+
+def plain_code(code: int) -> int:
+    """The state code ``code`` without its holder: ALLOCATED or COMPOUND + order for a held head."""
+    return _PLAIN[code]
+
+
+def holder(code: int) -> int:
+    """The OWNER_* of the block whose head has state ``code`` (OWNER_NONE unless it is held)."""
+    return _HOLDER[code]
+
+
+def held_code(code: int, owner: int) -> int:
+    """The state code of the allocated head ``code`` (plain or held) once ``owner`` holds it."""
+    plain = _PLAIN[code]
+    return plain if owner == OWNER_NONE else _HELD_CODE[plain, owner]
+
 
 PCP = -128  # + (order << 3) + migratetype: a block on a per-CPU list (free, refcount 0)
 PCP_END = TAIL  # pcp codes are PCP .. PCP_END - 1
@@ -131,16 +172,15 @@ class BuddyAllocator:
         self.zones = zones
         self.history = history
         self.mobility = mobility  # False: page_group_by_mobility_disabled (tiny machines)
+        # 9 bytes per pfn: a state code, and two 4-byte list links (an int32 node number
+        # reaches pfns of machines up to 8 TiB); arrays built by repetition, at their size
         self.state = array("b", [HOLE]) * padded
-        self.owner = array("b", bytes(padded))  # OWNER_*: set while a subsystem holds the page
         self.cpus = cpus  # possible CPUs: each has its own pcp lists in every zone
         pcp_nodes = len(zones) * cpus * NR_PCP_LISTS
         nodes = padded + len(zones) * ZONE_LISTS + pcp_nodes
-        # list links are 4 bytes: an int32 node number reaches pfns of machines up to 8 TiB
-        self.nxt = array("i", bytes(4 * nodes))
-        self.prv = array("i", bytes(4 * nodes))
-        for node in range(padded, nodes):  # an empty list head points at itself
-            self.nxt[node] = self.prv[node] = node
+        self.nxt = array("i", [0]) * nodes
+        self.prv = array("i", [0]) * nodes
+        self.nxt[padded:] = self.prv[padded:] = array("i", range(padded, nodes))  # empty lists
         self.record = history.records.append  # one packed history record per call
         # pages in [start, end) on an LRU (page cache, user memory): movable_pages for
         # steal_suitable_fallback(); the Kernel, which knows them, replaces this
@@ -183,6 +223,14 @@ class BuddyAllocator:
         while node != head:
             yield node
             node = nxt[node]
+
+    def owner_of(self, pfn: int) -> int:
+        """The OWNER_* that holds the block headed by ``pfn`` (OWNER_NONE if none does)."""
+        return _HOLDER[self.state[pfn]]
+
+    def set_owner(self, pfn: int, owner: int) -> None:
+        """Let ``owner`` (OWNER_NONE: nobody) hold the allocated block headed by ``pfn``."""
+        self.state[pfn] = held_code(self.state[pfn], owner)
 
     # --- list primitives (mm/page_alloc.c L1028-1070) ----------------------------------------
     def add_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int, tail: bool) -> None:
@@ -680,9 +728,9 @@ class BuddyAllocator:
             if 0 <= code < MAX_ORDER:
                 yield pfn, code, code
                 pfn += 1 << code
-            elif ALLOCATED <= code < RESERVED:
-                order = code & 15
-                yield pfn, order, code
+            elif ALLOCATED <= (plain := _PLAIN[code]) < RESERVED:  # a held head: its plain code
+                order = plain & 15
+                yield pfn, order, plain
                 pfn += 1 << order
             elif code < PCP_END:
                 order = (code - PCP) >> 3

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from array import array
 
-from .buddy import ALLOCATED, OWNER_ANON, OWNER_FILE, TAIL
+from .buddy import ANON_PAGE, FILE_PAGE, OWNER_NONE, TAIL
 from .constants import (
     MAX_ORDER,
     MAX_ORDER_NR_PAGES,
@@ -277,15 +277,14 @@ class CmaAPI:
         test_pages_isolated() then finds the range busy.
         """
         buddy = self.buddy
-        state, owner = buddy.state, buddy.owner
+        state = buddy.state
         moved: dict[int, int] = {}
         result = 0
         for _ in range(CONTIG_MIGRATE_TRIES):
             sources = [
                 pfn
                 for pfn in range(start, end)
-                if state[pfn] == ALLOCATED
-                and owner[pfn] in (OWNER_ANON, OWNER_FILE)
+                if state[pfn] in (ANON_PAGE, FILE_PAGE)  # PageLRU
                 and pfn not in self.pinned_pfns
             ]
             if not sources:
@@ -295,8 +294,7 @@ class CmaAPI:
                 if target < 0:
                     result = -ENOMEM
                     break
-                buddy.owner[target], buddy.owner[source] = buddy.owner[source], 0
-                state[target] = ALLOCATED
+                state[target] = state[source]  # the page's holder moves with its contents
                 moved[source] = target
                 self.history.append_object(PageMigrated(source, target))
                 mt = buddy.pageblock_mt[source // PAGEBLOCK_NR_PAGES]
@@ -364,7 +362,8 @@ class CmaAPI:
                     self._repoint_owners(moved)
                     self._notify()
                     return []
-                self.buddy.owner[target], self.buddy.owner[pfn] = self.buddy.owner[pfn], 0
+                self.buddy.set_owner(target, self.buddy.owner_of(pfn))
+                self.buddy.set_owner(pfn, OWNER_NONE)
                 moved[pfn] = target
                 self.history.append_object(PageMigrated(pfn, target))
                 self._free(pfn, 0, "migrate_longterm_unpinnable_pages")

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .buddy import ALLOCATED, COMPOUND, OWNER_ANON, OWNER_FILE, TAIL
+from .buddy import ALLOCATED, ANON_PAGE, COMPOUND, FILE_PAGE, TAIL, plain_code
 from .constants import (
     MAX_ORDER,
     MIGRATE_CMA,
@@ -443,7 +443,7 @@ class CompactionAPI:
         the rest of an order-aligned block at its first failure and puts back what it
         isolated there, since that block can never become free.
         """
-        state, owner = self.buddy.state, self.buddy.owner
+        state = self.buddy.state
         skip_on_failure = cc.direct and cc.mode == MIGRATE_ASYNC
         size = 1 << cc.order if cc.order > 0 else 1
         next_skip = block_end_pfn(low_pfn, cc.order) if skip_on_failure else 0
@@ -465,8 +465,7 @@ class CompactionAPI:
                 pfn = head + (1 << state[head])
                 continue
             if (
-                code == ALLOCATED
-                and owner[pfn] in (OWNER_ANON, OWNER_FILE)  # PageLRU
+                code in (ANON_PAGE, FILE_PAGE)  # PageLRU
                 and pfn not in self.pinned_pfns  # FOLL_PIN: page_count() > page_mapcount()
             ):
                 cc.migratepages.append(pfn)
@@ -476,6 +475,7 @@ class CompactionAPI:
                     break
                 continue
             # isolate_fail: a whole allocated block fails page by page, so step over it
+            code = plain_code(code)
             span = 1 << (code & 15) if ALLOCATED <= code < COMPOUND + 16 else 1
             if not skip_on_failure:
                 pfn += span
@@ -525,7 +525,7 @@ class CompactionAPI:
     def _migrate_page(self, source: int, target: int, moved: dict[int, int]) -> None:
         """Copy one LRU page to ``target`` and free the old frame (migrate_folio())."""
         buddy = self.buddy
-        buddy.owner[target], buddy.owner[source] = buddy.owner[source], 0
+        buddy.set_owner(target, buddy.owner_of(source))  # the source's goes as it is freed
         moved[source] = target
         self.history.append_object(PageMigrated(source, target))  # copied; now free the old
         mt = buddy.pageblock_mt[source // PAGEBLOCK_NR_PAGES]
@@ -539,8 +539,8 @@ class CompactionAPI:
         """
         if not moved:
             return
-        owner = self.buddy.owner
-        files = [target for target in moved.values() if owner[target] == OWNER_FILE]
+        state = self.buddy.state
+        files = [target for target in moved.values() if state[target] == FILE_PAGE]
         if files:
             lru = self.page_cache.lru
             kept = [pfn for pfn in lru if pfn not in moved]
@@ -613,6 +613,7 @@ class CompactionAPI:
                     break
                 pfn += stride - 1
                 continue
+            code = plain_code(code)
             if COMPOUND <= code < COMPOUND + 16:  # PageCompound: step over it
                 pfn += (1 << (code - COMPOUND)) - 1
             pfn += stride

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .gfp import __GFP_BITS_MASK
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 7  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 8  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -47,7 +47,6 @@ def attach(kernel: Kernel) -> bool:
     cls = type(kernel)
     fast = FastPath(
         state=buddy.state,
-        owner=buddy.owner,
         nxt=buddy.nxt,
         prv=buddy.prv,
         pageblock_mt=buddy.pageblock_mt,

@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING
 
 from .buddy import (
     ALLOCATED,
+    ANON_PAGE,
     COMPOUND,
+    FILE_PAGE,
     HOLE,
-    OWNER_ANON,
-    OWNER_FILE,
+    OWNER_SLAB,
     PCP,
     PCP_END,
     RESERVED,
     TAIL,
+    holder,
     order_to_pindex,
     pcp_allowed_order,
+    plain_code,
 )
 from .constants import (
     MAX_ORDER,
@@ -110,7 +113,7 @@ def check(kernel: Kernel) -> None:
         free = allocated = pcp = 0
         pfn = zone.start_pfn
         while pfn < zone.end_pfn:
-            code = state[pfn]
+            code = plain_code(state[pfn])  # a held head counts as the block it is
             if 0 <= code < MAX_ORDER:
                 order = code
                 assert listed.get(pfn) == order, f"{zone.name}: free block {pfn:#x} not listed"
@@ -146,7 +149,7 @@ def check(kernel: Kernel) -> None:
             f"{zone.managed_pages} managed"
         )
     lru = set(kernel.page_cache.lru).union(*(task.pages for task in kernel.tasks))
-    marked = {pfn for pfn, owner in enumerate(buddy.owner) if owner in (OWNER_ANON, OWNER_FILE)}
+    marked = {pfn for pfn, code in enumerate(state) if code in (ANON_PAGE, FILE_PAGE)}
     assert marked == lru, (
         f"{len(marked ^ lru)} pages marked anon/file (PG_lru) but not on an LRU list, or the "
         f"other way round: {sorted(marked ^ lru)[:4]}"
@@ -156,8 +159,8 @@ def check(kernel: Kernel) -> None:
 def check_slabs(kernel: Kernel) -> None:
     """Assert the slab allocator's invariants; the message names the first that fails.
 
-    * every slab's pages are an allocated block of the slab's order, and every page maps
-      back to the slab in ``slab_by_pfn``;
+    * every slab's pages are an allocated block of the slab's order, its head held by the
+      slab allocator (PG_slab), and every page maps back to the slab in ``slab_by_pfn``;
     * a slab's free slots are distinct and in range, and its live objects are exactly the
       ones the cache records as requested;
     * the node's partial list holds only slabs with free objects that are not the CPU's, the
@@ -171,9 +174,10 @@ def check_slabs(kernel: Kernel) -> None:
         live = set()
         for slab in cache.slabs:
             head = buddy.state[slab.pfn]
-            assert head in (ALLOCATED + slab.order, COMPOUND + slab.order), (
+            assert plain_code(head) in (ALLOCATED + slab.order, COMPOUND + slab.order), (
                 f"{cache.name}: slab at {slab.pfn:#x} is not an allocated order-{slab.order} block"
             )
+            assert holder(head) == OWNER_SLAB, f"{cache.name}: slab at {slab.pfn:#x} not PG_slab"
             for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
                 assert kernel.slab_by_pfn.get(page) is slab, f"{cache.name}: page {page:#x} lost"
             owned += 1 << slab.order
@@ -248,16 +252,16 @@ def check_vmap_areas(kernel: Kernel) -> None:
 def fingerprint(kernel: Kernel, records: bool = True) -> str:
     """A digest of everything a call could change; equal digests mean an unchanged machine.
 
-    It covers the page arrays (states, owners, list links, pageblock types), the free counts,
-    every cache with its slabs, live objects and lists, large kmallocs, vmalloc areas and the
-    purge and deferred lists, page tables, tasks, the page cache, memblock, the execution
-    context and kswapd; with ``records`` also the clock, taint, panic, the history's length
-    and the kernel log's length and newest line (what a refused call adds to, leaving memory
-    as it was).
+    It covers the page arrays (states with their holders, list links, pageblock types), the
+    free counts, every cache with its slabs, live objects and lists, large kmallocs, vmalloc
+    areas and the purge and deferred lists, page tables, tasks, the page cache, memblock, the
+    execution context and kswapd; with ``records`` also the clock, taint, panic, the history's
+    length and the kernel log's length and newest line (what a refused call adds to, leaving
+    memory as it was).
     """
     buddy = kernel.buddy
     digest = hashlib.blake2b(digest_size=16)
-    for data in (buddy.state, buddy.owner, buddy.nxt, buddy.prv, buddy.pageblock_mt):
+    for data in (buddy.state, buddy.nxt, buddy.prv, buddy.pageblock_mt):
         digest.update(bytes(data))
     caches = [
         (

@@ -31,10 +31,13 @@ from traitlets import All, Any, HasTraits, Int
 from . import fastpath, procfs
 from .buddy import (
     ALLOCATED,
+    ANON_PAGE,
     COMPOUND,
+    FILE_PAGE,
     HOLE,
     OWNER_ANON,
     OWNER_FILE,
+    OWNER_NONE,
     OWNER_PAGE_TABLE,
     OWNER_SLAB,
     OWNER_VMALLOC,
@@ -43,7 +46,9 @@ from .buddy import (
     RESERVED,
     TAIL,
     BuddyAllocator,
+    holder,
     pcp_allowed_order,
+    plain_code,
 )
 from .cma import CmaAPI, cma_pages
 from .compaction import CompactionAPI
@@ -1172,8 +1177,7 @@ class Kernel(
                 if (
                     order.__class__ is int
                     and order >= 0
-                    and buddy.state[pfn] == ALLOCATED + order
-                    and not buddy.owner[pfn]
+                    and buddy.state[pfn] == ALLOCATED + order  # a held block's code differs
                     and self.panic_message is None
                 ):
                     self._free_the_page(pfn, order)
@@ -1226,8 +1230,8 @@ class Kernel(
             )
         buddy = self.buddy
         code = buddy.state[pfn]
-        if code in (ALLOCATED + order, COMPOUND + order):
-            if buddy.owner[pfn]:
+        if plain_code(code) in (ALLOCATED + order, COMPOUND + order):
+            if holder(code):
                 self._owned_free(pfn, order, caller)
                 return
             if code >= COMPOUND:  # a large kmalloc freed by its pages is gone as a kmalloc too
@@ -1275,7 +1279,7 @@ class Kernel(
         is not modelled).  A vmalloc page passes every check in Linux and is freed while the
         area still maps it; kmviz refuses that in its own words.
         """
-        owner = self.buddy.owner[pfn]
+        owner = self.buddy.owner_of(pfn)
         callers = _free_frames(caller)
         trace = self._trace("free_pages_prepare", *callers)
         if owner == OWNER_VMALLOC:
@@ -1301,7 +1305,7 @@ class Kernel(
 
     def _bad_free(self, pfn: int, order: int, caller: str) -> None:
         """Report a free the kernel would catch, the way it catches it; change nothing."""
-        code = self.buddy.state[pfn]
+        code = plain_code(self.buddy.state[pfn])
         trace = self._trace(*_free_frames(caller))
         if code <= TAIL or 0 <= code < MAX_ORDER:  # a tail, or free: in the buddy or a pcp list
             self._free_free_page(pfn, order, caller, trace)
@@ -1432,7 +1436,7 @@ class Kernel(
 
     def _tail_bad_reason(self, pfn: int) -> str:
         """Why free_page_is_bad() rejects a page inside a block being freed ('' if fine)."""
-        code = self.buddy.state[pfn] if pfn < len(self.buddy.state) else HOLE
+        code = plain_code(self.buddy.state[pfn]) if pfn < len(self.buddy.state) else HOLE
         if 0 <= code < MAX_ORDER:
             return "nonzero mapcount"  # PageBuddy lives in page_type, over _mapcount
         if code < PCP_END:
@@ -1487,7 +1491,8 @@ class Kernel(
         (init_unavailable_range()).
         """
         buddy = self.buddy
-        code = buddy.state[pfn] if pfn < self.nr_pfns else HOLE
+        held = buddy.state[pfn] if pfn < self.nr_pfns else HOLE
+        code = plain_code(held)
         zone = buddy.zone_of(pfn)
         zone_idx = zone.idx if zone else ZONE_NORMAL
         if 0 <= code < MAX_ORDER or code < PCP_END:
@@ -1505,8 +1510,7 @@ class Kernel(
             refcount = 1 if code >= ALLOCATED else 0
             # a mapped user page is mapped once; a page table's PG_table page_type lives in
             # _mapcount (0xfffffdff), which page_mapcount() reads as -512
-            owner = buddy.owner[pfn] if pfn < self.nr_pfns else 0
-            mapcount = {OWNER_ANON: 1, OWNER_PAGE_TABLE: -512}.get(owner, 0)
+            mapcount = {OWNER_ANON: 1, OWNER_PAGE_TABLE: -512}.get(holder(held), 0)
             private, lru = 0, (LIST_POISON1, LIST_POISON2)
         if refcount_override is not None:
             refcount = refcount_override
@@ -1594,10 +1598,10 @@ class Kernel(
                     break
                 pfns.append(pfn)
         if pfns:
-            owner = self.buddy.owner
+            set_owner = self.buddy.set_owner
             mark = OWNER_ANON if lru == "anon" else OWNER_FILE
             for pfn in pfns:
-                owner[pfn] = mark
+                set_owner(pfn, mark)
             self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
         if self._kswapd_pending:
             self._run_kswapd()
@@ -1618,24 +1622,26 @@ class Kernel(
         """Take order-0 pages off the LRU and free each, in order, as ``caller`` does.
 
         Unmapped and off the LRU, each is a plain page for __free_pages(); when every one is
-        a plain allocated page, the C loop FastPath.free_pages_bulk() (vmalloc's) frees them.
+        an order-0 page, plain or the LRU's, the C loop FastPath.free_pages_bulk() (vmalloc's)
+        frees them.
         """
         fast = self.pages_fastpath
         if fast is not None and fast.free_pages_bulk(pfns):  # the loop below in C
             return
-        owner = self.buddy.owner
+        set_owner = self.buddy.set_owner
         for pfn in pfns:
-            owner[pfn] = 0
+            set_owner(pfn, OWNER_NONE)
             self._free(pfn, 0, caller)
 
     def _count_lru_pages(self, start: int, end: int) -> int:
         """Pages in [start, end) on an LRU list (PageLRU()): page cache and user tasks' memory.
 
-        Those and only those are marked OWNER_ANON or OWNER_FILE (invariants.check() holds
-        it), so the count takes the length of the range, not of the lists.
+        Those and only those are held by OWNER_ANON or OWNER_FILE, whose pages have the state
+        codes ANON_PAGE and FILE_PAGE (invariants.check() holds it), so the count takes the
+        length of the range, not of the lists.
         """
-        owners = self.buddy.owner[start:end]
-        return owners.count(OWNER_ANON) + owners.count(OWNER_FILE)
+        states = self.buddy.state[start:end]
+        return states.count(ANON_PAGE) + states.count(FILE_PAGE)
 
     def _stop_fast_paths(self) -> None:
         """After a panic every call goes through the Python checks, which refuse."""
@@ -1783,7 +1789,7 @@ class Kernel(
             raise ValueError(f"pfn {pfn:#x} is beyond this machine's memory")
         for order in range(MAX_ORDER):
             head = pfn & ~((1 << order) - 1)
-            code = state[head]
+            code = plain_code(state[head])
             if code == order:
                 return head, order, "free"
             if PCP <= code < PCP_END and (code - PCP) >> 3 == order:

@@ -21,7 +21,7 @@ freelists, which kmviz refuses to do: it says what Linux would have done instead
 from __future__ import annotations
 
 from .boot_caches import boot_caches, boot_objects
-from .buddy import OWNER_NONE, OWNER_SLAB
+from .buddy import COMPOUND, OWNER_NONE, OWNER_SLAB, plain_code
 from .constants import HZ, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import (
     CacheCreated,
@@ -875,10 +875,9 @@ class SlabAPI:
                 self._free(pfn, order, "allocate_slab")
                 self._notify()
                 raise
-        owner = self.buddy.owner
         for page in range(pfn, pfn + (1 << order)):
             self.slab_by_pfn[page] = slab
-            owner[page] = OWNER_SLAB
+        self.buddy.set_owner(pfn, OWNER_SLAB)  # PG_slab, on the head page (folio flag)
         cache.slabs.add(slab)
         self.history.append_object(SlabCreated(cache.name, pfn, order, objects))
         return slab
@@ -1034,7 +1033,7 @@ class SlabAPI:
             self._free(pfn, order, tracepoint)
             return
         head, order, state = self.block_at(pfn)
-        if state == "allocated" and self.buddy.state[head] < 32:  # not compound: order 0
+        if state == "allocated" and plain_code(self.buddy.state[head]) < COMPOUND:  # order 0
             self._warn_once("mm/slab_common.c:904", ("free_large_kmalloc", tracepoint))
             self._printk(KERN_WARNING, f"object pointer: 0x{self._ptr(addr)}")
             order = 0
@@ -1056,10 +1055,9 @@ class SlabAPI:
             for index in range(slab.objects):
                 cache.tracks.pop(slab.address(index), None)
                 cache.images.pop(slab.address(index), None)
-        owner = self.buddy.owner
         for page in range(slab.pfn, slab.pfn + (1 << slab.order)):
             del self.slab_by_pfn[page]
-            owner[page] = OWNER_NONE
+        self.buddy.set_owner(slab.pfn, OWNER_NONE)
         self._free(slab.pfn, slab.order, "discard_slab")
         self.history.append_object(SlabFreed(cache.name, slab.pfn, slab.order))
 

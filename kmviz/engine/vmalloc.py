@@ -154,13 +154,13 @@ class VmallocAPI:
         pfn = self._alloc(GFP_PGTABLE_KERNEL, 0, "__pte_alloc_kernel")
         if pfn >= 0:
             self.pgtable_pfns.add(pfn)
-            self.buddy.owner[pfn] = OWNER_PAGE_TABLE
+            self.buddy.set_owner(pfn, OWNER_PAGE_TABLE)
             self.history.append_object(PageTableAllocated(pfn, level))
         return pfn
 
     def _free_pgtable(self, pfn: int) -> None:
         self.pgtable_pfns.discard(pfn)
-        self.buddy.owner[pfn] = OWNER_NONE
+        self.buddy.set_owner(pfn, OWNER_NONE)
         self._free(pfn, 0, "pte_free_kernel")
 
     def walk(self, vaddr: int) -> Walk:
@@ -281,9 +281,9 @@ class VmallocAPI:
             self._undo_vmalloc(area)
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
-        owner = self.buddy.owner
+        set_owner = self.buddy.set_owner
         for pfn in area.pfns:
-            owner[pfn] = OWNER_VMALLOC
+            set_owner(pfn, OWNER_VMALLOC)
         self.nr_vmalloc_pages += nr_pages
         self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
         return addr
@@ -477,9 +477,9 @@ class VmallocAPI:
         fast = self.pages_fastpath
         if fast is not None and fast.free_pages_bulk(pfns):  # the same loop in C
             return
-        owner = self.buddy.owner
+        set_owner = self.buddy.set_owner
         for pfn in pfns:
-            owner[pfn] = OWNER_NONE
+            set_owner(pfn, OWNER_NONE)
             self._free(pfn, 0, "__vunmap")
 
     def _run_deferred_vfree(self) -> None:
@@ -591,9 +591,9 @@ class VmallocAPI:
             return
         self._page_tables.unmap_pages(addr, len(area.pfns))
         if area.kind == "vmalloc":  # leaked: still allocated and counted, held by nobody
-            owner = self.buddy.owner
+            set_owner = self.buddy.set_owner
             for pfn in area.pfns:
-                owner[pfn] = OWNER_NONE
+                set_owner(pfn, OWNER_NONE)
         self._free_vmap_area_noflush(area)
         self.history.append_object(VmallocFreed(addr, deferred=False))
         self._notify()

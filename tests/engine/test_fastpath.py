@@ -341,8 +341,7 @@ def vmalloc_churn(k, seed, steps):
 def vmalloc_state(k):
     tables = k.page_tables
     return (
-        machine_state(k),
-        bytes(k.buddy.owner),
+        machine_state(k),  # its page states say which pages the areas hold
         k.cat("/proc/vmallocinfo"),
         sorted(k.refcount_underflow),
         {pfn: tables.entries(pfn) for pfn in tables.table_pages()},

@@ -3,7 +3,7 @@
 import pytest
 
 from kmviz.engine import fastpath
-from kmviz.engine.buddy import OWNER_PAGE_TABLE
+from kmviz.engine.buddy import ALLOCATED, OWNER_PAGE_TABLE, held_code
 from kmviz.engine.gfp import GFP_ATOMIC, GFP_KERNEL
 from kmviz.engine.invariants import fingerprint
 from kmviz.engine.kernel import Kernel
@@ -58,7 +58,7 @@ def test_kvmalloc_that_may_not_sleep_does_not_fall_back_to_vmalloc(k):
 
 def free_or_page_table(k) -> int:
     """Free pages plus page-table pages (vmalloc's page tables stay, as in Linux)."""
-    return k.free_pages_count() + k.buddy.owner.count(OWNER_PAGE_TABLE)
+    return k.free_pages_count() + k.buddy.state.count(held_code(ALLOCATED, OWNER_PAGE_TABLE))
 
 
 @pytest.mark.parametrize("size", [100, 64 << 10])

@@ -53,9 +53,12 @@ from kmviz.engine.buddy import (
     COMPOUND,
     OWNER_ANON,
     OWNER_FILE,
+    OWNER_NONE,
     OWNER_PAGE_TABLE,
     OWNER_SLAB,
     OWNER_VMALLOC,
+    holder,
+    plain_code,
 )
 from kmviz.engine.device import Device
 from kmviz.engine.invariants import check, check_slabs, check_vmap_areas, fingerprint
@@ -459,7 +462,7 @@ class Fuzzer:
         buddy = self.sides[0].kernel.buddy
         pfn = (addr - PAGE_OFFSET) >> 12
         codes = (ALLOCATED + order, COMPOUND + order)
-        return 0 <= order < 11 and buddy.state[pfn] in codes and not buddy.owner[pfn]
+        return 0 <= order < 11 and buddy.state[pfn] in codes  # a held block's code differs
 
     def _slab_call(self) -> Call:
         """A kmalloc or kmem_cache call, right or wrong."""
@@ -687,8 +690,7 @@ class Fuzzer:
 
 
 def check_owners(k: Kernel) -> None:
-    """One owner per frame, each holding allocated pages marked with its owner code."""
-    owner = k.buddy.owner
+    """One owner per frame, each holding allocated blocks whose head's state code names it."""
     expected: dict[int, int] = {}
 
     def claim(pfn: int, code: int, who: str) -> None:
@@ -696,8 +698,8 @@ def check_owners(k: Kernel) -> None:
         assert pfn not in expected, f"pfn {pfn:#x} has two owners ({who})"
         expected[pfn] = code
 
-    for pfn in k.slab_by_pfn:
-        claim(pfn, OWNER_SLAB, "slab")
+    for pfn, slab in k.slab_by_pfn.items():  # PG_slab is on the head page
+        claim(pfn, OWNER_SLAB if pfn == slab.pfn else OWNER_NONE, "slab")
     for pfn in k.pgtable_pfns:
         claim(pfn, OWNER_PAGE_TABLE, "page table")
     for task in k.tasks:
@@ -711,12 +713,15 @@ def check_owners(k: Kernel) -> None:
                 claim(pfn, OWNER_VMALLOC, f"vmalloc {area.addr:#x}")
     for pfn, _, _ in k.large_kmalloc.values():
         claim(pfn, 0, "large kmalloc")
-    marked = set(np.flatnonzero(np.frombuffer(owner, dtype=np.int8)[: k.nr_pfns]).tolist())
-    held = {pfn for pfn, code in expected.items() if code}
-    assert marked == held, f"owner marks {sorted(marked ^ held)[:5]} disagree with the owners"
     state = k.buddy.state
+    holders = np.array([holder(code) for code in range(-128, 128)], dtype=np.int8)
+    marks = holders[np.frombuffer(state, dtype=np.int8)[: k.nr_pfns].astype(np.int16) + 128]
+    marked = {pfn: int(marks[pfn]) for pfn in np.flatnonzero(marks).tolist()}
+    held = {pfn: code for pfn, code in expected.items() if code}
+    assert marked == held, f"holders {sorted(marked.items() ^ held.items())[:5]} disagree"
     for pfn in expected:
-        assert state[pfn] >= ALLOCATED or state[pfn] == -1, f"owned pfn {pfn:#x} is free"
+        code = plain_code(state[pfn])
+        assert code >= ALLOCATED or code == -1, f"owned pfn {pfn:#x} is free"
 
 
 def check_proc(k: Kernel) -> None:

@@ -1439,11 +1439,105 @@ static PyTypeObject SlabFastPathType = {
     .tp_methods = SlabFastPath_methods,
 };
 
+/* ---------------------------------------------------------------------------------------
+ * vmalloc()'s and vfree()'s page-table writes within one PTE table: PageTables.map_checked()
+ * and clear_range() in kmviz/engine/pagetable.py, on the same {index: entry} dict.
+ * ------------------------------------------------------------------------------------- */
+
+#define PTRS_PER_PTE 512
+
+PyDoc_STRVAR(pte_fill_doc,
+"pte_fill(table, first, pfns, prot)\n--\n\n"
+"Write pfn << 12 | prot into PTE slots first, first + 1, ... of table (a PTE table's\n"
+"{index: entry}); False, with nothing written, if one of those slots holds an entry.");
+
+static PyObject *
+pte_fill(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "pte_fill(table: dict, first, pfns: list, prot)");
+        return NULL;
+    }
+    PyObject *table = args[0], *pfns = args[2];
+    Py_ssize_t first = PyLong_AsSsize_t(args[1]);
+    unsigned long long prot = PyLong_AsUnsignedLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(pfns);
+    if (first < 0 || first + count > PTRS_PER_PTE) {
+        PyErr_SetString(PyExc_ValueError, "pte_fill(): the slots leave the PTE table");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {    /* vmap_pages_pte_range(): pte_none() each */
+        PyObject *index = PyLong_FromSsize_t(first + i);
+        if (index == NULL)
+            return NULL;
+        int present = PyDict_Contains(table, index);
+        Py_DECREF(index);
+        if (present < 0)
+            return NULL;
+        if (present)
+            Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        unsigned long long pfn = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(pfns, i));
+        if (pfn == (unsigned long long)-1 && PyErr_Occurred())
+            return NULL;
+        PyObject *index = PyLong_FromSsize_t(first + i);
+        PyObject *entry = PyLong_FromUnsignedLongLong((pfn << PAGE_SHIFT) | prot);
+        int failed = index == NULL || entry == NULL || PyDict_SetItem(table, index, entry) < 0;
+        Py_XDECREF(index);
+        Py_XDECREF(entry);
+        if (failed)
+            return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(pte_clear_doc,
+"pte_clear(table, first, count)\n--\n\n"
+"Remove PTE slots first .. first + count - 1 from table; how many held an entry.");
+
+static PyObject *
+pte_clear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "pte_clear(table: dict, first, count)");
+        return NULL;
+    }
+    PyObject *table = args[0];
+    Py_ssize_t first = PyLong_AsSsize_t(args[1]), count = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t cleared = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {    /* vunmap_pte_range(): ptep_get_and_clear() */
+        PyObject *index = PyLong_FromSsize_t(first + i);
+        if (index == NULL)
+            return NULL;
+        int present = PyDict_Contains(table, index);
+        if (present > 0) {
+            present = PyDict_DelItem(table, index) < 0 ? -1 : 1;
+            cleared++;
+        }
+        Py_DECREF(index);
+        if (present < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(cleared);
+}
+
+static PyMethodDef module_functions[] = {
+    {"pte_fill", (PyCFunction)(void (*)(void))pte_fill, METH_FASTCALL, pte_fill_doc},
+    {"pte_clear", (PyCFunction)(void (*)(void))pte_clear, METH_FASTCALL, pte_clear_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "kmviz.engine._fastpath",
     .m_doc = "The buddy allocator's hot calls in C (see kmviz/engine/fastpath.py).",
     .m_size = -1,
+    .m_methods = module_functions,
 };
 
 PyMODINIT_FUNC

@@ -21,12 +21,12 @@ INTERFACE = 8  # what _fastpath.c's INTERFACE must say: its keywords and the att
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
-    from ._fastpath import FastPath, SlabFastPath
+    from ._fastpath import FastPath, SlabFastPath, pte_clear, pte_fill
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
-    FastPath = SlabFastPath = None
+    FastPath = SlabFastPath = pte_fill = pte_clear = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
-        FastPath = SlabFastPath = None
+        FastPath = SlabFastPath = pte_fill = pte_clear = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -37,6 +37,11 @@ ENABLED = True  # tests switch it off to run the pure-Python reference
 def available() -> bool:
     """True if the C extension was built and may be used."""
     return FastPath is not None and ENABLED
+
+
+def pte_functions() -> tuple | None:
+    """(pte_fill, pte_clear) for PageTables' runs of PTEs within one table, if available."""
+    return (pte_fill, pte_clear) if available() else None
 
 
 def attach(kernel: Kernel) -> bool:

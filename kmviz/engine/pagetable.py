@@ -60,6 +60,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import fastpath
 from .constants import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP
 
 __all__ = [  # PAGE_OFFSET is re-exported so the lessons find every region's start here
@@ -393,6 +394,11 @@ class PageTables:
         self._tables: dict[int, dict[int, int]] = {}  # table pfn -> index -> non-zero entry
         self._levels: dict[int, str] = {}  # table pfn -> the level of the table
         self._leaves = 0  # present leaf entries (4 KiB PTEs and huge PMD/PUD entries)
+        # the PTE table of each 2 MiB stretch found so far, by vaddr >> PMD_SHIFT: a PTE
+        # table stays where it is until it is dropped (vunmap frees no tables)
+        self._pte_tables: dict[int, dict[int, int]] = {}
+        # runs of PTEs in one table: in C (_fastpath.c) if built, else the functions below
+        self._fill, self._clear = fastpath.pte_functions() or (_pte_fill, _pte_clear)
         self.warnings: list[WarnRecord] = []
         pgd = self._new_table("PGD")
         if pgd is None:
@@ -488,6 +494,7 @@ class PageTables:
         return pfn
 
     def _drop_table(self, pfn: int) -> None:
+        self._pte_tables.clear()
         del self._tables[pfn]
         del self._levels[pfn]
         self._free_table(pfn)
@@ -528,12 +535,28 @@ class PageTables:
         go.  It stops at the first page that cannot be mapped (a table allocation failed or
         the slot was taken).
         """
-        _check_vaddr(vaddr, PAGE_SIZE, "map_pages")
-        _check_prot(prot)
+        if not _kernel_page(vaddr):
+            _check_vaddr(vaddr, PAGE_SIZE, "map_pages")
+        if prot.__class__ is not int or prot != PAGE_KERNEL:
+            _check_prot(prot)
         for pfn in pfns:
             if pfn.__class__ is not int or not 0 <= pfn < MAX_PFN:
                 _check_pfn(pfn, 1, "map_pages")
-        done, total = 0, len(pfns)
+        return self.map_checked(vaddr, pfns, prot)
+
+    def map_checked(self, vaddr: int, pfns: list[int], prot: int) -> int:
+        """map_pages() of arguments already known to be good (vmalloc()'s own frames)."""
+        total = len(pfns)
+        first = (vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+        pte_table = self._pte_tables.get(vaddr >> PMD_SHIFT)
+        if (
+            pte_table is not None  # one known PTE table holds the run, and all its slots are free
+            and first + total <= PTRS_PER_PTE
+            and self._fill(pte_table, first, pfns, prot)
+        ):
+            self._leaves += total
+            return total
+        done = 0
         while done < total:
             page = vaddr + (done << PAGE_SHIFT)
             first = pte_index(page)
@@ -564,7 +587,8 @@ class PageTables:
 
     def unmap_pages(self, vaddr: int, count: int) -> list[int | None]:
         """Clear ``count`` consecutive PTEs from ``vaddr``; the pfn each mapped (or None)."""
-        _check_vaddr(vaddr, PAGE_SIZE, "unmap_pages")
+        if not _kernel_page(vaddr):
+            _check_vaddr(vaddr, PAGE_SIZE, "unmap_pages")
         pfns: list[int | None] = []
         done = 0
         while done < count:
@@ -583,14 +607,39 @@ class PageTables:
             done += chunk
         return pfns
 
+    def clear_range(self, vaddr: int, count: int) -> None:
+        """unmap_pages() of a page-aligned kernel ``vaddr`` when nobody needs the old pfns.
+
+        vunmap_range_noflush() (mm/vmalloc.c L501) as free_unmap_vmap_area() (L1908) calls
+        it for vfree(): the PTEs are cleared, the tables stay.
+        """
+        first = (vaddr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+        pte_table = self._pte_tables.get(vaddr >> PMD_SHIFT)
+        if pte_table is not None and first + count <= PTRS_PER_PTE:  # one known PTE table
+            self._leaves -= self._clear(pte_table, first, count)
+            return
+        done = 0
+        while done < count:
+            page = vaddr + (done << PAGE_SHIFT)
+            first = pte_index(page)
+            chunk = min(PTRS_PER_PTE - first, count - done)  # slots left in this PTE table
+            pte_table = self._pte_table(page)
+            if pte_table is not None:
+                self._leaves -= self._clear(pte_table, first, chunk)
+            done += chunk
+
     def _pte_table(self, vaddr: int) -> dict | None:
         """The PTE table (index → entry) covering ``vaddr``, or None if the path is not there."""
+        table = self._pte_tables.get(vaddr >> PMD_SHIFT)
+        if table is not None:
+            return table
         table = self.pgd_pfn
         for level in ("PGD", "PUD", "PMD"):
             current = self._tables[table].get(_INDEX[level](vaddr), 0)
             if not current or current & _PAGE_PSE:
                 return None
             table = _entry_pfn(current, level)
+        self._pte_tables[vaddr >> PMD_SHIFT] = self._tables[table]
         return self._tables[table]
 
     def unmap_large(self, vaddr: int, level: str) -> int | None:
@@ -699,6 +748,30 @@ def _busy_warning(vaddr: int, level: str, index: int, current: int) -> WarnRecor
         f"{level.lower()}_set_huge",
         f"{level}[{index}] for {vaddr:#x} already holds {current:#x} ({what}); not replaced",
     )
+
+
+def _pte_fill(table: dict[int, int], first: int, pfns: list[int], prot: int) -> bool:
+    """Write ``pfn << 12 | prot`` into slots first, first + 1, ... of a PTE table; False,
+    with nothing written, if one of them holds an entry (vmap_pages_pte_range()'s pte_none())."""
+    slots = range(first, first + len(pfns))
+    if not table.keys().isdisjoint(slots):
+        return False
+    table.update(zip(slots, [(pfn << PAGE_SHIFT) | prot for pfn in pfns], strict=True))
+    return True
+
+
+def _pte_clear(table: dict[int, int], first: int, count: int) -> int:
+    """Remove slots first .. first + count - 1 of a PTE table; how many held an entry."""
+    held = len(table)
+    pop = table.pop
+    for index in range(first, first + count):
+        pop(index, None)
+    return held - len(table)
+
+
+def _kernel_page(vaddr: object) -> bool:
+    """Whether ``vaddr`` is a page-aligned int in the canonical kernel half (no check needed)."""
+    return vaddr.__class__ is int and not vaddr & (PAGE_SIZE - 1) and vaddr >> 47 == 0x1FFFF
 
 
 def _check_int(value: object, what: str) -> int:

@@ -47,7 +47,7 @@ from .pagetable import (
 )
 from .printk import KERN_WARNING
 from .reports import TAINT_DIE, TAINT_WARN, dump_stack, kernel_bug, warning
-from .vmap_tree import VmapRanges
+from .vmap_tree import TouchingRanges, VmapRanges
 
 GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO  # page-table pages (asm-generic/pgalloc.h)
 VMALLOC_CALLER = "lesson_init+0x1d/0x1000 [lesson]"
@@ -91,7 +91,7 @@ class VmallocAPI:
         self.free_vmap_areas = VmapRanges(self.seed)
         self.free_vmap_areas.add(1, (1 << 64) - 1)
         # purge_vmap_area_root: freed areas whose range stays taken until the purge
-        self.purge_vmap_areas = VmapRanges(self.seed)
+        self.purge_vmap_areas = TouchingRanges()
         self._bulk_plans: dict[int, tuple] = {}  # by GFP mask: (AllocPlan, _bulk_calls())
         self.vmap_lazy_nr = 0  # pages in purge_vmap_areas
         self.deferred_vfree: list[int] = []  # vfree() from interrupt context, done later
@@ -232,10 +232,13 @@ class VmallocAPI:
         a task's stack asks for THREAD_ALIGN, module_alloc() for module space.
         """
         self._check_alive()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        if size.__class__ is not int and (isinstance(size, bool) or not isinstance(size, int)):
             raise TypeError(f"vmalloc() size must be an int >= 0 bytes, not {size!r}")
-        self._run_deferred_vfree()
-        if self.in_interrupt():  # __get_vm_area_node(): BUG_ON(in_interrupt())
+        if size < 0:
+            raise TypeError(f"vmalloc() size must be an int >= 0 bytes, not {size!r}")
+        if self.deferred_vfree:
+            self._run_deferred_vfree()
+        if self.context.in_interrupt():  # __get_vm_area_node(): BUG_ON(in_interrupt())
             self._print_lines(
                 kernel_bug("mm/vmalloc.c:2554", self.comm, self.pid, self.taint,
                            self._trace("__get_vm_area_node", "__vmalloc_node_range", "vmalloc"))
@@ -277,7 +280,7 @@ class VmallocAPI:
             )
             return 0
         tables = self.page_tables
-        if tables is None or tables.map_pages(addr, area.pfns, PAGE_KERNEL) < len(area.pfns):
+        if tables is None or tables.map_checked(addr, area.pfns, PAGE_KERNEL) < nr_pages:
             self._undo_vmalloc(area)
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
@@ -381,13 +384,13 @@ class VmallocAPI:
         between ``vstart`` and ``vend`` and cuts the request out of it.  On failure the
         lazily freed areas are purged and the search runs once more; then 6.1 warns.
         """
-        for purged in (False, True):
-            found = self.free_vmap_areas.lowest_match(size, align, vstart)
-            if found is not None and found[1] + size <= vend:  # the "vend" restriction
-                self.free_vmap_areas.take(found[0], found[1], size)
-                return found[1]
-            if not purged:
-                self._purge_vmap_areas()
+        addr = self.free_vmap_areas.alloc(size, align, vstart, vend)
+        if addr is not None:
+            return addr
+        self._purge_vmap_areas()
+        addr = self.free_vmap_areas.alloc(size, align, vstart, vend)
+        if addr is not None:
+            return addr
         self._printk(
             KERN_WARNING,
             f"vmap allocation for size {size} failed: use vmalloc=<size> to increase size",
@@ -426,10 +429,13 @@ class VmallocAPI:
         and __vfree_deferred() when in_interrupt().
         """
         self._check_alive()
-        addr = self._require_addr(addr)
-        if addr == 0:
-            return
-        if self.context.in_nmi():
+        if addr.__class__ is not int or not 0 < addr < 1 << 64:
+            addr = self._require_addr(addr)
+            if addr == 0:
+                return
+        context = self.context
+        interrupted = context.in_interrupt()
+        if interrupted and context.in_nmi():
             self._print_lines(
                 kernel_bug("mm/vmalloc.c:2854", self.comm, self.pid, self.taint,
                            self._trace("vfree"))
@@ -437,7 +443,7 @@ class VmallocAPI:
             self.taint |= 1 << TAINT_DIE
             self._notify()
             return
-        if self.in_interrupt():
+        if interrupted:
             self.deferred_vfree.append(addr)
             self.history.append_object(VmallocFreed(addr, deferred=True))
             self._notify()
@@ -462,7 +468,7 @@ class VmallocAPI:
         if area is None or area.kind != "vmalloc":  # vmap(), ioremap() and percpu areas too
             self._nonexistent_area(addr, "vfree")
             return
-        self._page_tables.unmap_pages(addr, len(area.pfns))  # vunmap, then __free_pages() each
+        self._page_tables.clear_range(addr, len(area.pfns))  # vunmap, then __free_pages() each
         self._free_area_pages(area.pfns)
         self.nr_vmalloc_pages -= len(area.pfns)
         if area.vpages:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import NamedTuple
 
 PAGE_SIZE = 4096  # bytes; every range starts and ends on a page boundary
 
@@ -85,32 +86,67 @@ def _join(low: VmapRange | None, high: VmapRange | None) -> VmapRange | None:
     return high
 
 
-def _insert(node: VmapRange | None, new: VmapRange) -> VmapRange:
-    """``node``'s treap with ``new`` linked in by its start address."""
-    if node is None:
+def _insert(root: VmapRange | None, new: VmapRange) -> VmapRange:
+    """``root``'s treap with ``new`` linked in by its start address; the new root.
+
+    ``new`` goes down by start address to the first node of lower priority, takes its place
+    with that subtree split around ``new.start`` as its children, and the maxima above grow
+    to ``new``'s size where they are smaller (once one is not, none above is).
+    """
+    path: list[VmapRange] = []
+    node = root
+    while node is not None and node.priority >= new.priority:
+        path.append(node)
+        node = node.left if new.start < node.start else node.right
+    new.left, new.right = _split(node, new.start)
+    _update(new)
+    if not path:
         return new
-    if new.priority > node.priority:
-        new.left, new.right = _split(node, new.start)
-        _update(new)
-        return new
-    if new.start < node.start:
-        node.left = _insert(node.left, new)
+    parent = path[-1]
+    if new.start < parent.start:
+        parent.left = new
     else:
-        node.right = _insert(node.right, new)
-    _update(node)
-    return node
+        parent.right = new
+    size = new.subtree_max_size
+    for ancestor in reversed(path):
+        if ancestor.subtree_max_size >= size:
+            break
+        ancestor.subtree_max_size = size
+    return root
 
 
-def _remove(node: VmapRange, start: int) -> VmapRange | None:
-    """``node``'s treap without the range that begins at ``start`` (which must be in it)."""
-    if node.start == start:
-        return _join(node.left, node.right)
-    if start < node.start:
-        node.left = _remove(node.left, start)
+def _remove(root: VmapRange, start: int) -> VmapRange | None:
+    """``root``'s treap without the range that begins at ``start`` (which must be in it)."""
+    path: list[VmapRange] = []
+    node = root
+    while node.start != start:
+        path.append(node)
+        node = node.left if start < node.start else node.right
+    replacement = _join(node.left, node.right)
+    if not path:
+        return replacement
+    parent = path[-1]
+    if parent.left is node:
+        parent.left = replacement
     else:
-        node.right = _remove(node.right, start)
-    _update(node)
-    return node
+        parent.right = replacement
+    _refresh(path)
+    return root
+
+
+def _refresh(path: list[VmapRange]) -> None:
+    """Recompute the maxima along ``path`` (root first) from its end up, as
+    augment_tree_propagate_from() does: an unchanged maximum stops the climb."""
+    for node in reversed(path):
+        best = node.end - node.start
+        left, right = node.left, node.right
+        if left is not None and left.subtree_max_size > best:
+            best = left.subtree_max_size
+        if right is not None and right.subtree_max_size > best:
+            best = right.subtree_max_size
+        if node.subtree_max_size == best:
+            return
+        node.subtree_max_size = best
 
 
 def _aligned_start(node: VmapRange, align: int, vstart: int) -> int:
@@ -122,9 +158,8 @@ def _aligned_start(node: VmapRange, align: int, vstart: int) -> int:
 class VmapRanges:
     """A set of disjoint address ranges, merged with their neighbours as they are added.
 
-    Used twice, as 6.1 does: for the free space (``free_vmap_area_root``, searched by
-    lowest_match() and cut by take()) and for the lazily freed areas waiting for the purge
-    (``purge_vmap_area_root``).  ``seed`` only shapes the tree, never a result.
+    The free space (``free_vmap_area_root``), searched by lowest_match() and cut by take();
+    the lazily freed areas are TouchingRanges.  ``seed`` only shapes the tree, never a result.
     """
 
     def __init__(self, seed: int = 0):
@@ -166,6 +201,28 @@ class VmapRanges:
         back to the first ancestor whose right subtree does.  Returns the range and the
         aligned start (``nva_start_addr``), or None.
         """
+        found = self._find(size, align, vstart)
+        return None if found is None else found[:2]
+
+    def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
+        """Take the lowest ``size`` bytes aligned to ``align`` within [vstart, vend); None if
+        they are not there.
+
+        Mirrors __alloc_vmap_area() (mm/vmalloc.c L1562): find_vmap_lowest_match(), the
+        ``vend`` check, then adjust_va_to_fit_type() on the range found, whose maxima are
+        refreshed along the path the search took.
+        """
+        found = self._find(size, align, vstart)
+        if found is None or found[1] + size > vend:
+            return None
+        node, start, path = found
+        self.take(node, start, size, path)
+        return start
+
+    def _find(
+        self, size: int, align: int, vstart: int
+    ) -> tuple[VmapRange, int, list[VmapRange]] | None:
+        """lowest_match()'s search: the range, the aligned start and the range's ancestors."""
         length = size + align - 1 if align > PAGE_SIZE else size
         node = self.root
         path: list[VmapRange] = []  # the ancestors, for the climb back (rb_parent())
@@ -177,7 +234,7 @@ class VmapRanges:
                 continue
             start = _aligned_start(node, align, vstart)
             if start >= vstart and start + size <= node.end:  # is_within_this_va()
-                return node, start
+                return node, start, path
             right = node.right
             if right is not None and right.subtree_max_size >= length:
                 path.append(node)
@@ -193,7 +250,7 @@ class VmapRanges:
                     continue
                 start = _aligned_start(parent, align, vstart)
                 if start >= vstart and start + size <= parent.end:
-                    return parent, start
+                    return parent, start, path
                 right = parent.right
                 if (
                     right is not None
@@ -263,20 +320,23 @@ class VmapRanges:
             below.end = end
             merged = below
         if merged is not None:
-            self._propagate(merged.start)
+            self._propagate(merged)
             return merged
         node = VmapRange(start, end, self._treap.random())
         self.root = _insert(self.root, node)
         self.count += 1
         return node
 
-    def take(self, node: VmapRange, start: int, size: int) -> None:
+    def take(
+        self, node: VmapRange, start: int, size: int, path: list[VmapRange] | None = None
+    ) -> None:
         """Cut [start, start + size) out of ``node``, a range of this tree that holds it.
 
         Mirrors adjust_va_to_fit_type() (mm/vmalloc.c L1458): FL_FIT_TYPE (the whole range)
         unlinks the node, LE_FIT_TYPE moves its start up, RE_FIT_TYPE its end down, and
         NE_FIT_TYPE (the middle) shrinks it to the right part and inserts the left part as a
-        new node; then the subtree maxima are brought up to date.
+        new node; then the subtree maxima are brought up to date, along ``path`` (the node's
+        ancestors, root first) if the caller knows it.
         """
         end = start + size
         if start < node.start or end > node.end:
@@ -287,26 +347,87 @@ class VmapRanges:
             self.count -= 1
         elif start == node.start:  # LE_FIT_TYPE: keys keep their order
             node.start = end
-            self._propagate(end)
+            self._propagate(node, path)
         elif end == node.end:  # RE_FIT_TYPE
             node.end = start
-            self._propagate(node.start)
+            self._propagate(node, path)
         else:  # NE_FIT_TYPE: [node.start, start) becomes a node of its own
             left = node.start
             node.start = end
-            self._propagate(end)
+            self._propagate(node, path)
             self.root = _insert(self.root, VmapRange(left, start, self._treap.random()))
             self.count += 1
 
-    def _propagate(self, start: int) -> None:
-        """augment_tree_propagate_from(): refresh the maxima on the path to ``start``'s node."""
-        path = []
-        node = self.root
-        while node is not None and node.start != start:
-            path.append(node)
-            node = node.left if start < node.start else node.right
-        if node is None:
-            raise ValueError(f"no range begins at {start:#x}")
-        _update(node)
-        for ancestor in reversed(path):
-            _update(ancestor)
+    def _propagate(self, node: VmapRange, path: list[VmapRange] | None = None) -> None:
+        """augment_tree_propagate_from(): refresh the maxima from ``node`` up to the root.
+
+        ``path``: the node's ancestors, root first, if known; else found by its start.
+        """
+        if path is None:
+            path = []
+            above = self.root
+            while above is not node:
+                path.append(above)
+                above = above.left if node.start < above.start else above.right
+        _refresh([*path, node])
+
+
+class Range(NamedTuple):
+    """An address range [start, end) of TouchingRanges."""
+
+    start: int
+    end: int
+
+
+class TouchingRanges:
+    """Disjoint address ranges, each merged with the ranges it touches as it is added.
+
+    The lazily freed vmalloc areas waiting for the purge.  6.1 keeps them in
+    ``purge_vmap_area_root``, a red-black tree where merge_or_add_vmap_area() (mm/vmalloc.c
+    L1192) looks up a new range's neighbours and coalesces with those that touch it; nothing
+    ever searches it for free space, so it has no size augmentation.  Only a neighbour that
+    touches can merge, so kmviz finds it by address in two dicts (the range that ends at the
+    new start, the range that begins at the new end) and sorts the ranges when the purge or
+    /proc/vmallocinfo walks them in address order.
+    """
+
+    def __init__(self):
+        self.end_of: dict[int, int] = {}  # start -> end of each range
+        self.start_of: dict[int, int] = {}  # end -> start of each range
+        self.total = 0  # bytes in all of them
+
+    @property
+    def count(self) -> int:
+        """How many ranges there are."""
+        return len(self.end_of)
+
+    def __len__(self) -> int:
+        return len(self.end_of)
+
+    def __iter__(self) -> Iterator[Range]:
+        """The ranges in address order."""
+        return (Range(start, self.end_of[start]) for start in sorted(self.end_of))
+
+    def add(self, start: int, end: int) -> Range:
+        """Put [start, end) in, merged with the ranges that end at ``start`` or begin at
+        ``end``; the range it ends up in."""
+        if not start < end:
+            raise ValueError(f"empty range [{start:#x}, {end:#x})")
+        self.total += end - start
+        below = self.start_of.pop(start, None)  # a range [below, start)
+        if below is not None:
+            del self.end_of[below]
+            start = below
+        above = self.end_of.pop(end, None)  # a range [end, above)
+        if above is not None:
+            del self.start_of[above]
+            end = above
+        self.end_of[start] = end
+        self.start_of[end] = start
+        return Range(start, end)
+
+    def clear(self) -> None:
+        """Forget every range (the purge takes them all at once)."""
+        self.end_of.clear()
+        self.start_of.clear()
+        self.total = 0

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kmviz.engine import fastpath
 from kmviz.engine.constants import PAGE_OFFSET as CONSTANTS_PAGE_OFFSET
 from kmviz.engine.pagetable import (
     _KERNPG_TABLE,
@@ -32,6 +33,8 @@ from kmviz.engine.pagetable import (
     PageTableError,
     PageTables,
     START_KERNEL_map,
+    _pte_clear,
+    _pte_fill,
     canonical,
     describe_flags,
     pgd_index,
@@ -478,3 +481,51 @@ def test_map_pages_and_unmap_pages_agree_with_page_by_page_calls():
         assert bulk.walk(start + (i << 12)).phys == single.walk(start + (i << 12)).phys
     assert bulk.unmap_pages(start, 600) == frames
     assert bulk.mapped_count() == 0
+
+
+_RUNS = st.lists(
+    st.tuples(
+        st.sampled_from(["map_checked", "clear_range", "unmap_page"]),
+        st.integers(0, 3 * 512),  # the first page: in one of three 2 MiB stretches
+        st.integers(1, 40),
+    ),
+    max_size=40,
+)
+
+
+@pytest.mark.parametrize("writes", ["C", "Python"])
+@settings(max_examples=150, deadline=None)
+@given(runs=_RUNS, budget=st.one_of(st.none(), st.integers(1, 6)))
+def test_vmallocs_runs_of_pages_agree_with_a_dict_model(writes, runs, budget):
+    # map_checked() and clear_range(), vmalloc()'s and vfree()'s calls, with the PTE tables
+    # they remember per 2 MiB, against page-by-page bookkeeping (tables may run out midway);
+    # the runs within one table are written by _fastpath.c's pte_fill()/pte_clear() or by
+    # their Python twins
+    tables, allocator = make(budget=budget)
+    if writes == "Python":
+        tables._fill, tables._clear = _pte_fill, _pte_clear
+    else:
+        assert fastpath.pte_functions() == (tables._fill, tables._clear)
+    model: dict[int, int] = {}
+    for op, first, count in runs:
+        start = VMALLOC_START + (first << 12)
+        pages = [start + (i << 12) for i in range(count)]
+        if op == "map_checked":
+            frames = [0x700 + first + i for i in range(count)]
+            done = tables.map_checked(start, frames, PAGE_KERNEL)
+            free = next((i for i, vaddr in enumerate(pages) if vaddr in model), count)
+            assert done <= free
+            if done < free:
+                assert allocator.budget == 0  # only a table allocation stops it early
+            model.update(zip(pages[:done], frames[:done], strict=True))
+        elif op == "clear_range":
+            tables.clear_range(start, count)
+            for vaddr in pages:
+                model.pop(vaddr, None)
+        else:
+            assert tables.unmap_page(start) == model.pop(start, None)
+        assert tables.mapped_count() == len(model)
+    for first in range(0, 3 * 512 + 40, 7):
+        vaddr = VMALLOC_START + (first << 12)
+        walk = tables.walk(vaddr)
+        assert walk.phys == (model[vaddr] << 12 if vaddr in model else None)

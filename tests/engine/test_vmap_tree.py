@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from kmviz.engine.vmap_tree import PAGE_SIZE, VmapRanges
+from kmviz.engine.vmap_tree import PAGE_SIZE, TouchingRanges, VmapRanges
 
 P = PAGE_SIZE
 
@@ -57,6 +57,54 @@ def test_the_search_finds_the_lowest_fit_as_a_sorted_scan_would(seed):
             free.add((low, max([end, *(r[1] for r in touching)])))
         assert [(r.start, r.end) for r in tree] == sorted(free)
         maxima_hold(tree.root)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_alloc_takes_the_lowest_fit_below_vend_and_refreshes_the_maxima_on_its_path(seed):
+    rng = random.Random(seed)
+    tree, free, busy = VmapRanges(seed), {(0, 4096 * P)}, []
+    tree.add(0, 4096 * P)
+    for _ in range(300):
+        if rng.random() < 0.6 or not busy:
+            size, vstart = rng.randint(1, 40) * P, rng.choice([0, rng.randint(0, 4096) * P])
+            vend = rng.choice([4096 * P, rng.randint(0, 4096) * P])
+            expected = first_fit(free, size, P, vstart)
+            if expected is not None and expected[1] + size > vend:
+                expected = None  # the lowest fit lies beyond vend: 6.1 gives up
+            start = tree.alloc(size, P, vstart, vend)
+            assert start == (None if expected is None else expected[1])
+            if start is None:
+                continue
+            low, high = next(r for r in free if r[0] <= start < r[1])
+            free.remove((low, high))
+            free |= {r for r in ((low, start), (start + size, high)) if r[0] < r[1]}
+            busy.append((start, start + size))
+        else:
+            start, end = busy.pop(rng.randrange(len(busy)))
+            tree.add(start, end)
+            touching = {r for r in free if r[1] == start or r[0] == end}
+            free -= touching
+            low = min([start, *(r[0] for r in touching)])
+            free.add((low, max([end, *(r[1] for r in touching)])))
+        assert [(r.start, r.end) for r in tree] == sorted(free)
+        maxima_hold(tree.root)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_touching_ranges_merge_as_the_tree_does(seed):
+    rng = random.Random(seed)
+    slots = list(range(400))
+    rng.shuffle(slots)
+    tree, touching = VmapRanges(seed), TouchingRanges()
+    for slot in slots[:300]:  # disjoint ranges in random order; neighbours often touch
+        start, end = slot * 4 * P, (slot * 4 + rng.choice([2, 4])) * P
+        merged = touching.add(start, end)
+        node = tree.add(start, end)
+        assert (merged.start, merged.end) == (node.start, node.end)
+        assert [(r.start, r.end) for r in touching] == [(r.start, r.end) for r in tree]
+        assert (len(touching), touching.total) == (len(tree), tree.total)
+    touching.clear()
+    assert len(touching) == 0 and touching.total == 0 and not list(touching)
 
 
 def test_an_aligned_request_starts_on_its_alignment():

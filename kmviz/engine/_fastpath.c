@@ -551,7 +551,9 @@ PyDoc_STRVAR(alloc_pages_bulk_doc,
  * ``alloc_next()``: Kernel._alloc(), which returns a pfn or -1 (stop).  The first page comes
  * from the pcp list only if the list holds one: then __alloc_pages() would take that very page
  * (its first zone passes the same watermark test and rmqueue_pcplist() pops the head), while
- * for an empty list Kernel._alloc() does the refill.  None, or NULL on a Python error. */
+ * for an empty list Kernel._alloc() does the refill.  Each page (a plain order-0 page: the plan
+ * makes no compound pages) belongs to the area as it comes: its state becomes VMALLOC_PAGE.
+ * None, or NULL on a Python error. */
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -611,6 +613,11 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         Py_DECREF(number);
         if (appended < 0)
             return NULL;
+        if (pfn >= self->state_view.len || self->state[pfn] != ALLOCATED) {
+            PyErr_Format(PyExc_ValueError, "alloc_pages_bulk(): pfn %lld is no plain page", pfn);
+            return NULL;
+        }
+        self->state[pfn] = VMALLOC_PAGE;   /* buddy.set_owner(pfn, OWNER_VMALLOC) */
     }
     Py_RETURN_NONE;
 }

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .buddy import OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
+from .buddy import ALLOCATED, OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
 from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
@@ -231,7 +231,8 @@ class VmallocAPI:
         ``align`` (bytes, a power of two) and [vstart, vend) bound where the area may lie:
         a task's stack asks for THREAD_ALIGN, module_alloc() for module space.
         """
-        self._check_alive()
+        if self.panic_message is not None:  # _check_alive() raises
+            self._check_alive()
         if size.__class__ is not int and (isinstance(size, bool) or not isinstance(size, int)):
             raise TypeError(f"vmalloc() size must be an int >= 0 bytes, not {size!r}")
         if size < 0:
@@ -279,14 +280,11 @@ class VmallocAPI:
                 gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
             )
             return 0
-        tables = self.page_tables
+        tables = self._page_tables or self.page_tables  # built on first use
         if tables is None or tables.map_checked(addr, area.pfns, PAGE_KERNEL) < nr_pages:
             self._undo_vmalloc(area)
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
-        set_owner = self.buddy.set_owner
-        for pfn in area.pfns:
-            set_owner(pfn, OWNER_VMALLOC)
         self.nr_vmalloc_pages += nr_pages
         self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
         return addr
@@ -297,8 +295,9 @@ class VmallocAPI:
         Mirrors __alloc_pages_bulk() (mm/page_alloc.c L5491): while the first zone stays
         above its low watermark the pages come off this CPU's pcp list (refilled a batch at
         a time), so pages freed just before come back first; any other case
-        takes the full __alloc_pages() path for that page.  Fewer than ``count`` pfns means
-        the allocator ran out.
+        takes the full __alloc_pages() path for that page.  Each page belongs to the area as
+        it comes (OWNER_VMALLOC), as vm_area_alloc_pages() puts it in area->pages.  Fewer than
+        ``count`` pfns means the allocator ran out.
         """
         bulk = self._bulk_calls(gfp) if self.pages_fastpath is not None else None
         if bulk is not None:  # the same loop in C (_fastpath.c FastPath_alloc_pages_bulk())
@@ -312,6 +311,8 @@ class VmallocAPI:
         pfns: list[int] = [first] if first >= 0 else []
         if not pfns:
             return pfns
+        set_owner = self.buddy.set_owner
+        set_owner(first, OWNER_VMALLOC)
         plan = self._plans.get(gfp)  # the first allocation made sure it exists
         buddy = self.buddy
         while len(pfns) < count:
@@ -332,6 +333,7 @@ class VmallocAPI:
                 if pfn < 0:
                     break
             pfns.append(pfn)
+            set_owner(pfn, OWNER_VMALLOC)
         return pfns
 
     def _bulk_calls(self, gfp: int) -> tuple | None:
@@ -340,7 +342,7 @@ class VmallocAPI:
 
         That is before __alloc_pages() first made ``gfp``'s plan, outside the running kernel
         (boot masks the flags), after a panic, and for a plan the C fast path does not know:
-        no zone, no pcp list for its migratetype, or CMA.
+        no zone, no pcp list for its migratetype, CMA, or compound pages.
         """
         plan = self._plans.get(gfp)
         cached = self._bulk_plans.get(gfp)
@@ -348,6 +350,7 @@ class VmallocAPI:
             return cached[1]
         if (
             plan is None
+            or plan.head != ALLOCATED  # __GFP_COMP: the C loop holds only plain pages
             or plan.first_zone is None
             or plan.migratetype >= MIGRATE_PCPTYPES
             or plan.alloc_cma
@@ -401,8 +404,7 @@ class VmallocAPI:
         """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
         if self._page_tables is not None:
             self._page_tables.unmap_pages(area.addr, len(area.pfns))
-        for pfn in area.pfns:
-            self._free(pfn, 0, "__vunmap")
+        self._free_area_pages(area.pfns)
         if area.array:
             if area.vpages:
                 self.vfree(area.array)
@@ -428,7 +430,8 @@ class VmallocAPI:
         Mirrors vfree() (mm/vmalloc.c L2852): BUG_ON(in_nmi()), might_sleep_if(!in_interrupt()),
         and __vfree_deferred() when in_interrupt().
         """
-        self._check_alive()
+        if self.panic_message is not None:  # _check_alive() raises
+            self._check_alive()
         if addr.__class__ is not int or not 0 < addr < 1 << 64:
             addr = self._require_addr(addr)
             if addr == 0:
@@ -476,7 +479,7 @@ class VmallocAPI:
         else:
             self.kfree(area.array)
         self._free_vmap_area_noflush(area)
-        self.history.append_object(VmallocFreed(addr, deferred=False))
+        self.history.append_object(VmallocFreed(addr, False))  # not deferred
 
     def _free_area_pages(self, pfns: list[int]) -> None:
         """__vunmap()'s loop (mm/vmalloc.c L2772): each page leaves the area and is freed."""
@@ -498,13 +501,14 @@ class VmallocAPI:
     def _free_vmap_area_noflush(self, area: VmArea) -> None:
         """free_vmap_area_noflush() (mm/vmalloc.c L1881): the range waits for the purge.
 
-        It leaves the busy areas, merges into the purge tree with any unpurged neighbour, and
-        its pages count towards vmap_lazy_nr; above lazy_max_pages() the purge runs (6.1
-        schedules drain_vmap_work for it; kmviz runs it at once).
+        It leaves the busy areas, merges with any unpurged neighbour it touches, and its pages
+        count towards vmap_lazy_nr; above lazy_max_pages() the purge runs (6.1 schedules
+        drain_vmap_work for it; kmviz runs it at once).
         """
-        del self.vmap_areas[area.addr]
-        self.purge_vmap_areas.add(area.addr, area.end)
-        self.vmap_lazy_nr += area.size >> PAGE_SHIFT
+        addr, size = area.addr, area.size
+        del self.vmap_areas[addr]
+        self.purge_vmap_areas.add(addr, addr + size)
+        self.vmap_lazy_nr += size >> PAGE_SHIFT
         if self.vmap_lazy_nr > self.lazy_max_pages:
             self._purge_vmap_areas()
 

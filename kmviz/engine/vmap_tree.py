@@ -232,8 +232,9 @@ class VmapRanges:
                 path.append(node)
                 node = left
                 continue
-            start = _aligned_start(node, align, vstart)
-            if start >= vstart and start + size <= node.end:  # is_within_this_va()
+            # is_within_this_va(): ALIGN(max(va_start, vstart), align) and the size fit
+            start = ((node.start if node.start > vstart else vstart) + align - 1) & -align
+            if start >= vstart and start + size <= node.end:
                 return node, start, path
             right = node.right
             if right is not None and right.subtree_max_size >= length:
@@ -361,7 +362,8 @@ class VmapRanges:
     def _propagate(self, node: VmapRange, path: list[VmapRange] | None = None) -> None:
         """augment_tree_propagate_from(): refresh the maxima from ``node`` up to the root.
 
-        ``path``: the node's ancestors, root first, if known; else found by its start.
+        ``path``: the node's ancestors, root first, if known (the node is appended to it);
+        else they are found by its start.
         """
         if path is None:
             path = []
@@ -369,7 +371,8 @@ class VmapRanges:
             while above is not node:
                 path.append(above)
                 above = above.left if node.start < above.start else above.right
-        _refresh([*path, node])
+        path.append(node)
+        _refresh(path)
 
 
 class Range(NamedTuple):
@@ -408,9 +411,9 @@ class TouchingRanges:
         """The ranges in address order."""
         return (Range(start, self.end_of[start]) for start in sorted(self.end_of))
 
-    def add(self, start: int, end: int) -> Range:
+    def add(self, start: int, end: int) -> tuple[int, int]:
         """Put [start, end) in, merged with the ranges that end at ``start`` or begin at
-        ``end``; the range it ends up in."""
+        ``end``; (start, end) of the range it ends up in."""
         if not start < end:
             raise ValueError(f"empty range [{start:#x}, {end:#x})")
         self.total += end - start
@@ -424,7 +427,7 @@ class TouchingRanges:
             end = above
         self.end_of[start] = end
         self.start_of[end] = start
-        return Range(start, end)
+        return start, end
 
     def clear(self) -> None:
         """Forget every range (the purge takes them all at once)."""

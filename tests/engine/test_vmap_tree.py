@@ -100,7 +100,7 @@ def test_touching_ranges_merge_as_the_tree_does(seed):
         start, end = slot * 4 * P, (slot * 4 + rng.choice([2, 4])) * P
         merged = touching.add(start, end)
         node = tree.add(start, end)
-        assert (merged.start, merged.end) == (node.start, node.end)
+        assert merged == (node.start, node.end)
         assert [(r.start, r.end) for r in touching] == [(r.start, r.end) for r in tree]
         assert (len(touching), touching.total) == (len(tree), tree.total)
     touching.clear()

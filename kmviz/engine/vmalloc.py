@@ -299,11 +299,16 @@ class VmallocAPI:
         it comes (OWNER_VMALLOC), as vm_area_alloc_pages() puts it in area->pages.  Fewer than
         ``count`` pfns means the allocator ran out.
         """
-        bulk = self._bulk_calls(gfp) if self.pages_fastpath is not None else None
-        if bulk is not None:  # the same loop in C (_fastpath.c FastPath_alloc_pages_bulk())
+        fast = self.pages_fastpath
+        cached = self._bulk_plans.get(gfp)  # (AllocPlan, _bulk_calls()) while the plan holds
+        if cached is not None and cached[0] is self._plans.get(gfp):
+            bulk = cached[1]
+        else:
+            bulk = self._bulk_calls(gfp)
+        if fast is not None and bulk is not None:  # the same loop in C (alloc_pages_bulk())
             plan, alloc_first, alloc_next = bulk
             pfns = []
-            self.pages_fastpath.alloc_pages_bulk(
+            fast.alloc_pages_bulk(
                 plan, count, pfns, self.refcount_underflow, alloc_first, alloc_next
             )
             return pfns
@@ -345,9 +350,6 @@ class VmallocAPI:
         no zone, no pcp list for its migratetype, CMA, or compound pages.
         """
         plan = self._plans.get(gfp)
-        cached = self._bulk_plans.get(gfp)
-        if cached is not None and cached[0] is plan:
-            return cached[1]
         if (
             plan is None
             or plan.head != ALLOCATED  # __GFP_COMP: the C loop holds only plain pages

@@ -6,8 +6,10 @@ Linux 6.1 keeps its free vmalloc space in ``free_vmap_area_root``, a red-black t
 size of the largest free range in its subtree (mm/vmalloc.c L800–L1160).  That one number per
 node lets ``find_vmap_lowest_match()`` (L1321) go straight down to the lowest range that fits,
 skipping every subtree whose largest range is too small, so a search costs the height of the
-tree however many areas are mapped.  Lazily freed ranges wait in a second tree of the same
-kind, ``purge_vmap_area_root``, where neighbours merge as they arrive (L1277).
+tree however many areas are mapped.  Lazily freed ranges wait in a second tree,
+``purge_vmap_area_root``, where neighbours merge as they arrive (L1277); nothing searches it
+for space, so kmviz keeps those in TouchingRanges, which finds a neighbour that touches by
+its address.
 
 kmviz uses a *treap* instead of a red-black tree: a binary search tree by start address whose
 nodes also carry a random priority kept in heap order (a parent's priority is at least its

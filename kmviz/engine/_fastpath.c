@@ -1560,7 +1560,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 8) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 9) < 0) {
         Py_DECREF(module);
         return NULL;
     }

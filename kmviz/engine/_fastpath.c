@@ -1130,6 +1130,7 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
 {
     PyObject *cache = FIELD(slab, self->slab.cache);
     if ((expected != NULL && expected != cache)
+        || !Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
         || int_field(cache, self->cache.flags) & self->debug_flags)
         return 0;
     PyObject *freelist = FIELD(slab, self->slab.freelist);
@@ -1206,6 +1207,8 @@ slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
         return NULL;
     PyObject *slab = PyDict_GetItemWithError(self->slab_by_pfn, key);
     Py_DECREF(key);
+    if (slab != NULL && !Py_IS_TYPE(slab, (PyTypeObject *)self->slab_type))
+        return NULL;   /* its fields are read where a Slab keeps them: only a Slab here */
     return slab;
 }
 
@@ -1224,8 +1227,9 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     }
-    PyObject *ptr;
-    int done = slab_alloc(self, PyList_GET_ITEM(table, size), args[0], args[1], s_kmalloc, &ptr);
+    PyObject *ptr, *cache = PyList_GET_ITEM(table, size);
+    int done = Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
+               ? slab_alloc(self, cache, args[0], args[1], s_kmalloc, &ptr) : 0;
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     return done < 0 ? NULL : ptr;

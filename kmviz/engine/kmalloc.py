@@ -443,14 +443,27 @@ class SlabAPI:
         return 0
 
     def kmem_cache_alloc(self, cache: KmemCache, gfp) -> int:
-        """An object's address from ``cache``, or 0 (NULL)."""
+        """An object's address from ``cache``, or 0 (NULL).
+
+        Mirrors kmem_cache_alloc() (mm/slub.c L3388) -> slab_alloc_node() (L3276): the next
+        free object of the CPU's active slab, else ___slab_alloc() (L3015) refills the active
+        slab (_slab_alloc()).  With the C fast path built, kmviz/engine/_fastpath.c runs this
+        for a cache without debugging while no new slab is needed, and calls this method for
+        everything else.
+        """
         self._require_cache(cache)
         addr = self._slab_alloc(cache, gfp, cache.object_size, "kmem_cache_alloc")
         self._notify()
         return addr
 
     def kmem_cache_free(self, cache: KmemCache, addr: int) -> None:
-        """Give object ``addr`` back to ``cache``."""
+        """Give object ``addr`` back to ``cache``.
+
+        Mirrors kmem_cache_free() (mm/slub.c L3710): cache_from_obj() checks the cache, then
+        slab_free() -> do_slab_free() (L3625), which frees into the CPU's active slab, or
+        __slab_free() (L3492) for any other slab (_kfree()).  The C fast path runs this for a
+        live object of a cache without debugging and calls this method for everything else.
+        """
         self._check_alive()
         self._require_cache(cache)
         addr = self._require_addr(addr)

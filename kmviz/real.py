@@ -1820,7 +1820,7 @@ def machine_like(
     ``snapshot_or_sources`` is a Snapshot or anything snapshot() takes.  The copy gets:
 
     * the real MemTotal: RAM is sized so that the simulated MemTotal equals it (up to kmviz's
-      64 GiB; a note says when it is capped).  The /proc files do not say where the firmware
+      1 TiB; a note says when it is capped).  The /proc files do not say where the firmware
       put the RAM, so the copy has it in one piece (``memory_map="flat"``, no PCI hole) and
       its zones follow from the size (DMA below 16 MiB, DMA32 below 4 GiB, Normal above): a
       real machine with a PCI hole has a smaller DMA32 and a larger Normal than its copy;

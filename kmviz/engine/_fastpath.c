@@ -42,7 +42,7 @@
 #define ANON_PAGE 89           /* OWNER_ANON: a user page on the LRU */
 #define FILE_PAGE 90           /* OWNER_FILE: a page-cache page on the LRU */
 #define VMALLOC_PAGE 91        /* OWNER_VMALLOC: a page a vmalloc area maps */
-#define PFN_SHIFT 29           /* history record layout, see history.py */
+#define PFN_SHIFT 25           /* history record layout, see history.py */
 #define TAIL_BIT (1 << 13)
 #define KIND_FREE 2
 #define PAGE_SHIFT 12
@@ -1564,7 +1564,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 9) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 10) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .gfp import __GFP_BITS_MASK
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 9  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 10  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE

@@ -14,8 +14,8 @@ Record layout (bit positions)::
     order2    6..9   allocation: order of the block taken off the list; free: order after merging
     mt       10..12  migratetype of the lists involved
     tail     13      free: the merged block went to the list tail (buddy_merge_likely)
-    gfp      13..28  allocation: index into the table of GFP masks seen so far
-    pfn      29..52  first page frame (64 GiB is 2^24 frames)
+    gfp      13..24  allocation: index into the table of GFP masks seen so far (4096 of them)
+    pfn      25..52  first page frame (1 TiB is 2^28 frames)
     pcp      53      a per-CPU list is involved: allocation popped it / free pushed it ...
     bulk     54      ... or, with pcp, rmqueue_bulk() moved it there / free_pcppages_bulk() out
     cpu      55..62  with pcp: the CPU whose list it is
@@ -77,9 +77,10 @@ COMPACT_EVENTS = {
 KIND_OBJECT = 0
 KIND_ALLOC = 1
 KIND_FREE = 2
-PFN_SHIFT = 29
-PFN_MASK = (1 << 24) - 1
+PFN_SHIFT = 25
+PFN_MASK = (1 << 28) - 1
 GFP_SHIFT = 13
+GFP_MASK = (1 << (PFN_SHIFT - GFP_SHIFT)) - 1  # 0xfff: the gfp field's bits, shifted down
 TAIL_BIT = 1 << 13
 PCP_BIT = 1 << 53
 PCP_BULK_BIT = 1 << 54
@@ -121,7 +122,7 @@ class History(Sequence):
         if index is None:
             index = self._gfp_index[gfp] = len(self._gfp_masks)
             self._gfp_masks.append(gfp)
-            if index >= 1 << (PFN_SHIFT - GFP_SHIFT):
+            if index > GFP_MASK:
                 raise OverflowError("more distinct GFP masks than a history record can name")
         return (index << GFP_SHIFT) | KIND_ALLOC
 
@@ -225,7 +226,7 @@ class History(Sequence):
         cpu = (record >> CPU_SHIFT) if pcp else -1
         if kind == KIND_ALLOC:
             if pcp and not bulk:  # __rmqueue_pcplist(): the list head, no buddy work
-                gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
+                gfp = self._gfp_masks[(record >> GFP_SHIFT) & GFP_MASK]
                 return [PagesAllocated(pfn, order, gfp, mt, zone, cpu)]
             # expand(): the block of order2 at pfn is halved until it is of `order`;
             # each halving keeps the lower half, so every split starts at pfn.
@@ -235,7 +236,7 @@ class History(Sequence):
             )
             events.append(PagesAllocatedZoneLocked(pfn, order, mt, zone, refill, cpu))
             if not pcp:
-                gfp = self._gfp_masks[(record >> GFP_SHIFT) & 0xFFFF]
+                gfp = self._gfp_masks[(record >> GFP_SHIFT) & GFP_MASK]
                 events.append(PagesAllocated(pfn, order, gfp, mt, zone))
             return events
         if pcp and not bulk:  # free_unref_page_commit(): onto the list head

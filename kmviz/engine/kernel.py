@@ -157,7 +157,7 @@ MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here (memory_map="fl
 # bytes: the smallest QEMU PC Debian's 6.1 boots on here: its image and bss end at 68 MiB
 # (KERNEL_RESERVE_END), and the initrd, struct pages and per-CPU areas come on top
 MIN_PC_MEM = 128 << 20
-MAX_MEM = 64 << 30  # bytes: the largest (memory for the page arrays grows with it)
+MAX_MEM = 1 << 40  # bytes: the largest, 1 TiB (its page arrays take 9 bytes a page: 2.4 GB)
 MAX_CPUS = 256
 BOOT_DONE_NS = 1_000_000_000  # simulated time when boot is over and the learner's code runs
 NS_PER_RECORD = 1_000  # simulated time one allocator call takes
@@ -674,9 +674,15 @@ class Kernel(
         state = buddy.state
         # memmap_init() marks Movable only the pageblocks whose first pfn is RAM; the others
         # (pfn 0 when the BIOS keeps it) keep the zeroed bitmap's type, Unmovable.
-        for block in range(len(buddy.pageblock_mt)):
-            if not self.memory.is_ram(block * PAGEBLOCK_NR_PAGES):
-                buddy.pageblock_mt[block] = MIGRATE_UNMOVABLE
+        # The pageblocks starting at or after ``hole`` and before the next RAM range start in a
+        # hole: blocks ceil(hole / 512) .. ceil(start / 512) - 1, range by range.
+        blocks = len(buddy.pageblock_mt)
+        hole = 0
+        for start, end in (*self.memory.ram, (blocks * PAGEBLOCK_NR_PAGES, 0)):
+            first, stop = -(-hole // PAGEBLOCK_NR_PAGES), -(-start // PAGEBLOCK_NR_PAGES)
+            if first < stop:
+                buddy.pageblock_mt[first:stop] = array("b", [MIGRATE_UNMOVABLE]) * (stop - first)
+            hole = end
         reserved = self._reserved_pfn_ranges()
         for start, end in self.memory.ram:
             for free_start, free_end in subtract_ranges(start, end, reserved):

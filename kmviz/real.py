@@ -29,6 +29,7 @@ files at once.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import re
@@ -1272,17 +1273,23 @@ class _ZoneCarver:
         """Up to ``count`` of the zone's free blocks of exactly ``order``, none of them split.
 
         Each comes from a migratetype whose list of that order has one, as the copy's own
-        /proc/pagetypeinfo says: an allocation of that type takes the list's first block.
+        /proc/pagetypeinfo says: an allocation of that type takes the list's first block.  The
+        file counts a list only up to PAGETYPEINFO_CAP (100000) blocks, so it is read again
+        until ``count`` are taken or a reading gives none.
         """
-        table = pagetypeinfo(self.kernel.cat("/proc/pagetypeinfo"))
         taken: list[tuple[Page, int]] = []
-        for mt in _MIGRATETYPE_GFP:
-            on_list = table.free(self.zone, MIGRATETYPE_NAMES[mt])[order]
-            for _ in range(min(on_list, count - len(taken))):
-                page = self.take(order, mt)
-                if page is None:
-                    return taken
-                taken.append((page, order))
+        while len(taken) < count:
+            table = pagetypeinfo(self.kernel.cat("/proc/pagetypeinfo"))
+            before = len(taken)
+            for mt in _MIGRATETYPE_GFP:
+                on_list = table.free(self.zone, MIGRATETYPE_NAMES[mt])[order]
+                for _ in range(min(on_list, count - len(taken))):
+                    page = self.take(order, mt)
+                    if page is None:
+                        return taken
+                    taken.append((page, order))
+            if len(taken) == before:
+                break
         return taken
 
     def chain(self, top: int, bottom: int) -> list[tuple[Page, int]] | None:
@@ -1391,6 +1398,7 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
         ]
     for _ in range(4):
         probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
+        gc.collect()  # the probe machine's reference cycles: free its page arrays (2.4 GB at 1 TiB)
         if probe == wanted:
             break
         mem = _page_multiple(mem + wanted - probe)

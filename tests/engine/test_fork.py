@@ -38,12 +38,33 @@ def aged() -> Kernel:
     return k
 
 
+def frozen_event(obj) -> bool:
+    """True for an instance of a frozen dataclass (every event in kmviz.engine.events)."""
+    params = getattr(type(obj), "__dataclass_params__", None)
+    return params is not None and params.frozen
+
+
 def test_a_fork_shares_nothing_mutable_with_its_machine():
     k = aged()
     twin = k.fork()
     mine, theirs = reachable(k), reachable(twin)
-    shared = {type(obj).__name__ for key, obj in mine.items() if key in theirs}
+    shared = {
+        type(obj).__name__ for key, obj in mine.items() if key in theirs and not frozen_event(obj)
+    }
     assert shared <= {"tuple", "type", "function", "MetaHasTraits", "ABCMeta"}  # constants
+
+
+def test_a_fork_shares_its_machines_stored_events():
+    k = aged()
+    twin = k.fork()
+    assert twin.history.objects is not k.history.objects
+    pairs = [
+        (a, b)
+        for a, b in zip(twin.history.objects, k.history.objects, strict=True)
+        if frozen_event(b)
+    ]
+    assert pairs and all(a is b for a, b in pairs)
+    assert list(twin.history) == list(k.history)  # compact events too, built from the copy
 
 
 def test_a_fork_is_the_same_machine_now():

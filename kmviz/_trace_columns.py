@@ -67,8 +67,17 @@ WORD_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], 
 ZEROS, HIGH_NIBBLES, SIXES, BIT_4 = (
     int.from_bytes(bytes([b]) * 8, "little") for b in b"0\xf0\x06\x10"
 )
-DECIMAL_PLACES = 10 ** np.arange(15, -1, -1, dtype=np.int64)
-HEX_PLACES = np.uint64(16) ** np.arange(15, -1, -1, dtype=np.uint64)
+# Eight digit values (0..15) in a little-endian word, the first digit in its lowest byte, to
+# their number in three steps, (multiplier, shift, mask) each: pairs of digits into 16-bit
+# lanes ("1","2" -> 12), pairs of those into 32-bit lanes (12, 34 -> 1234), then the halves.
+LANE_MASKS = (0x00FF00FF00FF00FF, 0x0000FFFF0000FFFF, 0x00000000FFFFFFFF)
+DECIMAL_STEPS, HEX_STEPS = (
+    [
+        (np.uint64(base**n), np.uint64(8 * n), np.uint64(mask))
+        for n, mask in zip((1, 2, 4), LANE_MASKS, strict=True)
+    ]
+    for base in (10, 16)
+)
 
 
 class _Lines:
@@ -116,7 +125,8 @@ class _Lines:
         sixes = np.uint64(SIXES)
         both = (words[:, 0] + sixes) | (words[:, 1] + sixes)
         ok &= (both & np.uint64(BIT_4)) == 0  # ... and 0..9 (10..15 + 6 carry into bit 4)
-        return words.view(np.uint8).astype(np.int64) @ DECIMAL_PLACES, ok
+        high, low = _digit_words(words, DECIMAL_STEPS)  # "12345678", "90123456" ...
+        return (high * np.uint64(10**8) + low).astype(np.int64), ok  # ... 1234567890123456
 
     def hexadecimal(self, start: np.ndarray, end: np.ndarray) -> tuple:
         """(values as uint64, ok): lowercase hex digits in [start, end); ok if 1..16 of them."""
@@ -124,7 +134,8 @@ class _Lines:
         digits = HEX[words.view(np.uint8)]
         both = digits.view(np.uint64)
         ok &= ((both[:, 0] | both[:, 1]) & np.uint64(HIGH_NIBBLES)) == 0  # not 255: hex digits
-        return digits.astype(np.uint64) @ HEX_PLACES, ok
+        high, low = _digit_words(both, HEX_STEPS)
+        return high << np.uint64(32) | low, ok
 
     def _right_aligned(self, start, end) -> tuple:
         """(words, ok): the 16 bytes before each ``end`` as two words, "0" before ``start``;
@@ -387,6 +398,17 @@ COLUMN_NAMES = (
     "name",
     "accounted",
 )
+
+
+def _digit_words(words: np.ndarray, steps) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers that each row's two words of eight digit values (byte 0 first) spell."""
+    result = []
+    for column in (0, 1):
+        word = words[:, column]
+        for multiplier, shift, mask in steps:
+            word = (word * multiplier + (word >> shift)) & mask
+        result.append(word)
+    return result[0], result[1]
 
 
 def _words_are(words: np.ndarray, text: bytes) -> np.ndarray:

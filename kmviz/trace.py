@@ -206,7 +206,7 @@ yourself). `cat trace_pipe > /tmp/kmem.trace` streams instead, without the heade
 """
 
 SAMPLE_TRACE = Path(__file__).with_name("data") / "sample-kmem.trace.xz"
-BLOCK = 4 << 20  # bytes load() reads at a time
+BLOCK = 2 << 20  # bytes load() reads at a time (its arrays stay in the CPU caches)
 
 NULL_POINTER = "0000000000000000"  # %p of NULL: ptr_to_id() prints NULL as it is
 # print_trace_line()'s "[LOST %lu EVENTS]", and trace-cmd report's "[%lu EVENTS DROPPED]"

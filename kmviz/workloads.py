@@ -36,7 +36,9 @@ end in the same state, event for event.  Every allocation the workload makes car
 so on a full machine its allocations fail quietly: it never wakes the OOM killer or panics.
 Volumes are per operation, so the default number of operations grows with the machine:
 200,000 per 256 MiB (rounded up), which fills memory several times over; the time grows with
-it (about 3 CPU seconds per 256 MiB).
+it: about 1.3 CPU seconds for 256 MiB with the C fast paths (page faults, readahead and
+reclaim run their per-page loops in C), about 5 in pure Python; on a machine with a CMA area
+everything runs in Python.  benchmarks/bench_uptime.py prints each size's seconds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """uptime()'s default day on each machine size: does order 10 fail even after compaction?
 
 256 MiB runs in the suite (tests/test_workloads.py's story checks it in detail as well); the
-larger machines take 10 s (1 GiB) to minutes of CPU and run only with KMVIZ_LARGE_UPTIME=1 set
-(benchmarks/bench_uptime.py prints each size's seconds).
+larger machines take from about 4 CPU seconds (1 GiB) to minutes, and run only with
+KMVIZ_LARGE_UPTIME=1 set (benchmarks/bench_uptime.py prints each size's seconds).
 """
 
 import os

@@ -143,7 +143,9 @@ SLAB_EVENTS = frozenset((CacheCreated, CacheMerged, CacheDestroyed, SlabCreated,
 BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
-FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS
+FIRST_INTERVAL = 4096  # events between checkpoints until there are MAX_CHECKPOINTS ...
+FRAMES_PER_EVENT = 1024  # ... or one event per 1024 frames on a big machine (a checkpoint reads
+# every frame: on 1 TiB, 268M frames, checkpoints are 262,144 events apart, not 4096)
 TRACK_LIMIT = 4096  # a forward move longer than this reports every frame as changed
 BULK_WINDOW = 4096  # records: a bulk pass's first reach, and a record-by-record stretch
 MAX_BULK_WINDOW = 65536  # records: the reach of bulk passes that keep meeting no barrier
@@ -391,7 +393,7 @@ class Timeline(HasTraits):
         self.cpu_partial: set[int] = set()  # first pfns of the slabs on a CPU's partial list
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
-        self._interval = FIRST_INTERVAL
+        self._interval = max(FIRST_INTERVAL, self.nr_pfns // FRAMES_PER_EVENT)
         self._checkpoints: list[tuple[int, tuple]] = []
         self._lo, self._hi = self.nr_pfns, 0  # the frames the current move touches: [lo, hi)
         self._checkpoint(0)
@@ -1106,7 +1108,10 @@ def _pack(codes: np.ndarray) -> tuple[int, bytes]:
     the runs are small and quick to compress; with more than a run per 4 codes it is the
     codes themselves (number of runs -1).
     """
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int32)
+    differs = np.empty(codes.size, dtype=bool)  # a run starts where a code differs
+    differs[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=differs[1:])
+    starts = np.flatnonzero(differs).astype(np.int32)
     if starts.size * 4 > codes.size:
         return -1, zlib.compress(codes.tobytes(), 1)
     return starts.size, zlib.compress(starts.tobytes() + codes[starts].tobytes(), 1)

@@ -1382,6 +1382,9 @@ def _page_multiple(size: int) -> int:
     return min(max(size, MIN_MEM), MAX_MEM) // PAGE_SIZE * PAGE_SIZE
 
 
+COLLECTED_PROBE = 64 << 30  # bytes: a probe machine this big is collected before the next boots
+
+
 def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
     """The RAM size (bytes) whose simulated MemTotal is the real one, and what stood in the way.
 
@@ -1398,7 +1401,8 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
         ]
     for _ in range(4):
         probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
-        gc.collect()  # the probe machine's reference cycles: free its page arrays (2.4 GB at 1 TiB)
+        if mem >= COLLECTED_PROBE:  # its reference cycles hold its page arrays (2.4 GB at 1 TiB)
+            gc.collect()  # free them before the next probe boots; below, not worth a full pass
         if probe == wanted:
             break
         mem = _page_multiple(mem + wanted - probe)

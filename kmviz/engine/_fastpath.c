@@ -1,8 +1,9 @@
 /*
- * kmviz/engine/_fastpath.c -- the buddy allocator's two hot calls in C: pages by address.
+ * kmviz/engine/_fastpath.c -- the buddy allocator's hot calls in C: pages by address or Page.
  *
- * __get_free_pages() and free_pages() for the common case only: a GFP mask seen before whose
- * first zone has a block above the low watermark, and a free of a plain block by its head.
+ * __get_free_pages() and free_pages(), alloc_pages() and __free_pages() for the common case
+ * only: a GFP mask seen before whose first zone has a block above the low watermark
+ * (Kernel._alloc_fast()), and a free of a plain block by its head.
  * Orders 0..3 and 9 go through the current CPU's per-CPU lists as in 6.1: a pop off the list
  * head (rmqueue_bulk() refills an empty list, asking Python's rmqueue_fallback() when the
  * migratetype's own lists run dry), a push on the head, free_pcppages_bulk() above high.
@@ -19,7 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <structmember.h>   /* T_OBJECT_EX: the slab objects' fields */
+#include <structmember.h>   /* T_OBJECT_EX: the slab objects' and Page's fields */
 
 #define MAX_ORDER 11
 #define LIST_STRIDE 6          /* MIGRATE_TYPES: list heads per order in a zone */
@@ -96,6 +97,13 @@ typedef struct {
     int plan_next;             /* the cache slot the next new plan takes */
     PyObject *slow_get_free_pages;
     PyObject *slow_free_pages;
+    PyObject *alloc_plans;     /* plans by the mask alloc_pages() was given */
+    PyObject *slow_alloc_pages;        /* Kernel.alloc_pages */
+    PyObject *alloc_after_fast;        /* Kernel._alloc_pages_slow(gfp, order) */
+    PyObject *slow_free_pages_block;   /* Kernel.free_pages_block (__free_pages) */
+    PyTypeObject *page_type;   /* Page: a struct page pointer, (pfn, zone name) in __slots__ */
+    Py_ssize_t pfn_offset, zone_offset;        /* where a Page keeps them */
+    PyObject *zone_names;      /* per zone position, the name a Page of it carries */
 } FastPath;
 
 static int
@@ -449,6 +457,53 @@ call_slow(PyObject *function, PyObject *const *args)
     return PyObject_Vectorcall(function, args, 2, NULL);
 }
 
+#define GO_SLOW (-1)           /* alloc_fast(): the Python method must run from its start */
+#define FAILED (-2)            /* ... a Python error is set */
+#define GO_ON_SLOW (-3)        /* ... the Python method must go on past its fast path */
+
+/* Kernel._alloc_fast() for a mask of ``plans``: the pfn of the block, or GO_SLOW, FAILED or
+ * GO_ON_SLOW; *zone_out: the zone's position.  args: (gfp, order). */
+static int64_t
+alloc_fast(FastPath *self, PyObject *plans, PyObject *const *args, int *zone_out)
+{
+    if (self->notify[0] || self->atomic[0] || !PyLong_CheckExact(args[0]))
+        return GO_SLOW;
+    int order = small_order(args[1]);
+    if (order < 0)
+        return GO_SLOW;
+    PyObject *plan = PyDict_GetItemWithError(plans, args[0]);
+    if (plan == NULL)
+        return PyErr_Occurred() ? FAILED : GO_SLOW;
+    PlanCache *unpacked = unpacked_plan(self, plan);
+    if (unpacked == NULL)
+        return FAILED;
+    int zone = unpacked->zone, mt = unpacked->mt, head = unpacked->head;
+    int nofrag = unpacked->nofrag;
+    long long mark = unpacked->mark, record = unpacked->record;
+    /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
+     * and for order > 0 a block of at least that order is free */
+    if (self->free_count[zone][0] - ((int64_t)1 << order) < mark)
+        return GO_SLOW;
+    if (order) {
+        int o = order;
+        while (o < MAX_ORDER && self->nr_free[zone][o] == 0)
+            o++;
+        if (o == MAX_ORDER)
+            return GO_SLOW;
+    }
+    int64_t pfn;
+    *zone_out = zone;
+    if (pcp_allowed_order(order)) {
+        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
+                              nofrag);
+        if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
+            return GO_ON_SLOW;
+        return pfn == -2 ? FAILED : pfn;
+    }
+    pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
+    return pfn == -2 ? FAILED : pfn == -1 ? GO_SLOW : pfn;
+}
+
 PyDoc_STRVAR(get_free_pages_doc,
 "get_free_pages(gfp, order)\n--\n\n"
 "__get_free_pages(): the direct-map address of 2^order pages, 0 on failure.");
@@ -459,48 +514,67 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
 {
     if (nargs != 2 || kwnames != NULL)
         return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, kwnames);
-    if (self->notify[0] || self->atomic[0] || !PyLong_CheckExact(args[0]))
-        return call_slow(self->slow_get_free_pages, args);
-    int order = small_order(args[1]);
-    if (order < 0)
-        return call_slow(self->slow_get_free_pages, args);
-    PyObject *plan = PyDict_GetItemWithError(self->plans, args[0]);
-    if (plan == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        return call_slow(self->slow_get_free_pages, args);
-    }
-    PlanCache *unpacked = unpacked_plan(self, plan);
-    if (unpacked == NULL)
+    int zone;
+    int64_t pfn = alloc_fast(self, self->plans, args, &zone);
+    if (pfn >= 0)
+        return PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)pfn << PAGE_SHIFT));
+    if (pfn == FAILED)
         return NULL;
-    int zone = unpacked->zone, mt = unpacked->mt, head = unpacked->head;
-    int nofrag = unpacked->nofrag;
-    long long mark = unpacked->mark, record = unpacked->record;
-    /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
-     * and for order > 0 a block of at least that order is free */
-    if (self->free_count[zone][0] - ((int64_t)1 << order) < mark)
-        return call_slow(self->slow_get_free_pages, args);
-    if (order) {
-        int o = order;
-        while (o < MAX_ORDER && self->nr_free[zone][o] == 0)
-            o++;
-        if (o == MAX_ORDER)
-            return call_slow(self->slow_get_free_pages, args);
-    }
-    int64_t pfn;
-    if (pcp_allowed_order(order)) {
-        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
-                              nofrag);
-        if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
-            return call_slow(self->slow_after_fast, args);
-    } else {
-        pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
-    }
-    if (pfn == -2)
+    return call_slow(pfn == GO_ON_SLOW ? self->slow_after_fast : self->slow_get_free_pages, args);
+}
+
+PyDoc_STRVAR(alloc_pages_doc,
+"alloc_pages(gfp, order)\n--\n\n"
+"2^order physically contiguous pages as their first Page, or None (NULL).");
+
+static PyObject *
+FastPath_alloc_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
+{
+    if (nargs != 2 || kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_alloc_pages, args, nargs, kwnames);
+    int zone;
+    int64_t pfn = alloc_fast(self, self->alloc_plans, args, &zone);
+    if (pfn == FAILED)
         return NULL;
     if (pfn < 0)
-        return call_slow(self->slow_get_free_pages, args);
-    return PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)pfn << PAGE_SHIFT));
+        return call_slow(pfn == GO_ON_SLOW ? self->alloc_after_fast : self->slow_alloc_pages,
+                         args);
+    /* Page(pfn, zone name): a frozen dataclass with __slots__, its two slots set directly
+     * as its __init__ does (object.__setattr__) */
+    PyObject *number = PyLong_FromLongLong(pfn);
+    if (number == NULL)
+        return NULL;
+    PyObject *page = self->page_type->tp_alloc(self->page_type, 0);
+    if (page == NULL) {
+        Py_DECREF(number);
+        return NULL;
+    }
+    *(PyObject **)((char *)page + self->pfn_offset) = number;
+    *(PyObject **)((char *)page + self->zone_offset) =
+        Py_NewRef(PyTuple_GET_ITEM(self->zone_names, zone));
+    return page;
+}
+
+/* The common case of __free_pages() (Kernel._free()) once the block's first pfn is known: a
+ * plain block of ``order`` nobody else holds; ``slow`` (called with args) does the rest. */
+static PyObject *
+free_block(FastPath *self, int64_t pfn, int order, PyObject *slow, PyObject *const *args)
+{
+    if (self->state[pfn] != ALLOCATED + order)   /* a plain head: not held, not compound */
+        return call_slow(slow, args);
+    int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
+    int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
+    if (pcp_allowed_order(order)) {
+        if (mt == MIGRATE_ISOLATE)
+            return call_slow(slow, args);
+        if (free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (free_one_page(self, pfn, zone, order, mt, 0) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(free_pages_doc,
@@ -524,20 +598,47 @@ FastPath_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs, PyO
     if (addr < PAGE_OFFSET || addr >= self->direct_map_end)
         return call_slow(self->slow_free_pages, args);
     int64_t pfn = (int64_t)((addr - PAGE_OFFSET) >> PAGE_SHIFT);
-    if (self->state[pfn] != ALLOCATED + order)   /* a plain head: not held, not compound */
-        return call_slow(self->slow_free_pages, args);
-    int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
-    int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
-    if (pcp_allowed_order(order)) {
-        if (mt == MIGRATE_ISOLATE)
-            return call_slow(self->slow_free_pages, args);
-        if (free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt) < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if (free_one_page(self, pfn, zone, order, mt, 0) < 0)
-        return NULL;
-    Py_RETURN_NONE;
+    return free_block(self, pfn, order, self->slow_free_pages, args);
+}
+
+PyDoc_STRVAR(free_pages_block_doc,
+"free_pages_block(page, order)\n--\n\n"
+"__free_pages(page, order): give 2^order pages starting at page back.");
+
+static PyObject *
+FastPath_free_pages_block(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    if (nargs != 2 || kwnames != NULL)
+        return PyObject_Vectorcall(self->slow_free_pages_block, args, nargs, kwnames);
+    if (self->notify[0] || !Py_IS_TYPE(args[0], self->page_type))
+        return call_slow(self->slow_free_pages_block, args);
+    int order = small_order(args[1]);
+    PyObject *number = *(PyObject **)((char *)args[0] + self->pfn_offset);
+    if (order < 0 || number == NULL || !PyLong_CheckExact(number))
+        return call_slow(self->slow_free_pages_block, args);
+    int overflow;
+    long long pfn = PyLong_AsLongLongAndOverflow(number, &overflow);
+    if (overflow || pfn < 0 || (uint64_t)pfn >= (self->direct_map_end - PAGE_OFFSET) >> PAGE_SHIFT)
+        return call_slow(self->slow_free_pages_block, args);
+    return free_block(self, pfn, order, self->slow_free_pages_block, args);
+}
+
+/* The offset of ``type``'s __slots__ member ``name`` (an object slot), or -1 with an error. */
+static Py_ssize_t
+slot_offset(PyTypeObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
+    if (descr == NULL)
+        return -1;
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)
+        && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX)
+        offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    else
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
+    Py_DECREF(descr);
+    return offset;
 }
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
@@ -670,23 +771,34 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "records", "plans", "notify", "slow_get_free_pages",
         "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
-        "pcp_limits", "rmqueue_fallback", "slow_after_fast", NULL};
+        "pcp_limits", "rmqueue_fallback", "slow_after_fast", "alloc_plans", "slow_alloc_pages",
+        "alloc_after_fast", "slow_free_pages_block", "page_type", "zone_names", NULL};
     PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *records, *plans, *notify, *slow_get, *slow_free;
     PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
+    PyObject *alloc_plans, *slow_alloc, *alloc_after_fast, *slow_free_block, *zone_names;
+    PyTypeObject *page_type;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OO:FastPath", keywords, &state, &nxt,
+            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!:FastPath", keywords, &state, &nxt,
             &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
-            &fallback, &after_fast))
+            &fallback, &after_fast, &PyDict_Type, &alloc_plans, &slow_alloc, &alloc_after_fast,
+            &slow_free_block, &PyType_Type, &page_type, &PyTuple_Type, &zone_names))
+        return NULL;
+    Py_ssize_t pfn_offset = slot_offset(page_type, "pfn");
+    if (pfn_offset < 0)
+        return NULL;
+    Py_ssize_t zone_offset = slot_offset(page_type, "zone");
+    if (zone_offset < 0)
         return NULL;
     Py_ssize_t nzones = PyTuple_GET_SIZE(bases);
     if (nzones > MAX_ZONES || PyTuple_GET_SIZE(nr_free) != nzones
         || PyTuple_GET_SIZE(free_count) != nzones || PyTuple_GET_SIZE(zones) != nzones
         || PyTuple_GET_SIZE(pcp_bases) != nzones || PyTuple_GET_SIZE(pcp_count) != nzones
+        || PyTuple_GET_SIZE(zone_names) != nzones
         || PyTuple_GET_SIZE(pcp_factor) != nzones || PyTuple_GET_SIZE(pcp_limits) != nzones) {
         PyErr_SetString(PyExc_ValueError, "one of each per-zone item per zone");
         return NULL;
@@ -784,6 +896,14 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->plans = Py_NewRef(plans);
     self->slow_get_free_pages = Py_NewRef(slow_get);
     self->slow_free_pages = Py_NewRef(slow_free);
+    self->alloc_plans = Py_NewRef(alloc_plans);
+    self->slow_alloc_pages = Py_NewRef(slow_alloc);
+    self->alloc_after_fast = Py_NewRef(alloc_after_fast);
+    self->slow_free_pages_block = Py_NewRef(slow_free_block);
+    self->page_type = (PyTypeObject *)Py_NewRef(page_type);
+    self->pfn_offset = pfn_offset;
+    self->zone_offset = zone_offset;
+    self->zone_names = Py_NewRef(zone_names);
     return (PyObject *)self;
 
 fail_zones:
@@ -830,6 +950,12 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->zones);
     Py_VISIT(self->rmqueue_fallback);
     Py_VISIT(self->slow_after_fast);
+    Py_VISIT(self->alloc_plans);
+    Py_VISIT(self->slow_alloc_pages);
+    Py_VISIT(self->alloc_after_fast);
+    Py_VISIT(self->slow_free_pages_block);
+    Py_VISIT(self->page_type);
+    Py_VISIT(self->zone_names);
     return 0;
 }
 
@@ -845,6 +971,12 @@ FastPath_clear(FastPath *self)
     Py_CLEAR(self->zones);
     Py_CLEAR(self->rmqueue_fallback);
     Py_CLEAR(self->slow_after_fast);
+    Py_CLEAR(self->alloc_plans);
+    Py_CLEAR(self->slow_alloc_pages);
+    Py_CLEAR(self->alloc_after_fast);
+    Py_CLEAR(self->slow_free_pages_block);
+    Py_CLEAR(self->page_type);
+    Py_CLEAR(self->zone_names);
     return 0;
 }
 
@@ -884,6 +1016,10 @@ static PyMethodDef FastPath_methods[] = {
      alloc_pages_bulk_doc},
     {"free_pages_bulk", (PyCFunction)(void (*)(void))FastPath_free_pages_bulk, METH_FASTCALL,
      free_pages_bulk_doc},
+    {"alloc_pages", (PyCFunction)(void (*)(void))FastPath_alloc_pages,
+     METH_FASTCALL | METH_KEYWORDS, alloc_pages_doc},
+    {"free_pages_block", (PyCFunction)(void (*)(void))FastPath_free_pages_block,
+     METH_FASTCALL | METH_KEYWORDS, free_pages_block_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1564,7 +1700,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 10) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 11) < 0) {
         Py_DECREF(module);
         return NULL;
     }

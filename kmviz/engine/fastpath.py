@@ -1,11 +1,11 @@
 """Puts the C fast paths (``_fastpath.c``) in front of a Kernel's hottest calls, if built.
 
-``__get_free_pages()`` / ``free_pages()`` of a plain block (through the current CPU's per-CPU
-lists for orders 0..3 and 9), ``kmalloc()`` / ``kfree()`` and ``kmem_cache_alloc()`` /
-``kmem_cache_free()`` of a slab object are most of what a busy machine does.  When the
-extension compiled at install time, ``attach()`` gives a kernel instance C versions of them
-that handle the common case on the same data and hand every other case to the Python
-methods, which stay the reference.
+``__get_free_pages()`` / ``free_pages()`` and ``alloc_pages()`` / ``__free_pages()`` of a plain
+block (through the current CPU's per-CPU lists for orders 0..3 and 9), ``kmalloc()`` /
+``kfree()`` and ``kmem_cache_alloc()`` / ``kmem_cache_free()`` of a slab object are most of what
+a busy machine does.  When the extension compiled at install time, ``attach()`` gives a kernel
+instance C versions of them that handle the common case on the same data and hand every other
+case to the Python methods, which stay the reference.
 Without a compiler nothing changes except speed.
 """
 
@@ -15,9 +15,10 @@ from array import array
 from typing import TYPE_CHECKING
 
 from .gfp import __GFP_BITS_MASK
+from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 10  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 11  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -74,11 +75,20 @@ def attach(kernel: Kernel) -> bool:
         pcp_limits=tuple(zone.pcp_limits for zone in kernel.zones),
         rmqueue_fallback=buddy.rmqueue_fallback,
         slow_after_fast=kernel._get_free_pages_slow,
+        alloc_plans=kernel.alloc_page_plans_for_c,
+        slow_alloc_pages=cls.alloc_pages.__get__(kernel),
+        alloc_after_fast=kernel._alloc_pages_slow,
+        slow_free_pages_block=cls.free_pages_block.__get__(kernel),
+        page_type=Page,
+        zone_names=tuple(zone.name for zone in kernel.zones),
     )
     if not kernel.cma_count:  # the C page path keeps no NR_FREE_CMA_PAGES: Python serves pages
         kernel.get_free_pages = fast.get_free_pages
         kernel.free_pages = fast.free_pages
         setattr(kernel, "__get_free_pages", fast.get_free_pages)
+        kernel.alloc_pages = fast.alloc_pages
+        kernel.free_pages_block = fast.free_pages_block
+        setattr(kernel, "__free_pages", fast.free_pages_block)
         kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._alloc_pages_bulk())
     if kernel._fast_slabs is not kernel.slab_by_pfn:  # a debugged cache: SLUB's checks run
         return True
@@ -108,16 +118,19 @@ def attach(kernel: Kernel) -> bool:
     return True
 
 
-NAMES = (
+NAMES = (  # the attributes attach() sets
     "get_free_pages",
     "free_pages",
     "__get_free_pages",
+    "alloc_pages",
+    "free_pages_block",
+    "__free_pages",
     "kmalloc",
     "kfree",
     "kmem_cache_alloc",
     "kmem_cache_free",
     "pages_fastpath",
-)  # attach()'s
+)
 
 
 def detach(kernel: Kernel) -> None:

@@ -404,9 +404,12 @@ class Kernel(
         self._bad_page_unshown = 0
         self._bad_page_resume_ns = 0
         self._plans: dict[int, AllocPlan] = {}  # by GFP mask
-        self._page_plans: dict[int, AllocPlan] = {}  # by the mask __get_free_pages was given
+        # the plans the fast paths serve, by the mask __get_free_pages / alloc_pages was given
+        self._page_plans: dict[int, AllocPlan] = {}
+        self._alloc_page_plans: dict[int, AllocPlan] = {}
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool]] = {}
+        self.alloc_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool]] = {}
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
@@ -569,8 +572,7 @@ class Kernel(
             ("initrd", "unused decrypted", "init sections", "text/rodata gap", "rodata/data gap")
         )
         self._plans.clear()  # marks computed before the watermarks existed are stale
-        self._page_plans.clear()
-        self.page_plans_for_c.clear()
+        self._drop_fast_plans()
         self._kmem_cache_init()
         # setup_per_cpu_pageset() after mm_init(), then init_per_zone_wmark_min()'s
         # zone_pcp_update(): until here the boot pagesets (high 0, batch 1) kept no pages
@@ -1070,15 +1072,97 @@ class Kernel(
 
     # === the page allocator's API ==============================================================
     def alloc_pages(self, gfp: int | str, order: int) -> Page | None:
-        """2^order physically contiguous pages as their first ``Page``, or None (NULL)."""
+        """2^order physically contiguous pages as their first ``Page``, or None (NULL).
+
+        Mirrors alloc_pages() (mm/mempolicy.c L2255), which ends in __alloc_pages(); a mask
+        seen before takes the fast path first (_alloc_fast()).
+        """
+        plan = self._alloc_page_plans.get(gfp) if gfp.__class__ is int else None
+        if (
+            plan is not None
+            and order.__class__ is int
+            and 0 <= order < MAX_ORDER
+            and not self.atomic
+        ):
+            pfn = self._alloc_fast(plan, order)
+            if pfn >= 0:
+                if self.notify_each_call[0]:
+                    self.tick += 1
+                return Page(pfn, plan.first_zone.name)
+        return self._alloc_pages_slow(gfp, order)
+
+    def _alloc_pages_slow(self, gfp, order) -> Page | None:
+        """alloc_pages() past its fast path: the whole of __alloc_pages()."""
         pfn = self._alloc(gfp, order)
         if self._kswapd_pending:
             self._run_kswapd()
+        if pfn >= 0:
+            gfp = gfp if gfp.__class__ is int else gfp_t(gfp)
+            self._remember_fast_plan(
+                gfp, gfp_t(gfp), self._alloc_page_plans, self.alloc_page_plans_for_c
+            )
         if self.notify_each_call[0]:
             self.tick += 1
         if pfn < 0:
             return None
         return Page(pfn, self.buddy.zone_by_chunk[pfn >> 12].name)
+
+    def _alloc_fast(self, plan: AllocPlan, order: int) -> int:
+        """get_page_from_freelist()'s common case: the pfn, or -1 if the whole path must run.
+
+        The first zone of the plan's zonelist keeps free pages to spare above its mark after
+        the allocation and has a block of ``order`` or larger: the block comes off this CPU's
+        per-CPU list (rmqueue_pcplist(), orders 0..3 and 9) or the buddy lists of the plan's
+        own migratetype (rmqueue_smallest()).  No fallback steal, no other zone, no slow path.
+        """
+        zone = plan.first_zone
+        if zone.free_pages - (1 << order) < plan.first_mark or not (
+            order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
+        ):
+            return -1
+        if pcp_allowed_order(order):
+            return self.buddy.rmqueue_pcplist(
+                zone, self.context.cpu_cell[0], order, plan.migratetype, plan.record,
+                plan.head + order, plan.nofragment,
+            )  # fmt: skip
+        return self.buddy.rmqueue_smallest(
+            zone, order, plan.migratetype, plan.record, plan.head + order
+        )
+
+    def _remember_fast_plan(self, gfp: int, mask: int, plans: dict, for_c: dict) -> None:
+        """Let the fast paths serve ``gfp`` with the plan of ``mask`` from now on, if they may.
+
+        They may once the machine runs, while no free page sits at refcount -1 and without a
+        CMA area: they run no check_new_pages() and keep no NR_FREE_CMA_PAGES.  ``mask``: what
+        __alloc_pages() was given for ``gfp``; ``plans`` and ``for_c``: the Python and C fast
+        path's tables of one call (__get_free_pages() or alloc_pages()).
+        """
+        if (
+            gfp in plans
+            or self.boot_stage != "running"
+            or self.refcount_underflow
+            or self.cma_count
+        ):
+            return
+        plan = plans[gfp] = self._plans[mask]
+        for_c[gfp] = (
+            self.zones.index(plan.first_zone),
+            plan.first_mark,
+            plan.migratetype,
+            plan.record,
+            plan.head,
+            plan.nofragment,
+        )
+
+    def _drop_fast_plans(self) -> None:
+        """Send every allocation through the whole path until its mask is seen again."""
+        for plans in (
+            self._page_plans,
+            self._alloc_page_plans,
+            self.page_plans_for_c,
+            self.alloc_page_plans_for_c,
+        ):
+            plans.clear()
 
     def alloc_page(self, gfp: int | str) -> Page | None:
         """One page: ``alloc_pages(gfp, 0)``."""
@@ -1090,8 +1174,7 @@ class Kernel(
         Mirrors mm/page_alloc.c L5704: ``alloc_pages(gfp & ~__GFP_HIGHMEM, order)`` and
         page_address() of the result.
         """
-        # Fast path: a mask seen before, and the first zone of its zonelist has a block on its
-        # own migratetype's lists with free pages to spare above the low watermark.
+        # Fast path: a mask seen before whose first zone has a block to spare (_alloc_fast())
         plan = self._page_plans.get(gfp) if gfp.__class__ is int else None
         if (
             plan is not None
@@ -1099,23 +1182,11 @@ class Kernel(
             and 0 <= order < MAX_ORDER
             and not self.atomic
         ):
-            zone = plan.first_zone
-            if zone.free_pages - (1 << order) >= plan.first_mark and (
-                order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
-            ):
-                if pcp_allowed_order(order):
-                    pfn = self.buddy.rmqueue_pcplist(
-                        zone, self.context.cpu_cell[0], order, plan.migratetype, plan.record,
-                        plan.head + order, plan.nofragment,
-                    )  # fmt: skip
-                else:
-                    pfn = self.buddy.rmqueue_smallest(
-                        zone, order, plan.migratetype, plan.record, plan.head + order
-                    )
-                if pfn >= 0:
-                    if self.notify_each_call[0]:
-                        self.tick += 1
-                    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+            pfn = self._alloc_fast(plan, order)
+            if pfn >= 0:
+                if self.notify_each_call[0]:
+                    self.tick += 1
+                return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         return self._get_free_pages_slow(gfp, order)
 
     def _get_free_pages_slow(self, gfp, order) -> int:
@@ -1125,21 +1196,9 @@ class Kernel(
         pfn = self._alloc(gfp & ~BIT.HIGHMEM, order, "__get_free_pages")
         if self._kswapd_pending:
             self._run_kswapd()
-        if (
-            pfn >= 0
-            and gfp not in self._page_plans
-            and self.boot_stage == "running"
-            and not self.refcount_underflow
-            and not self.cma_count  # the fast paths know nothing of NR_FREE_CMA_PAGES
-        ):
-            plan = self._page_plans[gfp] = self._plans[gfp_t(gfp) & ~BIT.HIGHMEM]
-            self.page_plans_for_c[gfp] = (
-                self.zones.index(plan.first_zone),
-                plan.first_mark,
-                plan.migratetype,
-                plan.record,
-                plan.head,
-                plan.nofragment,
+        if pfn >= 0:
+            self._remember_fast_plan(
+                gfp, gfp_t(gfp) & ~BIT.HIGHMEM, self._page_plans, self.page_plans_for_c
             )
         if self.notify_each_call[0]:
             self.tick += 1
@@ -1405,8 +1464,7 @@ class Kernel(
             return
         self.refcount_underflow.add(pfn)  # page_ref_dec_and_test(): 0 -> -1, not zero
         # the fast paths do not run check_new_pages(): send allocations through the slow one
-        self._page_plans.clear()
-        self.page_plans_for_c.clear()
+        self._drop_fast_plans()
 
     def _check_pcp_refill(self, pfn: int, order: int) -> bool:
         """check_pcp_refill() (mm/page_alloc.c L2461): check_new_pages() as rmqueue_bulk()

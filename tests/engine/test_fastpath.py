@@ -1,6 +1,7 @@
 """The C fast path and the pure-Python reference leave bit-identical machines."""
 
 import random
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -21,6 +22,7 @@ from kmviz.engine import fastpath
 from kmviz.engine.constants import MIGRATE_ISOLATE
 from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
+from kmviz.engine.page import Page
 
 GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
     GFP_KERNEL | __GFP_NORETRY,
@@ -131,6 +133,84 @@ def test_c_and_python_agree_when_silent_double_frees_drop_and_remake_the_plans(m
     check(fast)
 
 
+def page_churn(k, seed, steps):
+    """churn() by struct page: alloc_pages() and __free_pages(), mixed with the address calls.
+
+    A block may be freed by the other call than the one that allocated it, by a Page made by
+    hand, with a wrong order or twice.  Returns what every call returned.
+    """
+    rng = random.Random(seed)
+    live, returned = [], []
+    free_block = getattr(k, "__free_pages")
+    for _ in range(steps):
+        roll = rng.random()
+        if roll < 0.01:
+            k.on_cpu(rng.randrange(k.cpus))
+        elif roll < 0.55 or not live:
+            order = min(int(rng.expovariate(0.7)), 11)
+            if rng.random() < 0.7:
+                got = k.alloc_pages(rng.choice(GFPS), order)
+                page = got
+            else:
+                got = k.get_free_pages(rng.choice(GFPS), order)
+                page = k.virt_to_page(got) if got else None
+            returned.append(got)
+            if page is not None:
+                live.append((page, order))
+        else:
+            page, order = live.pop(rng.randrange(len(live)))
+            how = rng.random()
+            if how < 0.03:
+                order += rng.choice((-1, 1))  # a learner's wrong order: nothing is freed
+            elif how < 0.05:
+                live.append((page, order))  # freed now and again later: a double free
+            if how < 0.1:
+                page = Page(page.pfn, page.zone)  # made by hand: equal, not the same object
+            if rng.random() < 0.7:
+                returned.append(free_block(page, order))
+            else:
+                returned.append(k.free_pages(k.page_address(page), order))
+    return returned
+
+
+@pytest.mark.parametrize("config", ["debug", "debian"])
+def test_c_and_python_alloc_pages_and_free_pages_leave_identical_machines(config, monkeypatch):
+    machine = {"mem": "4200MiB", "config": config}  # a PC: DMA, DMA32 and Normal
+    fast = Kernel(**machine)
+    assert type(fast.alloc_pages).__name__ == "builtin_function_or_method"
+    fast_returned = page_churn(fast, seed=5, steps=5000)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    slow_returned = page_churn(slow, seed=5, steps=5000)
+    assert fast_returned == slow_returned
+    assert machine_state(fast) == machine_state(slow)
+    assert list(fast.history)[-3000:] == list(slow.history)[-3000:]
+    check(fast)
+
+
+def test_a_page_from_the_c_path_is_the_page_python_makes(monkeypatch):
+    fast = Kernel(mem="64MiB", memory_map="flat")
+    fast.alloc_pages(GFP_KERNEL, 0)  # the first call of a mask goes the whole way, in Python
+    page = fast.alloc_pages(GFP_KERNEL, 0)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="64MiB", memory_map="flat")
+    slow.alloc_pages(GFP_KERNEL, 0)
+    expected = slow.alloc_pages(GFP_KERNEL, 0)
+    assert type(page) is Page
+    assert (page, hash(page), repr(page)) == (expected, hash(expected), repr(expected))
+    with pytest.raises(FrozenInstanceError):
+        page.pfn = 0
+
+
+def test_a_fork_allocates_pages_through_the_c_path_on_its_own_arrays():
+    k = Kernel(mem="64MiB", memory_map="flat")
+    page = k.alloc_pages(GFP_KERNEL, 0)
+    twin = k.fork()
+    assert type(twin.alloc_pages).__name__ == "builtin_function_or_method"
+    getattr(twin, "__free_pages")(page, 0)
+    assert k.block_at(page.pfn)[2] == "allocated" and twin.block_at(page.pfn)[2] == "pcp"
+
+
 def test_observers_are_notified_through_the_c_path():
     k = Kernel(memory_map="flat")
     seen = []
@@ -138,6 +218,18 @@ def test_observers_are_notified_through_the_c_path():
     addr = k.get_free_pages(GFP_KERNEL, 0)
     k.free_pages(addr, 0)
     assert seen == [1, 2]
+
+
+def test_observers_hear_of_alloc_pages_and_free_pages_through_the_c_path():
+    k = Kernel(memory_map="flat")
+    k.alloc_pages(GFP_KERNEL, 0)  # the mask's first call makes its plan
+    seen = []
+    k.observe(lambda change: seen.append(change["new"]), names="tick")
+    page = k.alloc_pages(GFP_KERNEL, 0)
+    getattr(k, "__free_pages")(page, 0)
+    with k.batch():  # inside a batch the C path serves and observers hear once, at the end
+        getattr(k, "__free_pages")(k.alloc_pages(GFP_KERNEL, 0), 0)
+    assert seen == [1, 2, 3]
 
 
 def test_unobserve_all_then_observe_again_still_notifies():

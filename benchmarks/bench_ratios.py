@@ -2,10 +2,11 @@
 
 The speed issue's yardstick.  Each row runs one seeded operation stream twice, through kmviz
 and through the simplest correct Python allocator for the same job (references.py), and prints
-kmviz's ops/s, the reference's, their ratio and the issue's goal for it.  Rows "a Timeline
-observing a cell" attach the views' Timeline first, as every lesson does, and run the operations
-in one batch, as a notebook cell does (the Timeline's catch-up at its end is timed too).  Then
-the Timeline's fold cost per event and the engine's memory per page frame.
+kmviz's operations per CPU second (other jobs of a loaded machine do not count), the
+reference's, their ratio and the issue's goal for it.  Rows "a Timeline observing a cell"
+attach the views' Timeline first, as every lesson does, and run the operations in one batch, as
+a notebook cell does (the Timeline's catch-up at its end is timed too).  Then the Timeline's
+fold cost per event and the engine's memory per page frame.
 
 Run: python benchmarks/bench_ratios.py [--ops N] [--seed S]
 """
@@ -37,11 +38,14 @@ Plan = tuple[list[bool], list[int], list[float]]  # (allocate?, its argument, wh
 def drive(
     allocate: Callable, release: Callable, plan: Plan, inside: Callable = contextlib.nullcontext
 ) -> float:
-    """Run ``plan`` (allocate, else free a random live handle) ``with inside():``; ops/s."""
+    """Run ``plan`` (allocate, else free a random live handle) ``with inside():``; ops/s.
+
+    Per CPU second of this process: the other jobs of a loaded machine do not count.
+    """
     allocating, arguments, picks = plan
     live: list[tuple[int, int]] = []
     gc.disable()
-    start = time.perf_counter()
+    start = time.process_time()
     with inside():
         for alloc, argument, pick in zip(allocating, arguments, picks, strict=True):
             if alloc or not live:
@@ -54,7 +58,7 @@ def drive(
                 live[i] = live[-1]
                 live.pop()
                 release(handle, held_argument)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     gc.enable()
     return len(allocating) / elapsed
 

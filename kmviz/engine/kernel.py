@@ -1145,7 +1145,11 @@ class Kernel(
         ):
             return
         plan = plans[gfp] = self._plans[mask]
-        for_c[gfp] = (
+        for_c[gfp] = self._plan_for_c(plan)
+
+    def _plan_for_c(self, plan) -> tuple[int, int, int, int, int, bool]:
+        """The fields of ``plan`` the C FastPath reads, in the order it unpacks them."""
+        return (
             self.zones.index(plan.first_zone),
             plan.first_mark,
             plan.migratetype,

@@ -360,16 +360,8 @@ class VmallocAPI:
             or self.panic_message is not None
         ):
             return None
-        c_plan = (
-            self.zones.index(plan.first_zone),
-            plan.first_mark,
-            plan.migratetype,
-            plan.record,
-            plan.head,
-            plan.nofragment,
-        )
         calls = (
-            c_plan,
+            self._plan_for_c(plan),
             functools.partial(self._alloc, gfp, 0, "__alloc_pages_bulk"),
             functools.partial(self._alloc, gfp, 0, "__vmalloc_area_node"),
         )

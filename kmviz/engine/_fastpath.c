@@ -725,10 +725,10 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
 
 PyDoc_STRVAR(free_pages_bulk_doc,
 "free_pages_bulk(pfns)\n--\n\n"
-"VmallocAPI._free_area_pages(): give back each order-0 page of a vfree()d area; False if\n"
-"one of them needs the Python loop (nothing was changed then).");
+"Kernel._free_held_pages(): give back each order-0 page an LRU or a vfree()d area let go of;\n"
+"False if one of them needs the Python loop (nothing was changed then).");
 
-/* The loop of VmallocAPI._free_area_pages() (__vunmap()'s __free_pages() of each page) when
+/* The loop of Kernel._free_held_pages() (__vunmap()'s, reclaim's __free_pages() of each page) when
  * every page is an order-0 page, plain or held by a vmalloc area or an LRU, outside an isolated
  * pageblock: each loses its holder and goes on this CPU's pcp list as Kernel._free_the_page() puts it.  Freeing one page
  * changes neither the state nor the pageblock of another allocated page, so checking them all

@@ -1683,15 +1683,15 @@ class Kernel(
     def _reap_task(self, task: Task) -> None:
         """Free a task's anonymous pages (exit_mmap(), or the oom reaper's unmapping)."""
         self.pinned_pfns.difference_update(task.pages)  # the pins die with the mappings
-        self._free_lru_pages(task.pages, "exit_mmap")
+        self._free_held_pages(task.pages, "exit_mmap")
         task.pages = []
 
-    def _free_lru_pages(self, pfns: list[int], caller: str) -> None:
-        """Take order-0 pages off the LRU and free each, in order, as ``caller`` does.
+    def _free_held_pages(self, pfns: list[int], caller: str) -> None:
+        """Free order-0 pages their holder let go of, each in order, as ``caller`` does.
 
-        Unmapped and off the LRU, each is a plain page for __free_pages(); when every one is
-        an order-0 page, plain or the LRU's, the C loop FastPath.free_pages_bulk() (vmalloc's)
-        frees them.
+        The holder is the LRU (unmapped and off it: reclaim, exit) or a vmalloc area
+        (__vunmap()'s loop, mm/vmalloc.c L2772); each is then a plain page for __free_pages().
+        When every one is an order-0 page, the C loop FastPath.free_pages_bulk() frees them.
         """
         fast = self.pages_fastpath
         if fast is not None and fast.free_pages_bulk(pfns):  # the loop below in C

@@ -398,7 +398,7 @@ class VmallocAPI:
         """Give back what a failed vmalloc() had taken: mappings, pages, array, range."""
         if self._page_tables is not None:
             self._page_tables.unmap_pages(area.addr, len(area.pfns))
-        self._free_area_pages(area.pfns)
+        self._free_held_pages(area.pfns, "__vunmap")
         if area.array:
             if area.vpages:
                 self.vfree(area.array)
@@ -466,7 +466,7 @@ class VmallocAPI:
             self._nonexistent_area(addr, "vfree")
             return
         self._page_tables.clear_range(addr, len(area.pfns))  # vunmap, then __free_pages() each
-        self._free_area_pages(area.pfns)
+        self._free_held_pages(area.pfns, "__vunmap")
         self.nr_vmalloc_pages -= len(area.pfns)
         if area.vpages:
             self._vfree_now(area.array)
@@ -474,16 +474,6 @@ class VmallocAPI:
             self.kfree(area.array)
         self._free_vmap_area_noflush(area)
         self.history.append_object(VmallocFreed(addr, False))  # not deferred
-
-    def _free_area_pages(self, pfns: list[int]) -> None:
-        """__vunmap()'s loop (mm/vmalloc.c L2772): each page leaves the area and is freed."""
-        fast = self.pages_fastpath
-        if fast is not None and fast.free_pages_bulk(pfns):  # the same loop in C
-            return
-        set_owner = self.buddy.set_owner
-        for pfn in pfns:
-            set_owner(pfn, OWNER_NONE)
-            self._free(pfn, 0, "__vunmap")
 
     def _run_deferred_vfree(self) -> None:
         """delayed_vfree_work(): free what interrupt handlers asked to free."""

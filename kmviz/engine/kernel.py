@@ -1638,8 +1638,7 @@ class Kernel(
         """Read ``size`` of files into the page cache (clean, reclaimable); pages cached."""
         self._check_alive()
         pfns = self._user_pages(_require_size(size), "file", self.comm)
-        for pfn in pfns:
-            self.page_cache.add(pfn)
+        self.page_cache.add(pfns)
         if self.notify_each_call[0]:
             self.tick += 1
         return len(pfns)
@@ -1654,7 +1653,11 @@ class Kernel(
         gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
         pfns = []
         fast = self.pages_fastpath
-        bulk = self._bulk_calls(gfp) if fast is not None else None
+        bulk = None
+        if fast is not None:  # vmalloc's cache of _bulk_calls(), while gfp's plan holds
+            cached = self._bulk_plans.get(gfp)
+            plan = self._plans.get(gfp)
+            bulk = cached[1] if cached and cached[0] is plan else self._bulk_calls(gfp)
         if bulk is not None:  # the loop below in C (FastPath.alloc_pages_bulk())
             fault = functools.partial(self._alloc, gfp, 0, "handle_mm_fault")
             later = functools.partial(fault, might_sleep=False)
@@ -1665,11 +1668,11 @@ class Kernel(
                 if pfn < 0:
                     break
                 pfns.append(pfn)
-        if pfns:
-            set_owner = self.buddy.set_owner
-            mark = OWNER_ANON if lru == "anon" else OWNER_FILE
+        if pfns:  # each a plain order-0 page (vmalloc's code from the C loop): now the LRU's
+            state = self.buddy.state
+            code = ANON_PAGE if lru == "anon" else FILE_PAGE  # held_code(ALLOCATED, OWNER_*)
             for pfn in pfns:
-                set_owner(pfn, mark)
+                state[pfn] = code
             self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
         if self._kswapd_pending:
             self._run_kswapd()

@@ -65,21 +65,25 @@ class PageCache:
     def __len__(self) -> int:
         return len(self.lru)
 
-    def add(self, pfn: int) -> None:
-        """A page was read from a file: it joins the LRU as the newest."""
-        self.lru.append(pfn)
+    def add(self, pfns: list[int]) -> None:
+        """Pages were read from a file: they join the LRU as the newest, in this order."""
+        self.lru.extend(pfns)
 
     def in_zones(self, zone_of, zone_ids: set[int]) -> int:
         """How many cached pages lie in the given zones (zone_reclaimable_pages())."""
         return sum(1 for pfn in self.lru if zone_of(pfn).idx in zone_ids)
 
-    def take_oldest(self, count: int, zone_of, zone_ids: set[int]) -> list[int]:
+    def take_oldest(self, count: int, zone_of, zone_ids: set[int] | None) -> list[int]:
         """Remove and return up to ``count`` of the oldest pages that lie in ``zone_ids``.
 
         Only the pages looked at are touched: the skipped ones go back to the front in order.
+        ``zone_ids`` None: every zone qualifies, so the oldest ``count`` pages are taken.
         """
-        taken, skipped = [], []
         lru = self.lru
+        if zone_ids is None:
+            popleft = lru.popleft
+            return [popleft() for _ in range(min(count, len(lru)))]
+        taken, skipped = [], []
         while lru and len(taken) < count:
             pfn = lru.popleft()
             (taken if zone_of(pfn).idx in zone_ids else skipped).append(pfn)

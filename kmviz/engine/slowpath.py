@@ -295,7 +295,10 @@ class SlowPathMixin:
 
     def _drop_page_cache(self, zone_ids: set[int]) -> int:
         """Free up to SWAP_CLUSTER_MAX of the oldest clean page-cache pages in ``zone_ids``."""
-        pfns = self.page_cache.take_oldest(SWAP_CLUSTER_MAX, self.buddy.zone_of, zone_ids)
+        every = len(zone_ids) == len(self.zones)  # no zone filter (GFP_KERNEL and above)
+        pfns = self.page_cache.take_oldest(
+            SWAP_CLUSTER_MAX, self.buddy.zone_of, None if every else zone_ids
+        )
         self._free_held_pages(pfns, "shrink_folio_list")  # off the LRU, out of the mapping
         return len(pfns)
 

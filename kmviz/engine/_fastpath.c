@@ -1673,9 +1673,90 @@ pte_clear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(cleared);
 }
 
+/* A buffer of ``what`` of 8-byte items, read only; -1 with an exception if it is not one. */
+static int
+get_items(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    if (view->itemsize != 8) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s: expected items of 8 bytes", what);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(paint_blocks_doc,
+"paint_blocks(target, level, block, values)\n--\n\n"
+"Write i gives frames block[i] << level[i] .. ((block[i] + 1) << level[i]) - 1 of target (a\n"
+"byte per frame) the value values[i], in order: a later write wins where writes meet, as\n"
+"the Timeline's handlers paint one event after another (kmviz/widgets/fold.py).  Returns\n"
+"(lo, hi), the frames painted lie in lo .. hi - 1; nothing is written if a block is not in\n"
+"target or its level is not 0..10.");
+
+static PyObject *
+paint_blocks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "paint_blocks(target, level, block, values)");
+        return NULL;
+    }
+    Py_buffer target, level, block, values;
+    if (get_view(args[0], &target, 1, "paint_blocks() target") < 0)
+        return NULL;
+    if (get_items(args[1], &level, "paint_blocks() level") < 0) {
+        PyBuffer_Release(&target);
+        return NULL;
+    }
+    if (get_items(args[2], &block, "paint_blocks() block") < 0) {
+        PyBuffer_Release(&target);
+        PyBuffer_Release(&level);
+        return NULL;
+    }
+    if (get_items(args[3], &values, "paint_blocks() values") < 0) {
+        PyBuffer_Release(&target);
+        PyBuffer_Release(&level);
+        PyBuffer_Release(&block);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const int64_t *lv = level.buf, *bl = block.buf, *val = values.buf;
+    Py_ssize_t count = level.len / 8, size = target.len, lo = size, hi = 0;
+    unsigned char *frames = target.buf;
+    if (block.len != level.len || values.len != level.len) {
+        PyErr_SetString(PyExc_ValueError, "paint_blocks(): level, block, values differ in length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {    /* every block checked before any is painted */
+        if (lv[i] < 0 || lv[i] >= MAX_ORDER || bl[i] < 0 || bl[i] >= size
+            || (bl[i] + 1) << lv[i] > size) {
+            PyErr_Format(PyExc_ValueError, "paint_blocks(): block %lld of level %lld is not in "
+                         "the %zd frames", (long long)bl[i], (long long)lv[i], size);
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {    /* frames block << level .. + 2^level - 1 */
+        Py_ssize_t first = bl[i] << lv[i], frames_in = (Py_ssize_t)1 << lv[i];
+        memset(frames + first, (unsigned char)val[i], frames_in);
+        if (first < lo)
+            lo = first;
+        if (first + frames_in > hi)
+            hi = first + frames_in;
+    }
+    result = Py_BuildValue("nn", lo, hi);
+done:
+    PyBuffer_Release(&target);
+    PyBuffer_Release(&level);
+    PyBuffer_Release(&block);
+    PyBuffer_Release(&values);
+    return result;
+}
+
 static PyMethodDef module_functions[] = {
     {"pte_fill", (PyCFunction)(void (*)(void))pte_fill, METH_FASTCALL, pte_fill_doc},
     {"pte_clear", (PyCFunction)(void (*)(void))pte_clear, METH_FASTCALL, pte_clear_doc},
+    {"paint_blocks", (PyCFunction)(void (*)(void))paint_blocks, METH_FASTCALL, paint_blocks_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1700,7 +1781,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 11) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 12) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -18,16 +18,16 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 11  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 12  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
-    from ._fastpath import FastPath, SlabFastPath, pte_clear, pte_fill
+    from ._fastpath import FastPath, SlabFastPath, paint_blocks, pte_clear, pte_fill
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
-    FastPath = SlabFastPath = pte_fill = pte_clear = None
+    FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
-        FastPath = SlabFastPath = pte_fill = pte_clear = None
+        FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -43,6 +43,11 @@ def available() -> bool:
 def pte_functions() -> tuple | None:
     """(pte_fill, pte_clear) for PageTables' runs of PTEs within one table, if available."""
     return (pte_fill, pte_clear) if available() else None
+
+
+def block_painter():
+    """paint_blocks(target, level, block, values) for the Timeline's bulk fold, if available."""
+    return paint_blocks if available() else None
 
 
 def attach(kernel: Kernel) -> bool:

@@ -101,7 +101,7 @@ from ..engine.history import (
     PFN_MASK,
     PFN_SHIFT,
 )
-from .fold import LEVELS, last_writers, paint
+from .fold import LEVELS, paint_in_order
 
 # --- frame codes: 0..10 are free blocks of that order ------------------------------------------
 PAGES = 11  # alloc_pages() / __get_free_pages(): the caller owns them
@@ -669,8 +669,7 @@ class Timeline(HasTraits):
             (np.where(onto, PCP, np.where(alloc, PAGES, order2)), half, extra[:, 3])
         )
         by_time = np.argsort(when, kind="stable")
-        pieces = last_writers(level[by_time], block[by_time])
-        lo, hi = paint(self.frames, pieces, code[by_time])
+        lo, hi, touched = paint_in_order(self.frames, level[by_time], block[by_time], code[by_time])
         # orders: an allocation, a refill or a pop sets its head's, a free clears the freed
         # block's, a drain its head's; a push clears the block, then sets its head's
         level = np.where(alloc | bulk, 0, order)
@@ -679,9 +678,8 @@ class Timeline(HasTraits):
         level = np.concatenate((level, np.zeros(pushed.size, dtype=np.int64)))[by_time]
         value = np.concatenate((np.where(alloc, order, -1), order[pushed]))[by_time]
         block = np.concatenate((pfn, pfn[pushed]))[by_time] >> level
-        order_pieces = last_writers(level, block)
-        lo_o, hi_o = paint(self.orders, order_pieces, value)
-        self._since += [(start, 1 << k) for start, k, _ in pieces + order_pieces if start.size]
+        lo_o, hi_o, touched_orders = paint_in_order(self.orders, level, block, value)
+        self._since += touched + touched_orders
         self._lo, self._hi = min(self._lo, lo, lo_o), max(self._hi, hi, hi_o)
         return first + stop
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kmviz import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, PAGE_OFFSET, Kernel
+from kmviz.engine import fastpath
 from kmviz.engine.buddy import HOLE as ENGINE_HOLE
 from kmviz.engine.buddy import RESERVED as ENGINE_RESERVED
 from kmviz.engine.events import BlockSplit
@@ -394,6 +395,15 @@ def test_the_folded_machine_has_every_kind_of_event_its_fold_must_paint(folded):
 def test_the_bulk_fold_equals_the_reference_at_the_newest_event(folded):
     _, reference, bulk, _ = folded
     assert timeline_state(bulk) == timeline_state(reference)
+
+
+def test_the_bulk_fold_without_the_c_painter_equals_the_reference(folded, monkeypatch):
+    k, reference, _, _ = folded
+    monkeypatch.setattr(fastpath, "ENABLED", False)  # fold.py's last_writers() paints
+    monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+    monkeypatch.setattr(Timeline, "bulk_records", 1)
+    reference.seek(reference.length)
+    assert timeline_state(Timeline(k)) == timeline_state(reference)
 
 
 def test_the_bulk_fold_equals_the_reference_after_every_record_of_a_stretch(folded):

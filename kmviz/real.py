@@ -1116,6 +1116,10 @@ class Likeness:
     sreclaimable_kib: tuple[int, int] | None = None
     vmalloc: VmallocLikeness | None = None
 
+    def __deepcopy__(self, memo) -> Likeness:
+        """This report itself: it is read-only, so a fork of the copy (Kernel.fork()) shares it."""
+        return self
+
     @property
     def differences(self) -> dict[str, tuple[int, ...]]:
         """``{zone: copy minus real per order}``: all zeros where the copy matches."""

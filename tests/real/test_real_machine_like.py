@@ -225,6 +225,14 @@ def test_the_copy_is_a_machine_to_ask_what_if_on(fixture_copy):
     assert dentry.active_objs == 288007
 
 
+def test_a_fork_of_the_copy_shares_its_likeness_and_leaves_the_copy_alone():
+    k = machine_like(SMALL)
+    twin = k.fork()
+    assert twin.likeness is k.likeness  # read-only: shared, not copied
+    assert twin.get_free_pages(GFP_KERNEL, 10)
+    assert k.buddyinfo()["DMA32"][10] == 30 and twin.buddyinfo()["DMA32"][10] == 29
+
+
 def test_a_snapshot_without_slabinfo_or_vmallocinfo_still_copies_with_notes():
     snap = replace(snapshot(DATA / "linux-6.18-vm"), slabinfo=None, vmallocinfo=None)
     k = machine_like(snap)

@@ -6,8 +6,6 @@ read the snapshot or a copy built from it, never a fixed number.
 
 from __future__ import annotations
 
-from functools import cache
-
 from .. import GFP_KERNEL, trace
 from ..engine.kernel import Kernel
 from ..real import Snapshot, machine_like
@@ -79,9 +77,13 @@ def order10_on_the_copy(snapshot: Snapshot) -> Question:
 FEW_FREES = 100  # fewer frees without an allocation than this count as "few"
 
 
-def frees_without_alloc() -> Question:
-    """Will the replay of the real sample trace find no, few or many frees without allocation?"""
-    report = _sample_replay()
+def frees_without_alloc(sample: trace.Trace) -> Question:
+    """Will a replay of ``sample`` (the loaded sample trace) find no, few or many unmatched frees?
+
+    The lesson loads the trace once and passes it here; the replay runs on a machine of
+    its own (SAMPLE_MACHINE, as the lesson's), so the learner's machine stays as it is.
+    """
+    report = sample.replay(Kernel(**SAMPLE_MACHINE))
     lost = report.frees_without_alloc
     answer = "none" if lost == 0 else "few" if lost < FEW_FREES else "many"
 
@@ -133,9 +135,3 @@ def _order10_succeeds(snapshot: Snapshot) -> bool:
     """
     copy = machine_like(snapshot, slabs=False, vmalloc=False)
     return copy.get_free_pages(GFP_KERNEL, 10) != 0
-
-
-@cache
-def _sample_replay() -> trace.ReplayReport:
-    kernel = Kernel(**SAMPLE_MACHINE)
-    return trace.load(trace.SAMPLE_TRACE).replay(kernel)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kmviz import real
+from kmviz import real, trace
 from kmviz.exercises import real as questions
 
 FIXTURE = Path(__file__).resolve().parents[1] / "real" / "data" / "linux-6.18-vm"
@@ -53,7 +53,7 @@ def test_order10_on_the_captured_machine_succeeds(captured):
 
 
 def test_frees_without_alloc_of_the_real_boot_trace_are_many_and_none_gets_the_reason():
-    question = questions.frees_without_alloc()
+    question = questions.frees_without_alloc(trace.load(trace.SAMPLE_TRACE))
     assert question.answer == "many"
     assert question.check("Many").correct
     assert "a trace starts mid-run" in question.check("none").message

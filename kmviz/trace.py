@@ -82,6 +82,9 @@ of the simulated kernel stops the replay, and the report says where.  Every call
 kernel's current context (the task ``insmod`` unless you chose another), and call sites stay
 in the trace: the simulation records its own.  With views open, wrap the replay in ``with
 Timeline.of(k).hold():`` (kmviz.widgets.timeline) so that they catch up once, at the end.
+The loop over the events runs in C when kmviz's fast path is built (_fastpath.c
+replay_events()): the same kernel calls in the same order as the Python loop
+(``_replay_events()``), without the interpreter's cost per event.
 
 **Export** (``export(k, path)``) writes the events ObjectAllocated, ObjectFreed,
 PagesAllocated, PagesFreed, AllocationFailed (a failed ``mm_page_alloc``, where 6.1's
@@ -116,6 +119,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from .engine import fastpath
 from .engine.constants import DEFAULT_COMM, DEFAULT_PID, MAX_ORDER, MIGRATE_UNMOVABLE, PAGE_SIZE
 from .engine.context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, SOFTIRQ_SHIFT
 from .engine.events import (
@@ -991,22 +995,91 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
     """Play ``trace`` on ``kernel`` in its order; a ReplayReport of what was done and skipped.
 
     See the module's docstring for the matching rules.  A panic of the simulated kernel ends
-    the replay early; the report says so.
+    the replay early; the report says so.  The loop runs in C when the fast path is built
+    (fastpath.replay_function()), which makes the same calls as _replay_events().
     """
     k = kernel
     report = ReplayReport(events=len(trace), history_start=len(k.history))
-    name_column = trace.name
     slab_owned = _slab_page_allocs(trace) if _columns is None else _columns.slab_page_allocs(trace)
-    objects: dict[int, int] = {}  # pointer in the trace -> simulated address (0: failed)
-    object_caches: dict[int, KmemCache] = {}  # the same, for kmem_cache_alloc objects
-    pages: dict[int, tuple[Page, int] | None] = {}  # pfn in the trace -> simulated block
-    slab_pfns: set[int] = set()  # pfns of the slab allocator's pages, left to the simulation
-    caches: dict[tuple[int, int, int], KmemCache | None] = {}
-    kmalloc, kfree, cache_alloc = k.kmalloc, k.kfree, k.kmem_cache_alloc
-    counts = dict.fromkeys(REPLAY_COUNTS, 0)  # the report's counts, kept in locals meanwhile
-    allocations = frees = 0
-    failed_in_trace = failed_in_simulation = frees_of_failed = frees_without_alloc = 0
-    index = 0
+    state = _ReplayState()
+    counters = array("q", bytes(8 * (len(REPLAY_COUNTERS) + 1)))  # and the event reached
+    run_in_c = fastpath.replay_function()
+    try:
+        if run_in_c is None:
+            _replay_events(trace, slab_owned, state, counters, k, report)
+        else:
+            columns = (trace.kind, trace.pointer, trace.bytes_req_or_pfn)
+            columns += (trace.bytes_alloc_or_order, trace.gfp, trace.name, slab_owned)
+            args = (state.objects, state.object_caches, state.pages, state.slab_pfns)
+            while True:  # C stops at each cache the trace names first (_cache_for())
+                run_in_c(columns, counters, *args, state.caches, _replay_calls(k))
+                if counters[-1] == len(trace):
+                    break
+                index = counters[-1]
+                key = (trace.name[index], trace.bytes_req_or_pfn[index])
+                key += (trace.bytes_alloc_or_order[index],)
+                state.caches[key] = _cache_for(k, trace, key, report)
+    except KernelPanic:
+        report.stopped = (
+            f"the simulated kernel panicked at event {counters[-1]:,} (traced at "
+            f"{trace.timestamp_ns[counters[-1]] / 1e9:.6f}): {k.panic_message}"
+        )
+    for name, count in zip(REPLAY_COUNTERS, counters, strict=False):
+        setattr(report, name, count)
+    report.events_replayed = counters[-1]
+    report.live_objects = sum(1 for addr in state.objects.values() if addr)
+    report.live_pages = sum(1 for block in state.pages.values() if block is not None)
+    report.history_end = len(k.history)
+    return report
+
+
+# ReplayReport's counts that _replay_events() keeps in its array, in the order _fastpath.c reads
+REPLAY_COUNTERS = (
+    "allocations",
+    "frees",
+    "null_frees",
+    "failed_in_trace",
+    "failed_in_simulation",
+    "frees_of_failed",
+    "frees_without_alloc",
+    "allocated_again_without_free",
+    "free_order_differs",
+    "slab_pages",
+)
+
+
+@dataclass
+class _ReplayState:
+    """What a replay remembers between events: the trace's memory and the simulation's."""
+
+    objects: dict[int, int] = field(default_factory=dict)  # trace pointer -> address (0: failed)
+    object_caches: dict[int, KmemCache] = field(default_factory=dict)  # same, kmem_cache_alloc's
+    pages: dict[int, tuple[Page, int] | None] = field(default_factory=dict)  # pfn -> block
+    slab_pfns: set[int] = field(default_factory=set)  # the slab allocator's pages, left to SLUB
+    caches: dict[tuple[int, int, int], KmemCache | None] = field(default_factory=dict)
+
+
+def _replay_calls(k: Kernel) -> tuple:
+    """The kernel calls a replay makes, looked up again after each kmem_cache_create()."""
+    return (k.kmalloc, k.kfree, k.kmem_cache_alloc, k.kmem_cache_free, k.alloc_pages,
+            k.free_pages_block)  # fmt: skip
+
+
+def _replay_events(
+    trace: Trace, slab_owned, state: _ReplayState, counters: array, k: Kernel, report
+) -> None:
+    """Play every event of ``trace``, counting into ``counters`` (REPLAY_COUNTERS, then the
+    event reached: the one a panic stopped at, or the trace's length).
+
+    The reference of replay()'s loop; _fastpath.c's replay_events() does the same in C.
+    """
+    objects, object_caches, pages, slab_pfns = (
+        state.objects, state.object_caches, state.pages, state.slab_pfns
+    )  # fmt: skip
+    calls = _replay_calls(k)
+    kmalloc, _, cache_alloc, _, alloc_pages, _ = calls
+    name_column = trace.name
+    counts = dict.fromkeys(REPLAY_COUNTERS, 0)  # kept in a dict meanwhile: quicker than the array
     rows = zip(  # one tuple per event: the columns as Python lists are quick to walk
         trace.kind.tolist(),
         trace.pointer.tolist(),
@@ -1015,111 +1088,94 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
         trace.gfp.tolist(),
         strict=True,
     )
+    index = 0
     try:
         for index, (kind, pointer, first, second, gfp) in enumerate(rows):
             if kind in (KFREE, KMEM_CACHE_FREE):
                 addr = objects.pop(pointer, None)
                 if addr:
-                    _free_object(k, addr, object_caches.pop(pointer, None))
-                    frees += 1
+                    _free_object(calls, addr, object_caches.pop(pointer, None))
+                    counts["frees"] += 1
                 elif addr is None:
                     if pointer == 0 and kind == KFREE:
-                        kfree(0)  # traced before kfree()'s NULL check, as in the trace
+                        calls[1](0)  # kfree(NULL): traced before its NULL check, as here
                         counts["null_frees"] += 1
                     else:
-                        frees_without_alloc += 1
+                        counts["frees_without_alloc"] += 1
                 else:
-                    frees_of_failed += 1
+                    counts["frees_of_failed"] += 1
             elif kind in (KMALLOC, KMEM_CACHE_ALLOC):
                 if pointer == 0:
-                    failed_in_trace += 1
+                    counts["failed_in_trace"] += 1
                     continue
                 if pointer in objects:
                     counts["allocated_again_without_free"] += 1
-                    _free_object(k, objects.pop(pointer), object_caches.pop(pointer, None))
+                    _free_object(calls, objects.pop(pointer), object_caches.pop(pointer, None))
                 if kind == KMALLOC:
                     addr = kmalloc(first, gfp)
                 else:
                     key = (name_column[index], first, second)
-                    cache = caches.get(key)
-                    if cache is None and key not in caches:
-                        cache = caches[key] = _cache_for(k, trace, key, report)
+                    cache = state.caches.get(key)
+                    if cache is None and key not in state.caches:
+                        cache = state.caches[key] = _cache_for(k, trace, key, report)
+                        calls = _replay_calls(k)  # a debugged cache changes k.kfree
+                        kmalloc, _, cache_alloc, _, alloc_pages, _ = calls
                     addr = cache_alloc(cache, gfp) if cache is not None else 0
                     if addr:
                         object_caches[pointer] = cache
                 objects[pointer] = addr
-                if addr:
-                    allocations += 1
-                else:
-                    failed_in_simulation += 1
+                counts["allocations" if addr else "failed_in_simulation"] += 1
             elif kind == MM_PAGE_ALLOC:
                 pfn, order = first, second
                 if pointer == 0:
-                    failed_in_trace += 1
+                    counts["failed_in_trace"] += 1
                 elif slab_owned[index]:
                     slab_pfns.add(pfn)
                     counts["slab_pages"] += 1
                 else:
                     if pfn in pages:
                         counts["allocated_again_without_free"] += 1
-                        _free_block(k, pages.pop(pfn))
-                    page = k.alloc_pages(gfp, order)
+                        _free_block(calls, pages.pop(pfn))
+                    page = alloc_pages(gfp, order)
                     pages[pfn] = (page, order) if page is not None else None
-                    if page is None:
-                        failed_in_simulation += 1
-                    else:
-                        allocations += 1
+                    counts["failed_in_simulation" if page is None else "allocations"] += 1
             else:  # mm_page_free, mm_page_free_batched
                 pfn, order = first, second
                 if pfn in pages:
                     block = pages.pop(pfn)
                     if block is None:
-                        frees_of_failed += 1
+                        counts["frees_of_failed"] += 1
                         continue
                     if block[1] != order:
                         counts["free_order_differs"] += 1
-                    _free_block(k, block)
-                    frees += 1
+                    _free_block(calls, block)
+                    counts["frees"] += 1
                 elif pfn in slab_pfns:
                     slab_pfns.discard(pfn)
                     counts["slab_pages"] += 1
                 else:
-                    frees_without_alloc += 1
+                    counts["frees_without_alloc"] += 1
         index = len(trace)
-    except KernelPanic:
-        report.stopped = (
-            f"the simulated kernel panicked at event {index:,} (traced at "
-            f"{trace.timestamp_ns[index] / 1e9:.6f}): {k.panic_message}"
-        )
-    for name, count in counts.items():
-        setattr(report, name, count)
-    report.allocations, report.frees = allocations, frees
-    report.failed_in_trace, report.failed_in_simulation = failed_in_trace, failed_in_simulation
-    report.frees_of_failed, report.frees_without_alloc = frees_of_failed, frees_without_alloc
-    report.events_replayed = index
-    report.live_objects = sum(1 for addr in objects.values() if addr)
-    report.live_pages = sum(1 for block in pages.values() if block is not None)
-    report.history_end = len(k.history)
-    return report
+    finally:
+        counters[-1] = index
+        for slot, name in enumerate(REPLAY_COUNTERS):
+            counters[slot] = counts[name]
 
 
-REPLAY_COUNTS = ("null_frees", "allocated_again_without_free", "free_order_differs", "slab_pages")
-
-
-def _free_object(k: Kernel, addr: int, cache: KmemCache | None) -> None:
-    """Free a replayed object: kmem_cache_free() to its cache, or kfree()."""
+def _free_object(calls: tuple, addr: int, cache: KmemCache | None) -> None:
+    """Free a replayed object: kmem_cache_free() to its cache, or kfree(); nothing for 0."""
     if not addr:
         return
     if cache is not None:
-        k.kmem_cache_free(cache, addr)
+        calls[3](cache, addr)  # kmem_cache_free
     else:
-        k.kfree(addr)
+        calls[1](addr)  # kfree
 
 
-def _free_block(k: Kernel, block: tuple[Page, int] | None) -> None:
+def _free_block(calls: tuple, block: tuple[Page, int] | None) -> None:
     """__free_pages() of a replayed block, with the order it was allocated with."""
     if block is not None:
-        k.free_pages_block(*block)
+        calls[5](*block)  # free_pages_block
 
 
 def _cache_for(k: Kernel, trace: Trace, key: tuple[int, int, int], report: ReplayReport):

@@ -1753,10 +1753,332 @@ done:
     return result;
 }
 
+/* --- trace replay: kmviz/trace.py _replay_events()'s loop over a loaded trace, in C --------- */
+/* The event kinds of trace.py's columns (TRACEPOINTS) */
+#define TRACE_KMALLOC 0
+#define TRACE_KFREE 1
+#define TRACE_KMEM_CACHE_ALLOC 2
+#define TRACE_KMEM_CACHE_FREE 3
+#define TRACE_MM_PAGE_ALLOC 4
+/* trace.py REPLAY_COUNTERS: the counters array's slots, then the event being replayed */
+enum {
+    R_ALLOCATIONS, R_FREES, R_NULL_FREES, R_FAILED_IN_TRACE, R_FAILED_IN_SIMULATION,
+    R_FREES_OF_FAILED, R_FREES_WITHOUT_ALLOC, R_ALLOCATED_AGAIN, R_FREE_ORDER_DIFFERS,
+    R_SLAB_PAGES, R_INDEX, R_SLOTS
+};
+/* the kernel's calls, in the order of trace.py _replay_calls() */
+enum { C_KMALLOC, C_KFREE, C_KMEM_CACHE_ALLOC, C_KMEM_CACHE_FREE, C_ALLOC_PAGES, C_FREE_BLOCK };
+enum { COL_KIND, COL_POINTER, COL_FIRST, COL_SECOND, COL_GFP, COL_NAME, COL_SLAB, COL_COUNT };
+
+/* dict.pop(key, None) as a new reference, or NULL with *missing set (or an error raised) */
+static PyObject *
+replay_pop(PyObject *dict, PyObject *key, int *missing)
+{
+    PyObject *value = PyDict_GetItemWithError(dict, key);
+    *missing = value == NULL;
+    if (value == NULL)
+        return NULL;
+    Py_INCREF(value);
+    if (PyDict_DelItem(dict, key) < 0) {
+        Py_DECREF(value);
+        *missing = 0;
+        return NULL;
+    }
+    return value;
+}
+
+/* trace.py _free_object(): kmem_cache_free(cache, addr) or kfree(addr); nothing for 0 */
+static int
+replay_free_object(PyObject *const *calls, PyObject *addr, PyObject *cache)
+{
+    int live = PyObject_IsTrue(addr);
+    if (live <= 0)
+        return live;
+    PyObject *result;
+    if (cache != NULL && cache != Py_None) {
+        PyObject *args[2] = {cache, addr};
+        result = PyObject_Vectorcall(calls[C_KMEM_CACHE_FREE], args, 2, NULL);
+    } else {
+        result = PyObject_Vectorcall(calls[C_KFREE], &addr, 1, NULL);
+    }
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* trace.py _free_block(): __free_pages(page, order) of a (page, order) block; nothing for None */
+static int
+replay_free_block(PyObject *const *calls, PyObject *block)
+{
+    if (block == Py_None)
+        return 0;
+    PyObject *result = PyObject_Vectorcall(calls[C_FREE_BLOCK], &PyTuple_GET_ITEM(block, 0), 2,
+                                           NULL);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* One object event (kmalloc, kfree, kmem_cache_alloc, kmem_cache_free): 0, 1 when a
+ * kmem_cache_alloc needs a cache caches does not have yet, -1 on an error. */
+static int
+replay_object(PyObject *const *calls, int kind, unsigned long long ptr, long long first,
+              long long second, unsigned long gfp_value, int name, PyObject *objects,
+              PyObject *object_caches, PyObject *caches, int64_t *counters)
+{
+    int missing, stop = 0;
+    if ((kind == TRACE_KMALLOC || kind == TRACE_KMEM_CACHE_ALLOC) && ptr == 0) {
+        counters[R_FAILED_IN_TRACE]++;
+        return 0;
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong(ptr), *addr = NULL, *cache = NULL;
+    PyObject *cache_key = NULL, *result = NULL, *gfp = NULL;
+    if (key == NULL)
+        return -1;
+    addr = replay_pop(objects, key, &missing);
+    if (addr == NULL && !missing)
+        goto error;
+    if (kind == TRACE_KFREE || kind == TRACE_KMEM_CACHE_FREE) {
+        if (addr == NULL) {
+            if (ptr == 0 && kind == TRACE_KFREE) {   /* traced before kfree()'s NULL check */
+                result = PyObject_Vectorcall(calls[C_KFREE], &key, 1, NULL);
+                if (result == NULL)
+                    goto error;
+                counters[R_NULL_FREES]++;
+            } else {
+                counters[R_FREES_WITHOUT_ALLOC]++;
+            }
+            goto done;
+        }
+        int live = PyObject_IsTrue(addr);
+        if (live < 0)
+            goto error;
+        if (!live) {
+            counters[R_FREES_OF_FAILED]++;
+            goto done;
+        }
+        cache = replay_pop(object_caches, key, &missing);
+        if ((cache == NULL && !missing) || replay_free_object(calls, addr, cache) < 0)
+            goto error;
+        counters[R_FREES]++;
+        goto done;
+    }
+    if (addr != NULL) {         /* allocated again: its free was not traced */
+        counters[R_ALLOCATED_AGAIN]++;
+        cache = replay_pop(object_caches, key, &missing);
+        if ((cache == NULL && !missing) || replay_free_object(calls, addr, cache) < 0)
+            goto error;
+        Py_CLEAR(addr);
+        Py_CLEAR(cache);
+    }
+    gfp = PyLong_FromUnsignedLong(gfp_value);
+    if (gfp == NULL)
+        goto error;
+    PyObject *size = PyLong_FromLongLong(first);
+    if (size == NULL)
+        goto error;
+    if (kind == TRACE_KMALLOC) {
+        PyObject *args[2] = {size, gfp};
+        addr = PyObject_Vectorcall(calls[C_KMALLOC], args, 2, NULL);
+        Py_DECREF(size);
+        if (addr == NULL)
+            goto error;
+    } else {
+        cache_key = Py_BuildValue("(iNL)", name, size, second);
+        if (cache_key == NULL)
+            goto error;
+        cache = PyDict_GetItemWithError(caches, cache_key);
+        if (cache == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            stop = 1;           /* trace.py makes the cache (_cache_for()) and calls again */
+            goto done;
+        }
+        Py_INCREF(cache);
+        if (cache == Py_None) {
+            addr = PyLong_FromLong(0);
+        } else {
+            PyObject *args[2] = {cache, gfp};
+            addr = PyObject_Vectorcall(calls[C_KMEM_CACHE_ALLOC], args, 2, NULL);
+        }
+        if (addr == NULL)
+            goto error;
+    }
+    int live = PyObject_IsTrue(addr);
+    if (live < 0 || PyDict_SetItem(objects, key, addr) < 0)
+        goto error;
+    if (live && kind == TRACE_KMEM_CACHE_ALLOC && PyDict_SetItem(object_caches, key, cache) < 0)
+        goto error;
+    counters[live ? R_ALLOCATIONS : R_FAILED_IN_SIMULATION]++;
+done:
+    Py_XDECREF(gfp);
+    Py_XDECREF(result);
+    Py_XDECREF(cache_key);
+    Py_XDECREF(cache);
+    Py_XDECREF(addr);
+    Py_DECREF(key);
+    return stop;
+error:
+    stop = -1;
+    goto done;
+}
+
+/* One page event (mm_page_alloc, mm_page_free, mm_page_free_batched): 0, or -1 on an error */
+static int
+replay_page(PyObject *const *calls, int kind, unsigned long long page, long long pfn,
+            long long order, unsigned long gfp_value, int slab_owned, PyObject *pages,
+            PyObject *slab_pfns, int64_t *counters)
+{
+    int missing, status = 0;
+    if (kind == TRACE_MM_PAGE_ALLOC && page == 0) {
+        counters[R_FAILED_IN_TRACE]++;
+        return 0;
+    }
+    PyObject *key = PyLong_FromLongLong(pfn), *block = NULL, *order_object = NULL;
+    PyObject *result = NULL, *gfp = NULL;
+    if (key == NULL)
+        return -1;
+    if (kind == TRACE_MM_PAGE_ALLOC && slab_owned) {   /* the simulated SLUB takes its own */
+        if (PySet_Add(slab_pfns, key) < 0)
+            goto error;
+        counters[R_SLAB_PAGES]++;
+        goto done;
+    }
+    block = replay_pop(pages, key, &missing);
+    if (block == NULL && !missing)
+        goto error;
+    if (kind == TRACE_MM_PAGE_ALLOC) {
+        if (block != NULL) {
+            counters[R_ALLOCATED_AGAIN]++;
+            if (replay_free_block(calls, block) < 0)
+                goto error;
+        }
+        order_object = PyLong_FromLongLong(order);
+        gfp = PyLong_FromUnsignedLong(gfp_value);
+        if (order_object == NULL || gfp == NULL)
+            goto error;
+        PyObject *args[2] = {gfp, order_object};
+        result = PyObject_Vectorcall(calls[C_ALLOC_PAGES], args, 2, NULL);
+        if (result == NULL)
+            goto error;
+        PyObject *held = result == Py_None ? Py_NewRef(Py_None)
+                                           : PyTuple_Pack(2, result, order_object);
+        if (held == NULL)
+            goto error;
+        int failed = PyDict_SetItem(pages, key, held) < 0;
+        Py_DECREF(held);
+        if (failed)
+            goto error;
+        counters[result == Py_None ? R_FAILED_IN_SIMULATION : R_ALLOCATIONS]++;
+        goto done;
+    }
+    if (block == NULL) {
+        int slab = PySet_Discard(slab_pfns, key);
+        if (slab < 0)
+            goto error;
+        counters[slab ? R_SLAB_PAGES : R_FREES_WITHOUT_ALLOC]++;
+        goto done;
+    }
+    if (block == Py_None) {
+        counters[R_FREES_OF_FAILED]++;
+        goto done;
+    }
+    long long held_order = PyLong_AsLongLong(PyTuple_GET_ITEM(block, 1));
+    if (held_order == -1 && PyErr_Occurred())
+        goto error;
+    if (held_order != order)
+        counters[R_FREE_ORDER_DIFFERS]++;      /* freed with the allocation's order */
+    if (replay_free_block(calls, block) < 0)
+        goto error;
+    counters[R_FREES]++;
+done:
+    Py_XDECREF(gfp);
+    Py_XDECREF(result);
+    Py_XDECREF(order_object);
+    Py_XDECREF(block);
+    Py_DECREF(key);
+    return status;
+error:
+    status = -1;
+    goto done;
+}
+
+PyDoc_STRVAR(replay_events_doc,
+"replay_events(columns, counters, objects, object_caches, pages, slab_pfns, caches, calls)\n"
+"--\n\n"
+"trace.py _replay_events() from event counters[-1] on: the same kernel calls, dicts and\n"
+"counts. columns: the trace's (kind, pointer, bytes_req_or_pfn, bytes_alloc_or_order, gfp,\n"
+"name) arrays and the slab-owned flags; counters: an array('q') of REPLAY_COUNTERS and the\n"
+"event reached; calls: _replay_calls(). Stops at the end, or at a kmem_cache_alloc whose\n"
+"cache key caches lacks (counters[-1] says which); an exception (a panic) stops it too.");
+
+static PyObject *
+replay_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != COL_COUNT
+        || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3])
+        || !PyDict_CheckExact(args[4]) || !PySet_CheckExact(args[5])
+        || !PyDict_CheckExact(args[6]) || !PyTuple_CheckExact(args[7])
+        || PyTuple_GET_SIZE(args[7]) != C_FREE_BLOCK + 1) {
+        PyErr_SetString(PyExc_TypeError, "replay_events(columns: tuple of 7, counters, objects: "
+                        "dict, object_caches: dict, pages: dict, slab_pfns: set, caches: "
+                        "dict, calls: tuple of 6)");
+        return NULL;
+    }
+    static const int itemsize[COL_COUNT] = {1, 8, 8, 8, 4, 4, 1};
+    Py_buffer views[COL_COUNT + 1];
+    int held = 0;
+    PyObject *status = NULL;
+    for (; held <= COL_COUNT; held++) {
+        PyObject *source = held < COL_COUNT ? PyTuple_GET_ITEM(args[0], held) : args[1];
+        int flags = held < COL_COUNT ? PyBUF_SIMPLE : PyBUF_WRITABLE;
+        if (PyObject_GetBuffer(source, &views[held], flags) < 0)
+            goto release;
+    }
+    Py_ssize_t count = views[COL_KIND].len;
+    for (int column = 0; column < COL_COUNT; column++) {
+        if (views[column].len != count * itemsize[column]) {
+            PyErr_SetString(PyExc_ValueError, "replay_events(): columns of different lengths");
+            goto release;
+        }
+    }
+    if (views[COL_COUNT].len != R_SLOTS * 8) {
+        PyErr_SetString(PyExc_ValueError, "replay_events(): counters has the wrong size");
+        goto release;
+    }
+    const uint8_t *kinds = views[COL_KIND].buf, *slab = views[COL_SLAB].buf;
+    const uint64_t *pointers = views[COL_POINTER].buf;
+    const int64_t *firsts = views[COL_FIRST].buf, *seconds = views[COL_SECOND].buf;
+    const uint32_t *gfps = views[COL_GFP].buf;
+    const int32_t *names = views[COL_NAME].buf;
+    int64_t *counters = views[COL_COUNT].buf;
+    PyObject *const *calls = &PyTuple_GET_ITEM(args[7], 0);
+    for (Py_ssize_t index = counters[R_INDEX]; index < count; index++) {
+        counters[R_INDEX] = index;
+        int kind = kinds[index], done;
+        if (kind < TRACE_MM_PAGE_ALLOC)
+            done = replay_object(calls, kind, pointers[index], firsts[index], seconds[index],
+                                 gfps[index], names[index], args[2], args[3], args[6], counters);
+        else
+            done = replay_page(calls, kind, pointers[index], firsts[index], seconds[index],
+                               gfps[index], slab[index], args[4], args[5], counters);
+        if (done < 0)
+            goto release;
+        if (done)       /* a cache to make first */
+            break;
+        counters[R_INDEX] = index + 1;
+    }
+    status = Py_NewRef(Py_None);
+release:
+    while (held-- > 0)
+        PyBuffer_Release(&views[held]);
+    return status;
+}
+
 static PyMethodDef module_functions[] = {
     {"pte_fill", (PyCFunction)(void (*)(void))pte_fill, METH_FASTCALL, pte_fill_doc},
     {"pte_clear", (PyCFunction)(void (*)(void))pte_clear, METH_FASTCALL, pte_clear_doc},
     {"paint_blocks", (PyCFunction)(void (*)(void))paint_blocks, METH_FASTCALL, paint_blocks_doc},
+    {"replay_events", (PyCFunction)(void (*)(void))replay_events, METH_FASTCALL,
+     replay_events_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1781,7 +2103,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 12) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 13) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -18,16 +18,23 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 12  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 13  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
-    from ._fastpath import FastPath, SlabFastPath, paint_blocks, pte_clear, pte_fill
+    from ._fastpath import (
+        FastPath,
+        SlabFastPath,
+        paint_blocks,
+        pte_clear,
+        pte_fill,
+        replay_events,
+    )
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
-    FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
+    FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = replay_events = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
-        FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
+        FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = replay_events = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -48,6 +55,11 @@ def pte_functions() -> tuple | None:
 def block_painter():
     """paint_blocks(target, level, block, values) for the Timeline's bulk fold, if available."""
     return paint_blocks if available() else None
+
+
+def replay_function():
+    """replay_events(), trace.py's replay loop in C (see _replay_events()), if available."""
+    return replay_events if available() else None
 
 
 def attach(kernel: Kernel) -> bool:

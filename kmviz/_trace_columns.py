@@ -7,7 +7,10 @@ errors) a few megabytes at a time: it finds the lines, checks the fixed layout
 seven events' ``key=value`` fields with array operations, and hands every line it cannot
 take whole (the header, gaps, other events, other layouts, anything malformed) to
 ``_LineReader`` in file order, so that such lines report and count exactly as there.
-tests/real/test_trace_columns.py compares the two record for record.
+When kmviz's C fast path is built, ``_ScannedChunk`` has _fastpath.c scan_trace_lines() read
+each line's layout and fields instead of ``_Chunk``'s array operations (the same checks, a
+few times faster); the checks made once per distinct string stay here for both.
+tests/real/test_trace_columns.py compares each with the reference record for record.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import trace as _trace
+from .engine import fastpath
 from .engine.gfp import parse_gfp
 
 # The fields after "<event>: " as TP_printk() prints them (include/trace/events/kmem.h)
@@ -278,7 +282,7 @@ class _Chunk:
                         rows, keys, first_eq[rows], field_start[rows], end[rows], kind_number
                     )
         keep &= parsed  # lines with as many "=" as their event's fields, each field right
-        keep &= self._contexts_ok(context_ids, contexts, field_start - start, keep)
+        keep &= _contexts_ok(tables, lines, context_ids, contexts, field_start - start, keep, index)
         rows = np.flatnonzero(keep)
         self.fast = np.zeros(len(lines), bool)
         self.fast[index[rows]] = True
@@ -364,25 +368,97 @@ class _Chunk:
             ok &= parsed[ids]
         return ok
 
-    def _contexts_ok(self, ids, texts, field_offset, keep) -> np.ndarray:
-        """Whether each line's context is one EVENT_LINE reads as that context, whole."""
-        known = self.tables.context_ok
-        kept = np.flatnonzero(keep)
-        used, first = np.unique(ids[kept], return_index=True)
-        for context_id, row in zip(used.tolist(), kept[first].tolist(), strict=True):
-            text = texts[context_id]
-            if text in known:
-                continue
-            context = text.decode("ascii")
-            line = self.lines.text(int(self.index[row]))
-            match = _trace.EVENT_LINE.match(line)
-            known[text] = (
-                match is not None
-                and match.group(1) == context
-                and match.end() == field_offset[row]
-                and not any(ord(char) in WHITESPACE for char in context[:16].lstrip(" "))
-            )
-        return np.array([known.get(text, False) for text in texts], bool)[ids]
+
+class _LineTexts:
+    """The lines of a chunk read in C: where each starts (and the end after the last)."""
+
+    def __init__(self, data: bytes, starts: np.ndarray):
+        self.data = data
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def text(self, index: int) -> str:
+        """Line ``index`` of the chunk with its newline, as _LineReader reads it."""
+        return self.data[int(self.starts[index]) : int(self.starts[index + 1])].decode("ascii")
+
+
+# scan_trace_lines()'s columns (_fastpath.c S_*), one row per line, and their types
+SCAN_COLUMNS = (
+    ("starts", np.int64),  # and one more row: the end of the last line
+    ("kind", np.int8),  # -1: a line for _LineReader
+    ("context", np.int32),  # ids into the chunk's tables, -1: none
+    ("timestamp_ns", np.int64),
+    ("call_site", np.int32),
+    ("name", np.int32),
+    ("gfp", np.int32),  # the gfp_flags text's id; its mask is found in Python
+    ("pointer", np.uint64),
+    ("bytes_req_or_pfn", np.int64),
+    ("bytes_alloc_or_order", np.int64),
+    ("node_or_migratetype", np.int64),
+    ("accounted", np.int8),
+    ("fields_at", np.int32),  # where the fields start in the line
+)
+
+
+class _ScannedChunk:
+    """_Chunk's work done by _fastpath.c scan_trace_lines(): the same fast lines and columns.
+
+    C reads each line's layout, numbers and strings; the checks made once per distinct
+    string (a context EVENT_LINE reads whole, a gfp_flags text parse_gfp() takes) stay here.
+    """
+
+    def __init__(self, data: bytes, size: int, tables: _Tables, scan):
+        local: tuple[dict[bytes, int], ...] = ({}, {}, {}, {})  # contexts, sites, names, gfp
+        scanned = {
+            name: np.frombuffer(column, dtype)
+            for (name, dtype), column in zip(SCAN_COLUMNS, scan(data, size, local), strict=True)
+        }
+        count = len(scanned["kind"])
+        self.lines = _LineTexts(data, scanned["starts"])
+        contexts, sites, names, gfp_texts = (list(table) for table in local)
+        masks, parsed = tables.gfp_masks(gfp_texts)
+        gfp = scanned["gfp"]
+        keep = (scanned["kind"] >= 0) & parsed[gfp]
+        context = scanned["context"]
+        line_of = np.arange(count)
+        keep &= _contexts_ok(
+            tables, self.lines, context, contexts, scanned["fields_at"], keep, line_of
+        )
+        rows = np.flatnonzero(keep)
+        self.fast = keep
+        self.line_index = rows
+        self.columns = {name: scanned[name][rows] for name in COLUMN_NAMES}
+        self.columns["context"] = tables.register(tables.contexts, context[rows], contexts)
+        self.columns["call_site"] = tables.register(
+            tables.call_sites, scanned["call_site"][rows], sites
+        )
+        self.columns["name"] = tables.register(tables.names, scanned["name"][rows], names)
+        self.columns["gfp"] = masks[gfp[rows]]
+
+
+def _contexts_ok(tables: _Tables, lines, ids, texts, field_offset, keep, line_of) -> np.ndarray:
+    """Whether each row's context (``ids`` into ``texts``) is one EVENT_LINE reads as that
+    context, whole; each context is checked once, on the first kept row (line ``line_of[row]``
+    of ``lines``) that has it."""
+    known = tables.context_ok
+    kept = np.flatnonzero(keep)
+    used, first = np.unique(ids[kept], return_index=True)
+    for context_id, row in zip(used.tolist(), kept[first].tolist(), strict=True):
+        text = texts[context_id]
+        if text in known:
+            continue
+        context = text.decode("ascii")
+        line = lines.text(int(line_of[row]))
+        match = _trace.EVENT_LINE.match(line)
+        known[text] = (
+            match is not None
+            and match.group(1) == context
+            and match.end() == field_offset[row]
+            and not any(ord(char) in WHITESPACE for char in context[:16].lstrip(" "))
+        )
+    return np.array([*(known.get(text, False) for text in texts), False], bool)[ids]  # -1: none
 
 
 COLUMN_NAMES = (
@@ -428,7 +504,8 @@ def read_columns(blocks: Iterable[bytes], source: str) -> _trace.Trace | None:
     ("cpus=N", whose events print differently).
     """
     tables = _Tables()
-    chunks: list[_Chunk] = []
+    scan = fastpath.trace_scanner()  # the lines read in C, if the fast path is built
+    chunks: list[_Chunk | _ScannedChunk] = []
     slow: list[tuple[int, str, int]] = []  # (line index, line, fast lines before it)
     lines_before = fast_before = 0
     carry = b""  # the start of a line the next block ends
@@ -444,8 +521,12 @@ def read_columns(blocks: Iterable[bytes], source: str) -> _trace.Trace | None:
         carry = block[cut:]
         if not lines_before and data.startswith(b"cpus="):
             return None
-        lines = _Lines(data, len(data) - PADDING)
-        chunk = _Chunk(lines, tables)
+        if scan is not None:
+            chunk = _ScannedChunk(data, len(data) - PADDING, tables, scan)
+            lines = chunk.lines
+        else:
+            lines = _Lines(data, len(data) - PADDING)
+            chunk = _Chunk(lines, tables)
         fast = chunk.fast
         counted = np.cumsum(fast) - fast + fast_before
         for index in np.flatnonzero(~fast).tolist():

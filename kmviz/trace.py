@@ -63,10 +63,11 @@ header out of place, a cut-off last line or fewer or more event lines than the h
 announces are a ``TraceFormatError`` naming the file and the line.
 
 **Speed**: with numpy installed (it comes with the widgets), load() reads a file or text a
-few megabytes at a time with array operations (kmviz/_trace_columns.py) and hands only the
-lines those do not take whole (the header, gaps, other events, unusual layouts, errors) to
-the line-by-line parser, which stays the reference: both give the same trace and the same
-errors.  benchmarks/bench_trace.py times both.
+few megabytes at a time with array operations (kmviz/_trace_columns.py; the event lines in C
+when kmviz's fast path is built, _fastpath.c scan_trace_lines()) and hands only the lines
+those do not take whole (the header, gaps, other events, unusual layouts, errors) to the
+line-by-line parser, which stays the reference: all give the same trace and the same errors.
+benchmarks/bench_trace.py times them.
 
 **Replay** (``Trace.replay(k)`` or ``replay(trace, k)``) calls the simulated kernel's
 ``kmalloc``/``kfree``/``kmem_cache_alloc``/``kmem_cache_free``/``alloc_pages``/

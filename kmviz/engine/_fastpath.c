@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 #include <structmember.h>   /* T_OBJECT_EX: the slab objects' and Page's fields */
 
 #define MAX_ORDER 11
@@ -2073,12 +2074,345 @@ release:
     return status;
 }
 
+/* --- trace loading: kmviz/_trace_columns.py's event lines read in C ------------------------ */
+/* The fixed layout trace_print_context() prints: "%16s-%-7d [%03d] " and five flag characters,
+ * then " %5lu.%06lu: " (the seconds read here have 1..9 digits) and "<event>: <fields>". */
+#define SCAN_CONTEXT 36
+#define SCAN_SECONDS 37
+#define SCAN_SHORTEST 60       /* the context, the time and the shortest event */
+#define SCAN_CACHE 4096        /* interned strings remembered by their bytes' hash */
+
+/* what a field's value must be: V_REQ and V_DEC \d+ (bytes_req; bytes_alloc or order) … */
+enum { V_SITE, V_PTR, V_NAME, V_REQ, V_DEC, V_GFP, V_NODE, V_BOOL, V_PFN };
+enum {  /* scan_trace_lines()'s output columns (trace_columns.py SCAN_COLUMNS) */
+    S_STARTS, S_KIND, S_CONTEXT, S_TIMESTAMP, S_CALL_SITE, S_NAME, S_GFP, S_POINTER, S_FIRST,
+    S_SECOND, S_NODE, S_ACCOUNTED, S_FIELDS_AT, S_COLUMNS
+};
+static const int scan_itemsize[S_COLUMNS] = {8, 1, 4, 8, 4, 4, 4, 8, 8, 8, 8, 1, 4};
+
+typedef struct { const char *key; int value; } ScanField;
+typedef struct { const char *name; int nfields; ScanField fields[8]; } ScanEvent;
+
+/* include/trace/events/kmem.h's TP_printk() of each event, in trace.py's TRACEPOINTS order */
+static const ScanEvent scan_events[8] = {
+    {"kmalloc", 7, {{"call_site=", V_SITE}, {" ptr=", V_PTR}, {" bytes_req=", V_REQ},
+                    {" bytes_alloc=", V_DEC}, {" gfp_flags=", V_GFP}, {" node=", V_NODE},
+                    {" accounted=", V_BOOL}}},
+    {"kfree", 2, {{"call_site=", V_SITE}, {" ptr=", V_PTR}}},
+    {"kmem_cache_alloc", 7, {{"call_site=", V_SITE}, {" ptr=", V_PTR}, {" bytes_req=", V_REQ},
+                             {" bytes_alloc=", V_DEC}, {" gfp_flags=", V_GFP},
+                             {" node=", V_NODE}, {" accounted=", V_BOOL}}},
+    {"kmem_cache_free", 3, {{"call_site=", V_SITE}, {" ptr=", V_PTR}, {" name=", V_NAME}}},
+    {"mm_page_alloc", 5, {{"page=", V_PTR}, {" pfn=", V_PFN}, {" order=", V_DEC},
+                          {" migratetype=", V_NODE}, {" gfp_flags=", V_GFP}}},
+    {"mm_page_free", 3, {{"page=", V_PTR}, {" pfn=", V_PFN}, {" order=", V_DEC}}},
+    {"mm_page_free_batched", 3, {{"page=", V_PTR}, {" pfn=", V_PFN}, {" order=", V_DEC}}},
+    /* kmem_cache_alloc of kernels after 6.1: "name=%s" after ptr= */
+    {"kmem_cache_alloc", 8, {{"call_site=", V_SITE}, {" ptr=", V_PTR}, {" name=", V_NAME},
+                             {" bytes_req=", V_REQ}, {" bytes_alloc=", V_DEC},
+                             {" gfp_flags=", V_GFP}, {" node=", V_NODE},
+                             {" accounted=", V_BOOL}}},
+};
+#define SCAN_NAMED_ALLOC 7
+#define SCAN_KMEM_CACHE_ALLOC 2
+#define SCAN_BATCHED 6
+
+typedef struct { Py_ssize_t at, length; int id; } ScanSlot;
+typedef struct {
+    PyObject *dict;            /* bytes -> id in the order first seen */
+    ScanSlot slots[SCAN_CACHE];
+} ScanTable;
+
+/* The id of data[at, at + length) in table->dict, added if new; -1 with an exception set. */
+static int
+scan_intern(ScanTable *table, const char *data, Py_ssize_t at, Py_ssize_t length)
+{
+    uint64_t hash = 1469598103934665603ULL;   /* FNV-1a */
+    for (Py_ssize_t i = 0; i < length; i++)
+        hash = (hash ^ (uint8_t)data[at + i]) * 1099511628211ULL;
+    ScanSlot *slot = &table->slots[(hash ^ (hash >> 29)) & (SCAN_CACHE - 1)];
+    if (slot->length == length && slot->id >= 0
+        && memcmp(data + slot->at, data + at, length) == 0)
+        return slot->id;
+    PyObject *key = PyBytes_FromStringAndSize(data + at, length);
+    if (key == NULL)
+        return -1;
+    PyObject *id = PyDict_GetItemWithError(table->dict, key);
+    long value;
+    if (id != NULL) {
+        value = PyLong_AsLong(id);
+    } else if (PyErr_Occurred()) {
+        value = -1;
+    } else {
+        value = PyDict_GET_SIZE(table->dict);
+        id = PyLong_FromLong(value);
+        if (id == NULL || PyDict_SetItem(table->dict, key, id) < 0)
+            value = -1;
+        Py_XDECREF(id);
+    }
+    Py_DECREF(key);
+    if (value >= 0) {
+        slot->at = at;
+        slot->length = length;
+        slot->id = (int)value;
+    }
+    return (int)value;
+}
+
+static int
+scan_hex(uint8_t byte)
+{
+    return byte >= '0' && byte <= '9' ? byte - '0' : byte >= 'a' && byte <= 'f' ? byte - 'a' + 10
+                                                                               : -1;
+}
+
+/* digits in [at, end): 1..max_digits of them in ``base``, into *value; 0 if not that */
+static int
+scan_number(const uint8_t *p, Py_ssize_t at, Py_ssize_t end, int base, int max_digits,
+            uint64_t *value)
+{
+    if (end - at < 1 || end - at > max_digits)
+        return 0;
+    uint64_t result = 0;
+    for (Py_ssize_t i = at; i < end; i++) {
+        int digit = base == 16 ? scan_hex(p[i]) : (p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : -1);
+        if (digit < 0)
+            return 0;
+        result = result * base + digit;
+    }
+    *value = result;
+    return 1;
+}
+
+static int
+scan_whitespace(const uint8_t *p, Py_ssize_t at, Py_ssize_t end)
+{   /* \s of an ASCII str: space, \t \n \v \f \r and \x1c..\x1f */
+    for (Py_ssize_t i = at; i < end; i++)
+        if (p[i] == ' ' || (p[i] >= 9 && p[i] <= 13) || (p[i] >= 0x1c && p[i] <= 0x1f))
+            return 1;
+    return 0;
+}
+
+/* One event line [start, end): its values into the columns at ``row``; 1 if it has the
+ * layout and every field reads, 0 if it goes to _LineReader, -1 on an error. */
+static int
+scan_line(const uint8_t *p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t row, char **out,
+          ScanTable *tables)
+{
+    const uint8_t *line = p + start;
+    Py_ssize_t length = end - start;
+    int64_t *first = (int64_t *)out[S_FIRST], *second = (int64_t *)out[S_SECOND];
+    int32_t *site = (int32_t *)out[S_CALL_SITE], *name = (int32_t *)out[S_NAME];
+    int32_t *gfp = (int32_t *)out[S_GFP];
+    first[row] = second[row] = 0;
+    ((int64_t *)out[S_TIMESTAMP])[row] = ((int64_t *)out[S_NODE])[row] = 0;
+    ((uint64_t *)out[S_POINTER])[row] = 0;
+    ((int8_t *)out[S_ACCOUNTED])[row] = 0;
+    ((int32_t *)out[S_FIELDS_AT])[row] = 0;
+    site[row] = name[row] = gfp[row] = -1;
+    if (length < SCAN_SHORTEST || line[SCAN_CONTEXT] != ' ')
+        return 0;
+    Py_ssize_t dot = SCAN_SECONDS + 5;
+    while (dot < SCAN_SECONDS + 10 && line[dot] != '.')
+        dot++;
+    if (dot == SCAN_SECONDS + 10)
+        return 0;
+    Py_ssize_t digits = SCAN_SECONDS;       /* "%5lu": spaces, then digits up to the dot */
+    while (digits < dot && line[digits] == ' ')
+        digits++;
+    uint64_t seconds, micro;
+    if (!scan_number(line, digits, dot, 10, 9, &seconds)
+        || !scan_number(line, dot + 1, dot + 7, 10, 6, &micro)
+        || line[dot + 7] != ':' || line[dot + 8] != ' ')
+        return 0;
+    Py_ssize_t event = dot + 9;
+    int kind = -1;
+    for (int k = 0; k < 7 && kind < 0; k++) {
+        size_t n = strlen(scan_events[k].name);
+        if (event + (Py_ssize_t)n + 2 <= length && memcmp(line + event, scan_events[k].name, n) == 0
+            && line[event + n] == ':' && line[event + n + 1] == ' ')
+            kind = k;
+    }
+    if (kind < 0)
+        return 0;
+    Py_ssize_t fields_at = event + strlen(scan_events[kind].name) + 2;
+    Py_ssize_t equals[9];
+    int count = 0;
+    for (Py_ssize_t i = fields_at; i < length; i++) {
+        if (line[i] == '=') {
+            if (count == 9)
+                return 0;
+            equals[count++] = i;
+        }
+    }
+    const ScanEvent *format = &scan_events[kind];
+    if (kind == SCAN_KMEM_CACHE_ALLOC && count == scan_events[SCAN_NAMED_ALLOC].nfields)
+        format = &scan_events[SCAN_NAMED_ALLOC];
+    if (count != format->nfields)
+        return 0;
+    for (int f = 0; f < count; f++) {
+        const char *key = format->fields[f].key;
+        Py_ssize_t key_length = strlen(key), key_at = equals[f] - key_length + 1;
+        if ((f == 0 && key_at != fields_at) || (f > 0 && key_at <= equals[f - 1])
+            || memcmp(line + key_at, key, key_length) != 0)
+            return 0;
+        Py_ssize_t at = equals[f] + 1;
+        Py_ssize_t stop = f + 1 < count ? equals[f + 1] - (Py_ssize_t)strlen(format->fields[f + 1].key) + 1
+                                        : length;
+        if (stop <= at)
+            return 0;
+        uint64_t value;
+        int id;
+        switch (format->fields[f].value) {
+        case V_SITE:
+            if ((id = scan_intern(&tables[1], (const char *)p, start + at, stop - at)) < 0)
+                return -1;
+            site[row] = id;
+            break;
+        case V_NAME:
+            if (kind == SCAN_KMEM_CACHE_ALLOC && scan_whitespace(line, at, stop))
+                return 0;       /* name=(\S+) there */
+            if ((id = scan_intern(&tables[2], (const char *)p, start + at, stop - at)) < 0)
+                return -1;
+            name[row] = id;
+            break;
+        case V_GFP:             /* _trace_columns.py parses each text once, and checks it */
+            if ((id = scan_intern(&tables[3], (const char *)p, start + at, stop - at)) < 0)
+                return -1;
+            gfp[row] = id;
+            break;
+        case V_PTR:
+            if (!scan_number(line, at, stop, 16, 16, &value) || stop - at != 16)
+                return 0;
+            ((uint64_t *)out[S_POINTER])[row] = value;
+            break;
+        case V_PFN:             /* 0x and up to 15 hex digits: an int64 */
+            if (stop - at < 3 || line[at] != '0' || line[at + 1] != 'x'
+                || !scan_number(line, at + 2, stop, 16, 15, &value))
+                return 0;
+            first[row] = (int64_t)value;
+            break;
+        case V_REQ:             /* bytes_req, bytes_alloc or order: up to 16 digits */
+        case V_DEC:
+            if (!scan_number(line, at, stop, 10, 16, &value))
+                return 0;
+            if (kind == SCAN_BATCHED && !(stop - at == 1 && line[at] == '0'))
+                return 0;       /* "order=0" only */
+            (format->fields[f].value == V_REQ ? first : second)[row] = (int64_t)value;
+            break;
+        case V_NODE: {          /* node or migratetype: -?\d{1,9}, an int32 */
+            int negative = line[at] == '-';
+            if (!scan_number(line, at + negative, stop, 10, 9, &value))
+                return 0;
+            ((int64_t *)out[S_NODE])[row] = negative ? -(int64_t)value : (int64_t)value;
+            break;
+        }
+        case V_BOOL:
+            if (stop - at == 4 && memcmp(line + at, "true", 4) == 0)
+                ((int8_t *)out[S_ACCOUNTED])[row] = 1;
+            else if (!(stop - at == 5 && memcmp(line + at, "false", 5) == 0))
+                return 0;
+            break;
+        }
+    }
+    int context = scan_intern(&tables[0], (const char *)p, start, SCAN_CONTEXT);
+    if (context < 0)
+        return -1;
+    ((int32_t *)out[S_CONTEXT])[row] = context;
+    ((int64_t *)out[S_TIMESTAMP])[row] = (int64_t)((seconds * 1000000 + micro) * 1000);
+    ((int32_t *)out[S_FIELDS_AT])[row] = (int32_t)fields_at;
+    ((int8_t *)out[S_KIND])[row] = (int8_t)kind;
+    return 1;
+}
+
+PyDoc_STRVAR(scan_trace_lines_doc,
+"scan_trace_lines(data, size, tables)\n--\n\n"
+"Read the lines of data[:size] (each ending in a newline) that have the layout of a 6.1 kmem\n"
+"event: a tuple of bytearrays, the columns of _trace_columns.py SCAN_COLUMNS with one row per\n"
+"line (kind -1: a line for _LineReader). tables: four dicts (contexts, call sites, names,\n"
+"gfp_flags texts) that give each string an id in the order first seen.");
+
+static PyObject *
+scan_trace_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 4) {
+        PyErr_SetString(PyExc_TypeError, "scan_trace_lines(data, size, tables: 4 dicts)");
+        return NULL;
+    }
+    for (int t = 0; t < 4; t++) {
+        if (!PyDict_CheckExact(PyTuple_GET_ITEM(args[2], t))) {
+            PyErr_SetString(PyExc_TypeError, "scan_trace_lines(): tables must be dicts");
+            return NULL;
+        }
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    ScanTable *tables = PyMem_Calloc(4, sizeof(ScanTable));
+    PyObject *columns = NULL;
+    if (tables == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    if (size < 0 || size > data.len) {
+        PyErr_SetString(PyExc_ValueError, "scan_trace_lines(): size beyond the data");
+        goto release;
+    }
+    const uint8_t *p = data.buf;
+    Py_ssize_t lines = 0;
+    for (const uint8_t *at = p; (at = memchr(at, '\n', p + size - at)) != NULL; at++)
+        lines++;
+    columns = PyTuple_New(S_COLUMNS);
+    if (columns == NULL)
+        goto release;
+    char *out[S_COLUMNS];
+    for (int column = 0; column < S_COLUMNS; column++) {
+        Py_ssize_t rows = lines + (column == S_STARTS);     /* starts: and the end */
+        PyObject *bytes = PyByteArray_FromStringAndSize(NULL, rows * scan_itemsize[column]);
+        if (bytes == NULL) {
+            Py_CLEAR(columns);
+            goto release;
+        }
+        PyTuple_SET_ITEM(columns, column, bytes);
+        out[column] = PyByteArray_AS_STRING(bytes);
+    }
+    for (int t = 0; t < 4; t++) {
+        tables[t].dict = PyTuple_GET_ITEM(args[2], t);
+        for (int s = 0; s < SCAN_CACHE; s++)
+            tables[t].slots[s].id = -1;
+    }
+    int64_t *starts = (int64_t *)out[S_STARTS];
+    Py_ssize_t start = 0;
+    for (Py_ssize_t row = 0; row < lines; row++) {
+        const uint8_t *newline = memchr(p + start, '\n', size - start);
+        Py_ssize_t end = newline - p;
+        starts[row] = start;
+        ((int8_t *)out[S_KIND])[row] = -1;      /* until the line has read whole */
+        ((int32_t *)out[S_CONTEXT])[row] = -1;
+        if (scan_line(p, start, end, row, out, tables) < 0) {
+            Py_CLEAR(columns);
+            goto release;
+        }
+        start = end + 1;
+    }
+    starts[lines] = start;
+release:
+    PyBuffer_Release(&data);
+    PyMem_Free(tables);
+    return columns;
+}
+
 static PyMethodDef module_functions[] = {
     {"pte_fill", (PyCFunction)(void (*)(void))pte_fill, METH_FASTCALL, pte_fill_doc},
     {"pte_clear", (PyCFunction)(void (*)(void))pte_clear, METH_FASTCALL, pte_clear_doc},
     {"paint_blocks", (PyCFunction)(void (*)(void))paint_blocks, METH_FASTCALL, paint_blocks_doc},
     {"replay_events", (PyCFunction)(void (*)(void))replay_events, METH_FASTCALL,
      replay_events_doc},
+    {"scan_trace_lines", (PyCFunction)(void (*)(void))scan_trace_lines, METH_FASTCALL,
+     scan_trace_lines_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2103,7 +2437,7 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 13) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 14) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -18,7 +18,7 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 13  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 14  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -29,12 +29,15 @@ try:
         pte_clear,
         pte_fill,
         replay_events,
+        scan_trace_lines,
     )
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
-    FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = replay_events = None
+    FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
+    replay_events = scan_trace_lines = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
-        FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = replay_events = None
+        FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
+        replay_events = scan_trace_lines = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -60,6 +63,11 @@ def block_painter():
 def replay_function():
     """replay_events(), trace.py's replay loop in C (see _replay_events()), if available."""
     return replay_events if available() else None
+
+
+def trace_scanner():
+    """scan_trace_lines(), _trace_columns.py's reading of event lines in C, if available."""
+    return scan_trace_lines if available() else None
 
 
 def attach(kernel: Kernel) -> bool:

@@ -1,8 +1,9 @@
-"""Does the numpy loader (kmviz/_trace_columns.py) give what the line-by-line reference gives?
+"""Does the array loader (kmviz/_trace_columns.py) give what the line-by-line reference gives?
 
 Every test loads the same text twice, with ``_LineReader`` (trace._read) and with load()
 (which takes the vectorised path for ASCII text), and compares every column, table and count,
-or the error: the same message on the same line.
+or the error: the same message on the same line.  Each test runs twice: with the event lines
+read in C (_fastpath.c scan_trace_lines()) and with numpy alone (_Chunk).
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import pytest
 from kmviz import GFP_KERNEL, GFP_NOWAIT, Kernel
 from kmviz import _trace_columns as columns
 from kmviz import trace as kmtrace
+from kmviz.engine import fastpath
 from kmviz.trace import TraceFormatError
 
 DATA = Path(__file__).parent / "data"
@@ -33,6 +35,16 @@ TABLES = (
     "header",
     "source",
 )
+
+
+@pytest.fixture(autouse=True, params=["C", "numpy"])
+def line_reader(request, monkeypatch):
+    """Read the event lines in C (if built), or with numpy alone."""
+    if request.param == "C" and fastpath.trace_scanner() is None:
+        pytest.skip("the C fast path is not built")
+    if request.param == "numpy":
+        monkeypatch.setattr(fastpath, "trace_scanner", lambda: None)
+    return request.param
 
 
 def reference(text: str):
@@ -130,6 +142,15 @@ def test_trace_pipe_output_without_a_header_loads_the_same():
     assert_same("".join(EVENT_LINES))
 
 
+def test_the_lines_are_read_in_c_when_it_is_built(line_reader, monkeypatch):
+    calls = []
+    real = fastpath.trace_scanner()
+    if line_reader == "C":
+        monkeypatch.setattr(fastpath, "scan_trace_lines", lambda *a: calls.append(1) or real(*a))
+    kmtrace.load(SIMULATED)
+    assert bool(calls) == (line_reader == "C")
+
+
 def test_a_path_loads_through_the_numpy_loader(tmp_path, monkeypatch):
     path = tmp_path / "sim.trace"
     path.write_text(SIMULATED)
@@ -185,6 +206,11 @@ ODD_LINES = {
     "garbage": lambda line: "garbage\n",
     "long call site": lambda line: line.replace("call_site=", "call_site=" + "x" * 300, 1),
     "null pointer kfree": lambda line: line.replace("ptr=", "ptr=0000000000000000 x", 1),
+    "empty call site": lambda line: line.replace(
+        "call_site=" + line.split("call_site=")[-1].split(" ")[0], "call_site=", 1
+    ),
+    "freed cache name with a space": lambda line: line.replace(" name=", " name=a b", 1),
+    "pfn of uppercase hex": lambda line: line.replace("pfn=0x", "pfn=0xA", 1),
 }
 
 

@@ -1,14 +1,14 @@
 """Predictions for lesson 06: your own kernel's free lists, a copy of it, and a replayed trace.
 
 The answers come from the learner's own machine (a ``kmviz.real.snapshot``), so the checkers
-read the snapshot or a copy built from it, never a fixed number.
+read the snapshot or the copy machine_like() built from it, never a fixed number.
 """
 
 from __future__ import annotations
 
 from .. import GFP_KERNEL, trace
 from ..engine.kernel import Kernel
-from ..real import Snapshot, machine_like
+from ..real import Snapshot
 from . import Feedback, Question, as_choice, as_int
 
 SAMPLE_MACHINE = {
@@ -45,10 +45,21 @@ def most_free_order(snapshot: Snapshot, zone: str = "Normal") -> Question:
     )
 
 
-def order10_on_the_copy(snapshot: Snapshot) -> Question:
-    """Will __get_free_pages(GFP_KERNEL, 10) succeed on a simulated copy of this machine?"""
-    succeeds = _order10_succeeds(snapshot)
-    free10 = sum(row.free[10] for row in snapshot.buddyinfo.rows if len(row.free) > 10)
+def order10_on_the_copy(copy: Kernel) -> Question:
+    """Will __get_free_pages(GFP_KERNEL, 10) succeed on ``copy``, machine_like()'s copy of a host?
+
+    The call is tried on a fork of the copy (Kernel.fork()), so the learner's copy stays as it is
+    and the answer is the one the copy itself gives.
+    """
+    likeness = getattr(copy, "likeness", None)
+    if not isinstance(copy, Kernel) or likeness is None:
+        raise TypeError(
+            f"order10_on_the_copy() takes the copy real.machine_like() made, not {copy!r}"
+        )
+    succeeds = copy.fork().get_free_pages(GFP_KERNEL, 10) != 0
+    free10 = sum(counts[10] for counts in likeness.copy.values())
+    real10 = sum(counts[10] for counts in likeness.real.values())
+    alike = "as your machine does" if free10 == real10 else f"where your machine has {real10}"
 
     def checker(answer) -> Feedback:
         said = as_choice(answer, ("yes", "no")) == "yes"
@@ -56,12 +67,12 @@ def order10_on_the_copy(snapshot: Snapshot) -> Question:
             return Feedback(
                 True,
                 f"{'it succeeds' if succeeds else 'it fails'}: the copy has "
-                f"{free10} free order-10 blocks, as your machine does",
+                f"{free10} free order-10 blocks, {alike}",
             )
         return Feedback(
             False,
-            f"look at the last column of /proc/buddyinfo: {free10} free order-10 blocks "
-            "(4 MiB each) in all zones together",
+            f"look at the last column of /proc/buddyinfo: the copy has {free10} free order-10 "
+            "blocks (4 MiB each) in all zones together",
         )
 
     return Question(
@@ -69,8 +80,8 @@ def order10_on_the_copy(snapshot: Snapshot) -> Question:
         checker,
         "yes" if succeeds else "no",
         f"An order-10 request needs a free 4 MiB block (or a larger one to split); the copy has "
-        f"{free10}, like your machine, so it {'succeeds' if succeeds else 'fails'} without "
-        "reclaim or compaction.",
+        f"{free10}, {alike}, so it {'succeeds' if succeeds else 'fails'} without reclaim or "
+        "compaction.",
     )
 
 
@@ -125,13 +136,3 @@ def _zone_counts(snapshot: Snapshot, zone: str) -> tuple[int, ...]:
         zones = ", ".join(sorted({row.zone for row in snapshot.buddyinfo.rows}))
         raise ValueError(f"this machine has no zone {zone!r}; its zones are {zones}")
     return tuple(sum(column) for column in zip(*rows, strict=True))
-
-
-def _order10_succeeds(snapshot: Snapshot) -> bool:
-    """Try it on a fresh copy, so the learner's own copy stays as it is.
-
-    Only the free lists decide it, and machine_like() carves them last, so the copy need not
-    hold the slab caches and vmalloc areas too.
-    """
-    copy = machine_like(snapshot, slabs=False, vmalloc=False)
-    return copy.get_free_pages(GFP_KERNEL, 10) != 0

@@ -409,23 +409,21 @@ class _ScannedChunk:
     string (a context EVENT_LINE reads whole, a gfp_flags text parse_gfp() takes) stay here.
     """
 
-    def __init__(self, data: bytes, size: int, tables: _Tables, scan):
-        local: tuple[dict[bytes, int], ...] = ({}, {}, {}, {})  # contexts, sites, names, gfp
+    def __init__(self, lines: _LineTexts, scanned: tuple, local: tuple, tables: _Tables):
+        """``scanned``: what scan_trace_lines() returned for ``lines``, with the chunk's
+        tables of strings ``local`` (contexts, call sites, names, gfp_flags texts)."""
         scanned = {
             name: np.frombuffer(column, dtype)
-            for (name, dtype), column in zip(SCAN_COLUMNS, scan(data, size, local), strict=True)
+            for (name, dtype), column in zip(SCAN_COLUMNS, scanned, strict=True)
         }
         count = len(scanned["kind"])
-        self.lines = _LineTexts(data, scanned["starts"])
         contexts, sites, names, gfp_texts = (list(table) for table in local)
         masks, parsed = tables.gfp_masks(gfp_texts)
         gfp = scanned["gfp"]
         keep = (scanned["kind"] >= 0) & parsed[gfp]
         context = scanned["context"]
         line_of = np.arange(count)
-        keep &= _contexts_ok(
-            tables, self.lines, context, contexts, scanned["fields_at"], keep, line_of
-        )
+        keep &= _contexts_ok(tables, lines, context, contexts, scanned["fields_at"], keep, line_of)
         rows = np.flatnonzero(keep)
         self.fast = keep
         self.line_index = rows
@@ -522,8 +520,10 @@ def read_columns(blocks: Iterable[bytes], source: str) -> _trace.Trace | None:
         if not lines_before and data.startswith(b"cpus="):
             return None
         if scan is not None:
-            chunk = _ScannedChunk(data, len(data) - PADDING, tables, scan)
-            lines = chunk.lines
+            local: tuple[dict[bytes, int], ...] = ({}, {}, {}, {})  # the chunk's strings
+            scanned = scan(data, len(data) - PADDING, local)
+            lines = _LineTexts(data, np.frombuffer(scanned[0], np.int64))
+            chunk = _ScannedChunk(lines, scanned, local, tables)
         else:
             lines = _Lines(data, len(data) - PADDING)
             chunk = _Chunk(lines, tables)

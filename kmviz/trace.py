@@ -1002,24 +1002,24 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
     k = kernel
     report = ReplayReport(events=len(trace), history_start=len(k.history))
     slab_owned = _slab_page_allocs(trace) if _columns is None else _columns.slab_page_allocs(trace)
-    state = _ReplayState()
     counters = array("q", bytes(8 * (len(REPLAY_COUNTERS) + 1)))  # and the event reached
-    run_in_c = fastpath.replay_function()
+    state = _ReplayState()
+    in_c = fastpath.replay_function()
+    objects = None if in_c is None else in_c[1]()  # the C loop's objects and cache keys
     try:
-        if run_in_c is None:
+        if in_c is None:
             _replay_events(trace, slab_owned, state, counters, k, report)
         else:
             columns = (trace.kind, trace.pointer, trace.bytes_req_or_pfn)
             columns += (trace.bytes_alloc_or_order, trace.gfp, trace.name, slab_owned)
-            args = (state.objects, state.object_caches, state.pages, state.slab_pfns)
+            caches: list[KmemCache | None] = []  # in the order of objects.cache_keys()
             while True:  # C stops at each cache the trace names first (_cache_for())
-                run_in_c(columns, counters, *args, state.caches, _replay_calls(k))
+                in_c[0](columns, counters, objects, caches, state.pages, state.slab_pfns,
+                        _replay_calls(k))  # fmt: skip
                 if counters[-1] == len(trace):
                     break
-                index = counters[-1]
-                key = (trace.name[index], trace.bytes_req_or_pfn[index])
-                key += (trace.bytes_alloc_or_order[index],)
-                state.caches[key] = _cache_for(k, trace, key, report)
+                key = objects.cache_keys()[len(caches)]
+                caches.append(_cache_for(k, trace, key, report))
     except KernelPanic:
         report.stopped = (
             f"the simulated kernel panicked at event {counters[-1]:,} (traced at "
@@ -1028,7 +1028,11 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
     for name, count in zip(REPLAY_COUNTERS, counters, strict=False):
         setattr(report, name, count)
     report.events_replayed = counters[-1]
-    report.live_objects = sum(1 for addr in state.objects.values() if addr)
+    report.live_objects = (
+        sum(1 for addr in state.objects.values() if addr)
+        if objects is None
+        else objects.live_objects()
+    )
     report.live_pages = sum(1 for block in state.pages.values() if block is not None)
     report.history_end = len(k.history)
     return report

@@ -1771,6 +1771,153 @@ enum {
 enum { C_KMALLOC, C_KFREE, C_KMEM_CACHE_ALLOC, C_KMEM_CACHE_FREE, C_ALLOC_PAGES, C_FREE_BLOCK };
 enum { COL_KIND, COL_POINTER, COL_FIRST, COL_SECOND, COL_GFP, COL_NAME, COL_SLAB, COL_COUNT };
 
+/* What _replay_events() keeps in its dicts objects and object_caches (trace pointer ->
+ * simulated address, and the cache of a kmem_cache_alloc) and caches ((name, bytes_req,
+ * bytes_alloc) -> cache), in open-addressing tables: linear probing, deletion by shifting
+ * back.  An object's cache is its key's position in caches (trace.py's cache list). */
+typedef struct { uint64_t key, addr; int32_t cache, used; } ObjectSlot;
+typedef struct { int64_t first, second; int32_t name, used; } CacheSlot;
+
+typedef struct {
+    PyObject_HEAD
+    ObjectSlot *objects;
+    Py_ssize_t mask, count;
+    CacheSlot caches[256];     /* the cache keys seen, by position; at most 256 */
+    int ncaches;
+} ReplayTable;
+
+static uint64_t
+replay_hash(uint64_t x)
+{   /* splitmix64's finalizer: pointers aligned to 64 bytes spread over every slot */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The slot of ``key``, or of the empty slot where it would go (then objects[slot].used is 0) */
+static Py_ssize_t
+replay_find(ReplayTable *table, uint64_t key)
+{
+    Py_ssize_t slot = replay_hash(key) & table->mask;
+    while (table->objects[slot].used && table->objects[slot].key != key)
+        slot = (slot + 1) & table->mask;
+    return slot;
+}
+
+static void
+replay_delete(ReplayTable *table, Py_ssize_t hole)
+{
+    ObjectSlot *slots = table->objects;
+    Py_ssize_t mask = table->mask;
+    for (Py_ssize_t at = (hole + 1) & mask; slots[at].used; at = (at + 1) & mask) {
+        Py_ssize_t home = replay_hash(slots[at].key) & mask;
+        /* an entry may move back into the hole unless its home lies after the hole */
+        if (((at - home) & mask) >= ((at - hole) & mask)) {
+            slots[hole] = slots[at];
+            hole = at;
+        }
+    }
+    slots[hole].used = 0;
+    table->count--;
+}
+
+/* Add ``key`` (not in the table) with its address and cache position; -1 if out of memory. */
+static int
+replay_insert(ReplayTable *table, uint64_t key, uint64_t addr, int cache)
+{
+    if ((table->count + 1) * 10 > (table->mask + 1) * 7) {     /* grow at 70% full */
+        ObjectSlot *old = table->objects;
+        Py_ssize_t old_size = table->mask + 1;
+        ObjectSlot *grown = PyMem_Calloc(2 * old_size, sizeof(ObjectSlot));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        table->objects = grown;
+        table->mask = 2 * old_size - 1;
+        for (Py_ssize_t i = 0; i < old_size; i++)
+            if (old[i].used)
+                table->objects[replay_find(table, old[i].key)] = old[i];
+        PyMem_Free(old);
+    }
+    ObjectSlot *slot = &table->objects[replay_find(table, key)];
+    *slot = (ObjectSlot){key, addr, cache, 1};
+    table->count++;
+    return 0;
+}
+
+static PyObject *
+ReplayTable_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "ReplayTable() takes no arguments");
+        return NULL;
+    }
+    ReplayTable *self = (ReplayTable *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->mask = 1023;
+    self->objects = PyMem_Calloc(self->mask + 1, sizeof(ObjectSlot));
+    if (self->objects == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void
+ReplayTable_dealloc(ReplayTable *self)
+{
+    PyMem_Free(self->objects);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+ReplayTable_live_objects(ReplayTable *self, PyObject *unused)
+{
+    Py_ssize_t live = 0;
+    for (Py_ssize_t i = 0; i <= self->mask; i++)
+        live += self->objects[i].used && self->objects[i].addr != 0;
+    return PyLong_FromSsize_t(live);
+}
+
+static PyObject *
+ReplayTable_cache_keys(ReplayTable *self, PyObject *unused)
+{
+    PyObject *keys = PyList_New(self->ncaches);
+    for (int i = 0; keys != NULL && i < self->ncaches; i++) {
+        CacheSlot *c = &self->caches[i];
+        PyObject *key = Py_BuildValue("(iLL)", c->name, (long long)c->first,
+                                      (long long)c->second);
+        if (key == NULL)
+            Py_CLEAR(keys);
+        else
+            PyList_SET_ITEM(keys, i, key);
+    }
+    return keys;
+}
+
+static PyMethodDef ReplayTable_methods[] = {
+    {"live_objects", (PyCFunction)ReplayTable_live_objects, METH_NOARGS,
+     "How many objects the replay holds with a simulated address (not failed)."},
+    {"cache_keys", (PyCFunction)ReplayTable_cache_keys, METH_NOARGS,
+     "The (name, bytes_req, bytes_alloc) of each cache, in the order first needed."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReplayTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kmviz.engine._fastpath.ReplayTable",
+    .tp_doc = "replay_events()'s tables: trace pointers to simulated objects, cache keys.",
+    .tp_basicsize = sizeof(ReplayTable),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = ReplayTable_new,
+    .tp_dealloc = (destructor)ReplayTable_dealloc,
+    .tp_methods = ReplayTable_methods,
+};
+
 /* dict.pop(key, None) as a new reference, or NULL with *missing set (or an error raised) */
 static PyObject *
 replay_pop(PyObject *dict, PyObject *key, int *missing)
@@ -1790,18 +1937,20 @@ replay_pop(PyObject *dict, PyObject *key, int *missing)
 
 /* trace.py _free_object(): kmem_cache_free(cache, addr) or kfree(addr); nothing for 0 */
 static int
-replay_free_object(PyObject *const *calls, PyObject *addr, PyObject *cache)
+replay_free_object(PyObject *const *calls, uint64_t addr, int cache, PyObject *cache_list)
 {
-    int live = PyObject_IsTrue(addr);
-    if (live <= 0)
-        return live;
-    PyObject *result;
-    if (cache != NULL && cache != Py_None) {
-        PyObject *args[2] = {cache, addr};
+    if (addr == 0)
+        return 0;
+    PyObject *address = PyLong_FromUnsignedLongLong(addr), *result;
+    if (address == NULL)
+        return -1;
+    if (cache >= 0) {
+        PyObject *args[2] = {PyList_GET_ITEM(cache_list, cache), address};
         result = PyObject_Vectorcall(calls[C_KMEM_CACHE_FREE], args, 2, NULL);
     } else {
-        result = PyObject_Vectorcall(calls[C_KFREE], &addr, 1, NULL);
+        result = PyObject_Vectorcall(calls[C_KFREE], &address, 1, NULL);
     }
+    Py_DECREF(address);
     Py_XDECREF(result);
     return result == NULL ? -1 : 0;
 }
@@ -1818,108 +1967,106 @@ replay_free_block(PyObject *const *calls, PyObject *block)
     return result == NULL ? -1 : 0;
 }
 
-/* One object event (kmalloc, kfree, kmem_cache_alloc, kmem_cache_free): 0, 1 when a
- * kmem_cache_alloc needs a cache caches does not have yet, -1 on an error. */
+/* The position of the cache key (name, bytes_req, bytes_alloc) in table->caches, added if new
+ * (*added set); -1 with an exception when there are more than the table holds. */
 static int
-replay_object(PyObject *const *calls, int kind, unsigned long long ptr, long long first,
-              long long second, unsigned long gfp_value, int name, PyObject *objects,
-              PyObject *object_caches, PyObject *caches, int64_t *counters)
+replay_cache_position(ReplayTable *table, int name, int64_t first, int64_t second, int *added)
 {
-    int missing, stop = 0;
-    if ((kind == TRACE_KMALLOC || kind == TRACE_KMEM_CACHE_ALLOC) && ptr == 0) {
+    *added = 0;
+    for (int i = 0; i < table->ncaches; i++) {
+        CacheSlot *c = &table->caches[i];
+        if (c->name == name && c->first == first && c->second == second)
+            return i;
+    }
+    if (table->ncaches == (int)(sizeof table->caches / sizeof table->caches[0])) {
+        PyErr_SetString(PyExc_OverflowError, "replay_events(): more than 256 kmem caches");
+        return -1;
+    }
+    table->caches[table->ncaches] = (CacheSlot){first, second, name, 1};
+    *added = 1;
+    return table->ncaches++;
+}
+
+/* One object event (kmalloc, kfree, kmem_cache_alloc, kmem_cache_free): 0, 1 when a
+ * kmem_cache_alloc needs a cache trace.py has not made yet, -1 on an error. */
+static int
+replay_object(PyObject *const *calls, int kind, uint64_t ptr, int64_t first, int64_t second,
+              unsigned long gfp_value, int name, ReplayTable *objects, PyObject *cache_list,
+              int64_t *counters)
+{
+    int alloc = kind == TRACE_KMALLOC || kind == TRACE_KMEM_CACHE_ALLOC;
+    if (alloc && ptr == 0) {
         counters[R_FAILED_IN_TRACE]++;
         return 0;
     }
-    PyObject *key = PyLong_FromUnsignedLongLong(ptr), *addr = NULL, *cache = NULL;
-    PyObject *cache_key = NULL, *result = NULL, *gfp = NULL;
-    if (key == NULL)
-        return -1;
-    addr = replay_pop(objects, key, &missing);
-    if (addr == NULL && !missing)
-        goto error;
-    if (kind == TRACE_KFREE || kind == TRACE_KMEM_CACHE_FREE) {
-        if (addr == NULL) {
-            if (ptr == 0 && kind == TRACE_KFREE) {   /* traced before kfree()'s NULL check */
-                result = PyObject_Vectorcall(calls[C_KFREE], &key, 1, NULL);
-                if (result == NULL)
-                    goto error;
-                counters[R_NULL_FREES]++;
-            } else {
-                counters[R_FREES_WITHOUT_ALLOC]++;
-            }
-            goto done;
-        }
-        int live = PyObject_IsTrue(addr);
-        if (live < 0)
-            goto error;
-        if (!live) {
+    Py_ssize_t slot = replay_find(objects, ptr);
+    int held = objects->objects[slot].used;
+    uint64_t addr = objects->objects[slot].addr;
+    int cache = objects->objects[slot].cache;
+    if (held)
+        replay_delete(objects, slot);
+    if (!alloc) {
+        if (!held && ptr == 0 && kind == TRACE_KFREE) {    /* traced before kfree()'s NULL check */
+            PyObject *null = PyLong_FromLong(0), *result = NULL;
+            if (null != NULL)
+                result = PyObject_Vectorcall(calls[C_KFREE], &null, 1, NULL);
+            Py_XDECREF(null);
+            if (result == NULL)
+                return -1;
+            Py_DECREF(result);
+            counters[R_NULL_FREES]++;
+        } else if (!held) {
+            counters[R_FREES_WITHOUT_ALLOC]++;
+        } else if (addr == 0) {
             counters[R_FREES_OF_FAILED]++;
-            goto done;
-        }
-        cache = replay_pop(object_caches, key, &missing);
-        if ((cache == NULL && !missing) || replay_free_object(calls, addr, cache) < 0)
-            goto error;
-        counters[R_FREES]++;
-        goto done;
-    }
-    if (addr != NULL) {         /* allocated again: its free was not traced */
-        counters[R_ALLOCATED_AGAIN]++;
-        cache = replay_pop(object_caches, key, &missing);
-        if ((cache == NULL && !missing) || replay_free_object(calls, addr, cache) < 0)
-            goto error;
-        Py_CLEAR(addr);
-        Py_CLEAR(cache);
-    }
-    gfp = PyLong_FromUnsignedLong(gfp_value);
-    if (gfp == NULL)
-        goto error;
-    PyObject *size = PyLong_FromLongLong(first);
-    if (size == NULL)
-        goto error;
-    if (kind == TRACE_KMALLOC) {
-        PyObject *args[2] = {size, gfp};
-        addr = PyObject_Vectorcall(calls[C_KMALLOC], args, 2, NULL);
-        Py_DECREF(size);
-        if (addr == NULL)
-            goto error;
-    } else {
-        cache_key = Py_BuildValue("(iNL)", name, size, second);
-        if (cache_key == NULL)
-            goto error;
-        cache = PyDict_GetItemWithError(caches, cache_key);
-        if (cache == NULL) {
-            if (PyErr_Occurred())
-                goto error;
-            stop = 1;           /* trace.py makes the cache (_cache_for()) and calls again */
-            goto done;
-        }
-        Py_INCREF(cache);
-        if (cache == Py_None) {
-            addr = PyLong_FromLong(0);
         } else {
-            PyObject *args[2] = {cache, gfp};
-            addr = PyObject_Vectorcall(calls[C_KMEM_CACHE_ALLOC], args, 2, NULL);
+            if (replay_free_object(calls, addr, cache, cache_list) < 0)
+                return -1;
+            counters[R_FREES]++;
         }
-        if (addr == NULL)
-            goto error;
+        return 0;
     }
-    int live = PyObject_IsTrue(addr);
-    if (live < 0 || PyDict_SetItem(objects, key, addr) < 0)
-        goto error;
-    if (live && kind == TRACE_KMEM_CACHE_ALLOC && PyDict_SetItem(object_caches, key, cache) < 0)
-        goto error;
-    counters[live ? R_ALLOCATIONS : R_FAILED_IN_SIMULATION]++;
-done:
-    Py_XDECREF(gfp);
-    Py_XDECREF(result);
-    Py_XDECREF(cache_key);
-    Py_XDECREF(cache);
-    Py_XDECREF(addr);
-    Py_DECREF(key);
-    return stop;
-error:
-    stop = -1;
-    goto done;
+    if (held) {                 /* allocated again: its free was not traced */
+        counters[R_ALLOCATED_AGAIN]++;
+        if (replay_free_object(calls, addr, cache, cache_list) < 0)
+            return -1;
+    }
+    PyObject *call = calls[C_KMALLOC], *target = NULL;
+    cache = -1;
+    if (kind == TRACE_KMEM_CACHE_ALLOC) {
+        int added;
+        cache = replay_cache_position(objects, name, first, second, &added);
+        if (cache < 0)
+            return -1;
+        if (cache >= PyList_GET_SIZE(cache_list))
+            return 1;           /* trace.py makes the cache (_cache_for()) and calls again */
+        target = PyList_GET_ITEM(cache_list, cache);
+        call = calls[C_KMEM_CACHE_ALLOC];
+    }
+    PyObject *result;
+    if (target == Py_None) {    /* the cache could not be made: the allocation fails */
+        result = PyLong_FromLong(0);
+    } else {
+        PyObject *gfp = PyLong_FromUnsignedLong(gfp_value);
+        PyObject *argument = target != NULL ? Py_NewRef(target) : PyLong_FromLongLong(first);
+        result = NULL;
+        if (gfp != NULL && argument != NULL) {
+            PyObject *args[2] = {argument, gfp};
+            result = PyObject_Vectorcall(call, args, 2, NULL);
+        }
+        Py_XDECREF(gfp);
+        Py_XDECREF(argument);
+    }
+    if (result == NULL)
+        return -1;
+    addr = PyLong_AsUnsignedLongLong(result);
+    Py_DECREF(result);
+    if (addr == (uint64_t)-1 && PyErr_Occurred())
+        return -1;
+    if (replay_insert(objects, ptr, addr, addr != 0 ? cache : -1) < 0)
+        return -1;
+    counters[addr != 0 ? R_ALLOCATIONS : R_FAILED_IN_SIMULATION]++;
+    return 0;
 }
 
 /* One page event (mm_page_alloc, mm_page_free, mm_page_free_batched): 0, or -1 on an error */
@@ -2003,25 +2150,25 @@ error:
 }
 
 PyDoc_STRVAR(replay_events_doc,
-"replay_events(columns, counters, objects, object_caches, pages, slab_pfns, caches, calls)\n"
-"--\n\n"
-"trace.py _replay_events() from event counters[-1] on: the same kernel calls, dicts and\n"
-"counts. columns: the trace's (kind, pointer, bytes_req_or_pfn, bytes_alloc_or_order, gfp,\n"
-"name) arrays and the slab-owned flags; counters: an array('q') of REPLAY_COUNTERS and the\n"
-"event reached; calls: _replay_calls(). Stops at the end, or at a kmem_cache_alloc whose\n"
-"cache key caches lacks (counters[-1] says which); an exception (a panic) stops it too.");
+"replay_events(columns, counters, objects, caches, pages, slab_pfns, calls)\n--\n\n"
+"trace.py _replay_events() from event counters[-1] on: the same kernel calls and counts.\n"
+"columns: the trace's (kind, pointer, bytes_req_or_pfn, bytes_alloc_or_order, gfp, name)\n"
+"arrays and the slab-owned flags; counters: an array('q') of REPLAY_COUNTERS and the event\n"
+"reached; objects: a ReplayTable; caches: the list of the caches made, in the order of\n"
+"objects.cache_keys(); pages: {pfn: (Page, order) or None}; slab_pfns: a set; calls:\n"
+"_replay_calls(). Stops at the end, or at a kmem_cache_alloc whose cache is not in caches\n"
+"yet (counters[-1] says which); an exception (a panic) stops it too.");
 
 static PyObject *
 replay_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != COL_COUNT
-        || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3])
+    if (nargs != 7 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != COL_COUNT
+        || !PyObject_TypeCheck(args[2], &ReplayTableType) || !PyList_CheckExact(args[3])
         || !PyDict_CheckExact(args[4]) || !PySet_CheckExact(args[5])
-        || !PyDict_CheckExact(args[6]) || !PyTuple_CheckExact(args[7])
-        || PyTuple_GET_SIZE(args[7]) != C_FREE_BLOCK + 1) {
-        PyErr_SetString(PyExc_TypeError, "replay_events(columns: tuple of 7, counters, objects: "
-                        "dict, object_caches: dict, pages: dict, slab_pfns: set, caches: "
-                        "dict, calls: tuple of 6)");
+        || !PyTuple_CheckExact(args[6]) || PyTuple_GET_SIZE(args[6]) != C_FREE_BLOCK + 1) {
+        PyErr_SetString(PyExc_TypeError, "replay_events(columns: tuple of 7, counters, "
+                        "objects: ReplayTable, caches: list, pages: dict, slab_pfns: set, "
+                        "calls: tuple of 6)");
         return NULL;
     }
     static const int itemsize[COL_COUNT] = {1, 8, 8, 8, 4, 4, 1};
@@ -2051,13 +2198,14 @@ replay_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const uint32_t *gfps = views[COL_GFP].buf;
     const int32_t *names = views[COL_NAME].buf;
     int64_t *counters = views[COL_COUNT].buf;
-    PyObject *const *calls = &PyTuple_GET_ITEM(args[7], 0);
+    PyObject *const *calls = &PyTuple_GET_ITEM(args[6], 0);
     for (Py_ssize_t index = counters[R_INDEX]; index < count; index++) {
         counters[R_INDEX] = index;
         int kind = kinds[index], done;
         if (kind < TRACE_MM_PAGE_ALLOC)
             done = replay_object(calls, kind, pointers[index], firsts[index], seconds[index],
-                                 gfps[index], names[index], args[2], args[3], args[6], counters);
+                                 gfps[index], names[index], (ReplayTable *)args[2], args[3],
+                                 counters);
         else
             done = replay_page(calls, kind, pointers[index], firsts[index], seconds[index],
                                gfps[index], slab[index], args[4], args[5], counters);
@@ -2427,7 +2575,8 @@ static struct PyModuleDef fastpath_module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0)
+    if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0
+        || PyType_Ready(&ReplayTableType) < 0)
         return NULL;
     if (slab_names_init() < 0)
         return NULL;
@@ -2437,7 +2586,8 @@ PyInit__fastpath(void)
     /* the constructors' keywords and the attributes read: fastpath.py uses no other build */
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 14) < 0) {
+        || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
+        || PyModule_AddIntConstant(module, "INTERFACE", 15) < 0) {
         Py_DECREF(module);
         return NULL;
     }

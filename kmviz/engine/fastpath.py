@@ -18,12 +18,13 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 14  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 15  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
     from ._fastpath import (
         FastPath,
+        ReplayTable,
         SlabFastPath,
         paint_blocks,
         pte_clear,
@@ -33,11 +34,11 @@ try:
     )
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
     FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-    replay_events = scan_trace_lines = None
+    replay_events = ReplayTable = scan_trace_lines = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
         FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-        replay_events = scan_trace_lines = None
+        replay_events = ReplayTable = scan_trace_lines = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -60,9 +61,9 @@ def block_painter():
     return paint_blocks if available() else None
 
 
-def replay_function():
-    """replay_events(), trace.py's replay loop in C (see _replay_events()), if available."""
-    return replay_events if available() else None
+def replay_function() -> tuple | None:
+    """(replay_events, ReplayTable): trace.py's replay loop in C and its tables, if available."""
+    return (replay_events, ReplayTable) if available() else None
 
 
 def trace_scanner():

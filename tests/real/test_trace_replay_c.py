@@ -51,7 +51,7 @@ def both_loops(monkeypatch, loaded, make_kernel, task=None) -> tuple:
 
 
 def test_the_c_loop_is_the_one_replay_uses_when_built():
-    assert fastpath.replay_function() is fastpath.replay_events
+    assert fastpath.replay_function() == (fastpath.replay_events, fastpath.ReplayTable)
 
 
 def test_the_real_sample_trace_replays_identically(monkeypatch):
@@ -120,5 +120,6 @@ def test_the_c_loop_refuses_columns_of_different_lengths():
     columns = (loaded.kind, loaded.pointer, loaded.bytes_req_or_pfn)
     columns += (loaded.bytes_alloc_or_order, loaded.gfp, loaded.name, bytearray(2))
     counters = kmtrace.array("q", bytes(8 * (len(kmtrace.REPLAY_COUNTERS) + 1)))
+    objects = fastpath.ReplayTable()
     with pytest.raises(ValueError, match="columns of different lengths"):
-        fastpath.replay_events(columns, counters, {}, {}, {}, set(), {}, (None,) * 6)
+        fastpath.replay_events(columns, counters, objects, [], {}, set(), (None,) * 6)

@@ -3,10 +3,11 @@
 The trace is the simulation's own: a seeded driver workload on a 4 GiB machine (kmalloc of a
 busy system's sizes and kfree, two kmem caches, large kmallocs, page blocks of order 0-3),
 exported with kmviz.trace.export() until it holds the requested number of events.  Then the
-file is loaded (timed, with the memory the loaded trace takes), once with load()'s numpy
-loader and once with the line-by-line reference parser, and replayed into a fresh machine
-of the same size (timed).  Each time is printed as wall and CPU seconds: on a shared machine
-the CPU seconds are the steadier figure.
+file is loaded (timed, with the memory the loaded trace takes), once with load() (event
+lines read in C, or with numpy without the fast path) and once with the line-by-line
+reference parser, and replayed into a fresh machine of the same size (timed): the loop in C
+and the machine's C fast paths, then all in Python.  Each time is printed as wall and CPU
+seconds: on a shared machine the CPU seconds are the steadier figure.
 
 Run: python benchmarks/bench_trace.py [--events N]
 """
@@ -114,7 +115,7 @@ def main() -> None:
         )
         print(
             f"load with the line-by-line reference parser: {line_s:.2f} s ({line_cpu:.2f} s "
-            f"CPU); the numpy loader takes {load_cpu / line_cpu:.2f}x its CPU time"
+            f"CPU); load() takes {load_cpu / line_cpu:.2f}x its CPU time"
         )
         for mode in fastpath_modes():
             k = Kernel(**MACHINE)

@@ -1001,10 +1001,10 @@ def replay(trace: Trace, kernel: Kernel) -> ReplayReport:
     """
     k = kernel
     report = ReplayReport(events=len(trace), history_start=len(k.history))
-    slab_owned = _slab_page_allocs(trace) if _columns is None else _columns.slab_page_allocs(trace)
+    in_c = fastpath.replay_function()
+    slab_owned = _slab_owned(trace, in_c)
     counters = array("q", bytes(8 * (len(REPLAY_COUNTERS) + 1)))  # and the event reached
     state = _ReplayState()
-    in_c = fastpath.replay_function()
     objects = None if in_c is None else in_c[1]()  # the C loop's objects and cache keys
     try:
         if in_c is None:
@@ -1209,6 +1209,20 @@ def _cache_for(k: Kernel, trace: Trace, key: tuple[int, int, int], report: Repla
     if cache is not None:
         report.caches[name] = (object_size, slot_size, cache.size)
     return cache
+
+
+def _slab_owned(trace: Trace, in_c: tuple | None) -> bytearray:
+    """_slab_page_allocs(trace) in C (``in_c``: fastpath.replay_function()), with numpy, or
+    in Python: the same bytes."""
+    if in_c is None:
+        return _slab_page_allocs(trace) if _columns is None else _columns.slab_page_allocs(trace)
+    streams: dict[tuple[int, int], int] = {}  # (pid, cpu) -> its number
+    stream_of = array("q", [streams.setdefault((pid, cpu), len(streams))
+                            for _, pid, cpu, _ in trace.contexts])  # fmt: skip
+    return in_c[2](
+        trace.kind, trace.pointer, trace.gfp, trace.bytes_alloc_or_order, trace.context,
+        stream_of, __GFP_NOWARN | __GFP_NORETRY, KMALLOC_MAX_CACHE_SIZE,
+    )  # fmt: skip
 
 
 def _slab_page_allocs(trace: Trace) -> bytearray:

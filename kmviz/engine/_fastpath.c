@@ -2222,6 +2222,94 @@ release:
     return status;
 }
 
+PyDoc_STRVAR(slab_page_allocs_doc,
+"slab_page_allocs(kinds, pointers, gfps, alloc_or_order, contexts, stream_of, slab_try,\n"
+"                 kmalloc_max_cache_size)\n--\n\n"
+"trace.py _slab_page_allocs() in C: a bytearray with 1 for each mm_page_alloc the slab\n"
+"allocator made for the object allocated next in its stream. contexts: each event's context;\n"
+"stream_of: each context's stream (its (pid, cpu) numbered), an array('q').");
+
+static PyObject *
+slab_page_allocs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "slab_page_allocs() takes 8 arguments");
+        return NULL;
+    }
+    long long slab_try = PyLong_AsLongLong(args[6]), max_cache = PyLong_AsLongLong(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    static const int itemsize[6] = {1, 8, 4, 8, 4, 8};
+    Py_buffer views[6];
+    int held = 0;
+    PyObject *owned = NULL;
+    int64_t *waiting = NULL;   /* per stream: its page allocation waiting for an object, -1 */
+    uint8_t *flags = NULL;     /* per stream: bit 0 that one is slab-like, bit 1 a failed try */
+    for (; held < 6; held++)
+        if (PyObject_GetBuffer(args[held], &views[held], PyBUF_SIMPLE) < 0)
+            goto release;
+    /* streams are numbered below the number of contexts */
+    Py_ssize_t count = views[0].len, streams = views[5].len / 8;
+    for (int column = 0; column < 5; column++) {
+        if (views[column].len != count * itemsize[column]) {
+            PyErr_SetString(PyExc_ValueError, "slab_page_allocs(): columns of different lengths");
+            goto release;
+        }
+    }
+    const uint8_t *kinds = views[0].buf;
+    const uint64_t *pointers = views[1].buf;
+    const uint32_t *gfps = views[2].buf, *contexts = views[4].buf;
+    const int64_t *alloc_or_order = views[3].buf, *stream_of = views[5].buf;
+    waiting = PyMem_Malloc((streams + 1) * sizeof(int64_t));
+    flags = PyMem_Calloc(streams + 1, 1);
+    owned = PyByteArray_FromStringAndSize(NULL, count);
+    if (waiting == NULL || flags == NULL || owned == NULL) {
+        if (owned == NULL || !PyErr_Occurred())
+            PyErr_NoMemory();
+        Py_CLEAR(owned);
+        goto release;
+    }
+    uint8_t *result = (uint8_t *)PyByteArray_AS_STRING(owned);
+    memset(result, 0, count);
+    for (Py_ssize_t s = 0; s <= streams; s++)
+        waiting[s] = -1;
+    for (Py_ssize_t index = 0; index < count; index++) {
+        int64_t stream = contexts[index] < streams ? stream_of[contexts[index]] : -1;
+        if (stream < 0 || stream >= streams) {
+            PyErr_SetString(PyExc_ValueError, "slab_page_allocs(): a context without a stream");
+            Py_CLEAR(owned);
+            goto release;
+        }
+        int kind = kinds[index];
+        int64_t alloc = waiting[stream];
+        waiting[stream] = -1;
+        if (alloc >= 0 && (kind == TRACE_KMALLOC || kind == TRACE_KMEM_CACHE_ALLOC)) {
+            int64_t bytes_alloc = alloc_or_order[index], order = alloc_or_order[alloc];
+            /* a large kmalloc's pages: bytes_alloc == PAGE_SIZE << order */
+            int large = kind == TRACE_KMALLOC && bytes_alloc > max_cache && order >= 0
+                        && order <= 50 && bytes_alloc == (int64_t)4096 << order;
+            if ((flags[stream] & 1) || large)
+                result[alloc] = 1;
+        }
+        if (kind == TRACE_MM_PAGE_ALLOC && pointers[index] == 0) {
+            flags[stream] |= 2;                         /* failed_try.add(stream) */
+            continue;
+        }
+        if (kind == TRACE_MM_PAGE_ALLOC) {
+            int slab_like = (flags[stream] & 2) || (gfps[index] & slab_try) == slab_try;
+            waiting[stream] = index;
+            flags[stream] = (flags[stream] & ~1) | slab_like;
+        }
+        flags[stream] &= ~2;                            /* failed_try.discard(stream) */
+    }
+release:
+    while (held-- > 0)
+        PyBuffer_Release(&views[held]);
+    PyMem_Free(waiting);
+    PyMem_Free(flags);
+    return owned;
+}
+
 /* --- trace loading: kmviz/_trace_columns.py's event lines read in C ------------------------ */
 /* The fixed layout trace_print_context() prints: "%16s-%-7d [%03d] " and five flag characters,
  * then " %5lu.%06lu: " (the seconds read here have 1..9 digits) and "<event>: <fields>". */
@@ -2559,6 +2647,8 @@ static PyMethodDef module_functions[] = {
     {"paint_blocks", (PyCFunction)(void (*)(void))paint_blocks, METH_FASTCALL, paint_blocks_doc},
     {"replay_events", (PyCFunction)(void (*)(void))replay_events, METH_FASTCALL,
      replay_events_doc},
+    {"slab_page_allocs", (PyCFunction)(void (*)(void))slab_page_allocs, METH_FASTCALL,
+     slab_page_allocs_doc},
     {"scan_trace_lines", (PyCFunction)(void (*)(void))scan_trace_lines, METH_FASTCALL,
      scan_trace_lines_doc},
     {NULL, NULL, 0, NULL},
@@ -2587,7 +2677,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 15) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 16) < 0) {
         Py_DECREF(module);
         return NULL;
     }

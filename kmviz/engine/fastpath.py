@@ -18,7 +18,7 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 15  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 16  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -31,14 +31,15 @@ try:
         pte_fill,
         replay_events,
         scan_trace_lines,
+        slab_page_allocs,
     )
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
     FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-    replay_events = ReplayTable = scan_trace_lines = None
+    replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
         FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-        replay_events = ReplayTable = scan_trace_lines = None
+        replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -62,8 +63,9 @@ def block_painter():
 
 
 def replay_function() -> tuple | None:
-    """(replay_events, ReplayTable): trace.py's replay loop in C and its tables, if available."""
-    return (replay_events, ReplayTable) if available() else None
+    """(replay_events, ReplayTable, slab_page_allocs): trace.py's replay loop in C, its
+    tables and _slab_page_allocs() in C, if available."""
+    return (replay_events, ReplayTable, slab_page_allocs) if available() else None
 
 
 def trace_scanner():

@@ -51,7 +51,18 @@ def both_loops(monkeypatch, loaded, make_kernel, task=None) -> tuple:
 
 
 def test_the_c_loop_is_the_one_replay_uses_when_built():
-    assert fastpath.replay_function() == (fastpath.replay_events, fastpath.ReplayTable)
+    assert fastpath.replay_function() == (
+        fastpath.replay_events,
+        fastpath.ReplayTable,
+        fastpath.slab_page_allocs,
+    )
+
+
+def test_slab_pages_are_found_in_c_as_in_python():
+    for loaded in (kmtrace.load(kmtrace.SAMPLE_TRACE), kmtrace.load(HANDMADE)):
+        found = kmtrace._slab_owned(loaded, fastpath.replay_function())
+        assert found == kmtrace._slab_page_allocs(loaded)
+        assert any(found)
 
 
 def test_the_real_sample_trace_replays_identically(monkeypatch):

@@ -60,7 +60,8 @@ asked for, the event name padded with spaces, libtraceevent's kmem plugin's ``(f
 before ``call_site=``, and pointers printed as ``0x…`` (real addresses) or ``(nil)``.  A line that
 starts like an event of the seven above but does not match its format, any other line, a
 header out of place, a cut-off last line or fewer or more event lines than the header
-announces are a ``TraceFormatError`` naming the file and the line.
+announces are a ``TraceFormatError`` naming the file and the line (and, for a kmem event
+line, the field that breaks its format).
 
 **Speed**: with numpy installed (it comes with the widgets), load() reads a file or text a
 few megabytes at a time with array operations (kmviz/_trace_columns.py; the event lines in C
@@ -681,11 +682,12 @@ class _LineReader:
             return
         fields = self.fields_of[kind].fullmatch(line, match.end())
         if fields is None:
+            wrong = _wrong_field(kind, line[match.end() :].rstrip("\n"))
             raise TraceFormatError(
                 source,
                 number,
                 f"not the 6.1 format of {event} ({FORMATS[kind]}, include/trace/events/"
-                f"kmem.h): {_shorten(line)}",
+                f"kmem.h){': ' + wrong if wrong else ''}: {_shorten(line)}",
             )
         try:
             self._append(trace, kind, context, seconds + microseconds, fields.groups(), number)
@@ -853,6 +855,52 @@ class _HeaderAndOddLines:
                 f"{self.entries:,}: {cut}, or read while tracing was on (echo 0 > tracing_on "
                 "first); without the header lines it loads as trace_pipe output",
             )
+
+
+# What each field's value must be, as TP_printk() prints it: (pattern, in words)
+FIELD_VALUES = {
+    "call_site": (r".+", "%pS, a symbol"),
+    "ptr": (r"[0-9a-f]{16}|0x[0-9a-f]+|\(nil\)", "%p, 16 hex digits"),
+    "page": (r"[0-9a-f]{16}|0x[0-9a-f]+|\(nil\)", "%p, 16 hex digits"),
+    "name": (r".+", "%s, the cache's name"),
+    "bytes_req": (r"\d+", "%zu, a number"),
+    "bytes_alloc": (r"\d+", "%zu, a number"),
+    "gfp_flags": (r"\S+", "%s, show_gfp_flags()"),
+    "node": (r"-?\d+", "%d, a number"),
+    "accounted": (r"true|false", "%s, true or false"),
+    "pfn": (r"0x[0-9a-f]+", "0x%lx, hex digits"),
+    "order": (r"\d+", "%d, a number"),
+    "migratetype": (r"-?\d+", "%d, a number"),
+}
+
+
+def _wrong_field(kind: int, text: str) -> str | None:
+    """Which field of ``text`` (an event's fields) breaks its 6.1 format, in words; None if
+    each field alone looks right.
+
+    The fields are read in FORMATS' order, each value running to the next key of a later
+    field: the first key missing, or the first value its FIELD_VALUES pattern refuses, is named.
+    """
+    keys = [field.split("=")[0] for field in FORMATS[kind].split(" ")]
+    text = re.sub(r"^ *\([^)]*\) ", "", text)  # trace-cmd's "(function+off) " before call_site
+    if kind == KMEM_CACHE_ALLOC and " name=" in text:  # the cache's name, printed after 6.1
+        keys.insert(2, "name")
+    at = 0
+    for position, key in enumerate(keys):
+        prefix = f" {key}=" if position else f"{key}="
+        if not text.startswith(prefix, at):
+            found = text[at:].split("=")[0].strip() or "the end of the line"
+            return f"field {key}= is missing (found {found!r})"
+        start = at + len(prefix)
+        later = [text.find(f" {later}=", start) for later in keys[position + 1 :]]
+        at = min([end for end in later if end >= 0], default=len(text))
+        pattern, words = FIELD_VALUES[key]
+        value = text[start:at]
+        if kind == MM_PAGE_FREE_BATCHED and key == "order":
+            pattern, words = "0", "0: a batch frees single pages"
+        if not re.fullmatch(pattern, value):
+            return f"field {key}= is {value!r}, not {words}"
+    return None
 
 
 def _not_a_trace_line(line: str, number: int) -> str:

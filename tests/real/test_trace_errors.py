@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from kmviz import Kernel
 from kmviz import trace as kmtrace
 from kmviz.trace import TraceFormatError
 
@@ -42,6 +43,34 @@ def test_kmem_event_in_another_format_is_an_error_citing_6_1(tmp_path):
     error = load_error(tmp_path, [*LINES[:12], old, *LINES[13:]])
     assert error.line == 13
     assert "not the 6.1 format of kmalloc (call_site=%pS ptr=%p" in error.problem
+    assert "field node= is missing (found 'the end of the line')" in error.problem
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (("bytes_req=100", "bytes_req=1x0"), "field bytes_req= is '1x0', not %zu, a number"),
+        (("ptr=00000000e3b0c442", "ptr=e3b0c442"), "field ptr= is 'e3b0c442', not %p"),
+        ((" node=-1", ""), "field node= is missing (found 'accounted')"),
+        (("accounted=false", "accounted=no"), "field accounted= is 'no', not %s, true or false"),
+    ],
+)
+def test_a_malformed_field_is_an_error_naming_the_line_and_the_field(tmp_path, change, named):
+    kmalloc = next(line for line in LINES if " kmalloc: " in line and "bytes_req=100 " in line)
+    at = LINES.index(kmalloc)
+    assert change[0] in kmalloc
+    error = load_error(tmp_path, [*LINES[:at], kmalloc.replace(*change), *LINES[at + 1 :]])
+    assert error.line == at + 1
+    assert named in error.problem
+
+
+def test_a_malformed_trace_leaves_the_machine_unchanged(tmp_path):
+    k = Kernel(mem="64MiB", memory_map="flat")
+    before = (len(k.history), bytes(k.buddy.state), k.free_pages_count())
+    bad = [*LINES[:20], LINES[20].replace("ptr=", "ptr=x"), *LINES[21:]]
+    with pytest.raises(TraceFormatError):
+        kmtrace.load(write(tmp_path, bad)).replay(k)
+    assert (len(k.history), bytes(k.buddy.state), k.free_pages_count()) == before
 
 
 def test_unknown_gfp_flag_is_an_error_naming_it(tmp_path):

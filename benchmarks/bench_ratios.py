@@ -155,14 +155,31 @@ def fold_microseconds(ops: int, seed: int) -> dict[str, float]:
     return costs
 
 
-def bytes_per_page(mem: str = "16GiB") -> float:
-    """Bytes of Python and numpy memory a freshly booted machine of ``mem`` holds per frame."""
+def machine_bytes(mem: str) -> int:
+    """Bytes of Python and numpy memory a freshly booted flat machine of ``mem`` holds.
+
+    The history is left out: it grows with events, not frames (boot's one record per free
+    order-10 block included), and ``History.records`` is counted on its own.
+    """
     gc.collect()
     tracemalloc.start()
     k = Kernel(mem=mem, memory_map="flat")
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return held / k.nr_pfns
+    return held - k.history.records.buffer_info()[1] * k.history.records.itemsize
+
+
+def memory_per_page() -> tuple[float, float]:
+    """Bytes per page frame (what each extra frame costs, 16 GiB to 32 GiB) and KiB per machine.
+
+    Two boots: the slope between them is the per-frame price (the frame arrays, and the tables
+    kept per pageblock and per 16 MiB), the rest is what every machine holds whatever its size
+    (caches, zones, the plans of the fast path).
+    """
+    small, large = machine_bytes("16GiB"), machine_bytes("32GiB")
+    frames = (32 - 16) << (30 - 12)  # 16 GiB more, in 4 KiB frames: 4,194,304
+    per_frame = (large - small) / frames
+    return per_frame, (small - per_frame * frames) / 1024
 
 
 def row(name: str, rates: tuple[float, float], goal: float | None) -> None:
@@ -220,7 +237,8 @@ def main() -> None:
             "Timeline fold, CPU us per event (goal <= 1): "
             + ", ".join(f"{name} {cost:.2f}" for name, cost in costs.items())
         )
-    print(f"memory: {bytes_per_page():.1f} bytes per page frame of a 16 GiB machine (goal <= 9)")
+    per_frame, fixed_kib = memory_per_page()
+    print(f"memory: {per_frame:.3f} bytes per page frame (goal <= 9), {fixed_kib:,.0f} KiB fixed")
 
 
 if __name__ == "__main__":

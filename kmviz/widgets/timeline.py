@@ -14,8 +14,9 @@ same events, never guessed by undoing::
     seek(8_200) = restore(8_192) + 8 events    # then apply 8 events
 
 A step back costs what changed, not the machine's size: the timeline keeps the frames of its
-newest checkpoint (its *origin*) unpacked and notes every frame range an event has touched since,
-so going back to a position after the origin puts only those frames back, then applies forward::
+newest checkpoint (its *origin*) as runs of codes and notes every frame range an event has
+touched since, so going back to a position after the origin puts only those frames back (each
+read from its run), then applies forward::
 
     origin at 8,192; at 8,200, events touched pfns 40..43 and 96   # step(-1):
     frames[[40, 41, 42, 43, 96]] = origin's; apply events 8,192..8,198
@@ -462,7 +463,7 @@ class Timeline(HasTraits):
         self.active_slab, self._splitting = dict(other.active_slab), other._splitting
         self.cpu_partial = set(other.cpu_partial)
         self._interval, self._checkpoints = other._interval, list(other._checkpoints)
-        self._origin, self._since = other._origin, list(other._since)  # origin arrays: read-only
+        self._origin, self._since = other._origin, list(other._since)  # origin runs: read-only
 
     def step(self, count: int = 1) -> None:
         """Move ``count`` events forward (negative: back)."""
@@ -751,10 +752,11 @@ class Timeline(HasTraits):
     def _restore(self, position: int, checkpoint: tuple) -> None:
         """Take the state of the checkpoint at ``position``; it becomes the origin."""
         frames, orders, snapshot = checkpoint
-        self.frames = _unpack(frames, np.uint8, self.nr_pfns)
-        self.orders = _unpack(orders, np.int8, self.nr_pfns)
+        frame_runs, order_runs = _unpack_runs(frames, np.uint8), _unpack_runs(orders, np.int8)
+        self.frames = _expand(frame_runs, self.nr_pfns)
+        self.orders = _expand(order_runs, self.nr_pfns)
         self._restore_snapshot(snapshot)
-        self._origin = (position, self.frames.copy(), self.orders.copy(), snapshot)
+        self._origin = (position, frame_runs, order_runs, snapshot)
         self._since = []
 
     def _restore_snapshot(self, snapshot: tuple) -> None:
@@ -767,13 +769,19 @@ class Timeline(HasTraits):
         self.cpu_partial = set(frozen)
 
     def _checkpoint(self, position: int) -> None:
-        """Keep the state at ``position`` packed, and unpacked as the new origin."""
+        """Keep the state at ``position`` packed, and as runs of codes for the new origin.
+
+        The origin is the runs, not copies of the frame arrays: a step back reads the codes of
+        the frames it puts back from them, so it costs what changed, and a 1 TiB machine does
+        not hold two more 256 MiB arrays.
+        """
         snapshot = self._snapshot()
-        self._checkpoints.append((position, (_pack(self.frames), _pack(self.orders), snapshot)))
+        frame_runs, order_runs = _runs(self.frames), _runs(self.orders)
+        self._checkpoints.append((position, (_pack(frame_runs), _pack(order_runs), snapshot)))
         if len(self._checkpoints) > MAX_CHECKPOINTS:  # keep 0, 2·interval, 4·interval, ...
             self._interval *= 2
             self._checkpoints = [c for c in self._checkpoints if c[0] % self._interval == 0]
-        self._origin = (position, self.frames.copy(), self.orders.copy(), snapshot)
+        self._origin = (position, frame_runs, order_runs, snapshot)
         self._since = []
 
     def _touched_since_origin(self) -> np.ndarray | None:
@@ -795,9 +803,9 @@ class Timeline(HasTraits):
 
     def _return_to_origin(self, touched: np.ndarray) -> None:
         """The state at the origin again: ``touched`` holds every frame changed since."""
-        _, frames, orders, snapshot = self._origin
-        self.frames[touched] = frames[touched]
-        self.orders[touched] = orders[touched]
+        _, frame_runs, order_runs, snapshot = self._origin
+        self.frames[touched] = _codes_at(frame_runs, touched)
+        self.orders[touched] = _codes_at(order_runs, touched)
         self._restore_snapshot(snapshot)
         self._since = []
 
@@ -1099,31 +1107,67 @@ class Timeline(HasTraits):
         return int(sum(int(n) << order for order, n in enumerate(counts)))
 
 
-def _pack(codes: np.ndarray) -> tuple[int, bytes]:
-    """``codes`` for a checkpoint: (number of runs, zlib of their starts then their codes).
+RUNS_CHUNK = 1 << 22  # codes compared at a time by _runs(): 4 MiB of temporaries, not 256 MiB
 
-    A map of whole blocks is mostly long runs (a free order-10 block is one run of 1024), so
-    the runs are small and quick to compress; with more than a run per 4 codes it is the
-    codes themselves (number of runs -1).
+
+def _runs(codes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """``codes`` as runs: (where each run starts, its code), or (None, a copy of the codes).
+
+    A map of whole blocks is mostly long runs (a free order-10 block is one run of 1024); with
+    more than a run per 4 codes the codes themselves are smaller.  Compared a chunk at a time:
+    codes 0 1 1 1 5 5 -> starts 0 1 4, codes 0 1 5.
     """
-    differs = np.empty(codes.size, dtype=bool)  # a run starts where a code differs
-    differs[0] = True
-    np.not_equal(codes[1:], codes[:-1], out=differs[1:])
-    starts = np.flatnonzero(differs).astype(np.int32)
-    if starts.size * 4 > codes.size:
+    size, limit = codes.size, codes.size // 4
+    differs = np.empty(min(size, RUNS_CHUNK), dtype=bool)
+    starts, count = [np.zeros(1, dtype=np.int32)], 1  # the first code starts a run
+    for lo in range(1, size, RUNS_CHUNK):
+        hi = min(lo + RUNS_CHUNK, size)
+        block = differs[: hi - lo]
+        np.not_equal(codes[lo:hi], codes[lo - 1 : hi - 1], out=block)  # a run starts here
+        found = np.flatnonzero(block).astype(np.int32) + lo
+        count += found.size
+        if count > limit:
+            return None, codes.copy()
+        starts.append(found)
+    starts = np.concatenate(starts)
+    return starts, codes[starts]
+
+
+def _pack(runs: tuple[np.ndarray | None, np.ndarray]) -> tuple[int, bytes]:
+    """``_runs()``'s runs for a checkpoint: (number of runs, or -1 for codes, and their zlib)."""
+    starts, codes = runs
+    if starts is None:
         return -1, zlib.compress(codes.tobytes(), 1)
-    return starts.size, zlib.compress(starts.tobytes() + codes[starts].tobytes(), 1)
+    return starts.size, zlib.compress(starts.tobytes() + codes.tobytes(), 1)
 
 
-def _unpack(packed: tuple[int, bytes], dtype, size: int) -> np.ndarray:
-    """The ``size`` codes ``_pack`` packed, as a new writable array of ``dtype``."""
-    runs, data = packed
+def _unpack_runs(packed: tuple[int, bytes], dtype) -> tuple[np.ndarray | None, np.ndarray]:
+    """The runs ``_pack`` packed, read-only (views of the decompressed bytes)."""
+    count, data = packed
     raw = zlib.decompress(data)
-    if runs < 0:
-        return np.frombuffer(raw, dtype=dtype).copy()
-    starts = np.frombuffer(raw, dtype=np.int32, count=runs)
-    codes = np.frombuffer(raw, dtype=dtype, offset=4 * runs)
+    if count < 0:
+        return None, np.frombuffer(raw, dtype=dtype)
+    return (np.frombuffer(raw, dtype=np.int32, count=count),
+            np.frombuffer(raw, dtype=dtype, offset=4 * count))  # fmt: skip
+
+
+def _expand(runs: tuple[np.ndarray | None, np.ndarray], size: int) -> np.ndarray:
+    """The ``size`` codes of ``runs``, as a new writable array."""
+    starts, codes = runs
+    if starts is None:
+        return codes.copy()
     return np.repeat(codes, np.diff(starts, append=size))
+
+
+def _codes_at(runs: tuple[np.ndarray | None, np.ndarray], pfns: np.ndarray) -> np.ndarray:
+    """The codes of ``runs`` at the sorted ``pfns``: each pfn's code is its run's.
+
+    starts 0 1 4, codes 0 1 5: pfn 3 is in the run starting at 1 (the last start <= 3), code 1.
+    """
+    starts, codes = runs
+    if starts is None:
+        return codes[pfns]
+    return codes[np.searchsorted(starts, pfns, side="right") - 1]
 
 
 def _aligned_blocks(start: int, end: int):

@@ -452,14 +452,26 @@ def test_the_event_index_finds_what_a_scan_of_every_event_finds():
 
 
 @pytest.mark.parametrize(("runs", "longest"), [(50, 300), (5000, 3)])
-def test_a_checkpoint_gives_back_the_codes_it_packed(runs, longest):
+def test_a_checkpoint_gives_back_the_codes_it_packed(monkeypatch, runs, longest):
+    monkeypatch.setattr(timeline_module, "RUNS_CHUNK", 1000)  # runs that cross chunks
     rng = np.random.default_rng(runs)
     codes = np.repeat(rng.integers(-1, 22, size=runs), rng.integers(1, longest, size=runs))
     for dtype in (np.uint8, np.int8):
-        packed = timeline_module._pack(codes.astype(dtype))
+        packed = timeline_module._pack(timeline_module._runs(codes.astype(dtype)))
         assert (packed[0] < 0) == (longest < 4)  # long runs: packed as runs; else the codes
-        unpacked = timeline_module._unpack(packed, dtype, codes.size)
+        runs_back = timeline_module._unpack_runs(packed, dtype)
+        unpacked = timeline_module._expand(runs_back, codes.size)
         assert np.array_equal(unpacked, codes.astype(dtype)) and unpacked.flags.writeable
+
+
+@pytest.mark.parametrize(("runs", "longest"), [(50, 300), (5000, 3)])
+def test_the_runs_of_a_checkpoint_give_the_code_of_any_frame(runs, longest):
+    rng = np.random.default_rng(runs)
+    codes = np.repeat(rng.integers(-1, 22, size=runs), rng.integers(1, longest, size=runs))
+    codes = codes.astype(np.int8)
+    pfns = np.unique(rng.integers(0, codes.size, size=500))
+    runs = timeline_module._runs(codes)
+    assert np.array_equal(timeline_module._codes_at(runs, pfns), codes[pfns])
 
 
 def test_a_timeline_that_copies_its_twin_has_the_state_it_would_have_folded(monkeypatch):

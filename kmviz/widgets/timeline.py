@@ -38,6 +38,9 @@ A kernel has one shared timeline (``Timeline.of(k)``) that follows it, and any n
 others: ``Timeline(k)`` replays the history for a player of its own, and ``fork()`` copies a
 timeline's state in one step -- each notebook cell's views read a fork pinned to the machine
 as that cell left it (kmviz/widgets/cells.py).  ``hold()`` on any of them holds them all.
+A timeline made in a notebook, however it is made, makes every kernel hold its notifications
+until the running cell ends (``watch_cells()``): a cell's thousand calls reach the views, and
+through them the browser, as one change.
 
 Frame codes (``Timeline.frames``, numpy uint8, one per pfn):
 
@@ -102,6 +105,7 @@ from ..engine.history import (
     PFN_MASK,
     PFN_SHIFT,
 )
+from ..engine.kernel import Kernel
 from .fold import LEVELS, paint_in_order
 
 # --- frame codes: 0..10 are free blocks of that order ------------------------------------------
@@ -374,6 +378,9 @@ class Timeline(HasTraits):
             self.length, self.position = start.length, start.position
             self.previous = start.position
         Timeline._every.setdefault(kernel, weakref.WeakSet()).add(self)
+        shell = notebook_shell()
+        if shell is not None:
+            watch_cells(shell)  # before observing: this cell's calls already batch
         kernel.observe(self._kernel_changed, "tick")
 
     def _boot_state(self) -> None:
@@ -1105,6 +1112,50 @@ class Timeline(HasTraits):
         """Free page frames in ``zone`` now: sum of nr_free[order] << order."""
         counts = self.nr_free[self._zone_index[zone]]
         return int(sum(int(n) << order for order, n in enumerate(counts)))
+
+
+# --- notebook cells ----------------------------------------------------------------------------
+this_cell: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel -> its cell's timeline
+_shells_watched: weakref.WeakSet = weakref.WeakSet()  # shells whose cells batch and pin
+
+
+def notebook_shell():
+    """The IPython shell running the current cell, or None outside IPython."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415 - present wherever notebooks run
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "events") else None
+
+
+def watch_cells(shell) -> None:
+    """From now on every cell of ``shell`` batches its kernels' notifications until it ends.
+
+    Hooked to IPython's pre_run_cell and post_run_cell once per shell; the cell running now
+    (the one making the first timeline) batches from here on.
+    """
+    if shell in _shells_watched:
+        return
+    shell.events.register("pre_run_cell", _cell_started)
+    shell.events.register("post_run_cell", _cell_finished)
+    _shells_watched.add(shell)
+    if getattr(shell.displayhook, "exec_result", None) is not None:  # set while a cell runs
+        Kernel.begin_cell()
+
+
+def _cell_started(_info=None) -> None:
+    """pre_run_cell: the kernels batch their notifications until the cell finishes."""
+    Kernel.begin_cell()
+
+
+def _cell_finished(_result=None) -> None:
+    """post_run_cell: the views catch up with the cell's calls, then its timelines are pinned."""
+    Kernel.end_cell()
+    for timeline in list(this_cell.values()):
+        timeline.pinned = True
+        timeline.follow = False
+    this_cell.clear()
 
 
 RUNS_CHUNK = 1 << 22  # codes compared at a time by _runs(): 4 MiB of temporaries, not 256 MiB

@@ -135,3 +135,17 @@ def test_a_cells_events_are_folded_once_though_two_timelines_follow(notebook, mo
     k, later = ns["k"], ns["later"]
     assert Timeline.of(k).position == later.timeline.position == len(k.history)  # both follow
     assert sum(folded) == len(k.history) - ns["start"]
+
+
+def test_a_timeline_made_in_a_cell_hears_of_each_later_cells_calls_once(notebook):
+    cell(notebook, "film = Timeline(k)\nlengths = []\n"
+                   "film.observe(lambda c: lengths.append(c['new']), 'length')")  # fmt: skip
+    cell(notebook, "for _ in range(50):\n    k.get_free_pages(GFP_KERNEL, 1)")
+    assert notebook.user_ns["lengths"] == [len(notebook.user_ns["k"].history)]
+
+
+def test_a_player_of_a_timeline_sends_the_browser_one_change_per_cell(notebook):
+    cell(notebook, "film = Timeline(k)\nplayer = Player(film)\nmaxima = []\n"
+                   "player.slider.observe(lambda c: maxima.append(c['new']), 'max')")  # fmt: skip
+    cell(notebook, "for _ in range(100):\n    k.free_pages(k.get_free_pages(GFP_KERNEL, 0), 0)")
+    assert notebook.user_ns["maxima"] == [len(notebook.user_ns["k"].history)]

@@ -427,13 +427,13 @@ class _ScannedChunk:
         rows = np.flatnonzero(keep)
         self.fast = keep
         self.line_index = rows
-        self.columns = {name: scanned[name][rows] for name in COLUMN_NAMES}
-        self.columns["context"] = tables.register(tables.contexts, context[rows], contexts)
-        self.columns["call_site"] = tables.register(
-            tables.call_sites, scanned["call_site"][rows], sites
-        )
-        self.columns["name"] = tables.register(tables.names, scanned["name"][rows], names)
-        self.columns["gfp"] = masks[gfp[rows]]
+        if len(rows) < count:  # the kept lines' values (most chunks keep every line)
+            scanned = {name: column[rows] for name, column in scanned.items()}
+        self.columns = {name: scanned[name] for name in COLUMN_NAMES}
+        self.columns["context"] = tables.register(tables.contexts, scanned["context"], contexts)
+        self.columns["call_site"] = tables.register(tables.call_sites, scanned["call_site"], sites)
+        self.columns["name"] = tables.register(tables.names, scanned["name"], names)
+        self.columns["gfp"] = masks[scanned["gfp"]]
 
 
 def _contexts_ok(tables: _Tables, lines, ids, texts, field_offset, keep, line_of) -> np.ndarray:
@@ -585,9 +585,11 @@ def _merge(trace: _trace.Trace, reader, tables: _Tables, chunks, slow_lines) -> 
     if not len(slow_lines):  # the chunks' events, their tables already in file order
         for name in COLUMN_NAMES:
             typed = _trace.array(getattr(trace, name).typecode)
-            for chunk in chunks:
-                values = chunk.columns[name] + (name == "call_site")  # 0: no call site
-                typed.frombytes(values.astype(typed.typecode).tobytes())
+            values = np.concatenate([chunk.columns[name] for chunk in chunks] or [[]])
+            values = values.astype(typed.typecode, copy=False)
+            if name == "call_site":
+                values += 1  # 0: no call site
+            typed.frombytes(values.view(np.uint8))
             setattr(trace, name, typed)
         _tables(trace, texts(tables.contexts), texts(tables.call_sites), texts(tables.names))
         return

@@ -2326,11 +2326,11 @@ enum {  /* scan_trace_lines()'s output columns (trace_columns.py SCAN_COLUMNS) *
 };
 static const int scan_itemsize[S_COLUMNS] = {8, 1, 4, 8, 4, 4, 4, 8, 8, 8, 8, 1, 4};
 
-typedef struct { const char *key; int value; } ScanField;
-typedef struct { const char *name; int nfields; ScanField fields[8]; } ScanEvent;
+typedef struct { const char *key; int value, length; } ScanField;
+typedef struct { const char *name; int nfields; ScanField fields[8]; int length; } ScanEvent;
 
 /* include/trace/events/kmem.h's TP_printk() of each event, in trace.py's TRACEPOINTS order */
-static const ScanEvent scan_events[8] = {
+static ScanEvent scan_events[8] = {     /* the lengths are filled in at import */
     {"kmalloc", 7, {{"call_site=", V_SITE}, {" ptr=", V_PTR}, {" bytes_req=", V_REQ},
                     {" bytes_alloc=", V_DEC}, {" gfp_flags=", V_GFP}, {" node=", V_NODE},
                     {" accounted=", V_BOOL}}},
@@ -2363,9 +2363,14 @@ typedef struct {
 static int
 scan_intern(ScanTable *table, const char *data, Py_ssize_t at, Py_ssize_t length)
 {
-    uint64_t hash = 1469598103934665603ULL;   /* FNV-1a */
-    for (Py_ssize_t i = 0; i < length; i++)
-        hash = (hash ^ (uint8_t)data[at + i]) * 1099511628211ULL;
+    uint64_t hash = (uint64_t)length * 0x9E3779B97F4A7C15ULL, word;
+    Py_ssize_t i = 0;
+    for (; i < length; i += 8) {            /* eight bytes at a time, the last ones alone */
+        word = 0;
+        memcpy(&word, data + at + i, length - i < 8 ? length - i : 8);
+        hash = (hash ^ word) * 0xff51afd7ed558ccdULL;
+        hash ^= hash >> 32;
+    }
     ScanSlot *slot = &table->slots[(hash ^ (hash >> 29)) & (SCAN_CACHE - 1)];
     if (slot->length == length && slot->id >= 0
         && memcmp(data + slot->at, data + at, length) == 0)
@@ -2464,22 +2469,21 @@ scan_line(const uint8_t *p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t row, ch
     Py_ssize_t event = dot + 9;
     int kind = -1;
     for (int k = 0; k < 7 && kind < 0; k++) {
-        size_t n = strlen(scan_events[k].name);
+        size_t n = scan_events[k].length;
         if (event + (Py_ssize_t)n + 2 <= length && memcmp(line + event, scan_events[k].name, n) == 0
             && line[event + n] == ':' && line[event + n + 1] == ' ')
             kind = k;
     }
     if (kind < 0)
         return 0;
-    Py_ssize_t fields_at = event + strlen(scan_events[kind].name) + 2;
+    Py_ssize_t fields_at = event + scan_events[kind].length + 2;
     Py_ssize_t equals[9];
     int count = 0;
-    for (Py_ssize_t i = fields_at; i < length; i++) {
-        if (line[i] == '=') {
-            if (count == 9)
-                return 0;
-            equals[count++] = i;
-        }
+    for (const uint8_t *at = line + fields_at;
+         (at = memchr(at, '=', line + length - at)) != NULL; at++) {
+        if (count == 9)
+            return 0;
+        equals[count++] = at - line;
     }
     const ScanEvent *format = &scan_events[kind];
     if (kind == SCAN_KMEM_CACHE_ALLOC && count == scan_events[SCAN_NAMED_ALLOC].nfields)
@@ -2488,12 +2492,12 @@ scan_line(const uint8_t *p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t row, ch
         return 0;
     for (int f = 0; f < count; f++) {
         const char *key = format->fields[f].key;
-        Py_ssize_t key_length = strlen(key), key_at = equals[f] - key_length + 1;
+        Py_ssize_t key_length = format->fields[f].length, key_at = equals[f] - key_length + 1;
         if ((f == 0 && key_at != fields_at) || (f > 0 && key_at <= equals[f - 1])
             || memcmp(line + key_at, key, key_length) != 0)
             return 0;
         Py_ssize_t at = equals[f] + 1;
-        Py_ssize_t stop = f + 1 < count ? equals[f + 1] - (Py_ssize_t)strlen(format->fields[f + 1].key) + 1
+        Py_ssize_t stop = f + 1 < count ? equals[f + 1] - format->fields[f + 1].length + 1
                                         : length;
         if (stop <= at)
             return 0;
@@ -2670,6 +2674,11 @@ PyInit__fastpath(void)
         return NULL;
     if (slab_names_init() < 0)
         return NULL;
+    for (int e = 0; e < 8; e++) {               /* scan_trace_lines()'s name and key lengths */
+        scan_events[e].length = (int)strlen(scan_events[e].name);
+        for (int f = 0; f < scan_events[e].nfields; f++)
+            scan_events[e].fields[f].length = (int)strlen(scan_events[e].fields[f].key);
+    }
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)
         return NULL;

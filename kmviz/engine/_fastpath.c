@@ -643,8 +643,11 @@ slot_offset(PyTypeObject *type, const char *name)
 }
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
-"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next)\n--\n\n"
-"VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count.");
+"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next[, zonelist, code])\n--\n\n"
+"VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count;\n"
+"with a zonelist, Kernel._pages_in_a_row(): one __alloc_pages() per page.");
+
+#define MAX_ZONELIST MAX_ZONES
 
 /* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
  * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark, nothing is
@@ -655,14 +658,24 @@ PyDoc_STRVAR(alloc_pages_bulk_doc,
  * (its first zone passes the same watermark test and rmqueue_pcplist() pops the head), while
  * for an empty list Kernel._alloc() does the refill.  Each page (a plain order-0 page: the plan
  * makes no compound pages) belongs to the area as it comes: its state becomes VMALLOC_PAGE.
+ *
+ * With ``zonelist`` (a tuple of (zone position, mark) pairs: the plan's whole fast zonelist)
+ * the loop is Kernel._pages_in_a_row()'s, one __alloc_pages() per page as page faults make them:
+ * each page comes from the first zone of the walk whose free pages exceed its mark, off this
+ * CPU's pcp list there (get_page_from_freelist()'s first pass, with the plan's nofragment);
+ * if that zone's list cannot give one, or no zone passes, Kernel._alloc() takes the page.
+ * Each page's state becomes ``code``: ALLOCATED (a plain page), or the LRU's held code
+ * ANON_PAGE or FILE_PAGE.
  * None, or NULL on a Python error. */
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6
-        || !PyList_CheckExact(args[2]) || !PyAnySet_Check(args[3])) {
+    if ((nargs != 6 && nargs != 8) || !PyTuple_CheckExact(args[0])
+        || PyTuple_GET_SIZE(args[0]) != 6 || !PyList_CheckExact(args[2])
+        || !PyAnySet_Check(args[3]) || (nargs == 8 && !PyTuple_CheckExact(args[6]))) {
         PyErr_SetString(PyExc_TypeError,
-                        "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next)");
+                        "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
+                        "[, zonelist, code])");
         return NULL;
     }
     PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
@@ -673,6 +686,37 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
     int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
     int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
+    /* the walk: the plan's first zone alone, or the zonelist given */
+    int walk_zone[MAX_ZONELIST], nwalk = 1;
+    long long walk_mark[MAX_ZONELIST];
+    int code = VMALLOC_PAGE;
+    walk_zone[0] = zone;
+    walk_mark[0] = mark;
+    if (nargs == 8) {
+        PyObject *zonelist = args[6];
+        nwalk = (int)PyTuple_GET_SIZE(zonelist);
+        if (nwalk < 1 || nwalk > MAX_ZONELIST) {
+            PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): zonelist of 1 to 4 zones");
+            return NULL;
+        }
+        for (int i = 0; i < nwalk; i++) {
+            PyObject *pair = PyTuple_GET_ITEM(zonelist, i);
+            if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "alloc_pages_bulk(): zonelist of (zone, mark)");
+                return NULL;
+            }
+            walk_zone[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(pair, 0));
+            walk_mark[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 1));
+            if (walk_zone[i] < 0 || walk_zone[i] >= self->nzones)
+                zone = -1;
+        }
+        code = (int)PyLong_AsLong(args[7]);
+        if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "alloc_pages_bulk(): code is ALLOCATED, ANON_PAGE or FILE_PAGE");
+            return NULL;
+        }
+    }
     if (PyErr_Occurred())
         return NULL;
     if (zone < 0 || zone >= self->nzones || mt < 0 || mt >= MIGRATE_PCPTYPES) {
@@ -683,13 +727,18 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         int first = PyList_GET_SIZE(pfns) == 0;
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
-        if (self->free_count[zone][0] - 1 >= mark && !self->atomic[0]
-            && PySet_GET_SIZE(underflow) == 0) {
-            int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, 0));
-            if (!first || self->nxt[list] != list) {
-                pfn = rmqueue_pcplist(self, zone, cpu, 0, mt, record, head, nofrag);
-                if (pfn == -2)
-                    return NULL;
+        if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0) {
+            for (int i = 0; i < nwalk; i++) {
+                int z = walk_zone[i];
+                if (self->free_count[z][0] - 1 < walk_mark[i])
+                    continue;    /* below its mark: the next zone (a zonelist) or Python */
+                int64_t list = pcp_head(self, z, cpu, order_to_pindex(mt, 0));
+                if (!first || self->nxt[list] != list) {
+                    pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, nofrag);
+                    if (pfn == -2)
+                        return NULL;
+                }
+                break;           /* a zone that passes gives the page, or Python does */
             }
         }
         PyObject *number;
@@ -719,7 +768,7 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
             PyErr_Format(PyExc_ValueError, "alloc_pages_bulk(): pfn %lld is no plain page", pfn);
             return NULL;
         }
-        self->state[pfn] = VMALLOC_PAGE;   /* buddy.set_owner(pfn, OWNER_VMALLOC) */
+        self->state[pfn] = (int8_t)code;   /* buddy.set_owner(pfn, OWNER_VMALLOC / _ANON / _FILE) */
     }
     Py_RETURN_NONE;
 }
@@ -2686,7 +2735,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 16) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 17) < 0) {
         Py_DECREF(module);
         return NULL;
     }

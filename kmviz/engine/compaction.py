@@ -534,19 +534,27 @@ class CompactionAPI:
     def _repoint_owners(self, moved: dict[int, int]) -> None:
         """remove_migration_ptes() and putback_lru_page(): owners now hold the new frames.
 
-        A migrated page-cache page goes back on the LRU as its newest page (folio_add_lru());
-        a task's page keeps its place in the task.
+        A migrated page-cache page goes back on its LRU list as the newest page
+        (folio_putback_lru()); a task's page keeps its place in the task.
         """
         if not moved:
             return
         state = self.buddy.state
         files = [target for target in moved.values() if state[target] == FILE_PAGE]
         if files:
-            lru = self.page_cache.lru
-            kept = [pfn for pfn in lru if pfn not in moved]
-            lru.clear()
-            lru.extend(kept)
-            lru.extend(files)
+            active = self.page_cache.active
+            was_active = {pfn for pfn in active if pfn in moved}
+            for lru, from_active in ((active, True), (self.page_cache.lru, False)):
+                back = [
+                    target
+                    for source, target in moved.items()
+                    if (source in was_active) == from_active and state[target] == FILE_PAGE
+                ]
+                if back:
+                    kept = [pfn for pfn in lru if pfn not in moved]
+                    lru.clear()
+                    lru.extend(kept)
+                    lru.extend(back)
         if len(files) < len(moved):
             for task in self.tasks:
                 task.pages = [moved.get(pfn, pfn) for pfn in task.pages]

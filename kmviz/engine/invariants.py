@@ -148,7 +148,7 @@ def check(kernel: Kernel) -> None:
             f"{zone.name}: {free} free + {pcp} on pcp lists + {allocated} allocated != "
             f"{zone.managed_pages} managed"
         )
-    lru = set(kernel.page_cache.lru).union(*(task.pages for task in kernel.tasks))
+    lru = set(kernel.page_cache.pages()).union(*(task.pages for task in kernel.tasks))
     marked = {pfn for pfn, code in enumerate(state) if code in (ANON_PAGE, FILE_PAGE)}
     assert marked == lru, (
         f"{len(marked ^ lru)} pages marked anon/file (PG_lru) but not on an LRU list, or the "
@@ -300,6 +300,7 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
         entries,
         [(t.comm, t.pid, t.oom_score_adj, tuple(t.pages), t.oom_victim) for t in kernel.tasks],
         list(kernel.page_cache.lru),
+        list(kernel.page_cache.active),
         kernel.memblock_reserved,
         kernel.context.snapshot(),
         kernel.context.cpu,

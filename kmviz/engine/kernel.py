@@ -384,6 +384,9 @@ class Kernel(
         self.cma_configured = bool(wanted_cma)  # CONFIG_CMA with a cma= area asked for
         self.pinned_pfns: set[int] = set()  # pages pin_user_pages() holds (FOLL_PIN)
         self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
+        # by GFP mask: (plan, its fast zonelist as (zone position, mark) pairs) for the C loop
+        # of page faults (_user_pages())
+        self._fault_zonelists: dict[int, tuple] = {}
         self.tasks = [  # user processes; init is never an OOM victim
             Task("systemd", 1, unkillable=True),
             Task(DEFAULT_COMM, DEFAULT_PID),
@@ -1009,16 +1012,17 @@ class Kernel(
         for task in self.tasks:
             for pfn in task.pages:
                 anon[zone_of(pfn).idx] = anon.get(zone_of(pfn).idx, 0) + 1
-        for pfn in self.page_cache.lru:
+        for pfn in self.page_cache.pages():
             file[zone_of(pfn).idx] = file.get(zone_of(pfn).idx, 0) + 1
         slab_rcl = sum(c.pages for c in self.caches if c.flags & SLAB_RECLAIM_ACCOUNT)
         slab_unrcl = sum(c.pages for c in self.caches if not c.flags & SLAB_RECLAIM_ACCOUNT)
         slab_unrcl += sum(1 << order for _, order, _ in self.large_kmalloc.values())
         pagetables = sum(t.pgtables_bytes for t in self.tasks) // PAGE_SIZE
         total_anon, total_file = sum(anon.values()), sum(file.values())
+        active_file = len(self.page_cache.active)
         lines = [
             f"active_anon:{total_anon} inactive_anon:0 isolated_anon:0",
-            f" active_file:0 inactive_file:{total_file} isolated_file:0",
+            f" active_file:{active_file} inactive_file:{total_file - active_file} isolated_file:0",
             " unevictable:0 dirty:0 writeback:0",
             f" slab_reclaimable:{slab_rcl} slab_unreclaimable:{slab_unrcl}",
             f" mapped:0 shmem:0 pagetables:{pagetables}",
@@ -1026,8 +1030,9 @@ class Kernel(
             " kernel_misc_reclaimable:0",
             f" free:{self.free_pages_count()} free_pcp:{self.pcp_pages_count()} "
             f"free_cma:{sum(z.free_cma for z in self.zones)}",
-            f"Node 0 active_anon:{4 * total_anon}kB inactive_anon:0kB active_file:0kB "
-            f"inactive_file:{4 * total_file}kB unevictable:0kB isolated(anon):0kB "
+            f"Node 0 active_anon:{4 * total_anon}kB inactive_anon:0kB "
+            f"active_file:{4 * active_file}kB inactive_file:{4 * (total_file - active_file)}kB "
+            "unevictable:0kB isolated(anon):0kB "
             "isolated(file):0kB mapped:0kB dirty:0kB writeback:0kB shmem:0kB shmem_thp: 0kB "
             "shmem_pmdmapped: 0kB anon_thp: 0kB writeback_tmp:0kB kernel_stack:0kB "
             f"pagetables:{4 * pagetables}kB sec_pagetables:0kB all_unreclaimable? no",
@@ -1207,6 +1212,23 @@ class Kernel(
         if self.notify_each_call[0]:
             self.tick += 1
         return 0 if pfn < 0 else PAGE_OFFSET + (pfn << PAGE_SHIFT)
+
+    def get_free_pages_many(self, gfp: int | str, count: int) -> list[int]:
+        """``count`` calls of ``__get_free_pages(gfp, 0)`` in a row; the addresses they got.
+
+        As a driver filling a ring or a process faulting in its page tables makes them: each
+        page is one __alloc_pages(), and the calls stop at the first failure (fewer addresses
+        then).  kswapd, if a call woke it, runs once after the last.
+        """
+        self._check_alive()
+        count = _require_int("count", count, 0, self.nr_pfns)
+        gfp = (gfp if gfp.__class__ is int else gfp_t(gfp)) & ~BIT.HIGHMEM
+        pfns = self._pages_in_a_row(gfp, count, ALLOCATED, "__get_free_pages")
+        if self._kswapd_pending:
+            self._run_kswapd()
+        if self.notify_each_call[0]:
+            self.tick += 1
+        return [PAGE_OFFSET + (pfn << PAGE_SHIFT) for pfn in pfns]
 
     def get_free_page(self, gfp: int | str) -> int:
         """__get_free_page(): one page's address, 0 on failure."""
@@ -1634,11 +1656,57 @@ class Kernel(
                 return
         raise ValueError(f"no killable task with pid {pid}")
 
+    def touch(self, pids, size: int | str) -> int:
+        """Tasks ``pids`` each fault in ``size`` more anonymous memory, side by side; pages got.
+
+        The tasks run at the same time on one CPU, so their page faults interleave: the pages
+        come off the allocator in one run and go to the tasks in turn, page by page (each task
+        gets every ``len(pids)``-th page).  When memory runs out they all get fewer pages.  A
+        pid that is not a live user task is a ValueError.
+        """
+        self._check_alive()
+        by_pid = {task.pid: task for task in self.tasks if not task.unkillable}
+        tasks = []
+        for pid in pids:
+            if pid not in by_pid:
+                raise ValueError(f"no user task with pid {pid!r}")
+            tasks.append(by_pid[pid])
+        pages = -(-_require_size(size) // PAGE_SIZE)
+        pfns = self._user_pages(pages * len(tasks) * PAGE_SIZE, "anon", self.comm)
+        for i, task in enumerate(tasks):
+            task.pages.extend(pfns[i :: len(tasks)])
+        if self.notify_each_call[0]:
+            self.tick += 1
+        return len(pfns)
+
     def fill_page_cache(self, size: int | str) -> int:
         """Read ``size`` of files into the page cache (clean, reclaimable); pages cached."""
+        return self.read_files(((_require_size(size), 1),))
+
+    def read_files(self, files) -> int:
+        """Read files one after another into the page cache; the pages cached.
+
+        ``files`` is a sequence of ``(size, reads)``: bytes (or a size such as "64KiB") and
+        how often the file is read.  A file read once waits on the inactive list; one read
+        again has its pages activated by folio_mark_accessed() (mm/swap.c L467): they join
+        the active list and outlive the files read once.  The pages are allocated in one
+        go, in the files' order (as readahead of each file in turn gets them); when memory
+        runs out the files read last get fewer pages, or none.
+        """
         self._check_alive()
-        pfns = self._user_pages(_require_size(size), "file", self.comm)
-        self.page_cache.add(pfns)
+        files = [  # (pages, read again?)
+            (-(-_require_size(size) // PAGE_SIZE), _require_int("reads", reads, 1, 1 << 30) > 1)
+            for size, reads in files
+        ]
+        pfns = self._user_pages(sum(pages for pages, _ in files) * PAGE_SIZE, "file", self.comm)
+        add = self.page_cache.add
+        if len(files) == 1:
+            add(pfns, files[0][1])
+        else:
+            start = 0
+            for pages, again in files:
+                add(pfns[start : start + pages], again)
+                start += pages
         if self.notify_each_call[0]:
             self.tick += 1
         return len(pfns)
@@ -1649,8 +1717,25 @@ class Kernel(
         One __alloc_pages() per page, as faults and readahead make them; they join the ``lru``
         ("file" or "anon") list on behalf of task ``comm``.
         """
-        wanted = -(-size // PAGE_SIZE)
         gfp = GFP_HIGHUSER_MOVABLE | BIT.NOWARN | BIT.NORETRY
+        code = ANON_PAGE if lru == "anon" else FILE_PAGE  # held_code(ALLOCATED, OWNER_*)
+        pfns = self._pages_in_a_row(gfp, -(-size // PAGE_SIZE), code, "handle_mm_fault")
+        if pfns:
+            self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
+        if self._kswapd_pending:
+            self._run_kswapd()
+        return pfns
+
+    def _pages_in_a_row(self, gfp: int, count: int, code: int, caller: str) -> list[int]:
+        """``count`` order-0 pages, one __alloc_pages(gfp, 0) each from ``caller``; their pfns.
+
+        Stops at the first failure.  Each page's state becomes ``code`` (ALLOCATED: a plain
+        page; ANON_PAGE or FILE_PAGE: the LRU holds it).  kswapd, if an allocation woke it,
+        runs after the last page (the caller's business).  With the C fast path the loop runs
+        in FastPath.alloc_pages_bulk(), which walks the plan's zonelist for each page as
+        get_page_from_freelist() does and leaves every other case to Kernel._alloc(); in
+        atomic context might_sleep() reports once, for the first page.
+        """
         pfns = []
         fast = self.pages_fastpath
         bulk = None
@@ -1658,24 +1743,29 @@ class Kernel(
             cached = self._bulk_plans.get(gfp)
             plan = self._plans.get(gfp)
             bulk = cached[1] if cached and cached[0] is plan else self._bulk_calls(gfp)
-        if bulk is not None:  # the loop below in C (FastPath.alloc_pages_bulk())
-            fault = functools.partial(self._alloc, gfp, 0, "handle_mm_fault")
-            later = functools.partial(fault, might_sleep=False)
-            fast.alloc_pages_bulk(bulk[0], wanted, pfns, self.refcount_underflow, fault, later)
-        else:
-            for number in range(wanted):  # in atomic context one report for the whole batch
-                pfn = self._alloc(gfp, 0, "handle_mm_fault", might_sleep=not number)
-                if pfn < 0:
-                    break
-                pfns.append(pfn)
-        if pfns:  # each a plain order-0 page (vmalloc's code from the C loop): now the LRU's
+        if bulk is not None:  # the loop below in C, each page already marked with ``code``
+            zonelist = self._fault_zonelists.get(gfp)
+            if zonelist is None or zonelist[0] is not plan:
+                positions = {zone: position for position, zone in enumerate(self.zones)}
+                zonelist = self._fault_zonelists[gfp] = (
+                    plan,
+                    tuple((positions[zone], mark) for zone, mark in plan.fast),
+                )
+            first = functools.partial(self._alloc, gfp, 0, caller)
+            later = functools.partial(first, might_sleep=False)
+            fast.alloc_pages_bulk(
+                bulk[0], count, pfns, self.refcount_underflow, first, later, zonelist[1], code
+            )
+            return pfns
+        for number in range(count):  # in atomic context one report for the whole batch
+            pfn = self._alloc(gfp, 0, caller, might_sleep=not number)
+            if pfn < 0:
+                break
+            pfns.append(pfn)
+        if code != ALLOCATED:
             state = self.buddy.state
-            code = ANON_PAGE if lru == "anon" else FILE_PAGE  # held_code(ALLOCATED, OWNER_*)
             for pfn in pfns:
                 state[pfn] = code
-            self.history.append_object(LruPagesAdded(tuple(pfns), lru, comm))
-        if self._kswapd_pending:
-            self._run_kswapd()
         return pfns
 
     def _exit_task(self, task: Task) -> None:

@@ -16,9 +16,13 @@ text of the OOM killer's report; ``Kernel`` drives them from its slow path.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
+from .constants import PAGE_SHIFT
 from .printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
 SWAP_CLUSTER_MAX = 32  # pages reclaimed per batch (include/linux/swap.h)
@@ -57,29 +61,56 @@ class Task:
 
 
 class PageCache:
-    """Clean file pages on the inactive file LRU, oldest first; each is an order-0 pfn."""
+    """Clean file pages on the two file LRU lists, oldest first; each is an order-0 pfn.
+
+    ``lru`` is the inactive list, where a page read once waits to be reclaimed; ``active``
+    holds pages read more than once: folio_mark_accessed() (mm/swap.c L467) activates a page
+    on its second access.  Reclaim takes the oldest inactive pages; when the inactive list is
+    short against the active one (inactive_is_low(), mm/vmscan.c L2782) it first moves the
+    oldest active pages to the young end of the inactive list (shrink_active_list()), so a
+    page that was read twice survives one more trip through the inactive list.
+    """
 
     def __init__(self):
-        self.lru: deque[int] = deque()
+        self.lru: deque[int] = deque()  # LRU_INACTIVE_FILE
+        self.active: deque[int] = deque()  # LRU_ACTIVE_FILE
 
     def __len__(self) -> int:
-        return len(self.lru)
+        return len(self.lru) + len(self.active)
 
-    def add(self, pfns: list[int]) -> None:
-        """Pages were read from a file: they join the LRU as the newest, in this order."""
-        self.lru.extend(pfns)
+    def pages(self) -> Iterator[int]:
+        """Every cached pfn: the inactive list, then the active one, each oldest first."""
+        return chain(self.lru, self.active)
+
+    def add(self, pfns: list[int], active: bool = False) -> None:
+        """Pages were read from a file: they join the LRU as the newest, in this order.
+
+        ``active``: the file was read again, so its pages are on the active list.
+        """
+        (self.active if active else self.lru).extend(pfns)
 
     def in_zones(self, zone_of, zone_ids: set[int]) -> int:
         """How many cached pages lie in the given zones (zone_reclaimable_pages())."""
-        return sum(1 for pfn in self.lru if zone_of(pfn).idx in zone_ids)
+        return sum(1 for pfn in self.pages() if zone_of(pfn).idx in zone_ids)
+
+    def inactive_is_low(self) -> bool:
+        """inactive_is_low(): inactive * int_sqrt(10 * GiB of file LRU) < active (1 below 1 GiB)."""
+        gib = len(self) >> (30 - PAGE_SHIFT)
+        ratio = math.isqrt(10 * gib) if gib else 1
+        return len(self.lru) * ratio < len(self.active)
 
     def take_oldest(self, count: int, zone_of, zone_ids: set[int] | None) -> list[int]:
-        """Remove and return up to ``count`` of the oldest pages that lie in ``zone_ids``.
+        """Remove and return up to ``count`` of the oldest inactive pages in ``zone_ids``.
 
-        Only the pages looked at are touched: the skipped ones go back to the front in order.
-        ``zone_ids`` None: every zone qualifies, so the oldest ``count`` pages are taken.
+        While the inactive list is low, ``count`` of the oldest active pages are deactivated
+        first, onto the young end of the inactive list.  Only the pages looked at are touched:
+        the skipped ones go back to the front in order.  ``zone_ids`` None: every zone
+        qualifies, so the oldest ``count`` pages are taken.
         """
-        lru = self.lru
+        lru, active = self.lru, self.active
+        if active and self.inactive_is_low():
+            popleft = active.popleft
+            lru.extend([popleft() for _ in range(min(count, len(active)))])
         if zone_ids is None:
             popleft = lru.popleft
             return [popleft() for _ in range(min(count, len(lru)))]

@@ -412,7 +412,7 @@ def _build_cma_lesson(progress) -> CmaLesson:
 def _cma_after_the_day(c: Kernel) -> CmaLesson:
     """The CMA lesson's facts: the notebook's calls after the day, on ``c``."""
     area = range(c.cma_base, c.cma_base + c.cma_count)
-    cached = sum(pfn in area for pfn in c.page_cache.lru)
+    cached = sum(pfn in area for pfn in c.page_cache.pages())
     order10 = c.alloc_pages(GFP_KERNEL | __GFP_NOWARN, ORDER)
     before = len(c.history)
     page = c.cma_alloc(GRABBER_BYTES // PAGE_SIZE)

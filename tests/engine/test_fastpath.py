@@ -529,3 +529,61 @@ def test_vfree_of_a_page_in_an_isolated_pageblock_skips_the_pcp_list(monkeypatch
 
     fast, slow = fast_and_slow(monkeypatch, scenario, mem="32MiB", memory_map="flat")
     assert fast == slow
+
+
+def user_churn(k, seed, steps):
+    """A seeded mix of file reads (some read twice), task faults, exits and kernel pages.
+
+    The machine runs full: reclaim, kswapd and fallbacks into lower zones all happen.
+    """
+    rng = random.Random(seed)
+    tasks = []
+    for _ in range(steps):
+        r = rng.random()
+        if r < 0.35:
+            files = [(rng.randint(1, 24) * 4096, rng.choice((1, 1, 2))) for _ in range(4)]
+            k.read_files(files)
+        elif r < 0.55 and tasks:
+            k.touch(rng.sample(tasks, min(3, len(tasks))), rng.randint(1, 40) * 4096)
+        elif r < 0.65:
+            tasks.append(k.spawn("worker", rng.randint(0, 64) * 4096))
+        elif r < 0.75 and tasks:
+            k.kill(tasks.pop(rng.randrange(len(tasks))))
+        elif r < 0.9:
+            k.get_free_pages_many(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, rng.randint(1, 16))
+        else:
+            k.fill_page_cache(rng.randint(1, 300) * 4096)
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        {"mem": "48MiB", "memory_map": "flat", "cpus": 2},
+        {"mem": "4352MiB", "memory_map": "flat"},
+    ],
+    ids=["48MiB-dma32-then-dma", "4352MiB-normal-then-dma32"],
+)
+def test_c_page_fault_loops_and_python_leave_identical_machines(machine, monkeypatch):
+    def day(k):
+        normal = [z for z in k.zones if z.name == "Normal"]
+        if normal:  # fill most of Normal first: the faults then go on to DMA32 (nofragment)
+            k.fill_page_cache((normal[0].managed_pages - 4096) * 4096)
+        user_churn(k, seed=5, steps=1500)
+
+    fast = Kernel(**machine)
+    day(fast)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    day(slow)
+    assert machine_state(fast) == machine_state(slow)
+    assert list(fast.page_cache.lru) == list(slow.page_cache.lru)
+    assert list(fast.page_cache.active) == list(slow.page_cache.active)
+    assert [t.pages for t in fast.tasks] == [t.pages for t in slow.tasks]
+    check(fast)
+
+
+def test_page_faults_reach_the_lower_zones_through_the_c_loop():
+    k = Kernel("48MiB", memory_map="flat")
+    k.fill_page_cache("40MiB")  # more than DMA32 has above its low mark
+    zones = {k.buddy.zone_of(pfn).name for pfn in k.page_cache.lru}
+    assert zones == {"DMA32", "DMA"}

@@ -1831,8 +1831,9 @@ typedef struct {
     PyObject_HEAD
     ObjectSlot *objects;
     Py_ssize_t mask, count;
-    CacheSlot caches[256];     /* the cache keys seen, by position; at most 256 */
-    int ncaches;
+    CacheSlot *caches;         /* the cache keys seen, by position */
+    int ncaches, cache_room;
+    int recent[64];            /* by a hash of the key: the position it had last (a guess) */
 } ReplayTable;
 
 static uint64_t
@@ -1920,6 +1921,7 @@ static void
 ReplayTable_dealloc(ReplayTable *self)
 {
     PyMem_Free(self->objects);
+    PyMem_Free(self->caches);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -2017,21 +2019,36 @@ replay_free_block(PyObject *const *calls, PyObject *block)
 }
 
 /* The position of the cache key (name, bytes_req, bytes_alloc) in table->caches, added if new
- * (*added set); -1 with an exception when there are more than the table holds. */
+ * (*added set); -1 with an exception when out of memory. */
 static int
 replay_cache_position(ReplayTable *table, int name, int64_t first, int64_t second, int *added)
 {
     *added = 0;
-    for (int i = 0; i < table->ncaches; i++) {
-        CacheSlot *c = &table->caches[i];
-        if (c->name == name && c->first == first && c->second == second)
-            return i;
+    uint64_t mixed = (uint64_t)name ^ ((uint64_t)first << 20) ^ ((uint64_t)second << 40);
+    int guess = (int)(replay_hash(mixed) & 63);
+    CacheSlot *c = table->caches;
+    int at = table->recent[guess];
+    if (at < table->ncaches && c[at].name == name && c[at].first == first
+        && c[at].second == second)
+        return at;
+    for (at = 0; at < table->ncaches; at++) {
+        if (c[at].name == name && c[at].first == first && c[at].second == second) {
+            table->recent[guess] = at;
+            return at;
+        }
     }
-    if (table->ncaches == (int)(sizeof table->caches / sizeof table->caches[0])) {
-        PyErr_SetString(PyExc_OverflowError, "replay_events(): more than 256 kmem caches");
-        return -1;
+    if (table->ncaches == table->cache_room) {
+        int room = table->cache_room ? 2 * table->cache_room : 64;
+        CacheSlot *grown = PyMem_Realloc(table->caches, room * sizeof(CacheSlot));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        table->caches = grown;
+        table->cache_room = room;
     }
     table->caches[table->ncaches] = (CacheSlot){first, second, name, 1};
+    table->recent[guess] = table->ncaches;
     *added = 1;
     return table->ncaches++;
 }

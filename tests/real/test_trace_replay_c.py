@@ -114,6 +114,22 @@ def test_every_counted_case_replays_identically(monkeypatch):
     assert report.frees_without_alloc == 3  # 0xb0, the second kmem_cache_free, and pfn 0
 
 
+def test_hundreds_of_caches_replay_identically(monkeypatch):
+    def cache_alloc(ptr: int, cache: int) -> str:  # the name= of kernels after 6.1
+        return line(
+            "insmod-2210",
+            f"kmem_cache_alloc: call_site=f+0x1/0x2 ptr={ptr:016x} name=cache_{cache} "
+            "bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+        )
+
+    text = "".join(cache_alloc(0x1000 + 64 * n, n % 300) for n in range(900))
+    c_result, py_result = both_loops(
+        monkeypatch, kmtrace.load(text), lambda: Kernel(mem="256MiB", memory_map="flat")
+    )
+    assert c_result == py_result
+    assert len(c_result[0].caches) == 300 and c_result[0].allocations == 900
+
+
 def test_a_panic_stops_both_loops_at_the_same_event(monkeypatch):
     loaded = kmtrace.load("".join(page_alloc(pfn, 0) for pfn in range(3000)))
 

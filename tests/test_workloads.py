@@ -158,8 +158,10 @@ def test_the_same_seed_gives_the_same_machine():
     assert dataclasses.replace(r1, wall_seconds=0) == dataclasses.replace(r2, wall_seconds=0)
 
 
-@pytest.mark.parametrize("observed", [False, True], ids=["alone", "observed"])
-def test_the_c_fast_path_and_pure_python_age_a_machine_identically(observed, monkeypatch):
+@pytest.mark.parametrize(
+    ("observed", "scale"), [(False, 1), (True, 1), (False, 3)], ids=["alone", "observed", "busier"]
+)
+def test_the_c_fast_path_and_pure_python_age_a_machine_identically(observed, scale, monkeypatch):
     # page faults, reclaim and process exits go through the C loops when they are attached,
     # also while something hears of every call (the other C paths then step aside)
     def aged():
@@ -167,7 +169,9 @@ def test_the_c_fast_path_and_pure_python_age_a_machine_identically(observed, mon
         ticks = []
         if observed:
             k.observe(ticks.append, names="tick")
-        uptime(k, ops=20_000)  # fills 64 MiB: kswapd reclaims, processes exit
+        # fills 64 MiB: kswapd reclaims, processes exit; at scale 3 files are read twice,
+        # processes fault side by side and the kernel keeps pages three at a time
+        uptime(k, ops=20_000, scale=scale)
         buddy = k.buddy
         return k, (
             *(bytes(a) for a in (buddy.state, buddy.nxt, buddy.prv)),
@@ -222,6 +226,10 @@ def test_progress_rises_to_the_total(ops):
         ({"task_size": 16}, TypeError, "task_size must be a (low, high) tuple"),
         ({"max_tasks": 0}, ValueError, "max_tasks must be at least 1, got 0"),
         ({"sample_every": 0}, ValueError, "sample_every must be at least 1, got 0"),
+        ({"scale": 0}, ValueError, "scale must be at least 1, got 0"),
+        ({"hot_share": 1.5}, ValueError, "hot_share must be from 0 to 1, got 1.5"),
+        ({"touch_share": None, "cache_share": 0.99}, ValueError, "must not exceed 1"),
+        ({"touch_share": "some"}, TypeError, "touch_share must be a number from 0 to 1"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_runs(kwargs, error, words):
@@ -255,3 +263,15 @@ def test_fragmentation_rises_over_uptime_as_the_kernel_measures_it():
     first_op, first = series[0]
     assert first_op == 0 and first["DMA32"][1] == -1000  # at boot an order-10 block exists
     assert all(-1000 <= extfrag <= 1000 for _, zones in series for _, extfrag in zones.values())
+
+
+def test_the_day_scales_with_the_machine_and_grows_busier():
+    # 256 MiB is scale 1: no file read twice, no process grows, a page held at a time
+    k = Kernel(mem="64MiB", memory_map="flat")
+    assert uptime(k, ops=2_000).scale == 1
+    assert not k.page_cache.active
+    big = Kernel(mem="1GiB", memory_map="flat")
+    report = uptime(big, ops=2_000)
+    assert report.scale == 4  # started 256 MiB of managed memory
+    assert report.held_pages % 4 == 0 and report.held_pages > 0
+    assert big.page_cache.active  # some files were read twice

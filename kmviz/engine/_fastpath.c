@@ -643,11 +643,52 @@ slot_offset(PyTypeObject *type, const char *name)
 }
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
-"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next[, zonelist, code])\n--\n\n"
+"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
+"[, fast, slow, kswapd_woken, code])\n--\n\n"
 "VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count;\n"
-"with a zonelist, Kernel._pages_in_a_row(): one __alloc_pages() per page.");
+"with the zonelists, Kernel._pages_in_a_row(): one __alloc_pages() per page.");
 
 #define MAX_ZONELIST MAX_ZONES
+
+/* A zonelist of (zone position, mark) pairs unpacked into zones[] and marks[]: its length,
+ * -1 with an exception if it is malformed. */
+static int
+unpack_zonelist(FastPath *self, PyObject *zonelist, int *zones, long long *marks)
+{
+    if (!PyTuple_CheckExact(zonelist) || PyTuple_GET_SIZE(zonelist) < 1
+        || PyTuple_GET_SIZE(zonelist) > MAX_ZONELIST) {
+        PyErr_SetString(PyExc_TypeError, "alloc_pages_bulk(): a zonelist is 1 to 4 (zone, mark)");
+        return -1;
+    }
+    int n = (int)PyTuple_GET_SIZE(zonelist);
+    for (int i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(zonelist, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "alloc_pages_bulk(): a zonelist is of (zone, mark)");
+            return -1;
+        }
+        zones[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(pair, 0));
+        marks[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 1));
+        if (PyErr_Occurred())
+            return -1;
+        if (zones[i] < 0 || zones[i] >= self->nzones) {
+            PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): a zonelist's zone is no zone");
+            return -1;
+        }
+    }
+    return n;
+}
+
+/* The first zone of a walk whose free pages exceed its mark: its index in the walk, or -1
+ * (get_page_from_freelist()'s watermark test for order 0, without CMA). */
+static int
+first_zone_above(FastPath *self, const int *zones, const long long *marks, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (self->free_count[zones[i]][0] - 1 >= marks[i])
+            return i;
+    return -1;
+}
 
 /* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
  * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark, nothing is
@@ -659,23 +700,26 @@ PyDoc_STRVAR(alloc_pages_bulk_doc,
  * for an empty list Kernel._alloc() does the refill.  Each page (a plain order-0 page: the plan
  * makes no compound pages) belongs to the area as it comes: its state becomes VMALLOC_PAGE.
  *
- * With ``zonelist`` (a tuple of (zone position, mark) pairs: the plan's whole fast zonelist)
- * the loop is Kernel._pages_in_a_row()'s, one __alloc_pages() per page as page faults make them:
- * each page comes from the first zone of the walk whose free pages exceed its mark, off this
- * CPU's pcp list there (get_page_from_freelist()'s first pass, with the plan's nofragment);
- * if that zone's list cannot give one, or no zone passes, Kernel._alloc() takes the page.
- * Each page's state becomes ``code``: ALLOCATED (a plain page), or the LRU's held code
- * ANON_PAGE or FILE_PAGE.
+ * With the zonelists ``fast`` and ``slow`` (tuples of (zone position, mark) pairs: the plan's
+ * zonelist with its low and its min marks) the loop is Kernel._pages_in_a_row()'s, one
+ * __alloc_pages() per page as page faults make them.  A page comes off this CPU's pcp list of
+ * the first zone whose free pages exceed its low mark (get_page_from_freelist()'s first pass,
+ * with the plan's nofragment); if no zone does and ``kswapd_woken()`` says kswapd is already
+ * woken (so __alloc_pages_slowpath() has nothing to do before its second pass), off the pcp
+ * list of the first zone above its min mark, without nofragment.  If the chosen zone's list
+ * cannot give a page, or no zone passes, Kernel._alloc() takes the page.  The first page is no
+ * exception here: a refill in C is the refill Kernel._alloc() makes.  Each page's state becomes
+ * ``code``: ALLOCATED (a plain page), or the LRU's held code ANON_PAGE or FILE_PAGE.
  * None, or NULL on a Python error. */
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if ((nargs != 6 && nargs != 8) || !PyTuple_CheckExact(args[0])
+    if ((nargs != 6 && nargs != 10) || !PyTuple_CheckExact(args[0])
         || PyTuple_GET_SIZE(args[0]) != 6 || !PyList_CheckExact(args[2])
-        || !PyAnySet_Check(args[3]) || (nargs == 8 && !PyTuple_CheckExact(args[6]))) {
+        || !PyAnySet_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
                         "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
-                        "[, zonelist, code])");
+                        "[, fast, slow, kswapd_woken, code])");
         return NULL;
     }
     PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
@@ -686,59 +730,64 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
     int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
     int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
-    /* the walk: the plan's first zone alone, or the zonelist given */
-    int walk_zone[MAX_ZONELIST], nwalk = 1;
-    long long walk_mark[MAX_ZONELIST];
-    int code = VMALLOC_PAGE;
-    walk_zone[0] = zone;
-    walk_mark[0] = mark;
-    if (nargs == 8) {
-        PyObject *zonelist = args[6];
-        nwalk = (int)PyTuple_GET_SIZE(zonelist);
-        if (nwalk < 1 || nwalk > MAX_ZONELIST) {
-            PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): zonelist of 1 to 4 zones");
-            return NULL;
-        }
-        for (int i = 0; i < nwalk; i++) {
-            PyObject *pair = PyTuple_GET_ITEM(zonelist, i);
-            if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
-                PyErr_SetString(PyExc_TypeError, "alloc_pages_bulk(): zonelist of (zone, mark)");
-                return NULL;
-            }
-            walk_zone[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(pair, 0));
-            walk_mark[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 1));
-            if (walk_zone[i] < 0 || walk_zone[i] >= self->nzones)
-                zone = -1;
-        }
-        code = (int)PyLong_AsLong(args[7]);
-        if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE && !PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "alloc_pages_bulk(): code is ALLOCATED, ANON_PAGE or FILE_PAGE");
-            return NULL;
-        }
-    }
     if (PyErr_Occurred())
         return NULL;
     if (zone < 0 || zone >= self->nzones || mt < 0 || mt >= MIGRATE_PCPTYPES) {
         PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): plan out of range");
         return NULL;
     }
+    /* the walks: the plan's first zone alone, or the zonelists given */
+    int fast_zone[MAX_ZONELIST] = {zone}, slow_zone[MAX_ZONELIST];
+    long long fast_mark[MAX_ZONELIST] = {mark}, slow_mark[MAX_ZONELIST];
+    int nfast = 1, nslow = 0, code = VMALLOC_PAGE, zonelists = nargs == 10;
+    PyObject *kswapd_woken = NULL;
+    if (zonelists) {
+        nfast = unpack_zonelist(self, args[6], fast_zone, fast_mark);
+        if (nfast < 0)
+            return NULL;
+        nslow = unpack_zonelist(self, args[7], slow_zone, slow_mark);
+        if (nslow < 0)
+            return NULL;
+        kswapd_woken = args[8];
+        code = (int)PyLong_AsLong(args[9]);
+        if (PyErr_Occurred())
+            return NULL;
+        if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE) {
+            PyErr_SetString(PyExc_ValueError,
+                            "alloc_pages_bulk(): code is ALLOCATED, ANON_PAGE or FILE_PAGE");
+            return NULL;
+        }
+    }
     while (PyList_GET_SIZE(pfns) < count) {
         int first = PyList_GET_SIZE(pfns) == 0;
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
         if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0) {
-            for (int i = 0; i < nwalk; i++) {
-                int z = walk_zone[i];
-                if (self->free_count[z][0] - 1 < walk_mark[i])
-                    continue;    /* below its mark: the next zone (a zonelist) or Python */
+            int i = first_zone_above(self, fast_zone, fast_mark, nfast);
+            int z = -1, frag = nofrag;
+            if (i >= 0) {
+                z = fast_zone[i];
                 int64_t list = pcp_head(self, z, cpu, order_to_pindex(mt, 0));
-                if (!first || self->nxt[list] != list) {
-                    pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, nofrag);
-                    if (pfn == -2)
-                        return NULL;
+                if (first && !zonelists && self->nxt[list] == list)
+                    z = -1;      /* an area's first page off an empty list: Python refills */
+            } else if (zonelists) {
+                PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
+                if (woken == NULL)
+                    return NULL;
+                int yes = PyObject_IsTrue(woken);
+                Py_DECREF(woken);
+                if (yes < 0)
+                    return NULL;
+                i = yes ? first_zone_above(self, slow_zone, slow_mark, nslow) : -1;
+                if (i >= 0) {    /* the slow path's pass at min (ALLOC_WMARK_MIN) */
+                    z = slow_zone[i];
+                    frag = 0;
                 }
-                break;           /* a zone that passes gives the page, or Python does */
+            }
+            if (z >= 0) {
+                pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, frag);
+                if (pfn == -2)
+                    return NULL;
             }
         }
         PyObject *number;
@@ -2752,7 +2801,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 17) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 18) < 0) {
         Py_DECREF(module);
         return NULL;
     }

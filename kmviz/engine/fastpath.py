@@ -18,7 +18,7 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 17  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 18  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE

@@ -384,8 +384,8 @@ class Kernel(
         self.cma_configured = bool(wanted_cma)  # CONFIG_CMA with a cma= area asked for
         self.pinned_pfns: set[int] = set()  # pages pin_user_pages() holds (FOLL_PIN)
         self.page_cache = PageCache()  # clean file pages reclaim may drop, oldest first
-        # by GFP mask: (plan, its fast zonelist as (zone position, mark) pairs) for the C loop
-        # of page faults (_user_pages())
+        # by GFP mask: (plan, its fast and slow zonelists as (zone position, mark) pairs) for
+        # the C loop of page faults (_pages_in_a_row())
         self._fault_zonelists: dict[int, tuple] = {}
         self.tasks = [  # user processes; init is never an OOM victim
             Task("systemd", 1, unkillable=True),
@@ -1694,10 +1694,14 @@ class Kernel(
         runs out the files read last get fewer pages, or none.
         """
         self._check_alive()
-        files = [  # (pages, read again?)
-            (-(-_require_size(size) // PAGE_SIZE), _require_int("reads", reads, 1, 1 << 30) > 1)
+        files = [  # (pages, read again?); plain ints pass without the parsing and messages
+            (-(-size // PAGE_SIZE), reads > 1)
+            if size.__class__ is int and 0 <= size <= MAX_MEM and reads.__class__ is int
+            and reads > 0
+            else (-(-_require_size(size) // PAGE_SIZE),
+                  _require_int("reads", reads, 1, 1 << 30) > 1)
             for size, reads in files
-        ]
+        ]  # fmt: skip
         pfns = self._user_pages(sum(pages for pages, _ in files) * PAGE_SIZE, "file", self.comm)
         add = self.page_cache.add
         if len(files) == 1:
@@ -1733,7 +1737,8 @@ class Kernel(
         page; ANON_PAGE or FILE_PAGE: the LRU holds it).  kswapd, if an allocation woke it,
         runs after the last page (the caller's business).  With the C fast path the loop runs
         in FastPath.alloc_pages_bulk(), which walks the plan's zonelist for each page as
-        get_page_from_freelist() does and leaves every other case to Kernel._alloc(); in
+        get_page_from_freelist() does (at the low marks, or at the min marks once kswapd is
+        woken: the slow path's pass) and leaves every other case to Kernel._alloc(); in
         atomic context might_sleep() reports once, for the first page.
         """
         pfns = []
@@ -1744,18 +1749,20 @@ class Kernel(
             plan = self._plans.get(gfp)
             bulk = cached[1] if cached and cached[0] is plan else self._bulk_calls(gfp)
         if bulk is not None:  # the loop below in C, each page already marked with ``code``
-            zonelist = self._fault_zonelists.get(gfp)
-            if zonelist is None or zonelist[0] is not plan:
+            zonelists = self._fault_zonelists.get(gfp)
+            if zonelists is None or zonelists[0] is not plan:
                 positions = {zone: position for position, zone in enumerate(self.zones)}
-                zonelist = self._fault_zonelists[gfp] = (
+                zonelists = self._fault_zonelists[gfp] = (
                     plan,
                     tuple((positions[zone], mark) for zone, mark in plan.fast),
+                    tuple((positions[zone], mark) for zone, mark in plan.slow),
                 )
             first = functools.partial(self._alloc, gfp, 0, caller)
             later = functools.partial(first, might_sleep=False)
             fast.alloc_pages_bulk(
-                bulk[0], count, pfns, self.refcount_underflow, first, later, zonelist[1], code
-            )
+                bulk[0], count, pfns, self.refcount_underflow, first, later, zonelists[1],
+                zonelists[2], self._kswapd_woken, code,
+            )  # fmt: skip
             return pfns
         for number in range(count):  # in atomic context one report for the whole batch
             pfn = self._alloc(gfp, 0, caller, might_sleep=not number)
@@ -1767,6 +1774,10 @@ class Kernel(
             for pfn in pfns:
                 state[pfn] = code
         return pfns
+
+    def _kswapd_woken(self) -> bool:
+        """Whether an allocation woke kswapd and it has not run yet (it runs after the call)."""
+        return self._kswapd_pending is not None
 
     def _exit_task(self, task: Task) -> None:
         """do_exit(): free the task's pages and forget it."""

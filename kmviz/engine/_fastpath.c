@@ -5,12 +5,13 @@
  * only: a GFP mask seen before whose first zone has a block above the low watermark
  * (Kernel._alloc_fast()), and a free of a plain block by its head.
  * Orders 0..3 and 9 go through the current CPU's per-CPU lists as in 6.1: a pop off the list
- * head (rmqueue_bulk() refills an empty list, asking Python's rmqueue_fallback() when the
- * migratetype's own lists run dry), a push on the head, free_pcppages_bulk() above high.
- * Everything else -- first use of a mask, fallback steals, other zones, the slow path, every
- * bad argument, atomic context (might_sleep() is due) and any call whose observers must hear of
- * it at once (kernel.notify_each_call) -- goes to the Python
- * methods given at construction, which are the reference implementation
+ * head (rmqueue_bulk() refills an empty list), a push on the head, free_pcppages_bulk() above
+ * high; other orders come off the buddy lists.  Either way, when the migratetype's own lists run
+ * dry, __rmqueue() asks Python's rmqueue_fallback() to steal a block from another and retries.
+ * Everything else -- first use of a mask, other zones, the slow path, every bad argument, atomic
+ * context (might_sleep() is due) and any call whose observers must hear of it at once
+ * (kernel.notify_each_call) -- goes to the Python methods given at construction, which are the
+ * reference implementation
  * (kmviz/engine/buddy.py rmqueue_smallest() and free_one_page(), kmviz/engine/kernel.py).
  * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
  *
@@ -91,6 +92,7 @@ typedef struct {
     int64_t *free_count[MAX_ZONES];
     uint64_t direct_map_end;
     PyObject *records;         /* history.records, an array('q') */
+    int append_in_place;       /* records is laid out as ArrayLayout says */
     PyObject *scratch;         /* array('q', [0]): a record waiting to be added to records */
     Py_buffer scratch_view;
     PyObject *plans;           /* {gfp: (zone position, mark, migratetype, record bits, head)} */
@@ -120,10 +122,54 @@ get_view(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what)
     return 0;
 }
 
-/* records.append(value), without making an int of it: records += array('q', [value]). */
+/* An array.array as CPython lays it out (Modules/arraymodule.c, struct arrayobject, the same
+ * from 3.3 to 3.13).  FastPath_new() checks it against the records array it is given -- the
+ * buffer it exports is ob_item, of Py_SIZE items, and holding it counts as one export -- and
+ * appends through records += scratch if the check fails. */
+typedef struct {
+    PyObject_VAR_HEAD
+    char *ob_item;
+    Py_ssize_t allocated;
+    const void *ob_descr;
+    PyObject *weakreflist;
+    Py_ssize_t ob_exports;
+} ArrayLayout;
+
+/* Whether ``records`` (an array of 8-byte items whose buffer ``view`` is held) is laid out as
+ * ArrayLayout says. */
+static int
+array_layout_is_known(PyObject *records, Py_buffer *view)
+{
+    ArrayLayout *array = (ArrayLayout *)records;
+    return strcmp(Py_TYPE(records)->tp_name, "array.array") == 0
+           && view->buf == (void *)array->ob_item && view->len == Py_SIZE(records) * 8
+           && array->allocated >= Py_SIZE(records) && array->ob_exports == 1;
+}
+
+/* records.append(value), without making an int of it: in place while the array has room
+ * (as array_resize() does when allocated suffices), else records += array('q', [value]).
+ * A full array grows by a quarter (at least 4096 items) in one records += room, the room then
+ * handed back (Py_SIZE as before): array_resize() alone grows by a sixteenth, and on a heap
+ * where realloc() moves the array, copying it each time cost more than the appends. */
 static int
 append_record(FastPath *self, long long value)
 {
+    ArrayLayout *records = (ArrayLayout *)self->records;
+    Py_ssize_t size = Py_SIZE(records);
+    if (self->append_in_place && records->ob_exports == 0) {
+        if (size == records->allocated) {
+            PyObject *room = PySequence_Repeat(self->scratch, size / 4 < 4096 ? 4096 : size / 4);
+            PyObject *grown = room == NULL ? NULL : PySequence_InPlaceConcat(self->records, room);
+            Py_XDECREF(room);
+            if (grown == NULL)
+                return -1;
+            Py_DECREF(grown);
+            Py_SET_SIZE(records, size);
+        }
+        ((long long *)records->ob_item)[size] = value;
+        Py_SET_SIZE(records, size + 1);
+        return 0;
+    }
     *(long long *)self->scratch_view.buf = value;
     PyObject *result = PySequence_InPlaceConcat(self->records, self->scratch);
     if (result == NULL)
@@ -279,6 +325,29 @@ pcp_head(FastPath *self, int zone, int cpu, int pindex)
     return self->pcp_base[zone] + (int64_t)cpu * NR_PCP_LISTS + pindex;
 }
 
+/* __rmqueue() without ALLOC_CMA, as BuddyAllocator.rmqueue() with cma None: the smallest block
+ * of ``mt``'s lists, else a steal from another migratetype (Python rmqueue_fallback()) and a
+ * retry; the pfn, -1 if none, -2 on a Python error. */
+static int64_t
+rmqueue(FastPath *self, int zone, int order, int mt, long long record, int head, int nofrag)
+{
+    int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, head);
+    while (pfn == -1) {
+        PyObject *stolen = PyObject_CallFunction(
+            self->rmqueue_fallback, "Oiii", PyTuple_GET_ITEM(self->zones, zone), order, mt, nofrag);
+        if (stolen == NULL)
+            return -2;
+        int again = PyObject_IsTrue(stolen);
+        Py_DECREF(stolen);
+        if (again < 0)
+            return -2;
+        if (!again)
+            return -1;
+        pfn = rmqueue_smallest(self, zone, order, mt, record, head);
+    }
+    return pfn;
+}
+
 /* rmqueue_bulk(), as BuddyAllocator.rmqueue_bulk(): blocks taken, -1 on a Python error. */
 static int
 rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag)
@@ -290,21 +359,7 @@ rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, in
     int code = PCP + (order << 3) + mt;
     int taken = 0;
     while (taken < count) {
-        int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, code);
-        while (pfn == -1) {    /* __rmqueue(): steal from another migratetype and retry */
-            PyObject *stolen = PyObject_CallFunction(
-                self->rmqueue_fallback, "Oiii", PyTuple_GET_ITEM(self->zones, zone), order, mt,
-                nofrag);
-            if (stolen == NULL)
-                return -1;
-            int again = PyObject_IsTrue(stolen);
-            Py_DECREF(stolen);
-            if (again < 0)
-                return -1;
-            if (!again)
-                break;
-            pfn = rmqueue_smallest(self, zone, order, mt, record, code);
-        }
+        int64_t pfn = rmqueue(self, zone, order, mt, record, code, nofrag);
         if (pfn == -2)
             return -1;
         if (pfn < 0)
@@ -438,10 +493,15 @@ free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int m
     return free_pcppages_bulk(self, zone, cpu, to_free, pindex);
 }
 
+static PyObject *orders[MAX_ORDER];     /* the ints 0..10: CPython makes one object of each */
+
 /* An order that is a plain int in 0..10, else -1 (the Python side will judge it). */
 static int
 small_order(PyObject *order)
 {
+    for (int i = 0; i < MAX_ORDER; i++)     /* the ints every caller passes: no conversion */
+        if (order == orders[i])
+            return i;
     if (!PyLong_CheckExact(order))
         return -1;
     long value = PyLong_AsLong(order);
@@ -501,8 +561,8 @@ alloc_fast(FastPath *self, PyObject *plans, PyObject *const *args, int *zone_out
             return GO_ON_SLOW;
         return pfn == -2 ? FAILED : pfn;
     }
-    pfn = rmqueue_smallest(self, zone, order, mt, record, head + order);
-    return pfn == -2 ? FAILED : pfn == -1 ? GO_SLOW : pfn;
+    pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag);
+    return pfn == -2 ? FAILED : pfn == -1 ? GO_ON_SLOW : pfn;
 }
 
 PyDoc_STRVAR(get_free_pages_doc,
@@ -906,7 +966,9 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_buffer records_view;
     if (get_view(records, &records_view, 8, "records") < 0)
         return NULL;
+    int append_in_place = array_layout_is_known(records, &records_view);
     PyBuffer_Release(&records_view);  /* held, it would keep records from growing */
+    append_in_place = append_in_place && ((ArrayLayout *)records)->ob_exports == 0;
     PyObject *typecode = PyObject_GetAttrString(records, "typecode");
     if (typecode == NULL)
         return NULL;
@@ -992,6 +1054,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->slow_after_fast = Py_NewRef(after_fast);
     self->direct_map_end = end;
     self->records = Py_NewRef(records);
+    self->append_in_place = append_in_place;
     self->plans = Py_NewRef(plans);
     self->slow_get_free_pages = Py_NewRef(slow_get);
     self->slow_free_pages = Py_NewRef(slow_free);
@@ -2794,6 +2857,9 @@ PyInit__fastpath(void)
         for (int f = 0; f < scan_events[e].nfields; f++)
             scan_events[e].fields[f].length = (int)strlen(scan_events[e].fields[f].key);
     }
+    for (int i = 0; i < MAX_ORDER; i++)
+        if (orders[i] == NULL && (orders[i] = PyLong_FromLong(i)) == NULL)
+            return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)
         return NULL;

@@ -1117,8 +1117,9 @@ class Kernel(
 
         The first zone of the plan's zonelist keeps free pages to spare above its mark after
         the allocation and has a block of ``order`` or larger: the block comes off this CPU's
-        per-CPU list (rmqueue_pcplist(), orders 0..3 and 9) or the buddy lists of the plan's
-        own migratetype (rmqueue_smallest()).  No fallback steal, no other zone, no slow path.
+        per-CPU list (rmqueue_pcplist(), orders 0..3 and 9) or from the buddy lists by
+        __rmqueue() (rmqueue(): the plan's own migratetype, else a fallback steal and a retry),
+        as the whole path's first zone would give it.  No other zone, no slow path.
         """
         zone = plan.first_zone
         if zone.free_pages - (1 << order) < plan.first_mark or not (
@@ -1130,8 +1131,8 @@ class Kernel(
                 zone, self.context.cpu_cell[0], order, plan.migratetype, plan.record,
                 plan.head + order, plan.nofragment,
             )  # fmt: skip
-        return self.buddy.rmqueue_smallest(
-            zone, order, plan.migratetype, plan.record, plan.head + order
+        return self.buddy.rmqueue(
+            zone, order, plan.migratetype, plan.record, plan.head + order, plan.nofragment
         )
 
     def _remember_fast_plan(self, gfp: int, mask: int, plans: dict, for_c: dict) -> None:

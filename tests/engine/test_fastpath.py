@@ -20,7 +20,7 @@ from kmviz import (
 )
 from kmviz.engine import fastpath
 from kmviz.engine.constants import MIGRATE_ISOLATE
-from kmviz.engine.events import PagesAllocatedZoneLocked, PcpPagesDrained
+from kmviz.engine.events import FallbackStolen, PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
 from kmviz.engine.page import Page
 
@@ -200,6 +200,35 @@ def test_a_page_from_the_c_path_is_the_page_python_makes(monkeypatch):
     assert (page, hash(page), repr(page)) == (expected, hash(expected), repr(expected))
     with pytest.raises(FrozenInstanceError):
         page.pfn = 0
+
+
+def test_a_buddy_order_block_stolen_from_another_migratetype_comes_through_the_fast_path(
+    monkeypatch,
+):
+    # order 5 skips the per-CPU lists: when the Unmovable lists run dry, __rmqueue() steals a
+    # block from another migratetype and retries, in C as in Python, without the whole path
+    python_calls = []  # Kernel.get_free_pages() (the C path hands it what it does not serve)
+    whole_path_calls = []  # Kernel._alloc(): __alloc_pages()
+    for name, calls in (("get_free_pages", python_calls), ("_alloc", whole_path_calls)):
+        method = getattr(Kernel, name)
+        monkeypatch.setattr(Kernel, name, lambda k, *a, m=method, c=calls: c.append(a) or m(k, *a))
+    machines = []
+    for enabled in (True, False):
+        monkeypatch.setattr(fastpath, "ENABLED", enabled)
+        k = Kernel(mem="64MiB", memory_map="flat")
+        k.get_free_pages(GFP_KERNEL, 5)  # the mask's first call makes its plan
+        del python_calls[:], whole_path_calls[:]
+        for _ in range(120):  # 15 MiB: DMA32 stays above its low watermark
+            k.get_free_pages(GFP_KERNEL, 5)
+        assert not whole_path_calls
+        machines.append(k)
+        if enabled:
+            assert not python_calls
+    fast, slow = machines
+    steals = [e for e in fast.history if isinstance(e, FallbackStolen) and e.alloc_order == 5]
+    assert len(steals) >= 3
+    assert machine_state(fast) == machine_state(slow)
+    check(fast)
 
 
 def test_a_fork_allocates_pages_through_the_c_path_on_its_own_arrays():

@@ -7,7 +7,9 @@
  * Orders 0..3 and 9 go through the current CPU's per-CPU lists as in 6.1: a pop off the list
  * head (rmqueue_bulk() refills an empty list), a push on the head, free_pcppages_bulk() above
  * high; other orders come off the buddy lists.  Either way, when the migratetype's own lists run
- * dry, __rmqueue() asks Python's rmqueue_fallback() to steal a block from another and retries.
+ * dry, __rmqueue() asks Python's rmqueue_fallback() to steal a block from another and retries;
+ * on a machine with a CMA area a movable request (ALLOC_CMA) takes MIGRATE_CMA blocks as
+ * __rmqueue() balances them, and NR_FREE_CMA_PAGES follows the CMA lists.
  * Everything else -- first use of a mask, other zones, the slow path, every bad argument, atomic
  * context (might_sleep() is due) and any call whose observers must hear of it at once
  * (kernel.notify_each_call) -- goes to the Python methods given at construction, which are the
@@ -30,6 +32,7 @@
 #define PAGEBLOCK_ORDER 9
 #define MIGRATE_MOVABLE 1
 #define MIGRATE_PCPTYPES 3
+#define MIGRATE_CMA 4
 #define MIGRATE_ISOLATE 5
 #define NR_LOWORDER_PCP_LISTS 12
 #define NR_PCP_LISTS 14
@@ -61,7 +64,7 @@
  * new tuple and is unpacked again. */
 typedef struct {
     PyObject *tuple;
-    int zone, mt, head, nofrag;
+    int zone, mt, head, nofrag, cma;   /* cma: ALLOC_CMA, a movable request may take CMA blocks */
     long long mark, record;
 } PlanCache;
 
@@ -89,13 +92,13 @@ typedef struct {
     int8_t *atomic;            /* nonzero while sleeping is not allowed: might_sleep() is due */
     int8_t *notify;            /* nonzero while observers hear of every call (notify_each_call) */
     int64_t *nr_free[MAX_ZONES];
-    int64_t *free_count[MAX_ZONES];
+    int64_t *free_count[MAX_ZONES];    /* [NR_FREE_PAGES, NR_FREE_CMA_PAGES] */
     uint64_t direct_map_end;
     PyObject *records;         /* history.records, an array('q') */
     int append_in_place;       /* records is laid out as ArrayLayout says */
     PyObject *scratch;         /* array('q', [0]): a record waiting to be added to records */
     Py_buffer scratch_view;
-    PyObject *plans;           /* {gfp: (zone position, mark, migratetype, record bits, head)} */
+    PyObject *plans;           /* {gfp: Kernel._plan_for_c() of its plan} */
     PlanCache plan_cache[PLAN_CACHE];
     int plan_next;             /* the cache slot the next new plan takes */
     PyObject *slow_get_free_pages;
@@ -185,8 +188,8 @@ unpacked_plan(FastPath *self, PyObject *plan)
     for (int i = 0; i < PLAN_CACHE; i++)
         if (self->plan_cache[i].tuple == plan)
             return &self->plan_cache[i];
-    if (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 6) {
-        PyErr_SetString(PyExc_TypeError, "a plan is a tuple of 6 items");
+    if (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 7) {
+        PyErr_SetString(PyExc_TypeError, "a plan is a tuple of 7 items");
         return NULL;
     }
     PlanCache unpacked = {
@@ -196,6 +199,7 @@ unpacked_plan(FastPath *self, PyObject *plan)
         .record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3)),
         .head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4)),
         .nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5)),
+        .cma = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 6)),
     };
     if (PyErr_Occurred())
         return NULL;
@@ -248,6 +252,8 @@ rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, 
     }
     self->state[pfn] = (int8_t)head;
     self->free_count[zone][0] -= (int64_t)1 << order;
+    if (mt == MIGRATE_CMA)           /* NR_FREE_CMA_PAGES follows the CMA lists */
+        self->free_count[zone][1] -= (int64_t)1 << order;
     long long value = ((long long)pfn << PFN_SHIFT) | record | ((long long)current << 6)
                       | ((long long)order << 2);
     if (append_record(self, value) < 0)
@@ -265,6 +271,8 @@ free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt, long lon
     int64_t first_pfn = pfn;
     int first_order = order;
     self->free_count[zone][0] += (int64_t)1 << order;
+    if (mt == MIGRATE_CMA)
+        self->free_count[zone][1] += (int64_t)1 << order;
     state[pfn] = TAIL;
     while (order < MAX_ORDER - 1) {
         int64_t buddy = pfn ^ ((int64_t)1 << order);     /* 8 ^ (1 << 1) == 10 */
@@ -325,13 +333,23 @@ pcp_head(FastPath *self, int zone, int cpu, int pindex)
     return self->pcp_base[zone] + (int64_t)cpu * NR_PCP_LISTS + pindex;
 }
 
-/* __rmqueue() without ALLOC_CMA, as BuddyAllocator.rmqueue() with cma None: the smallest block
- * of ``mt``'s lists, else a steal from another migratetype (Python rmqueue_fallback()) and a
- * retry; the pfn, -1 if none, -2 on a Python error. */
+/* __rmqueue(), as BuddyAllocator.rmqueue(): the smallest block of ``mt``'s lists, else a steal
+ * from another migratetype (Python rmqueue_fallback()) and a retry.  With ALLOC_CMA (``cma``:
+ * the record bits and head a block of the MIGRATE_CMA lists takes; NULL without) those lists go
+ * first while NR_FREE_CMA_PAGES is over half of NR_FREE_PAGES -- which rmqueue_bulk() lowers
+ * only after its loop: ``unaccounted`` pages it has taken are added back -- and last before a
+ * steal.  The pfn, -1 if none, -2 on a Python error. */
 static int64_t
-rmqueue(FastPath *self, int zone, int order, int mt, long long record, int head, int nofrag)
+rmqueue(FastPath *self, int zone, int order, int mt, long long record, int head, int nofrag,
+        const long long *cma, int64_t unaccounted)
 {
-    int64_t pfn = rmqueue_smallest(self, zone, order, mt, record, head);
+    int64_t *free_count = self->free_count[zone], pfn = -1;
+    if (cma != NULL && free_count[1] > (free_count[0] + unaccounted) / 2)
+        pfn = rmqueue_smallest(self, zone, order, MIGRATE_CMA, cma[0], (int)cma[1]);
+    if (pfn == -1)
+        pfn = rmqueue_smallest(self, zone, order, mt, record, head);
+    if (pfn == -1 && cma != NULL)    /* __rmqueue_cma_fallback() */
+        pfn = rmqueue_smallest(self, zone, order, MIGRATE_CMA, cma[0], (int)cma[1]);
     while (pfn == -1) {
         PyObject *stolen = PyObject_CallFunction(
             self->rmqueue_fallback, "Oiii", PyTuple_GET_ITEM(self->zones, zone), order, mt, nofrag);
@@ -350,16 +368,22 @@ rmqueue(FastPath *self, int zone, int order, int mt, long long record, int head,
 
 /* rmqueue_bulk(), as BuddyAllocator.rmqueue_bulk(): blocks taken, -1 on a Python error. */
 static int
-rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag)
+rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag,
+             int cma)
 {
     int32_t *nxt = self->nxt, *prv = self->prv;
     int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
-    long long record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT)
-                       | ((long long)mt << 10);
+    long long record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT);
+    /* a CMA block goes on mt's list but keeps MIGRATE_CMA in its code (a drain frees it to
+     * the CMA lists) */
+    long long from_cma[2] = {record | ((long long)MIGRATE_CMA << 10),
+                             PCP + (order << 3) + MIGRATE_CMA};
+    record |= (long long)mt << 10;
     int code = PCP + (order << 3) + mt;
     int taken = 0;
     while (taken < count) {
-        int64_t pfn = rmqueue(self, zone, order, mt, record, code, nofrag);
+        int64_t pfn = rmqueue(self, zone, order, mt, record, code, nofrag, cma ? from_cma : NULL,
+                              (int64_t)taken << order);
         if (pfn == -2)
             return -1;
         if (pfn < 0)
@@ -378,7 +402,7 @@ rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, in
 /* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error. */
 static int64_t
 rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
-                int head, int nofrag)
+                int head, int nofrag, int cma)
 {
     int32_t *nxt = self->nxt, *prv = self->prv;
     self->pcp_factor[zone][cpu] >>= 1;
@@ -391,7 +415,7 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
             if (batch < 2)
                 batch = 2;
         }
-        if (rmqueue_bulk(self, zone, cpu, order, (int)batch, mt, nofrag) < 0)
+        if (rmqueue_bulk(self, zone, cpu, order, (int)batch, mt, nofrag, cma) < 0)
             return -2;
         pfn = nxt[list];
         if (pfn == list)
@@ -539,11 +563,12 @@ alloc_fast(FastPath *self, PyObject *plans, PyObject *const *args, int *zone_out
     if (unpacked == NULL)
         return FAILED;
     int zone = unpacked->zone, mt = unpacked->mt, head = unpacked->head;
-    int nofrag = unpacked->nofrag;
+    int nofrag = unpacked->nofrag, cma = unpacked->cma;
     long long mark = unpacked->mark, record = unpacked->record;
-    /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark,
-     * and for order > 0 a block of at least that order is free */
-    if (self->free_count[zone][0] - ((int64_t)1 << order) < mark)
+    /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark (free
+     * CMA pages count only with ALLOC_CMA), and for order > 0 a block of that order is free */
+    int64_t *free_count = self->free_count[zone];
+    if (free_count[0] - (cma ? 0 : free_count[1]) - ((int64_t)1 << order) < mark)
         return GO_SLOW;
     if (order) {
         int o = order;
@@ -556,12 +581,13 @@ alloc_fast(FastPath *self, PyObject *plans, PyObject *const *args, int *zone_out
     *zone_out = zone;
     if (pcp_allowed_order(order)) {
         pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
-                              nofrag);
+                              nofrag, cma);
         if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
             return GO_ON_SLOW;
         return pfn == -2 ? FAILED : pfn;
     }
-    pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag);
+    long long from_cma[2] = {record, head + order};    /* the same bits from the CMA lists */
+    pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag, cma ? from_cma : NULL, 0);
     return pfn == -2 ? FAILED : pfn == -1 ? GO_ON_SLOW : pfn;
 }
 
@@ -740,18 +766,23 @@ unpack_zonelist(FastPath *self, PyObject *zonelist, int *zones, long long *marks
 }
 
 /* The first zone of a walk whose free pages exceed its mark: its index in the walk, or -1
- * (get_page_from_freelist()'s watermark test for order 0, without CMA). */
+ * (get_page_from_freelist()'s watermark test for order 0: free CMA pages count only with
+ * ALLOC_CMA, ``cma``). */
 static int
-first_zone_above(FastPath *self, const int *zones, const long long *marks, int n)
+first_zone_above(FastPath *self, const int *zones, const long long *marks, int n, int cma)
 {
-    for (int i = 0; i < n; i++)
-        if (self->free_count[zones[i]][0] - 1 >= marks[i])
+    for (int i = 0; i < n; i++) {
+        int64_t *free_count = self->free_count[zones[i]];
+        /* free CMA pages count only with ALLOC_CMA */
+        if (free_count[0] - (cma ? 0 : free_count[1]) - 1 >= marks[i])
             return i;
+    }
     return -1;
 }
 
 /* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
- * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark, nothing is
+ * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark (free CMA
+ * pages counting only with the plan's ALLOC_CMA), nothing is
  * atomic and no page has an underflowed refcount (``underflow`` is empty), a page comes off
  * this CPU's pcp list; any other page comes from ``alloc_first()`` (the area's first page) or
  * ``alloc_next()``: Kernel._alloc(), which returns a pfn or -1 (stop).  The first page comes
@@ -775,7 +806,7 @@ static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if ((nargs != 6 && nargs != 10) || !PyTuple_CheckExact(args[0])
-        || PyTuple_GET_SIZE(args[0]) != 6 || !PyList_CheckExact(args[2])
+        || PyTuple_GET_SIZE(args[0]) != 7 || !PyList_CheckExact(args[2])
         || !PyAnySet_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
                         "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
@@ -790,6 +821,7 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
     int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
     int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
+    int cma = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 6));
     if (PyErr_Occurred())
         return NULL;
     if (zone < 0 || zone >= self->nzones || mt < 0 || mt >= MIGRATE_PCPTYPES) {
@@ -823,7 +855,7 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
         if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0) {
-            int i = first_zone_above(self, fast_zone, fast_mark, nfast);
+            int i = first_zone_above(self, fast_zone, fast_mark, nfast, cma);
             int z = -1, frag = nofrag;
             if (i >= 0) {
                 z = fast_zone[i];
@@ -838,14 +870,14 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
                 Py_DECREF(woken);
                 if (yes < 0)
                     return NULL;
-                i = yes ? first_zone_above(self, slow_zone, slow_mark, nslow) : -1;
+                i = yes ? first_zone_above(self, slow_zone, slow_mark, nslow, cma) : -1;
                 if (i >= 0) {    /* the slow path's pass at min (ALLOC_WMARK_MIN) */
                     z = slow_zone[i];
                     frag = 0;
                 }
             }
             if (z >= 0) {
-                pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, frag);
+                pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, frag, cma);
                 if (pfn == -2)
                     return NULL;
             }
@@ -1007,6 +1039,12 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if (get_view(PyTuple_GET_ITEM(free_count, z), &self->free_count_view[z], 8,
                      "free_count") < 0) {
             PyBuffer_Release(&self->nr_free_view[z]);
+            goto fail_zones;
+        }
+        if (self->free_count_view[z].len < 16) {   /* NR_FREE_PAGES, NR_FREE_CMA_PAGES */
+            PyErr_SetString(PyExc_ValueError, "free_count: two counters per zone");
+            PyBuffer_Release(&self->nr_free_view[z]);
+            PyBuffer_Release(&self->free_count_view[z]);
             goto fail_zones;
         }
         if (get_view(PyTuple_GET_ITEM(pcp_count, z), &self->pcp_count_view[z], 8,
@@ -2867,7 +2905,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 18) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 19) < 0) {
         Py_DECREF(module);
         return NULL;
     }

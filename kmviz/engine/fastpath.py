@@ -18,7 +18,7 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 18  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 19  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -110,14 +110,13 @@ def attach(kernel: Kernel) -> bool:
         page_type=Page,
         zone_names=tuple(zone.name for zone in kernel.zones),
     )
-    if not kernel.cma_count:  # the C page path keeps no NR_FREE_CMA_PAGES: Python serves pages
-        kernel.get_free_pages = fast.get_free_pages
-        kernel.free_pages = fast.free_pages
-        setattr(kernel, "__get_free_pages", fast.get_free_pages)
-        kernel.alloc_pages = fast.alloc_pages
-        kernel.free_pages_block = fast.free_pages_block
-        setattr(kernel, "__free_pages", fast.free_pages_block)
-        kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._alloc_pages_bulk())
+    kernel.get_free_pages = fast.get_free_pages
+    kernel.free_pages = fast.free_pages
+    setattr(kernel, "__get_free_pages", fast.get_free_pages)
+    kernel.alloc_pages = fast.alloc_pages
+    kernel.free_pages_block = fast.free_pages_block
+    setattr(kernel, "__free_pages", fast.free_pages_block)
+    kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._alloc_pages_bulk())
     if kernel._fast_slabs is not kernel.slab_by_pfn:  # a debugged cache: SLUB's checks run
         return True
     slab = SlabFastPath(

@@ -411,8 +411,8 @@ class Kernel(
         self._page_plans: dict[int, AllocPlan] = {}
         self._alloc_page_plans: dict[int, AllocPlan] = {}
         # the same plans as plain tuples for the C fast path (fastpath.py)
-        self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool]] = {}
-        self.alloc_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool]] = {}
+        self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
+        self.alloc_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
@@ -1118,42 +1118,41 @@ class Kernel(
         The first zone of the plan's zonelist keeps free pages to spare above its mark after
         the allocation and has a block of ``order`` or larger: the block comes off this CPU's
         per-CPU list (rmqueue_pcplist(), orders 0..3 and 9) or from the buddy lists by
-        __rmqueue() (rmqueue(): the plan's own migratetype, else a fallback steal and a retry),
-        as the whole path's first zone would give it.  No other zone, no slow path.
+        __rmqueue() (rmqueue(): the plan's own migratetype, else a fallback steal and a retry;
+        MIGRATE_CMA blocks too for a movable request, ALLOC_CMA), as the whole path's first zone
+        would give it.  No other zone, no slow path.
         """
-        zone = plan.first_zone
-        if zone.free_pages - (1 << order) < plan.first_mark or not (
+        zone, cma = plan.first_zone, plan.alloc_cma
+        free = zone.free_pages if cma else zone.free_pages - zone.free_cma
+        if free - (1 << order) < plan.first_mark or not (
             order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
         ):
             return -1
+        record, head = plan.record, plan.head + order
         if pcp_allowed_order(order):
             return self.buddy.rmqueue_pcplist(
-                zone, self.context.cpu_cell[0], order, plan.migratetype, plan.record,
-                plan.head + order, plan.nofragment,
+                zone, self.context.cpu_cell[0], order, plan.migratetype, record, head,
+                plan.nofragment, cma,
             )  # fmt: skip
         return self.buddy.rmqueue(
-            zone, order, plan.migratetype, plan.record, plan.head + order, plan.nofragment
-        )
+            zone, order, plan.migratetype, record, head, plan.nofragment,
+            (record, head) if cma else None,
+        )  # fmt: skip
 
     def _remember_fast_plan(self, gfp: int, mask: int, plans: dict, for_c: dict) -> None:
         """Let the fast paths serve ``gfp`` with the plan of ``mask`` from now on, if they may.
 
-        They may once the machine runs, while no free page sits at refcount -1 and without a
-        CMA area: they run no check_new_pages() and keep no NR_FREE_CMA_PAGES.  ``mask``: what
+        They may once the machine runs and while no free page sits at refcount -1: they run no
+        check_new_pages().  ``mask``: what
         __alloc_pages() was given for ``gfp``; ``plans`` and ``for_c``: the Python and C fast
         path's tables of one call (__get_free_pages() or alloc_pages()).
         """
-        if (
-            gfp in plans
-            or self.boot_stage != "running"
-            or self.refcount_underflow
-            or self.cma_count
-        ):
+        if gfp in plans or self.boot_stage != "running" or self.refcount_underflow:
             return
         plan = plans[gfp] = self._plans[mask]
         for_c[gfp] = self._plan_for_c(plan)
 
-    def _plan_for_c(self, plan) -> tuple[int, int, int, int, int, bool]:
+    def _plan_for_c(self, plan) -> tuple[int, int, int, int, int, bool, bool]:
         """The fields of ``plan`` the C FastPath reads, in the order it unpacks them."""
         return (
             self.zones.index(plan.first_zone),
@@ -1162,6 +1161,7 @@ class Kernel(
             plan.record,
             plan.head,
             plan.nofragment,
+            plan.alloc_cma,
         )
 
     def _drop_fast_plans(self) -> None:

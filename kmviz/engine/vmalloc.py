@@ -325,7 +325,9 @@ class VmallocAPI:
             pfn = -1
             if (
                 zone is not None
-                and zone.free_pages - 1 >= plan.first_mark
+                # free CMA pages count only for ALLOC_CMA (__zone_watermark_unusable_free())
+                and zone.free_pages - (0 if plan.alloc_cma else zone.free_cma) - 1
+                >= plan.first_mark
                 and not self.atomic
                 and not self.refcount_underflow  # check_new_pages() runs in _alloc()
             ):
@@ -347,7 +349,7 @@ class VmallocAPI:
 
         That is before __alloc_pages() first made ``gfp``'s plan, outside the running kernel
         (boot masks the flags), after a panic, and for a plan the C fast path does not know:
-        no zone, no pcp list for its migratetype, CMA, or compound pages.
+        no zone, no pcp list for its migratetype, or compound pages.
         """
         plan = self._plans.get(gfp)
         if (
@@ -355,7 +357,6 @@ class VmallocAPI:
             or plan.head != ALLOCATED  # __GFP_COMP: the C loop holds only plain pages
             or plan.first_zone is None
             or plan.migratetype >= MIGRATE_PCPTYPES
-            or plan.alloc_cma
             or self.boot_stage != "running"
             or self.panic_message is not None
         ):

@@ -58,7 +58,6 @@ class Zone:
         "compact_defer_shift",
         "compact_order_failed",
         "end_pfn",
-        "free_cma",
         "free_count",
         "idx",
         "list_base",
@@ -83,7 +82,9 @@ class Zone:
         self.end_pfn = end_pfn  # one past the last pfn it spans
         self.present_pages = present_pages  # RAM pages in the span (holes excluded)
         self.managed_pages = 0  # pages handed to the buddy allocator
-        self.free_count = array("q", [0])  # NR_FREE_PAGES, in an array the C fast path shares
+        # NR_FREE_PAGES and NR_FREE_CMA_PAGES (free pages on the MIGRATE_CMA lists), in an
+        # array the C fast path shares
+        self.free_count = array("q", [0, 0])
         self.nr_free = array("q", [0] * MAX_ORDER)  # free_area[order].nr_free: blocks
         self.watermark = [0, 0, 0, 0]  # _watermark[WMARK_MIN/LOW/HIGH/PROMO]
         self.lowmem_reserve = [0] * MAX_NR_ZONES  # pages kept back from higher-zone requests
@@ -94,7 +95,6 @@ class Zone:
         self.compact_defer_shift = 0
         self.compact_order_failed = 0
         self.cma_pages = 0  # pages of the CMA area in this zone (zone->cma_pages)
-        self.free_cma = 0  # NR_FREE_CMA_PAGES: free pages on the MIGRATE_CMA lists
         self.nr_isolate_pageblock = 0  # MIGRATE_ISOLATE pageblocks (alloc_contig_range())
         self.pcp_base = 0  # index of CPU 0's first pcp list head (set by the buddy)
         self.pcp_count = array("q")  # per CPU: pages on its pcp lists (pcp->count)
@@ -108,6 +108,15 @@ class Zone:
     def free_pages(self) -> int:
         """NR_FREE_PAGES: pages in this zone's free blocks."""
         return self.free_count[0]
+
+    @property
+    def free_cma(self) -> int:
+        """NR_FREE_CMA_PAGES: free pages on the MIGRATE_CMA lists."""
+        return self.free_count[1]
+
+    @free_cma.setter
+    def free_cma(self, pages: int) -> None:
+        self.free_count[1] = pages
 
     @property
     def pcp_high(self) -> int:

@@ -231,6 +231,52 @@ def test_a_buddy_order_block_stolen_from_another_migratetype_comes_through_the_f
     check(fast)
 
 
+def cma_churn(k, seed, steps):
+    """Movable pages by the page (page cache, user memory) and by block, freed in any order.
+
+    The CMA area of the test's machine holds a little under half of the free pages: movable
+    requests take their own blocks until it holds over half, then CMA blocks first, so
+    __rmqueue()'s balance tips back and forth (also in the middle of rmqueue_bulk()'s batches);
+    unmovable requests never get CMA blocks.
+    """
+    rng = random.Random(seed)
+    live = []
+    for _ in range(steps):
+        roll = rng.random()
+        if roll < 0.05:
+            k.fill_page_cache(rng.randrange(1, 64) << 12)
+        elif roll < 0.55 or not live:
+            order = min(int(rng.expovariate(0.7)), 10)
+            gfp = rng.choice((GFP_HIGHUSER_MOVABLE | __GFP_NORETRY, GFP_KERNEL | __GFP_NORETRY))
+            addr = k.get_free_pages(gfp, order)
+            if addr:
+                live.append((addr, order))
+        else:
+            k.free_pages(*live.pop(rng.randrange(len(live))))
+    k.drain_all_pages()
+
+
+def test_c_and_python_balance_movable_allocations_onto_the_cma_area_alike(monkeypatch):
+    python_calls = []  # Kernel.get_free_pages(): what the C path hands over
+    method = Kernel.get_free_pages
+    monkeypatch.setattr(
+        Kernel, "get_free_pages", lambda k, *a: python_calls.append(a) or method(k, *a)
+    )
+    machine = {"mem": "256MiB", "memory_map": "flat", "cma": "96MiB"}  # 24,576 of 53,856 free
+    fast = Kernel(**machine)
+    assert fast.pages_fastpath is not None
+    cma_churn(fast, seed=3, steps=4000)
+    assert len(python_calls) < 40  # a mask's first call, the odd watermark miss
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(**machine)
+    cma_churn(slow, seed=3, steps=4000)
+    assert machine_state(fast) == machine_state(slow)
+    assert [z.free_cma for z in fast.zones] == [z.free_cma for z in slow.zones]
+    area = range(fast.cma_base, fast.cma_base + fast.cma_count)
+    assert any(e.pfn in area for e in fast.history if isinstance(e, PagesAllocatedZoneLocked))
+    check(fast)
+
+
 def test_a_fork_allocates_pages_through_the_c_path_on_its_own_arrays():
     k = Kernel(mem="64MiB", memory_map="flat")
     page = k.alloc_pages(GFP_KERNEL, 0)
@@ -476,8 +522,9 @@ def vmalloc_state(k):
         {"mem": "24MiB", "memory_map": "flat", "boot_reserved": False, "cpus": 2},
         {"mem": "128MiB", "cpus": 4},
         {"mem": "32MiB", "memory_map": "flat", "config": "debian"},
+        {"mem": "48MiB", "memory_map": "flat", "cma": "16MiB"},
     ],
-    ids=["24MiB-runs-out", "128MiB-pc", "32MiB-debian"],
+    ids=["24MiB-runs-out", "128MiB-pc", "32MiB-debian", "48MiB-cma"],
 )
 def test_vmalloc_c_page_loops_and_python_leave_identical_machines(machine, monkeypatch):
     fast = Kernel(**machine)

@@ -68,10 +68,17 @@ typedef struct {
     long long mark, record;
 } PlanCache;
 
+/* The plan a plans dict gave for a mask object last: good while the dict has not been emptied
+ * since (Kernel._drop_fast_plans() counts that; no other write replaces a plan). */
+typedef struct {
+    PyObject *gfp, *plan;
+    int64_t dropped;
+} LastPlan;
+
 typedef struct {
     PyObject_HEAD
     Py_buffer state_view, nxt_view, prv_view, pageblock_view, chunk_view, atomic_view;
-    Py_buffer notify_view;
+    Py_buffer notify_view, dropped_view;
     Py_buffer nr_free_view[MAX_ZONES], free_count_view[MAX_ZONES];
     Py_buffer pcp_count_view[MAX_ZONES], pcp_factor_view[MAX_ZONES], pcp_limits_view[MAX_ZONES];
     Py_buffer cpu_view;
@@ -101,6 +108,8 @@ typedef struct {
     PyObject *plans;           /* {gfp: Kernel._plan_for_c() of its plan} */
     PlanCache plan_cache[PLAN_CACHE];
     int plan_next;             /* the cache slot the next new plan takes */
+    int64_t *plans_dropped;    /* Kernel.fast_plans_dropped */
+    LastPlan last_plan, last_alloc_plan;       /* of plans and of alloc_plans */
     PyObject *slow_get_free_pages;
     PyObject *slow_free_pages;
     PyObject *alloc_plans;     /* plans by the mask alloc_pages() was given */
@@ -546,17 +555,33 @@ call_slow(PyObject *function, PyObject *const *args)
 #define FAILED (-2)            /* ... a Python error is set */
 #define GO_ON_SLOW (-3)        /* ... the Python method must go on past its fast path */
 
+/* plans[gfp] (borrowed), or NULL: none, or a Python error. */
+static PyObject *
+plan_of(FastPath *self, PyObject *plans, LastPlan *last, PyObject *gfp)
+{
+    if (gfp == last->gfp && last->dropped == self->plans_dropped[0])
+        return last->plan;
+    PyObject *plan = PyDict_GetItemWithError(plans, gfp);
+    if (plan != NULL) {
+        Py_XSETREF(last->gfp, Py_NewRef(gfp));
+        Py_XSETREF(last->plan, Py_NewRef(plan));
+        last->dropped = self->plans_dropped[0];
+    }
+    return plan;
+}
+
 /* Kernel._alloc_fast() for a mask of ``plans``: the pfn of the block, or GO_SLOW, FAILED or
  * GO_ON_SLOW; *zone_out: the zone's position.  args: (gfp, order). */
 static int64_t
-alloc_fast(FastPath *self, PyObject *plans, PyObject *const *args, int *zone_out)
+alloc_fast(FastPath *self, PyObject *plans, LastPlan *last, PyObject *const *args,
+           int *zone_out)
 {
     if (self->notify[0] || self->atomic[0] || !PyLong_CheckExact(args[0]))
         return GO_SLOW;
     int order = small_order(args[1]);
     if (order < 0)
         return GO_SLOW;
-    PyObject *plan = PyDict_GetItemWithError(plans, args[0]);
+    PyObject *plan = plan_of(self, plans, last, args[0]);
     if (plan == NULL)
         return PyErr_Occurred() ? FAILED : GO_SLOW;
     PlanCache *unpacked = unpacked_plan(self, plan);
@@ -602,7 +627,7 @@ FastPath_get_free_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
     if (nargs != 2 || kwnames != NULL)
         return PyObject_Vectorcall(self->slow_get_free_pages, args, nargs, kwnames);
     int zone;
-    int64_t pfn = alloc_fast(self, self->plans, args, &zone);
+    int64_t pfn = alloc_fast(self, self->plans, &self->last_plan, args, &zone);
     if (pfn >= 0)
         return PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)pfn << PAGE_SHIFT));
     if (pfn == FAILED)
@@ -621,7 +646,7 @@ FastPath_alloc_pages(FastPath *self, PyObject *const *args, Py_ssize_t nargs,
     if (nargs != 2 || kwnames != NULL)
         return PyObject_Vectorcall(self->slow_alloc_pages, args, nargs, kwnames);
     int zone;
-    int64_t pfn = alloc_fast(self, self->alloc_plans, args, &zone);
+    int64_t pfn = alloc_fast(self, self->alloc_plans, &self->last_alloc_plan, args, &zone);
     if (pfn == FAILED)
         return NULL;
     if (pfn < 0)
@@ -963,21 +988,24 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         "free_count", "direct_map_end", "records", "plans", "notify", "slow_get_free_pages",
         "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
         "pcp_limits", "rmqueue_fallback", "slow_after_fast", "alloc_plans", "slow_alloc_pages",
-        "alloc_after_fast", "slow_free_pages_block", "page_type", "zone_names", NULL};
+        "alloc_after_fast", "slow_free_pages_block", "page_type", "zone_names", "plans_dropped",
+        NULL};
     PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *records, *plans, *notify, *slow_get, *slow_free;
     PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     PyObject *alloc_plans, *slow_alloc, *alloc_after_fast, *slow_free_block, *zone_names;
+    PyObject *plans_dropped;
     PyTypeObject *page_type;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!:FastPath", keywords, &state, &nxt,
+            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!O:FastPath", keywords, &state, &nxt,
             &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
             &fallback, &after_fast, &PyDict_Type, &alloc_plans, &slow_alloc, &alloc_after_fast,
-            &slow_free_block, &PyType_Type, &page_type, &PyTuple_Type, &zone_names))
+            &slow_free_block, &PyType_Type, &page_type, &PyTuple_Type, &zone_names,
+            &plans_dropped))
         return NULL;
     Py_ssize_t pfn_offset = slot_offset(page_type, "pfn");
     if (pfn_offset < 0)
@@ -1033,6 +1061,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail_notify;
     if (get_view(cpu, &self->cpu_view, 8, "cpu") < 0)
         goto fail_cpu;
+    if (get_view(plans_dropped, &self->dropped_view, 8, "plans_dropped") < 0)
+        goto fail_dropped;
     for (Py_ssize_t z = 0; z < nzones; z++) {
         if (get_view(PyTuple_GET_ITEM(nr_free, z), &self->nr_free_view[z], 8, "nr_free") < 0)
             goto fail_zones;
@@ -1104,6 +1134,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->pfn_offset = pfn_offset;
     self->zone_offset = zone_offset;
     self->zone_names = Py_NewRef(zone_names);
+    self->plans_dropped = self->dropped_view.buf;
     return (PyObject *)self;
 
 fail_zones:
@@ -1115,6 +1146,8 @@ fail_zones:
         PyBuffer_Release(&self->pcp_limits_view[z]);
     }
     self->nzones = 0;
+    PyBuffer_Release(&self->dropped_view);
+fail_dropped:
     PyBuffer_Release(&self->cpu_view);
 fail_cpu:
     PyBuffer_Release(&self->notify_view);
@@ -1143,6 +1176,10 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->records);
     Py_VISIT(self->plans);
+    Py_VISIT(self->last_plan.gfp);
+    Py_VISIT(self->last_plan.plan);
+    Py_VISIT(self->last_alloc_plan.gfp);
+    Py_VISIT(self->last_alloc_plan.plan);
     for (int i = 0; i < PLAN_CACHE; i++)
         Py_VISIT(self->plan_cache[i].tuple);
     Py_VISIT(self->slow_get_free_pages);
@@ -1164,6 +1201,10 @@ FastPath_clear(FastPath *self)
 {
     Py_CLEAR(self->records);
     Py_CLEAR(self->plans);
+    Py_CLEAR(self->last_plan.gfp);
+    Py_CLEAR(self->last_plan.plan);
+    Py_CLEAR(self->last_alloc_plan.gfp);
+    Py_CLEAR(self->last_alloc_plan.plan);
     for (int i = 0; i < PLAN_CACHE; i++)
         Py_CLEAR(self->plan_cache[i].tuple);
     Py_CLEAR(self->slow_get_free_pages);
@@ -1195,6 +1236,7 @@ FastPath_dealloc(FastPath *self)
         PyBuffer_Release(&self->atomic_view);
         PyBuffer_Release(&self->notify_view);
         PyBuffer_Release(&self->cpu_view);
+        PyBuffer_Release(&self->dropped_view);
         for (int z = 0; z < self->nzones; z++) {
             PyBuffer_Release(&self->nr_free_view[z]);
             PyBuffer_Release(&self->free_count_view[z]);
@@ -2905,7 +2947,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 19) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 20) < 0) {
         Py_DECREF(module);
         return NULL;
     }

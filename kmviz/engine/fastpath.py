@@ -18,7 +18,7 @@ from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 19  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 20  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -109,6 +109,7 @@ def attach(kernel: Kernel) -> bool:
         slow_free_pages_block=cls.free_pages_block.__get__(kernel),
         page_type=Page,
         zone_names=tuple(zone.name for zone in kernel.zones),
+        plans_dropped=kernel.fast_plans_dropped,
     )
     kernel.get_free_pages = fast.get_free_pages
     kernel.free_pages = fast.free_pages

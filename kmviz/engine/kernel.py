@@ -413,6 +413,9 @@ class Kernel(
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
         self.alloc_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
+        # how often _drop_fast_plans() emptied them, in an array the C fast path reads: a plan
+        # it looked up stays good until this changes (no other write replaces a plan)
+        self.fast_plans_dropped = array("q", [0])
         self.slub_debug = slub_debug
         self.slab_nomerge = slab_nomerge  # the boot option: no cache is merged into another
         self.boot_caches = boot_caches  # boot creates 6.1's caches and objects, not only kmalloc's
@@ -1173,6 +1176,7 @@ class Kernel(
             self.alloc_page_plans_for_c,
         ):
             plans.clear()
+        self.fast_plans_dropped[0] += 1
 
     def alloc_page(self, gfp: int | str) -> Page | None:
         """One page: ``alloc_pages(gfp, 0)``."""

@@ -202,6 +202,26 @@ def test_a_page_from_the_c_path_is_the_page_python_makes(monkeypatch):
         page.pfn = 0
 
 
+def test_a_mask_the_c_path_served_just_before_a_double_free_goes_the_whole_path_after_it(
+    monkeypatch,
+):
+    # config="debian": the double free drops the plans; the C path, which remembers the plan
+    # it found for the last mask, must look again: the page comes back through the whole
+    # path, whose prep_new_page() sets the refcount of -1 to 1 again
+    machines = []
+    for enabled in (True, False):
+        monkeypatch.setattr(fastpath, "ENABLED", enabled)
+        k = Kernel(mem="128MiB", memory_map="flat", config="debian")
+        k.get_free_pages(GFP_KERNEL, 0)  # the mask's first call makes its plan
+        addr = k.get_free_pages(GFP_KERNEL, 0)  # served by the fast path, from that plan
+        k.free_pages(addr, 0)
+        k.free_pages(addr, 0)  # silent: the refcount goes to -1
+        assert k.get_free_pages(GFP_KERNEL, 0) == addr  # the pcp list's head
+        assert not k.refcount_underflow
+        machines.append(machine_state(k))
+    assert machines[0] == machines[1]
+
+
 def test_a_buddy_order_block_stolen_from_another_migratetype_comes_through_the_fast_path(
     monkeypatch,
 ):

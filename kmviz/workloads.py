@@ -48,10 +48,12 @@ Every machine's day has 200,000 operations; what one does grows with the machine
 a 16 GiB machine reads 64 times the files a 256 MiB machine reads per operation), so each
 day passes several times its memory through the allocator.  The per-page loops (page faults,
 readahead, kernel pages taken in a row, reclaim, process exit) run in C with the fast paths
-attached: about 1 CPU second for 256 MiB, 2 for 1 GiB, 4 for 4 GiB and 12 for 16 GiB here
-(issue 16 asks for 3: the bigger days are not there yet); in pure Python, or on a machine
-with a CMA area, everything runs in Python.  benchmarks/bench_uptime.py prints each size's
-seconds.
+attached: about 1.5 CPU seconds for 256 MiB, 2 for 1 GiB, 5 for 4 GiB and 13 for 16 GiB on
+a busy 2-core machine (issue 16 asks for 3: the bigger days are not there yet); in pure
+Python, or on a machine with a CMA area, everything runs in Python.  The day's processes are
+small next to a big machine, so from 4 GiB up little memory is free when they have exited
+(5 % on 4 GiB, 1 % on 16 GiB, against 30 % on 256 MiB).  benchmarks/bench_uptime.py prints
+each size's seconds and outcome.
 """
 
 from __future__ import annotations

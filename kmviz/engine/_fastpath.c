@@ -1289,22 +1289,53 @@ static PyTypeObject FastPathType = {
  *               (get_partial_node(), which moves more slabs to the CPU's list);
  *   free        __slab_free() of a live object: back on its slab's freelist; a full slab
  *               joins the CPU's partial list (put_cpu_partial(), draining a full list through
- *               the Python __unfreeze_partials()), an empty one on the node's list beyond
- *               min_partial goes back to the page allocator (Python _slab_emptied()).
+ *               unfreeze_partials()), an empty one on the node's list beyond min_partial goes
+ *               back to the page allocator (Python _slab_emptied(), _discard_slab()).
  * A new slab, a large kmalloc, every bad argument or mistake, a debugged cache, atomic
  * context and a call observers must hear of at once go to the Python methods, which are the
  * reference.  Slab and KmemCache are dataclasses with __slots__: their fields are read and
  * written where their member descriptors keep them, as those descriptors do.
+ * Each event is one slab object record (History.append_slab(), kmviz/engine/history.py):
+ * op, slab pfn, slot and the index of (cache, bytes requested, gfp) in the history's table,
+ * which History.slab_desc() grows; the C side remembers the indexes it was told.
  * ------------------------------------------------------------------------------------- */
 
 #define KMALLOC_MAX_CACHE_SIZE 8192
+#define KIND_SLAB 3            /* history.py's slab object records */
+#define OP_KMALLOC 0
+#define OP_KMEM_CACHE_ALLOC 1
+#define OP_KFREE 2
+#define OP_KMEM_CACHE_FREE 3
+#define OP_SLAB_FROZEN 4
+#define SLAB_SLOT_SHIFT 5
+#define SLAB_PFN_SHIFT 20
+#define SLAB_DESC_SHIFT 48
+#define DESC_SLOTS 16384       /* remembered (cache, requested, gfp) -> index, direct-mapped:
+                                  kmalloc's sizes 1..8192 under a mask or two */
 
 typedef struct {              /* where each field sits in a Slab instance */
-    Py_ssize_t cache, objects, freelist, base, frozen;
+    Py_ssize_t cache, pfn, objects, freelist, base, frozen;
 } SlabFields;
 
+typedef struct {              /* one remembered entry of the history's slab_descs */
+    PyObject *cache;          /* borrowed: slab_descs holds it as long as the history lives */
+    long long requested, gfp, index;
+} DescSlot;
+
+/* The head of CPython's array.array (Modules/arraymodule.c, the same from 3.8 to 3.13): an
+ * append within its allocation writes the item and the size, as array_resize() would.  Used
+ * only when the layout checked out at construction (records_layout_ok()). */
+typedef struct {
+    PyObject_VAR_HEAD
+    char *ob_item;
+    Py_ssize_t allocated;
+    const void *ob_descr;
+    PyObject *weakreflist;
+    Py_ssize_t ob_exports;
+} ArrayHead;
+
 typedef struct {              /* ... and in a KmemCache instance */
-    Py_ssize_t size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
+    Py_ssize_t name, size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
     Py_ssize_t cpu_slab, percpu_partial, partial, requested;
 } CacheFields;
 
@@ -1313,11 +1344,16 @@ typedef struct {
     PyObject *tables;         /* {gfp: [cache for each size 0..8192]} */
     PyObject *slab_by_pfn;    /* {pfn: slab} */
     PyObject *records;        /* history.records, an array('q') */
-    PyObject *scratch;        /* array('q', [0]): a record on its way into records */
+    int records_direct;       /* its layout is ArrayHead: append in place */
+    PyObject *scratch;        /* array('q', [0]): a record on its way into records (a resize) */
     Py_buffer scratch_view;
-    PyObject *objects;        /* history.objects (list) */
+    PyObject *slab_desc;      /* history.slab_desc(cache, requested=0, gfp=0) -> index or -1 */
+    PyObject *slab_descs;     /* history.slab_descs: keeps the remembered caches alive */
+    DescSlot *descs;          /* DESC_SLOTS of them (PyMem_Calloc: pages untouched stay free) */
     PyObject *slab_emptied;   /* kernel._slab_emptied(slab): an empty slab may be discarded */
-    PyObject *unfreeze_partials;  /* kernel._unfreeze_partials(cache, slabs): a drain */
+    PyObject *discard_slab;   /* kernel._discard_slab(slab): its pages go back */
+    PyObject *objects;        /* history.objects: the stored events */
+    PyObject *unfrozen_type;  /* events.SlabsUnfrozen */
     PyObject *slab_type, *cache_type;   /* slab.Slab, slab.KmemCache */
     PyObject *slow_kmalloc, *slow_kfree, *slow_kmem_cache_alloc, *slow_kmem_cache_free;
     SlabFields slab;
@@ -1328,22 +1364,6 @@ typedef struct {
     int8_t *atomic;
     int8_t *notify;           /* nonzero while observers hear of every call */
 } SlabFastPath;
-
-/* the compact events' tags (history.COMPACT_EVENTS) */
-static PyObject *s_kmalloc, *s_kfree, *s_kmem_cache_alloc, *s_kmem_cache_free, *s_slab_frozen;
-
-static int
-slab_names_init(void)
-{
-    struct { PyObject **name; const char *text; } names[] = {
-        {&s_kmalloc, "kmalloc"}, {&s_kfree, "kfree"}, {&s_kmem_cache_alloc, "kmem_cache_alloc"},
-        {&s_kmem_cache_free, "kmem_cache_free"}, {&s_slab_frozen, "slab_frozen"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if ((*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL)
-            return -1;
-    return 0;
-}
 
 /* A field of a slotted instance: its value (borrowed), never unset in kmviz's dataclasses. */
 #define FIELD(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
@@ -1360,18 +1380,6 @@ static unsigned long long
 base_field(SlabFastPath *self, PyObject *slab)
 {
     return PyLong_AsUnsignedLongLongMask(FIELD(slab, self->slab.base));
-}
-
-/* A tuple of ``n`` items (new references to them), as PyTuple_Pack() without its varargs. */
-static PyObject *
-event_tuple(Py_ssize_t n, PyObject *a, PyObject *b, PyObject *c, PyObject *d, PyObject *e)
-{
-    PyObject *items[] = {a, b, c, d, e};
-    PyObject *tuple = PyTuple_New(n);
-    if (tuple != NULL)
-        for (Py_ssize_t i = 0; i < n; i++)
-            PyTuple_SET_ITEM(tuple, i, Py_NewRef(items[i]));
-    return tuple;
 }
 
 static void
@@ -1397,19 +1405,84 @@ field_offset(PyObject *type, const char *name, Py_ssize_t *offset)
     return slot ? 0 : -1;
 }
 
-/* history.append_object(event): a record pointing at it, then the event; steals ``event``.
- * The record goes in as records += scratch, without making an int of it. */
+/* Whether ``records`` is an array('q') laid out as ArrayHead: while a buffer of it is held, its
+ * ob_item is the buffer, its size the length and its ob_exports 1. */
 static int
-append_event(SlabFastPath *self, PyObject *event)
+records_layout_ok(PyObject *records)
 {
-    if (event == NULL)
-        return -1;
-    *(long long *)self->scratch_view.buf = (long long)PyList_GET_SIZE(self->objects) << 2;
+    Py_buffer view;
+    if (PyObject_GetBuffer(records, &view, PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    ArrayHead *head = (ArrayHead *)records;
+    int ok = strcmp(Py_TYPE(records)->tp_name, "array.array") == 0 && view.itemsize == 8
+             && view.format != NULL && strcmp(view.format, "q") == 0 && Py_SIZE(records) > 0
+             && view.buf == (void *)head->ob_item && view.len == Py_SIZE(records) * 8
+             && head->allocated >= Py_SIZE(records) && head->ob_exports == 1;
+    PyBuffer_Release(&view);
+    return ok;
+}
+
+/* records.append(value): in place while the array has room and lends no buffer, else as
+ * records += scratch (which resizes it), without making an int of it. */
+static int
+append_slab_record(SlabFastPath *self, long long value)
+{
+    ArrayHead *head = (ArrayHead *)self->records;
+    if (self->records_direct && head->ob_exports == 0 && Py_SIZE(head) < head->allocated) {
+        ((long long *)head->ob_item)[Py_SIZE(head)] = value;
+        Py_SET_SIZE(head, Py_SIZE(head) + 1);
+        return 0;
+    }
+    *(long long *)self->scratch_view.buf = value;
     PyObject *result = PySequence_InPlaceConcat(self->records, self->scratch);
-    int failed = result == NULL || PyList_Append(self->objects, event) < 0;
-    Py_XDECREF(result);
-    Py_DECREF(event);
-    return failed ? -1 : 0;
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* history.slab_desc(cache, requested, gfp) (requested NULL: a free's (cache, 0, 0)): the index,
+ * -1 if the table is full (the Python method then stores the event), -2 on an error.  An index
+ * once told is remembered; a call interns in the order the Python path would. */
+static long long
+slab_desc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp)
+{
+    long long req = 0, mask = 0;
+    if (requested != NULL) {
+        req = PyLong_AsLongLong(requested);
+        mask = PyLong_AsLongLong(gfp);
+        if (PyErr_Occurred())
+            return -2;
+    }
+    /* kmalloc's requests of one mask differ in size: consecutive sizes, consecutive slots */
+    size_t at = ((size_t)req + ((size_t)cache >> 4) * 0x9E3779B1u + (size_t)mask * 2654435761u)
+                % DESC_SLOTS;
+    DescSlot *slot = &self->descs[at];
+    if (slot->cache == cache && slot->requested == req && slot->gfp == mask)
+        return slot->index;
+    PyObject *index = requested == NULL
+                      ? PyObject_CallOneArg(self->slab_desc, cache)
+                      : PyObject_CallFunctionObjArgs(self->slab_desc, cache, requested, gfp, NULL);
+    if (index == NULL)
+        return -2;
+    long long value = PyLong_AsLongLong(index);
+    Py_DECREF(index);
+    if (value == -1 && PyErr_Occurred())
+        return -2;
+    if (value >= 0)
+        *slot = (DescSlot){cache, req, mask, value};
+    return value;
+}
+
+/* History.append_slab() of an entry ``desc`` slab_desc() gave. */
+static int
+append_slab(SlabFastPath *self, int op, PyObject *slab, long long slot, long long desc)
+{
+    long long pfn = int_field(slab, self->slab.pfn);
+    return append_slab_record(self, KIND_SLAB | (long long)op << 2 | pfn << SLAB_PFN_SHIFT
+                                    | slot << SLAB_SLOT_SHIFT | desc << SLAB_DESC_SHIFT);
 }
 
 /* list.pop(): the last item (a new reference) of a non-empty list. */
@@ -1434,10 +1507,54 @@ pop_first(PyObject *list)
     return item;
 }
 
+/* SlabAPI._unfreeze_partials(): the drained ``slabs`` (head last) to the node's partial list,
+ * head first, after a SlabsUnfrozen event; an empty one beyond min_partial is discarded. */
+static int
+unfreeze_partials(SlabFastPath *self, PyObject *cache, PyObject *slabs)
+{
+    Py_ssize_t n = PyList_GET_SIZE(slabs);
+    PyObject *pfns = PyTuple_New(n);
+    if (pfns == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(pfns, i, Py_NewRef(FIELD(PyList_GET_ITEM(slabs, n - 1 - i),
+                                                  self->slab.pfn)));
+    PyObject *event = PyObject_CallFunctionObjArgs(self->unfrozen_type,
+                                                   FIELD(cache, self->cache.name), pfns, NULL);
+    Py_DECREF(pfns);
+    if (event == NULL)
+        return -1;
+    int failed = append_slab_record(self, (long long)PyList_GET_SIZE(self->objects) << 2) < 0
+                 || PyList_Append(self->objects, event) < 0;
+    Py_DECREF(event);
+    PyObject *discard = PyList_New(0);
+    if (failed || discard == NULL) {
+        Py_XDECREF(discard);
+        return -1;
+    }
+    PyObject *partial = FIELD(cache, self->cache.partial);
+    long long min_partial = int_field(cache, self->cache.min_partial);
+    for (Py_ssize_t i = n - 1; i >= 0 && !failed; i--) {
+        PyObject *slab = PyList_GET_ITEM(slabs, i);
+        set_field(slab, self->slab.frozen, Py_False);
+        int empty = PyList_GET_SIZE(FIELD(slab, self->slab.freelist))
+                    == int_field(slab, self->slab.objects);
+        failed = PyList_Append(empty && PyList_GET_SIZE(partial) >= min_partial ? discard : partial,
+                               slab) < 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(discard) && !failed; i++) {
+        PyObject *done = PyObject_CallOneArg(self->discard_slab, PyList_GET_ITEM(discard, i));
+        failed = done == NULL;
+        Py_XDECREF(done);
+    }
+    Py_DECREF(discard);
+    return failed ? -1 : 0;
+}
+
 /* SlabAPI._get_partial_node(): the node's first partial slab (a new reference); with a per-CPU
  * partial list, the next ones go there until more than half of cpu_partial_slabs have. */
 static PyObject *
-get_partial_node(SlabFastPath *self, PyObject *cache)
+get_partial_node(SlabFastPath *self, PyObject *cache, long long desc)
 {
     PyObject *partial = FIELD(cache, self->cache.partial);
     PyObject *slab = pop_first(partial);
@@ -1451,7 +1568,7 @@ get_partial_node(SlabFastPath *self, PyObject *cache)
             goto error;
         set_field(extra, self->slab.frozen, Py_True);
         int failed = PyList_Append(percpu, extra) < 0
-                     || append_event(self, event_tuple(2, s_slab_frozen, extra, NULL, NULL, NULL)) < 0;
+                     || append_slab(self, OP_SLAB_FROZEN, extra, 0, desc) < 0;
         Py_DECREF(extra);
         if (failed)
             goto error;
@@ -1463,22 +1580,33 @@ error:
 }
 
 /* SlabAPI._slab_alloc() of a cache without debugging, short of a new slab: 1 with the
- * object's address in *out, 0 if the cache needs a new slab (nothing changed), -1 on an
- * error.  ``requested`` and ``gfp`` go into the cache's requested sizes and the event. */
+ * object's address in *out, 0 if the Python method must serve it (a new slab is needed, or the
+ * history's table is full; nothing changed), -1 on an error.  ``requested`` and ``gfp`` go
+ * into the cache's requested sizes and the record. */
 static int
-slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp,
-           PyObject *tag, PyObject **out)
+slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp, int op,
+           PyObject **out)
 {
     PyObject *slab = FIELD(cache, self->cache.cpu_slab);
-    if (slab == Py_None || PyList_GET_SIZE(FIELD(slab, self->slab.freelist)) == 0) {
+    int refill = slab == Py_None || PyList_GET_SIZE(FIELD(slab, self->slab.freelist)) == 0;
+    PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
+    if (refill && PyList_GET_SIZE(percpu) == 0
+        && PyList_GET_SIZE(FIELD(cache, self->cache.partial)) == 0)
+        return 0;
+    long long desc = slab_desc(self, cache, requested, gfp);
+    if (desc < 0)
+        return desc == -1 ? 0 : -1;
+    if (refill) {
         /* ___slab_alloc(): the full active slab leaves (on no list); the CPU's newest partial
            slab becomes the active one, else get_partial_node()'s */
-        PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
-        if (PyList_GET_SIZE(percpu) == 0 && PyList_GET_SIZE(FIELD(cache, self->cache.partial)) == 0)
-            return 0;
         if (slab != Py_None)
             set_field(slab, self->slab.frozen, Py_False);
-        slab = PyList_GET_SIZE(percpu) ? pop_last(percpu) : get_partial_node(self, cache);
+        if (PyList_GET_SIZE(percpu)) {
+            slab = pop_last(percpu);
+        } else {
+            long long frozen = slab_desc(self, cache, NULL, NULL);   /* told already */
+            slab = frozen < 0 ? NULL : get_partial_node(self, cache, frozen);
+        }
         if (slab == NULL)
             return -1;
         set_field(slab, self->slab.frozen, Py_True);
@@ -1491,7 +1619,7 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
                               + (unsigned long long)(index * int_field(cache, self->cache.size));
     PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
     if (ptr == NULL || PyDict_SetItem(FIELD(cache, self->cache.requested), ptr, requested) < 0
-        || append_event(self, event_tuple(5, tag, ptr, requested, gfp, cache)) < 0) {
+        || append_slab(self, op, slab, index, desc) < 0) {
         Py_XDECREF(ptr);
         return -1;
     }
@@ -1518,18 +1646,18 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
     long long most = int_field(cache, self->cache.cpu_partial_slabs);
     if (put && most <= 0)
         return 0;
-    if (PyDict_DelItem(FIELD(cache, self->cache.requested), ptr) < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError))
-            return -1;
-        PyErr_Clear();   /* not a live object: freed twice, or inside one */
-        return 0;
-    }
-    PyObject *event = expected == NULL
-                      ? event_tuple(2, s_kfree, ptr, NULL, NULL, NULL)
-                      : event_tuple(3, s_kmem_cache_free, ptr, cache, NULL, NULL);
-    if (append_event(self, event) < 0)
+    PyObject *requested = FIELD(cache, self->cache.requested);
+    int live = PyDict_Contains(requested, ptr);   /* else freed twice, or inside one */
+    if (live <= 0)
+        return live;
+    long long desc = slab_desc(self, cache, NULL, NULL);
+    if (desc < 0)
+        return desc == -1 ? 0 : -1;
+    if (PyDict_DelItem(requested, ptr) < 0)
         return -1;
     long long index = (long long)(addr - base_field(self, slab)) / int_field(cache, self->cache.size);
+    if (append_slab(self, expected == NULL ? OP_KFREE : OP_KMEM_CACHE_FREE, slab, index, desc) < 0)
+        return -1;
     PyObject *number = PyLong_FromLongLong(index);
     int failed = number == NULL || PyList_Append(freelist, number) < 0;
     Py_XDECREF(number);
@@ -1545,18 +1673,15 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
             FIELD(cache, self->cache.percpu_partial) = percpu;   /* drained's reference */
         }
         set_field(slab, self->slab.frozen, Py_True);
-        if (PyList_Append(percpu, slab) < 0
-            || append_event(self, event_tuple(2, s_slab_frozen, slab, NULL, NULL, NULL)) < 0) {
+        if (PyList_Append(percpu, slab) < 0 || append_slab(self, OP_SLAB_FROZEN, slab, 0, desc) < 0) {
             Py_XDECREF(drained);
             return -1;
         }
         if (drained != NULL) {
-            PyObject *done = PyObject_CallFunctionObjArgs(self->unfreeze_partials, cache,
-                                                          drained, NULL);
+            int failed = unfreeze_partials(self, cache, drained) < 0;
             Py_DECREF(drained);
-            if (done == NULL)
+            if (failed)
                 return -1;
-            Py_DECREF(done);
         }
     } else if (!frozen && PyList_GET_SIZE(freelist) == int_field(slab, self->slab.objects)
                && PyList_GET_SIZE(FIELD(cache, self->cache.partial))
@@ -1607,7 +1732,7 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
     }
     PyObject *ptr, *cache = PyList_GET_ITEM(table, size);
     int done = Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
-               ? slab_alloc(self, cache, args[0], args[1], s_kmalloc, &ptr) : 0;
+               ? slab_alloc(self, cache, args[0], args[1], OP_KMALLOC, &ptr) : 0;
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     return done < 0 ? NULL : ptr;
@@ -1651,7 +1776,7 @@ SlabFastPath_kmem_cache_alloc(SlabFastPath *self, PyObject *const *args, Py_ssiz
     int done = 0;
     if (gfp >= 0 && !(gfp & ~self->gfp_mask))
         done = slab_alloc(self, args[0], FIELD(args[0], self->cache.object_size), args[1],
-                          s_kmem_cache_alloc, &ptr);
+                          OP_KMEM_CACHE_ALLOC, &ptr);
     if (done == 0) {
         PyErr_Clear();
         return PyObject_Vectorcall(self->slow_kmem_cache_alloc, args, nargs, NULL);
@@ -1679,29 +1804,31 @@ static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "objects",
-        "slab_emptied", "unfreeze_partials", "slab_type", "cache_type", "debug_flags",
-        "gfp_mask", "slow_kmalloc", "slow_kfree", "slow_kmem_cache_alloc",
-        "slow_kmem_cache_free", NULL};
-    PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *objects, *emptied, *unfreeze;
+        "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "slab_desc",
+        "slab_descs", "slab_emptied", "discard_slab", "objects", "unfrozen_type", "slab_type",
+        "cache_type", "debug_flags", "gfp_mask", "slow_kmalloc", "slow_kfree",
+        "slow_kmem_cache_alloc", "slow_kmem_cache_free", NULL};
+    PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *desc, *descs, *emptied;
+    PyObject *discard, *objects, *unfrozen_type;
     PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
     long long debug_flags, gfp_mask;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOO!OOO!O!LLOOOO:SlabFastPath",
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOOO!OOO!O!O!O!LLOOOO:SlabFastPath",
                                      keywords, &PyDict_Type, &tables, &PyDict_Type, &slabs,
-                                     &notify, &atomic, &records, &scratch, &PyList_Type, &objects,
-                                     &emptied,
-                                     &unfreeze, &PyType_Type, &slab_type, &PyType_Type,
-                                     &cache_type, &debug_flags, &gfp_mask, &kmalloc, &kfree,
-                                     &cache_alloc, &cache_free))
+                                     &notify, &atomic, &records, &scratch, &desc, &PyList_Type,
+                                     &descs, &emptied, &discard, &PyList_Type, &objects,
+                                     &PyType_Type, &unfrozen_type, &PyType_Type, &slab_type,
+                                     &PyType_Type, &cache_type, &debug_flags, &gfp_mask, &kmalloc,
+                                     &kfree, &cache_alloc, &cache_free))
         return NULL;
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
     struct { PyObject *type; const char *name; Py_ssize_t *offset; } fields[] = {
-        {slab_type, "cache", &self->slab.cache}, {slab_type, "objects", &self->slab.objects},
+        {slab_type, "cache", &self->slab.cache}, {slab_type, "pfn", &self->slab.pfn},
+        {slab_type, "objects", &self->slab.objects},
         {slab_type, "freelist", &self->slab.freelist}, {slab_type, "base", &self->slab.base},
         {slab_type, "frozen", &self->slab.frozen},
-        {cache_type, "size", &self->cache.size},
+        {cache_type, "name", &self->cache.name}, {cache_type, "size", &self->cache.size},
         {cache_type, "object_size", &self->cache.object_size},
         {cache_type, "flags", &self->cache.flags}, {cache_type, "refcount", &self->cache.refcount},
         {cache_type, "min_partial", &self->cache.min_partial},
@@ -1736,9 +1863,17 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->tables = Py_NewRef(tables);
     self->slab_by_pfn = Py_NewRef(slabs);
     self->records = Py_NewRef(records);
-    self->objects = Py_NewRef(objects);
+    self->records_direct = records_layout_ok(records);
+    if ((self->descs = PyMem_Calloc(DESC_SLOTS, sizeof(DescSlot))) == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->slab_desc = Py_NewRef(desc);
+    self->slab_descs = Py_NewRef(descs);
     self->slab_emptied = Py_NewRef(emptied);
-    self->unfreeze_partials = Py_NewRef(unfreeze);
+    self->discard_slab = Py_NewRef(discard);
+    self->objects = Py_NewRef(objects);
+    self->unfrozen_type = Py_NewRef(unfrozen_type);
     self->slab_type = Py_NewRef(slab_type);
     self->cache_type = Py_NewRef(cache_type);
     self->slow_kmalloc = Py_NewRef(kmalloc);
@@ -1755,9 +1890,12 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->slab_by_pfn);
     Py_VISIT(self->records);
     Py_VISIT(self->scratch);
-    Py_VISIT(self->objects);
+    Py_VISIT(self->slab_desc);
+    Py_VISIT(self->slab_descs);
     Py_VISIT(self->slab_emptied);
-    Py_VISIT(self->unfreeze_partials);
+    Py_VISIT(self->discard_slab);
+    Py_VISIT(self->objects);
+    Py_VISIT(self->unfrozen_type);
     Py_VISIT(self->slab_type);
     Py_VISIT(self->cache_type);
     Py_VISIT(self->slow_kmalloc);
@@ -1773,9 +1911,12 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->tables);
     Py_CLEAR(self->slab_by_pfn);
     Py_CLEAR(self->records);
-    Py_CLEAR(self->objects);
+    Py_CLEAR(self->slab_desc);
+    Py_CLEAR(self->slab_descs);
     Py_CLEAR(self->slab_emptied);
-    Py_CLEAR(self->unfreeze_partials);
+    Py_CLEAR(self->discard_slab);
+    Py_CLEAR(self->objects);
+    Py_CLEAR(self->unfrozen_type);
     Py_CLEAR(self->slab_type);
     Py_CLEAR(self->cache_type);
     Py_CLEAR(self->slow_kmalloc);
@@ -1790,6 +1931,7 @@ SlabFastPath_dealloc(SlabFastPath *self)
 {
     PyObject_GC_UnTrack(self);
     SlabFastPath_clear(self);
+    PyMem_Free(self->descs);
     if (self->atomic != NULL)
         PyBuffer_Release(&self->atomic_view);
     if (self->notify != NULL)
@@ -2930,8 +3072,6 @@ PyInit__fastpath(void)
     if (PyType_Ready(&FastPathType) < 0 || PyType_Ready(&SlabFastPathType) < 0
         || PyType_Ready(&ReplayTableType) < 0)
         return NULL;
-    if (slab_names_init() < 0)
-        return NULL;
     for (int e = 0; e < 8; e++) {               /* scan_trace_lines()'s name and key lengths */
         scan_events[e].length = (int)strlen(scan_events[e].name);
         for (int f = 0; f < scan_events[e].nfields; f++)
@@ -2947,7 +3087,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 20) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 21) < 0) {
         Py_DECREF(module);
         return NULL;
     }

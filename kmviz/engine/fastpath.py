@@ -14,11 +14,12 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
+from .events import SlabsUnfrozen
 from .gfp import __GFP_BITS_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 
-INTERFACE = 20  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 21  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -127,9 +128,12 @@ def attach(kernel: Kernel) -> bool:
         atomic=kernel.atomic_flag,
         records=kernel.history.records,
         scratch=array("q", [0]),
-        objects=kernel.history.objects,
+        slab_desc=kernel.history.slab_desc,
+        slab_descs=kernel.history.slab_descs,
         slab_emptied=kernel._slab_emptied,
-        unfreeze_partials=kernel._unfreeze_partials,
+        discard_slab=kernel._discard_slab,
+        objects=kernel.history.objects,
+        unfrozen_type=SlabsUnfrozen,
         slab_type=Slab,
         cache_type=KmemCache,
         debug_flags=SLAB_DEBUG_FLAGS,

@@ -9,7 +9,7 @@ as a block of ``final_order`` implies exactly the merges ``order → … → fin
 
 Record layout (bit positions)::
 
-    kind      0..1   0 = a stored event object, 1 = allocation, 2 = free
+    kind      0..1   0 = a stored event object, 1 = allocation, 2 = free, 3 = slab object
     order     2..5   the order asked for / freed
     order2    6..9   allocation: order of the block taken off the list; free: order after merging
     mt       10..12  migratetype of the lists involved
@@ -20,6 +20,19 @@ Record layout (bit positions)::
     bulk     54      ... or, with pcp, rmqueue_bulk() moved it there / free_pcppages_bulk() out
     cpu      55..62  with pcp: the CPU whose list it is
     object   2..     kind 0: index into the stored objects
+
+A slab object record (kind 3) is one kmalloc, kmem_cache_alloc, kfree or kmem_cache_free of a
+slot, or one put_cpu_partial() of a slab (SlabFrozen); the slab's cache, and an allocation's
+requested size and GFP mask, are one entry of a table (``slab_desc()``)::
+
+    op        2..4   SLAB_OPS: kmalloc, kmem_cache_alloc, kfree, kmem_cache_free, slab_frozen
+    slot      5..19  the object's slot in the slab (0 for slab_frozen; a slab has < 32768)
+    pfn      20..47  the slab's first page frame
+    desc     48..62  index into the table of (cache, bytes requested, gfp); frees: (cache, 0, 0)
+
+so object ``slot`` of the slab at ``pfn`` is at ``PAGE_OFFSET + (pfn << PAGE_SHIFT) +
+red_left_pad + slot * size`` (``Slab.address()``): ``3 | 2 << 2 | 5 << 5 | 0x3f7 << 20`` is a
+kfree() of slot 5 of the slab at pfn 0x3f7, whose cache is entry 0 of the table.
 
 Events per record: a buddy allocation is its splits, mm_page_alloc_zone_locked and
 mm_page_alloc; a pop off a pcp list is mm_page_alloc alone; an rmqueue_bulk() block is its
@@ -41,7 +54,13 @@ try:  # numpy (installed with the widgets) counts a long stretch of records at o
 except ImportError:  # pragma: no cover - the engine alone needs only traitlets
     _numpy = None
 
-from .constants import MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
+from .constants import (
+    MIGRATE_PCPTYPES,
+    PAGE_ALLOC_COSTLY_ORDER,
+    PAGE_OFFSET,
+    PAGE_SHIFT,
+    PAGEBLOCK_ORDER,
+)
 from .events import (
     BlockSplit,
     BuddiesMerged,
@@ -59,25 +78,24 @@ EXIT_SITE = "lesson_exit+0x12/0x40 [lesson]"  # where it frees
 
 # Hot paths store some events as plain tuples (tag, fields...); reading builds the object.
 COMPACT_EVENTS = {
-    "kmalloc": lambda addr, req, gfp, cache: ObjectAllocated(
-        "kmalloc", CALL_SITE, addr, req, cache.size, gfp, cache.name
-    ),
-    "kmem_cache_alloc": lambda addr, req, gfp, cache: ObjectAllocated(
-        "kmem_cache_alloc", CALL_SITE, addr, req, cache.size, gfp, cache.name
-    ),
     "kmalloc_large": lambda addr, req, gfp, order: ObjectAllocated(
         "kmalloc", CALL_SITE, addr, req, 4096 << order, gfp, ""
     ),
-    "kfree": lambda addr: ObjectFreed("kfree", EXIT_SITE, addr, ""),
-    "kmem_cache_free": lambda addr, cache: ObjectFreed(
-        "kmem_cache_free", EXIT_SITE, addr, cache.name
-    ),
-    "slab_frozen": lambda slab: SlabFrozen(slab.cache.name, slab.pfn),
 }
 
 KIND_OBJECT = 0
 KIND_ALLOC = 1
 KIND_FREE = 2
+KIND_SLAB = 3
+# the ops of a slab object record, bits 2..4
+OP_KMALLOC, OP_KMEM_CACHE_ALLOC, OP_KFREE, OP_KMEM_CACHE_FREE, OP_SLAB_FROZEN = range(5)
+SLAB_OPS = ("kmalloc", "kmem_cache_alloc", "kfree", "kmem_cache_free", "slab_frozen")
+SLAB_SLOT_SHIFT = 5
+SLAB_PFN_SHIFT = 20  # above the slot: (record >> 5) & SLAB_KEY_MASK orders by slab, then slot
+SLAB_KEY_MASK = (1 << 43) - 1
+SLAB_SLOT_MASK = (1 << 15) - 1
+SLAB_DESC_SHIFT = 48
+SLAB_DESCS = 1 << 15  # entries the table of (cache, requested, gfp) may have
 PFN_SHIFT = 25
 PFN_MASK = (1 << 28) - 1
 GFP_SHIFT = 13
@@ -95,7 +113,7 @@ PCP_KEY = 3 << 10
 # the buddy or a drained block one and its merges; a pop off or push on a pcp list one
 EVENTS_OF = [
     1
-    if bits & 3 == KIND_OBJECT or bits >> 10 == 1
+    if bits & 3 in (KIND_OBJECT, KIND_SLAB) or bits >> 10 == 1
     else 1 + ((bits >> 6) & 15) - ((bits >> 2) & 15) + (bits >> 10 == 0 and bits & 3 == KIND_ALLOC)
     for bits in range(4 << 10)
 ]
@@ -113,6 +131,8 @@ class History(Sequence):
         self.objects: list = []
         self._gfp_masks: list[int] = []
         self._gfp_index: dict[int, int] = {}
+        self.slab_descs: list[tuple] = []  # (cache, bytes requested, gfp) of slab records
+        self._slab_desc_index: dict[tuple, int] = {}
         self._zone_name_of = zone_name_of
         self._ends = array("q")  # _ends[r]: number of events up to and including record r
 
@@ -120,22 +140,15 @@ class History(Sequence):
         """The history of a Kernel.fork(): the same events, sharing every stored event object.
 
         No stored event ever changes, so the copy holds the same ones (copying the 10^5 of a
-        day took most of a fork's second); only a compact tuple's engine object, always its
-        last field (a cache or a slab), becomes the copy's.
+        day took most of a fork's second); the slab records' table of caches becomes the
+        copy's caches.
         """
         twin = History.__new__(History)
         memo[id(self)] = twin
         for name, value in self.__dict__.items():
             if name != "objects":
                 twin.__dict__[name] = copy.deepcopy(value, memo)
-        objects = twin.objects = self.objects.copy()
-        for i, event in enumerate(objects):
-            if event.__class__ is tuple and event[-1].__class__ not in (int, str):
-                last = event[-1]
-                twin_last = memo.get(id(last))  # copy.deepcopy()'s own first step
-                if twin_last is None:
-                    twin_last = copy.deepcopy(last, memo)
-                objects[i] = (*event[:-1], twin_last)
+        twin.objects = self.objects.copy()
         return twin
 
     # --- writing -----------------------------------------------------------------------------
@@ -148,6 +161,39 @@ class History(Sequence):
             if index > GFP_MASK:
                 raise OverflowError("more distinct GFP masks than a history record can name")
         return (index << GFP_SHIFT) | KIND_ALLOC
+
+    def slab_desc(self, cache, requested: int = 0, gfp: int = 0) -> int:
+        """The index of ``(cache, requested, gfp)`` in the slab records' table, -1 if it is full.
+
+        A free's or a SlabFrozen's entry is ``(cache, 0, 0)``; an allocation's entry comes
+        after its cache's, so the table grows in the same order however the calls ran.
+        """
+        key = (cache, requested, gfp)
+        index = self._slab_desc_index.get(key)
+        if index is None:
+            if requested and self.slab_desc(cache) < 0:
+                return -1
+            index = len(self.slab_descs)
+            if index >= SLAB_DESCS:
+                return -1
+            self._slab_desc_index[key] = index
+            self.slab_descs.append(key)
+        return index
+
+    def append_slab(self, op: int, pfn: int, slot: int, cache, requested=0, gfp=0) -> None:
+        """One slab object record: ``op`` (OP_KMALLOC …) of object ``slot`` of the slab at ``pfn``.
+
+        With the table of (cache, requested, gfp) full, the event itself is stored instead.
+        """
+        desc = self.slab_desc(cache, requested, gfp)
+        if desc >= 0:
+            self.records.append(
+                KIND_SLAB | op << 2 | pfn << SLAB_PFN_SHIFT | slot << SLAB_SLOT_SHIFT
+                | desc << SLAB_DESC_SHIFT
+            )  # fmt: skip
+        else:
+            self.records.append(len(self.objects) << 2)
+            self.objects.append(_slab_event(op, pfn, slot, (cache, requested, gfp)))
 
     def append_object(self, event) -> None:
         """Store an event that is not a page allocation or free (a report, a log line …).
@@ -239,6 +285,15 @@ class History(Sequence):
             if event.__class__ is tuple:
                 event = COMPACT_EVENTS[event[0]](*event[1:])
             return [event]
+        if kind == KIND_SLAB:
+            return [
+                _slab_event(
+                    (record >> 2) & 7,
+                    (record >> SLAB_PFN_SHIFT) & PFN_MASK,
+                    (record >> SLAB_SLOT_SHIFT) & SLAB_SLOT_MASK,
+                    self.slab_descs[record >> SLAB_DESC_SHIFT],
+                )
+            ]
         pfn = (record >> PFN_SHIFT) & PFN_MASK
         order = (record >> 2) & 15
         order2 = (record >> 6) & 15
@@ -272,3 +327,17 @@ class History(Sequence):
             events.append(BuddiesMerged(pfn, buddy, o, zone, mt))
             pfn &= buddy  # the merged block starts at the lower buddy
         return events
+
+
+def _slab_event(op: int, pfn: int, slot: int, desc: tuple):
+    """The event of a slab object record: ``op`` on object ``slot`` of the slab at ``pfn``."""
+    cache, requested, gfp = desc
+    if op == OP_SLAB_FROZEN:
+        return SlabFrozen(cache.name, pfn)
+    # Slab.address(): PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad + slot * size
+    addr = PAGE_OFFSET + (pfn << PAGE_SHIFT) + cache.red_left_pad + slot * cache.size
+    if op == OP_KFREE:
+        return ObjectFreed("kfree", EXIT_SITE, addr, "")
+    if op == OP_KMEM_CACHE_FREE:
+        return ObjectFreed("kmem_cache_free", EXIT_SITE, addr, cache.name)
+    return ObjectAllocated(SLAB_OPS[op], CALL_SITE, addr, requested, cache.size, gfp, cache.name)

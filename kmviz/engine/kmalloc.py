@@ -27,6 +27,7 @@ from .events import (
     CacheCreated,
     CacheDestroyed,
     CacheMerged,
+    ObjectFreed,
     SlabCreated,
     SlabFilled,
     SlabFreed,
@@ -41,7 +42,15 @@ from .gfp import (
     format_gfp,
     gfp_t,
 )
-from .history import CALL_SITE, EXIT_SITE
+from .history import (
+    CALL_SITE,
+    EXIT_SITE,
+    OP_KFREE,
+    OP_KMALLOC,
+    OP_KMEM_CACHE_ALLOC,
+    OP_KMEM_CACHE_FREE,
+    OP_SLAB_FROZEN,
+)
 from .page import get_order
 from .pagetable import VMALLOC_END, VMALLOC_START
 from .printk import KERN_ERR, KERN_WARNING
@@ -495,11 +504,10 @@ class SlabAPI:
                     slab.frozen = True
                     cache.cpu_slab = slab
                 if slab is not None and slab.freelist:
-                    addr = slab.base + slab.freelist.pop() * cache.size
+                    slot = slab.freelist.pop()
+                    addr = slab.base + slot * cache.size
                     cache.requested[addr] = size
-                    history = self.history  # history.append_object(), inlined for speed
-                    history.records.append(len(history.objects) << 2)
-                    history.objects.append(("kmalloc", addr, size, gfp, cache))
+                    self.history.append_slab(OP_KMALLOC, slab.pfn, slot, cache, size, gfp)
                     if self.notify_each_call[0]:
                         self.tick += 1
                     return addr
@@ -618,18 +626,16 @@ class SlabAPI:
                 put = not freelist and not slab.frozen
                 if addr in requested and (not put or cache.cpu_partial_slabs):
                     del requested[addr]
-                    history = self.history  # history.append_object(), inlined for speed
-                    records, objects = history.records, history.objects
-                    records.append(len(objects) << 2)
-                    objects.append(("kfree", addr))
-                    freelist.append((addr - slab.base) // cache.size)
+                    slot = (addr - slab.base) // cache.size
+                    history = self.history
+                    history.append_slab(OP_KFREE, slab.pfn, slot, cache)
+                    freelist.append(slot)
                     if put:
                         partial = cache.percpu_partial
                         if len(partial) < cache.cpu_partial_slabs:
                             slab.frozen = True
                             partial.append(slab)
-                            records.append(len(objects) << 2)
-                            objects.append(("slab_frozen", slab))
+                            history.append_slab(OP_SLAB_FROZEN, slab.pfn, 0, cache)
                         else:  # the list is full: it drains
                             self._put_cpu_partial(slab)
                     elif len(freelist) == slab.objects and not slab.frozen:
@@ -745,7 +751,9 @@ class SlabAPI:
         cache.requested[addr] = requested
         if cache.flags & SLAB_STORE_USER:
             self._set_track(cache, addr, 0, TRACK_ENTRY.get(tracepoint, tracepoint))
-        self.history.append_object((tracepoint, addr, requested, gfp, cache))
+        op = OP_KMALLOC if tracepoint == "kmalloc" else OP_KMEM_CACHE_ALLOC
+        slot = (addr - slab.base) // cache.size
+        self.history.append_slab(op, slab.pfn, slot, cache, requested, gfp)
         return addr
 
     def _alloc_single(self, cache: KmemCache, gfp: int, tracepoint: str) -> tuple:
@@ -809,7 +817,7 @@ class SlabAPI:
             extra = cache.partial.pop(0)
             extra.frozen = True
             cache.percpu_partial.append(extra)
-            self.history.append_object(("slab_frozen", extra))  # SlabFrozen
+            self.history.append_slab(OP_SLAB_FROZEN, extra.pfn, 0, cache)
             moved += 1
         return slab
 
@@ -826,7 +834,7 @@ class SlabAPI:
             drained, cache.percpu_partial = full, []
         slab.frozen = True
         cache.percpu_partial.append(slab)
-        self.history.append_object(("slab_frozen", slab))  # SlabFrozen
+        self.history.append_slab(OP_SLAB_FROZEN, slab.pfn, 0, cache)
         if drained:
             self._unfreeze_partials(cache, drained)
 
@@ -924,7 +932,7 @@ class SlabAPI:
     def _kfree(self, addr: int, cache: KmemCache | None, tracepoint: str) -> None:
         """kfree() / kmem_cache_free(): find the object's slab and put it back."""
         if tracepoint == "kfree":  # trace_kfree() comes before the NULL check
-            self.history.append_object(("kfree", addr))
+            self._trace_kfree(addr)
             if addr <= ZERO_SIZE_PTR:
                 return
         if not PAGE_OFFSET <= addr < self.direct_map_end:  # virt_to_folio() of a bad address
@@ -969,7 +977,7 @@ class SlabAPI:
         if real.debug and (slab.disabled or real.images) and not self._free_checks(slab, addr):
             return
         if tracepoint == "kmem_cache_free":
-            self.history.append_object(("kmem_cache_free", addr, real))
+            self.history.append_slab(OP_KMEM_CACHE_FREE, slab.pfn, index, real)
         del real.requested[addr]
         if real.flags & SLAB_STORE_USER:
             self._set_track(real, addr, 1)
@@ -982,7 +990,7 @@ class SlabAPI:
             if len(partial) < real.cpu_partial_slabs:  # put_cpu_partial(), no drain: inlined
                 slab.frozen = True
                 partial.append(slab)
-                self.history.append_object(("slab_frozen", slab))  # SlabFrozen
+                self.history.append_slab(OP_SLAB_FROZEN, slab.pfn, 0, real)
                 return
             if real.cpu_partial_slabs:
                 self._put_cpu_partial(slab)
@@ -990,6 +998,16 @@ class SlabAPI:
             real.partial.append(slab)  # a debugged cache: straight to the node's list
         if not slab.inuse:
             self._slab_emptied(slab)
+
+    def _trace_kfree(self, addr: int) -> None:
+        """trace_kfree(): the first byte of a slab's slot as a slab object record; any other
+        pointer (NULL, a large kmalloc, a pointer into an object) as the event itself."""
+        slab = self._slab_of(addr)
+        slot = None if slab is None else slab.index_of(addr)
+        if slot is None:
+            self.history.append_object(ObjectFreed("kfree", EXIT_SITE, addr, ""))
+        else:
+            self.history.append_slab(OP_KFREE, slab.pfn, slot, slab.cache)
 
     def _slab_emptied(self, slab: Slab) -> None:
         """__slab_free(): an empty slab is discarded once the node has min_partial partials.

@@ -99,11 +99,19 @@ from ..engine.events import (
 )
 from ..engine.history import (
     KIND_ALLOC,
+    KIND_FREE,
     KIND_OBJECT,
+    KIND_SLAB,
+    OP_KMEM_CACHE_ALLOC,
+    OP_SLAB_FROZEN,
     PCP_BIT,
     PCP_BULK_BIT,
     PFN_MASK,
     PFN_SHIFT,
+    SLAB_KEY_MASK,
+    SLAB_PFN_SHIFT,
+    SLAB_SLOT_MASK,
+    SLAB_SLOT_SHIFT,
 )
 from ..engine.kernel import Kernel
 from .fold import LEVELS, paint_in_order
@@ -139,12 +147,10 @@ CODE_NAMES = (
     "hole (no RAM)",
 )
 
-TAKEN = frozenset(("kmalloc", "kmem_cache_alloc"))  # compact events (history.COMPACT_EVENTS)
-RELEASED = frozenset(("kfree", "kmem_cache_free"))
-FROZEN = -1  # in _slots_changed's changes: (slab pfn, FROZEN) is put_cpu_partial() of the slab
-SLAB_EVENTS = frozenset((CacheCreated, CacheMerged, CacheDestroyed, SlabCreated, SlabFilled,
-                         SlabFrozen, SlabsUnfrozen, SlabFreed, ObjectAllocated,
-                         ObjectFreed))  # fmt: skip  # events whose handlers read slab state
+# stored events whose handlers read or write what slab object records change (the slots in
+# use, the active slab, the CPU's partial list) other than by adding a slab or unfreezing
+SLOT_EVENTS = frozenset((CacheDestroyed, SlabFilled, SlabFrozen, SlabFreed, ObjectAllocated,
+                         ObjectFreed))  # fmt: skip
 BARRIERS = (FreePagesIsolated, PageMigrated)  # they read frames: the bulk fold stops at them
 REFUSED_VMALLOC_DMA = "rejecting DMA map of vmalloc memory"  # dma_map_single_attrs()'s WARN
 MAX_CHECKPOINTS = 256
@@ -585,9 +591,11 @@ class Timeline(HasTraits):
     def _bulk(self, first: int, last: int) -> int:
         """Apply records first.. up to ``last`` or the first barrier event; where it stopped.
 
-        Object records run through their handlers in order, except that what they paint is
-        collected; page records are decoded with numpy.  Then every frame takes the value of
-        the last record that painted it (kmviz/widgets/fold.py) and the free counts add up.
+        Stored events run through their handlers in order, except that what they paint is
+        collected; page records are decoded with numpy, and so are slab object records
+        (``_slab_records()``) between the stored events that read what they change.  Then
+        every frame takes the value of the last record that painted it (kmviz/widgets/fold.py)
+        and the free counts add up.
         """
         history = self.kernel.history
         records = np.frombuffer(history.records, np.int64, last - first, first * 8).copy()
@@ -602,39 +610,44 @@ class Timeline(HasTraits):
             (record, np.fromiter(pfns, dtype=np.int64, count=len(pfns)), code)
         )
         stop = records.size
-        object_at = np.flatnonzero(kinds[:stop] == KIND_OBJECT)
-        slots: list[tuple[int, int]] = []  # (pointer, taken) of kmalloc/kfree, (pfn, FROZEN)
+        object_at = np.flatnonzero(kinds == KIND_OBJECT)
+        slab_at = np.flatnonzero(kinds == KIND_SLAB)
+        applied = 0  # slab records of slab_at applied
+        unfrozen: list[tuple[int, tuple]] = []  # (record, pfns) of SlabsUnfrozen since then
+
+        def slab_records_until(record: int) -> None:
+            nonlocal applied
+            upto = int(np.searchsorted(slab_at, record))
+            if upto > applied:
+                at = slab_at[applied:upto]
+                self._slab_records(at, records[at], unfrozen)
+                applied = upto
+            unfrozen.clear()
+
         try:
             for record, index in zip(
                 object_at.tolist(), (records[object_at] >> 2).tolist(), strict=True
             ):
                 event = stored[index]
                 kind = event.__class__
-                if kind is tuple:  # a hot path's compact event (history.COMPACT_EVENTS)
-                    tag = event[0]
-                    if tag in TAKEN:
-                        slots.append((event[1], True))
-                    elif tag in RELEASED:
-                        slots.append((event[1], False))
-                    elif tag == "slab_frozen":  # (tag, slab): put_cpu_partial()
-                        slots.append((event[1].pfn, FROZEN))
-                    else:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
-                        self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
+                if kind is tuple:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
+                    self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
                     continue
-                if slots and kind in SLAB_EVENTS:  # it may read or change slabs: slots first
-                    self._slots_changed(slots)
-                    slots.clear()
                 if kind in BARRIERS:
                     stop = record
                     break
+                if kind in SLOT_EVENTS and self._reads_slots(event):
+                    slab_records_until(record)
+                elif kind is SlabsUnfrozen:
+                    unfrozen.append((record, event.pfns))
                 handler = handlers.get(kind)
                 if handler is not None:
                     handler(event)
-            self._slots_changed(slots)
+            slab_records_until(stop)
         finally:
             del self._paint, self._mark
         records, kinds = records[:stop], kinds[:stop]
-        page = np.flatnonzero(kinds != KIND_OBJECT)
+        page = np.flatnonzero((kinds == KIND_ALLOC) | (kinds == KIND_FREE))
         records, alloc = records[page], kinds[page] == KIND_ALLOC
         pfn = (records >> PFN_SHIFT) & PFN_MASK
         order = (records >> 2) & 15
@@ -691,41 +704,68 @@ class Timeline(HasTraits):
         self._lo, self._hi = min(self._lo, lo, lo_o), max(self._hi, hi, hi_o)
         return first + stop
 
-    def _slots_changed(self, changes: list[tuple[int, int]]) -> None:
-        """Slot changes (pointer, taken) in order, as _slot_taken()/_slot_released() make them.
+    def _reads_slots(self, event) -> bool:
+        """Whether a stored event of SLOT_EVENTS reads or writes what slab object records change:
+        not a large kmalloc's ObjectAllocated, nor a kfree() of no slot's first byte."""
+        if event.__class__ is ObjectAllocated:
+            return bool(event.cache)
+        if event.__class__ is ObjectFreed:
+            found = self._slot(event.ptr)
+            return found is not None and not found[2]
+        return True
 
-        Each slab's bits change in an int and the slab is rebuilt once, at the end.  A change
-        (pfn, FROZEN) puts that slab on the CPU's partial list, after the slabs taken from it.
+    def _slab_records(self, at: np.ndarray, records: np.ndarray, unfrozen: list) -> None:
+        """Apply slab object records (kind KIND_SLAB, at window positions ``at``) in bulk.
+
+        What _slot_taken(), _slot_released() and _slab_frozen() do one by one, with numpy:
+        each slot takes the last record's word (allocated or free), each cache's active slab is
+        the slab of its last allocation, and each slab is on the CPU's partial list if its last
+        record there (SlabFrozen in, an allocation or ``unfrozen``'s SlabsUnfrozen out) put it
+        in.  ``unfrozen``: (position, pfns) of the SlabsUnfrozen among them, already applied.
+        No slab is created or freed after one of these records' slabs among them (the caller
+        applies records before a SlabFreed), so every record's slab is in ``slabs``.
         """
-        heads, slabs, layout, used, active = self._slab_head, self.slabs, {}, {}, {}
-        for ptr, taken in changes:
-            if taken == FROZEN:
-                self.cpu_partial.difference_update(active.values())
-                self.active_slab.update(active)
-                active.clear()
-                self.cpu_partial.add(ptr)
-                continue
-            head = heads.get((ptr - PAGE_OFFSET) >> PAGE_SHIFT)
-            if head is None:
-                continue
-            where = layout.get(head)
-            if where is None:
-                slab = slabs[head]
-                cache = self.caches[slab.cache]
-                base = PAGE_OFFSET + (head << PAGE_SHIFT) + cache.red_left_pad
-                where = layout[head] = (base, cache.size, slab.cache)
-                used[head] = slab.used
-            slot, into = divmod(ptr - where[0], where[1])
-            if taken:
-                used[head] |= 1 << slot
-                active[where[2]] = head
-            elif not into:  # kfree() of a slot's first byte
-                used[head] &= ~(1 << slot)
-        for head, bits in used.items():
-            pfn, cache, order, objects, _ = slabs[head]
-            slabs[head] = Slab(pfn, cache, order, objects, bits)
-        self.active_slab.update(active)
-        self.cpu_partial.difference_update(active.values())  # taken from the CPU's list
+        op = (records >> 2) & 7
+        pfn = (records >> SLAB_PFN_SHIFT) & PFN_MASK
+        alloc = op <= OP_KMEM_CACHE_ALLOC
+        objects = op != OP_SLAB_FROZEN
+        # slots: the last record of each (slab, slot) says allocated or free
+        key = (records[objects] >> SLAB_SLOT_SHIFT) & SLAB_KEY_MASK  # pfn << 15 | slot
+        by_key = np.argsort(key, kind="stable")
+        key = key[by_key]
+        last = np.append(key[1:] != key[:-1], True)
+        key, taken = key[last], alloc[objects][by_key][last]
+        head, slot = key >> 15, key & SLAB_SLOT_MASK
+        heads, first = np.unique(head, return_index=True)  # keys are sorted: heads too
+        row = np.repeat(np.arange(heads.size), np.diff(first, append=head.size))
+        width = int(slot.max()) // 64 + 1 if slot.size else 1
+        words = np.zeros((2, heads.size, width), dtype=np.uint64)  # bits set, bits cleared
+        np.add.at(words, (np.where(taken, 0, 1), row, slot >> 6),
+                  np.left_shift(np.uint64(1), (slot & 63).astype(np.uint64)))  # fmt: skip
+        slabs, make, step = self.slabs, Slab._make, 8 * width
+        taken_bytes, freed_bytes = words[0].tobytes(), words[1].tobytes()
+        for start, number in zip(range(0, heads.size * step, step), heads.tolist(), strict=True):
+            pfn_, cache, order, count, used = slabs[number]
+            used &= ~int.from_bytes(freed_bytes[start : start + step], "little")
+            used |= int.from_bytes(taken_bytes[start : start + step], "little")
+            slabs[number] = make((pfn_, cache, order, count, used))
+        # the active slab of each cache: that of its last allocation
+        taken_from = pfn[alloc][::-1]
+        newest, back = np.unique(taken_from, return_index=True)
+        for number in newest[np.argsort(-back, kind="stable")].tolist():
+            self.active_slab[slabs[number].cache] = number
+        # the CPU's partial list: a slab's last record there puts it in or takes it out
+        frozen = op == OP_SLAB_FROZEN
+        moves = alloc | frozen
+        out_at = np.array([p for p, pfns in unfrozen for _ in pfns], dtype=np.int64)
+        out = np.array([x for _, pfns in unfrozen for x in pfns], dtype=np.int64)
+        where, which = np.concatenate((at[moves], out_at)), np.concatenate((pfn[moves], out))
+        put = np.concatenate((frozen[moves], np.zeros(out.size, dtype=bool)))
+        by_slab = np.lexsort((where, which))
+        which, put = which[by_slab], put[by_slab]
+        last = np.append(which[1:] != which[:-1], True)
+        self.cpu_partial.difference_update(which[last & ~put].tolist())
+        self.cpu_partial.update(which[last & put].tolist())
 
     def _zone_of(self, pfn: np.ndarray) -> np.ndarray:
         """The index in ``zones`` of the zone holding each pfn."""

@@ -683,3 +683,17 @@ def test_page_faults_reach_the_lower_zones_through_the_c_loop():
     k.fill_page_cache("40MiB")  # more than DMA32 has above its low mark
     zones = {k.buddy.zone_of(pfn).name for pfn in k.page_cache.lru}
     assert zones == {"DMA32", "DMA"}
+
+
+def test_slab_c_and_python_agree_once_the_table_of_slab_records_is_full(monkeypatch):
+    # past the table's end every slab event is stored whole, by the Python methods
+    from kmviz.engine import history  # noqa: PLC0415
+
+    monkeypatch.setattr(history, "SLAB_DESCS", 60)
+    fast = Kernel(mem="32MiB", memory_map="flat")
+    slab_churn(fast, seed=4, steps=3000)
+    assert len(fast.history.slab_descs) == 60  # it filled up
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="32MiB", memory_map="flat")
+    slab_churn(slow, seed=4, steps=3000)
+    assert slab_state(fast) == slab_state(slow)

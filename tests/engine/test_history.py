@@ -140,3 +140,41 @@ def test_numpy_counts_a_long_stretch_of_records_as_the_python_loop_does(monkeypa
     history._ends = array("q")
     monkeypatch.setattr(history_module, "_numpy", None)
     assert list(history.ends()) == counted
+
+
+def test_a_kmalloc_and_its_kfree_are_one_record_each_that_name_the_slot():
+    k = fresh()
+    k.kmalloc(100, GFP_KERNEL)  # kmalloc-128's first slab: its records come before
+    records, events = k.history.record_count, len(k.history)
+    addr = k.kmalloc(100, GFP_KERNEL)
+    k.kfree(addr)
+    slab = k._slab_of(addr)
+    slot = slab.index_of(addr)
+    assert k.history.record_count == records + 2 and len(k.history) == events + 2
+    alloc, free = k.history.records[records:]
+    assert alloc & 3 == free & 3 == history_module.KIND_SLAB
+    assert (alloc >> history_module.SLAB_PFN_SHIFT) & history_module.PFN_MASK == slab.pfn
+    assert (free >> history_module.SLAB_SLOT_SHIFT) & history_module.SLAB_SLOT_MASK == slot
+    allocated, freed = k.history[events:]
+    assert (allocated.ptr, allocated.bytes_req, allocated.bytes_alloc, allocated.cache) == (
+        addr, 100, 128, "kmalloc-128"
+    )  # fmt: skip
+    assert (freed.tracepoint, freed.ptr) == ("kfree", addr)
+
+
+def test_the_table_of_slab_records_lists_a_cache_before_its_requests():
+    k = fresh()
+    cache = k.kmem_cache_create("table_order", 40)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    descs = k.history.slab_descs
+    assert descs.index((cache, 0, 0)) + 1 == descs.index((cache, 40, GFP_KERNEL))
+
+
+def test_a_full_table_of_slab_records_stores_the_events_themselves(monkeypatch):
+    k = fresh()
+    monkeypatch.setattr(history_module, "SLAB_DESCS", len(k.history.slab_descs))
+    addr = k.kmalloc(100, GFP_KERNEL)
+    k.kfree(addr)
+    assert [record & 3 for record in k.history.records[-2:]] == [history_module.KIND_OBJECT] * 2
+    allocated, freed = k.history[-2:]
+    assert (allocated.ptr, allocated.bytes_req, freed.ptr) == (addr, 100, addr)

@@ -349,10 +349,48 @@ def pcp_machine() -> Kernel:
     return k
 
 
+def slab_machine() -> Kernel:
+    """A machine whose slab object records fill, drain and empty slabs of every shape.
+
+    kmalloc-8's 512 slots a slab (bitmaps of many words) up to kmalloc-4k's order-3 slabs;
+    frees full slabs back onto the CPU's partial list until it drains, shrinks and destroys a
+    cache (SlabFreed, CacheDestroyed) and frees a pointer into an object (stored ObjectFreed).
+    """
+    k = Kernel("64MiB", seed=7, memory_map="flat")
+    rng = np.random.default_rng(7)
+    cache = k.kmem_cache_create("fold_objects", 200)
+    live: list[tuple[object, int]] = []
+    for round_ in range(4):
+        for size in rng.choice([8, 8, 24, 96, 200, 700, 4000], size=3000).tolist():
+            if size == 200:
+                live.append((cache, k.kmem_cache_alloc(cache, GFP_KERNEL)))
+            else:
+                live.append((None, k.kmalloc(size, GFP_KERNEL)))
+        order = rng.permutation(len(live)).tolist()
+        for i in order[: len(live) * 3 // 4]:
+            owner, addr = live[i]
+            if owner is None:
+                k.kfree(addr)
+            else:
+                k.kmem_cache_free(owner, addr)
+        live = [live[i] for i in order[len(live) * 3 // 4 :]]
+        k.kfree(k.kmalloc(64, GFP_KERNEL) + 8)  # into an object: refused, stored as the event
+        k.kfree(None)
+        if round_ == 2:
+            k.kmem_cache_shrink(cache)
+    for owner, addr in live:
+        if owner is cache:
+            k.kmem_cache_free(cache, addr)
+    k.kmem_cache_destroy(cache)
+    return k
+
+
 FOLDED_MACHINES = {  # the events each machine must have for its fold test to mean something
     "painted": (painted_machine, {"LruPagesAdded", "SlabCreated", "SlabFrozen", "VmallocMapped",
                                   "PageTableAllocated", "MemblockAllocated", "FreePagesIsolated",
                                   "PageMigrated"}),
+    "slab": (slab_machine, {"SlabFrozen", "SlabsUnfrozen", "SlabFreed", "CacheDestroyed",
+                            "ObjectAllocated", "ObjectFreed"}),
     "pcp": (pcp_machine, {"PagesAllocatedZoneLocked", "PcpPagesDrained", "BuddiesMerged",
                           "BlockSplit", "ContextChanged", "SlabCreated"}),
 }  # fmt: skip

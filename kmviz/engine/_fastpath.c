@@ -1314,8 +1314,10 @@ static PyTypeObject FastPathType = {
                                   kmalloc's sizes 1..8192 under a mask or two */
 
 typedef struct {              /* where each field sits in a Slab instance */
-    Py_ssize_t cache, pfn, objects, freelist, base, frozen;
+    Py_ssize_t cache, pfn, objects, freelist, base, frozen, requested;
 } SlabFields;
+
+#define FREE_SLOT (-1)         /* slab.FREE_SLOT: Slab.requested of a slot not handed out */
 
 typedef struct {              /* one remembered entry of the history's slab_descs */
     PyObject *cache;          /* borrowed: slab_descs holds it as long as the history lives */
@@ -1336,7 +1338,7 @@ typedef struct {
 
 typedef struct {              /* ... and in a KmemCache instance */
     Py_ssize_t name, size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
-    Py_ssize_t cpu_slab, percpu_partial, partial, requested;
+    Py_ssize_t cpu_slab, percpu_partial, partial;
 } CacheFields;
 
 typedef struct {
@@ -1579,6 +1581,27 @@ error:
     return NULL;
 }
 
+/* slab.requested[slot] (an array('i') of the slab's slots), and with ``value`` >= FREE_SLOT
+ * set to it: the old value, or FREE_SLOT - 1 on an error (a slot beyond the array). */
+static long long
+slot_requested(SlabFastPath *self, PyObject *slab, long long slot, long long value)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(FIELD(slab, self->slab.requested), &view, PyBUF_WRITABLE) < 0)
+        return FREE_SLOT - 1;
+    long long old = FREE_SLOT - 1;
+    if (view.itemsize == 4 && 0 <= slot && slot < view.len / 4) {
+        int32_t *slots = view.buf;
+        old = slots[slot];
+        if (value >= FREE_SLOT)
+            slots[slot] = (int32_t)value;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "Slab.requested: expected an array('i') of its slots");
+    }
+    PyBuffer_Release(&view);
+    return old;
+}
+
 /* SlabAPI._slab_alloc() of a cache without debugging, short of a new slab: 1 with the
  * object's address in *out, 0 if the Python method must serve it (a new slab is needed, or the
  * history's table is full; nothing changed), -1 on an error.  ``requested`` and ``gfp`` go
@@ -1618,7 +1641,7 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
     unsigned long long addr = base_field(self, slab)
                               + (unsigned long long)(index * int_field(cache, self->cache.size));
     PyObject *ptr = PyLong_FromUnsignedLongLong(addr);
-    if (ptr == NULL || PyDict_SetItem(FIELD(cache, self->cache.requested), ptr, requested) < 0
+    if (ptr == NULL || slot_requested(self, slab, index, PyLong_AsLong(requested)) < FREE_SLOT
         || append_slab(self, op, slab, index, desc) < 0) {
         Py_XDECREF(ptr);
         return -1;
@@ -1627,12 +1650,11 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
     return 1;
 }
 
-/* SlabAPI._kfree()'s end for a live object ``ptr`` (== addr) of ``slab``, whose cache is not
+/* SlabAPI._kfree()'s end for a live object at ``addr`` of ``slab``, whose cache is not
  * debugged (``expected``: the cache kmem_cache_free() was given, else NULL): 1 when freed,
  * 0 when the Python method must judge (nothing changed), -1 on an error. */
 static int
-slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
-          unsigned long long addr)
+slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, unsigned long long addr)
 {
     PyObject *cache = FIELD(slab, self->slab.cache);
     if ((expected != NULL && expected != cache)
@@ -1646,16 +1668,23 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
     long long most = int_field(cache, self->cache.cpu_partial_slabs);
     if (put && most <= 0)
         return 0;
-    PyObject *requested = FIELD(cache, self->cache.requested);
-    int live = PyDict_Contains(requested, ptr);   /* else freed twice, or inside one */
-    if (live <= 0)
-        return live;
+    /* a slot's first byte whose object is live, else freed twice or inside one: Python judges */
+    long long size = int_field(cache, self->cache.size);
+    unsigned long long base = base_field(self, slab);
+    if (addr < base || (addr - base) % (unsigned long long)size
+        || (addr - base) / (unsigned long long)size >= (unsigned long long)int_field(slab, self->slab.objects))
+        return 0;
+    long long index = (long long)((addr - base) / (unsigned long long)size);
+    long long asked = slot_requested(self, slab, index, FREE_SLOT - 1);
+    if (asked < FREE_SLOT)
+        return -1;
+    if (asked == FREE_SLOT)
+        return 0;
     long long desc = slab_desc(self, cache, NULL, NULL);
     if (desc < 0)
         return desc == -1 ? 0 : -1;
-    if (PyDict_DelItem(requested, ptr) < 0)
+    if (slot_requested(self, slab, index, FREE_SLOT) < FREE_SLOT)
         return -1;
-    long long index = (long long)(addr - base_field(self, slab)) / int_field(cache, self->cache.size);
     if (append_slab(self, expected == NULL ? OP_KFREE : OP_KMEM_CACHE_FREE, slab, index, desc) < 0)
         return -1;
     PyObject *number = PyLong_FromLongLong(index);
@@ -1695,14 +1724,18 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, PyObject *ptr,
 }
 
 /* The slab of the direct-map address ``ptr`` (borrowed) and the address, or NULL (with an
- * exception only on an error).  An int outside 0..2**64-1 is read modulo 2**64: it is no
- * object's address, and slab_free() leaves it to the Python method. */
+ * exception only on an error).  An int outside 0..2**64-1 is no object's address: the Python
+ * method says so. */
 static PyObject *
 slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
 {
     if (!PyLong_CheckExact(ptr))
         return NULL;
-    *addr = PyLong_AsUnsignedLongLongMask(ptr);
+    *addr = PyLong_AsUnsignedLongLong(ptr);
+    if (*addr == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();   /* negative, or 2**64 and above */
+        return NULL;
+    }
     if (*addr < PAGE_OFFSET)
         return NULL;
     PyObject *key = PyLong_FromUnsignedLongLong((*addr - PAGE_OFFSET) >> PAGE_SHIFT);
@@ -1747,7 +1780,7 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, kwnames);
     unsigned long long addr;
     PyObject *slab = slab_of(self, args[0], &addr);
-    int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0) : slab_free(self, slab, NULL, args[0], addr);
+    int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0) : slab_free(self, slab, NULL, addr);
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
     return done < 0 ? NULL : Py_NewRef(Py_None);
@@ -1794,7 +1827,7 @@ SlabFastPath_kmem_cache_free(SlabFastPath *self, PyObject *const *args, Py_ssize
     unsigned long long addr;
     PyObject *slab = slab_of(self, args[1], &addr);
     int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0)
-                            : slab_free(self, slab, args[0], args[1], addr);
+                            : slab_free(self, slab, args[0], addr);
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kmem_cache_free, args, nargs, NULL);
     return done < 0 ? NULL : Py_NewRef(Py_None);
@@ -1836,7 +1869,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         {cache_type, "cpu_slab", &self->cache.cpu_slab},
         {cache_type, "percpu_partial", &self->cache.percpu_partial},
         {cache_type, "partial", &self->cache.partial},
-        {cache_type, "requested", &self->cache.requested},
+        {slab_type, "requested", &self->slab.requested},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (field_offset(fields[i].type, fields[i].name, fields[i].offset) < 0) {

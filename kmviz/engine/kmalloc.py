@@ -68,6 +68,7 @@ from .reports import (
     warning,
 )
 from .slab import (
+    FREE_SLOT,
     SLAB_DEBUG_FLAGS,
     KmemCache,
     Slab,
@@ -219,14 +220,13 @@ class SlabAPI:
         requested size is recorded as 0: who asked for how much is not known, and
         fragmentation() and leaks() leave them out.
         """
-        requested = cache.requested
         while count > 0:
             slab = self._new_slab(cache, GFP_KERNEL)
             if slab is None:  # a small machine out of room: boot keeps what it got
                 return
             take = min(count, slab.objects)
             for index in slab.freelist[-take:]:
-                requested[slab.address(index)] = 0
+                slab.requested[index] = 0
             del slab.freelist[-take:]
             count -= take
             self.history.append_object(SlabFilled(cache.name, slab.pfn, take))
@@ -506,7 +506,7 @@ class SlabAPI:
                 if slab is not None and slab.freelist:
                     slot = slab.freelist.pop()
                     addr = slab.base + slot * cache.size
-                    cache.requested[addr] = size
+                    slab.requested[slot] = size
                     self.history.append_slab(OP_KMALLOC, slab.pfn, slot, cache, size, gfp)
                     if self.notify_each_call[0]:
                         self.tick += 1
@@ -619,14 +619,14 @@ class SlabAPI:
             slab = self._fast_slabs.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
             if slab is not None:
                 cache = slab.cache
-                requested = cache.requested
                 freelist = slab.freelist
+                slot, into = divmod(addr - slab.base, cache.size)
+                live = not into and 0 <= slot < slab.objects and slab.requested[slot] != FREE_SLOT
                 # a full slab on no list goes to the CPU's partial list (put_cpu_partial());
                 # caches without one (debugged) take the Python path below
                 put = not freelist and not slab.frozen
-                if addr in requested and (not put or cache.cpu_partial_slabs):
-                    del requested[addr]
-                    slot = (addr - slab.base) // cache.size
+                if live and (not put or cache.cpu_partial_slabs):
+                    slab.requested[slot] = FREE_SLOT
                     history = self.history
                     history.append_slab(OP_KFREE, slab.pfn, slot, cache)
                     freelist.append(slot)
@@ -748,11 +748,11 @@ class SlabAPI:
             return 0
         if gfp & BIT.ZERO and cache.flags & SLAB_POISON:  # slab_post_alloc_hook()'s memset()
             self._write_slots(slab, addr, addr + cache.object_size, 0)
-        cache.requested[addr] = requested
+        slot = (addr - slab.base) // cache.size
+        slab.requested[slot] = requested
         if cache.flags & SLAB_STORE_USER:
             self._set_track(cache, addr, 0, TRACK_ENTRY.get(tracepoint, tracepoint))
         op = OP_KMALLOC if tracepoint == "kmalloc" else OP_KMEM_CACHE_ALLOC
-        slot = (addr - slab.base) // cache.size
         self.history.append_slab(op, slab.pfn, slot, cache, requested, gfp)
         return addr
 
@@ -978,7 +978,7 @@ class SlabAPI:
             return
         if tracepoint == "kmem_cache_free":
             self.history.append_slab(OP_KMEM_CACHE_FREE, slab.pfn, index, real)
-        del real.requested[addr]
+        slab.requested[index] = FREE_SLOT
         if real.flags & SLAB_STORE_USER:
             self._set_track(real, addr, 1)
         was_full = not slab.freelist

@@ -18,6 +18,7 @@ Addresses: slab pages live in the direct map, so object ``i`` of a slab at ``pfn
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -71,9 +72,13 @@ class Track(NamedTuple):
     when: int
 
 
+FREE_SLOT = -1  # Slab.requested of a slot not handed out
+
+
 @dataclass(eq=False, slots=True)
 class Slab:
-    """One slab: its first page, order, and which of its object slots are free (LIFO)."""
+    """One slab: its first page, order, which of its object slots are free (LIFO), and what
+    each object handed out was asked for."""
 
     cache: KmemCache
     pfn: int
@@ -83,9 +88,12 @@ class Slab:
     base: int = 0  # address of slot 0: PAGE_OFFSET + (pfn << PAGE_SHIFT) + red_left_pad
     frozen: bool = False  # the CPU's: its active slab or on its partial list (slab->frozen)
     disabled: bool = False  # slub_debug found it corrupt: it hands out and takes back nothing
+    # per slot: bytes the caller asked for (0: one of boot's objects), FREE_SLOT if not live
+    requested: array = None
 
     def __post_init__(self):
         self.base = PAGE_OFFSET + (self.pfn << PAGE_SHIFT) + self.cache.red_left_pad
+        self.requested = array("i", [FREE_SLOT]) * self.objects
 
     @property
     def inuse(self) -> int:
@@ -140,12 +148,21 @@ class KmemCache:
     percpu_partial: list[Slab] = field(default_factory=list)  # CPU 0's partial list, head last
     partial: list[Slab] = field(default_factory=list)  # the node's partial list, head first
     slabs: set = field(default_factory=set)  # every slab, full ones included
-    requested: dict[int, int] = field(default_factory=dict)  # live object → bytes asked for
     # SLAB_STORE_USER: object → [allocated, freed] Track or None; no entry: both zeroed
     tracks: dict[int, list] = field(default_factory=dict)
     # what memset() wrote into a slot of a red-zoned or poisoned cache: object → the slot's
     # bytes from its left red zone on (no entry: SLUB's own bytes, intact)
     images: dict[int, bytearray] = field(default_factory=dict)
+
+    @property
+    def requested(self) -> dict[int, int]:
+        """Every live object → the bytes asked for (0: one of boot's), from its slab (a copy)."""
+        return {
+            slab.base + index * self.size: asked
+            for slab in self.slabs
+            for index, asked in enumerate(slab.requested)
+            if asked != FREE_SLOT
+        }
 
     @property
     def active_objs(self) -> int:

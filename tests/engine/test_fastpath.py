@@ -18,7 +18,7 @@ from kmviz import (
     SLAB_RED_ZONE,
     Kernel,
 )
-from kmviz.engine import fastpath
+from kmviz.engine import fastpath, history
 from kmviz.engine.constants import MIGRATE_ISOLATE
 from kmviz.engine.events import FallbackStolen, PagesAllocatedZoneLocked, PcpPagesDrained
 from kmviz.engine.invariants import check
@@ -687,8 +687,6 @@ def test_page_faults_reach_the_lower_zones_through_the_c_loop():
 
 def test_slab_c_and_python_agree_once_the_table_of_slab_records_is_full(monkeypatch):
     # past the table's end every slab event is stored whole, by the Python methods
-    from kmviz.engine import history  # noqa: PLC0415
-
     monkeypatch.setattr(history, "SLAB_DESCS", 60)
     fast = Kernel(mem="32MiB", memory_map="flat")
     slab_churn(fast, seed=4, steps=3000)

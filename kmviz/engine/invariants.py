@@ -34,6 +34,7 @@ from .constants import (
     MIGRATE_TYPES,
     NR_PCP_LISTS,
 )
+from .slab import FREE_SLOT
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -161,8 +162,8 @@ def check_slabs(kernel: Kernel) -> None:
 
     * every slab's pages are an allocated block of the slab's order, its head held by the
       slab allocator (PG_slab), and every page maps back to the slab in ``slab_by_pfn``;
-    * a slab's free slots are distinct and in range, and its live objects are exactly the
-      ones the cache records as requested;
+    * a slab's free slots are distinct and in range, and exactly its slots without a
+      requested size (Slab.requested);
     * the node's partial list holds only slabs with free objects that are not the CPU's, the
       CPU's partial list only slabs with free objects, and a slab is frozen exactly when it
       is the active slab or on the CPU's partial list;
@@ -171,7 +172,6 @@ def check_slabs(kernel: Kernel) -> None:
     buddy = kernel.buddy
     owned = 0
     for cache in kernel.caches:
-        live = set()
         for slab in cache.slabs:
             head = buddy.state[slab.pfn]
             assert plain_code(head) in (ALLOCATED + slab.order, COMPOUND + slab.order), (
@@ -184,10 +184,14 @@ def check_slabs(kernel: Kernel) -> None:
             free = slab.freelist
             assert len(set(free)) == len(free), f"{cache.name}: a slot is free twice"
             assert all(0 <= i < slab.objects for i in free), f"{cache.name}: bad free slot"
-            live |= {slab.address(i) for i in set(range(slab.objects)) - set(free)}
-        assert live == set(cache.requested), (
-            f"{cache.name}: {len(live)} live objects but {len(cache.requested)} recorded"
-        )
+            unasked = {i for i, asked in enumerate(slab.requested) if asked == FREE_SLOT}
+            assert len(slab.requested) == slab.objects and unasked <= set(range(slab.objects)), (
+                f"{cache.name}: slab {slab.pfn:#x} records sizes for slots it does not have"
+            )
+            assert unasked == set(free), (
+                f"{cache.name}: slab {slab.pfn:#x}: {len(free)} free slots but "
+                f"{len(unasked)} without a requested size"
+            )
         for slab in cache.partial:
             assert slab in cache.slabs and slab.freelist and not slab.frozen, (
                 f"{cache.name}: slab {slab.pfn:#x} should not be on the partial list"

@@ -19,6 +19,7 @@ Addresses: slab pages live in the direct map, so object ``i`` of a slab at ``pfn
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -155,14 +156,9 @@ class KmemCache:
     images: dict[int, bytearray] = field(default_factory=dict)
 
     @property
-    def requested(self) -> dict[int, int]:
-        """Every live object → the bytes asked for (0: one of boot's), from its slab (a copy)."""
-        return {
-            slab.base + index * self.size: asked
-            for slab in self.slabs
-            for index, asked in enumerate(slab.requested)
-            if asked != FREE_SLOT
-        }
+    def requested(self) -> RequestedSizes:
+        """Every live object → the bytes asked for (0: one of boot's), read from its slabs."""
+        return RequestedSizes(self)
 
     @property
     def active_objs(self) -> int:
@@ -184,6 +180,36 @@ class KmemCache:
             f"<kmem_cache {self.name}: {self.object_size} B objects in {self.size} B slots, "
             f"{self.objects}/slab of {1 << self.order} pages, {len(self.slabs)} slabs>"
         )
+
+
+class RequestedSizes(Mapping):
+    """A cache's live objects, address → bytes asked for, as its slabs' ``requested`` say."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self, cache: KmemCache):
+        self._cache = cache
+
+    def __getitem__(self, addr: int) -> int:
+        if addr.__class__ is int:
+            for slab in self._cache.slabs:
+                index = slab.index_of(addr)
+                if index is not None and slab.requested[index] != FREE_SLOT:
+                    return slab.requested[index]
+        raise KeyError(addr)
+
+    def __iter__(self) -> Iterator[int]:
+        size = self._cache.size
+        for slab in self._cache.slabs:
+            for index, asked in enumerate(slab.requested):
+                if asked != FREE_SLOT:
+                    yield slab.base + index * size
+
+    def __len__(self) -> int:
+        return sum(slab.objects - slab.requested.count(FREE_SLOT) for slab in self._cache.slabs)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def set_cpu_partial(size: int, objects: int, debug: bool) -> tuple[int, int]:

@@ -233,7 +233,7 @@ class EventIndex:
         """Look at the records of events up to ``stop`` (exclusive) not looked at yet.
 
         Only stored events can be of the keys but "block", an allocation record of order 1 or
-        more; compact events (kmalloc, kfree) never are.
+        more; slab object records (kmalloc, kfree …) and compact events never are.
         """
         history = self._history
         ends = history.ends()

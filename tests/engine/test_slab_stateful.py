@@ -114,10 +114,13 @@ def snapshot(k: Kernel) -> tuple:
     b = k.buddy
     caches = []
     for c in k.caches:
-        slabs = tuple(sorted((s.pfn, s.order, s.objects, tuple(s.freelist)) for s in c.slabs))
+        slabs = tuple(
+            sorted((s.pfn, s.order, s.objects, tuple(s.freelist), bytes(s.requested))
+                   for s in c.slabs)
+        )  # fmt: skip
         cpu = None if c.cpu_slab is None else c.cpu_slab.pfn
         partial = tuple(id(s) for s in c.partial)
-        caches.append((c.name, c.refcount, cpu, slabs, partial, dict(c.requested)))
+        caches.append((c.name, c.refcount, cpu, slabs, partial))
     return (
         bytes(b.state),
         bytes(b.nxt),

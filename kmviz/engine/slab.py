@@ -19,7 +19,7 @@ Addresses: slab pages live in the direct map, so object ``i`` of a slab at ``pfn
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -199,17 +199,46 @@ class RequestedSizes(Mapping):
         raise KeyError(addr)
 
     def __iter__(self) -> Iterator[int]:
+        for addr, _ in self.pairs():
+            yield addr
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """(address, bytes asked) of every live object, slab by slab: no address looked up."""
         size = self._cache.size
         for slab in self._cache.slabs:
+            base = slab.base
             for index, asked in enumerate(slab.requested):
                 if asked != FREE_SLOT:
-                    yield slab.base + index * size
+                    yield base + index * size, asked
+
+    def items(self) -> ItemsView:
+        """Mapping.items(), read in one pass over the slots (not a lookup per address)."""
+        return _RequestedItems(self)
+
+    def values(self) -> ValuesView:
+        """Mapping.values(), read in one pass over the slots (not a lookup per address)."""
+        return _RequestedValues(self)
 
     def __len__(self) -> int:
         return sum(slab.objects - slab.requested.count(FREE_SLOT) for slab in self._cache.slabs)
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+
+class _RequestedItems(ItemsView):
+    """RequestedSizes.items(): iterated from the slots, as ``pairs()`` reads them."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return self._mapping.pairs()
+
+
+class _RequestedValues(ValuesView):
+    """RequestedSizes.values(): iterated from the slots, as ``pairs()`` reads them."""
+
+    def __iter__(self) -> Iterator[int]:
+        for _, asked in self._mapping.pairs():
+            yield asked
 
 
 def set_cpu_partial(size: int, objects: int, debug: bool) -> tuple[int, int]:

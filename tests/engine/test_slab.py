@@ -534,3 +534,13 @@ def test_slabinfo_counts_the_free_slots_of_the_cpus_partial_slabs_as_active():
     k.kmem_cache_free(cache, next(iter(by_slab.values()))[0])
     line = next(x for x in k.cat("/proc/slabinfo").splitlines() if x.startswith("lesson_objects"))
     assert line.split()[1:3] == ["64", "64"]
+
+
+def test_a_caches_requested_sizes_are_listed_without_looking_up_an_address(monkeypatch):
+    k = Kernel("64MiB", seed=0, memory_map="flat")
+    addrs = [k.kmalloc(100 + n % 20, GFP_KERNEL) for n in range(500)]
+    cache = k.kmalloc_cache("kmalloc-128")
+    expected = {addr: 100 + n % 20 for n, addr in enumerate(addrs)}
+    monkeypatch.setattr(type(cache.requested), "__getitem__", None)  # a lookup would fail
+    assert dict(cache.requested.items()) == expected
+    assert sorted(cache.requested.values()) == sorted(expected.values())

@@ -20,6 +20,8 @@ freelists, which kmviz refuses to do: it says what Linux would have done instead
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from .boot_caches import boot_caches, boot_objects
 from .buddy import COMPOUND, OWNER_NONE, OWNER_SLAB, plain_code
 from .constants import HZ, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
@@ -118,8 +120,12 @@ KMALLOC_CREATION_ORDER = tuple(
     for index in ((i, 1) if i == 6 else (i, 2) if i == 7 else (i,))
 )
 SLUB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
-# kmalloc_index() of every slab-sized request, 1 .. KMALLOC_MAX_CACHE_SIZE bytes
-KMALLOC_INDEX_BY_SIZE = tuple(kmalloc_index(size) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1))
+# kmalloc_index() of every slab-sized request, 1 .. KMALLOC_MAX_CACHE_SIZE bytes, as runs of
+# (index, how many consecutive sizes have it): (3, 8), (4, 8), (5, 16), (6, 32), (1, 32) ...
+KMALLOC_INDEX_RUNS = tuple(
+    (index, len(tuple(sizes)))
+    for index, sizes in groupby(range(1, KMALLOC_MAX_CACHE_SIZE + 1), kmalloc_index)
+)
 RULE = "=" * 77  # slab_bug()'s banner, and the dashes below it
 DASHES = "-" * 77
 # the bytes SLUB's debugging writes (include/linux/poison.h L44-50)
@@ -166,6 +172,7 @@ class SlabAPI:
         self.kmalloc_caches: dict[tuple[str, int], KmemCache] = {}
         self._kmalloc_tables: dict[int, list] = {}  # what kmalloc()'s fast paths look up
         self._tables_by_mask: dict[int, list] = {}  # GFP mask -> its cache for each size
+        self._tables_by_kind: dict[str, list] = {}  # the same tables by kmalloc type
         self._track_stacks: dict[tuple, tuple[str, ...]] = {}  # SLAB_STORE_USER's stacks
 
     def _kmem_cache_init(self) -> None:
@@ -535,12 +542,20 @@ class SlabAPI:
         return self._slab_alloc(table[size], mask, size, "kmalloc")
 
     def _kmalloc_table(self, gfp: int) -> list:
-        """kmalloc_slab() for every size 1..8192 under ``gfp``: its cache, by size."""
+        """kmalloc_slab() for every size 1..8192 under ``gfp``: its cache, by size.
+
+        One table per kmalloc type, shared by the masks of that type.
+        """
         kind = kmalloc_type(gfp)
         if kind == "dma" and not self.zone_dma:
             kind = "normal"  # without CONFIG_ZONE_DMA, KMALLOC_DMA is KMALLOC_NORMAL
-        caches = self.kmalloc_caches
-        table = [None, *(caches[kind, index] for index in KMALLOC_INDEX_BY_SIZE)]
+        table = self._tables_by_kind.get(kind)
+        if table is None:
+            caches = self.kmalloc_caches
+            table = [None]  # size 0 is ZERO_SIZE_PTR's, never looked up
+            for index, sizes in KMALLOC_INDEX_RUNS:
+                table += [caches[kind, index]] * sizes
+            self._tables_by_kind[kind] = table
         self._tables_by_mask[gfp] = table
         return table
 

@@ -71,6 +71,8 @@ from .events import (
     PagesFreed,
     PcpPagesDrained,
     SlabFrozen,
+    VmallocFreed,
+    VmallocMapped,
 )
 
 CALL_SITE = "lesson_init+0x1c/0x60 [lesson]"  # the learner's code, as %pS prints it
@@ -81,6 +83,8 @@ COMPACT_EVENTS = {
     "kmalloc_large": lambda addr, req, gfp, order: ObjectAllocated(
         "kmalloc", CALL_SITE, addr, req, 4096 << order, gfp, ""
     ),
+    "vmalloc": VmallocMapped,  # vmalloc()'s areas: (tag, addr, size, pfns)
+    "vfree": lambda addr: VmallocFreed(addr, False),  # vfree() of one, not deferred
 }
 
 KIND_OBJECT = 0

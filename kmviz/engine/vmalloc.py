@@ -286,7 +286,7 @@ class VmallocAPI:
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
         self.nr_vmalloc_pages += nr_pages
-        self.history.append_object(VmallocMapped(addr, area.size, tuple(area.pfns)))
+        self.history.append_object(("vmalloc", addr, area.size, tuple(area.pfns)))  # compact
         return addr
 
     def _alloc_pages_bulk(self, gfp: int, count: int) -> list[int]:
@@ -474,7 +474,7 @@ class VmallocAPI:
         else:
             self.kfree(area.array)
         self._free_vmap_area_noflush(area)
-        self.history.append_object(VmallocFreed(addr, False))  # not deferred
+        self.history.append_object(("vfree", addr))  # VmallocFreed(addr, False), compact
 
     def _run_deferred_vfree(self) -> None:
         """delayed_vfree_work(): free what interrupt handlers asked to free."""

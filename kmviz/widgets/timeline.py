@@ -98,6 +98,7 @@ from ..engine.events import (
     VmallocMapped,
 )
 from ..engine.history import (
+    COMPACT_EVENTS,
     KIND_ALLOC,
     KIND_FREE,
     KIND_OBJECT,
@@ -630,9 +631,12 @@ class Timeline(HasTraits):
             ):
                 event = stored[index]
                 kind = event.__class__
-                if kind is tuple:  # kmalloc_large: (tag, addr, bytes_req, gfp, order)
-                    self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
-                    continue
+                if kind is tuple:  # a compact event (history.COMPACT_EVENTS): (tag, fields...)
+                    if event[0] == "kmalloc_large":  # (tag, addr, bytes_req, gfp, order)
+                        self._large_kmalloc(event[1], 1 << (event[4] + PAGE_SHIFT))
+                        continue
+                    event = COMPACT_EVENTS[event[0]](*event[1:])
+                    kind = event.__class__
                 if kind in BARRIERS:
                     stop = record
                     break

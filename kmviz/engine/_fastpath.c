@@ -2010,6 +2010,8 @@ static PyTypeObject SlabFastPathType = {
 
 #define PTRS_PER_PTE 512
 
+static PyObject *pte_slots[PTRS_PER_PTE];   /* the slot numbers 0..511 as ints, made once */
+
 PyDoc_STRVAR(pte_fill_doc,
 "pte_fill(table, first, pfns, prot)\n--\n\n"
 "Write pfn << 12 | prot into PTE slots first, first + 1, ... of table (a PTE table's\n"
@@ -2033,11 +2035,7 @@ pte_fill(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {    /* vmap_pages_pte_range(): pte_none() each */
-        PyObject *index = PyLong_FromSsize_t(first + i);
-        if (index == NULL)
-            return NULL;
-        int present = PyDict_Contains(table, index);
-        Py_DECREF(index);
+        int present = PyDict_Contains(table, pte_slots[first + i]);
         if (present < 0)
             return NULL;
         if (present)
@@ -2047,10 +2045,8 @@ pte_fill(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         unsigned long long pfn = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(pfns, i));
         if (pfn == (unsigned long long)-1 && PyErr_Occurred())
             return NULL;
-        PyObject *index = PyLong_FromSsize_t(first + i);
         PyObject *entry = PyLong_FromUnsignedLongLong((pfn << PAGE_SHIFT) | prot);
-        int failed = index == NULL || entry == NULL || PyDict_SetItem(table, index, entry) < 0;
-        Py_XDECREF(index);
+        int failed = entry == NULL || PyDict_SetItem(table, pte_slots[first + i], entry) < 0;
         Py_XDECREF(entry);
         if (failed)
             return NULL;
@@ -2073,18 +2069,17 @@ pte_clear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t first = PyLong_AsSsize_t(args[1]), count = PyLong_AsSsize_t(args[2]);
     if (PyErr_Occurred())
         return NULL;
+    if (first < 0 || count < 0 || first + count > PTRS_PER_PTE) {
+        PyErr_SetString(PyExc_ValueError, "pte_clear(): the slots leave the PTE table");
+        return NULL;
+    }
     Py_ssize_t cleared = 0;
     for (Py_ssize_t i = 0; i < count; i++) {    /* vunmap_pte_range(): ptep_get_and_clear() */
-        PyObject *index = PyLong_FromSsize_t(first + i);
-        if (index == NULL)
-            return NULL;
-        int present = PyDict_Contains(table, index);
-        if (present > 0) {
-            present = PyDict_DelItem(table, index) < 0 ? -1 : 1;
+        if (PyDict_DelItem(table, pte_slots[first + i]) == 0)
             cleared++;
-        }
-        Py_DECREF(index);
-        if (present < 0)
+        else if (PyErr_ExceptionMatches(PyExc_KeyError))
+            PyErr_Clear();                      /* pte_none(): nothing to clear */
+        else
             return NULL;
     }
     return PyLong_FromSsize_t(cleared);
@@ -3112,6 +3107,9 @@ PyInit__fastpath(void)
     }
     for (int i = 0; i < MAX_ORDER; i++)
         if (orders[i] == NULL && (orders[i] = PyLong_FromLong(i)) == NULL)
+            return NULL;
+    for (int i = 0; i < PTRS_PER_PTE; i++)
+        if (pte_slots[i] == NULL && (pte_slots[i] = PyLong_FromLong(i)) == NULL)
             return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL)

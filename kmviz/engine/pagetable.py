@@ -568,19 +568,17 @@ class PageTables:
                 pte_table = self._pte_table(page)
                 first, count, done = first + 1, count - 1, done + 1
                 page += PAGE_SIZE
-            slots = range(first, first + count)
-            if not pte_table.keys().isdisjoint(slots):  # a present PTE: map up to it, warn
+            if not self._fill(pte_table, first, pfns[done : done + count], prot):
+                # a present PTE: map up to it, warn
+                slots = range(first, first + count)
                 busy = next(index for index in slots if index in pte_table)
                 count = busy - first
-                entries = [(pfn << PAGE_SHIFT) | prot for pfn in pfns[done : done + count]]
-                pte_table.update(zip(slots[:count], entries, strict=True))
+                self._fill(pte_table, first, pfns[done : done + count], prot)
                 self._leaves += count
                 self.warnings.append(
                     _busy_warning(page + (count << PAGE_SHIFT), "PTE", busy, pte_table[busy])
                 )
                 return done + count
-            entries = [(pfn << PAGE_SHIFT) | prot for pfn in pfns[done : done + count]]
-            pte_table.update(zip(slots, entries, strict=True))
             self._leaves += count
             done += count
         return total

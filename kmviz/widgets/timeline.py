@@ -109,6 +109,7 @@ from ..engine.history import (
     PCP_BULK_BIT,
     PFN_MASK,
     PFN_SHIFT,
+    SLAB_DESC_SHIFT,
     SLAB_KEY_MASK,
     SLAB_PFN_SHIFT,
     SLAB_SLOT_MASK,
@@ -406,6 +407,10 @@ class Timeline(HasTraits):
         self.areas: dict[int, Area] = {}  # by address
         self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
         self.cpu_partial: set[int] = set()  # first pfns of the slabs on a CPU's partial list
+        # per entry of the history's table of slab records, its cache's index in _slab_names
+        self._slab_desc_ids = array("q")
+        self._slab_names: list[str] = []
+        self._slab_name_index: dict[str, int] = {}
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
         self._interval = max(FIRST_INTERVAL, self.nr_pfns // FRAMES_PER_EVENT)
@@ -732,44 +737,72 @@ class Timeline(HasTraits):
         op = (records >> 2) & 7
         pfn = (records >> SLAB_PFN_SHIFT) & PFN_MASK
         alloc = op <= OP_KMEM_CACHE_ALLOC
-        objects = op != OP_SLAB_FROZEN
-        # slots: the last record of each (slab, slot) says allocated or free
+        objects = np.flatnonzero(op != OP_SLAB_FROZEN)
+        # slots: the last record of each (slab, slot) says allocated or free.  Sorting
+        # key << shift | position (keys are 43 bits, positions below 2^shift) orders by slot,
+        # then by time, without a stable argsort
+        shift = int(objects.size).bit_length()
         key = (records[objects] >> SLAB_SLOT_SHIFT) & SLAB_KEY_MASK  # pfn << 15 | slot
-        by_key = np.argsort(key, kind="stable")
-        key = key[by_key]
+        order = np.sort(key << shift | np.arange(objects.size))
+        key = order >> shift
         last = np.append(key[1:] != key[:-1], True)
-        key, taken = key[last], alloc[objects][by_key][last]
+        key, taken = key[last], alloc[objects[order[last] & ((1 << shift) - 1)]]
         head, slot = key >> 15, key & SLAB_SLOT_MASK
         heads, first = np.unique(head, return_index=True)  # keys are sorted: heads too
         row = np.repeat(np.arange(heads.size), np.diff(first, append=head.size))
         width = int(slot.max()) // 64 + 1 if slot.size else 1
-        words = np.zeros((2, heads.size, width), dtype=np.uint64)  # bits set, bits cleared
-        np.add.at(words, (np.where(taken, 0, 1), row, slot >> 6),
-                  np.left_shift(np.uint64(1), (slot & 63).astype(np.uint64)))  # fmt: skip
-        slabs, make, step = self.slabs, Slab._make, 8 * width
+        # the bits each slab's 64-slot words gain and lose: one (slab, word) run of keys each
+        word = row * width + (slot >> 6)
+        starts = np.flatnonzero(np.append(True, word[1:] != word[:-1]))
+        bit = np.left_shift(np.uint64(1), (slot & 63).astype(np.uint64))
+        zero = np.uint64(0)
+        words = np.zeros((2, heads.size * width), dtype=np.uint64)  # bits set, bits cleared
+        words[0, word[starts]] = np.bitwise_or.reduceat(np.where(taken, bit, zero), starts)
+        words[1, word[starts]] = np.bitwise_or.reduceat(np.where(taken, zero, bit), starts)
+        slabs, step = self.slabs, 8 * width
         taken_bytes, freed_bytes = words[0].tobytes(), words[1].tobytes()
+        from_bytes, new = int.from_bytes, tuple.__new__  # Slab._make() without its call
         for start, number in zip(range(0, heads.size * step, step), heads.tolist(), strict=True):
-            pfn_, cache, order, count, used = slabs[number]
-            used &= ~int.from_bytes(freed_bytes[start : start + step], "little")
-            used |= int.from_bytes(taken_bytes[start : start + step], "little")
-            slabs[number] = make((pfn_, cache, order, count, used))
-        # the active slab of each cache: that of its last allocation
-        taken_from = pfn[alloc][::-1]
-        newest, back = np.unique(taken_from, return_index=True)
-        for number in newest[np.argsort(-back, kind="stable")].tolist():
-            self.active_slab[slabs[number].cache] = number
-        # the CPU's partial list: a slab's last record there puts it in or takes it out
+            pfn_, cache, order_, count, used = slabs[number]
+            used &= ~from_bytes(freed_bytes[start : start + step], "little")
+            used |= from_bytes(taken_bytes[start : start + step], "little")
+            slabs[number] = new(Slab, (pfn_, cache, order_, count, used))
+        # the active slab of each cache: that of its newest allocation
+        newest = pfn[alloc][::-1]
+        names, ids = self._slab_cache_names()
+        caches, back = np.unique(ids[records[alloc][::-1] >> SLAB_DESC_SHIFT], return_index=True)
+        for name, number in zip(
+            (names[i] for i in caches.tolist()), newest[back].tolist(), strict=True
+        ):
+            self.active_slab[name] = number
+        # the CPU's partial list: a slab's last record there puts it in or takes it out (no
+        # two of a slab's are at one position: sorted as pfn << shift | position, then put)
         frozen = op == OP_SLAB_FROZEN
         moves = alloc | frozen
         out_at = np.array([p for p, pfns in unfrozen for _ in pfns], dtype=np.int64)
         out = np.array([x for _, pfns in unfrozen for x in pfns], dtype=np.int64)
         where, which = np.concatenate((at[moves], out_at)), np.concatenate((pfn[moves], out))
         put = np.concatenate((frozen[moves], np.zeros(out.size, dtype=bool)))
-        by_slab = np.lexsort((where, which))
-        which, put = which[by_slab], put[by_slab]
+        shift = int(where.max(initial=0)).bit_length()
+        order = np.sort((which << shift | where) << 1 | put)
+        which, put = order >> (shift + 1), (order & 1).astype(bool)
         last = np.append(which[1:] != which[:-1], True)
         self.cpu_partial.difference_update(which[last & ~put].tolist())
         self.cpu_partial.update(which[last & put].tolist())
+
+    def _slab_cache_names(self) -> tuple[list[str], np.ndarray]:
+        """The caches' names, and per entry of the history's table of slab records the
+        index of its cache's name among them (extended as the table grows)."""
+        descs, ids = self.kernel.history.slab_descs, self._slab_desc_ids
+        if len(ids) < len(descs):
+            index, names = self._slab_name_index, self._slab_names
+            for cache, _, _ in descs[len(ids) :]:
+                number = index.get(cache.name)
+                if number is None:
+                    number = index[cache.name] = len(names)
+                    names.append(cache.name)
+                ids.append(number)
+        return self._slab_names, np.frombuffer(ids, dtype=np.int64)
 
     def _zone_of(self, pfn: np.ndarray) -> np.ndarray:
         """The index in ``zones`` of the zone holding each pfn."""

@@ -413,6 +413,9 @@ class Kernel(
         # the same plans as plain tuples for the C fast path (fastpath.py)
         self.page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
         self.alloc_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
+        # ... and by the mask allocate_slab() and kmalloc_large() give __alloc_pages()
+        self._slab_page_plans: dict[int, AllocPlan] = {}
+        self.slab_page_plans_for_c: dict[int, tuple[int, int, int, int, int, bool, bool]] = {}
         # how often _drop_fast_plans() emptied them, in an array the C fast path reads: a plan
         # it looked up stays good until this changes (no other write replaces a plan)
         self.fast_plans_dropped = array("q", [0])
@@ -1172,8 +1175,10 @@ class Kernel(
         for plans in (
             self._page_plans,
             self._alloc_page_plans,
+            self._slab_page_plans,
             self.page_plans_for_c,
             self.alloc_page_plans_for_c,
+            self.slab_page_plans_for_c,
         ):
             plans.clear()
         self.fast_plans_dropped[0] += 1

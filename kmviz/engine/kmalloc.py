@@ -24,7 +24,7 @@ from itertools import groupby
 
 from .boot_caches import boot_caches, boot_objects
 from .buddy import COMPOUND, OWNER_NONE, OWNER_SLAB, plain_code
-from .constants import HZ, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .constants import HZ, MAX_ORDER, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import (
     CacheCreated,
     CacheDestroyed,
@@ -896,10 +896,10 @@ class SlabAPI:
         first = (flags | BIT.NOWARN | BIT.NORETRY) & ~BIT.NOFAIL
         if first & BIT.DIRECT_RECLAIM and order > cache.min_order:
             first = (first | BIT.NOMEMALLOC) & ~BIT.RECLAIM
-        pfn = self._alloc(first | (BIT.COMP if order else 0), order, "allocate_slab")
+        pfn = self._slab_pages(first | (BIT.COMP if order else 0), order, "allocate_slab")
         if pfn < 0:  # then the minimum order with the caller's own flags, whatever the order
             order, objects = cache.min_order, cache.min_objects
-            pfn = self._alloc(flags | (BIT.COMP if order else 0), order, "allocate_slab")
+            pfn = self._slab_pages(flags | (BIT.COMP if order else 0), order, "allocate_slab")
         if pfn < 0:
             return None
         slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))
@@ -921,13 +921,37 @@ class SlabAPI:
     def _kmalloc_large(self, size: int, gfp: int) -> int:
         """__kmalloc_large_node(): get_order(size) pages with __GFP_COMP, or NULL."""
         order = get_order(size)  # above MAX_ORDER the page allocator warns and says NULL
-        pfn = self._alloc(gfp | BIT.COMP, order, "kmalloc_large")
+        pfn = self._slab_pages(gfp | BIT.COMP, order, "kmalloc_large")
         if pfn < 0:
             return 0
         addr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
         self.large_kmalloc[addr] = (pfn, order, size)
         self.history.append_object(("kmalloc_large", addr, size, gfp, order))
         return addr
+
+    def _slab_pages(self, gfp: int, order: int, caller: str) -> int:
+        """__alloc_pages() for allocate_slab() and kmalloc_large(): the first pfn, or -1.
+
+        A mask (an int) that got pages here before takes get_page_from_freelist()'s common
+        case first (_alloc_fast()), as __get_free_pages() does; the C fast path
+        (SlabFastPath's new slabs and large kmallocs) runs that same case, then this method
+        (its fast attempt declined, nothing changed) or _slab_pages_slow() (it tried).
+        """
+        plan = self._slab_page_plans.get(gfp)
+        if plan is not None and order.__class__ is int and 0 <= order < MAX_ORDER:
+            if not self.atomic:
+                pfn = self._alloc_fast(plan, order)
+                if pfn >= 0:
+                    return pfn
+        return self._slab_pages_slow(gfp, order, caller)
+
+    def _slab_pages_slow(self, gfp: int, order: int, caller: str) -> int:
+        """_slab_pages() past its fast attempt: the whole of __alloc_pages(), and the mask's
+        plan remembered for the fast attempt if it got pages."""
+        pfn = self._alloc(gfp, order, caller)
+        if pfn >= 0:
+            self._remember_fast_plan(gfp, gfp, self._slab_page_plans, self.slab_page_plans_for_c)
+        return pfn
 
     def _slab_out_of_memory(self, cache: KmemCache, gfp: int) -> None:
         """slab_out_of_memory() (mm/slub.c L2918), unless __GFP_NOWARN."""

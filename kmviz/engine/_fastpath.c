@@ -43,6 +43,7 @@
 #define PCP_BULK_BIT (1LL << 54)
 #define CPU_SHIFT 55
 #define ALLOCATED 16           /* state of an allocated block's head: ALLOCATED + order */
+#define COMPOUND 32            /* ... of an allocated __GFP_COMP block's head: COMPOUND + order */
 #define TAIL (-1)
 /* buddy.py's held codes of the order-0 pages free_pages_bulk() frees: held_code(ALLOCATED, ...) */
 #define ANON_PAGE 89           /* OWNER_ANON: a user page on the LRU */
@@ -1291,9 +1292,13 @@ static PyTypeObject FastPathType = {
  *               joins the CPU's partial list (put_cpu_partial(), draining a full list through
  *               unfreeze_partials()), an empty one on the node's list beyond min_partial goes
  *               back to the page allocator (Python _slab_emptied(), _discard_slab()).
- * A new slab, a large kmalloc, every bad argument or mistake, a debugged cache, atomic
- * context and a call observers must hear of at once go to the Python methods, which are the
- * reference.  Slab and KmemCache are dataclasses with __slots__: their fields are read and
+ *   new slab    allocate_slab() (Python _new_slab()) of a cache without a constructor: its
+ *               pages from _slab_pages()'s fast attempt (FastPath's alloc_fast() under the
+ *               plans of kernel.slab_page_plans_for_c), else from the Python method itself;
+ *   large       kmalloc_large() and free_large_kmalloc(): get_order(size) compound pages the
+ *               same way, given back through the per-CPU lists as Kernel._free_the_page() does.
+ * Every bad argument or mistake, a debugged cache, atomic context and a call observers must
+ * hear of at once go to the Python methods, which are the reference.  Slab and KmemCache are dataclasses with __slots__: their fields are read and
  * written where their member descriptors keep them, as those descriptors do.
  * Each event is one slab object record (History.append_slab(), kmviz/engine/history.py):
  * op, slab pfn, slot and the index of (cache, bytes requested, gfp) in the history's table,
@@ -1339,7 +1344,15 @@ typedef struct {
 typedef struct {              /* ... and in a KmemCache instance */
     Py_ssize_t name, size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
     Py_ssize_t cpu_slab, percpu_partial, partial;
+    Py_ssize_t order, objects, min_order, min_objects, ctor, slabs;
 } CacheFields;
+
+/* The GFP and cache flag bits allocate_slab() and kmalloc_large() combine (gfp.py's BIT, the
+ * SLAB_* flags), in the order SlabFastPath(slab_bits=...) gives them. */
+enum { B_ZERO, B_DMA, B_RECLAIMABLE, B_NOWARN, B_NORETRY, B_NOFAIL, B_DIRECT_RECLAIM,
+       B_NOMEMALLOC, B_RECLAIM, B_COMP, B_SLAB_BUG_MASK, B_CACHE_DMA, B_RECLAIM_ACCOUNT,
+       NR_SLAB_BITS };
+#define KMALLOC_MAX_ORDER (MAX_ORDER - 1)   /* KMALLOC_MAX_SIZE: 4 MiB, order 10 */
 
 typedef struct {
     PyObject_HEAD
@@ -1365,6 +1378,20 @@ typedef struct {
     Py_buffer atomic_view, notify_view;
     int8_t *atomic;
     int8_t *notify;           /* nonzero while observers hear of every call */
+    /* new slabs and large kmallocs (pages NULL: they go to the Python methods) */
+    FastPath *pages;          /* the kernel's FastPath: alloc_fast() and the per-CPU lists */
+    PyObject *page_plans;     /* kernel.slab_page_plans_for_c: {gfp: plan}, as FastPath's plans */
+    LastPlan last_page_plan;
+    PyObject *slab_pages, *slab_pages_slow;  /* kernel._slab_pages, _slab_pages_slow */
+    PyObject *notify_end;     /* kernel._notify: the end of a call that ran Python page code */
+    PyObject *out_of_memory;  /* kernel._slab_out_of_memory(cache, gfp) */
+    PyObject *large_kmalloc;  /* kernel.large_kmalloc: {addr: (pfn, order, bytes asked)} */
+    PyObject *created_type, *freed_type;     /* events.SlabCreated, events.ObjectFreed */
+    PyObject *exit_site;      /* history.EXIT_SITE: where a kfree() is said to come from */
+    PyObject *names[4];       /* "allocate_slab", "kmalloc_large", "kfree", "" */
+    long long bits[NR_SLAB_BITS];
+    long long descs_max;      /* history.SLAB_DESCS: entries the table of slab records may have */
+    uint8_t slab_code[128];   /* buddy.held_code(code, OWNER_SLAB) of a plain head's code */
 } SlabFastPath;
 
 /* A field of a slotted instance: its value (borrowed), never unset in kmviz's dataclasses. */
@@ -1602,10 +1629,256 @@ slot_requested(SlabFastPath *self, PyObject *slab, long long slot, long long val
     return old;
 }
 
-/* SlabAPI._slab_alloc() of a cache without debugging, short of a new slab: 1 with the
- * object's address in *out, 0 if the Python method must serve it (a new slab is needed, or the
- * history's table is full; nothing changed), -1 on an error.  ``requested`` and ``gfp`` go
- * into the cache's requested sizes and the record. */
+/* SlabAPI._slab_pages(gfp, order, caller): the first pfn of 2^order pages under mask ``gfp``,
+ * -1 if there are none, -2 on an error.  FastPath's alloc_fast() under the plans of
+ * kernel.slab_page_plans_for_c first, as _slab_pages() tries _alloc_fast(); if it declined
+ * (nothing changed) the Python method itself runs, if it tried, _slab_pages_slow().  *called
+ * becomes 1 when Python code ran: it may have woken kswapd, so the call ends in _notify(). */
+static int64_t
+slab_pages(SlabFastPath *self, long long gfp, int order, PyObject *caller, int *called)
+{
+    PyObject *mask = PyLong_FromLongLong(gfp);
+    if (mask == NULL)
+        return -2;
+    PyObject *args[3] = {mask, orders[order], caller};
+    int zone;
+    int64_t pfn = alloc_fast(self->pages, self->page_plans, &self->last_page_plan, args, &zone);
+    if (pfn == GO_SLOW || pfn == GO_ON_SLOW) {
+        *called = 1;
+        PyObject *got = PyObject_Vectorcall(pfn == GO_SLOW ? self->slab_pages
+                                                           : self->slab_pages_slow, args, 3, NULL);
+        pfn = got == NULL ? -2 : PyLong_AsLongLong(got);
+        Py_XDECREF(got);
+        if (pfn == -1 && PyErr_Occurred())
+            pfn = -2;
+        else if (pfn < -1)
+            pfn = -1;
+    } else if (pfn == FAILED) {
+        pfn = -2;
+    }
+    Py_DECREF(mask);
+    return pfn;
+}
+
+/* history.append_object(event): a kind-0 record naming the event's place in objects. */
+static int
+append_object(SlabFastPath *self, PyObject *event)
+{
+    if (event == NULL)
+        return -1;
+    int failed = append_slab_record(self, (long long)PyList_GET_SIZE(self->objects) << 2) < 0
+                 || PyList_Append(self->objects, event) < 0;
+    Py_DECREF(event);
+    return failed ? -1 : 0;
+}
+
+/* SlabAPI._new_slab() (allocate_slab(), mm/slub.c L1929) of a cache without a constructor,
+ * under a mask without GFP_SLAB_BUG_MASK bits: the new slab (a new reference), Py_None if no
+ * pages were found at either order, NULL on an error. */
+static PyObject *
+new_slab(SlabFastPath *self, PyObject *cache, long long gfp, int *called)
+{
+    const long long *bit = self->bits;
+    long long cache_flags = int_field(cache, self->cache.flags);
+    long long flags = gfp & ~bit[B_ZERO];
+    if (cache_flags & bit[B_CACHE_DMA])
+        flags |= bit[B_DMA];
+    if (cache_flags & bit[B_RECLAIM_ACCOUNT])
+        flags |= bit[B_RECLAIMABLE];
+    long long order = int_field(cache, self->cache.order);
+    long long objects = int_field(cache, self->cache.objects);
+    long long min_order = int_field(cache, self->cache.min_order);
+    if (PyErr_Occurred())
+        return NULL;
+    if (order < 0 || order > KMALLOC_MAX_ORDER || min_order < 0 || min_order > KMALLOC_MAX_ORDER) {
+        PyErr_SetString(PyExc_ValueError, "a cache's slab order is 0..10");
+        return NULL;
+    }
+    /* the preferred order: no warning, no retries, and above the minimum order no reclaim */
+    long long first = (flags | bit[B_NOWARN] | bit[B_NORETRY]) & ~bit[B_NOFAIL];
+    if (first & bit[B_DIRECT_RECLAIM] && order > min_order)
+        first = (first | bit[B_NOMEMALLOC]) & ~bit[B_RECLAIM];
+    PyObject *caller = self->names[0];
+    int64_t pfn = slab_pages(self, first | (order ? bit[B_COMP] : 0), (int)order, caller, called);
+    if (pfn == -1) {   /* then the minimum order with the caller's own flags */
+        order = min_order;
+        objects = int_field(cache, self->cache.min_objects);
+        if (objects == -1 && PyErr_Occurred())
+            return NULL;
+        pfn = slab_pages(self, flags | (order ? bit[B_COMP] : 0), (int)order, caller, called);
+    }
+    if (pfn == -2)
+        return NULL;
+    if (pfn == -1)
+        return Py_NewRef(Py_None);
+    int8_t code = self->pages->state[pfn];
+    if (code < 0 || self->slab_code[code] == 0) {
+        PyErr_Format(PyExc_ValueError, "new_slab(): pfn %lld is no allocated head", (long long)pfn);
+        return NULL;
+    }
+    /* Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1))) */
+    PyObject *freelist = PyList_New(objects);
+    PyObject *number = PyLong_FromLongLong(pfn), *size = PyLong_FromLongLong(order);
+    PyObject *count = PyLong_FromLongLong(objects), *slab = NULL;
+    if (freelist == NULL || number == NULL || size == NULL || count == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < objects; i++) {
+        PyObject *slot = PyLong_FromSsize_t(objects - 1 - i);
+        if (slot == NULL)
+            goto done;
+        PyList_SET_ITEM(freelist, i, slot);
+    }
+    PyObject *argv[5] = {cache, number, size, count, freelist};
+    slab = PyObject_Vectorcall(self->slab_type, argv, 5, NULL);
+    if (slab == NULL)
+        goto done;
+    for (int64_t page = pfn; page < pfn + ((int64_t)1 << order); page++) {
+        PyObject *key = PyLong_FromLongLong(page);
+        int failed = key == NULL || PyDict_SetItem(self->slab_by_pfn, key, slab) < 0;
+        Py_XDECREF(key);
+        if (failed)
+            goto fail;
+    }
+    self->pages->state[pfn] = (int8_t)self->slab_code[code];   /* set_owner(pfn, OWNER_SLAB) */
+    if (PySet_Add(FIELD(cache, self->cache.slabs), slab) < 0)
+        goto fail;
+    PyObject *fields[4] = {FIELD(cache, self->cache.name), number, size, count};
+    if (append_object(self, PyObject_Vectorcall(self->created_type, fields, 4, NULL)) < 0)
+        goto fail;
+    goto done;
+fail:
+    Py_CLEAR(slab);
+done:
+    Py_XDECREF(freelist);
+    Py_XDECREF(number);
+    Py_XDECREF(size);
+    Py_XDECREF(count);
+    return slab;
+}
+
+/* SlabAPI._refill_cpu_slab() when neither partial list has a slab, for a mask within
+ * __GFP_BITS_MASK (its own gfp_t()): the full active slab leaves (on no list) and a new slab
+ * becomes the active one.  1 with the new slab in *made (borrowed), 2 if there were no pages
+ * (the cache has no active slab; slab_out_of_memory() had its say), 0 if the Python method
+ * must serve the call (nothing changed: a constructor to run, a mask to fix, a table of slab
+ * records without room for the call's two entries), -1 on an error. */
+static int
+refill_new_slab(SlabFastPath *self, PyObject *cache, PyObject *gfp, PyObject **made,
+                int *called)
+{
+    long long mask = PyLong_AsLongLong(gfp);
+    if (self->pages == NULL || FIELD(cache, self->cache.ctor) != Py_None
+        || mask & self->bits[B_SLAB_BUG_MASK]
+        || PyList_GET_SIZE(self->slab_descs) + 2 > self->descs_max)
+        return 0;
+    PyObject *old = FIELD(cache, self->cache.cpu_slab);
+    if (old != Py_None) {
+        set_field(old, self->slab.frozen, Py_False);
+        set_field(cache, self->cache.cpu_slab, Py_None);
+    }
+    PyObject *slab = new_slab(self, cache, mask, called);
+    if (slab == NULL)
+        return -1;
+    if (slab == Py_None) {
+        Py_DECREF(slab);
+        PyObject *said = PyObject_CallFunctionObjArgs(self->out_of_memory, cache, gfp, NULL);
+        Py_XDECREF(said);
+        return said == NULL ? -1 : 2;
+    }
+    set_field(slab, self->slab.frozen, Py_True);
+    Py_SETREF(FIELD(cache, self->cache.cpu_slab), slab);   /* the reference moves to the cache */
+    *made = slab;
+    return 1;
+}
+
+/* The end of a call whose pages came from Python code: SlabAPI._notify() (kswapd, if woken;
+ * no observer listens call by call here).  ``result`` passes through; NULL on an error. */
+static PyObject *
+end_call(SlabFastPath *self, PyObject *result, int called)
+{
+    if (result == NULL || !called)
+        return result;
+    PyObject *done = PyObject_CallNoArgs(self->notify_end);
+    if (done == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    Py_DECREF(done);
+    return result;
+}
+
+/* SlabAPI._kmalloc_large() (__kmalloc_large_node()) of ``size`` bytes, 8 KiB < size <= 4 MiB,
+ * under a mask within __GFP_BITS_MASK: get_order(size) compound pages, their address recorded
+ * in kernel.large_kmalloc and a compact kmalloc_large event; 0 (NULL) without pages. */
+static PyObject *
+kmalloc_large(SlabFastPath *self, PyObject *size, long long bytes, PyObject *gfp)
+{
+    long long mask = PyLong_AsLongLong(gfp);
+    int order = 0;
+    while (((long long)4096 << order) < bytes)   /* get_order(): 8193 bytes -> order 2 */
+        order++;
+    int called = 0;
+    int64_t pfn = slab_pages(self, mask | self->bits[B_COMP], order, self->names[1], &called);
+    if (pfn == -2)
+        return NULL;
+    if (pfn == -1)
+        return end_call(self, PyLong_FromLong(0), called);
+    PyObject *addr = PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)pfn << PAGE_SHIFT));
+    if (addr == NULL)
+        return NULL;
+    PyObject *held = Py_BuildValue("(LiO)", (long long)pfn, order, size);
+    if (held == NULL || PyDict_SetItem(self->large_kmalloc, addr, held) < 0
+        || append_object(self, Py_BuildValue("(sOOOi)", "kmalloc_large", addr, size, gfp,
+                                             order)) < 0) {
+        Py_XDECREF(held);
+        Py_DECREF(addr);
+        return NULL;
+    }
+    Py_DECREF(held);
+    return end_call(self, addr, called);
+}
+
+/* SlabAPI.kfree() of a large kmalloc at ``ptr`` (no slab's page): trace_kfree()'s event, then
+ * free_large_kmalloc(): the compound block goes back as Kernel._free_the_page() gives it.
+ * 1 when freed, 0 when the Python method must judge (nothing changed), -1 on an error. */
+static int
+kfree_large(SlabFastPath *self, PyObject *ptr)
+{
+    if (self->pages == NULL)
+        return 0;
+    PyObject *held = PyDict_GetItemWithError(self->large_kmalloc, ptr);
+    if (held == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_CheckExact(held) || PyTuple_GET_SIZE(held) != 3)
+        return 0;
+    long long pfn = PyLong_AsLongLong(PyTuple_GET_ITEM(held, 0));
+    long order = PyLong_AsLong(PyTuple_GET_ITEM(held, 1));
+    if (PyErr_Occurred())
+        return -1;
+    FastPath *pages = self->pages;
+    if (pfn < 0 || pfn >= pages->state_view.len || order < 0 || order > KMALLOC_MAX_ORDER
+        || pages->state[pfn] != COMPOUND + order)
+        return 0;   /* not the compound block it was: Python says what happened */
+    int zone = pages->zone_by_chunk[pfn >> CHUNK_SHIFT];
+    int mt = pages->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
+    int pcp = pcp_allowed_order((int)order);
+    if (pcp && mt == MIGRATE_ISOLATE)
+        return 0;
+    PyObject *fields[4] = {self->names[2], self->exit_site, ptr, self->names[3]};
+    if (append_object(self, PyObject_Vectorcall(self->freed_type, fields, 4, NULL)) < 0)
+        return -1;
+    if (PyDict_DelItem(self->large_kmalloc, ptr) < 0)
+        return -1;
+    if (pcp)
+        return free_unref_page(pages, pfn, zone, (int)pages->cpu[0], (int)order, mt) < 0 ? -1 : 1;
+    return free_one_page(pages, pfn, zone, (int)order, mt, 0) < 0 ? -1 : 1;
+}
+
+/* SlabAPI._slab_alloc() of a cache without debugging, under a mask within __GFP_BITS_MASK:
+ * 1 with the object's address (0 if there was no memory for a new slab) in *out, 0 if the
+ * Python method must serve it (the history's table is full, a new slab is not for the C path;
+ * nothing changed), -1 on an error.  ``requested`` and ``gfp`` go into the cache's requested
+ * sizes and the record. */
 static int
 slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp, int op,
            PyObject **out)
@@ -1613,9 +1886,18 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
     PyObject *slab = FIELD(cache, self->cache.cpu_slab);
     int refill = slab == Py_None || PyList_GET_SIZE(FIELD(slab, self->slab.freelist)) == 0;
     PyObject *percpu = FIELD(cache, self->cache.percpu_partial);
+    int called = 0;
     if (refill && PyList_GET_SIZE(percpu) == 0
-        && PyList_GET_SIZE(FIELD(cache, self->cache.partial)) == 0)
-        return 0;
+        && PyList_GET_SIZE(FIELD(cache, self->cache.partial)) == 0) {
+        int made = refill_new_slab(self, cache, gfp, &slab, &called);
+        if (made == 2) {   /* NULL: SLUB said it had no memory */
+            *out = end_call(self, PyLong_FromLong(0), called);
+            return *out == NULL ? -1 : 1;
+        }
+        if (made <= 0)
+            return made;
+        refill = 0;   /* the table had room for this call's entries: slab_desc() finds room */
+    }
     long long desc = slab_desc(self, cache, requested, gfp);
     if (desc < 0)
         return desc == -1 ? 0 : -1;
@@ -1646,8 +1928,8 @@ slab_alloc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *g
         Py_XDECREF(ptr);
         return -1;
     }
-    *out = ptr;
-    return 1;
+    *out = end_call(self, ptr, called);
+    return *out == NULL ? -1 : 1;
 }
 
 /* SlabAPI._kfree()'s end for a live object at ``addr`` of ``slab``, whose cache is not
@@ -1758,13 +2040,22 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, kwnames);
     long size = PyLong_AsLong(args[0]);
     PyObject *table = NULL;
-    if (size < 1 || size > KMALLOC_MAX_CACHE_SIZE
+    if (size < 1 || size > (1L << (KMALLOC_MAX_ORDER + PAGE_SHIFT))
         || (table = PyDict_GetItemWithError(self->tables, args[1])) == NULL) {
         PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     }
+    /* a mask of the tables went through gfp_t(); beyond __GFP_BITS_MASK it is not its own */
+    long long mask = PyLong_AsLongLong(args[1]);
+    int own = !PyErr_Occurred() && mask >= 0 && !(mask & ~self->gfp_mask);
+    PyErr_Clear();
+    if (size > KMALLOC_MAX_CACHE_SIZE) {
+        if (own && self->pages != NULL)
+            return kmalloc_large(self, args[0], size, args[1]);
+        return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
+    }
     PyObject *ptr, *cache = PyList_GET_ITEM(table, size);
-    int done = Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
+    int done = own && Py_IS_TYPE(cache, (PyTypeObject *)self->cache_type)
                ? slab_alloc(self, cache, args[0], args[1], OP_KMALLOC, &ptr) : 0;
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
@@ -1780,7 +2071,8 @@ SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, kwnames);
     unsigned long long addr;
     PyObject *slab = slab_of(self, args[0], &addr);
-    int done = slab == NULL ? (PyErr_Occurred() ? -1 : 0) : slab_free(self, slab, NULL, addr);
+    int done = slab != NULL ? slab_free(self, slab, NULL, addr)
+               : PyErr_Occurred() ? -1 : PyLong_CheckExact(args[0]) ? kfree_large(self, args[0]) : 0;
     if (done == 0)
         return PyObject_Vectorcall(self->slow_kfree, args, nargs, NULL);
     return done < 0 ? NULL : Py_NewRef(Py_None);
@@ -1840,22 +2132,60 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "slab_desc",
         "slab_descs", "slab_emptied", "discard_slab", "objects", "unfrozen_type", "slab_type",
         "cache_type", "debug_flags", "gfp_mask", "slow_kmalloc", "slow_kfree",
-        "slow_kmem_cache_alloc", "slow_kmem_cache_free", NULL};
+        "slow_kmem_cache_alloc", "slow_kmem_cache_free", "pages", "page_plans", "slab_pages",
+        "slab_pages_slow", "notify_end", "out_of_memory", "large_kmalloc", "created_type",
+        "freed_type", "exit_site", "slab_bits", "descs_max", "slab_codes", NULL};
     PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *desc, *descs, *emptied;
     PyObject *discard, *objects, *unfrozen_type;
     PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
-    long long debug_flags, gfp_mask;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOOOO!OOO!O!O!O!LLOOOO:SlabFastPath",
-                                     keywords, &PyDict_Type, &tables, &PyDict_Type, &slabs,
-                                     &notify, &atomic, &records, &scratch, &desc, &PyList_Type,
-                                     &descs, &emptied, &discard, &PyList_Type, &objects,
-                                     &PyType_Type, &unfrozen_type, &PyType_Type, &slab_type,
-                                     &PyType_Type, &cache_type, &debug_flags, &gfp_mask, &kmalloc,
-                                     &kfree, &cache_alloc, &cache_free))
+    PyObject *pages, *page_plans, *slab_pages, *slab_pages_slow, *notify_end, *out_of_memory;
+    PyObject *large, *created_type, *freed_type, *exit_site, *bits, *codes;
+    long long debug_flags, gfp_mask, descs_max;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "O!O!OOOOOO!OOO!O!O!O!LLOOOOOO!OOOOO!O!O!UO!LO!:SlabFastPath", keywords,
+            &PyDict_Type, &tables, &PyDict_Type, &slabs, &notify, &atomic, &records, &scratch,
+            &desc, &PyList_Type, &descs, &emptied, &discard, &PyList_Type, &objects, &PyType_Type,
+            &unfrozen_type, &PyType_Type, &slab_type, &PyType_Type, &cache_type, &debug_flags,
+            &gfp_mask, &kmalloc, &kfree, &cache_alloc, &cache_free, &pages, &PyDict_Type,
+            &page_plans, &slab_pages, &slab_pages_slow, &notify_end, &out_of_memory, &PyDict_Type,
+            &large, &PyType_Type, &created_type, &PyType_Type, &freed_type, &exit_site,
+            &PyTuple_Type, &bits, &descs_max, &PyBytes_Type, &codes))
         return NULL;
+    if (pages != Py_None && !Py_IS_TYPE(pages, &FastPathType)) {
+        PyErr_SetString(PyExc_TypeError, "SlabFastPath(pages=...) is a FastPath or None");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(bits) != NR_SLAB_BITS || PyBytes_GET_SIZE(codes) != 128) {
+        PyErr_SetString(PyExc_ValueError, "SlabFastPath(): 13 slab_bits, 128 slab_codes");
+        return NULL;
+    }
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
+    for (int i = 0; i < NR_SLAB_BITS; i++)
+        self->bits[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(bits, i));
+    if (PyErr_Occurred()) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    memcpy(self->slab_code, PyBytes_AS_STRING(codes), 128);
+    self->descs_max = descs_max;
+    const char *names[4] = {"allocate_slab", "kmalloc_large", "kfree", ""};
+    for (int i = 0; i < 4; i++)
+        if ((self->names[i] = PyUnicode_InternFromString(names[i])) == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    self->pages = pages == Py_None ? NULL : (FastPath *)Py_NewRef(pages);
+    self->page_plans = Py_NewRef(page_plans);
+    self->slab_pages = Py_NewRef(slab_pages);
+    self->slab_pages_slow = Py_NewRef(slab_pages_slow);
+    self->notify_end = Py_NewRef(notify_end);
+    self->out_of_memory = Py_NewRef(out_of_memory);
+    self->large_kmalloc = Py_NewRef(large);
+    self->created_type = Py_NewRef(created_type);
+    self->freed_type = Py_NewRef(freed_type);
+    self->exit_site = Py_NewRef(exit_site);
     struct { PyObject *type; const char *name; Py_ssize_t *offset; } fields[] = {
         {slab_type, "cache", &self->slab.cache}, {slab_type, "pfn", &self->slab.pfn},
         {slab_type, "objects", &self->slab.objects},
@@ -1870,6 +2200,10 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         {cache_type, "percpu_partial", &self->cache.percpu_partial},
         {cache_type, "partial", &self->cache.partial},
         {slab_type, "requested", &self->slab.requested},
+        {cache_type, "order", &self->cache.order}, {cache_type, "objects", &self->cache.objects},
+        {cache_type, "min_order", &self->cache.min_order},
+        {cache_type, "min_objects", &self->cache.min_objects},
+        {cache_type, "ctor", &self->cache.ctor}, {cache_type, "slabs", &self->cache.slabs},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (field_offset(fields[i].type, fields[i].name, fields[i].offset) < 0) {
@@ -1935,6 +2269,18 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->slow_kfree);
     Py_VISIT(self->slow_kmem_cache_alloc);
     Py_VISIT(self->slow_kmem_cache_free);
+    Py_VISIT((PyObject *)self->pages);
+    Py_VISIT(self->page_plans);
+    Py_VISIT(self->last_page_plan.gfp);
+    Py_VISIT(self->last_page_plan.plan);
+    Py_VISIT(self->slab_pages);
+    Py_VISIT(self->slab_pages_slow);
+    Py_VISIT(self->notify_end);
+    Py_VISIT(self->out_of_memory);
+    Py_VISIT(self->large_kmalloc);
+    Py_VISIT(self->created_type);
+    Py_VISIT(self->freed_type);
+    Py_VISIT(self->exit_site);
     return 0;
 }
 
@@ -1956,6 +2302,20 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->slow_kfree);
     Py_CLEAR(self->slow_kmem_cache_alloc);
     Py_CLEAR(self->slow_kmem_cache_free);
+    Py_CLEAR(self->pages);
+    Py_CLEAR(self->page_plans);
+    Py_CLEAR(self->last_page_plan.gfp);
+    Py_CLEAR(self->last_page_plan.plan);
+    Py_CLEAR(self->slab_pages);
+    Py_CLEAR(self->slab_pages_slow);
+    Py_CLEAR(self->notify_end);
+    Py_CLEAR(self->out_of_memory);
+    Py_CLEAR(self->large_kmalloc);
+    Py_CLEAR(self->created_type);
+    Py_CLEAR(self->freed_type);
+    Py_CLEAR(self->exit_site);
+    for (int i = 0; i < 4; i++)
+        Py_CLEAR(self->names[i]);
     return 0;
 }
 
@@ -3118,7 +3478,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 21) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 22) < 0) {
         Py_DECREF(module);
         return NULL;
     }

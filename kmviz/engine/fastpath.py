@@ -2,10 +2,11 @@
 
 ``__get_free_pages()`` / ``free_pages()`` and ``alloc_pages()`` / ``__free_pages()`` of a plain
 block (through the current CPU's per-CPU lists for orders 0..3 and 9), ``kmalloc()`` /
-``kfree()`` and ``kmem_cache_alloc()`` / ``kmem_cache_free()`` of a slab object are most of what
-a busy machine does.  When the extension compiled at install time, ``attach()`` gives a kernel
-instance C versions of them that handle the common case on the same data and hand every other
-case to the Python methods, which stay the reference.
+``kfree()`` and ``kmem_cache_alloc()`` / ``kmem_cache_free()`` of a slab object (new slabs
+and large kmallocs included) are most of what a busy machine does.  When the extension
+compiled at install time, ``attach()`` gives a kernel instance C versions of them that handle
+the common case on the same data and hand every other case to the Python methods, which stay
+the reference.
 Without a compiler nothing changes except speed.
 """
 
@@ -14,12 +15,18 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-from .events import SlabsUnfrozen
-from .gfp import __GFP_BITS_MASK
+from . import history
+from .buddy import ALLOCATED, COMPOUND, OWNER_SLAB, held_code
+from .constants import MAX_ORDER
+from .events import ObjectFreed, SlabCreated, SlabsUnfrozen
+from .gfp import __GFP_BITS_MASK, BIT
+from .history import EXIT_SITE
+from .kmalloc import GFP_SLAB_BUG_MASK
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
+from .slab_geometry import SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 21  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 22  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -46,6 +53,19 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 ENABLED = True  # tests switch it off to run the pure-Python reference
+
+# the bits SlabFastPath's allocate_slab() and kmalloc_large() combine, in its order
+SLAB_BITS = (
+    BIT.ZERO, BIT.DMA, BIT.RECLAIMABLE, BIT.NOWARN, BIT.NORETRY, BIT.NOFAIL, BIT.DIRECT_RECLAIM,
+    BIT.NOMEMALLOC, BIT.RECLAIM, BIT.COMP, GFP_SLAB_BUG_MASK, SLAB_CACHE_DMA,
+    SLAB_RECLAIM_ACCOUNT,
+)  # fmt: skip
+# buddy.set_owner(pfn, OWNER_SLAB) as a table: an allocated head's code -> the slab's code
+SLAB_CODES = bytes(
+    held_code(code, OWNER_SLAB) if code - ALLOCATED in range(MAX_ORDER)
+    or code - COMPOUND in range(MAX_ORDER) else 0
+    for code in range(128)
+)  # fmt: skip
 
 
 def available() -> bool:
@@ -142,6 +162,19 @@ def attach(kernel: Kernel) -> bool:
         slow_kfree=cls.kfree.__get__(kernel),
         slow_kmem_cache_alloc=cls.kmem_cache_alloc.__get__(kernel),
         slow_kmem_cache_free=cls.kmem_cache_free.__get__(kernel),
+        pages=fast,
+        page_plans=kernel.slab_page_plans_for_c,
+        slab_pages=kernel._slab_pages,
+        slab_pages_slow=kernel._slab_pages_slow,
+        notify_end=kernel._notify,
+        out_of_memory=kernel._slab_out_of_memory,
+        large_kmalloc=kernel.large_kmalloc,
+        created_type=SlabCreated,
+        freed_type=ObjectFreed,
+        exit_site=EXIT_SITE,
+        slab_bits=SLAB_BITS,
+        descs_max=history.SLAB_DESCS,
+        slab_codes=SLAB_CODES,
     )
     kernel.kmalloc = slab.kmalloc
     kernel.kfree = slab.kfree

@@ -464,8 +464,8 @@ class SlabAPI:
         Mirrors kmem_cache_alloc() (mm/slub.c L3388) -> slab_alloc_node() (L3276): the next
         free object of the CPU's active slab, else ___slab_alloc() (L3015) refills the active
         slab (_slab_alloc()).  With the C fast path built, kmviz/engine/_fastpath.c runs this
-        for a cache without debugging while no new slab is needed, and calls this method for
-        everything else.
+        for a cache without debugging or constructor (a new slab too, its pages from
+        _slab_pages()), and calls this method for everything else.
         """
         self._require_cache(cache)
         addr = self._slab_alloc(cache, gfp, cache.object_size, "kmem_cache_alloc")
@@ -938,11 +938,15 @@ class SlabAPI:
         (its fast attempt declined, nothing changed) or _slab_pages_slow() (it tried).
         """
         plan = self._slab_page_plans.get(gfp)
-        if plan is not None and order.__class__ is int and 0 <= order < MAX_ORDER:
-            if not self.atomic:
-                pfn = self._alloc_fast(plan, order)
-                if pfn >= 0:
-                    return pfn
+        if (
+            plan is not None
+            and order.__class__ is int
+            and 0 <= order < MAX_ORDER
+            and not self.atomic
+        ):
+            pfn = self._alloc_fast(plan, order)
+            if pfn >= 0:
+                return pfn
         return self._slab_pages_slow(gfp, order, caller)
 
     def _slab_pages_slow(self, gfp: int, order: int, caller: str) -> int:

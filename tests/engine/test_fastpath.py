@@ -695,3 +695,65 @@ def test_slab_c_and_python_agree_once_the_table_of_slab_records_is_full(monkeypa
     slow = Kernel(mem="32MiB", memory_map="flat")
     slab_churn(slow, seed=4, steps=3000)
     assert slab_state(fast) == slab_state(slow)
+
+
+def large_and_new_slab_churn(k, seed, steps):
+    """kmalloc/kfree of the benchmark's mix: many new slabs, a large kmalloc now and then."""
+    rng = random.Random(seed)
+    live = []
+    for _ in range(steps):
+        if rng.random() < 0.6 or not live:
+            size = rng.choice((rng.randint(8, 512), rng.randint(513, 4096), 9000, 70_000))
+            addr = k.kmalloc(size, rng.choice((GFP_KERNEL, GFP_DMA, GFPS[-1])))
+            if addr > 16:
+                live.append(addr)
+        else:
+            k.kfree(live.pop(rng.randrange(len(live))))
+    return live
+
+
+def test_new_slabs_and_large_kmallocs_take_the_c_path_and_leave_the_python_machine(monkeypatch):
+    # once a mask got pages from _slab_pages(), allocate_slab() and kmalloc_large() run in C:
+    # the Python methods see only each mask's first slab or block
+    calls = []
+    for name in ("_new_slab", "_kmalloc_large", "_free_large_kmalloc"):
+        method = getattr(Kernel, name)
+        monkeypatch.setattr(Kernel, name, lambda self, *a, _m=method, _n=name: calls.append(_n)
+                            or _m(self, *a))  # fmt: skip
+    fast = Kernel(mem="256MiB", memory_map="flat")
+    calls.clear()  # boot's slabs
+    large_and_new_slab_churn(fast, seed=9, steps=6000)
+    in_c = list(calls)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="256MiB", memory_map="flat")
+    calls.clear()
+    large_and_new_slab_churn(slow, seed=9, steps=6000)
+    assert slab_state(fast) == slab_state(slow)
+    assert fast.large_kmalloc == slow.large_kmalloc
+    check(fast)
+    assert calls.count("_new_slab") > 50 and in_c.count("_new_slab") <= 3  # one per mask
+    assert calls.count("_kmalloc_large") > 1000 and "_kmalloc_large" not in in_c
+    assert calls.count("_free_large_kmalloc") > 1000 and "_free_large_kmalloc" not in in_c
+
+
+def test_a_new_slab_without_pages_fails_in_c_as_in_python(monkeypatch):
+    # the fast attempt declines (the zone is at its mark), the whole path finds nothing:
+    # kmalloc() returns NULL with SLUB's report, as the Python method does
+    def scenario(k):
+        k.kmalloc(100, GFP_KERNEL | __GFP_NORETRY)  # the mask's plan, for _slab_pages()
+        k.kmalloc(20_000, GFP_KERNEL | __GFP_NORETRY)
+        while k.get_free_pages(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN, 0):
+            pass
+        cache = k.kmalloc_cache("kmalloc-1k")
+        results = [k.kmalloc(1000, GFP_KERNEL | __GFP_NORETRY) for _ in range(cache.objects + 1)]
+        results.append(k.kmalloc(20_000, GFP_KERNEL | __GFP_NORETRY))
+        return results
+
+    fast = Kernel(mem="32MiB", memory_map="flat")
+    got = scenario(fast)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="32MiB", memory_map="flat")
+    assert scenario(slow) == got
+    assert got[-2:] == [0, 0]
+    assert "SLUB: Unable to allocate memory" in fast.dmesg()
+    assert slab_state(fast) == slab_state(slow)

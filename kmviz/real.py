@@ -33,18 +33,26 @@ import gc
 import os
 import random
 import re
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+try:  # numpy (installed with the widgets) makes a copy's chains in bulk
+    import numpy as _numpy
+except ImportError:  # pragma: no cover - without it they are allocated block by block
+    _numpy = None
+
+from .engine.buddy import ALLOCATED, order_to_pindex, pcp_allowed_order
 from .engine.constants import (
     MAX_ORDER,
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
+    MIGRATE_TYPES,
     MIGRATE_UNMOVABLE,
-    MIGRATETYPE_NAMES,
     PAGE_SIZE,
+    PAGEBLOCK_ORDER,
 )
 from .engine.gfp import (
     __GFP_ACCOUNT,
@@ -54,8 +62,10 @@ from .engine.gfp import (
     __GFP_NOWARN,
     __GFP_RECLAIMABLE,
     GFP_KERNEL,
+    gfp_t,
 )
-from .engine.kernel import MAX_CPUS, MAX_MEM, MIN_MEM, Kernel
+from .engine.history import CPU_SHIFT, KIND_ALLOC, PCP_BIT, PCP_BULK_BIT, PFN_SHIFT
+from .engine.kernel import MAX_CPUS, MAX_MEM, MIN_MEM, NS_PER_RECORD, Kernel
 from .engine.page import Page, format_size
 from .engine.procfs import PAGETYPEINFO_CAP
 from .engine.slab import KmemCache
@@ -67,6 +77,7 @@ from .engine.slab_geometry import (
     kmalloc_index,
 )
 from .engine.vmalloc import VMALLOC_CALLER
+from .engine.zones import WMARK_HIGH
 
 __all__ = [
     "MAX_COPIED_OBJECTS",
@@ -1249,6 +1260,19 @@ def _chains(target: list[int]) -> list[tuple[int, int]]:
     return sorted(chains, key=lambda chain: -chain[0])
 
 
+@dataclass
+class _ChainPlan:
+    """One zone's chains worked out without allocating (_ZoneCarver.plan_chains())."""
+
+    # five numbers per anchor: its pfn, the order of the block it split, the chain's top and
+    # bottom, and the node after that block on its free list when it was taken
+    anchors: array
+    split: int  # largest-order blocks split, taken from the head of their Movable list
+    rest: int  # the node the largest-order Movable list then starts with (its head if none)
+    leftovers: list[list[int]]  # per order below the largest: free halves left, list head last
+    pages: int  # pages the chains take: 2^(top+1) each, the anchor and the chain's blocks
+
+
 class _ZoneCarver:
     """Allocations in one zone of a copy, made to leave chosen free-block counts behind."""
 
@@ -1259,6 +1283,18 @@ class _ZoneCarver:
     def nr_free(self, order: int) -> int:
         """Free blocks of ``order`` in the zone, as /proc/buddyinfo counts them."""
         return self.kernel.buddyinfo()[self.zone][order]
+
+    def on_list(self, order: int, migratetype: int) -> int:
+        """Blocks on ``migratetype``'s free list of ``order``, as /proc/pagetypeinfo counts them.
+
+        pagetypeinfo_showfree_print() stops counting a list at PAGETYPEINFO_CAP.
+        """
+        count = 0
+        for _ in self.kernel.buddy.free_list(self.kernel.zone(self.zone), order, migratetype):
+            count += 1
+            if count == PAGETYPEINFO_CAP:
+                break
+        return count
 
     def take(self, order: int, migratetype: int = MIGRATE_MOVABLE) -> Page | None:
         """A block of ``order`` from this zone, ``migratetype``'s lists first; None if none."""
@@ -1277,16 +1313,15 @@ class _ZoneCarver:
         """Up to ``count`` of the zone's free blocks of exactly ``order``, none of them split.
 
         Each comes from a migratetype whose list of that order has one, as the copy's own
-        /proc/pagetypeinfo says: an allocation of that type takes the list's first block.  The
-        file counts a list only up to PAGETYPEINFO_CAP (100000) blocks, so it is read again
-        until ``count`` are taken or a reading gives none.
+        /proc/pagetypeinfo would say (on_list()): an allocation of that type takes the list's
+        first block.  The file counts a list only up to PAGETYPEINFO_CAP (100000) blocks, so the
+        lists are counted again until ``count`` are taken or a count gives none.
         """
         taken: list[tuple[Page, int]] = []
         while len(taken) < count:
-            table = pagetypeinfo(self.kernel.cat("/proc/pagetypeinfo"))
             before = len(taken)
-            for mt in _MIGRATETYPE_GFP:
-                on_list = table.free(self.zone, MIGRATETYPE_NAMES[mt])[order]
+            for mt in _MIGRATETYPE_GFP:  # a take of one type leaves the other lists as they are
+                on_list = self.on_list(order, mt)
                 for _ in range(min(on_list, count - len(taken))):
                     page = self.take(order, mt)
                     if page is None:
@@ -1320,6 +1355,186 @@ class _ZoneCarver:
             held.append((page, order))
         return held
 
+    def plan_chains(self, chains: list[tuple[int, int]]) -> _ChainPlan | None:
+        """The chains worked out by arithmetic, without allocating; None where that is not sure.
+
+        With every free block below the largest order held (carve(), steps 1 and 2), a chain's
+        first allocation (its anchor, order ``bottom``) takes the smallest free Movable block
+        of order top + 1 or more, the head of the lowest non-empty list (__rmqueue_smallest()):
+        the lists of orders up to ``top`` are empty, since chains come highest top first and
+        what the earlier ones left free is above their tops.  expand() puts the upper halves on
+        the list heads one order down each: orders bottom..top are the chain (held at once),
+        the halves above stay free for the next chains, so each list is a stack.
+
+        That is what chain() does while every allocation is served at once by its own zone's
+        Movable lists through the boot pagesets: numpy at hand, mobility grouping on, no CMA,
+        no isolated pageblock, no bad refcount, no kswapd pending, the per-CPU lists empty,
+        the Movable lists below the largest order empty, and free pages above the high
+        watermark and the lowmem reserve by a largest block when the chains are made.
+        Otherwise None, and the chains are allocated one block at a time.
+        """
+        kernel, buddy = self.kernel, self.kernel.buddy
+        zone = kernel.zone(self.zone)
+        if (
+            _numpy is None or not kernel.mobility_grouping or kernel.refcount_underflow
+            or kernel.atomic or kernel._kswapd_pending is not None or zone.free_cma
+            or zone.nr_isolate_pageblock or zone.pcp_high or zone.pcp_batch != 1
+            or any(zone.pcp_count) or any(zone.pcp_free_factor)
+        ):  # fmt: skip
+            return None
+        largest = MAX_ORDER - 1
+        nxt = buddy.nxt
+        heads = [zone.sentinel(order, MIGRATE_MOVABLE) for order in range(MAX_ORDER)]
+        if any(nxt[head] != head for head in heads[:largest]):
+            return None
+        blocks = list(buddy.free_list(zone, largest, MIGRATE_MOVABLE))
+        stacks: list[list[int]] = [[] for _ in range(largest)]
+        anchors = array("q")
+        split = pages = 0
+        for top, bottom in chains:
+            for order in range(top + 1, largest):
+                stack = stacks[order]
+                if stack:
+                    pfn = stack.pop()
+                    after = stack[-1] if stack else heads[order]
+                    break
+            else:
+                if split == len(blocks):
+                    return None
+                pfn, order = blocks[split], largest
+                split += 1
+                after = blocks[split] if split < len(blocks) else heads[largest]
+            for high in range(order - 1, top, -1):  # expand()'s halves above the chain
+                stacks[high].append(pfn + (1 << high))
+            anchors.extend((pfn, order, top, bottom, after))
+            pages += 2 << top
+        mark = zone.watermark[WMARK_HIGH] + max(zone.lowmem_reserve) + (1 << largest)
+        if zone.free_pages - pages <= mark:
+            return None
+        rest = blocks[split] if split < len(blocks) else heads[largest]
+        return _ChainPlan(anchors, split, rest, stacks, pages)
+
+    def make_chains(self, plan: _ChainPlan):
+        """Leave the zone as chain() would leave it after every planned chain; the chain blocks.
+
+        The history gets each anchor's allocation, recorded as the allocator records it
+        (through a boot pageset for orders 0..3 and 9: rmqueue_bulk() then the pop); the
+        allocation of a chain's blocks and their free in give_back() cancel out, so they are
+        left out: a view of the copy has less history to replay (a third of it on a 24 GiB
+        copy of a fragmented machine).  The clock
+        still counts them (a microsecond per record, Kernel.now_ns()): the copy's log times
+        are those of allocating block by block.  Returns the chain blocks, held (allocated),
+        as numpy arrays of pfns and orders, in the order carve() frees them: chain after
+        chain, bottom up.
+        """
+        kernel, buddy, history = self.kernel, self.kernel.buddy, self.kernel.history
+        zone = kernel.zone(self.zone)
+        mt, cpu = MIGRATE_MOVABLE, kernel.context.cpu_cell[0]
+        # the record bits of Kernel._plan(), rmqueue_bulk() and rmqueue_pcplist()
+        plan_bits = history.gfp_bits(gfp_t(self.gfp | _MIGRATETYPE_GFP[mt])) | (mt << 10)
+        bulk_bits = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT) | (mt << 10)
+        pop_bits = plan_bits | PCP_BIT | (cpu << CPU_SHIFT)
+        np = _numpy
+        anchors = np.frombuffer(plan.anchors, dtype=np.int64).reshape(-1, 5)
+        pfns, tops, bottoms = anchors[:, 0], anchors[:, 2], anchors[:, 3]
+        through_pcp = np.array([pcp_allowed_order(order) for order in range(MAX_ORDER)])
+        pcp = through_pcp[bottoms]
+        at, split = pfns << PFN_SHIFT, anchors[:, 1] << 6
+        records = np.empty(len(pfns) + int(pcp.sum()), dtype=np.int64)
+        first = np.cumsum(1 + pcp) - (1 + pcp)  # each anchor's first record; pcp ones have two
+        records[first] = np.where(pcp, bulk_bits, plan_bits) | at | split | (bottoms << 2)
+        records[first[pcp] + 1] = (pop_bits | at | (bottoms << 6) | (bottoms << 2))[pcp]
+        history.records.frombytes(records.tobytes())
+        state = np.frombuffer(buddy.state, dtype=np.int8)
+        state[pfns] = ALLOCATED + bottoms
+        # an allocated block keeps the links it had last (struct page's lru, unused): an
+        # anchor taken off a free list points at its list head and the next block there,
+        # one that went through a boot pageset at that pageset's list head
+        pcp_heads = np.array(
+            [zone.pcp_head(cpu, order_to_pindex(mt, order)) for order in range(MAX_ORDER)]
+        )[bottoms]
+        free_heads = zone.list_base + anchors[:, 1] * MIGRATE_TYPES + mt
+        np.frombuffer(buddy.nxt, dtype=np.int32)[pfns] = np.where(pcp, pcp_heads, anchors[:, 4])
+        np.frombuffer(buddy.prv, dtype=np.int32)[pfns] = np.where(pcp, pcp_heads, free_heads)
+        # chain blocks pfn + 2^o for o = bottom..top: anchors (pfn, top, bottom) (0, 2, 0) and
+        # (8, 1, 1) give blocks 1, 2, 4 (orders 0, 1, 2) and 10 (order 1)
+        lengths = tops - bottoms + 1
+        starts = np.cumsum(lengths) - lengths
+        orders = np.repeat(bottoms - starts, lengths) + np.arange(int(lengths.sum()))
+        blocks = np.repeat(pfns, lengths) + (np.int64(1) << orders)
+        state[blocks] = ALLOCATED + orders  # held, as chain()'s allocations hold them
+        largest = MAX_ORDER - 1
+        head = zone.sentinel(largest, MIGRATE_MOVABLE)
+        self._link([head, plan.rest])  # the split blocks came off the list head
+        zone.nr_free[largest] -= plan.split
+        for order, stack in enumerate(plan.leftovers):  # the lists were empty: a stack each
+            if stack:
+                state[stack] = order
+                head = zone.sentinel(order, MIGRATE_MOVABLE)
+                self._link([head], stack[::-1], [head])
+                zone.nr_free[order] += len(stack)
+        zone.free_count[0] -= plan.pages
+        # chain() and give_back() write a record per allocation and free of a block, two for
+        # orders 0..3 and 9 (a boot pageset's refill and pop, push and drain)
+        calls = np.where(through_pcp[orders], 2, 1)
+        kernel._clock_offset_ns += 2 * int(calls.sum()) * NS_PER_RECORD
+        return blocks, orders
+
+    def free_chain_blocks(self, blocks, orders) -> None:
+        """Free the held chain blocks make_chains() returned, in their order, as give_back() would.
+
+        None merges: a chain block's buddy is its anchor's region.  Each goes to its
+        pageblock's migratetype list (free_unref_page() and a boot pageset's drain, or
+        free_one_page()), at the head unless buddy_merge_likely(): its order is below 9 and
+        the block of the next order up beside its parent is free then.  Below a chain's top
+        that is the chain's next block, still held; for the top it is some other block, free
+        if it is a chain block freed before, or a free block of the zone.  So each list ends
+        as the blocks freed to its head, last freed first, then what it held, then the blocks
+        freed to its tail.
+        """
+        np = _numpy
+        buddy = self.kernel.buddy
+        zone = self.kernel.zone(self.zone)
+        state = np.frombuffer(buddy.state, dtype=np.int8)
+        count = blocks.size
+        # __free_one_page() looks at the higher buddy below order 9 only (a block of order 9
+        # may end its zone's array): (X & ~2^o) ^ 2^(o+1), block 4 of order 2 -> 8
+        low = orders < MAX_ORDER - 2
+        higher = np.where(
+            low, (blocks & ~(np.int64(1) << orders)) ^ (np.int64(2) << orders), blocks
+        )
+        by_pfn = np.argsort(blocks)
+        found = by_pfn[np.minimum(np.searchsorted(blocks, higher, sorter=by_pfn), count - 1)]
+        is_chain_block = blocks[found] == higher
+        freed_before = (found < np.arange(count)) & (orders[found] == orders + 1)
+        free_then = np.where(is_chain_block, freed_before, state[higher] == orders + 1)
+        to_tail = low & free_then
+        mts = np.frombuffer(buddy.pageblock_mt, dtype=np.int8)[blocks >> PAGEBLOCK_ORDER]
+        lists = orders * MIGRATE_TYPES + mts
+        in_list_order = np.argsort(lists, kind="stable")  # each list's blocks, as freed
+        bounds = np.flatnonzero(np.diff(lists[in_list_order])) + 1
+        nxt = buddy.nxt
+        for group in np.split(in_list_order, bounds):
+            head = zone.list_base + int(lists[group[0]])
+            first, last = nxt[head], buddy.prv[head]
+            to_head, to_end = group[~to_tail[group]][::-1], group[to_tail[group]]
+            if first == head:
+                self._link([head], blocks[to_head], blocks[to_end], [head])
+            else:
+                self._link([head], blocks[to_head], [first])
+                self._link([last], blocks[to_end], [head])
+        state[blocks] = orders
+        for order, number in enumerate(np.bincount(orders, minlength=MAX_ORDER)):
+            zone.nr_free[order] += int(number)
+        zone.free_count[0] += int((np.int64(1) << orders).sum())
+
+    def _link(self, *parts) -> None:
+        """Link the nodes of ``parts`` one after the other on their list: next and prev."""
+        np = _numpy
+        nodes = np.concatenate([np.asarray(part, dtype=np.int64) for part in parts])
+        np.frombuffer(self.kernel.buddy.nxt, dtype=np.int32)[nodes[:-1]] = nodes[1:]
+        np.frombuffer(self.kernel.buddy.prv, dtype=np.int32)[nodes[1:]] = nodes[:-1]
+
     def carve(self, target: list[int]) -> None:
         """Allocate until the zone's free blocks per order are ``target``, or as near as it gets.
 
@@ -1330,7 +1545,8 @@ class _ZoneCarver:
         2. Hold every smaller free block the zone has (boot leaves a few), so that no chain
            splits or takes them either.
         3. Make the missing blocks as chains (_chains), highest first, holding their free
-           blocks; stop when nothing is left to split.
+           blocks; stop when nothing is left to split.  Where plan_chains() can tell what
+           that does without allocating, make_chains() and free_chain_blocks() write it.
         4. Free everything held.  Nothing merges: the buddy of each block holds an allocated
            page (a chain's bottom block, or what kept a block from step 2 apart at boot).
 
@@ -1345,12 +1561,18 @@ class _ZoneCarver:
             held = self.take_existing(top_order, target[top_order])
             for order in range(top_order):
                 held += self.take_existing(order, self.nr_free(order))
-        for top, bottom in chains:
-            blocks = self.chain(top, bottom)
-            if blocks is None:
-                break
-            held += blocks
-        self.give_back(held)
+        plan = self.plan_chains(chains) if chains else None
+        if plan is not None:  # the same blocks, without allocating them one by one
+            blocks, orders = self.make_chains(plan)
+            self.give_back(held)
+            self.free_chain_blocks(blocks, orders)
+        else:
+            for top, bottom in chains:
+                blocks = self.chain(top, bottom)
+                if blocks is None:
+                    break
+                held += blocks
+            self.give_back(held)
         for order in range(MAX_ORDER):
             self.take_existing(order, self.nr_free(order) - target[order])
 
@@ -1870,7 +2092,7 @@ def machine_like(
       ``kernel.likeness.differences`` says by how much (largest orders are served first).
 
     ``seed`` seeds the copy (Kernel(seed=...)) and which objects are freed.  The fixture of a
-    24 GiB, 2-CPU machine with 1.9 million slab objects takes about 4 s, most of it one
+    24 GiB, 2-CPU machine with 1.9 million slab objects takes about 1.5 s, most of it one
     allocation per object; every object is an event of the copy's history, which the views
     replay, so a smaller ``max_objects`` (e.g. 200_000) makes them quicker to open.
     """

@@ -8,8 +8,9 @@ import pytest
 
 import kmviz.real
 from kmviz.engine.gfp import GFP_KERNEL
-from kmviz.engine.invariants import check
-from kmviz.real import _chains, machine_like, meminfo, slabinfo, snapshot, vmallocinfo
+from kmviz.engine.invariants import check, fingerprint
+from kmviz.real import _chains, _ZoneCarver, machine_like, meminfo, slabinfo, snapshot, vmallocinfo
+from kmviz.widgets.timeline import Timeline
 
 DATA = Path(__file__).parent / "data"
 SMALL = {
@@ -118,6 +119,63 @@ def test_chains_start_where_more_blocks_are_wanted_and_end_where_fewer_are():
     assert _chains([4, 2, 1] + [0] * 7) == [(2, 0), (1, 0), (0, 0), (0, 0)]
     # more blocks higher up than below: a chain ends above order 0
     assert _chains([0, 1, 2] + [0] * 7) == [(2, 2), (2, 1)]
+
+
+# A host whose free memory is mostly small blocks (a quarter million chains on 24 GiB; here
+# fewer on 6 GiB, in all three zones)
+FRAGMENTED = {
+    "buddyinfo": (
+        "Node 0, zone      DMA      3      2      1      0      1      1      0      1      1"
+        "      1      1 \n"
+        "Node 0, zone    DMA32   2400   1900   1500   1800   1200    700    300    120     60"
+        "     20     40 \n"
+        "Node 0, zone   Normal  30000  21000  14000   8000   3000   1200    400    100     30"
+        "     12      9 \n"
+    ),
+    "meminfo": "MemTotal:        6000000 kB\nMemFree:         3000000 kB\n",
+    "cpus": 2,
+}
+
+
+def block_by_block(monkeypatch, source):
+    """machine_like(source) with every chain allocated one block at a time."""
+    with monkeypatch.context() as patch:
+        patch.setattr(_ZoneCarver, "plan_chains", lambda self, chains: None)
+        return machine_like(source)
+
+
+@pytest.mark.parametrize("name", ["SMALL", "FRAGMENTED", "linux-2.6.32-sample"])
+def test_chains_made_in_bulk_leave_the_machine_allocating_them_block_by_block_leaves(
+    monkeypatch, name
+):
+    source = globals().get(name) or DATA / name
+    bulk, reference = machine_like(source), block_by_block(monkeypatch, source)
+    # the same page states, free-list links, pageblocks, counts, caches ... and clock and log
+    assert fingerprint(bulk, records=False) == fingerprint(reference, records=False)
+    assert (bulk.now_ns(), bulk.dmesg()) == (reference.now_ns(), reference.dmesg())
+    assert str(bulk.likeness) == str(reference.likeness)
+    # without the chain blocks' allocations and frees, which cancel out
+    assert len(bulk.history) < len(reference.history)
+    pages = [bulk.get_free_pages(GFP_KERNEL, order) for order in (0, 3, 5, 9, 0, 2)]
+    assert pages == [reference.get_free_pages(GFP_KERNEL, order) for order in (0, 3, 5, 9, 0, 2)]
+
+
+def test_a_copy_s_shorter_history_replays_to_the_copy():
+    k = machine_like(FRAGMENTED)
+    timeline = Timeline.of(k)
+    for index, zone in enumerate(k.zones):
+        assert list(timeline.nr_free[index]) == k.buddyinfo()[zone.name]
+    free = [(pfn, order) for zone in k.zones for pfn, order, code in k.buddy.blocks(zone)
+            if code == order]  # fmt: skip
+    assert all((timeline.frames[pfn : pfn + (1 << order)] == order).all() for pfn, order in free)
+    check(k)
+
+
+def test_chains_are_allocated_block_by_block_when_memory_runs_short(monkeypatch):
+    crowded = dict(
+        SMALL, buddyinfo="Node 0, zone    DMA32 200000      0      0" + "      0" * 7 + "     40 \n"
+    )
+    assert len(machine_like(crowded).history) == len(block_by_block(monkeypatch, crowded).history)
 
 
 # --- slab caches and vmalloc areas ------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
+from array import array
 from typing import TYPE_CHECKING
 
 from .buddy import (
@@ -139,8 +141,9 @@ def check(kernel: Kernel) -> None:
             size = 1 << order
             assert pfn % size == 0, f"{zone.name}: block {pfn:#x} of order {order} misaligned"
             assert pfn + size <= zone.end_pfn, f"{zone.name}: block {pfn:#x} crosses the zone"
-            for tail in range(pfn + 1, pfn + size):
-                assert state[tail] == TAIL, f"{zone.name}: block {pfn:#x} overlaps {tail:#x}"
+            if size > 1 and state[pfn + 1 : pfn + size].count(TAIL) != size - 1:
+                tail = next(t for t in range(pfn + 1, pfn + size) if state[t] != TAIL)
+                raise AssertionError(f"{zone.name}: block {pfn:#x} overlaps {tail:#x}")
             pfn += size
         assert free == zone.free_pages, (
             f"{zone.name}: free blocks hold {free} pages but free_pages says {zone.free_pages}"
@@ -150,7 +153,8 @@ def check(kernel: Kernel) -> None:
             f"{zone.managed_pages} managed"
         )
     lru = set(kernel.page_cache.pages()).union(*(task.pages for task in kernel.tasks))
-    marked = {pfn for pfn, code in enumerate(state) if code in (ANON_PAGE, FILE_PAGE)}
+    on_lru = re.compile(b"[%c%c]" % (ANON_PAGE, FILE_PAGE))  # both codes are plain ASCII bytes
+    marked = {found.start() for found in on_lru.finditer(bytes(state))}
     assert marked == lru, (
         f"{len(marked ^ lru)} pages marked anon/file (PG_lru) but not on an LRU list, or the "
         f"other way round: {sorted(marked ^ lru)[:4]}"
@@ -268,14 +272,20 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for data in (buddy.state, buddy.nxt, buddy.prv, buddy.pageblock_mt):
         digest.update(bytes(data))
-    caches = [
-        (
-            c.name, c.refcount, sorted(c.requested.items()), [s.pfn for s in c.partial],
-            [s.pfn for s in c.percpu_partial], c.cpu_slab.pfn if c.cpu_slab else None,
-            sorted((s.pfn, s.order, tuple(s.freelist)) for s in c.slabs),
-        ) if c.slabs else c.name
-        for c in kernel.caches
-    ]  # fmt: skip
+    caches = []
+    for c in kernel.caches:
+        if not c.slabs:
+            caches.append(c.name)
+            continue
+        slabs = sorted(c.slabs, key=lambda slab: slab.pfn)
+        caches.append((
+            c.name, c.refcount, [s.pfn for s in c.partial], [s.pfn for s in c.percpu_partial],
+            c.cpu_slab.pfn if c.cpu_slab else None,
+            [(s.pfn, s.order, len(s.freelist)) for s in slabs],
+        ))  # fmt: skip
+        # each slab's free slots in order and each slot's requested size, as bytes
+        digest.update(b"".join(array("i", s.freelist).tobytes() + s.requested.tobytes()
+                               for s in slabs))  # fmt: skip
     tables = kernel._page_tables
     entries = (
         [] if tables is None else sorted((p, sorted(t.items())) for p, t in tables._tables.items())

@@ -57,6 +57,7 @@ from kmviz.engine.buddy import (
     OWNER_PAGE_TABLE,
     OWNER_SLAB,
     OWNER_VMALLOC,
+    PCP,
     holder,
     plain_code,
 )
@@ -270,7 +271,7 @@ class Fuzzer:
         self.calls += 1
         self.recent = [*self.recent[-HISTORY_KEPT + 1 :], str(call)]
         fast, slow = self.sides  # equal before the call: one digest stands for both
-        before = fingerprint(slow.kernel)
+        before = self.digest  # as _check() left it: nothing ran since
         memory = fingerprint(slow.kernel, records=False) if call.refused else None
         dead = fast.kernel.panic_message is not None
         outcomes = [self._run(side, call) for side in self.sides]
@@ -672,7 +673,8 @@ class Fuzzer:
     def _check(self, call: Call | None) -> None:
         """Both kernels alike, every invariant holds, the Timeline is at the head and equal."""
         fast, slow = self.sides
-        if fingerprint(fast.kernel) != fingerprint(slow.kernel):
+        self.digest = fingerprint(slow.kernel)
+        if fingerprint(fast.kernel) != self.digest:
             self._fail("the C and Python kernels are in different states")
         k = slow.kernel
         try:
@@ -763,11 +765,12 @@ def check_timeline(timeline: tl.Timeline, k: Kernel) -> None:
     frames = timeline.frames
     free = int(np.count_nonzero(frames < tl.PAGES))
     assert free == k.free_pages_count(), f"timeline free {free} != {k.free_pages_count()}"
+    codes = np.frombuffer(k.buddy.state, dtype=np.int8)
     for index, zone in enumerate(k.zones):  # blocks on every CPU's per-CPU lists, by order
-        on_lists = [0] * len(timeline.pcp[index])
-        for _, order, code in k.buddy.blocks(zone):
-            if code < -1:
-                on_lists[order] += 1
+        heads = codes[zone.start_pfn : zone.end_pfn]
+        heads = heads[heads < -1].astype(np.int16)  # PCP + (order << 3) + mt: a pcp block's head
+        orders = (heads - PCP) >> 3
+        on_lists = np.bincount(orders, minlength=len(timeline.pcp[index])).tolist()
         assert list(timeline.pcp[index]) == on_lists, f"{zone.name} pcp blocks"
     on_pcp = int(np.count_nonzero(frames == tl.PCP))
     assert on_pcp == k.pcp_pages_count(), f"timeline pcp {on_pcp} != {k.pcp_pages_count()}"

@@ -4,7 +4,7 @@ import pytest
 
 from kmviz import GFP_KERNEL, Kernel
 
-from .harness import Fuzzer, FuzzError
+from .harness import Call, Fuzzer, FuzzError
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -27,6 +27,8 @@ def test_the_fuzzer_notices_an_error_that_leaves_the_machine_changed(monkeypatch
 
     monkeypatch.setattr(Kernel, "idle", careless_idle)
     fuzzer = Fuzzer(1)
+    while fuzzer.sides[0].kernel.boot_stage != "running":
+        fuzzer.step()
+    monkeypatch.setattr(fuzzer, "_next_call", lambda: Call("idle", (11,)))
     with pytest.raises(FuzzError, match="but the machine changed"):
-        for _ in range(5000):
-            fuzzer.step()
+        fuzzer.step()

@@ -98,6 +98,7 @@ class VmallocAPI:
         self.pgtable_pfns: set[int] = set()
         self._page_tables: PageTables | None = None
         self.nr_vmalloc_pages = 0  # pages vmalloc() allocated and vfree() has not freed
+        self._totalram_floor = 0  # totalram_pages() when last counted: the count only grows
         # lazy_max_pages() (mm/vmalloc.c L1770): fls(num_online_cpus()) * 32 MiB, in pages
         self.lazy_max_pages = self.cpus.bit_length() * ((32 << 20) >> PAGE_SHIFT)
 
@@ -250,7 +251,7 @@ class VmallocAPI:
         if self.boot_stage != "running":  # before vmalloc_init(): alloc_vmap_area() -EBUSY
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, vm_struct allocation failed")
             return 0
-        if not nr_pages or nr_pages > sum(z.managed_pages for z in self.zones):
+        if not nr_pages or (nr_pages > self._totalram_floor and nr_pages > self._totalram()):
             self._vmalloc_error(gfp, f"vmalloc error: size {size}, exceeds total pages")
             return 0
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # alloc_vmap_area(): might_sleep()
@@ -288,6 +289,12 @@ class VmallocAPI:
         self.nr_vmalloc_pages += nr_pages
         self.history.append_object(("vmalloc", addr, area.size, tuple(area.pfns)))  # compact
         return addr
+
+    def _totalram(self) -> int:
+        """totalram_pages(): the pages the zones manage (remembered as a floor: boot, CMA and
+        freed reserved pages only ever add to it)."""
+        self._totalram_floor = total = sum(z.managed_pages for z in self.zones)
+        return total
 
     def _alloc_pages_bulk(self, gfp: int, count: int) -> list[int]:
         """vm_area_alloc_pages(): ``count`` order-0 pages, each allocated on its own.

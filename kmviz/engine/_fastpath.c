@@ -2445,6 +2445,240 @@ pte_clear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(cleared);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * vmalloc()'s free-space search: VmapRanges.alloc() in kmviz/engine/vmap_tree.py on the same
+ * VmapRange nodes (their __slots__ read and written in place): _find()'s descent and climb
+ * back, the vend check, then take()'s LE_FIT_TYPE and RE_FIT_TYPE cuts with the maxima
+ * refreshed up the path as _refresh() does.  The other cuts go back to Python's take().
+ * ------------------------------------------------------------------------------------- */
+
+typedef unsigned __int128 u128;             /* sums of 64-bit addresses, exact as Python's */
+
+static PyTypeObject *vmap_type;             /* VmapRange, once vmap_fit() has seen it */
+static Py_ssize_t vmap_start, vmap_end, vmap_left, vmap_right, vmap_max;
+
+/* Where VmapRange keeps its slots; -1 with an error if ``type`` has not got them. */
+static int
+vmap_offsets(PyTypeObject *type)
+{
+    if (type == vmap_type)
+        return 0;
+    Py_ssize_t start = slot_offset(type, "start"), end = slot_offset(type, "end");
+    Py_ssize_t left = slot_offset(type, "left"), right = slot_offset(type, "right");
+    Py_ssize_t max = slot_offset(type, "subtree_max_size");
+    if (start < 0 || end < 0 || left < 0 || right < 0 || max < 0)
+        return -1;
+    Py_XSETREF(vmap_type, (PyTypeObject *)Py_NewRef(type));
+    vmap_start = start, vmap_end = end, vmap_left = left, vmap_right = right, vmap_max = max;
+    return 0;
+}
+
+/* An int in [0, 2**64) as a number; 0 if ``value`` is not one (then vmap_fit() gives up). */
+static int
+u64_value(PyObject *value, u128 *out)
+{
+    if (value == NULL || !PyLong_CheckExact(value) || _PyLong_Sign(value) < 0
+        || _PyLong_NumBits(value) > 64)
+        return 0;
+    *out = PyLong_AsUnsignedLongLongMask(value);
+    return 1;
+}
+
+/* A node's int slot; 0 if it does not hold an int in [0, 2**64). */
+#define NODE_INT(node, offset, out) u64_value(FIELD(node, offset), out)
+
+/* A node's child: NULL for None, the node, or ``bad`` if the slot holds no VmapRange. */
+static PyObject *
+vmap_child(PyObject *node, Py_ssize_t offset, PyObject *bad)
+{
+    PyObject *child = FIELD(node, offset);
+    if (child == Py_None)
+        return NULL;
+    return child != NULL && Py_IS_TYPE(child, vmap_type) ? child : bad;
+}
+
+typedef struct {
+    PyObject **nodes;                       /* the ancestors, root first (borrowed) */
+    Py_ssize_t len, size;
+} VmapPath;
+
+static int
+vmap_push(VmapPath *path, PyObject *node)
+{
+    if (path->len == path->size) {
+        Py_ssize_t size = path->size ? 2 * path->size : 64;
+        PyObject **nodes = PyMem_Realloc(path->nodes, size * sizeof(PyObject *));
+        if (nodes == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        path->nodes = nodes, path->size = size;
+    }
+    path->nodes[path->len++] = node;
+    return 0;
+}
+
+/* _refresh(): the maxima from the path's end up, until one is unchanged; 0 if a slot was
+ * not what it should be. */
+static int
+vmap_refresh(VmapPath *path)
+{
+    for (Py_ssize_t i = path->len - 1; i >= 0; i--) {
+        PyObject *node = path->nodes[i], *bad = Py_None;
+        u128 start, end, max, child_max;
+        if (!NODE_INT(node, vmap_start, &start) || !NODE_INT(node, vmap_end, &end)
+            || !NODE_INT(node, vmap_max, &max))
+            return 0;
+        u128 best = end - start;
+        PyObject *children[2] = {vmap_child(node, vmap_left, bad),
+                                 vmap_child(node, vmap_right, bad)};
+        for (int c = 0; c < 2; c++) {
+            if (children[c] == bad || (children[c] != NULL
+                                       && !NODE_INT(children[c], vmap_max, &child_max)))
+                return 0;
+            if (children[c] != NULL && child_max > best)
+                best = child_max;
+        }
+        if (max == best)
+            return 1;
+        PyObject *value = PyLong_FromUnsignedLongLong((unsigned long long)best);
+        if (value == NULL)
+            return -1;
+        Py_SETREF(FIELD(node, vmap_max), value);
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(vmap_fit_doc,
+"vmap_fit(root, size, align, vstart, vend)\n--\n\n"
+"VmapRanges.alloc() on the tree under root: None if nothing fits; the start if the range\n"
+"found was cut here (LE_FIT_TYPE or RE_FIT_TYPE: the caller takes size off its total);\n"
+"(node, start, path) for take() otherwise; NotImplemented for values beyond 64 bits.");
+
+static PyObject *
+vmap_fit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "vmap_fit(root, size, align, vstart, vend)");
+        return NULL;
+    }
+    PyObject *root = args[0], *bad = Py_None, *result = NULL;
+    u128 size, align, vstart, vend;
+    if (!u64_value(args[1], &size) || !u64_value(args[2], &align) || !u64_value(args[3], &vstart)
+        || !u64_value(args[4], &vend) || align == 0 || (align & (align - 1)))
+        Py_RETURN_NOTIMPLEMENTED;           /* -align is a mask only for a power of two */
+    if (root == Py_None)
+        Py_RETURN_NONE;
+    if (vmap_offsets(Py_TYPE(root)) < 0)
+        return NULL;
+    u128 length = align > 4096 ? size + align - 1 : size, start, end, found_start = 0;
+    u128 value;
+    VmapPath path = {NULL, 0, 0};
+    PyObject *node = root, *found = NULL;
+#define INT_OR_GIVE_UP(obj, offset, out) if (!NODE_INT(obj, offset, out)) goto give_up
+#define CHILD_OR_GIVE_UP(var, obj, offset) \
+    if ((var = vmap_child(obj, offset, bad)) == bad) goto give_up
+#define ALIGNED(first) ((((first) > vstart ? (first) : vstart) + align - 1) & ~(align - 1))
+    while (node != NULL && found == NULL) {
+        PyObject *left, *right;
+        INT_OR_GIVE_UP(node, vmap_start, &start);
+        INT_OR_GIVE_UP(node, vmap_end, &end);
+        CHILD_OR_GIVE_UP(left, node, vmap_left);
+        if (left != NULL) {
+            INT_OR_GIVE_UP(left, vmap_max, &value);
+            if (value >= length && vstart < start) {
+                if (vmap_push(&path, node) < 0)
+                    goto done;
+                node = left;
+                continue;
+            }
+        }
+        u128 at = ALIGNED(start);          /* is_within_this_va() */
+        if (at >= vstart && at + size <= end) {
+            found = node, found_start = at;
+            break;
+        }
+        CHILD_OR_GIVE_UP(right, node, vmap_right);
+        if (right != NULL) {
+            INT_OR_GIVE_UP(right, vmap_max, &value);
+            if (value >= length) {
+                if (vmap_push(&path, node) < 0)
+                    goto done;
+                node = right;
+                continue;
+            }
+        }
+        PyObject *child = node;             /* climb back */
+        node = NULL;
+        while (path.len > 0) {
+            PyObject *parent = path.nodes[--path.len];
+            CHILD_OR_GIVE_UP(right, parent, vmap_right);
+            if (right == child) {
+                child = parent;
+                continue;
+            }
+            INT_OR_GIVE_UP(parent, vmap_start, &start);
+            INT_OR_GIVE_UP(parent, vmap_end, &end);
+            at = ALIGNED(start);
+            if (at >= vstart && at + size <= end) {
+                found = parent, found_start = at;
+                break;
+            }
+            if (right != NULL) {
+                INT_OR_GIVE_UP(right, vmap_max, &value);
+                if (value >= length && vstart <= start) {
+                    vstart = start + 1;     /* its left subtree and itself are checked */
+                    if (vmap_push(&path, parent) < 0)
+                        goto done;
+                    node = right;
+                    break;
+                }
+            }
+            child = parent;
+        }
+    }
+    if (found == NULL || found_start + size > vend) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    INT_OR_GIVE_UP(found, vmap_start, &start);
+    INT_OR_GIVE_UP(found, vmap_end, &end);
+    u128 cut_end = found_start + size;
+    if ((found_start == start) != (cut_end == end)) {   /* LE_FIT_TYPE or RE_FIT_TYPE */
+        PyObject *moved = PyLong_FromUnsignedLongLong(
+            (unsigned long long)(found_start == start ? cut_end : found_start));
+        if (moved == NULL)
+            goto done;
+        Py_SETREF(FIELD(found, found_start == start ? vmap_start : vmap_end), moved);
+        if (vmap_push(&path, found) < 0)
+            goto done;
+        int refreshed = vmap_refresh(&path);
+        if (refreshed < 0)
+            goto done;
+        if (refreshed == 0) {               /* cannot happen with a VmapRanges tree */
+            PyErr_SetString(PyExc_RuntimeError, "vmap_fit(): a node's slots are not ints");
+            goto done;
+        }
+        result = PyLong_FromUnsignedLongLong((unsigned long long)found_start);
+        goto done;
+    }
+    PyObject *ancestors = PyList_New(path.len);     /* FL_FIT_TYPE, NE_FIT_TYPE: take() */
+    if (ancestors == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < path.len; i++)
+        PyList_SET_ITEM(ancestors, i, Py_NewRef(path.nodes[i]));
+    result = Py_BuildValue("(OKN)", found, (unsigned long long)found_start, ancestors);
+    goto done;
+give_up:
+    result = Py_NewRef(Py_NotImplemented);
+done:
+#undef INT_OR_GIVE_UP
+#undef CHILD_OR_GIVE_UP
+#undef ALIGNED
+    PyMem_Free(path.nodes);
+    return result;
+}
+
 /* A buffer of ``what`` of 8-byte items, read only; -1 with an exception if it is not one. */
 static int
 get_items(PyObject *obj, Py_buffer *view, const char *what)
@@ -3436,6 +3670,7 @@ release:
 static PyMethodDef module_functions[] = {
     {"pte_fill", (PyCFunction)(void (*)(void))pte_fill, METH_FASTCALL, pte_fill_doc},
     {"pte_clear", (PyCFunction)(void (*)(void))pte_clear, METH_FASTCALL, pte_clear_doc},
+    {"vmap_fit", (PyCFunction)(void (*)(void))vmap_fit, METH_FASTCALL, vmap_fit_doc},
     {"paint_blocks", (PyCFunction)(void (*)(void))paint_blocks, METH_FASTCALL, paint_blocks_doc},
     {"replay_events", (PyCFunction)(void (*)(void))replay_events, METH_FASTCALL,
      replay_events_doc},
@@ -3478,7 +3713,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 22) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 23) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -26,7 +26,7 @@ from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 from .slab_geometry import SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 22  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 23  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -40,14 +40,15 @@ try:
         replay_events,
         scan_trace_lines,
         slab_page_allocs,
+        vmap_fit,
     )
 except ImportError:  # not compiled (no C compiler at install time), or built before INTERFACE
     FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-    replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = None
+    replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = vmap_fit = None
 else:
     if _BUILT_INTERFACE != INTERFACE:  # built from an older _fastpath.c: not used until rebuilt
         FastPath = SlabFastPath = pte_fill = pte_clear = paint_blocks = None
-        replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = None
+        replay_events = ReplayTable = scan_trace_lines = slab_page_allocs = vmap_fit = None
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -76,6 +77,11 @@ def available() -> bool:
 def pte_functions() -> tuple | None:
     """(pte_fill, pte_clear) for PageTables' runs of PTEs within one table, if available."""
     return (pte_fill, pte_clear) if available() else None
+
+
+def vmap_fitter():
+    """vmap_fit(), VmapRanges.alloc()'s search and common cuts in C, if available."""
+    return vmap_fit if available() else None
 
 
 def block_painter():

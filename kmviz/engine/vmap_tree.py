@@ -30,6 +30,8 @@ import random
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from . import fastpath
+
 PAGE_SIZE = 4096  # bytes; every range starts and ends on a page boundary
 
 
@@ -169,6 +171,8 @@ class VmapRanges:
         self.count = 0  # ranges in the tree
         self.total = 0  # bytes in all of them
         self._treap = random.Random(seed)  # priorities; kept whole so that a copy has its own
+        # alloc()'s search and its LE/RE cuts in C (_fastpath.c vmap_fit()), if built
+        self._fit = fastpath.vmap_fitter()
 
     def __len__(self) -> int:
         return self.count
@@ -214,8 +218,17 @@ class VmapRanges:
         ``vend`` check, then adjust_va_to_fit_type() on the range found, whose maxima are
         refreshed along the path the search took.
         """
-        found = self._find(size, align, vstart)
-        if found is None or found[1] + size > vend:
+        found = NotImplemented
+        if self._fit is not None:
+            found = self._fit(self.root, size, align, vstart, vend)
+            if found.__class__ is int:  # C found it and cut it (LE_FIT_TYPE or RE_FIT_TYPE)
+                self.total -= size
+                return found
+        if found is NotImplemented:  # no C, or a value past 64 bits: the search here
+            found = self._find(size, align, vstart)
+            if found is not None and found[1] + size > vend:
+                found = None
+        if found is None:
             return None
         node, start, path = found
         self.take(node, start, size, path)

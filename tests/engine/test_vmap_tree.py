@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from kmviz.engine import fastpath
 from kmviz.engine.vmap_tree import PAGE_SIZE, TouchingRanges, VmapRanges
 
 P = PAGE_SIZE
@@ -88,6 +89,48 @@ def test_alloc_takes_the_lowest_fit_below_vend_and_refreshes_the_maxima_on_its_p
             free.add((low, max([end, *(r[1] for r in touching)])))
         assert [(r.start, r.end) for r in tree] == sorted(free)
         maxima_hold(tree.root)
+
+
+def tree_shape(tree: VmapRanges) -> list[tuple[int, int, int, int | None, int | None]]:
+    """Every node in address order: its range, its maximum and its children's starts."""
+    return [
+        (r.start, r.end, r.subtree_max_size, r.left and r.left.start, r.right and r.right.start)
+        for r in tree
+    ]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_alloc_in_c_leaves_the_tree_the_python_search_leaves(seed):
+    # _fastpath.c's vmap_fit() searches and cuts the range (LE/RE fits) in place of _find()
+    # and take(): over the whole 64-bit space, with alignments above a page, vstart and vend
+    # windows, exact fits and frees in between, both trees must agree call for call
+    if fastpath.vmap_fitter() is None:
+        pytest.skip("the C fast path is not built")
+    rng = random.Random(seed)
+    c, python = VmapRanges(seed), VmapRanges(seed)
+    python._fit = None
+    assert c._fit is not None
+    for tree in (c, python):
+        tree.add(1, (1 << 64) - 1)  # vmap_init_free_space()'s [1, ULONG_MAX)
+    base = 0xFFFFC90000000000  # VMALLOC_START
+    busy: list[tuple[int, int]] = []
+    for _ in range(400):
+        if rng.random() < 0.65 or not busy:
+            size = rng.choice([rng.randint(1, 17), 512, 4]) * P
+            align = rng.choice([P, P, 4 * P, 1 << 21, 1 << 30])
+            vstart = rng.choice([base, base + rng.randint(0, 4096) * P, 1])
+            vend = rng.choice([(1 << 64) - 1, base + rng.randint(64, 8192) * P, base])
+            got = c.alloc(size, align, vstart, vend)
+            assert got == python.alloc(size, align, vstart, vend)
+            if got is not None:
+                busy.append((got, got + size))
+        else:
+            start, end = busy.pop(rng.randrange(len(busy)))
+            c.add(start, end)
+            python.add(start, end)
+        assert tree_shape(c) == tree_shape(python)
+        assert (c.count, c.total) == (python.count, python.total)
+    maxima_hold(c.root)
 
 
 @pytest.mark.parametrize("seed", range(5))

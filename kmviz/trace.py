@@ -122,7 +122,15 @@ from pathlib import Path
 from typing import TextIO
 
 from .engine import fastpath
-from .engine.constants import DEFAULT_COMM, DEFAULT_PID, MAX_ORDER, MIGRATE_UNMOVABLE, PAGE_SIZE
+from .engine.constants import (
+    DEFAULT_COMM,
+    DEFAULT_PID,
+    MAX_ORDER,
+    MIGRATE_UNMOVABLE,
+    PAGE_OFFSET,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+)
 from .engine.context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, SOFTIRQ_SHIFT
 from .engine.events import (
     AllocationFailed,
@@ -145,6 +153,20 @@ from .engine.gfp import (
     gfp_zone,
     parse_gfp,
     show_gfp_flags,
+)
+from .engine.history import (
+    CALL_SITE,
+    EXIT_SITE,
+    KIND_SLAB,
+    OP_KFREE,
+    OP_KMEM_CACHE_FREE,
+    OP_SLAB_FROZEN,
+    PFN_MASK,
+    SLAB_DESC_SHIFT,
+    SLAB_OPS,
+    SLAB_PFN_SHIFT,
+    SLAB_SLOT_MASK,
+    SLAB_SLOT_SHIFT,
 )
 from .engine.kernel import BOOT_DONE_NS, NS_PER_RECORD, Kernel
 from .engine.page import Page
@@ -1396,7 +1418,12 @@ def _exported(event) -> bool:
 
 
 def _trace_lines(kernel: Kernel, start: int, hash_pointers: bool) -> Iterator[str]:
-    """The event lines of export(), oldest first."""
+    """The event lines of export(), oldest first.
+
+    A slab record stands for one kmalloc/kfree/kmem_cache_* event: its line is written from
+    the record and its table entry (_slab_text_parts()), without building the event object
+    (the same text: tests/real/test_trace_export.py).
+    """
     history = kernel.history
     if hash_pointers:
         seed = kernel.seed
@@ -1413,7 +1440,29 @@ def _trace_lines(kernel: Kernel, start: int, hash_pointers: bool) -> Iterator[st
     anchor_ns, anchor_record = 0, 0  # the clock at the last logged line, and its record
     last_ns = 0
     position = 0
+    slab_texts: dict[int, tuple | None] = {}  # a slab record's (desc, op) bits -> its text parts
     for record_number, record in enumerate(history.records):
+        if record & 3 == KIND_SLAB:  # one object event: its line straight from the record
+            position += 1
+            key = ((record >> SLAB_DESC_SHIFT) << 3) | ((record >> 2) & 7)  # (desc, op)
+            parts = slab_texts.get(key, False)
+            if parts is False:
+                parts = slab_texts[key] = _slab_text_parts(
+                    history.slab_descs[key >> 3], key & 7, accounted_caches
+                )
+            if position <= start or parts is None:
+                continue
+            before, base, size, after = parts
+            pfn = (record >> SLAB_PFN_SHIFT) & PFN_MASK
+            slot = (record >> SLAB_SLOT_SHIFT) & SLAB_SLOT_MASK
+            now_ns = max(last_ns, anchor_ns + (record_number - anchor_record) * NS_PER_RECORD)
+            last_ns = now_ns
+            microseconds = (now_ns + 500) // 1000  # ns2usecs() rounds
+            yield (
+                f"{context} {microseconds // 1_000_000:5d}.{microseconds % 1_000_000:06d}: "
+                f"{before}{pointer(base + (pfn << PAGE_SHIFT) + slot * size)}{after}\n"
+            )
+            continue
         for event in history.expand(record):
             cls = event.__class__
             if cls is MessageLogged:  # a logged line takes its own microsecond (_printk())
@@ -1432,6 +1481,33 @@ def _trace_lines(kernel: Kernel, start: int, hash_pointers: bool) -> Iterator[st
             microseconds = (now_ns + 500) // 1000  # ns2usecs() rounds
             prefix = f"{context} {microseconds // 1_000_000:5d}.{microseconds % 1_000_000:06d}: "
             yield prefix + _event_text(event, pointer, accounted_caches, kernel) + "\n"
+
+
+def _slab_text_parts(desc: tuple, op: int, accounted_caches: set[str]) -> tuple | None:
+    """What _event_text() writes for the object event of a slab record, around its pointer.
+
+    ``(text before the pointer, the address of slot 0 of the slab at pfn 0, the slot size,
+    text after the pointer)`` for the record's (cache, requested, gfp) entry ``desc`` and
+    ``op``, the event history.py's _slab_event() builds; None for a SlabFrozen (not traced).
+    """
+    cache, requested, gfp = desc
+    if op == OP_SLAB_FROZEN:
+        return None
+    base = PAGE_OFFSET + cache.red_left_pad  # Slab.address() of slot 0 at pfn 0
+    if op in (OP_KFREE, OP_KMEM_CACHE_FREE):
+        name = f" name={cache.name}" if op == OP_KMEM_CACHE_FREE else ""
+        return f"{SLAB_OPS[op]}: call_site={EXIT_SITE} ptr=", base, cache.size, name
+    tracepoint = SLAB_OPS[op]
+    accounted = bool(gfp & __GFP_ACCOUNT) or (
+        tracepoint == "kmem_cache_alloc" and cache.name in accounted_caches
+    )
+    return (
+        f"{tracepoint}: call_site={CALL_SITE} ptr=",
+        base,
+        cache.size,
+        f" bytes_req={requested} bytes_alloc={cache.size} gfp_flags={show_gfp_flags(gfp)} "
+        f"node=-1 accounted={'true' if accounted else 'false'}",
+    )
 
 
 def _event_text(event, pointer, accounted_caches: set[str], kernel: Kernel) -> str:

@@ -25,6 +25,7 @@ from kmviz.engine.events import (
     PagesFreed,
 )
 from kmviz.engine.reports import hashed_pointer
+from kmviz.engine.slab_geometry import SLAB_ACCOUNT
 from kmviz.trace import Kfree, Kmalloc, KmemCacheAlloc, KmemCacheFree, MmPageAlloc, MmPageFree
 from kmviz.workloads import release
 
@@ -267,3 +268,22 @@ def test_boot_is_left_out_unless_asked(driven):
     assert event_lines(kmtrace.export(k)) == []
     boot = kmtrace.load(kmtrace.export(k, start=0))
     assert len(boot) > 0 and all(isinstance(e, MmPageFree) for e in boot)  # memblock_free_all()
+
+
+def test_each_slab_record_s_line_is_the_text_of_its_event():
+    # export() writes a slab record's line from the record itself; _event_text() of the
+    # event the record stands for is the reference
+    k = Kernel(mem="128MiB", seed=5, memory_map="flat")
+    driver(k, 600, seed=5)
+    accounted = k.kmem_cache_create("lesson_acct", 96, flags=SLAB_ACCOUNT)
+    k.kmem_cache_free(accounted, k.kmem_cache_alloc(accounted, GFP_KERNEL))
+    k.kfree(k.kmalloc(100, GFP_KERNEL_ACCOUNT))
+    caches = {cache.name for cache in k.caches if cache.flags & SLAB_ACCOUNT}
+    expected = [
+        kmtrace._event_text(event, "{:016x}".format, caches, k)
+        for event in k.history
+        if kmtrace._exported(event)
+    ]
+    lines = event_lines(kmtrace.export(k, start=0))
+    assert [re.sub(r"^.*? \d+\.\d{6}: ", "", line) for line in lines] == expected
+    assert sum(line.endswith("accounted=true") for line in lines) == 2

@@ -241,7 +241,10 @@ class History(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            start, stop, step = index.indices(len(self))
+            if step == 1:  # history[before:]: each record expanded once, not once per event
+                return list(self.events(start, stop))
+            return [self[i] for i in range(start, stop, step)]
         ends = self._index()
         total = ends[-1] if ends else 0
         if index < 0:

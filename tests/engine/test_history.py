@@ -92,6 +92,17 @@ def test_history_supports_negative_indexes_slices_and_iteration():
         k.history[len(k.history)]
 
 
+def test_a_slice_is_the_events_it_covers_even_inside_a_record():
+    k = fresh()
+    for order in (9, 0, 3, 10):  # splits: records of several events each
+        k.alloc_pages(GFP_HIGHUSER_MOVABLE, order)
+    everything = list(k.history)
+    n = len(everything)
+    for cut in (slice(n - 7, None), slice(n - 20, n - 3), slice(-5, -1), slice(n - 9, None, 2),
+                slice(None, n - 30, -3), slice(4, 4), slice(n + 5, None)):  # fmt: skip
+        assert k.history[cut] == everything[cut]
+
+
 def test_events_are_frozen():
     k = fresh()
     k.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)

@@ -1319,7 +1319,7 @@ static PyTypeObject FastPathType = {
                                   kmalloc's sizes 1..8192 under a mask or two */
 
 typedef struct {              /* where each field sits in a Slab instance */
-    Py_ssize_t cache, pfn, objects, freelist, base, frozen, requested;
+    Py_ssize_t cache, pfn, objects, freelist, base, frozen, requested, order, disabled;
 } SlabFields;
 
 #define FREE_SLOT (-1)         /* slab.FREE_SLOT: Slab.requested of a slot not handed out */
@@ -1344,7 +1344,7 @@ typedef struct {
 typedef struct {              /* ... and in a KmemCache instance */
     Py_ssize_t name, size, object_size, flags, refcount, min_partial, cpu_partial_slabs;
     Py_ssize_t cpu_slab, percpu_partial, partial;
-    Py_ssize_t order, objects, min_order, min_objects, ctor, slabs;
+    Py_ssize_t order, objects, min_order, min_objects, ctor, slabs, red_left_pad;
 } CacheFields;
 
 /* The GFP and cache flag bits allocate_slab() and kmalloc_large() combine (gfp.py's BIT, the
@@ -1392,6 +1392,9 @@ typedef struct {
     long long bits[NR_SLAB_BITS];
     long long descs_max;      /* history.SLAB_DESCS: entries the table of slab records may have */
     uint8_t slab_code[128];   /* buddy.held_code(code, OWNER_SLAB) of a plain head's code */
+    /* array('i', [FREE_SLOT]): a new slab's requested sizes repeat it; NULL unless CPython lays
+       arrays out as ArrayHead says (then Slab.requested is read through its buffer) */
+    PyObject *free_slots;
 } SlabFastPath;
 
 /* A field of a slotted instance: its value (borrowed), never unset in kmviz's dataclasses. */
@@ -1613,6 +1616,15 @@ error:
 static long long
 slot_requested(SlabFastPath *self, PyObject *slab, long long slot, long long value)
 {
+    ArrayHead *slots = (ArrayHead *)FIELD(slab, self->slab.requested);
+    if (self->free_slots != NULL && Py_IS_TYPE(slots, Py_TYPE(self->free_slots))
+        && slots->ob_descr == ((ArrayHead *)self->free_slots)->ob_descr
+        && 0 <= slot && slot < Py_SIZE(slots)) {   /* an array('i'): its items in place */
+        int32_t *item = (int32_t *)slots->ob_item + slot, old = *item;
+        if (value >= FREE_SLOT)
+            *item = (int32_t)value;
+        return old;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(FIELD(slab, self->slab.requested), &view, PyBUF_WRITABLE) < 0)
         return FREE_SLOT - 1;
@@ -1672,6 +1684,43 @@ append_object(SlabFastPath *self, PyObject *event)
     return failed ? -1 : 0;
 }
 
+/* Slab(cache, pfn, order, objects, freelist) (a new reference), its fields set as the
+ * dataclass's __init__ and __post_init__ set them: base PAGE_OFFSET + (pfn << PAGE_SHIFT) +
+ * red_left_pad, not frozen, not disabled, every slot's requested size FREE_SLOT.  Through the
+ * class itself unless free_slots says how arrays are laid out. */
+static PyObject *
+make_slab(SlabFastPath *self, PyObject *cache, PyObject *pfn, PyObject *order, PyObject *objects,
+          PyObject *freelist, int64_t first)
+{
+    if (self->free_slots == NULL) {
+        PyObject *argv[5] = {cache, pfn, order, objects, freelist};
+        return PyObject_Vectorcall(self->slab_type, argv, 5, NULL);
+    }
+    long long pad = int_field(cache, self->cache.red_left_pad);
+    if (pad == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *base = PyLong_FromUnsignedLongLong(PAGE_OFFSET + ((uint64_t)first << PAGE_SHIFT)
+                                                 + (uint64_t)pad);
+    PyObject *requested = PySequence_Repeat(self->free_slots, PyList_GET_SIZE(freelist));
+    PyTypeObject *type = (PyTypeObject *)self->slab_type;
+    PyObject *slab = base == NULL || requested == NULL ? NULL : type->tp_alloc(type, 0);
+    if (slab == NULL) {
+        Py_XDECREF(base);
+        Py_XDECREF(requested);
+        return NULL;
+    }
+    FIELD(slab, self->slab.cache) = Py_NewRef(cache);
+    FIELD(slab, self->slab.pfn) = Py_NewRef(pfn);
+    FIELD(slab, self->slab.order) = Py_NewRef(order);
+    FIELD(slab, self->slab.objects) = Py_NewRef(objects);
+    FIELD(slab, self->slab.freelist) = Py_NewRef(freelist);
+    FIELD(slab, self->slab.base) = base;
+    FIELD(slab, self->slab.frozen) = Py_NewRef(Py_False);
+    FIELD(slab, self->slab.disabled) = Py_NewRef(Py_False);
+    FIELD(slab, self->slab.requested) = requested;
+    return slab;
+}
+
 /* SlabAPI._new_slab() (allocate_slab(), mm/slub.c L1929) of a cache without a constructor,
  * under a mask without GFP_SLAB_BUG_MASK bits: the new slab (a new reference), Py_None if no
  * pages were found at either order, NULL on an error. */
@@ -1728,8 +1777,7 @@ new_slab(SlabFastPath *self, PyObject *cache, long long gfp, int *called)
             goto done;
         PyList_SET_ITEM(freelist, i, slot);
     }
-    PyObject *argv[5] = {cache, number, size, count, freelist};
-    slab = PyObject_Vectorcall(self->slab_type, argv, 5, NULL);
+    slab = make_slab(self, cache, number, size, count, freelist, pfn);
     if (slab == NULL)
         goto done;
     for (int64_t page = pfn; page < pfn + ((int64_t)1 << order); page++) {
@@ -2011,13 +2059,10 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, unsigned long 
 static PyObject *
 slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
 {
-    if (!PyLong_CheckExact(ptr))
-        return NULL;
-    *addr = PyLong_AsUnsignedLongLong(ptr);
-    if (*addr == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();   /* negative, or 2**64 and above */
-        return NULL;
-    }
+    /* a positive int of at most 64 bits (PyLong_AsUnsignedLongLong() is slow for them) */
+    if (!PyLong_CheckExact(ptr) || _PyLong_Sign(ptr) <= 0 || _PyLong_NumBits(ptr) > 64)
+        return NULL;   /* not even an address: negative, or 2**64 and above */
+    *addr = PyLong_AsUnsignedLongLongMask(ptr);
     if (*addr < PAGE_OFFSET)
         return NULL;
     PyObject *key = PyLong_FromUnsignedLongLong((*addr - PAGE_OFFSET) >> PAGE_SHIFT);
@@ -2125,6 +2170,22 @@ SlabFastPath_kmem_cache_free(SlabFastPath *self, PyObject *const *args, Py_ssize
     return done < 0 ? NULL : Py_NewRef(Py_None);
 }
 
+/* Whether Slab's __slots__ are the fields make_slab() sets, in their order: a Slab with
+ * others is made by calling its class.  0 with no exception if not, also on an error. */
+static int
+slab_fields_known(PyObject *slab_type)
+{
+    PyObject *slots = PyObject_GetAttrString(slab_type, "__slots__");
+    PyObject *known = Py_BuildValue("(sssssssss)", "cache", "pfn", "order", "objects", "freelist",
+                                    "base", "frozen", "disabled", "requested");
+    int same = slots != NULL && known != NULL
+               && PyObject_RichCompareBool(slots, known, Py_EQ) == 1;
+    Py_XDECREF(slots);
+    Py_XDECREF(known);
+    PyErr_Clear();
+    return same;
+}
+
 static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -2204,6 +2265,8 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         {cache_type, "min_order", &self->cache.min_order},
         {cache_type, "min_objects", &self->cache.min_objects},
         {cache_type, "ctor", &self->cache.ctor}, {cache_type, "slabs", &self->cache.slabs},
+        {cache_type, "red_left_pad", &self->cache.red_left_pad},
+        {slab_type, "order", &self->slab.order}, {slab_type, "disabled", &self->slab.disabled},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (field_offset(fields[i].type, fields[i].name, fields[i].offset) < 0) {
@@ -2231,6 +2294,19 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->slab_by_pfn = Py_NewRef(slabs);
     self->records = Py_NewRef(records);
     self->records_direct = records_layout_ok(records);
+    if (self->records_direct && slab_fields_known(slab_type)) {
+        /* array('i', [FREE_SLOT]), the records' type: laid out as they are */
+        self->free_slots = PyObject_CallFunction((PyObject *)Py_TYPE(records), "s[i]", "i",
+                                                 FREE_SLOT);
+        if (self->free_slots == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(self);
+        return NULL;
+    }
     if ((self->descs = PyMem_Calloc(DESC_SLOTS, sizeof(DescSlot))) == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -2281,6 +2357,7 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->created_type);
     Py_VISIT(self->freed_type);
     Py_VISIT(self->exit_site);
+    Py_VISIT(self->free_slots);
     return 0;
 }
 
@@ -2316,6 +2393,7 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->exit_site);
     for (int i = 0; i < 4; i++)
         Py_CLEAR(self->names[i]);
+    Py_CLEAR(self->free_slots);
     return 0;
 }
 

@@ -343,7 +343,20 @@ def slab_state(k):
         [
             (
                 c.name,
-                sorted((s.pfn, tuple(s.freelist)) for s in c.slabs),
+                sorted(  # every field of every slab, whichever path made it
+                    (
+                        s.pfn,
+                        s.order,
+                        s.objects,
+                        tuple(s.freelist),
+                        s.base,
+                        s.frozen,
+                        s.disabled,
+                        s.requested.tolist(),
+                        s.cache is c,
+                    )
+                    for s in c.slabs
+                ),
                 [s.pfn for s in c.partial],
                 c.cpu_slab.pfn if c.cpu_slab else None,
                 [s.pfn for s in c.percpu_partial],

@@ -1298,11 +1298,12 @@ static PyTypeObject FastPathType = {
  *   large       kmalloc_large() and free_large_kmalloc(): get_order(size) compound pages the
  *               same way, given back through the per-CPU lists as Kernel._free_the_page() does.
  * Every bad argument or mistake, a debugged cache, atomic context and a call observers must
- * hear of at once go to the Python methods, which are the reference.  Slab and KmemCache are dataclasses with __slots__: their fields are read and
- * written where their member descriptors keep them, as those descriptors do.
+ * hear of at once go to the Python methods, which are the reference.  Slab and KmemCache are
+ * dataclasses with __slots__: their fields are read and written where their member descriptors
+ * keep them, as those descriptors do.
  * Each event is one slab object record (History.append_slab(), kmviz/engine/history.py):
  * op, slab pfn, slot and the index of (cache, bytes requested, gfp) in the history's table,
- * which History.slab_desc() grows; the C side remembers the indexes it was told.
+ * which grows as History.slab_desc() grows it; the C side remembers the indexes it found.
  * ------------------------------------------------------------------------------------- */
 
 #define KMALLOC_MAX_CACHE_SIZE 8192
@@ -1362,8 +1363,9 @@ typedef struct {
     int records_direct;       /* its layout is ArrayHead: append in place */
     PyObject *scratch;        /* array('q', [0]): a record on its way into records (a resize) */
     Py_buffer scratch_view;
-    PyObject *slab_desc;      /* history.slab_desc(cache, requested=0, gfp=0) -> index or -1 */
-    PyObject *slab_descs;     /* history.slab_descs: keeps the remembered caches alive */
+    PyObject *desc_index;     /* history._slab_desc_index: {(cache, requested, gfp): index} */
+    PyObject *slab_descs;     /* history.slab_descs, those keys by index: they keep the
+                                 remembered caches alive */
     DescSlot *descs;          /* DESC_SLOTS of them (PyMem_Calloc: pages untouched stay free) */
     PyObject *slab_emptied;   /* kernel._slab_emptied(slab): an empty slab may be discarded */
     PyObject *discard_slab;   /* kernel._discard_slab(slab): its pages go back */
@@ -1390,7 +1392,7 @@ typedef struct {
     PyObject *exit_site;      /* history.EXIT_SITE: where a kfree() is said to come from */
     PyObject *names[4];       /* "allocate_slab", "kmalloc_large", "kfree", "" */
     long long bits[NR_SLAB_BITS];
-    long long descs_max;      /* history.SLAB_DESCS: entries the table of slab records may have */
+    PyObject *history_module; /* kmviz.engine.history: its SLAB_DESCS, read when it counts */
     uint8_t slab_code[128];   /* buddy.held_code(code, OWNER_SLAB) of a plain head's code */
     /* array('i', [FREE_SLOT]): a new slab's requested sizes repeat it; NULL unless CPython lays
        arrays out as ArrayHead says (then Slab.requested is read through its buffer) */
@@ -1475,9 +1477,21 @@ append_slab_record(SlabFastPath *self, long long value)
     return 0;
 }
 
-/* history.slab_desc(cache, requested, gfp) (requested NULL: a free's (cache, 0, 0)): the index,
- * -1 if the table is full (the Python method then stores the event), -2 on an error.  An index
- * once told is remembered; a call interns in the order the Python path would. */
+/* history.SLAB_DESCS, the entries the table of slab records may have (read when it counts, as
+ * History.slab_desc() reads it); -1 on an error. */
+static long long
+descs_max(SlabFastPath *self)
+{
+    PyObject *most = PyObject_GetAttrString(self->history_module, "SLAB_DESCS");
+    long long value = most == NULL ? -1 : PyLong_AsLongLong(most);
+    Py_XDECREF(most);
+    return value;
+}
+
+/* History.slab_desc(cache, requested, gfp) (requested NULL: a free's (cache, 0, 0)): the index
+ * of the entry in the history's table (slab_descs, indexed by desc_index), a new entry after
+ * its cache's own if there is none; -1 if the table is full (the Python method then stores the
+ * event), -2 on an error.  An index once found is remembered in descs. */
 static long long
 slab_desc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gfp)
 {
@@ -1494,15 +1508,33 @@ slab_desc(SlabFastPath *self, PyObject *cache, PyObject *requested, PyObject *gf
     DescSlot *slot = &self->descs[at];
     if (slot->cache == cache && slot->requested == req && slot->gfp == mask)
         return slot->index;
-    PyObject *index = requested == NULL
-                      ? PyObject_CallOneArg(self->slab_desc, cache)
-                      : PyObject_CallFunctionObjArgs(self->slab_desc, cache, requested, gfp, NULL);
-    if (index == NULL)
+    PyObject *key = requested == NULL ? PyTuple_Pack(3, cache, orders[0], orders[0])
+                                      : PyTuple_Pack(3, cache, requested, gfp);
+    if (key == NULL)
         return -2;
-    long long value = PyLong_AsLongLong(index);
-    Py_DECREF(index);
-    if (value == -1 && PyErr_Occurred())
-        return -2;
+    long long value = -2;
+    PyObject *index = PyDict_GetItemWithError(self->desc_index, key);
+    if (index != NULL) {
+        value = PyLong_AsLongLong(index);
+        if (value == -1 && PyErr_Occurred())
+            value = -2;
+    } else if (!PyErr_Occurred()) {
+        value = req ? slab_desc(self, cache, NULL, NULL) : 0;   /* its cache's entry first */
+        if (value >= 0) {
+            value = PyList_GET_SIZE(self->slab_descs);
+            long long most = descs_max(self);
+            if (most < 0 || value >= most) {
+                value = most < 0 ? -2 : -1;
+            } else {
+                index = PyLong_FromLongLong(value);
+                if (index == NULL || PyDict_SetItem(self->desc_index, key, index) < 0
+                    || PyList_Append(self->slab_descs, key) < 0)
+                    value = -2;
+                Py_XDECREF(index);
+            }
+        }
+    }
+    Py_DECREF(key);
     if (value >= 0)
         *slot = (DescSlot){cache, req, mask, value};
     return value;
@@ -1817,8 +1849,8 @@ refill_new_slab(SlabFastPath *self, PyObject *cache, PyObject *gfp, PyObject **m
     long long mask = PyLong_AsLongLong(gfp);
     if (self->pages == NULL || FIELD(cache, self->cache.ctor) != Py_None
         || mask & self->bits[B_SLAB_BUG_MASK]
-        || PyList_GET_SIZE(self->slab_descs) + 2 > self->descs_max)
-        return 0;
+        || PyList_GET_SIZE(self->slab_descs) + 2 > descs_max(self))
+        return PyErr_Occurred() ? -1 : 0;
     PyObject *old = FIELD(cache, self->cache.cpu_slab);
     if (old != Py_None) {
         set_field(old, self->slab.frozen, Py_False);
@@ -2190,27 +2222,28 @@ static PyObject *
 SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *keywords[] = {
-        "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "slab_desc",
+        "tables", "slab_by_pfn", "notify", "atomic", "records", "scratch", "desc_index",
         "slab_descs", "slab_emptied", "discard_slab", "objects", "unfrozen_type", "slab_type",
         "cache_type", "debug_flags", "gfp_mask", "slow_kmalloc", "slow_kfree",
         "slow_kmem_cache_alloc", "slow_kmem_cache_free", "pages", "page_plans", "slab_pages",
         "slab_pages_slow", "notify_end", "out_of_memory", "large_kmalloc", "created_type",
-        "freed_type", "exit_site", "slab_bits", "descs_max", "slab_codes", NULL};
+        "freed_type", "exit_site", "slab_bits", "history_module", "slab_codes", NULL};
     PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *desc, *descs, *emptied;
     PyObject *discard, *objects, *unfrozen_type;
     PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
     PyObject *pages, *page_plans, *slab_pages, *slab_pages_slow, *notify_end, *out_of_memory;
     PyObject *large, *created_type, *freed_type, *exit_site, *bits, *codes;
-    long long debug_flags, gfp_mask, descs_max;
+    PyObject *history_module;
+    long long debug_flags, gfp_mask;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "O!O!OOOOOO!OOO!O!O!O!LLOOOOOO!OOOOO!O!O!UO!LO!:SlabFastPath", keywords,
+            args, kwds, "O!O!OOOOO!O!OOO!O!O!O!LLOOOOOO!OOOOO!O!O!UO!OO!:SlabFastPath", keywords,
             &PyDict_Type, &tables, &PyDict_Type, &slabs, &notify, &atomic, &records, &scratch,
-            &desc, &PyList_Type, &descs, &emptied, &discard, &PyList_Type, &objects, &PyType_Type,
+            &PyDict_Type, &desc, &PyList_Type, &descs, &emptied, &discard, &PyList_Type, &objects, &PyType_Type,
             &unfrozen_type, &PyType_Type, &slab_type, &PyType_Type, &cache_type, &debug_flags,
             &gfp_mask, &kmalloc, &kfree, &cache_alloc, &cache_free, &pages, &PyDict_Type,
             &page_plans, &slab_pages, &slab_pages_slow, &notify_end, &out_of_memory, &PyDict_Type,
             &large, &PyType_Type, &created_type, &PyType_Type, &freed_type, &exit_site,
-            &PyTuple_Type, &bits, &descs_max, &PyBytes_Type, &codes))
+            &PyTuple_Type, &bits, &history_module, &PyBytes_Type, &codes))
         return NULL;
     if (pages != Py_None && !Py_IS_TYPE(pages, &FastPathType)) {
         PyErr_SetString(PyExc_TypeError, "SlabFastPath(pages=...) is a FastPath or None");
@@ -2230,7 +2263,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     memcpy(self->slab_code, PyBytes_AS_STRING(codes), 128);
-    self->descs_max = descs_max;
+    self->history_module = Py_NewRef(history_module);
     const char *names[4] = {"allocate_slab", "kmalloc_large", "kfree", ""};
     for (int i = 0; i < 4; i++)
         if ((self->names[i] = PyUnicode_InternFromString(names[i])) == NULL) {
@@ -2311,7 +2344,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    self->slab_desc = Py_NewRef(desc);
+    self->desc_index = Py_NewRef(desc);
     self->slab_descs = Py_NewRef(descs);
     self->slab_emptied = Py_NewRef(emptied);
     self->discard_slab = Py_NewRef(discard);
@@ -2333,7 +2366,7 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->slab_by_pfn);
     Py_VISIT(self->records);
     Py_VISIT(self->scratch);
-    Py_VISIT(self->slab_desc);
+    Py_VISIT(self->desc_index);
     Py_VISIT(self->slab_descs);
     Py_VISIT(self->slab_emptied);
     Py_VISIT(self->discard_slab);
@@ -2358,6 +2391,7 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->freed_type);
     Py_VISIT(self->exit_site);
     Py_VISIT(self->free_slots);
+    Py_VISIT(self->history_module);
     return 0;
 }
 
@@ -2367,7 +2401,7 @@ SlabFastPath_clear(SlabFastPath *self)
     Py_CLEAR(self->tables);
     Py_CLEAR(self->slab_by_pfn);
     Py_CLEAR(self->records);
-    Py_CLEAR(self->slab_desc);
+    Py_CLEAR(self->desc_index);
     Py_CLEAR(self->slab_descs);
     Py_CLEAR(self->slab_emptied);
     Py_CLEAR(self->discard_slab);
@@ -2394,6 +2428,7 @@ SlabFastPath_clear(SlabFastPath *self)
     for (int i = 0; i < 4; i++)
         Py_CLEAR(self->names[i]);
     Py_CLEAR(self->free_slots);
+    Py_CLEAR(self->history_module);
     return 0;
 }
 

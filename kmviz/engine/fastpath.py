@@ -154,7 +154,7 @@ def attach(kernel: Kernel) -> bool:
         atomic=kernel.atomic_flag,
         records=kernel.history.records,
         scratch=array("q", [0]),
-        slab_desc=kernel.history.slab_desc,
+        desc_index=kernel.history._slab_desc_index,
         slab_descs=kernel.history.slab_descs,
         slab_emptied=kernel._slab_emptied,
         discard_slab=kernel._discard_slab,
@@ -179,7 +179,7 @@ def attach(kernel: Kernel) -> bool:
         freed_type=ObjectFreed,
         exit_site=EXIT_SITE,
         slab_bits=SLAB_BITS,
-        descs_max=history.SLAB_DESCS,
+        history_module=history,
         slab_codes=SLAB_CODES,
     )
     kernel.kmalloc = slab.kmalloc

@@ -1392,7 +1392,7 @@ typedef struct {
     PyObject *exit_site;      /* history.EXIT_SITE: where a kfree() is said to come from */
     PyObject *names[4];       /* "allocate_slab", "kmalloc_large", "kfree", "" */
     long long bits[NR_SLAB_BITS];
-    PyObject *history_module; /* kmviz.engine.history: its SLAB_DESCS, read when it counts */
+    PyObject *descs_limit;    /* fastpath.slab_descs_limit(): history.SLAB_DESCS, now */
     uint8_t slab_code[128];   /* buddy.held_code(code, OWNER_SLAB) of a plain head's code */
     /* array('i', [FREE_SLOT]): a new slab's requested sizes repeat it; NULL unless CPython lays
        arrays out as ArrayHead says (then Slab.requested is read through its buffer) */
@@ -1482,7 +1482,7 @@ append_slab_record(SlabFastPath *self, long long value)
 static long long
 descs_max(SlabFastPath *self)
 {
-    PyObject *most = PyObject_GetAttrString(self->history_module, "SLAB_DESCS");
+    PyObject *most = PyObject_CallNoArgs(self->descs_limit);
     long long value = most == NULL ? -1 : PyLong_AsLongLong(most);
     Py_XDECREF(most);
     return value;
@@ -2227,13 +2227,13 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         "cache_type", "debug_flags", "gfp_mask", "slow_kmalloc", "slow_kfree",
         "slow_kmem_cache_alloc", "slow_kmem_cache_free", "pages", "page_plans", "slab_pages",
         "slab_pages_slow", "notify_end", "out_of_memory", "large_kmalloc", "created_type",
-        "freed_type", "exit_site", "slab_bits", "history_module", "slab_codes", NULL};
+        "freed_type", "exit_site", "slab_bits", "descs_limit", "slab_codes", NULL};
     PyObject *tables, *slabs, *notify, *atomic, *records, *scratch, *desc, *descs, *emptied;
     PyObject *discard, *objects, *unfrozen_type;
     PyObject *slab_type, *cache_type, *kmalloc, *kfree, *cache_alloc, *cache_free;
     PyObject *pages, *page_plans, *slab_pages, *slab_pages_slow, *notify_end, *out_of_memory;
     PyObject *large, *created_type, *freed_type, *exit_site, *bits, *codes;
-    PyObject *history_module;
+    PyObject *descs_limit;
     long long debug_flags, gfp_mask;
     if (!PyArg_ParseTupleAndKeywords(
             args, kwds, "O!O!OOOOO!O!OOO!O!O!O!LLOOOOOO!OOOOO!O!O!UO!OO!:SlabFastPath", keywords,
@@ -2243,7 +2243,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             &gfp_mask, &kmalloc, &kfree, &cache_alloc, &cache_free, &pages, &PyDict_Type,
             &page_plans, &slab_pages, &slab_pages_slow, &notify_end, &out_of_memory, &PyDict_Type,
             &large, &PyType_Type, &created_type, &PyType_Type, &freed_type, &exit_site,
-            &PyTuple_Type, &bits, &history_module, &PyBytes_Type, &codes))
+            &PyTuple_Type, &bits, &descs_limit, &PyBytes_Type, &codes))
         return NULL;
     if (pages != Py_None && !Py_IS_TYPE(pages, &FastPathType)) {
         PyErr_SetString(PyExc_TypeError, "SlabFastPath(pages=...) is a FastPath or None");
@@ -2263,7 +2263,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     memcpy(self->slab_code, PyBytes_AS_STRING(codes), 128);
-    self->history_module = Py_NewRef(history_module);
+    self->descs_limit = Py_NewRef(descs_limit);
     const char *names[4] = {"allocate_slab", "kmalloc_large", "kfree", ""};
     for (int i = 0; i < 4; i++)
         if ((self->names[i] = PyUnicode_InternFromString(names[i])) == NULL) {
@@ -2391,7 +2391,7 @@ SlabFastPath_traverse(SlabFastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->freed_type);
     Py_VISIT(self->exit_site);
     Py_VISIT(self->free_slots);
-    Py_VISIT(self->history_module);
+    Py_VISIT(self->descs_limit);
     return 0;
 }
 
@@ -2428,7 +2428,7 @@ SlabFastPath_clear(SlabFastPath *self)
     for (int i = 0; i < 4; i++)
         Py_CLEAR(self->names[i]);
     Py_CLEAR(self->free_slots);
-    Py_CLEAR(self->history_module);
+    Py_CLEAR(self->descs_limit);
     return 0;
 }
 
@@ -3826,7 +3826,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 23) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 24) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -26,7 +26,7 @@ from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 from .slab_geometry import SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 23  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 24  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -98,6 +98,11 @@ def replay_function() -> tuple | None:
 def trace_scanner():
     """scan_trace_lines(), _trace_columns.py's reading of event lines in C, if available."""
     return scan_trace_lines if available() else None
+
+
+def slab_descs_limit() -> int:
+    """history.SLAB_DESCS as it is now (tests lower it): SlabFastPath reads it when it counts."""
+    return history.SLAB_DESCS
 
 
 def attach(kernel: Kernel) -> bool:
@@ -179,7 +184,7 @@ def attach(kernel: Kernel) -> bool:
         freed_type=ObjectFreed,
         exit_site=EXIT_SITE,
         slab_bits=SLAB_BITS,
-        history_module=history,
+        descs_limit=slab_descs_limit,
         slab_codes=SLAB_CODES,
     )
     kernel.kmalloc = slab.kmalloc

@@ -137,6 +137,8 @@ class History(Sequence):
         self._gfp_index: dict[int, int] = {}
         self.slab_descs: list[tuple] = []  # (cache, bytes requested, gfp) of slab records
         self._slab_desc_index: dict[tuple, int] = {}
+        # append_slab()'s last free's entry, (cache, index): a cache's objects go in runs
+        self._last_free_desc: tuple = (None, -1)
         self._zone_name_of = zone_name_of
         self._ends = array("q")  # _ends[r]: number of events up to and including record r
 
@@ -189,7 +191,16 @@ class History(Sequence):
 
         With the table of (cache, requested, gfp) full, the event itself is stored instead.
         """
-        desc = self.slab_desc(cache, requested, gfp)
+        if requested or gfp:  # slab_desc()'s lookup, without the call
+            desc = self._slab_desc_index.get((cache, requested, gfp))
+        elif self._last_free_desc[0] is cache:  # a free (cache, 0, 0) like the last one
+            desc = self._last_free_desc[1]
+        else:
+            desc = self._slab_desc_index.get((cache, 0, 0))
+            if desc is not None:
+                self._last_free_desc = (cache, desc)
+        if desc is None:
+            desc = self.slab_desc(cache, requested, gfp)
         if desc >= 0:
             self.records.append(
                 KIND_SLAB | op << 2 | pfn << SLAB_PFN_SHIFT | slot << SLAB_SLOT_SHIFT

@@ -9,6 +9,10 @@ a reference measured the same way in the same run: a "yardstick", the CPU time o
 allocations and frees of the plain-Python buddy allocator of benchmarks/references.py.  Every
 code cell is listed; ``!`` marks one whose CPU time is over the 3 s goal.
 
+Each lesson's line ends with the load average when it finished; lesson 06 copies this host's
+own /proc files, so its cells depend on how fragmented the host's memory is: its free blocks
+per order (/proc/buddyinfo) are printed before and after it runs.
+
 Run: python benchmarks/bench_lessons.py [lesson-prefix ...]   (e.g. 04 05; default: all)
 """
 
@@ -86,8 +90,20 @@ class TimedClient(NotebookClient):
         self.cpu[cell_index] += process_cpu_seconds(self._pid())
 
 
+def host_free_blocks() -> str:
+    """This host's /proc/buddyinfo, its lines indented (what lesson 06's copy starts from)."""
+    try:
+        text = Path("/proc/buddyinfo").read_text()
+    except OSError:
+        return "    (no /proc/buddyinfo)"
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
 def run(name: str, yardstick: float) -> None:
     """Execute lesson ``name`` top to bottom; print its totals and every code cell's times."""
+    reads_host = "real.snapshot(" in (NOTEBOOKS / f"{name}.ipynb").read_text()
+    if reads_host:
+        print(f"{name} copies this host; its free blocks before:\n{host_free_blocks()}")
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = TimedClient(notebook, timeout=600, record_timing=True,
                          resources={"metadata": {"path": str(NOTEBOOKS)}})  # fmt: skip
@@ -106,7 +122,7 @@ def run(name: str, yardstick: float) -> None:
     print(
         f"{name}: wall {total:.1f} s (goal {GOAL_LESSON:.0f} s), cells' CPU {cpu_total:.1f} s "
         f"= {cpu_total / yardstick:.0f} yardsticks; "
-        f"{len(cells)} code cells, {over} over {GOAL_CELL:.0f} s"
+        f"{len(cells)} code cells, {over} over {GOAL_CELL:.0f} s; load {os.getloadavg()[0]:.1f}"
     )
     print("    cell  id        CPU s  CPU ys  wall s  first line")  # ys: yardsticks
     for index, cell, cpu, wall in cells:
@@ -116,6 +132,8 @@ def run(name: str, yardstick: float) -> None:
             f"  {mark} {index:3d}  {cell.id[:8]:8s}  {cpu:5.1f}  {cpu / yardstick:6.0f}"
             f"  {wall:6.1f}  {first[:56]}"
         )
+    if reads_host:
+        print(f"  its free blocks after:\n{host_free_blocks()}")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """kmviz.real.machine_like(): a simulated machine with a real one's memory, CPUs and free lists."""
 
+import random
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -158,6 +159,23 @@ def test_chains_made_in_bulk_leave_the_machine_allocating_them_block_by_block_le
     assert len(bulk.history) < len(reference.history)
     pages = [bulk.get_free_pages(GFP_KERNEL, order) for order in (0, 3, 5, 9, 0, 2)]
     assert pages == [reference.get_free_pages(GFP_KERNEL, order) for order in (0, 3, 5, 9, 0, 2)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_free_lists_made_in_bulk_equal_them_made_block_by_block(monkeypatch, seed):
+    rng = random.Random(seed)
+    lines = ""
+    for zone, pages in (("DMA", 3900), ("DMA32", 170_000)):  # a 700 MiB machine's zones
+        weights = [rng.random() ** rng.choice((1, 3)) * (11 - order) for order in range(11)]
+        unit = pages * rng.choice((0.1, 0.3, 0.5)) / sum(w * 2**o for o, w in enumerate(weights))
+        lines += f"Node 0, zone {zone:>8}" + "".join(f" {int(w * unit):6d}" for w in weights)
+        lines += " \n"
+    meminfo = "MemTotal: 700000 kB\nMemFree: 100000 kB\n"
+    source = {"buddyinfo": lines, "meminfo": meminfo, "cpus": 1 + seed % 3}
+    bulk, reference = machine_like(source, seed=seed), block_by_block(monkeypatch, source)
+    assert len(bulk.history) < len(reference.history)
+    assert fingerprint(bulk, records=False) == fingerprint(reference, records=False)
+    assert (bulk.now_ns(), bulk.dmesg()) == (reference.now_ns(), reference.dmesg())
 
 
 def test_a_copy_s_shorter_history_replays_to_the_copy():

@@ -1319,6 +1319,13 @@ static PyTypeObject FastPathType = {
 #define DESC_SLOTS 16384       /* remembered (cache, requested, gfp) -> index, direct-mapped:
                                   kmalloc's sizes 1..8192 under a mask or two */
 
+#define EVENT_FIELDS 4         /* the most fields of an event SlabFastPath makes */
+
+typedef struct {              /* how to make one kind of event without calling its class */
+    Py_ssize_t offsets[EVENT_FIELDS];   /* its fields' slots, in __init__'s order */
+    int count;                /* how many; 0: through the class */
+} EventLayout;
+
 typedef struct {              /* where each field sits in a Slab instance */
     Py_ssize_t cache, pfn, objects, freelist, base, frozen, requested, order, disabled;
 } SlabFields;
@@ -1397,6 +1404,7 @@ typedef struct {
     /* array('i', [FREE_SLOT]): a new slab's requested sizes repeat it; NULL unless CPython lays
        arrays out as ArrayHead says (then Slab.requested is read through its buffer) */
     PyObject *free_slots;
+    EventLayout unfrozen_layout, created_layout, freed_layout;
 } SlabFastPath;
 
 /* A field of a slotted instance: its value (borrowed), never unset in kmviz's dataclasses. */
@@ -1437,6 +1445,48 @@ field_offset(PyObject *type, const char *name, Py_ssize_t *offset)
         PyErr_Format(PyExc_TypeError, "%R.%s is not a slot", type, name);
     Py_DECREF(descr);
     return slot ? 0 : -1;
+}
+
+/* The layout of ``type``, a frozen dataclass with __slots__ and ``count`` fields: their slots
+ * in __init__'s order if its __slots__ are its fields in that order and it has no
+ * __post_init__ (its __init__ then only sets them, object.__setattr__() after
+ * object.__setattr__()); count 0 if not (its instances are made by calling it). */
+static void
+event_layout(PyObject *type, int count, EventLayout *layout)
+{
+    layout->count = 0;
+    PyObject *slots = PyObject_GetAttrString(type, "__slots__");
+    PyObject *fields = PyObject_GetAttrString(type, "__dataclass_fields__");
+    PyObject *names = fields == NULL ? NULL : PySequence_Tuple(fields);
+    int known = slots != NULL && names != NULL && PyTuple_Check(slots) && count <= EVENT_FIELDS
+                && PyTuple_GET_SIZE(slots) == count
+                && PyObject_RichCompareBool(slots, names, Py_EQ) == 1
+                && !PyObject_HasAttrString(type, "__post_init__");
+    for (int i = 0; known && i < count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(slots, i);
+        known = PyUnicode_Check(name)
+                && field_offset(type, PyUnicode_AsUTF8(name), &layout->offsets[i]) == 0;
+    }
+    layout->count = known ? count : 0;
+    Py_XDECREF(slots);
+    Py_XDECREF(fields);
+    Py_XDECREF(names);
+    PyErr_Clear();
+}
+
+/* type(*argv), an event of ``layout`` with its ``count`` fields (a new reference; NULL with an
+ * exception): made as its __init__ makes it when the layout is known. */
+static PyObject *
+make_event(PyObject *type, const EventLayout *layout, PyObject *const *argv, int count)
+{
+    if (layout->count != count)
+        return PyObject_Vectorcall(type, argv, count, NULL);
+    PyObject *event = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    if (event == NULL)
+        return NULL;
+    for (int i = 0; i < count; i++)
+        FIELD(event, layout->offsets[i]) = Py_NewRef(argv[i]);
+    return event;
 }
 
 /* Whether ``records`` is an array('q') laid out as ArrayHead: while a buffer of it is held, its
@@ -1583,8 +1633,8 @@ unfreeze_partials(SlabFastPath *self, PyObject *cache, PyObject *slabs)
     for (Py_ssize_t i = 0; i < n; i++)
         PyTuple_SET_ITEM(pfns, i, Py_NewRef(FIELD(PyList_GET_ITEM(slabs, n - 1 - i),
                                                   self->slab.pfn)));
-    PyObject *event = PyObject_CallFunctionObjArgs(self->unfrozen_type,
-                                                   FIELD(cache, self->cache.name), pfns, NULL);
+    PyObject *fields[2] = {FIELD(cache, self->cache.name), pfns};
+    PyObject *event = make_event(self->unfrozen_type, &self->unfrozen_layout, fields, 2);
     Py_DECREF(pfns);
     if (event == NULL)
         return -1;
@@ -1823,7 +1873,7 @@ new_slab(SlabFastPath *self, PyObject *cache, long long gfp, int *called)
     if (PySet_Add(FIELD(cache, self->cache.slabs), slab) < 0)
         goto fail;
     PyObject *fields[4] = {FIELD(cache, self->cache.name), number, size, count};
-    if (append_object(self, PyObject_Vectorcall(self->created_type, fields, 4, NULL)) < 0)
+    if (append_object(self, make_event(self->created_type, &self->created_layout, fields, 4)) < 0)
         goto fail;
     goto done;
 fail:
@@ -1945,7 +1995,7 @@ kfree_large(SlabFastPath *self, PyObject *ptr)
     if (pcp && mt == MIGRATE_ISOLATE)
         return 0;
     PyObject *fields[4] = {self->names[2], self->exit_site, ptr, self->names[3]};
-    if (append_object(self, PyObject_Vectorcall(self->freed_type, fields, 4, NULL)) < 0)
+    if (append_object(self, make_event(self->freed_type, &self->freed_layout, fields, 4)) < 0)
         return -1;
     if (PyDict_DelItem(self->large_kmalloc, ptr) < 0)
         return -1;
@@ -2031,12 +2081,13 @@ slab_free(SlabFastPath *self, PyObject *slab, PyObject *expected, unsigned long 
     if (put && most <= 0)
         return 0;
     /* a slot's first byte whose object is live, else freed twice or inside one: Python judges */
-    long long size = int_field(cache, self->cache.size);
-    unsigned long long base = base_field(self, slab);
-    if (addr < base || (addr - base) % (unsigned long long)size
-        || (addr - base) / (unsigned long long)size >= (unsigned long long)int_field(slab, self->slab.objects))
+    unsigned long long size = (unsigned long long)int_field(cache, self->cache.size);
+    unsigned long long base = base_field(self, slab), offset = addr - base;
+    unsigned long long slot = size ? offset / size : 0;   /* divmod(addr - base, size) */
+    if (addr < base || !size || offset - slot * size
+        || slot >= (unsigned long long)int_field(slab, self->slab.objects))
         return 0;
-    long long index = (long long)((addr - base) / (unsigned long long)size);
+    long long index = (long long)slot;
     long long asked = slot_requested(self, slab, index, FREE_SLOT - 1);
     if (asked < FREE_SLOT)
         return -1;
@@ -2350,6 +2401,9 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->discard_slab = Py_NewRef(discard);
     self->objects = Py_NewRef(objects);
     self->unfrozen_type = Py_NewRef(unfrozen_type);
+    event_layout(unfrozen_type, 2, &self->unfrozen_layout);
+    event_layout(created_type, 4, &self->created_layout);
+    event_layout(freed_type, 4, &self->freed_layout);
     self->slab_type = Py_NewRef(slab_type);
     self->cache_type = Py_NewRef(cache_type);
     self->slow_kmalloc = Py_NewRef(kmalloc);

@@ -59,6 +59,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
+from itertools import chain
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -768,19 +769,21 @@ class Timeline(HasTraits):
             used |= from_bytes(taken_bytes[start : start + step], "little")
             slabs[number] = new(Slab, (pfn_, cache, order_, count, used))
         # the active slab of each cache: that of its newest allocation
-        newest = pfn[alloc][::-1]
         names, ids = self._slab_cache_names()
-        caches, back = np.unique(ids[records[alloc][::-1] >> SLAB_DESC_SHIFT], return_index=True)
-        for name, number in zip(
-            (names[i] for i in caches.tolist()), newest[back].tolist(), strict=True
-        ):
-            self.active_slab[name] = number
+        cache_of = ids[records[alloc] >> SLAB_DESC_SHIFT]
+        newest = np.full(len(names), -1, dtype=np.int64)  # per cache: its last allocation
+        np.maximum.at(newest, cache_of, np.arange(cache_of.size))
+        taken_from = pfn[alloc]
+        for number, position in enumerate(newest.tolist()):
+            if position >= 0:
+                self.active_slab[names[number]] = int(taken_from[position])
         # the CPU's partial list: a slab's last record there puts it in or takes it out (no
         # two of a slab's are at one position: sorted as pfn << shift | position, then put)
         frozen = op == OP_SLAB_FROZEN
         moves = alloc | frozen
-        out_at = np.array([p for p, pfns in unfrozen for _ in pfns], dtype=np.int64)
-        out = np.array([x for _, pfns in unfrozen for x in pfns], dtype=np.int64)
+        counts = [len(pfns) for _, pfns in unfrozen]
+        out_at = np.repeat(np.array([p for p, _ in unfrozen], dtype=np.int64), counts)
+        out = np.fromiter(chain.from_iterable(pfns for _, pfns in unfrozen), np.int64, sum(counts))
         where, which = np.concatenate((at[moves], out_at)), np.concatenate((pfn[moves], out))
         put = np.concatenate((frozen[moves], np.zeros(out.size, dtype=bool)))
         shift = int(where.max(initial=0)).bit_length()

@@ -377,6 +377,11 @@ class Timeline(HasTraits):
             VmallocMapped: self._vmalloc_mapped,
             VmallocFreed: self._vmalloc_freed,
         }
+        # per entry of the history's table of slab records, its cache's index in _slab_names
+        # (read from the history as it grows: a fork starts empty and fills them too)
+        self._slab_desc_ids = array("q")
+        self._slab_names: list[str] = []
+        self._slab_name_index: dict[str, int] = {}
         if start is None:
             self._boot_state()
             self.length = len(kernel.history)
@@ -408,10 +413,6 @@ class Timeline(HasTraits):
         self.areas: dict[int, Area] = {}  # by address
         self.active_slab: dict[str, int] = {}  # cache -> first pfn of the slab it allocates from
         self.cpu_partial: set[int] = set()  # first pfns of the slabs on a CPU's partial list
-        # per entry of the history's table of slab records, its cache's index in _slab_names
-        self._slab_desc_ids = array("q")
-        self._slab_names: list[str] = []
-        self._slab_name_index: dict[str, int] = {}
         self._splitting = -1  # pfn being split by expand(), until its PagesAllocated
         self.index = EventIndex.of(kernel.history)  # where the rarer events are, for look-backs
         self._interval = max(FIRST_INTERVAL, self.nr_pfns // FRAMES_PER_EVENT)

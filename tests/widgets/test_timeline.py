@@ -537,6 +537,22 @@ def test_a_fork_knows_which_slabs_sit_on_the_cpus_partial_list():
     assert timeline.fork().cpu_partial == timeline.cpu_partial != set()
 
 
+def test_a_fork_folds_slab_records_in_bulk_when_it_steps_back():
+    # a fork (each notebook cell's views read one) restores a checkpoint and folds the
+    # records up to the step's target in bulk, slab records included
+    k = Kernel("64MiB", seed=1, memory_map="flat")
+    shared = Timeline.of(k)
+    objects = [k.kmalloc(100, GFP_KERNEL) for _ in range(300)]
+    for addr in objects[::2]:
+        k.kfree(addr)
+    k.get_free_pages(GFP_KERNEL, 3)
+    fork = shared.fork()
+    fork.seek(fork.length - 1)
+    fresh = Timeline(k)
+    fresh.seek(fork.position)
+    assert timeline_state(fork) == timeline_state(fresh)
+
+
 def test_where_barriers_come_thick_the_fold_goes_record_by_record_and_equals_the_reference(
     monkeypatch,
 ):

@@ -17,15 +17,15 @@ text of the OOM killer's report; ``Kernel`` drives them from its slow path.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 
 from .constants import PAGE_SHIFT
 from .printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
 SWAP_CLUSTER_MAX = 32  # pages reclaimed per batch (include/linux/swap.h)
+DEF_PRIORITY = 12  # reclaim's first scan priority: LRU size >> 12 (include/linux/mmzone.h)
 MAX_RECLAIM_RETRIES = 16  # no-progress loops before giving up (mm/internal.h L202)
 RECLAIM_BATCH_NS = 200_000  # simulated CPU time one reclaim batch takes (the caller stays awake)
 # reclaim_throttle(VMSCAN_THROTTLE_NOPROGRESS) sleeps one jiffy (mm/vmscan.c L1171); HZ=250
@@ -60,20 +60,81 @@ class Task:
         return self.rss + self.pgtables_bytes // 4096 + self.oom_score_adj * (totalpages // 1000)
 
 
+class LruList:
+    """One LRU list of pfns, oldest first, as the pages joined it.
+
+    A Python list read from a moving head: new pages join at the end, and taking the oldest
+    ``n`` is one slice and a step of the head (the consumed front is cut off once it is half
+    the list).  Iterating, indexing and ``len()`` see only the pages still on the list.
+    """
+
+    __slots__ = ("_pfns", "_head")
+
+    def __init__(self, pfns=()):
+        self._pfns: list[int] = list(pfns)
+        self._head = 0  # index in _pfns of the oldest page still on the list
+
+    def __len__(self) -> int:
+        return len(self._pfns) - self._head
+
+    def __iter__(self) -> Iterator[int]:
+        return islice(self._pfns, self._head, None)
+
+    def __getitem__(self, index: int) -> int:
+        """The ``index``-th oldest pfn (negative: counted from the youngest)."""
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("LRU list index out of range")
+        return self._pfns[self._head + index]
+
+    def __repr__(self) -> str:
+        return f"LruList({list(self)!r})"
+
+    def extend(self, pfns) -> None:
+        """The pages join the list as its youngest, in this order."""
+        self._pfns.extend(pfns)
+
+    def clear(self) -> None:
+        """Take every page off the list."""
+        self._pfns = []
+        self._head = 0
+
+    def take(self, count: int) -> list[int]:
+        """Remove and return the ``count`` oldest pages (fewer if the list is shorter)."""
+        head = self._head
+        taken = self._pfns[head : head + count]
+        head += len(taken)
+        if head > 4096 and head * 2 > len(self._pfns):  # cut the consumed front off
+            del self._pfns[:head]
+            head = 0
+        self._head = head
+        return taken
+
+    def put_back(self, pfns: list[int]) -> None:
+        """Return pages just taken to the old end of the list, ``pfns[0]`` the oldest again."""
+        if len(pfns) <= self._head:
+            self._head -= len(pfns)
+            self._pfns[self._head : self._head + len(pfns)] = pfns
+        else:
+            self._pfns[: self._head] = pfns
+            self._head = 0
+
+
 class PageCache:
     """Clean file pages on the two file LRU lists, oldest first; each is an order-0 pfn.
 
     ``lru`` is the inactive list, where a page read once waits to be reclaimed; ``active``
     holds pages read more than once: folio_mark_accessed() (mm/swap.c L467) activates a page
     on its second access.  Reclaim takes the oldest inactive pages; when the inactive list is
-    short against the active one (inactive_is_low(), mm/vmscan.c L2782) it first moves the
+    short against the active one (inactive_is_low(), mm/vmscan.c L2782) it also moves the
     oldest active pages to the young end of the inactive list (shrink_active_list()), so a
     page that was read twice survives one more trip through the inactive list.
     """
 
     def __init__(self):
-        self.lru: deque[int] = deque()  # LRU_INACTIVE_FILE
-        self.active: deque[int] = deque()  # LRU_ACTIVE_FILE
+        self.lru = LruList()  # LRU_INACTIVE_FILE
+        self.active = LruList()  # LRU_ACTIVE_FILE
 
     def __len__(self) -> int:
         return len(self.lru) + len(self.active)
@@ -107,18 +168,59 @@ class PageCache:
         the skipped ones go back to the front in order.  ``zone_ids`` None: every zone
         qualifies, so the oldest ``count`` pages are taken.
         """
-        lru, active = self.lru, self.active
-        if active and self.inactive_is_low():
-            popleft = active.popleft
-            lru.extend([popleft() for _ in range(min(count, len(active)))])
+        if self.active and self.inactive_is_low():
+            self.lru.extend(self.active.take(count))
+        return self._take_inactive(count, zone_of, zone_ids)
+
+    def shrink(
+        self, priority: int, nr_to_reclaim: int, zone_of, zone_ids: set[int] | None
+    ) -> list[int]:
+        """One kswapd pass over the file LRU lists at ``priority``; the pages it reclaimed.
+
+        Mirrors shrink_lruvec() (mm/vmscan.c L5911) for kswapd with clean page cache only
+        (no swap: get_scan_count() scans file pages alone).  Each list's scan target is its
+        size in the eligible zones ``>> priority``; the loop takes SWAP_CLUSTER_MAX pages
+        from each list in turn, the oldest inactive ones reclaimed and, when
+        prepare_scan_count() found the inactive list low, the oldest active ones moved to the
+        young end of the inactive list (shrink_active_list()), and stops after the round in
+        which the pages reclaimed reach ``nr_to_reclaim`` (kswapd then has no anon list to
+        scan proportionally) or when the targets are used up.  With 1,000,000 inactive pages
+        at priority 12 the target is 1,000,000 >> 12 == 244 pages: 8 rounds of 32.  The
+        deactivated pages join behind the scan target, so taking the inactive pages first
+        and deactivating after is the same.  ``zone_ids`` None: every zone is eligible.
+        (Deactivation takes the oldest active pages of any zone, as take_oldest() does.)
+        """
+        deactivate = self.inactive_is_low()
         if zone_ids is None:
-            popleft = lru.popleft
-            return [popleft() for _ in range(min(count, len(lru)))]
+            inactive, active = len(self.lru), len(self.active)
+        else:
+            inactive = sum(1 for pfn in self.lru if zone_of(pfn).idx in zone_ids)
+            active = sum(1 for pfn in self.active if zone_of(pfn).idx in zone_ids)
+        inactive >>= priority
+        active >>= priority
+        if inactive >= nr_to_reclaim:  # the round that reaches nr_to_reclaim is the last
+            rounds = -(-nr_to_reclaim // SWAP_CLUSTER_MAX)
+            inactive = min(inactive, rounds * SWAP_CLUSTER_MAX)
+        else:
+            rounds = -(-max(inactive, active) // SWAP_CLUSTER_MAX)
+        reclaimed = self._take_inactive(inactive, zone_of, zone_ids)
+        if deactivate:
+            self.lru.extend(self.active.take(min(active, rounds * SWAP_CLUSTER_MAX)))
+        return reclaimed
+
+    def _take_inactive(self, count: int, zone_of, zone_ids: set[int] | None) -> list[int]:
+        """Remove and return up to ``count`` of the oldest inactive pages in ``zone_ids``."""
+        lru = self.lru
+        if zone_ids is None:
+            return lru.take(count)
         taken, skipped = [], []
-        while lru and len(taken) < count:
-            pfn = lru.popleft()
-            (taken if zone_of(pfn).idx in zone_ids else skipped).append(pfn)
-        lru.extendleft(reversed(skipped))
+        while len(taken) < count:
+            pfns = lru.take(count - len(taken))
+            if not pfns:
+                break
+            for pfn in pfns:
+                (taken if zone_of(pfn).idx in zone_ids else skipped).append(pfn)
+        lru.put_back(skipped)
         return taken
 
 

@@ -34,6 +34,7 @@ from .gfp import (
 )
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING
 from .reclaim import (
+    DEF_PRIORITY,
     MAX_RECLAIM_RETRIES,
     RECLAIM_BATCH_NS,
     SWAP_CLUSTER_MAX,
@@ -241,28 +242,43 @@ class SlowPathMixin:
     def _run_kswapd(self) -> None:
         """kswapd0, then kcompactd0, run once the caller is done.
 
-        kswapd mirrors balance_pgdat() (mm/vmscan.c L7027) for clean page cache: oldest
-        pages first, in batches of SWAP_CLUSTER_MAX from the eligible zones, until one of
-        them is above its high watermark.  For a high order it stops caring about the order
-        once it has reclaimed compact_gap(order) pages ("recheck watermarks only at order-0
-        to prevent excessive reclaim", kswapd_shrink_node() L6976), and when the node is
-        balanced it wakes kcompactd for the order (kswapd_try_to_sleep() L7283), which
-        compacts every eligible zone synchronously (kcompactd_do_work()).
+        kswapd mirrors balance_pgdat() (mm/vmscan.c L7027) for clean page cache: from
+        DEF_PRIORITY down, while no eligible zone is above its high watermark, one
+        kswapd_shrink_node() pass (L6947) asks for the eligible zones' high watermarks
+        (at least SWAP_CLUSTER_MAX each) and shrink_lruvec() reclaims the oldest pages up to
+        that, within its scan target of LRU size >> priority (PageCache.shrink()); the
+        priority drops after a pass that scanned less than it asked for or reclaimed
+        nothing, and kswapd gives up below priority 1.  For a high order it stops caring
+        about the order once it has reclaimed compact_gap(order) pages ("recheck watermarks
+        only at order-0 to prevent excessive reclaim"), and when the node is balanced it
+        wakes kcompactd for the order (kswapd_try_to_sleep() L7283), which compacts every
+        eligible zone synchronously (kcompactd_do_work()).
         """
         (plan, order, reclaim), self._kswapd_pending = self._kswapd_pending, None
         if reclaim:
-            zone_ids = {z.idx for z, _ in plan.slow}
+            every = len(plan.slow) == len(self.zones)  # no zone filter (GFP_KERNEL and above)
+            zone_ids = None if every else {z.idx for z, _ in plan.slow}
+            # kswapd_shrink_node(): "reclaim a number of pages proportional to the number of
+            # zones", max(high_wmark_pages(zone), SWAP_CLUSTER_MAX) for each eligible zone
+            nr_to_reclaim = sum(
+                max(zone.watermark[WMARK_HIGH], SWAP_CLUSTER_MAX) for zone, _ in plan.slow
+            )
             reclaim_order = order
             total = 0
             for zone, _ in plan.slow:  # set_reclaim_active(): pcp lists hold 4 batches at most
                 zone.pcp_limits[2] = 1
-            while not self._pgdat_balanced(plan, reclaim_order):
-                freed = self._drop_page_cache(zone_ids)
-                if not freed:
-                    break
-                total += freed
+            priority = DEF_PRIORITY
+            while priority >= 1 and not self._pgdat_balanced(plan, reclaim_order):
+                pfns = self.page_cache.shrink(
+                    priority, nr_to_reclaim, self.buddy.zone_of, zone_ids
+                )
+                self._free_held_pages(pfns, "shrink_folio_list")  # off the LRU and the mapping
+                total += len(pfns)
                 if reclaim_order and total >= compact_gap(reclaim_order):
                     reclaim_order = 0
+                # every page scanned is clean and reclaimed: nr_scanned == nr_reclaimed
+                if len(pfns) < nr_to_reclaim:  # raise_priority, or no progress
+                    priority -= 1
             for zone, _ in plan.slow:  # clear_reclaim_active()
                 zone.pcp_limits[2] = 0
             if total:

@@ -68,7 +68,7 @@ class LruList:
     the list).  Iterating, indexing and ``len()`` see only the pages still on the list.
     """
 
-    __slots__ = ("_pfns", "_head")
+    __slots__ = ("_head", "_pfns")
 
     def __init__(self, pfns=()):
         self._pfns: list[int] = list(pfns)

@@ -269,9 +269,7 @@ class SlowPathMixin:
                 zone.pcp_limits[2] = 1
             priority = DEF_PRIORITY
             while priority >= 1 and not self._pgdat_balanced(plan, reclaim_order):
-                pfns = self.page_cache.shrink(
-                    priority, nr_to_reclaim, self.buddy.zone_of, zone_ids
-                )
+                pfns = self.page_cache.shrink(priority, nr_to_reclaim, self.buddy.zone_of, zone_ids)
                 self._free_held_pages(pfns, "shrink_folio_list")  # off the LRU and the mapping
                 total += len(pfns)
                 if reclaim_order and total >= compact_gap(reclaim_order):

@@ -5,7 +5,7 @@ import pytest
 from kmviz import __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, PAGE_OFFSET, Kernel
 from kmviz.engine.buddy import ALLOCATED, ANON_PAGE, FILE_PAGE
 from kmviz.engine.invariants import check
-from kmviz.engine.reclaim import PageCache
+from kmviz.engine.reclaim import LruList, PageCache
 
 GFP = GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY
 
@@ -143,3 +143,30 @@ def test_compaction_puts_a_migrated_active_page_back_on_the_active_list():
     k.compact(10)
     assert (len(k.page_cache.active), len(k.page_cache.lru)) == (active, inactive)
     check(k)
+
+
+def test_an_lru_list_gives_its_oldest_pages_by_slice_and_takes_skipped_ones_back():
+    lru = LruList(range(10))
+    assert lru.take(3) == [0, 1, 2] and len(lru) == 7 and (lru[0], lru[-1]) == (3, 9)
+    lru.put_back([2])  # a page looked at and skipped is the oldest again
+    assert list(lru) == [2, *range(3, 10)]
+    lru.extend([42])
+    assert lru.take(100) == [2, *range(3, 10), 42] and not len(lru)
+
+
+def test_a_kswapd_pass_scans_the_inactive_list_size_shifted_by_the_priority():
+    cache = PageCache()
+    cache.add(list(range(100_000)))
+    # 100,000 >> 12 == 24 pages: fewer than nr_to_reclaim, so all of the scan target
+    assert cache.shrink(12, 1000, None, None) == list(range(24))
+    # 99,976 >> 8 == 390: the round of 32 that reaches 100 pages is the last, 4 rounds
+    assert cache.shrink(8, 100, None, None) == list(range(24, 24 + 128))
+
+
+def test_a_kswapd_pass_deactivates_as_many_active_pages_as_it_ran_rounds():
+    cache = PageCache()
+    cache.add(list(range(1000)))
+    cache.add(list(range(1000, 5000)), active=True)  # inactive 1,000 * 1 < active 4,000: low
+    taken = cache.shrink(4, 40, None, None)  # 1,000 >> 4 == 62 >= 40: 2 rounds of 32
+    assert taken == list(range(62)) and len(cache.active) == 4000 - 64
+    assert list(cache.lru)[-64:] == list(range(1000, 1064))  # to the young end, in order

@@ -1,23 +1,17 @@
 """uptime()'s default day on each machine size: does order 10 fail even after compaction?
 
-256 MiB and 1 GiB run in the suite (tests/test_workloads.py's story checks 256 MiB in detail
-as well); 4 and 16 GiB take tens of CPU seconds with their compaction and run only with
-KMVIZ_LARGE_UPTIME=1 set (benchmarks/bench_uptime.py prints each size's seconds).  From
-4 GiB up the 16 MiB DMA zone keeps free 4 MiB blocks, as on a real machine: its
-lowmem_reserve keeps a GFP_KERNEL request out of it (a request for the zone itself, GFP_DMA,
-would get one), so the zones that must have none are the others.
+Every size runs in the suite (tests/test_workloads.py's story checks 256 MiB in detail as
+well; benchmarks/bench_uptime.py prints each size's seconds).  From 4 GiB up the 16 MiB DMA
+zone keeps free 4 MiB blocks, as on a real machine: its lowmem_reserve keeps a GFP_KERNEL
+request out of it (a request for the zone itself, GFP_DMA, would get one), so the zones that
+must have none are the others.
 """
-
-import os
 
 import pytest
 
 from kmviz import GFP_KERNEL, Kernel
 from kmviz.engine.gfp import __GFP_NOWARN
 from kmviz.workloads import uptime
-
-LARGE = os.environ.get("KMVIZ_LARGE_UPTIME") == "1"
-large = pytest.mark.skipif(not LARGE, reason="minutes of CPU: set KMVIZ_LARGE_UPTIME=1")
 
 
 def order_10_after_the_day(mem: str, memory_map: str = "flat") -> tuple[bool, dict[str, bool]]:
@@ -40,14 +34,12 @@ def test_1gib_order_10_fails_even_after_compaction(memory_map):
     assert not got and not any(compacted.values())
 
 
-@large
 @pytest.mark.parametrize("memory_map", ["flat", "pc"])
 def test_4gib_order_10_fails_even_after_compaction(memory_map):
     got, compacted = order_10_after_the_day("4GiB", memory_map)
     assert not got and not any(compacted.values())
 
 
-@large
 @pytest.mark.parametrize("memory_map", ["flat", "pc"])
 def test_16gib_order_10_fails_even_after_compaction(memory_map):
     got, compacted = order_10_after_the_day("16GiB", memory_map)

@@ -37,6 +37,7 @@ every isolated page migrates (kmviz's pages are clean and unlocked).
 from __future__ import annotations
 
 from collections import deque
+from itertools import filterfalse
 
 from .buddy import ALLOCATED, ANON_PAGE, COMPOUND, FILE_PAGE, TAIL, plain_code
 from .constants import (
@@ -543,7 +544,8 @@ class CompactionAPI:
         files = [target for target in moved.values() if state[target] == FILE_PAGE]
         if files:
             active = self.page_cache.active
-            was_active = {pfn for pfn in active if pfn in moved}
+            was_moved = moved.__contains__  # the lists are scanned by filter(), in C
+            was_active = set(filter(was_moved, active))
             for lru, from_active in ((active, True), (self.page_cache.lru, False)):
                 back = [
                     target
@@ -551,7 +553,7 @@ class CompactionAPI:
                     if (source in was_active) == from_active and state[target] == FILE_PAGE
                 ]
                 if back:
-                    kept = [pfn for pfn in lru if pfn not in moved]
+                    kept = list(filterfalse(was_moved, lru))
                     lru.clear()
                     lru.extend(kept)
                     lru.extend(back)

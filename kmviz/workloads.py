@@ -21,7 +21,7 @@ memory in small pieces everywhere, as a long-running machine has it: files read 
 on the active list while the ones read once around them are reclaimed (6.1's two file LRU
 lists), processes that fault side by side get every other page, and the kernel keeps more
 pages per operation.  The day's mix grows busier with the machine (``uptime()``'s
-``hot_share``, ``touch_share``, ``held_share``); on 256 MiB it is the plain mix.
+``hot_share``, ``touch_share``, ``held_share``, ``cache_share``); on 256 MiB it is the plain mix.
 When the day's processes exit, much of memory is free again, in pieces::
 
     from kmviz import *
@@ -45,15 +45,17 @@ end in the same state, event for event.  Every allocation the workload makes car
 ``__GFP_NORETRY | __GFP_NOWARN`` (the page cache and process memory do so inside the engine),
 so on a full machine its allocations fail quietly: it never wakes the OOM killer or panics.
 Every machine's day has 200,000 operations; what one does grows with the machine (``scale``:
-a 16 GiB machine reads 64 times the files a 256 MiB machine reads per operation), so each
-day passes several times its memory through the allocator.  The per-page loops (page faults,
-readahead, kernel pages taken in a row, reclaim, process exit) run in C with the fast paths
-attached: about 1.5 CPU seconds for 256 MiB, 2 for 1 GiB, 5 for 4 GiB and 13 for 16 GiB on
-a busy 2-core machine (issue 16 asks for 3: the bigger days are not there yet); in pure
-Python, or on a machine with a CMA area, everything runs in Python.  The day's processes are
-small next to a big machine, so from 4 GiB up little memory is free when they have exited
-(5 % on 4 GiB, 1 % on 16 GiB, against 30 % on 256 MiB).  benchmarks/bench_uptime.py prints
-each size's seconds and outcome.
+a 16 GiB machine reads 64 times the files a 256 MiB machine reads per operation).  Up to
+1 GiB a day passes about three times the machine's memory through the page cache; above
+that, once, while the kernel keeps more pages (see ``uptime()``: by the end of the day it
+holds about 60 % of a 4 or 16 GiB machine, far more than a real kernel does).  The per-page
+loops (page faults, readahead, kernel pages taken in a row, reclaim, process exit) run in C
+with the fast paths attached: about 0.6 CPU seconds for 256 MiB, 1 for 1 GiB, 1.2 for 4 GiB
+and 4 for 16 GiB on a quiet 2-core machine, about twice that on a busy one (issue 16 asks
+for 3: 16 GiB is not there yet); in pure Python, or on a machine with a CMA area, everything
+runs in Python.  The day's processes are small next to a big machine, so from 4 GiB up
+little memory is free when they have exited (3-4 % on 4 GiB, 1-2 % on 16 GiB, against 30 %
+on 256 MiB).  benchmarks/bench_uptime.py prints each size's seconds and outcome.
 """
 
 from __future__ import annotations

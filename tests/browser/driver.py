@@ -32,13 +32,48 @@ EXECUTION_COUNTS = """
 """
 
 
+# An exception in a widget's callback (a click's handler) belongs to no cell: JupyterLab shows
+# it only in its Log Console, so the page looks as if the click did nothing.  The driver keeps
+# every error the kernel reports in window.kmvizKernelErrors, to name it when a wait fails.
+WATCH_KERNEL_ERRORS = """
+() => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  window.kmvizKernelErrors = [];
+  kernel.anyMessage.connect((_, {msg, direction}) => {
+    if (direction === 'recv' && msg.header.msg_type === 'error') {
+      window.kmvizKernelErrors.push(`${msg.content.ename}: ${msg.content.evalue}`);
+    }
+  });
+}
+"""
+
+
 def open_notebook(context, lab: dict, name: str):
-    """A new tab with notebook ``name`` open, its kernel started, connected and idle."""
+    """A new tab with notebook ``name`` open, its kernel started, connected and idle, and
+    every error its kernel reports kept (``kernel_errors()``)."""
     page = context.new_page()
     page.goto(f"{lab['url']}/lab/tree/{name}?reset")
     page.wait_for_function(KERNEL_READY, arg=name, timeout=120_000, polling=100)
     page.wait_for_selector(IDLE, timeout=120_000)
+    page.evaluate(WATCH_KERNEL_ERRORS)
     return page
+
+
+def kernel_errors(page) -> list[str]:
+    """Every error the notebook's kernel reported since it opened: cells' and callbacks'."""
+    return page.evaluate("() => window.kmvizKernelErrors")
+
+
+def click_and_wait(page, click: str, changed: str, arg, timeout_ms: float = 20_000) -> None:
+    """Click ``click``, then wait until JavaScript ``changed(arg)`` is true; a kernel error
+    on the way (the click's handler raised) fails at once, naming the error."""
+    page.locator(click).first.click()
+    page.wait_for_function(
+        f"(arg) => window.kmvizKernelErrors.length > 0 || ({changed})(arg)",
+        arg=arg, timeout=timeout_ms,
+    )  # fmt: skip
+    errors = kernel_errors(page)
+    assert not errors, f"the click's handler raised: {'; '.join(errors)}"
 
 
 def run_all(page, timeout_s: float = 300) -> float:
@@ -77,6 +112,8 @@ async ([click, watch, attribute]) => {
   const start = performance.now();
   document.querySelector(click).click();
   while (read() === before) {
+    const errors = window.kmvizKernelErrors;
+    if (errors.length) throw new Error(`the kernel raised: ${errors.join('; ')}`);
     if (performance.now() - start > 20000) throw new Error(`${watch} did not change`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -90,6 +127,7 @@ def repaint_ms(page, click: str, watch: str, attribute: str = "href") -> float:
     """Milliseconds from clicking ``click`` until ``watch``'s ``attribute`` changed and painted.
 
     Covers the whole trip: the click's message to the kernel, the engine call, every view's
-    update, the widget messages back, and the browser painting the new picture.
+    update, the widget messages back, and the browser painting the new picture.  An error the
+    kernel reports on the way fails it at once, naming the error.
     """
     return page.evaluate(REPAINT_JS, [click, watch, attribute])

@@ -4,7 +4,14 @@ import json
 
 import nbformat
 import pytest
-from driver import error_outputs, open_notebook, repaint_ms, run_all, shut_down_kernels
+from driver import (
+    error_outputs,
+    kernel_errors,
+    open_notebook,
+    repaint_ms,
+    run_all,
+    shut_down_kernels,
+)
 
 pytestmark = pytest.mark.xdist_group("browser")  # one JupyterLab, one Chromium
 
@@ -42,6 +49,7 @@ def test_dashboard_renders_every_view_reacts_and_repaints(browser, lab, results,
     try:
         run_all(page)
         assert error_outputs(page) == []
+        assert kernel_errors(page) == [], "a widget's callback raised while the cells ran"
         tabs = page.query_selector_all(".kmviz-views .lm-TabBar-tab")
         assert [t.inner_text() for t in tabs] == [
             "Physical memory", "Buddy allocator", "Slab & kmalloc", "vmalloc & MMU",
@@ -70,6 +78,7 @@ def test_dashboard_renders_every_view_reacts_and_repaints(browser, lab, results,
         alloc = [repaint_ms(page, ".kmviz-alloc-pages", image) for _ in range(REPEATS)]
         result = page.inner_text(".kmviz-result")
         assert "__get_free_pages(GFP_KERNEL, 9) = 0xffff888" in result
+        assert kernel_errors(page) == [], "a click's handler raised"
         figures = {"step back": sorted(back), "__get_free_pages": sorted(alloc)}
         (results / f"repaint-{size}.json").write_text(json.dumps(figures, indent=1))
         print(f"\n{size}: repaint after a step back, ms: {[round(t) for t in sorted(back)]}")

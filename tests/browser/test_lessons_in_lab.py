@@ -6,7 +6,14 @@ must change when it is clicked.
 
 import nbformat
 import pytest
-from driver import error_outputs, open_notebook, run_all, shut_down_kernels
+from driver import (
+    click_and_wait,
+    error_outputs,
+    kernel_errors,
+    open_notebook,
+    run_all,
+    shut_down_kernels,
+)
 from working_tree import REPO
 
 from kmviz.lessons import LESSONS
@@ -38,6 +45,7 @@ def test_lesson_runs_renders_and_reacts_to_a_click(browser, lab, results, name):
         seconds = run_all(page)
         print(f"\n{name}: all cells ran in {seconds:.1f} s")
         assert error_outputs(page) == []
+        assert kernel_errors(page) == [], "a widget's callback raised while the cells ran"
         page.locator(f"{MARKS}").first.wait_for(state="attached", timeout=60_000)
         page.wait_for_timeout(1000)  # let the last figures lay out
         assert page.evaluate(COUNT_EMPTY_FIGURES, MARKS) == 0, "a displayed figure drew nothing"
@@ -46,12 +54,11 @@ def test_lesson_runs_renders_and_reacts_to_a_click(browser, lab, results, name):
         target = page.locator(check["changes"]).first
         target.scroll_into_view_if_needed()
         before = target.inner_html()
-        page.locator(check["click"]).first.click()
-        page.wait_for_function(
+        click_and_wait(
+            page, check["click"],
             "([selector, before]) => document.querySelector(selector).innerHTML !== before",
-            arg=[check["changes"], before],
-            timeout=20_000,
-        )
+            [check["changes"], before],
+        )  # fmt: skip
         page.screenshot(path=str(results / f"{name}-after-click.png"))
     finally:
         shut_down_kernels(page, lab)

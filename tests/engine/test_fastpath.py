@@ -770,3 +770,24 @@ def test_a_new_slab_without_pages_fails_in_c_as_in_python(monkeypatch):
     assert got[-2:] == [0, 0]
     assert "SLUB: Unable to allocate memory" in fast.dmesg()
     assert slab_state(fast) == slab_state(slow)
+
+
+def test_a_cache_with_a_constructor_makes_its_slabs_in_python_as_without_the_c_path(
+    monkeypatch,
+):
+    # setup_object() runs the learner's constructor once per slot of a new slab: never in C
+    def scenario(k):
+        made = []
+        cache = k.kmem_cache_create("with_ctor", 200, ctor=made.append)
+        live = [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(3 * cache.objects)]
+        for addr in live[::2]:
+            k.kmem_cache_free(cache, addr)
+        return made, [k.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(cache.objects)]
+
+    fast = Kernel(mem="64MiB", memory_map="flat")
+    made, got = scenario(fast)
+    monkeypatch.setattr(fastpath, "ENABLED", False)
+    slow = Kernel(mem="64MiB", memory_map="flat")
+    assert scenario(slow) == (made, got)
+    assert len(made) == 3 * fast.kmalloc_cache("with_ctor").objects  # three slabs, every slot
+    assert slab_state(fast) == slab_state(slow)

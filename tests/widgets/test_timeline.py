@@ -553,6 +553,21 @@ def test_a_fork_folds_slab_records_in_bulk_when_it_steps_back():
     assert timeline_state(fork) == timeline_state(fresh)
 
 
+def test_a_fork_folds_the_slab_records_that_come_after_it_in_bulk(monkeypatch):
+    # a fork has no boot state of its own: what the bulk fold keeps about the history's table
+    # of slab records must be there all the same
+    k = Kernel("64MiB", seed=1, memory_map="flat")
+    timeline = Timeline.of(k)
+    fork = timeline.fork()
+    monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)
+    monkeypatch.setattr(Timeline, "bulk_records", 1)  # every whole record in bulk
+    objects = [k.kmalloc(size, GFP_KERNEL) for size in range(8, 808, 4)]
+    for addr in objects[::3]:
+        k.kfree(addr)
+    fork.seek(len(k.history))
+    assert timeline_state(fork) == timeline_state(Timeline(k))
+
+
 def test_where_barriers_come_thick_the_fold_goes_record_by_record_and_equals_the_reference(
     monkeypatch,
 ):

@@ -624,14 +624,14 @@ def test_steps_back_put_back_only_the_frames_touched_since_the_origin(monkeypatc
         assert timeline_state(tl) == expected[position], position
 
 
-def test_a_big_machine_checkpoints_once_per_event_per_1024_frames(monkeypatch):
+def test_a_big_machine_checkpoints_once_per_event_per_256_frames(monkeypatch):
     k = Kernel("256MiB", seed=2, memory_map="flat")  # 65,536 frames
     for order in range(6000):
         k.free_pages(k.get_free_pages(GFP_KERNEL, order % 4), order % 4)
     assert len(k.history) > 2 * 4096
     monkeypatch.setattr(Timeline, "_twin_at", lambda _self, _position: None)  # each folds
     reference = Timeline(k)
-    monkeypatch.setattr(timeline_module, "FRAMES_PER_EVENT", 2)  # as if 512 times bigger
+    monkeypatch.setattr(timeline_module, "FRAMES_PER_EVENT", 2)  # as if 128 times bigger
     spaced = Timeline(k)
     assert spaced._interval == 65_536 // 2 > len(k.history)
     assert [position for position, _ in spaced._checkpoints] == [0]

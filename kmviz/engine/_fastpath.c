@@ -756,7 +756,7 @@ slot_offset(PyTypeObject *type, const char *name)
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
 "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
-"[, fast, slow, kswapd_woken, code])\n--\n\n"
+"[, fast, slow, kswapd_woken, code, after_fast, after_slow])\n--\n\n"
 "VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count;\n"
 "with the zonelists, Kernel._pages_in_a_row(): one __alloc_pages() per page.");
 
@@ -806,6 +806,32 @@ first_zone_above(FastPath *self, const int *zones, const long long *marks, int n
     return -1;
 }
 
+/* get_page_from_freelist() for an order-0 page, as Kernel._get_page_from_freelist() walks
+ * it: each zone of the walk whose free pages exceed its mark (free CMA pages counting only with
+ * ALLOC_CMA, ``cma``) is asked for a page off this CPU's pcp list, which rmqueue_bulk() refills
+ * when empty; with ALLOC_NOFRAGMENT (``nofrag``) a walk that found nothing is made once more
+ * without it.  (After a pcp list that could not be refilled Python asks rmqueue() too, which
+ * then fails the same way and changes nothing.)  The pfn, -1 if no zone gave one, -2 on a
+ * Python error. */
+static int64_t
+walk_zonelist(FastPath *self, const int *zones, const long long *marks, int n, int cpu, int mt,
+              long long record, int head, int nofrag, int cma)
+{
+    for (;;) {
+        for (int i = 0; i < n; i++) {
+            int64_t *free_count = self->free_count[zones[i]];
+            if (free_count[0] - (cma ? 0 : free_count[1]) - 1 < marks[i])
+                continue;
+            int64_t pfn = rmqueue_pcplist(self, zones[i], cpu, 0, mt, record, head, nofrag, cma);
+            if (pfn != -1)
+                return pfn;
+        }
+        if (!nofrag)
+            return -1;
+        nofrag = 0;
+    }
+}
+
 /* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
  * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark (free CMA
  * pages counting only with the plan's ALLOC_CMA), nothing is
@@ -819,24 +845,27 @@ first_zone_above(FastPath *self, const int *zones, const long long *marks, int n
  *
  * With the zonelists ``fast`` and ``slow`` (tuples of (zone position, mark) pairs: the plan's
  * zonelist with its low and its min marks) the loop is Kernel._pages_in_a_row()'s, one
- * __alloc_pages() per page as page faults make them.  A page comes off this CPU's pcp list of
- * the first zone whose free pages exceed its low mark (get_page_from_freelist()'s first pass,
- * with the plan's nofragment); if no zone does and ``kswapd_woken()`` says kswapd is already
- * woken (so __alloc_pages_slowpath() has nothing to do before its second pass), off the pcp
- * list of the first zone above its min mark, without nofragment.  If the chosen zone's list
- * cannot give a page, or no zone passes, Kernel._alloc() takes the page.  The first page is no
- * exception here: a refill in C is the refill Kernel._alloc() makes.  Each page's state becomes
- * ``code``: ALLOCATED (a plain page), or the LRU's held code ANON_PAGE or FILE_PAGE.
+ * __alloc_pages() per page as page faults make them.  get_page_from_freelist()'s first pass
+ * walks ``fast`` (walk_zonelist(), with the plan's nofragment and its retry without); if it
+ * finds nothing and ``kswapd_woken()`` says kswapd is already woken (so
+ * __alloc_pages_slowpath() has nothing to do before its second pass), the pass at the min
+ * marks walks ``slow`` without nofragment.  A page neither pass gave comes from
+ * ``after_fast()`` (the slow path, Kernel._alloc_after_walk()) or, after the second pass,
+ * ``after_slow()`` (the slow path past that pass); while atomic or with an underflowed
+ * refcount no pass runs in C and Kernel._alloc() (``alloc_first``, ``alloc_next``) takes the
+ * page.  The first page is no exception: a refill in C is the refill Kernel._alloc() makes.
+ * Each page's state becomes ``code``: ALLOCATED (a plain page), or the LRU's held code
+ * ANON_PAGE or FILE_PAGE.
  * None, or NULL on a Python error. */
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if ((nargs != 6 && nargs != 10) || !PyTuple_CheckExact(args[0])
+    if ((nargs != 6 && nargs != 12) || !PyTuple_CheckExact(args[0])
         || PyTuple_GET_SIZE(args[0]) != 7 || !PyList_CheckExact(args[2])
         || !PyAnySet_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
                         "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
-                        "[, fast, slow, kswapd_woken, code])");
+                        "[, fast, slow, kswapd_woken, code, after_fast, after_slow])");
         return NULL;
     }
     PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
@@ -857,7 +886,7 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
     /* the walks: the plan's first zone alone, or the zonelists given */
     int fast_zone[MAX_ZONELIST] = {zone}, slow_zone[MAX_ZONELIST];
     long long fast_mark[MAX_ZONELIST] = {mark}, slow_mark[MAX_ZONELIST];
-    int nfast = 1, nslow = 0, code = VMALLOC_PAGE, zonelists = nargs == 10;
+    int nfast = 1, nslow = 0, code = VMALLOC_PAGE, zonelists = nargs == 12;
     PyObject *kswapd_woken = NULL;
     if (zonelists) {
         nfast = unpack_zonelist(self, args[6], fast_zone, fast_mark);
@@ -880,37 +909,41 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         int first = PyList_GET_SIZE(pfns) == 0;
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
+        PyObject *next = first ? args[4] : args[5];     /* takes the page if C does not */
         if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0) {
-            int i = first_zone_above(self, fast_zone, fast_mark, nfast, cma);
-            int z = -1, frag = nofrag;
-            if (i >= 0) {
-                z = fast_zone[i];
-                int64_t list = pcp_head(self, z, cpu, order_to_pindex(mt, 0));
-                if (first && !zonelists && self->nxt[list] == list)
-                    z = -1;      /* an area's first page off an empty list: Python refills */
-            } else if (zonelists) {
-                PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
-                if (woken == NULL)
-                    return NULL;
-                int yes = PyObject_IsTrue(woken);
-                Py_DECREF(woken);
-                if (yes < 0)
-                    return NULL;
-                i = yes ? first_zone_above(self, slow_zone, slow_mark, nslow, cma) : -1;
-                if (i >= 0) {    /* the slow path's pass at min (ALLOC_WMARK_MIN) */
-                    z = slow_zone[i];
-                    frag = 0;
+            if (zonelists) {     /* __alloc_pages(): the first pass, then the slow path's */
+                pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, head,
+                                    nofrag, cma);
+                next = args[10];
+                if (pfn == -1) {
+                    PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
+                    if (woken == NULL)
+                        return NULL;
+                    int yes = PyObject_IsTrue(woken);
+                    Py_DECREF(woken);
+                    if (yes < 0)
+                        return NULL;
+                    if (yes) {   /* kswapd is woken already: the pass at min (ALLOC_WMARK_MIN) */
+                        pfn = walk_zonelist(self, slow_zone, slow_mark, nslow, cpu, mt, record,
+                                            head, 0, cma);
+                        next = args[11];
+                    }
+                }
+            } else {
+                int i = first_zone_above(self, fast_zone, fast_mark, nfast, cma);
+                if (i >= 0) {
+                    int z = fast_zone[i];
+                    int64_t list = pcp_head(self, z, cpu, order_to_pindex(mt, 0));
+                    if (!first || self->nxt[list] != list)   /* else Python refills */
+                        pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, nofrag, cma);
                 }
             }
-            if (z >= 0) {
-                pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, frag, cma);
-                if (pfn == -2)
-                    return NULL;
-            }
+            if (pfn == -2)
+                return NULL;
         }
         PyObject *number;
         if (pfn < 0) {
-            number = PyObject_CallNoArgs(first ? args[4] : args[5]);
+            number = PyObject_CallNoArgs(next);
             if (number == NULL)
                 return NULL;
             pfn = PyLong_AsLongLong(number);
@@ -3880,7 +3913,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 24) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 25) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1747,9 +1747,9 @@ class Kernel(
         page; ANON_PAGE or FILE_PAGE: the LRU holds it).  kswapd, if an allocation woke it,
         runs after the last page (the caller's business).  With the C fast path the loop runs
         in FastPath.alloc_pages_bulk(), which walks the plan's zonelist for each page as
-        get_page_from_freelist() does (at the low marks, or at the min marks once kswapd is
-        woken: the slow path's pass) and leaves every other case to Kernel._alloc(); in
-        atomic context might_sleep() reports once, for the first page.
+        get_page_from_freelist() does (at the low marks, then at the min marks once kswapd is
+        woken: the slow path's pass) and leaves the rest of the slow path to
+        _alloc_after_walk(); in atomic context might_sleep() reports once, for the first page.
         """
         pfns = []
         fast = self.pages_fastpath
@@ -1772,6 +1772,8 @@ class Kernel(
             fast.alloc_pages_bulk(
                 bulk[0], count, pfns, self.refcount_underflow, first, later, zonelists[1],
                 zonelists[2], self._kswapd_woken, code,
+                functools.partial(self._alloc_after_walk, plan, False),
+                functools.partial(self._alloc_after_walk, plan, True),
             )  # fmt: skip
             return pfns
         for number in range(count):  # in atomic context one report for the whole batch
@@ -1784,6 +1786,16 @@ class Kernel(
             for pfn in pfns:
                 state[pfn] = code
         return pfns
+
+    def _alloc_after_walk(self, plan, slow_walked: bool) -> int:
+        """An order-0 page for ``plan`` after FastPath found none on its zonelist walks; -1.
+
+        The rest of __alloc_pages(): the slow path, or with ``slow_walked`` what follows its
+        pass at the min marks (kswapd was woken already).  Kernel._alloc() would have made
+        the same walks first, with the same outcome.
+        """
+        self._check_alive()
+        return self._alloc_slowpath(plan, 0, slow_walked)
 
     def _kswapd_woken(self) -> bool:
         """Whether an allocation woke kswapd and it has not run yet (it runs after the call)."""

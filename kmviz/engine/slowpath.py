@@ -58,8 +58,12 @@ class KernelPanic(RuntimeError):  # noqa: N818 - named after the kernel's event
 class SlowPathMixin:
     """Mixin for Kernel: everything after the first pass of __alloc_pages() fails."""
 
-    def _alloc_slowpath(self, plan, order: int) -> int:
-        """__alloc_pages_slowpath(): the pfn of the block, or -1 after the failure report."""
+    def _alloc_slowpath(self, plan, order: int, walked: bool = False) -> int:
+        """__alloc_pages_slowpath(): the pfn of the block, or -1 after the failure report.
+
+        ``walked``: kswapd was woken already and FastPath walked the zonelist at the min
+        marks (the pass after the wakeup) and found nothing, so both are skipped.
+        """
         gfp = plan.gfp
         can_reclaim = bool(gfp & BIT.DIRECT_RECLAIM)
         can_compact = bool(gfp & BIT.IO)  # gfp_compaction_allowed()
@@ -70,11 +74,12 @@ class SlowPathMixin:
             self._warn_once(
                 "mm/page_alloc.c:5118", ("__alloc_pages_slowpath.constprop.0", "__alloc_pages")
             )
-        if gfp & BIT.KSWAPD_RECLAIM:
-            self._wake_kswapd(plan, order)
-        pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
-        if pfn >= 0:
-            return pfn
+        if not walked:
+            if gfp & BIT.KSWAPD_RECLAIM:
+                self._wake_kswapd(plan, order)
+            pfn = self._get_page_from_freelist(plan, plan.slow, order, False)
+            if pfn >= 0:
+                return pfn
         compact_result = COMPACT_SKIPPED
         priority = DEF_COMPACT_PRIORITY
         # "For costly allocations, try direct compaction first, as it's likely that we

@@ -51,7 +51,7 @@ that, once, while the kernel keeps more pages (see ``uptime()``: by the end of t
 holds about 60 % of a 4 or 16 GiB machine, far more than a real kernel does).  The per-page
 loops (page faults, readahead, kernel pages taken in a row, reclaim, process exit) run in C
 with the fast paths attached: about 0.6 CPU seconds for 256 MiB, 1 for 1 GiB, 1.2 for 4 GiB
-and 4 for 16 GiB on a quiet 2-core machine, about twice that on a busy one (issue 16 asks
+and 3.5 for 16 GiB on a quiet 2-core machine, about twice that on a busy one (issue 16 asks
 for 3: 16 GiB is not there yet); in pure Python, or on a machine with a CMA area, everything
 runs in Python.  The day's processes are small next to a big machine, so from 4 GiB up
 little memory is free when they have exited (3-4 % on 4 GiB, 1-2 % on 16 GiB, against 30 %

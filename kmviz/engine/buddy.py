@@ -73,6 +73,8 @@ from .history import (
 from .zones import Zone
 
 TAIL = -1  # a page inside a block, not its head (refcount 0)
+# per state byte (as unsigned): 1 for a free block's head (orders 0..10), else 0
+_FREE_HEAD_BYTES = bytes(1 if code < MAX_ORDER else 0 for code in range(256))
 ALLOCATED = 16  # + order: head of an allocated block (refcount 1)
 COMPOUND = 32  # + order: head of an allocated __GFP_COMP block
 RESERVED = 64  # PageReserved: kept by memblock at boot (refcount 1)
@@ -447,15 +449,17 @@ class BuddyAllocator:
             return 0
         moved = 0
         state = self.state
-        page = start
-        while page <= end:
+        # walked as move_freepages() walks them: a free block's head (state 0..10) is moved
+        # and its 2^order pages skipped, any other page stepped over; ``heads`` has a 1 for
+        # each page whose state is 0..10, so that bytes.find() does the stepping over
+        heads = state[start : end + 1].tobytes().translate(_FREE_HEAD_BYTES)
+        offset = heads.find(1)
+        while offset >= 0:
+            page = start + offset
             order = state[page]
-            if 0 <= order < MAX_ORDER:
-                self.move_to_free_list(page, zone, order, mt)
-                page += 1 << order
-                moved += 1 << order
-            else:
-                page += 1
+            self.move_to_free_list(page, zone, order, mt)
+            moved += 1 << order
+            offset = heads.find(1, offset + (1 << order))
         return moved
 
     # --- freeing -------------------------------------------------------------------------------

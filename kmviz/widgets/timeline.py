@@ -743,14 +743,19 @@ class Timeline(HasTraits):
         alloc = op <= OP_KMEM_CACHE_ALLOC
         objects = np.flatnonzero(op != OP_SLAB_FROZEN)
         # slots: the last record of each (slab, slot) says allocated or free.  Sorting
-        # key << shift | position (keys are 43 bits, positions below 2^shift) orders by slot,
-        # then by time, without a stable argsort
+        # key << shift | position (positions below 2^shift) orders by slot, then by time,
+        # without a stable argsort, if that fits 63 bits (keys are up to 43 bits: a slab near
+        # 1 TiB and 2^20 records do not fit, a stable argsort sorts them)
         shift = int(objects.size).bit_length()
         key = (records[objects] >> SLAB_SLOT_SHIFT) & SLAB_KEY_MASK  # pfn << 15 | slot
-        order = np.sort(key << shift | np.arange(objects.size))
-        key = order >> shift
+        if int(key.max(initial=0)).bit_length() + shift <= 63:
+            order = np.sort(key << shift | np.arange(objects.size))
+            key, by_key = order >> shift, order & ((1 << shift) - 1)
+        else:
+            by_key = np.argsort(key, kind="stable")
+            key = key[by_key]
         last = np.append(key[1:] != key[:-1], True)
-        key, taken = key[last], alloc[objects[order[last] & ((1 << shift) - 1)]]
+        key, taken = key[last], alloc[objects[by_key[last]]]
         head, slot = key >> 15, key & SLAB_SLOT_MASK
         heads, first = np.unique(head, return_index=True)  # keys are sorted: heads too
         row = np.repeat(np.arange(heads.size), np.diff(first, append=head.size))

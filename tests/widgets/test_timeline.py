@@ -8,6 +8,14 @@ from kmviz.engine import fastpath
 from kmviz.engine.buddy import HOLE as ENGINE_HOLE
 from kmviz.engine.buddy import RESERVED as ENGINE_RESERVED
 from kmviz.engine.events import BlockSplit
+from kmviz.engine.history import (
+    KIND_SLAB,
+    OP_KFREE,
+    OP_KMALLOC,
+    SLAB_DESC_SHIFT,
+    SLAB_PFN_SHIFT,
+    SLAB_SLOT_SHIFT,
+)
 from kmviz.widgets import timeline as timeline_module
 from kmviz.widgets.timeline import (
     ANON,
@@ -20,6 +28,7 @@ from kmviz.widgets.timeline import (
     RESERVED,
     SLAB,
     VMALLOC,
+    Slab,
     Timeline,
 )
 from kmviz.workloads import uptime
@@ -566,6 +575,29 @@ def test_a_fork_folds_the_slab_records_that_come_after_it_in_bulk(monkeypatch):
         k.kfree(addr)
     fork.seek(len(k.history))
     assert timeline_state(fork) == timeline_state(Timeline(k))
+
+
+def test_the_bulk_fold_keeps_each_slots_last_record_for_a_million_records_near_1_tib():
+    # the fold sorts a slab's pfn, slot and position packed in one int64: with a pfn near
+    # 1 TiB (28 bits, 15 for the slot) and 2^20 records they need 64 bits, one too many
+    k = Kernel("64MiB", seed=1, memory_map="flat")
+    k.kmalloc(64, GFP_KERNEL)
+    timeline = Timeline(k)
+    cache = k.kmalloc_cache("kmalloc-64")
+    desc = k.history._slab_desc_index[cache, 64, GFP_KERNEL]
+    pfn = (1 << 28) - 16  # the last slab of a 1 TiB machine
+    timeline.slabs[pfn] = Slab(pfn, cache.name, 0, cache.objects, 0)
+    position = np.arange((1 << 20) + 5, dtype=np.int64)
+    slot = position % 7
+    op = np.where(position // 7 % 2 == 0, OP_KMALLOC, OP_KFREE)  # slot by slot: taken, freed
+    records = (
+        KIND_SLAB | op << 2 | pfn << SLAB_PFN_SHIFT | slot << SLAB_SLOT_SHIFT
+        | desc << SLAB_DESC_SHIFT
+    )  # fmt: skip
+    timeline._slab_records(position, records, [])
+    last_taken = [op[np.flatnonzero(slot == s)[-1]] == OP_KMALLOC for s in range(7)]
+    assert timeline.slabs[pfn].used == sum(1 << s for s in range(7) if last_taken[s])
+    assert timeline.active_slab[cache.name] == pfn
 
 
 def test_where_barriers_come_thick_the_fold_goes_record_by_record_and_equals_the_reference(

@@ -539,6 +539,8 @@ class PageTables:
             _check_vaddr(vaddr, PAGE_SIZE, "map_pages")
         if prot.__class__ is not int or prot != PAGE_KERNEL:
             _check_prot(prot)
+        if pfns.__class__ is not list:  # any sequence: map_checked()'s C writes read a list
+            pfns = list(pfns)
         for pfn in pfns:
             if pfn.__class__ is not int or not 0 <= pfn < MAX_PFN:
                 _check_pfn(pfn, 1, "map_pages")

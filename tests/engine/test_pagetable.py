@@ -483,6 +483,23 @@ def test_map_pages_and_unmap_pages_agree_with_page_by_page_calls():
     assert bulk.mapped_count() == 0
 
 
+@pytest.mark.parametrize(
+    "frames", [(0x500, 0x507, 0x50E), range(0x600, 0x603)], ids=["tuple", "range"]
+)
+def test_map_pages_maps_frames_given_as_any_sequence_with_the_c_writes_too(frames):
+    # map_pages() checks each of ``frames`` whatever sequence holds them; _fastpath.c's
+    # pte_fill() takes a list only, so map_pages() must hand it one, as the Python twin needs not
+    allocated = iter(range(0x1000, 0x2000))
+    tables = PageTables(lambda level: next(allocated), lambda pfn: None)
+    if fastpath.pte_functions() is None:
+        pytest.skip("the C fast path is not built")
+    assert tables._fill is fastpath.pte_functions()[0]
+    assert tables.map_pages(VMALLOC_START, frames) == 3  # installs the PTE table, then fills
+    assert tables.map_pages(VMALLOC_START + (3 << 12), frames[::-1]) == 3  # a known table
+    mapped = [tables.walk(VMALLOC_START + (i << 12)).phys for i in range(6)]
+    assert mapped == [pfn << 12 for pfn in (*frames, *frames[::-1])]
+
+
 _RUNS = st.lists(
     st.tuples(
         st.sampled_from(["map_checked", "clear_range", "unmap_page"]),

@@ -2697,11 +2697,12 @@ vmap_child(PyObject *node, Py_ssize_t offset, PyObject *bad)
     return child != NULL && Py_IS_TYPE(child, vmap_type) ? child : bad;
 }
 
-typedef struct {
+typedef struct {                            /* _find()'s path: a growing stack of nodes */
     PyObject **nodes;                       /* the ancestors, root first (borrowed) */
-    Py_ssize_t len, size;
+    Py_ssize_t len, size;                   /* nodes on it, room for */
 } VmapPath;
 
+/* path.append(node): 0, or -1 with MemoryError. */
 static int
 vmap_push(VmapPath *path, PyObject *node)
 {

@@ -2191,7 +2191,8 @@ slab_of(SlabFastPath *self, PyObject *ptr, unsigned long long *addr)
     return slab;
 }
 
-/* kmalloc(size, gfp): a slab-sized request under a mask the Python method has seen. */
+/* kmalloc(size, gfp): a request under a mask the Python method has seen: a slab object, or
+ * above KMALLOC_MAX_CACHE_SIZE a large kmalloc's compound block. */
 static PyObject *
 SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames)
@@ -2206,9 +2207,11 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_Clear();   /* an unhashable mask: the Python method says what is wrong */
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     }
-    /* a mask of the tables went through gfp_t(); beyond __GFP_BITS_MASK it is not its own */
+    /* a mask of the tables went through gfp_t(); beyond __GFP_BITS_MASK it is not its own,
+     * nor is a bool (True finds GFP_DMA's table: the Python method refuses it) */
     long long mask = PyLong_AsLongLong(args[1]);
-    int own = !PyErr_Occurred() && mask >= 0 && !(mask & ~self->gfp_mask);
+    int own = PyLong_CheckExact(args[1]) && !PyErr_Occurred() && mask >= 0
+              && !(mask & ~self->gfp_mask);
     PyErr_Clear();
     if (size > KMALLOC_MAX_CACHE_SIZE) {
         if (own && self->pages != NULL)
@@ -2223,7 +2226,7 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
     return done < 0 ? NULL : ptr;
 }
 
-/* kfree(addr): a live object of a slab. */
+/* kfree(addr): a live object of a slab, or a large kmalloc's block. */
 static PyObject *
 SlabFastPath_kfree(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)

@@ -464,8 +464,8 @@ class SlabAPI:
         Mirrors kmem_cache_alloc() (mm/slub.c L3388) -> slab_alloc_node() (L3276): the next
         free object of the CPU's active slab, else ___slab_alloc() (L3015) refills the active
         slab (_slab_alloc()).  With the C fast path built, kmviz/engine/_fastpath.c runs this
-        for a cache without debugging or constructor (a new slab too, its pages from
-        _slab_pages()), and calls this method for everything else.
+        for a cache without debugging, new slabs included (their pages from _slab_pages())
+        except a constructor cache's, and calls this method for everything else.
         """
         self._require_cache(cache)
         addr = self._slab_alloc(cache, gfp, cache.object_size, "kmem_cache_alloc")
@@ -495,8 +495,13 @@ class SlabAPI:
         """
         # Fast path: a mask seen before, a slab-sized request, a free slot in the active slab.
         try:
-            table = self._kmalloc_tables[gfp]
-            if size.__class__ is int and 0 < size <= KMALLOC_MAX_CACHE_SIZE and not self.atomic:
+            table = self._kmalloc_tables[gfp]  # True == 1 finds GFP_DMA's: only an int passes
+            if (
+                size.__class__ is int
+                and gfp.__class__ is int
+                and 0 < size <= KMALLOC_MAX_CACHE_SIZE
+                and not self.atomic
+            ):
                 cache = table[size]
                 slab = cache.cpu_slab
                 if (slab is None or not slab.freelist) and (cache.percpu_partial or cache.partial):

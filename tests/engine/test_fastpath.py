@@ -21,7 +21,7 @@ from kmviz import (
 from kmviz.engine import fastpath, history
 from kmviz.engine.constants import MIGRATE_ISOLATE
 from kmviz.engine.events import FallbackStolen, PagesAllocatedZoneLocked, PcpPagesDrained
-from kmviz.engine.invariants import check
+from kmviz.engine.invariants import check, fingerprint
 from kmviz.engine.page import Page
 
 GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
@@ -791,3 +791,20 @@ def test_a_cache_with_a_constructor_makes_its_slabs_in_python_as_without_the_c_p
     assert scenario(slow) == (made, got)
     assert len(made) == 3 * fast.kmalloc_cache("with_ctor").objects  # three slabs, every slot
     assert slab_state(fast) == slab_state(slow)
+
+
+@pytest.mark.parametrize("size", [64, 5000, 20_000], ids=["free slot", "new slab", "large"])
+@pytest.mark.parametrize("enabled", [True, False], ids=["C", "Python"])
+def test_kmalloc_refuses_a_bool_mask_even_where_true_finds_gfp_dmas_table(
+    monkeypatch, enabled, size
+):
+    # True == 1 == GFP_DMA as a dict key: a mask seen before must still be an int, as parse_gfp()
+    # wants, on every path (an object in a slab, a new slab, a large kmalloc)
+    monkeypatch.setattr(fastpath, "ENABLED", enabled)
+    k = Kernel(mem="64MiB", memory_map="flat")
+    for asked in (64, 5000, 20_000):
+        k.kmalloc(asked, GFP_DMA)  # GFP_DMA's table, its active slabs and its page plan
+    before = fingerprint(k, records=False)
+    with pytest.raises(TypeError):
+        k.kmalloc(size, True)
+    assert fingerprint(k, records=False) == before

@@ -138,11 +138,11 @@ FRAGMENTED = {
 }
 
 
-def block_by_block(monkeypatch, source):
-    """machine_like(source) with every chain allocated one block at a time."""
+def block_by_block(monkeypatch, source, **options):
+    """machine_like(source, **options) with every chain allocated one block at a time."""
     with monkeypatch.context() as patch:
         patch.setattr(_ZoneCarver, "plan_chains", lambda self, chains: None)
-        return machine_like(source)
+        return machine_like(source, **options)
 
 
 @pytest.mark.parametrize("name", ["SMALL", "FRAGMENTED", "linux-2.6.32-sample"])
@@ -172,7 +172,10 @@ def test_random_free_lists_made_in_bulk_equal_them_made_block_by_block(monkeypat
         lines += " \n"
     meminfo = "MemTotal: 700000 kB\nMemFree: 100000 kB\n"
     source = {"buddyinfo": lines, "meminfo": meminfo, "cpus": 1 + seed % 3}
-    bulk, reference = machine_like(source, seed=seed), block_by_block(monkeypatch, source)
+    bulk, reference = (
+        machine_like(source, seed=seed),
+        block_by_block(monkeypatch, source, seed=seed),
+    )
     assert len(bulk.history) < len(reference.history)
     assert fingerprint(bulk, records=False) == fingerprint(reference, records=False)
     assert (bulk.now_ns(), bulk.dmesg()) == (reference.now_ns(), reference.dmesg())

@@ -279,7 +279,11 @@ class SlowPathMixin:
                 total += len(pfns)
                 if reclaim_order and total >= compact_gap(reclaim_order):
                     reclaim_order = 0
-                # every page scanned is clean and reclaimed: nr_scanned == nr_reclaimed
+                # every page scanned in an eligible zone is clean and reclaimed, so kmviz takes
+                # nr_scanned == nr_reclaimed; 6.1's isolate_lru_folios() (mm/vmscan.c L2203)
+                # also counts the pages it skipped in other zones as scanned (*nr_scanned =
+                # total_scan), so for a kswapd woken for GFP_DMA/GFP_DMA32 (zone_ids set) 6.1
+                # may keep the priority where kmviz lowers it
                 if len(pfns) < nr_to_reclaim:  # raise_priority, or no progress
                     priority -= 1
             for zone, _ in plan.slow:  # clear_reclaim_active()

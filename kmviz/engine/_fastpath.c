@@ -1971,7 +1971,8 @@ end_call(SlabFastPath *self, PyObject *result, int called)
 }
 
 /* SlabAPI._kmalloc_large() (__kmalloc_large_node()) of ``size`` bytes, 8 KiB < size <= 4 MiB,
- * under a mask within __GFP_BITS_MASK: get_order(size) compound pages, their address recorded
+ * under a mask within __GFP_BITS_MASK and without GFP_SLAB_BUG_MASK bits (nothing to fix):
+ * get_order(size) compound pages, their address recorded
  * in kernel.large_kmalloc and a compact kmalloc_large event; 0 (NULL) without pages. */
 static PyObject *
 kmalloc_large(SlabFastPath *self, PyObject *size, long long bytes, PyObject *gfp)
@@ -2213,8 +2214,8 @@ SlabFastPath_kmalloc(SlabFastPath *self, PyObject *const *args, Py_ssize_t nargs
     int own = PyLong_CheckExact(args[1]) && !PyErr_Occurred() && mask >= 0
               && !(mask & ~self->gfp_mask);
     PyErr_Clear();
-    if (size > KMALLOC_MAX_CACHE_SIZE) {
-        if (own && self->pages != NULL)
+    if (size > KMALLOC_MAX_CACHE_SIZE) {   /* a mask to fix (kmalloc_fix_flags()): Python */
+        if (own && self->pages != NULL && !(mask & self->bits[B_SLAB_BUG_MASK]))
             return kmalloc_large(self, args[0], size, args[1]);
         return PyObject_Vectorcall(self->slow_kmalloc, args, nargs, NULL);
     }

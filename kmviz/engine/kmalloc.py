@@ -877,19 +877,8 @@ class SlabAPI:
 
     def _new_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
         """allocate_slab() (mm/slub.c L1929): try the cache's order, then its minimum order."""
-        if gfp & GFP_SLAB_BUG_MASK:
-            fixed = gfp & ~GFP_SLAB_BUG_MASK
-            invalid = gfp & GFP_SLAB_BUG_MASK
-            self._printk(  # kmalloc_fix_flags(), mm/slab_common.c L1054: "%#x (%pGg)"
-                KERN_WARNING,
-                f"Unexpected gfp: {invalid:#x} ({format_gfp(invalid)}). Fixing up to gfp: "
-                f"{fixed:#x} ({format_gfp(fixed)}). Fix your code!",
-            )
-            self._print_lines(
-                dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
-                           self._trace("dump_stack_lvl", "kmalloc_fix_flags", "new_slab"))
-            )  # fmt: skip
-            gfp = fixed
+        if gfp & GFP_SLAB_BUG_MASK:  # new_slab()
+            gfp = self._fix_flags(gfp, "new_slab")
         flags = gfp & ~BIT.ZERO
         if cache.flags & SLAB_CACHE_DMA:
             flags |= BIT.DMA
@@ -923,8 +912,28 @@ class SlabAPI:
         self.history.append_object(SlabCreated(cache.name, pfn, order, objects))
         return slab
 
+    def _fix_flags(self, gfp: int, caller: str) -> int:
+        """kmalloc_fix_flags() (mm/slab_common.c L1049) called by ``caller``: ``gfp`` without
+        its GFP_SLAB_BUG_MASK bits, after a warning with a stack trace."""
+        fixed = gfp & ~GFP_SLAB_BUG_MASK
+        invalid = gfp & GFP_SLAB_BUG_MASK
+        self._printk(  # "%#x (%pGg)"
+            KERN_WARNING,
+            f"Unexpected gfp: {invalid:#x} ({format_gfp(invalid)}). Fixing up to gfp: "
+            f"{fixed:#x} ({format_gfp(fixed)}). Fix your code!",
+        )
+        self._print_lines(
+            dump_stack(KERN_WARNING, self.comm, self.pid, self.taint,
+                       self._trace("dump_stack_lvl", "kmalloc_fix_flags", caller))
+        )  # fmt: skip
+        return fixed
+
     def _kmalloc_large(self, size: int, gfp: int) -> int:
-        """__kmalloc_large_node(): get_order(size) pages with __GFP_COMP, or NULL."""
+        """__kmalloc_large_node() (mm/slab_common.c L1067): get_order(size) pages with
+        __GFP_COMP, or NULL; a mask with GFP_SLAB_BUG_MASK bits is fixed first, as new_slab()
+        fixes it."""
+        if gfp & GFP_SLAB_BUG_MASK:
+            gfp = self._fix_flags(gfp, "__kmalloc_large_node")
         order = get_order(size)  # above MAX_ORDER the page allocator warns and says NULL
         pfn = self._slab_pages(gfp | BIT.COMP, order, "kmalloc_large")
         if pfn < 0:

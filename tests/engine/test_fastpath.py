@@ -6,6 +6,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from kmviz import (
+    __GFP_DMA32,
     __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_RECLAIMABLE,
@@ -808,3 +809,17 @@ def test_kmalloc_refuses_a_bool_mask_even_where_true_finds_gfp_dmas_table(
     with pytest.raises(TypeError):
         k.kmalloc(size, True)
     assert fingerprint(k, records=False) == before
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["C", "Python"])
+def test_a_large_kmalloc_fixes_a_mask_it_may_not_take_as_61s_kmalloc_large_node_does(
+    monkeypatch, enabled
+):
+    # __kmalloc_large_node() runs kmalloc_fix_flags() before the page allocator: __GFP_DMA32
+    # goes (with the warning), so GFP_KERNEL's block comes from Normal, not DMA32
+    monkeypatch.setattr(fastpath, "ENABLED", enabled)
+    k = Kernel(mem="6GiB", memory_map="flat")
+    k.kmalloc(20_000, GFP_KERNEL)  # the mask's plan: the next one could run in C
+    addr = k.kmalloc(20_000, GFP_KERNEL | __GFP_DMA32)
+    assert "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL)" in k.dmesg()
+    assert k.virt_to_page(addr).zone == "Normal"

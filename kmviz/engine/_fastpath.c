@@ -1390,9 +1390,9 @@ typedef struct {              /* ... and in a KmemCache instance */
 
 /* The GFP and cache flag bits allocate_slab() and kmalloc_large() combine (gfp.py's BIT, the
  * SLAB_* flags), in the order SlabFastPath(slab_bits=...) gives them. */
-enum { B_ZERO, B_DMA, B_RECLAIMABLE, B_NOWARN, B_NORETRY, B_NOFAIL, B_DIRECT_RECLAIM,
+enum { B_NEW_SLAB_KEPT, B_DMA, B_RECLAIMABLE, B_NOWARN, B_NORETRY, B_NOFAIL, B_DIRECT_RECLAIM,
        B_NOMEMALLOC, B_RECLAIM, B_COMP, B_SLAB_BUG_MASK, B_CACHE_DMA, B_RECLAIM_ACCOUNT,
-       NR_SLAB_BITS };
+       B_DMA32, B_CACHE_DMA32, NR_SLAB_BITS };
 #define KMALLOC_MAX_ORDER (MAX_ORDER - 1)   /* KMALLOC_MAX_SIZE: 4 MiB, order 10 */
 
 typedef struct {
@@ -1844,9 +1844,11 @@ new_slab(SlabFastPath *self, PyObject *cache, long long gfp, int *called)
 {
     const long long *bit = self->bits;
     long long cache_flags = int_field(cache, self->cache.flags);
-    long long flags = gfp & ~bit[B_ZERO];
+    long long flags = gfp & bit[B_NEW_SLAB_KEPT];   /* new_slab(), then s->allocflags */
     if (cache_flags & bit[B_CACHE_DMA])
         flags |= bit[B_DMA];
+    if (cache_flags & bit[B_CACHE_DMA32])
+        flags |= bit[B_DMA32];
     if (cache_flags & bit[B_RECLAIM_ACCOUNT])
         flags |= bit[B_RECLAIMABLE];
     long long order = int_field(cache, self->cache.order);
@@ -2338,7 +2340,7 @@ SlabFastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (PyTuple_GET_SIZE(bits) != NR_SLAB_BITS || PyBytes_GET_SIZE(codes) != 128) {
-        PyErr_SetString(PyExc_ValueError, "SlabFastPath(): 13 slab_bits, 128 slab_codes");
+        PyErr_SetString(PyExc_ValueError, "SlabFastPath(): 15 slab_bits, 128 slab_codes");
         return NULL;
     }
     SlabFastPath *self = (SlabFastPath *)type->tp_alloc(type, 0);
@@ -3918,7 +3920,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 25) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 26) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -21,12 +21,12 @@ from .constants import MAX_ORDER
 from .events import ObjectFreed, SlabCreated, SlabsUnfrozen
 from .gfp import __GFP_BITS_MASK, BIT
 from .history import EXIT_SITE
-from .kmalloc import GFP_SLAB_BUG_MASK
+from .kmalloc import GFP_SLAB_BUG_MASK, NEW_SLAB_GFP_KEPT
 from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
-from .slab_geometry import SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT
+from .slab_geometry import SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 25  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 26  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -57,9 +57,9 @@ ENABLED = True  # tests switch it off to run the pure-Python reference
 
 # the bits SlabFastPath's allocate_slab() and kmalloc_large() combine, in its order
 SLAB_BITS = (
-    BIT.ZERO, BIT.DMA, BIT.RECLAIMABLE, BIT.NOWARN, BIT.NORETRY, BIT.NOFAIL, BIT.DIRECT_RECLAIM,
-    BIT.NOMEMALLOC, BIT.RECLAIM, BIT.COMP, GFP_SLAB_BUG_MASK, SLAB_CACHE_DMA,
-    SLAB_RECLAIM_ACCOUNT,
+    NEW_SLAB_GFP_KEPT, BIT.DMA, BIT.RECLAIMABLE, BIT.NOWARN, BIT.NORETRY, BIT.NOFAIL,
+    BIT.DIRECT_RECLAIM, BIT.NOMEMALLOC, BIT.RECLAIM, BIT.COMP, GFP_SLAB_BUG_MASK, SLAB_CACHE_DMA,
+    SLAB_RECLAIM_ACCOUNT, BIT.DMA32, SLAB_CACHE_DMA32,
 )  # fmt: skip
 # buddy.set_owner(pfn, OWNER_SLAB) as a table: an allocated head's code -> the slab's code
 SLAB_CODES = bytes(

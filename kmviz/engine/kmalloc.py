@@ -90,6 +90,7 @@ from .slab_geometry import (
     SIZEOF_STRUCT_TRACK,
     SIZEOF_VOID_P,
     SLAB_CACHE_DMA,
+    SLAB_CACHE_DMA32,
     SLAB_CONSISTENCY_CHECKS,
     SLAB_KMALLOC,
     SLAB_POISON,
@@ -112,6 +113,12 @@ from .vmalloc import VMALLOC_CALLER
 INT_MAX = (1 << 31) - 1  # kvmalloc() refuses sizes above it
 
 GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
+# what new_slab() keeps of the caller's mask: GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK
+# (mm/internal.h L24, L33): how hard to try and where, not which zone or migratetype
+NEW_SLAB_GFP_KEPT = (
+    BIT.RECLAIM | BIT.HIGH | BIT.IO | BIT.FS | BIT.NOWARN | BIT.RETRY_MAYFAIL | BIT.NOFAIL
+    | BIT.NORETRY | BIT.MEMALLOC | BIT.NOMEMALLOC | BIT.HARDWALL | BIT.THISNODE
+)  # fmt: skip
 # create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
 KMALLOC_CREATION_ORDER = tuple(
     index
@@ -879,9 +886,15 @@ class SlabAPI:
         """allocate_slab() (mm/slub.c L1929): try the cache's order, then its minimum order."""
         if gfp & GFP_SLAB_BUG_MASK:  # new_slab()
             gfp = self._fix_flags(gfp, "new_slab")
-        flags = gfp & ~BIT.ZERO
+        # new_slab() keeps how and where to try (no zone, no migratetype, no __GFP_ZERO ...);
+        # allocate_slab() adds s->allocflags, the zone and migratetype of the cache's own
+        # flags (calculate_sizes(), mm/slub.c L4311): kmem_cache_alloc(s, GFP_DMA) of a cache
+        # without SLAB_CACHE_DMA gets no DMA pages
+        flags = gfp & NEW_SLAB_GFP_KEPT
         if cache.flags & SLAB_CACHE_DMA:
             flags |= BIT.DMA
+        if cache.flags & SLAB_CACHE_DMA32:
+            flags |= BIT.DMA32
         if cache.flags & SLAB_RECLAIM_ACCOUNT:
             flags |= BIT.RECLAIMABLE
         order, objects = cache.order, cache.objects

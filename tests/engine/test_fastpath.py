@@ -7,6 +7,7 @@ import pytest
 
 from kmviz import (
     __GFP_DMA32,
+    __GFP_MOVABLE,
     __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_RECLAIMABLE,
@@ -20,10 +21,16 @@ from kmviz import (
     Kernel,
 )
 from kmviz.engine import fastpath, history
-from kmviz.engine.constants import MIGRATE_ISOLATE
-from kmviz.engine.events import FallbackStolen, PagesAllocatedZoneLocked, PcpPagesDrained
+from kmviz.engine.constants import MIGRATE_ISOLATE, MIGRATE_UNMOVABLE
+from kmviz.engine.events import (
+    FallbackStolen,
+    PagesAllocated,
+    PagesAllocatedZoneLocked,
+    PcpPagesDrained,
+)
 from kmviz.engine.invariants import check, fingerprint
 from kmviz.engine.page import Page
+from kmviz.engine.slab_geometry import SLAB_CACHE_DMA32
 
 GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
     GFP_KERNEL | __GFP_NORETRY,
@@ -823,3 +830,34 @@ def test_a_large_kmalloc_fixes_a_mask_it_may_not_take_as_61s_kmalloc_large_node_
     addr = k.kmalloc(20_000, GFP_KERNEL | __GFP_DMA32)
     assert "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL)" in k.dmesg()
     assert k.virt_to_page(addr).zone == "Normal"
+
+
+def new_slab_pages(k, cache, gfp) -> PagesAllocated:
+    """The page allocation of the new slab kmem_cache_alloc(cache, gfp) makes."""
+    start = len(k.history)
+    k.kmem_cache_alloc(cache, gfp)
+    (allocated,) = [e for e in k.history[start:] if isinstance(e, PagesAllocated)]
+    return allocated
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["C", "Python"])
+def test_a_new_slab_takes_its_zone_and_migratetype_from_the_cache_not_the_callers_mask(
+    monkeypatch, enabled
+):
+    # new_slab() keeps GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK of the mask, allocate_slab() adds
+    # s->allocflags: __GFP_MOVABLE and __GFP_DMA of the caller are dropped, a SLAB_CACHE_DMA32
+    # cache's slabs come from DMA32
+    monkeypatch.setattr(fastpath, "ENABLED", enabled)
+    k = Kernel(mem="6GiB", memory_map="flat")
+    plain = k.kmem_cache_create("plain", 256)
+    low = k.kmem_cache_create("low", 256, flags=SLAB_CACHE_DMA32)
+    for cache in (plain, low):
+        k.kmem_cache_alloc(cache, GFP_KERNEL)  # GFP_KERNEL's slab page plan
+        for _ in range(cache.objects - 1):  # fill the slab: the next call makes a new one
+            k.kmem_cache_alloc(cache, GFP_KERNEL)
+    movable = new_slab_pages(k, plain, GFP_KERNEL | __GFP_MOVABLE)
+    assert (movable.zone, movable.migratetype) == ("Normal", MIGRATE_UNMOVABLE)
+    for _ in range(plain.objects - 1):
+        k.kmem_cache_alloc(plain, GFP_KERNEL)
+    assert new_slab_pages(k, plain, GFP_DMA).zone == "Normal"
+    assert new_slab_pages(k, low, GFP_KERNEL).zone == "DMA32"

@@ -1088,18 +1088,11 @@ class Kernel(
         Mirrors alloc_pages() (mm/mempolicy.c L2255), which ends in __alloc_pages(); a mask
         seen before takes the fast path first (_alloc_fast()).
         """
-        plan = self._alloc_page_plans.get(gfp) if gfp.__class__ is int else None
-        if (
-            plan is not None
-            and order.__class__ is int
-            and 0 <= order < MAX_ORDER
-            and not self.atomic
-        ):
-            pfn = self._alloc_fast(plan, order)
-            if pfn >= 0:
-                if self.notify_each_call[0]:
-                    self.tick += 1
-                return Page(pfn, plan.first_zone.name)
+        pfn = self._fast_attempt(self._alloc_page_plans, gfp, order)
+        if pfn >= 0:
+            if self.notify_each_call[0]:
+                self.tick += 1
+            return Page(pfn, self.buddy.zone_by_chunk[pfn >> 12].name)
         return self._alloc_pages_slow(gfp, order)
 
     def _alloc_pages_slow(self, gfp, order) -> Page | None:
@@ -1117,6 +1110,15 @@ class Kernel(
         if pfn < 0:
             return None
         return Page(pfn, self.buddy.zone_by_chunk[pfn >> 12].name)
+
+    def _fast_attempt(self, plans: dict, gfp, order) -> int:
+        """_alloc_fast() under the plan ``plans`` keeps for ``gfp``, if there is one and the
+        call may take it (an int mask and order 0..10, not atomic): the pfn, else -1 (the
+        whole path must run; the C fast path mirrors this test)."""
+        plan = plans.get(gfp) if gfp.__class__ is int else None
+        if plan is None or order.__class__ is not int or not 0 <= order < MAX_ORDER or self.atomic:
+            return -1
+        return self._alloc_fast(plan, order)
 
     def _alloc_fast(self, plan: AllocPlan, order: int) -> int:
         """get_page_from_freelist()'s common case: the pfn, or -1 if the whole path must run.
@@ -1194,18 +1196,11 @@ class Kernel(
         page_address() of the result.
         """
         # Fast path: a mask seen before whose first zone has a block to spare (_alloc_fast())
-        plan = self._page_plans.get(gfp) if gfp.__class__ is int else None
-        if (
-            plan is not None
-            and order.__class__ is int
-            and 0 <= order < MAX_ORDER
-            and not self.atomic
-        ):
-            pfn = self._alloc_fast(plan, order)
-            if pfn >= 0:
-                if self.notify_each_call[0]:
-                    self.tick += 1
-                return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        pfn = self._fast_attempt(self._page_plans, gfp, order)
+        if pfn >= 0:
+            if self.notify_each_call[0]:
+                self.tick += 1
+            return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         return self._get_free_pages_slow(gfp, order)
 
     def _get_free_pages_slow(self, gfp, order) -> int:

@@ -24,7 +24,7 @@ from itertools import groupby
 
 from .boot_caches import boot_caches, boot_objects
 from .buddy import COMPOUND, OWNER_NONE, OWNER_SLAB, plain_code
-from .constants import HZ, MAX_ORDER, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .constants import HZ, MEM_INIT_NS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import (
     CacheCreated,
     CacheDestroyed,
@@ -964,17 +964,8 @@ class SlabAPI:
         (SlabFastPath's new slabs and large kmallocs) runs that same case, then this method
         (its fast attempt declined, nothing changed) or _slab_pages_slow() (it tried).
         """
-        plan = self._slab_page_plans.get(gfp)
-        if (
-            plan is not None
-            and order.__class__ is int
-            and 0 <= order < MAX_ORDER
-            and not self.atomic
-        ):
-            pfn = self._alloc_fast(plan, order)
-            if pfn >= 0:
-                return pfn
-        return self._slab_pages_slow(gfp, order, caller)
+        pfn = self._fast_attempt(self._slab_page_plans, gfp, order)
+        return pfn if pfn >= 0 else self._slab_pages_slow(gfp, order, caller)
 
     def _slab_pages_slow(self, gfp: int, order: int, caller: str) -> int:
         """_slab_pages() past its fast attempt: the whole of __alloc_pages(), and the mask's

@@ -527,11 +527,21 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
     return pfn;
 }
 
+static PyObject *nr_isolate_pageblock;  /* the name of Zone.nr_isolate_pageblock */
+
 /* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(): the blocks of a list are taken
- * from its tail, lst[0], lst[1], ..., then del lst[:n]. */
+ * from its tail, lst[0], lst[1], ..., then del lst[:n].  Each goes back with the migratetype
+ * it was stored with, or, while the zone has an isolated pageblock ("Pageblock could have been
+ * isolated meanwhile"), its pageblock's.  0, -1 on a Python error. */
 static int
 free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
 {
+    PyObject *isolated = PyObject_GetAttr(PyTuple_GET_ITEM(self->zones, zone),
+                                          nr_isolate_pageblock);
+    int any_isolated = isolated == NULL ? -1 : PyObject_IsTrue(isolated);
+    Py_XDECREF(isolated);
+    if (any_isolated < 0)
+        return -1;
     ArrayLayout **lists = pcp_lists(self, zone, cpu);
     int64_t *pcp_count = &self->pcp_count[zone][cpu];
     if (count > *pcp_count)
@@ -560,7 +570,8 @@ free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
             int64_t pfn = items[taken++];   /* list_last_entry(): the tail */
             count -= (int64_t)1 << order;
             *pcp_count -= (int64_t)1 << order;
-            int mt = (self->state[pfn] - PCP) & 7;
+            int mt = any_isolated ? self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]
+                                  : (self->state[pfn] - PCP) & 7;
             failed = free_one_page(self, pfn, zone, order, mt, drained) < 0;
         } while (!failed && count > 0 && taken < size);
         memmove(items, items + taken, sizeof(int32_t) * (size_t)(size - taken));   /* del */
@@ -4064,6 +4075,9 @@ PyInit__fastpath(void)
     for (int i = 0; i < MAX_ORDER; i++)
         if (orders[i] == NULL && (orders[i] = PyLong_FromLong(i)) == NULL)
             return NULL;
+    if (nr_isolate_pageblock == NULL
+        && (nr_isolate_pageblock = PyUnicode_InternFromString("nr_isolate_pageblock")) == NULL)
+        return NULL;
     for (int i = 0; i < PTRS_PER_PTE; i++)
         if (pte_slots[i] == NULL && (pte_slots[i] = PyLong_FromLong(i)) == NULL)
             return NULL;

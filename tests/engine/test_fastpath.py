@@ -21,7 +21,7 @@ from kmviz import (
     Kernel,
 )
 from kmviz.engine import fastpath, history
-from kmviz.engine.constants import MIGRATE_ISOLATE, MIGRATE_UNMOVABLE
+from kmviz.engine.constants import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 from kmviz.engine.events import (
     FallbackStolen,
     PagesAllocated,
@@ -902,6 +902,28 @@ def test_a_pcp_list_with_a_live_memoryview_sends_the_call_to_python(monkeypatch)
         for addr in addrs:
             k.free_pages(addr, 0)
         k.vfree(k.vmalloc(4 * 4096))
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="64MiB", memory_map="flat")
+    assert fast == slow
+
+
+def test_a_drain_in_c_frees_by_pageblock_while_the_zone_has_an_isolated_pageblock(monkeypatch):
+    # free_pcppages_bulk(): "Pageblock could have been isolated meanwhile": while the zone
+    # counts an isolated pageblock, a block goes back with its pageblock's migratetype, not
+    # with the one it was stored with on the pcp list
+    def scenario(k):
+        k.drain_all_pages()
+        zone = k.zone("DMA32")
+        block = k.get_free_pages(GFP_KERNEL, 1)
+        addrs = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(4)]
+        for addr in addrs:
+            k.free_pages(addr, 0)  # on the Unmovable list, stored as Unmovable
+        for pfn in zone.pcp_list(0, 0):
+            k.buddy.set_pageblock_migratetype(pfn // 512, MIGRATE_MOVABLE)
+        zone.nr_isolate_pageblock = 1  # as alloc_contig_range() counts elsewhere in the zone
+        zone.pcp_free_factor[0] = 1  # frees came last: an order-1 free drains every list
+        k.free_pages(block, 1)
+        assert zone.pcp_count[0] == 0
 
     fast, slow = fast_and_slow(monkeypatch, scenario, mem="64MiB", memory_map="flat")
     assert fast == slow

@@ -18,7 +18,9 @@
  * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
  *
  * The C code owns no state: it works on the Python side's arrays through the buffer
- * protocol (state, list links, counters) and appends to the same history.
+ * protocol (state, list links, counters) and appends to the same history.  The free-list links
+ * are kept per pair of frames (nxt[pfn >> 1]); the pcp lists are array('i') stacks, read and
+ * written through ArrayLayout with no buffer held, so that Python may resize them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -97,6 +97,7 @@ typedef struct {
     int64_t *pcp_limits[MAX_ZONES];    /* [high, batch, ZONE_RECLAIM_ACTIVE] */
     int64_t *cpu;              /* smp_processor_id() */
     PyObject *zones;           /* the Zone objects, for rmqueue_fallback() */
+    Py_ssize_t isolate_offset[MAX_ZONES];      /* where each keeps nr_isolate_pageblock */
     PyObject *rmqueue_fallback;/* BuddyAllocator.rmqueue_fallback(zone, order, mt, nofrag) */
     PyObject *slow_after_fast; /* Kernel._get_free_pages_slow(gfp, order) */
     int8_t *state;             /* a held block's head has a code of its own (buddy.py HELD) */
@@ -529,8 +530,6 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
     return pfn;
 }
 
-static PyObject *nr_isolate_pageblock;  /* the name of Zone.nr_isolate_pageblock */
-
 /* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(): the blocks of a list are taken
  * from its tail, lst[0], lst[1], ..., then del lst[:n].  Each goes back with the migratetype
  * it was stored with, or, while the zone has an isolated pageblock ("Pageblock could have been
@@ -538,10 +537,13 @@ static PyObject *nr_isolate_pageblock;  /* the name of Zone.nr_isolate_pageblock
 static int
 free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
 {
-    PyObject *isolated = PyObject_GetAttr(PyTuple_GET_ITEM(self->zones, zone),
-                                          nr_isolate_pageblock);
-    int any_isolated = isolated == NULL ? -1 : PyObject_IsTrue(isolated);
-    Py_XDECREF(isolated);
+    PyObject *isolated = *(PyObject **)((char *)PyTuple_GET_ITEM(self->zones, zone)
+                                        + self->isolate_offset[zone]);
+    if (isolated == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "nr_isolate_pageblock");
+        return -1;
+    }
+    int any_isolated = PyObject_IsTrue(isolated);
     if (any_isolated < 0)
         return -1;
     ArrayLayout **lists = pcp_lists(self, zone, cpu);
@@ -1285,6 +1287,10 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         self->pcp_limits[z] = self->pcp_limits_view[z].buf;
         self->list_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(bases, z));
         self->nzones = (int)z + 1;
+        self->isolate_offset[z] = slot_offset(Py_TYPE(PyTuple_GET_ITEM(zones, z)),
+                                              "nr_isolate_pageblock");
+        if (self->isolate_offset[z] < 0)
+            goto fail_zones;
         PyObject *lists = PyTuple_GET_ITEM(pcp_lists, z);
         Py_ssize_t cpus = self->pcp_count_view[z].len / 8;
         if (!PyTuple_CheckExact(lists) || cpus < 1
@@ -4077,9 +4083,6 @@ PyInit__fastpath(void)
     for (int i = 0; i < MAX_ORDER; i++)
         if (orders[i] == NULL && (orders[i] = PyLong_FromLong(i)) == NULL)
             return NULL;
-    if (nr_isolate_pageblock == NULL
-        && (nr_isolate_pageblock = PyUnicode_InternFromString("nr_isolate_pageblock")) == NULL)
-        return NULL;
     for (int i = 0; i < PTRS_PER_PTE; i++)
         if (pte_slots[i] == NULL && (pte_slots[i] = PyLong_FromLong(i)) == NULL)
             return NULL;

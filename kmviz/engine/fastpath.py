@@ -26,7 +26,7 @@ from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 from .slab_geometry import SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 26  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 27  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -129,7 +129,7 @@ def attach(kernel: Kernel) -> bool:
         slow_free_pages=cls.free_pages.__get__(kernel),
         cpu=kernel.context.cpu_cell,
         zones=tuple(kernel.zones),
-        pcp_bases=tuple(zone.pcp_base for zone in kernel.zones),
+        pcp_lists=tuple(zone.pcp_lists for zone in kernel.zones),
         pcp_count=tuple(zone.pcp_count for zone in kernel.zones),
         pcp_free_factor=tuple(zone.pcp_free_factor for zone in kernel.zones),
         pcp_limits=tuple(zone.pcp_limits for zone in kernel.zones),

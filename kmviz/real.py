@@ -44,7 +44,7 @@ try:  # numpy (installed with the widgets) makes a copy's chains in bulk
 except ImportError:  # pragma: no cover - without it they are allocated block by block
     _numpy = None
 
-from .engine.buddy import ALLOCATED, order_to_pindex, pcp_allowed_order
+from .engine.buddy import ALLOCATED, pcp_allowed_order
 from .engine.constants import (
     MAX_ORDER,
     MIGRATE_MOVABLE,
@@ -1264,8 +1264,8 @@ def _chains(target: list[int]) -> list[tuple[int, int]]:
 class _ChainPlan:
     """One zone's chains worked out without allocating (_ZoneCarver.plan_chains())."""
 
-    # five numbers per anchor: its pfn, the order of the block it split, the chain's top and
-    # bottom, and the node after that block on its free list when it was taken
+    # four numbers per anchor: its pfn, the order of the block it split, the chain's top and
+    # its bottom
     anchors: array
     split: int  # largest-order blocks split, taken from the head of their Movable list
     rest: int  # the node the largest-order Movable list then starts with (its head if none)
@@ -1385,7 +1385,7 @@ class _ZoneCarver:
         largest = MAX_ORDER - 1
         nxt = buddy.nxt
         heads = [zone.sentinel(order, MIGRATE_MOVABLE) for order in range(MAX_ORDER)]
-        if any(nxt[head] != head for head in heads[:largest]):
+        if any(nxt[head >> 1] != head for head in heads[:largest]):
             return None
         blocks = list(buddy.free_list(zone, largest, MIGRATE_MOVABLE))
         stacks: list[list[int]] = [[] for _ in range(largest)]
@@ -1396,17 +1396,15 @@ class _ZoneCarver:
                 stack = stacks[order]
                 if stack:
                     pfn = stack.pop()
-                    after = stack[-1] if stack else heads[order]
                     break
             else:
                 if split == len(blocks):
                     return None
                 pfn, order = blocks[split], largest
                 split += 1
-                after = blocks[split] if split < len(blocks) else heads[largest]
             for high in range(order - 1, top, -1):  # expand()'s halves above the chain
                 stacks[high].append(pfn + (1 << high))
-            anchors.extend((pfn, order, top, bottom, after))
+            anchors.extend((pfn, order, top, bottom))
             pages += 2 << top
         mark = zone.watermark[WMARK_HIGH] + max(zone.lowmem_reserve) + (1 << largest)
         if zone.free_pages - pages <= mark:
@@ -1435,7 +1433,7 @@ class _ZoneCarver:
         bulk_bits = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT) | (mt << 10)
         pop_bits = plan_bits | PCP_BIT | (cpu << CPU_SHIFT)
         np = _numpy
-        anchors = np.frombuffer(plan.anchors, dtype=np.int64).reshape(-1, 5)
+        anchors = np.frombuffer(plan.anchors, dtype=np.int64).reshape(-1, 4)
         pfns, tops, bottoms = anchors[:, 0], anchors[:, 2], anchors[:, 3]
         through_pcp = np.array([pcp_allowed_order(order) for order in range(MAX_ORDER)])
         pcp = through_pcp[bottoms]
@@ -1446,16 +1444,7 @@ class _ZoneCarver:
         records[first[pcp] + 1] = (pop_bits | at | (bottoms << 6) | (bottoms << 2))[pcp]
         history.records.frombytes(records.tobytes())
         state = np.frombuffer(buddy.state, dtype=np.int8)
-        state[pfns] = ALLOCATED + bottoms
-        # an allocated block keeps the links it had last (struct page's lru, unused): an
-        # anchor taken off a free list points at its list head and the next block there,
-        # one that went through a boot pageset at that pageset's list head
-        pcp_heads = np.array(
-            [zone.pcp_head(cpu, order_to_pindex(mt, order)) for order in range(MAX_ORDER)]
-        )[bottoms]
-        free_heads = zone.list_base + anchors[:, 1] * MIGRATE_TYPES + mt
-        np.frombuffer(buddy.nxt, dtype=np.int32)[pfns] = np.where(pcp, pcp_heads, anchors[:, 4])
-        np.frombuffer(buddy.prv, dtype=np.int32)[pfns] = np.where(pcp, pcp_heads, free_heads)
+        state[pfns] = ALLOCATED + bottoms  # an allocated block's links are stale: left as they are
         # chain blocks pfn + 2^o for o = bottom..top: anchors (pfn, top, bottom) (0, 2, 0) and
         # (8, 1, 1) give blocks 1, 2, 4 (orders 0, 1, 2) and 10 (order 1)
         lengths = tops - bottoms + 1
@@ -1515,8 +1504,8 @@ class _ZoneCarver:
         bounds = np.flatnonzero(np.diff(lists[in_list_order])) + 1
         nxt = buddy.nxt
         for group in np.split(in_list_order, bounds):
-            head = zone.list_base + int(lists[group[0]])
-            first, last = nxt[head], buddy.prv[head]
+            head = zone.list_base + 2 * int(lists[group[0]])
+            first, last = nxt[head >> 1], buddy.prv[head >> 1]
             to_head, to_end = group[~to_tail[group]][::-1], group[to_tail[group]]
             if first == head:
                 self._link([head], blocks[to_head], blocks[to_end], [head])
@@ -1532,8 +1521,8 @@ class _ZoneCarver:
         """Link the nodes of ``parts`` one after the other on their list: next and prev."""
         np = _numpy
         nodes = np.concatenate([np.asarray(part, dtype=np.int64) for part in parts])
-        np.frombuffer(self.kernel.buddy.nxt, dtype=np.int32)[nodes[:-1]] = nodes[1:]
-        np.frombuffer(self.kernel.buddy.prv, dtype=np.int32)[nodes[1:]] = nodes[:-1]
+        np.frombuffer(self.kernel.buddy.nxt, dtype=np.int32)[nodes[:-1] >> 1] = nodes[1:]
+        np.frombuffer(self.kernel.buddy.prv, dtype=np.int32)[nodes[1:] >> 1] = nodes[:-1]
 
     def carve(self, target: list[int]) -> None:
         """Allocate until the zone's free blocks per order are ``target``, or as near as it gets.

@@ -176,6 +176,7 @@ def test_the_c_fast_path_and_pure_python_age_a_machine_identically(observed, sca
         return k, (
             *(bytes(a) for a in (buddy.state, buddy.nxt, buddy.prv)),
             [(bytes(z.nr_free), z.free_pages, bytes(z.pcp_count)) for z in k.zones],
+            [bytes(pcp_list) for z in k.zones for pcp_list in z.pcp_lists],
             bytes(k.history.records),
             k.dmesg(),
             len(ticks),

@@ -19,10 +19,16 @@ Representation (as struct page does it, but in arrays indexed by pfn):
   any other page of a block, ``RESERVED`` for memory kept at boot and ``HOLE`` for no RAM;
   the head of a block a subsystem holds (a slab, a page table...) has a code of its own
   (``held_code()``; ``plain_code()`` and ``holder()`` take it apart).
-* ``nxt[i]`` / ``prv[i]`` -- 4-byte node numbers of a circular doubly linked list like
-  ``struct list_head``; list heads are extra nodes after the last pfn, one per (zone, order,
-  migratetype), then one per (zone, CPU, pcp list).  Adding at the head, at the tail and
-  unlinking are O(1), as in the kernel.
+* ``nxt[pfn >> 1]`` / ``prv[pfn >> 1]`` -- the pfns after and before a free block's head on
+  its free list, a circular doubly linked list like ``struct list_head``: adding at the head, at
+  the tail and unlinking are O(1), as in the kernel.  The links are kept per *pair* of frames,
+  4 bytes each, because a pair never holds two free-list members: a block of order 1 or more
+  starts at an even pfn, and two free order-0 buddies always merge (__free_one_page() checks
+  migratetypes only from pageblock_order up), so ``7 >> 1 == 6 >> 1 == 3`` serves whichever
+  of pfn 6 and 7 is on a list.  A list head is a sentinel value after the last pfn, one per
+  (zone, order, migratetype), even and two apart so that ``>> 1`` keeps them apart too.  A
+  block off the lists leaves stale links behind (as list_del() leaves poison): only a free
+  block's head has links worth reading.
 
 Per-CPU page lists (``struct per_cpu_pages``, 6.1): each zone keeps, for every CPU, one list
 per (order, migratetype) for orders 0..PAGE_ALLOC_COSTLY_ORDER and two for the THP order
@@ -31,7 +37,9 @@ per (order, migratetype) for orders 0..PAGE_ALLOC_COSTLY_ORDER and two for the T
 NR_FREE_PAGES does not count it and it never merges.  An order-0 allocation pops the list
 head; an empty list is refilled with ``batch`` pages by rmqueue_bulk(); a free pushes on the
 head and, above ``high``, free_pcppages_bulk() gives pages from the list tails back to the
-buddy lists::
+buddy lists.  A page and its buddy may both sit on pcp lists, so these lists cannot share the
+pair links: each is an ``array('i')`` of pfns used as a stack whose *end* is the list head
+(``append()`` is list_add(), ``pop()`` takes the list head) and whose index 0 is the tail::
 
     pindex = MIGRATE_PCPTYPES * order + migratetype   # order 0 Movable: 3 * 0 + 1 == 1
 """
@@ -174,15 +182,13 @@ class BuddyAllocator:
         self.zones = zones
         self.history = history
         self.mobility = mobility  # False: page_group_by_mobility_disabled (tiny machines)
-        # 9 bytes per pfn: a state code, and two 4-byte list links (an int32 node number
+        # 5 bytes per pfn: a state code, and two 4-byte list links per pair of pfns (an int32
         # reaches pfns of machines up to 8 TiB); arrays built by repetition, at their size
         self.state = array("b", [HOLE]) * padded
         self.cpus = cpus  # possible CPUs: each has its own pcp lists in every zone
-        pcp_nodes = len(zones) * cpus * NR_PCP_LISTS
-        nodes = padded + len(zones) * ZONE_LISTS + pcp_nodes
-        self.nxt = array("i", [0]) * nodes
-        self.prv = array("i", [0]) * nodes
-        self.nxt[padded:] = self.prv[padded:] = array("i", range(padded, nodes))  # empty lists
+        sentinels = range(padded, padded + 2 * len(zones) * ZONE_LISTS, 2)
+        self.nxt = array("i", [0]) * (padded // 2) + array("i", sentinels)  # empty lists
+        self.prv = array("i", self.nxt)
         self.record = history.records.append  # one packed history record per call
         # pages in [start, end) on an LRU (page cache, user memory): movable_pages for
         # steal_suitable_fallback(); the Kernel, which knows them, replaces this
@@ -191,8 +197,8 @@ class BuddyAllocator:
         # a pcp list is in a bad state (reported; the block is leaked); None: no check
         self.check_pcp_refill: Callable[[int, int], bool] | None = None
         for position, zone in enumerate(zones):
-            zone.list_base = padded + position * ZONE_LISTS
-            zone.pcp_base = padded + len(zones) * ZONE_LISTS + position * cpus * NR_PCP_LISTS
+            zone.list_base = padded + 2 * position * ZONE_LISTS
+            zone.pcp_lists = tuple(array("i") for _ in range(cpus * NR_PCP_LISTS))
             zone.pcp_count = array("q", [0]) * cpus
             zone.pcp_free_factor = array("q", [0]) * cpus
         # memmap_init() marks every pageblock Movable before memory is freed to the buddy;
@@ -221,10 +227,25 @@ class BuddyAllocator:
     def _walk(self, head: int) -> Iterator[int]:
         """The pfns on the circular list whose sentinel node is ``head``, first to last."""
         nxt = self.nxt
-        node = nxt[head]
+        node = nxt[head >> 1]
         while node != head:
             yield node
-            node = nxt[node]
+            node = nxt[node >> 1]
+
+    def neighbours(self, pfn: int) -> tuple[int, int]:
+        """(next, prev) of the free block headed by ``pfn`` on its list: pfns, or list heads."""
+        return self.nxt[pfn >> 1], self.prv[pfn >> 1]
+
+    def pcp_neighbours(self, zone: Zone, pfn: int) -> tuple[int, int] | None:
+        """(next, prev) of ``pfn`` on the pcp list that holds it: pfns, or -1 for the list
+        head; None if no pcp list holds it (a refill's check_pcp_refill() is looking at it)."""
+        for pcp_list in zone.pcp_lists:
+            if pfn in pcp_list:
+                at = pcp_list.index(pfn)  # index 0 is the tail: next is towards it
+                after = pcp_list[at - 1] if at else -1
+                before = pcp_list[at + 1] if at + 1 < len(pcp_list) else -1
+                return after, before
+        return None
 
     def owner_of(self, pfn: int) -> int:
         """The OWNER_* that holds the block headed by ``pfn`` (OWNER_NONE if none does)."""
@@ -238,28 +259,28 @@ class BuddyAllocator:
     def add_to_free_list(self, pfn: int, zone: Zone, order: int, mt: int, tail: bool) -> None:
         """Put a free block of ``order`` on its list, at the head (LIFO) or the tail."""
         nxt, prv = self.nxt, self.prv
-        head = zone.list_base + order * LIST_STRIDE + mt
+        head = zone.sentinel(order, mt)
         if tail:
-            last = prv[head]
-            prv[head] = pfn
-            nxt[pfn] = head
-            prv[pfn] = last
-            nxt[last] = pfn
+            last = prv[head >> 1]
+            prv[head >> 1] = pfn
+            nxt[pfn >> 1] = head
+            prv[pfn >> 1] = last
+            nxt[last >> 1] = pfn
         else:
-            first = nxt[head]
-            nxt[head] = pfn
-            prv[pfn] = head
-            nxt[pfn] = first
-            prv[first] = pfn
+            first = nxt[head >> 1]
+            nxt[head >> 1] = pfn
+            prv[pfn >> 1] = head
+            nxt[pfn >> 1] = first
+            prv[first >> 1] = pfn
         self.state[pfn] = order
         zone.nr_free[order] += 1
 
     def _unlink(self, pfn: int) -> None:
         """list_del(): take ``pfn`` off whatever list it is on."""
         nxt, prv = self.nxt, self.prv
-        before, after = prv[pfn], nxt[pfn]
-        nxt[before] = after
-        prv[after] = before
+        before, after = prv[pfn >> 1], nxt[pfn >> 1]
+        nxt[before >> 1] = after
+        prv[after >> 1] = before
 
     def isolate_free_block(self, pfn: int, zone: Zone) -> int:
         """Take the free block headed by ``pfn`` off its list as order-0 pages; its order.
@@ -295,18 +316,18 @@ class BuddyAllocator:
         history bits of this allocation and ``head`` the state its first page takes.
         """
         nxt, prv = self.nxt, self.prv
-        node = zone.list_base + order * LIST_STRIDE + mt
+        node = zone.sentinel(order, mt)
         current = order
-        pfn = nxt[node]
+        pfn = nxt[node >> 1]
         while pfn == node:
             current += 1
             if current == MAX_ORDER:
                 return -1
-            node += LIST_STRIDE
-            pfn = nxt[node]
-        after = nxt[pfn]  # del_page_from_free_list(): the block was first on its list
-        nxt[node] = after
-        prv[after] = node
+            node += 2 * LIST_STRIDE  # sentinels are two apart
+            pfn = nxt[node >> 1]
+        after = nxt[pfn >> 1]  # del_page_from_free_list(): the block was first on its list
+        nxt[node >> 1] = after
+        prv[after >> 1] = node
         nr_free = zone.nr_free
         nr_free[current] -= 1
         state = self.state
@@ -315,13 +336,13 @@ class BuddyAllocator:
         while high > order:  # expand()
             high -= 1
             size >>= 1
-            node -= LIST_STRIDE
+            node -= 2 * LIST_STRIDE
             upper = pfn + size
-            first = nxt[node]
-            nxt[node] = upper
-            prv[upper] = node
-            nxt[upper] = first
-            prv[first] = upper
+            first = nxt[node >> 1]
+            nxt[node >> 1] = upper
+            prv[upper >> 1] = node
+            nxt[upper >> 1] = first
+            prv[first >> 1] = upper
             state[upper] = high
             nr_free[high] += 1
         state[pfn] = head
@@ -350,7 +371,7 @@ class BuddyAllocator:
         nxt = self.nxt
         for fallback in FALLBACKS[mt]:
             node = zone.sentinel(order, fallback)
-            if nxt[node] != node:
+            if nxt[node >> 1] != node:
                 return fallback, self.can_steal_fallback(order, mt)
         return -1, False
 
@@ -383,7 +404,7 @@ class BuddyAllocator:
             break
         else:
             return False
-        pfn = self.nxt[zone.sentinel(current, fallback)]
+        pfn = self.nxt[zone.sentinel(current, fallback) >> 1]
         self.steal_suitable_fallback(zone, pfn, start_mt, can_steal)
         self.history.append_object(
             FallbackStolen(
@@ -486,9 +507,9 @@ class BuddyAllocator:
             buddy = pfn ^ (1 << order)
             if state[buddy] != order:  # not PageBuddy of this order (or not RAM at all)
                 break
-            before, after = prv[buddy], nxt[buddy]  # del_page_from_free_list(buddy)
-            nxt[before] = after
-            prv[after] = before
+            before, after = prv[buddy >> 1], nxt[buddy >> 1]  # del_page_from_free_list(buddy)
+            nxt[before >> 1] = after
+            prv[after >> 1] = before
             nr_free[order] -= 1
             state[buddy] = TAIL
             pfn &= buddy
@@ -511,7 +532,7 @@ class BuddyAllocator:
     # --- per-CPU page lists (mm/page_alloc.c L3152-3560, L3793) ---------------------------
     def pcp_list(self, zone: Zone, cpu: int, pindex: int) -> Iterator[int]:
         """The pfns on CPU ``cpu``'s pcp->lists[pindex] in ``zone``, head (next out) first."""
-        return self._walk(zone.pcp_head(cpu, pindex))
+        return reversed(zone.pcp_list(cpu, pindex))
 
     def rmqueue(
         self, zone: Zone, order: int, mt: int, record: int, head: int, nofrag: bool,
@@ -552,20 +573,14 @@ class BuddyAllocator:
         """
         cpu_factor = zone.pcp_free_factor
         cpu_factor[cpu] >>= 1
-        list_head = zone.pcp_head(cpu, order_to_pindex(mt, order))
-        nxt, prv = self.nxt, self.prv
-        pfn = nxt[list_head]
-        if pfn == list_head:
+        pcp_list = zone.pcp_list(cpu, order_to_pindex(mt, order))
+        if not pcp_list:
             batch = zone.pcp_batch
             if batch > 1:
                 batch = max(batch >> order, 2)  # an order-3 list refills 63 >> 3 == 7 blocks
-            self.rmqueue_bulk(zone, cpu, order, batch, mt, nofrag, cma)
-            pfn = nxt[list_head]
-            if pfn == list_head:
+            if not self.rmqueue_bulk(zone, cpu, order, batch, mt, nofrag, cma):
                 return -1
-        after = nxt[pfn]  # list_del(): the block was first on its list
-        nxt[list_head] = after
-        prv[after] = list_head
+        pfn = pcp_list.pop()  # list_first_entry() + list_del(): the head is the array's end
         zone.pcp_count[cpu] -= 1 << order
         self.state[pfn] = head
         self.record(
@@ -588,13 +603,11 @@ class BuddyAllocator:
         (set_pcppage_migratetype()), so a drain frees it to the CMA lists again, and it
         leaves NR_FREE_CMA_PAGES (``is_migrate_cma(get_pcppage_migratetype(page))``).
         """
-        list_head = zone.pcp_head(cpu, order_to_pindex(mt, order))
         record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT)
         code = pcp_code(order, mt)
         from_cma = (record | (MIGRATE_CMA << 10), pcp_code(order, MIGRATE_CMA)) if cma else None
         record |= mt << 10
-        nxt, prv = self.nxt, self.prv
-        taken = 0
+        taken = array("i")
         for i in range(count):
             pfn = self.rmqueue(zone, order, mt, record, code, nofrag, from_cma, i << order)
             if pfn < 0:
@@ -602,14 +615,11 @@ class BuddyAllocator:
             if self.check_pcp_refill is not None and self.check_pcp_refill(pfn, order):
                 self.state[pfn] = ALLOCATED + order  # leaked: allocated to nobody
                 continue
-            last = prv[list_head]  # list_add_tail()
-            prv[list_head] = pfn
-            nxt[pfn] = list_head
-            prv[pfn] = last
-            nxt[last] = pfn
-            taken += 1
-        zone.pcp_count[cpu] += taken << order
-        return taken
+            taken.append(pfn)
+        taken.reverse()  # list_add_tail() of each: the first taken ends nearest the head
+        zone.pcp_list(cpu, order_to_pindex(mt, order))[:0] = taken
+        zone.pcp_count[cpu] += len(taken) << order
+        return len(taken)
 
     def free_unref_page(self, pfn: int, zone: Zone, cpu: int, order: int) -> None:
         """Put a freed block on CPU ``cpu``'s pcp list head; drain a batch above ``high``.
@@ -625,13 +635,7 @@ class BuddyAllocator:
             self.free_one_page(pfn, zone, order, mt, False)
             return
         pindex = order_to_pindex(mt if mt < MIGRATE_PCPTYPES else MIGRATE_MOVABLE, order)
-        nxt, prv = self.nxt, self.prv
-        list_head = zone.pcp_head(cpu, pindex)
-        first = nxt[list_head]  # list_add()
-        nxt[list_head] = pfn
-        prv[pfn] = list_head
-        nxt[pfn] = first
-        prv[first] = pfn
+        zone.pcp_list(cpu, pindex).append(pfn)  # list_add(): on the head, the array's end
         self.state[pfn] = pcp_code(order, mt)
         count = zone.pcp_count[cpu] + (1 << order)
         zone.pcp_count[cpu] = count
@@ -677,8 +681,8 @@ class BuddyAllocator:
         isolated pageblock (tracepoint mm_page_pcpu_drain).
         """
         count = min(zone.pcp_count[cpu], count)
-        state, prv = self.state, self.prv
-        base = zone.pcp_head(cpu, 0)
+        state = self.state
+        lists = zone.pcp_lists[cpu * NR_PCP_LISTS : (cpu + 1) * NR_PCP_LISTS]
         min_pindex, max_pindex = 0, NR_PCP_LISTS - 1
         pindex -= 1
         drained = PCP_BIT | PCP_BULK_BIT | (cpu << CPU_SHIFT)
@@ -687,17 +691,18 @@ class BuddyAllocator:
                 pindex += 1
                 if pindex > max_pindex:
                     pindex = min_pindex
-                list_head = base + pindex
-                if self.nxt[list_head] != list_head:
+                if lists[pindex]:
                     break
                 if pindex == max_pindex:
                     max_pindex -= 1
                 if pindex == min_pindex:
                     min_pindex += 1
+            pcp_list = lists[pindex]
             order = pindex_to_order(pindex)
+            taken = 0
             while True:
-                pfn = prv[list_head]  # list_last_entry()
-                self._unlink(pfn)
+                pfn = pcp_list[taken]  # list_last_entry(): the tail is index 0, then 1...
+                taken += 1
                 count -= 1 << order
                 zone.pcp_count[cpu] -= 1 << order
                 mt = (state[pfn] - PCP) & 7
@@ -705,8 +710,9 @@ class BuddyAllocator:
                     mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
                 state[pfn] = TAIL
                 self.free_one_page(pfn, zone, order, mt, False, drained)
-                if count <= 0 or self.nxt[list_head] == list_head:
+                if count <= 0 or taken == len(pcp_list):
                     break
+            del pcp_list[:taken]  # list_del() of each block taken
 
     def drain_pages_zone(self, zone: Zone, cpu: int) -> None:
         """Give every page on CPU ``cpu``'s pcp lists of ``zone`` back: drain_pages_zone() (L3224).

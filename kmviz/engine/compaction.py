@@ -400,10 +400,10 @@ class CompactionAPI:
             if not zone.nr_free[order]:
                 continue
             head = zone.sentinel(order, mt)
-            if nxt[head] != head:
+            if nxt[head >> 1] != head:
                 return COMPACT_SUCCESS
             cma = zone.sentinel(order, MIGRATE_CMA)
-            if mt == MIGRATE_MOVABLE and nxt[cma] != cma:
+            if mt == MIGRATE_MOVABLE and nxt[cma >> 1] != cma:
                 return COMPACT_SUCCESS
             fallback, can_steal = buddy.find_suitable_fallback(zone, order, mt)
             if fallback != -1 and can_steal:

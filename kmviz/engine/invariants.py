@@ -64,10 +64,10 @@ def check(kernel: Kernel) -> None:
             count = 0
             for mt in range(MIGRATE_TYPES):
                 head = zone.sentinel(order, mt)
-                node = buddy.nxt[head]
+                node = buddy.nxt[head >> 1]
                 previous = head
                 while node != head:
-                    assert buddy.prv[node] == previous, f"{zone.name}: broken prev link at {node}"
+                    assert buddy.prv[node >> 1] == previous, f"{zone.name}: broken link at {node}"
                     assert state[node] == order, (
                         f"{zone.name}: pfn {node:#x} on the order-{order} list has state "
                         f"{state[node]}"
@@ -75,7 +75,7 @@ def check(kernel: Kernel) -> None:
                     assert node not in listed, f"{zone.name}: pfn {node:#x} listed twice"
                     listed[node] = order
                     count += 1
-                    previous, node = node, buddy.nxt[node]
+                    previous, node = node, buddy.nxt[node >> 1]
             assert count == zone.nr_free[order], (
                 f"{zone.name}: nr_free[{order}] is {zone.nr_free[order]} but lists hold {count}"
             )
@@ -90,10 +90,7 @@ def check(kernel: Kernel) -> None:
         for cpu in range(buddy.cpus):
             pages = 0
             for pindex in range(NR_PCP_LISTS):
-                head = zone.pcp_head(cpu, pindex)
-                node, previous = buddy.nxt[head], head
-                while node != head:
-                    assert buddy.prv[node] == previous, f"{zone.name}: broken pcp link at {node}"
+                for node in zone.pcp_list(cpu, pindex):
                     code = state[node]
                     assert PCP <= code < PCP_END, (
                         f"{zone.name}: pfn {node:#x} on CPU {cpu}'s pcp list {pindex} has state "
@@ -108,7 +105,6 @@ def check(kernel: Kernel) -> None:
                     assert node not in on_pcp, f"{zone.name}: pfn {node:#x} on a pcp list twice"
                     on_pcp[node] = order
                     pages += 1 << order
-                    previous, node = node, buddy.nxt[node]
             assert pages == zone.pcp_count[cpu], (
                 f"{zone.name}: CPU {cpu}'s pcp count is {zone.pcp_count[cpu]} but its lists "
                 f"hold {pages} pages"
@@ -270,8 +266,15 @@ def fingerprint(kernel: Kernel, records: bool = True) -> str:
     """
     buddy = kernel.buddy
     digest = hashlib.blake2b(digest_size=16)
-    for data in (buddy.state, buddy.nxt, buddy.prv, buddy.pageblock_mt):
+    for data in (buddy.state, buddy.pageblock_mt):
         digest.update(bytes(data))
+    # the free lists as they run (a block off the lists leaves stale links, which mean nothing)
+    for zone in kernel.zones:
+        for order in range(MAX_ORDER):
+            for mt in range(MIGRATE_TYPES):
+                digest.update(array("i", [-1, *buddy.free_list(zone, order, mt)]).tobytes())
+        for pcp_list in zone.pcp_lists:
+            digest.update(array("i", [-1, *pcp_list]).tobytes())
     caches = []
     for c in kernel.caches:
         if not c.slabs:

@@ -1067,7 +1067,7 @@ class Kernel(
                     types = "".join(
                         letters[mt]
                         for mt in range(MIGRATE_TYPES)
-                        if self.buddy.nxt[z.sentinel(order, mt)] != z.sentinel(order, mt)
+                        if self.buddy.nxt[z.sentinel(order, mt) >> 1] != z.sentinel(order, mt)
                     )
                     part += f"({types}) "
                 parts.append(part)
@@ -1597,10 +1597,14 @@ class Kernel(
             refcount = 0
             mapcount = PAGE_BUDDY_MAPCOUNT if buddy_page else 0
             private = code if buddy_page else 0
-            links = (buddy.nxt[pfn], buddy.prv[pfn])
-            lru = tuple(
-                struct_page_address(n) if n < len(buddy.state) else LIST_POISON1 for n in links
-            )
+            links = buddy.neighbours(pfn) if buddy_page else buddy.pcp_neighbours(zone, pfn)
+            if links is None:  # taken off its free list (list_del() poisons the links)
+                lru = (LIST_POISON1, LIST_POISON2)
+            else:
+                lru = tuple(
+                    struct_page_address(n) if 0 <= n < len(buddy.state) else LIST_POISON1
+                    for n in links
+                )
         else:
             refcount = 1 if code >= ALLOCATED else 0
             # a mapped user page is mapped once; a page table's PG_table page_type lives in

@@ -66,10 +66,10 @@ class Zone:
         "name",
         "nr_free",
         "nr_isolate_pageblock",
-        "pcp_base",
         "pcp_count",
         "pcp_free_factor",
         "pcp_limits",
+        "pcp_lists",
         "present_pages",
         "start_pfn",
         "watermark",
@@ -88,7 +88,7 @@ class Zone:
         self.nr_free = array("q", [0] * MAX_ORDER)  # free_area[order].nr_free: blocks
         self.watermark = [0, 0, 0, 0]  # _watermark[WMARK_MIN/LOW/HIGH/PROMO]
         self.lowmem_reserve = [0] * MAX_NR_ZONES  # pages kept back from higher-zone requests
-        self.list_base = 0  # index of this zone's first free-list head (set by the buddy)
+        self.list_base = 0  # this zone's first free-list head value (set by the buddy)
         # compaction's deferral (defer_compaction(), mm/compaction.c L154): attempts since the
         # last failure, skip up to 1 << shift of them, for orders from order_failed up
         self.compact_considered = 0
@@ -96,7 +96,7 @@ class Zone:
         self.compact_order_failed = 0
         self.cma_pages = 0  # pages of the CMA area in this zone (zone->cma_pages)
         self.nr_isolate_pageblock = 0  # MIGRATE_ISOLATE pageblocks (alloc_contig_range())
-        self.pcp_base = 0  # index of CPU 0's first pcp list head (set by the buddy)
+        self.pcp_lists: tuple[array, ...] = ()  # per (CPU, pcp list): its pfns (set by the buddy)
         self.pcp_count = array("q")  # per CPU: pages on its pcp lists (pcp->count)
         self.pcp_free_factor = array("q")  # per CPU: pcp->free_factor (nr_pcp_free())
         # pcp->high and pcp->batch of every CPU, in an array the C fast path shares: the
@@ -133,13 +133,14 @@ class Zone:
         """Pages from the zone's first pfn to its last, holes included."""
         return self.end_pfn - self.start_pfn
 
-    def pcp_head(self, cpu: int, pindex: int) -> int:
-        """Index of the list head of CPU ``cpu``'s pcp->lists[pindex] in this zone."""
-        return self.pcp_base + cpu * NR_PCP_LISTS + pindex
+    def pcp_list(self, cpu: int, pindex: int) -> array:
+        """CPU ``cpu``'s pcp->lists[pindex] in this zone: pfns, the list head last."""
+        return self.pcp_lists[cpu * NR_PCP_LISTS + pindex]
 
     def sentinel(self, order: int, migratetype: int) -> int:
-        """Index of the list head of free_area[order].free_list[migratetype]."""
-        return self.list_base + order * MIGRATE_TYPES + migratetype
+        """The list head value of free_area[order].free_list[migratetype] (even, two apart:
+        its links are at ``sentinel >> 1``, after the pfns' pairs)."""
+        return self.list_base + 2 * (order * MIGRATE_TYPES + migratetype)
 
     def __repr__(self) -> str:
         return (

@@ -179,12 +179,13 @@ def snapshot(k: Kernel) -> tuple:
         bytes(b.prv),
         list(b.pageblock_mt),
         [(z.name, list(z.nr_free), z.free_pages, z.managed_pages) for z in k.zones],
+        [bytes(pcp_list) for z in k.zones for pcp_list in z.pcp_lists],
     )
 
 
 def describe_difference(before: tuple, after: tuple) -> str:
     """Which part of a snapshot changed, for an assertion message."""
-    names = ("state", "nxt", "prv", "pageblock_mt", "zones")
+    names = ("state", "nxt", "prv", "pageblock_mt", "zones", "pcp lists")
     changed = [name for name, x, y in zip(names, before, after, strict=True) if x != y]
     return ", ".join(changed)
 

@@ -24,6 +24,7 @@ def snapshot(k):
         bytes(k.buddy.prv),
         list(k.buddy.pageblock_mt),
         [(list(z.nr_free), z.free_pages, z.managed_pages) for z in k.zones],
+        [bytes(pcp_list) for z in k.zones for pcp_list in z.pcp_lists],
     )
 
 

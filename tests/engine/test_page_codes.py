@@ -22,8 +22,9 @@ from kmviz.engine.buddy import (
     holder,
     plain_code,
 )
-from kmviz.engine.constants import MAX_ORDER
+from kmviz.engine.constants import MAX_ORDER, MIGRATE_TYPES
 from kmviz.engine.gfp import GFP_KERNEL
+from kmviz.engine.invariants import check
 
 
 def test_a_held_head_s_code_gives_back_its_plain_code_and_its_holder():
@@ -58,9 +59,13 @@ def test_a_slab_is_held_by_its_head_page_and_its_other_pages_stay_tails():
     assert list(k.buddy.state[slab.pfn + 1 : slab.pfn + 8]) == [TAIL] * 7
 
 
-def test_a_page_frame_costs_one_state_byte_and_two_4_byte_links():
-    buddy = Kernel(mem="64MiB", memory_map="flat").buddy
+def test_a_page_frame_costs_one_state_byte_and_a_pair_of_frames_two_4_byte_links():
+    k = Kernel(mem="64MiB", memory_map="flat")
+    buddy, frames = k.buddy, 64 << (20 - 12)
     assert (buddy.state.itemsize, buddy.nxt.itemsize, buddy.prv.itemsize) == (1, 4, 4)
+    assert len(buddy.state) == frames
+    sentinels = len(k.zones) * MAX_ORDER * MIGRATE_TYPES
+    assert len(buddy.nxt) == len(buddy.prv) == frames // 2 + sentinels
     assert not hasattr(buddy, "owner")
 
 
@@ -69,3 +74,15 @@ def test_the_c_path_s_codes_of_held_order_0_pages_are_the_held_codes():
     for name, owner in (("ANON", OWNER_ANON), ("FILE", OWNER_FILE), ("VMALLOC", OWNER_VMALLOC)):
         defined = re.search(rf"#define {name}_PAGE (\d+)", source)
         assert int(defined.group(1)) == held_code(ALLOCATED, owner), name
+
+
+def test_a_page_and_its_buddy_both_on_pcp_lists_keep_their_own_places():
+    k = Kernel(mem="64MiB", memory_map="flat")
+    addrs = {k.virt_to_page(a).pfn: a for a in (k.get_free_pages(GFP_KERNEL, 0) for _ in range(64))}
+    pair = next(pfn for pfn in addrs if pfn % 2 == 0 and pfn + 1 in addrs)
+    for pfn in (pair, pair + 1):
+        k.free_pages(addrs[pfn], 0)
+    zone = k.buddy.zone_of(pair)
+    pcp = [pfn for pcp_list in zone.pcp_lists for pfn in pcp_list]
+    assert pcp[-2:] == [pair, pair + 1]  # the last freed is the list head, the array's end
+    check(k)

@@ -126,6 +126,7 @@ def snapshot(k: Kernel) -> tuple:
         bytes(b.nxt),
         bytes(b.prv),
         [(z.name, tuple(z.nr_free), z.free_pages, z.managed_pages) for z in k.zones],
+        [bytes(pcp_list) for z in k.zones for pcp_list in z.pcp_lists],
         caches,
         dict(k.large_kmalloc),
         {pfn: id(slab) for pfn, slab in k.slab_by_pfn.items()},
@@ -133,7 +134,9 @@ def snapshot(k: Kernel) -> tuple:
 
 
 def describe_difference(before: tuple, after: tuple) -> str:
-    names = ("state", "nxt", "prv", "zones", "caches", "large_kmalloc", "slab_by_pfn")
+    names = (
+        "state", "nxt", "prv", "zones", "pcp lists", "caches", "large_kmalloc", "slab_by_pfn"
+    )  # fmt: skip
     return ", ".join(n for n, x, y in zip(names, before, after, strict=True) if x != y)
 
 

@@ -28,6 +28,7 @@ def machine(k: Kernel) -> tuple:
         bytes(buddy.nxt),
         bytes(buddy.prv),
         [(bytes(zone.nr_free), bytes(zone.pcp_count)) for zone in k.zones],
+        [bytes(pcp_list) for zone in k.zones for pcp_list in zone.pcp_lists],
         bytes(k.history.records),
         [repr(event) for event in k.history],
         k.dmesg(),

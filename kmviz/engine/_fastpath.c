@@ -498,13 +498,18 @@ rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, in
     return failed ? -1 : taken;
 }
 
-/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error. */
+#define PCP_EXPORTED (-3)     /* rmqueue_pcplist(): the list is exported, nothing changed */
+
+/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error, or
+ * PCP_EXPORTED if a memoryview of the list lives (Python's pop() raises BufferError then). */
 static int64_t
 rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
                 int head, int nofrag, int cma)
 {
-    self->pcp_factor[zone][cpu] >>= 1;
     ArrayLayout *list = pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)];
+    if (list->ob_exports)
+        return PCP_EXPORTED;
+    self->pcp_factor[zone][cpu] >>= 1;
     if (Py_SIZE(list) == 0) {
         int64_t batch = self->pcp_limits[zone][1];
         if (batch > 1) {
@@ -598,42 +603,57 @@ nr_pcp_high(FastPath *self, int zone, int cpu, int order, int *free_high)
     return high;
 }
 
-/* Whether free_unref_page() of a block of ``order`` and ``mt`` would change a pcp list whose
- * buffer is exported (a memoryview of it lives): the list it goes on, or if the free drains,
- * any list of the CPU.  The Python method runs then (and lst.append() says BufferError). */
+/* Whether a free onto lists[pindex] that brings the CPU's count to ``count`` (``high``: from
+ * nr_pcp_high()) would change a list whose buffer is exported (a memoryview of it lives): that
+ * list, or, if the free drains, any list of the CPU.  The Python method runs then (and its
+ * lst.append() or del raises BufferError). */
 static int
-free_exported(FastPath *self, int zone, int cpu, int order, int mt)
+pcp_free_exported(ArrayLayout **lists, int pindex, int64_t count, int64_t high)
 {
-    ArrayLayout **lists = pcp_lists(self, zone, cpu);
-    if (lists[order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order)]->ob_exports)
+    if (lists[pindex]->ob_exports)
         return 1;
-    int free_high;
-    if (self->pcp_count[zone][cpu] + ((int64_t)1 << order)
-        < nr_pcp_high(self, zone, cpu, order, &free_high))
+    if (count < high)
         return 0;
-    for (int pindex = 0; pindex < NR_PCP_LISTS; pindex++)
-        if (lists[pindex]->ob_exports)
+    for (int i = 0; i < NR_PCP_LISTS; i++)
+        if (lists[i]->ob_exports)
             return 1;
     return 0;
 }
 
-/* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(). */
+/* Whether free_unref_page() of a block of ``order`` and ``mt`` would return 1 (an exported
+ * list): for callers that must know before they change anything themselves. */
+static int
+free_exported(FastPath *self, int zone, int cpu, int order, int mt)
+{
+    int free_high;
+    return pcp_free_exported(pcp_lists(self, zone, cpu),
+                             order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order),
+                             self->pcp_count[zone][cpu] + ((int64_t)1 << order),
+                             nr_pcp_high(self, zone, cpu, order, &free_high));
+}
+
+/* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(): 0, 1 if
+ * a list it would change is exported (nothing changed: see pcp_free_exported()), -1 on a
+ * Python error. */
 static int
 free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int mt)
 {
+    ArrayLayout **lists = pcp_lists(self, zone, cpu);
     int pindex = order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order);
-    if (pcp_push(self, pcp_lists(self, zone, cpu)[pindex], pfn) < 0)   /* list_add() */
+    int free_high;   /* high and free_high: the push changes neither free_factor nor limits */
+    int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
+    int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
+    if (pcp_free_exported(lists, pindex, count, high))
+        return 1;
+    if (pcp_push(self, lists[pindex], pfn) < 0)   /* list_add() */
         return -1;
     self->state[pfn] = (int8_t)(PCP + (order << 3) + mt);
-    int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
     self->pcp_count[zone][cpu] = count;
     long long value = ((long long)pfn << PFN_SHIFT) | PCP_BIT | ((long long)cpu << CPU_SHIFT)
                       | ((long long)mt << 10) | ((long long)order << 6)
                       | ((long long)order << 2) | KIND_FREE;
     if (append_record(self, value) < 0)
         return -1;
-    int free_high;
-    int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
     if (count < high)
         return 0;
     int64_t factor = self->pcp_factor[zone][cpu];
@@ -731,13 +751,11 @@ alloc_fast(FastPath *self, PyObject *plans, LastPlan *last, PyObject *const *arg
     int64_t pfn;
     *zone_out = zone;
     if (pcp_allowed_order(order)) {
-        int cpu = (int)self->cpu[0];
-        if (pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)]->ob_exports)
-            return GO_SLOW;      /* a memoryview of the list lives: Python says BufferError */
-        pfn = rmqueue_pcplist(self, zone, cpu, order, mt, record, head + order, nofrag, cma);
+        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
+                              nofrag, cma);
         if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
             return GO_ON_SLOW;
-        return pfn == -2 ? FAILED : pfn;
+        return pfn == -2 ? FAILED : pfn == PCP_EXPORTED ? GO_SLOW : pfn;
     }
     long long from_cma[2] = {record, head + order};    /* the same bits from the CMA lists */
     pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag, cma ? from_cma : NULL, 0);
@@ -806,11 +824,13 @@ free_block(FastPath *self, int64_t pfn, int order, PyObject *slow, PyObject *con
     int zone = self->zone_by_chunk[pfn >> CHUNK_SHIFT];
     int mt = self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
     if (pcp_allowed_order(order)) {
-        int cpu = (int)self->cpu[0];
-        if (mt == MIGRATE_ISOLATE || free_exported(self, zone, cpu, order, mt))
+        if (mt == MIGRATE_ISOLATE)
             return call_slow(slow, args);
-        if (free_unref_page(self, pfn, zone, cpu, order, mt) < 0)
+        int freed = free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt);
+        if (freed < 0)
             return NULL;
+        if (freed)       /* an exported list: nothing changed */
+            return call_slow(slow, args);
         Py_RETURN_NONE;
     }
     if (free_one_page(self, pfn, zone, order, mt, 0) < 0)
@@ -940,7 +960,8 @@ first_zone_above(FastPath *self, const int *zones, const long long *marks, int n
  * when empty; with ALLOC_NOFRAGMENT (``nofrag``) a walk that found nothing is made once more
  * without it.  (After a pcp list that could not be refilled Python asks rmqueue() too, which
  * then fails the same way and changes nothing.)  The pfn, -1 if no zone gave one, -2 on a
- * Python error. */
+ * Python error.  The caller has made sure that no list of the walk is exported
+ * (walk_exported()). */
 static int64_t
 walk_zonelist(FastPath *self, const int *zones, const long long *marks, int n, int cpu, int mt,
               long long record, int head, int nofrag, int cma)
@@ -1154,7 +1175,8 @@ FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
-        /* free_unref_page() sets the page's state: the holder goes with its code */
+        /* free_unref_page() sets the page's state: the holder goes with its code (it does not
+         * return 1: no list of the CPU is exported) */
         if (free_unref_page(self, pfn, self->zone_by_chunk[pfn >> CHUNK_SHIFT], cpu, 0,
                             self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]) < 0)
             return NULL;

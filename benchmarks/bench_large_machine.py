@@ -3,7 +3,7 @@
 Each machine boots in a process of its own, which reports the seconds ``Kernel(mem=...)`` took
 (wall clock, and CPU: on a shared machine the second is the one to compare) and the process's peak
 resident memory (ru_maxrss, the interpreter's ~30 MB included), also as bytes per page frame: the
-page arrays take 9 (a state byte and two 4-byte list links).
+page arrays take 5 (a state byte, and two 4-byte list links per pair of frames).
 
 Run: python benchmarks/bench_large_machine.py [--sizes 64GiB,1TiB] [--maps flat,pc]
 """

@@ -48,9 +48,9 @@
 #define COMPOUND 32            /* ... of an allocated __GFP_COMP block's head: COMPOUND + order */
 #define TAIL (-1)
 /* buddy.py's held codes of the order-0 pages free_pages_bulk() frees: held_code(ALLOCATED, ...) */
-#define ANON_PAGE 89           /* OWNER_ANON: a user page on the LRU */
-#define FILE_PAGE 90           /* OWNER_FILE: a page-cache page on the LRU */
-#define VMALLOC_PAGE 91        /* OWNER_VMALLOC: a page a vmalloc area maps */
+#define ANON_PAGE 78           /* OWNER_ANON: a user page on the LRU */
+#define FILE_PAGE 79           /* OWNER_FILE: a page-cache page on the LRU */
+#define VMALLOC_PAGE 80        /* OWNER_VMALLOC: a page a vmalloc area maps */
 #define PFN_SHIFT 25           /* history record layout, see history.py */
 #define TAIL_BIT (1 << 13)
 #define KIND_FREE 2
@@ -733,7 +733,8 @@ alloc_fast(FastPath *self, PyObject *plans, LastPlan *last, PyObject *const *arg
     PlanCache *unpacked = unpacked_plan(self, plan);
     if (unpacked == NULL)
         return FAILED;
-    int zone = unpacked->zone, mt = unpacked->mt, head = unpacked->head;
+    /* prep_new_page(): only a block of order > 0 is made compound by __GFP_COMP */
+    int zone = unpacked->zone, mt = unpacked->mt, head = order ? unpacked->head + order : ALLOCATED;
     int nofrag = unpacked->nofrag, cma = unpacked->cma;
     long long mark = unpacked->mark, record = unpacked->record;
     /* zone_watermark_fast(): free pages beyond the block stay at or above the low mark (free
@@ -751,14 +752,14 @@ alloc_fast(FastPath *self, PyObject *plans, LastPlan *last, PyObject *const *arg
     int64_t pfn;
     *zone_out = zone;
     if (pcp_allowed_order(order)) {
-        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head + order,
-                              nofrag, cma);
+        pfn = rmqueue_pcplist(self, zone, (int)self->cpu[0], order, mt, record, head, nofrag,
+                              cma);
         if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
             return GO_ON_SLOW;
         return pfn == -2 ? FAILED : pfn == PCP_EXPORTED ? GO_SLOW : pfn;
     }
-    long long from_cma[2] = {record, head + order};    /* the same bits from the CMA lists */
-    pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag, cma ? from_cma : NULL, 0);
+    long long from_cma[2] = {record, head};    /* the same bits from the CMA lists */
+    pfn = rmqueue(self, zone, order, mt, record, head, nofrag, cma ? from_cma : NULL, 0);
     return pfn == -2 ? FAILED : pfn == -1 ? GO_ON_SLOW : pfn;
 }
 
@@ -2055,18 +2056,20 @@ new_slab(SlabFastPath *self, PyObject *cache, long long gfp, int *called)
         PyErr_SetString(PyExc_ValueError, "a cache's slab order is 0..10");
         return NULL;
     }
+    if (order)         /* s->allocflags: __GFP_COMP in both tries, even an order-0 one */
+        flags |= bit[B_COMP];
     /* the preferred order: no warning, no retries, and above the minimum order no reclaim */
     long long first = (flags | bit[B_NOWARN] | bit[B_NORETRY]) & ~bit[B_NOFAIL];
     if (first & bit[B_DIRECT_RECLAIM] && order > min_order)
         first = (first | bit[B_NOMEMALLOC]) & ~bit[B_RECLAIM];
     PyObject *caller = self->names[0];
-    int64_t pfn = slab_pages(self, first | (order ? bit[B_COMP] : 0), (int)order, caller, called);
+    int64_t pfn = slab_pages(self, first, (int)order, caller, called);
     if (pfn == -1) {   /* then the minimum order with the caller's own flags */
         order = min_order;
         objects = int_field(cache, self->cache.min_objects);
         if (objects == -1 && PyErr_Occurred())
             return NULL;
-        pfn = slab_pages(self, flags | (order ? bit[B_COMP] : 0), (int)order, caller, called);
+        pfn = slab_pages(self, flags, (int)order, caller, called);
     }
     if (pfn == -2)
         return NULL;
@@ -4115,7 +4118,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 27) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 28) < 0) {
         Py_DECREF(module);
         return NULL;
     }

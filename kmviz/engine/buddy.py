@@ -100,17 +100,18 @@ OWNER_FILE = 4  # page cache: page->mapping set, on the LRU (PG_lru)
 OWNER_VMALLOC = 5  # mapped by a vmalloc area that frees it in vfree()
 
 # The head of a held block has a code of its own, one per (plain head code, owner) that occurs:
-# a slab is of any order, compound or not (the caller's mask may add __GFP_COMP to order 0);
-# a page table, a user page and a page-cache page are plain order-0 pages; a vmalloc page is
-# order 0, compound if vmalloc()'s mask asked for __GFP_COMP.
-HELD = 66  # the first held code: HELD + index in HELD_PAIRS, 66 .. 92
+# a slab of order 0 is a plain page and one of order 1..10 a compound page (allocate_slab() adds
+# s->allocflags, __GFP_COMP for a cache of order > 0, and prep_new_page() makes a compound page
+# of order > 0 only); a page table, a user page, a page-cache page and a vmalloc page are plain
+# order-0 pages.
+HELD = 66  # the first held code: HELD + index in HELD_PAIRS, 66 .. 80
 HELD_PAIRS = (
-    *((kind + order, OWNER_SLAB) for kind in (ALLOCATED, COMPOUND) for order in range(MAX_ORDER)),
+    (ALLOCATED, OWNER_SLAB),
+    *((COMPOUND + order, OWNER_SLAB) for order in range(1, MAX_ORDER)),
     (ALLOCATED, OWNER_PAGE_TABLE),
     (ALLOCATED, OWNER_ANON),
     (ALLOCATED, OWNER_FILE),
     (ALLOCATED, OWNER_VMALLOC),
-    (COMPOUND, OWNER_VMALLOC),
 )
 _HELD_CODE = {pair: HELD + index for index, pair in enumerate(HELD_PAIRS)}
 # indexed by a state code, a signed byte: code -1 lands on entry 255, its two's complement

@@ -26,7 +26,7 @@ from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 from .slab_geometry import SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 27  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 28  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -63,8 +63,8 @@ SLAB_BITS = (
 )  # fmt: skip
 # buddy.set_owner(pfn, OWNER_SLAB) as a table: an allocated head's code -> the slab's code
 SLAB_CODES = bytes(
-    held_code(code, OWNER_SLAB) if code - ALLOCATED in range(MAX_ORDER)
-    or code - COMPOUND in range(MAX_ORDER) else 0
+    held_code(code, OWNER_SLAB) if code == ALLOCATED or code - COMPOUND in range(1, MAX_ORDER)
+    else 0
     for code in range(128)
 )  # fmt: skip
 

@@ -157,7 +157,7 @@ MIN_MEM = 1 << 20  # bytes: the smallest machine that boots here (memory_map="fl
 # bytes: the smallest QEMU PC Debian's 6.1 boots on here: its image and bss end at 68 MiB
 # (KERNEL_RESERVE_END), and the initrd, struct pages and per-CPU areas come on top
 MIN_PC_MEM = 128 << 20
-MAX_MEM = 1 << 40  # bytes: the largest, 1 TiB (its page arrays take 9 bytes a page: 2.4 GB)
+MAX_MEM = 1 << 40  # bytes: the largest, 1 TiB (its page arrays take 5 bytes a page: 1.3 GB)
 MAX_CPUS = 256
 BOOT_DONE_NS = 1_000_000_000  # simulated time when boot is over and the learner's code runs
 NS_PER_RECORD = 1_000  # simulated time one allocator call takes
@@ -215,7 +215,7 @@ class AllocPlan:
         self.slow = slow  # ((zone, mark), ...) for the slow path
         self.migratetype = migratetype  # gfp_migratetype()
         self.record = record  # history bits naming the mask and migratetype
-        self.head = head  # ALLOCATED or COMPOUND: the state the block's first page takes
+        self.head = head  # ALLOCATED or COMPOUND: a block head's state (head_code())
         self.nofragment = nofragment  # ALLOC_NOFRAGMENT on the first pass
         self.highest_zoneidx = highest_zoneidx  # gfp_zone()
         # the fast path's zone and the mark it must stay at or above after the allocation
@@ -224,6 +224,15 @@ class AllocPlan:
 
 
 _cell_running = [False]  # True while a notebook cell runs: every kernel batches (begin_cell())
+
+
+def head_code(plan: AllocPlan, order: int) -> int:
+    """The state the first page of a block of ``order`` takes under ``plan``.
+
+    prep_new_page() (mm/page_alloc.c L2569) makes a compound page only ``if (order && (gfp_flags
+    & __GFP_COMP))``: an order-0 page asked for with __GFP_COMP is a plain page.
+    """
+    return plan.head + order if order else ALLOCATED
 
 
 class Kernel(
@@ -894,7 +903,7 @@ class Kernel(
         done once without fragmenting steals and, if that fails, once more with them.
         """
         buddy = self.buddy
-        mt, record, head = plan.migratetype, plan.record, plan.head + order
+        mt, record, head = plan.migratetype, plan.record, head_code(plan, order)
         cma = plan.alloc_cma
         pcp = pcp_allowed_order(order)
         while True:
@@ -1136,7 +1145,7 @@ class Kernel(
             order == 0 or zone.nr_free[order] or self.buddy.has_free_block(zone, order)
         ):
             return -1
-        record, head = plan.record, plan.head + order
+        record, head = plan.record, head_code(plan, order)
         if pcp_allowed_order(order):
             return self.buddy.rmqueue_pcplist(
                 zone, self.context.cpu_cell[0], order, plan.migratetype, record, head,

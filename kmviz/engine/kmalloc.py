@@ -898,15 +898,17 @@ class SlabAPI:
         if cache.flags & SLAB_RECLAIM_ACCOUNT:
             flags |= BIT.RECLAIMABLE
         order, objects = cache.order, cache.objects
+        if order:  # and __GFP_COMP for a cache of order > 0, in both tries (even at order 0)
+            flags |= BIT.COMP
         # the first, preferred-order try may fail under pressure: no warning, no retries,
         # and above the minimum order no reclaim either (it would only delay the fallback)
         first = (flags | BIT.NOWARN | BIT.NORETRY) & ~BIT.NOFAIL
         if first & BIT.DIRECT_RECLAIM and order > cache.min_order:
             first = (first | BIT.NOMEMALLOC) & ~BIT.RECLAIM
-        pfn = self._slab_pages(first | (BIT.COMP if order else 0), order, "allocate_slab")
+        pfn = self._slab_pages(first, order, "allocate_slab")
         if pfn < 0:  # then the minimum order with the caller's own flags, whatever the order
             order, objects = cache.min_order, cache.min_objects
-            pfn = self._slab_pages(flags | (BIT.COMP if order else 0), order, "allocate_slab")
+            pfn = self._slab_pages(flags, order, "allocate_slab")
         if pfn < 0:
             return None
         slab = Slab(cache, pfn, order, objects, list(range(objects - 1, -1, -1)))

@@ -3,7 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from kmviz import Kernel
+from kmviz.engine import fastpath
 from kmviz.engine.buddy import (
     ALLOCATED,
     COMPOUND,
@@ -23,7 +26,7 @@ from kmviz.engine.buddy import (
     plain_code,
 )
 from kmviz.engine.constants import MAX_ORDER, MIGRATE_TYPES
-from kmviz.engine.gfp import GFP_KERNEL
+from kmviz.engine.gfp import __GFP_COMP, GFP_KERNEL
 from kmviz.engine.invariants import check
 
 
@@ -85,4 +88,17 @@ def test_a_page_and_its_buddy_both_on_pcp_lists_keep_their_own_places():
     zone = k.buddy.zone_of(pair)
     pcp = [pfn for pcp_list in zone.pcp_lists for pfn in pcp_list]
     assert pcp[-2:] == [pair, pair + 1]  # the last freed is the list head, the array's end
+    check(k)
+
+
+@pytest.mark.parametrize("c_path", [True, False], ids=["C", "Python"])
+def test_an_order_0_page_asked_for_with_gfp_comp_is_a_plain_page(c_path, monkeypatch):
+    # prep_new_page() (mm/page_alloc.c L2569): prep_compound_page() only if order > 0
+    monkeypatch.setattr(fastpath, "ENABLED", c_path)
+    k = Kernel(mem="64MiB", memory_map="flat")
+    for _ in range(2):  # the first call makes the mask's plan, the second takes the fast path
+        page = k.alloc_pages(GFP_KERNEL | __GFP_COMP, 0)
+        assert k.buddy.state[page.pfn] == ALLOCATED
+    order_1 = k.alloc_pages(GFP_KERNEL | __GFP_COMP, 1)
+    assert k.buddy.state[order_1.pfn] == COMPOUND + 1
     check(k)

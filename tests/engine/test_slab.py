@@ -12,6 +12,8 @@ from kmviz import (
     PAGE_OFFSET,
     Kernel,
 )
+from kmviz.engine import fastpath
+from kmviz.engine.buddy import ALLOCATED, plain_code
 from kmviz.engine.events import (
     ObjectAllocated,
     ObjectFreed,
@@ -23,6 +25,7 @@ from kmviz.engine.events import (
 from kmviz.engine.gfp import BIT
 from kmviz.engine.invariants import check, check_slabs
 from kmviz.engine.slab_geometry import SLAB_CONSISTENCY_CHECKS, SLAB_POISON, SLAB_RECLAIM_ACCOUNT
+from kmviz.real import machine_like
 
 
 def cache_of(k, addr):
@@ -315,6 +318,26 @@ def test_a_slab_above_the_minimum_order_is_first_tried_without_reclaim():
     page = next(e for e in reversed(events[:created]) if e.__class__.__name__ == "PagesAllocated")
     expected = (GFP_KERNEL | BIT.NOWARN | BIT.NORETRY | BIT.NOMEMALLOC | BIT.COMP) & ~BIT.RECLAIM
     assert page.gfp == expected
+
+
+@pytest.mark.parametrize("c_path", [True, False], ids=["C", "Python"])
+def test_a_cache_of_order_3_asks_for_its_order_0_fallback_with_gfp_comp(c_path, monkeypatch):
+    # allocate_slab() (mm/slub.c L1940): flags |= s->allocflags, which calculate_sizes() gave
+    # __GFP_COMP because the cache's order is 3; the minimum-order try keeps it, and
+    # prep_new_page() leaves the order-0 page plain (not compound)
+    monkeypatch.setattr(fastpath, "ENABLED", c_path)
+    only_order_0 = "Node 0, zone    DMA32   3000" + "      0" * 10 + " \n"
+    meminfo = "MemTotal: 262144 kB\nMemFree: 12000 kB\n"
+    k = machine_like({"buddyinfo": only_order_0, "meminfo": meminfo, "cpus": 1})
+    cache = k.kmem_cache_create("big_objects", 3000)
+    assert (cache.order, cache.min_order) == (3, 0)
+    start = len(k.history)
+    k.kmem_cache_alloc(cache, GFP_KERNEL)
+    page = next(e for e in k.history[start:] if type(e).__name__ == "PagesAllocated")
+    assert (page.order, page.gfp) == (0, GFP_KERNEL | BIT.COMP)
+    assert plain_code(k.buddy.state[page.pfn]) == ALLOCATED
+    check(k)
+    check_slabs(k)
 
 
 def test_an_emptied_slab_goes_back_once_min_partial_slabs_are_partial_counting_itself():

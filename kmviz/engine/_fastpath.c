@@ -18,7 +18,9 @@
  * The two must agree bit for bit; tests/engine/test_fastpath.py runs both and compares.
  *
  * The C code owns no state: it works on the Python side's arrays through the buffer
- * protocol (state, list links, counters) and appends to the same history.
+ * protocol (state, list links, counters) and appends to the same history.  The free-list links
+ * are kept per pair of frames (nxt[pfn >> 1]); the pcp lists are array('i') stacks, read and
+ * written through ArrayLayout with no buffer held, so that Python may resize them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -85,12 +87,17 @@ typedef struct {
     Py_buffer cpu_view;
     int nzones;
     int64_t list_base[MAX_ZONES];
-    int64_t pcp_base[MAX_ZONES];
+    /* per zone, cpus * NR_PCP_LISTS array('i') stacks, pcp->lists[pindex] of CPU cpu at
+     * cpu * NR_PCP_LISTS + pindex: the items of the tuples of pcp_tuple (borrowed) */
+    PyObject **pcp_lists[MAX_ZONES];
+    PyObject *pcp_tuple;       /* the pcp_lists keyword: a tuple per zone of the lists */
+    PyObject *pcp_room;        /* array('i', [0]): pcp_reserve() grows a list by copies of it */
     int64_t *pcp_count[MAX_ZONES];     /* per CPU: pages on its pcp lists */
     int64_t *pcp_factor[MAX_ZONES];    /* per CPU: pcp->free_factor */
     int64_t *pcp_limits[MAX_ZONES];    /* [high, batch, ZONE_RECLAIM_ACTIVE] */
     int64_t *cpu;              /* smp_processor_id() */
     PyObject *zones;           /* the Zone objects, for rmqueue_fallback() */
+    Py_ssize_t isolate_offset[MAX_ZONES];      /* where each keeps nr_isolate_pageblock */
     PyObject *rmqueue_fallback;/* BuddyAllocator.rmqueue_fallback(zone, order, mt, nofrag) */
     PyObject *slow_after_fast; /* Kernel._get_free_pages_slow(gfp, order) */
     int8_t *state;             /* a held block's head has a code of its own (buddy.py HELD) */
@@ -191,6 +198,29 @@ append_record(FastPath *self, long long value)
     return 0;
 }
 
+/* Whether ``obj`` is an array('i') laid out as ArrayLayout says: the buffer it exports is
+ * ob_item (or, empty, no storage at all), of Py_SIZE 4-byte items, and counts as one more
+ * export.  pcp lists are read and written through ArrayLayout with no buffer held. */
+static int
+int_array_layout_is_known(PyObject *obj)
+{
+    if (strcmp(Py_TYPE(obj)->tp_name, "array.array") != 0)
+        return 0;
+    ArrayLayout *array = (ArrayLayout *)obj;
+    Py_ssize_t exports = array->ob_exports;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    int known = view.itemsize == 4 && view.format != NULL && strcmp(view.format, "i") == 0
+                && (view.buf == (void *)array->ob_item || array->ob_item == NULL)
+                && view.len == Py_SIZE(obj) * 4 && array->allocated >= Py_SIZE(obj)
+                && array->ob_exports == exports + 1;
+    PyBuffer_Release(&view);
+    return known;
+}
+
 /* The unpacked plan of a tuple of ``plans``; NULL with an exception if it is malformed. */
 static PlanCache *
 unpacked_plan(FastPath *self, PyObject *plan)
@@ -226,23 +256,26 @@ unpacked_plan(FastPath *self, PyObject *plan)
 }
 
 /* __rmqueue_smallest() + expand(), as BuddyAllocator.rmqueue_smallest(): -1 if no block,
- * -2 on a Python error. */
+ * -2 on a Python error.  The links are kept per pair of frames: nxt[x >> 1] is the node after
+ * x, prv[x >> 1] the one before (a pair holds at most one buddy-list member: __free_one_page()
+ * merges order-0 buddies unconditionally, a block of order >= 1 starts at an even pfn); list
+ * heads are even nodes >= padded, two apart: list_base + 2 * (order * LIST_STRIDE + mt). */
 static int64_t
 rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, int head)
 {
     int32_t *nxt = self->nxt, *prv = self->prv;
-    int64_t node = self->list_base[zone] + order * LIST_STRIDE + mt;
+    int64_t node = self->list_base[zone] + 2 * (order * LIST_STRIDE + mt);
     int current = order;
-    int64_t pfn = nxt[node];
+    int64_t pfn = nxt[node >> 1];
     while (pfn == node) {
         if (++current == MAX_ORDER)
             return -1;
-        node += LIST_STRIDE;
-        pfn = nxt[node];
+        node += 2 * LIST_STRIDE;
+        pfn = nxt[node >> 1];
     }
-    int64_t after = nxt[pfn];        /* del_page_from_free_list(): first on its list */
-    nxt[node] = after;
-    prv[after] = node;
+    int64_t after = nxt[pfn >> 1];   /* del_page_from_free_list(): first on its list */
+    nxt[node >> 1] = after;
+    prv[after >> 1] = node;
     int64_t *nr_free = self->nr_free[zone];
     nr_free[current]--;
     int64_t size = (int64_t)1 << current;
@@ -250,13 +283,13 @@ rmqueue_smallest(FastPath *self, int zone, int order, int mt, long long record, 
     while (high > order) {           /* expand(): keep the lower half */
         high--;
         size >>= 1;
-        node -= LIST_STRIDE;
-        int64_t upper = pfn + size;
-        int64_t first = nxt[node];
-        nxt[node] = upper;
-        prv[upper] = node;
-        nxt[upper] = first;
-        prv[first] = upper;
+        node -= 2 * LIST_STRIDE;
+        int64_t upper = pfn + size;  /* size 1: pfn's pair-mate, whose slot pfn just left */
+        int64_t first = nxt[node >> 1];
+        nxt[node >> 1] = upper;
+        prv[upper >> 1] = node;
+        nxt[upper >> 1] = first;
+        prv[first >> 1] = upper;
         self->state[upper] = (int8_t)high;
         nr_free[high]++;
     }
@@ -288,9 +321,10 @@ free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt, long lon
         int64_t buddy = pfn ^ ((int64_t)1 << order);     /* 8 ^ (1 << 1) == 10 */
         if (state[buddy] != order)
             break;
-        int64_t before = prv[buddy], after = nxt[buddy];
-        nxt[before] = after;
-        prv[after] = before;
+        /* order 0: buddy shares pfn's pair of links, which are the buddy's (pfn is on no list) */
+        int64_t before = prv[buddy >> 1], after = nxt[buddy >> 1];
+        nxt[before >> 1] = after;
+        prv[after >> 1] = before;
         nr_free[order]--;
         state[buddy] = TAIL;
         pfn &= buddy;
@@ -302,19 +336,19 @@ free_one_page(FastPath *self, int64_t pfn, int zone, int order, int mt, long lon
         int64_t higher = pfn & ~((int64_t)1 << order);
         to_tail = state[higher ^ ((int64_t)1 << (order + 1))] == order + 1;
     }
-    int64_t head = self->list_base[zone] + order * LIST_STRIDE + mt;
+    int64_t head = self->list_base[zone] + 2 * (order * LIST_STRIDE + mt);
     if (to_tail) {
-        int64_t last = prv[head];
-        prv[head] = pfn;
-        nxt[pfn] = head;
-        prv[pfn] = last;
-        nxt[last] = pfn;
+        int64_t last = prv[head >> 1];
+        prv[head >> 1] = pfn;
+        nxt[pfn >> 1] = head;
+        prv[pfn >> 1] = last;
+        nxt[last >> 1] = pfn;
     } else {
-        int64_t first = nxt[head];
-        nxt[head] = pfn;
-        prv[pfn] = head;
-        nxt[pfn] = first;
-        prv[first] = pfn;
+        int64_t first = nxt[head >> 1];
+        nxt[head >> 1] = pfn;
+        prv[pfn >> 1] = head;
+        nxt[pfn >> 1] = first;
+        prv[first >> 1] = pfn;
     }
     nr_free[order]++;
     long long value = ((long long)first_pfn << PFN_SHIFT) | (to_tail ? TAIL_BIT : 0)
@@ -337,10 +371,46 @@ order_to_pindex(int mt, int order)
     return MIGRATE_PCPTYPES * order + mt;
 }
 
-static int64_t
-pcp_head(FastPath *self, int zone, int cpu, int pindex)
+/* CPU ``cpu``'s pcp lists in ``zone``, lists[pindex] being pcp->lists[pindex]: each an
+ * array('i') used as a stack, index 0 the list tail (free_pcppages_bulk() takes it first), the
+ * last item the list head (the next one rmqueue_pcplist() hands out).  No buffer of them is
+ * held, so that Python may resize them: C reads ob_item, Py_SIZE and allocated at each use. */
+static ArrayLayout **
+pcp_lists(FastPath *self, int zone, int cpu)
 {
-    return self->pcp_base[zone] + (int64_t)cpu * NR_PCP_LISTS + pindex;
+    return (ArrayLayout **)self->pcp_lists[zone] + (Py_ssize_t)cpu * NR_PCP_LISTS;
+}
+
+/* Room for ``need`` items in ``list``, its size unchanged: when it is short, through
+ * list += array('i', [0]) * (need - size), array_resize() growing it, and the size set back
+ * (as append_record() grows records).  0, -1 on a Python error. */
+static int
+pcp_reserve(FastPath *self, ArrayLayout *list, Py_ssize_t need)
+{
+    if (need <= list->allocated)
+        return 0;
+    Py_ssize_t size = Py_SIZE(list);
+    PyObject *room = PySequence_Repeat(self->pcp_room, need - size);
+    PyObject *grown = room == NULL ? NULL : PySequence_InPlaceConcat((PyObject *)list, room);
+    Py_XDECREF(room);
+    if (grown == NULL)
+        return -1;
+    Py_DECREF(grown);
+    Py_SET_SIZE(list, size);
+    return 0;
+}
+
+/* list_add(): lst.append(pfn), in place while the array has room.  0, -1 on a Python error
+ * (nothing changed). */
+static int
+pcp_push(FastPath *self, ArrayLayout *list, int64_t pfn)
+{
+    Py_ssize_t size = Py_SIZE(list);
+    if (size == list->allocated && pcp_reserve(self, list, size + 1) < 0)
+        return -1;
+    ((int32_t *)list->ob_item)[size] = (int32_t)pfn;
+    Py_SET_SIZE(list, size + 1);
+    return 0;
 }
 
 /* __rmqueue(), as BuddyAllocator.rmqueue(): the smallest block of ``mt``'s lists, else a steal
@@ -376,13 +446,15 @@ rmqueue(FastPath *self, int zone, int order, int mt, long long record, int head,
     return pfn;
 }
 
-/* rmqueue_bulk(), as BuddyAllocator.rmqueue_bulk(): blocks taken, -1 on a Python error. */
+#define BULK_ON_STACK 64       /* rmqueue_bulk()'s blocks kept on the stack (batch <= 63) */
+
+/* rmqueue_bulk(), as BuddyAllocator.rmqueue_bulk(): blocks taken, -1 on a Python error.
+ * list_add_tail() of each block b1, b2, ..., bn in turn puts them below what the list holds,
+ * b1 nearest the head: lst[:0] = array('i', reversed(taken)). */
 static int
 rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, int nofrag,
              int cma)
 {
-    int32_t *nxt = self->nxt, *prv = self->prv;
-    int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
     long long record = KIND_ALLOC | PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT);
     /* a CMA block goes on mt's list but keeps MIGRATE_CMA in its code (a drain frees it to
      * the CMA lists) */
@@ -390,35 +462,55 @@ rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, in
                              PCP + (order << 3) + MIGRATE_CMA};
     record |= (long long)mt << 10;
     int code = PCP + (order << 3) + mt;
-    int taken = 0;
+    int32_t on_stack[BULK_ON_STACK], *taken_pfns = on_stack;
+    if (count > BULK_ON_STACK) {
+        taken_pfns = PyMem_Malloc(sizeof(int32_t) * (size_t)count);
+        if (taken_pfns == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    int taken = 0, failed = 0;
     while (taken < count) {
         int64_t pfn = rmqueue(self, zone, order, mt, record, code, nofrag, cma ? from_cma : NULL,
                               (int64_t)taken << order);
-        if (pfn == -2)
-            return -1;
-        if (pfn < 0)
+        if (pfn < 0) {
+            failed = pfn == -2;
             break;
-        int64_t last = prv[list];    /* list_add_tail() */
-        prv[list] = pfn;
-        nxt[pfn] = list;
-        prv[pfn] = last;
-        nxt[last] = pfn;
-        taken++;
+        }
+        taken_pfns[taken++] = (int32_t)pfn;
     }
-    self->pcp_count[zone][cpu] += (int64_t)taken << order;
-    return taken;
+    /* the blocks taken go on the list even if a Python error stopped the loop */
+    ArrayLayout *list = pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)];
+    Py_ssize_t size = Py_SIZE(list);
+    if (taken && pcp_reserve(self, list, size + taken) == 0) {
+        int32_t *items = (int32_t *)list->ob_item;
+        memmove(items + taken, items, sizeof(int32_t) * (size_t)size);
+        for (int i = 0; i < taken; i++)
+            items[taken - 1 - i] = taken_pfns[i];
+        Py_SET_SIZE(list, size + taken);
+        self->pcp_count[zone][cpu] += (int64_t)taken << order;
+    } else if (taken) {
+        failed = 1;      /* no memory for the list: the blocks are lost with the error */
+    }
+    if (taken_pfns != on_stack)
+        PyMem_Free(taken_pfns);
+    return failed ? -1 : taken;
 }
 
-/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error. */
+#define PCP_EXPORTED (-3)     /* rmqueue_pcplist(): the list is exported, nothing changed */
+
+/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error, or
+ * PCP_EXPORTED if a memoryview of the list lives (Python's pop() raises BufferError then). */
 static int64_t
 rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
                 int head, int nofrag, int cma)
 {
-    int32_t *nxt = self->nxt, *prv = self->prv;
+    ArrayLayout *list = pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)];
+    if (list->ob_exports)
+        return PCP_EXPORTED;
     self->pcp_factor[zone][cpu] >>= 1;
-    int64_t list = pcp_head(self, zone, cpu, order_to_pindex(mt, order));
-    int64_t pfn = nxt[list];
-    if (pfn == list) {
+    if (Py_SIZE(list) == 0) {
         int64_t batch = self->pcp_limits[zone][1];
         if (batch > 1) {
             batch >>= order;     /* an order-3 list refills 63 >> 3 == 7 blocks */
@@ -427,13 +519,12 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
         }
         if (rmqueue_bulk(self, zone, cpu, order, (int)batch, mt, nofrag, cma) < 0)
             return -2;
-        pfn = nxt[list];
-        if (pfn == list)
+        if (Py_SIZE(list) == 0)
             return -1;
     }
-    int64_t after = nxt[pfn];
-    nxt[list] = after;
-    prv[after] = list;
+    Py_ssize_t size = Py_SIZE(list) - 1;     /* lst.pop(): the list head */
+    int64_t pfn = ((int32_t *)list->ob_item)[size];
+    Py_SET_SIZE(list, size);
     self->pcp_count[zone][cpu] -= (int64_t)1 << order;
     self->state[pfn] = (int8_t)head;
     long long value = ((long long)pfn << PFN_SHIFT) | record | PCP_BIT
@@ -444,25 +535,36 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
     return pfn;
 }
 
-/* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(). */
+/* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(): the blocks of a list are taken
+ * from its tail, lst[0], lst[1], ..., then del lst[:n].  Each goes back with the migratetype
+ * it was stored with, or, while the zone has an isolated pageblock ("Pageblock could have been
+ * isolated meanwhile"), its pageblock's.  0, -1 on a Python error. */
 static int
 free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
 {
-    int32_t *nxt = self->nxt, *prv = self->prv;
+    PyObject *isolated = *(PyObject **)((char *)PyTuple_GET_ITEM(self->zones, zone)
+                                        + self->isolate_offset[zone]);
+    if (isolated == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "nr_isolate_pageblock");
+        return -1;
+    }
+    int any_isolated = PyObject_IsTrue(isolated);
+    if (any_isolated < 0)
+        return -1;
+    ArrayLayout **lists = pcp_lists(self, zone, cpu);
     int64_t *pcp_count = &self->pcp_count[zone][cpu];
     if (count > *pcp_count)
         count = *pcp_count;
-    int64_t base = pcp_head(self, zone, cpu, 0);
     int min_pindex = 0, max_pindex = NR_PCP_LISTS - 1;
     long long drained = PCP_BIT | PCP_BULK_BIT | ((long long)cpu << CPU_SHIFT);
     pindex--;
     while (count > 0) {
-        int64_t list;
+        ArrayLayout *list;
         for (;;) {
             if (++pindex > max_pindex)
                 pindex = min_pindex;
-            list = base + pindex;
-            if (nxt[list] != list)
+            list = lists[pindex];
+            if (Py_SIZE(list) != 0)
                 break;
             if (pindex == max_pindex)
                 max_pindex--;
@@ -470,48 +572,91 @@ free_pcppages_bulk(FastPath *self, int zone, int cpu, int64_t count, int pindex)
                 min_pindex++;
         }
         int order = pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : pindex / MIGRATE_PCPTYPES;
+        int32_t *items = (int32_t *)list->ob_item;
+        Py_ssize_t size = Py_SIZE(list), taken = 0;
+        int failed = 0;
         do {
-            int64_t pfn = prv[list];     /* list_last_entry() */
-            int64_t before = prv[pfn], after = nxt[pfn];
-            nxt[before] = after;
-            prv[after] = before;
+            int64_t pfn = items[taken++];   /* list_last_entry(): the tail */
             count -= (int64_t)1 << order;
             *pcp_count -= (int64_t)1 << order;
-            int mt = (self->state[pfn] - PCP) & 7;
-            if (free_one_page(self, pfn, zone, order, mt, drained) < 0)
-                return -1;
-        } while (count > 0 && nxt[list] != list);
+            int mt = any_isolated ? self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]
+                                  : (self->state[pfn] - PCP) & 7;
+            failed = free_one_page(self, pfn, zone, order, mt, drained) < 0;
+        } while (!failed && count > 0 && taken < size);
+        memmove(items, items + taken, sizeof(int32_t) * (size_t)(size - taken));   /* del */
+        Py_SET_SIZE(list, size - taken);
+        if (failed)
+            return -1;
     }
     return 0;
 }
 
-/* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(). */
+/* nr_pcp_high() (L3447): a free that brings CPU ``cpu``'s count in ``zone`` to this drains
+ * some; *free_high: after frees (free_factor set) an order-1..3 free drains everything. */
+static int64_t
+nr_pcp_high(FastPath *self, int zone, int cpu, int order, int *free_high)
+{
+    *free_high = self->pcp_factor[zone][cpu] && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
+    int64_t high = *free_high ? 0 : self->pcp_limits[zone][0];
+    if (high && self->pcp_limits[zone][2] && (self->pcp_limits[zone][1] << 2) < high)
+        high = self->pcp_limits[zone][1] << 2;      /* ZONE_RECLAIM_ACTIVE */
+    return high;
+}
+
+/* Whether a free onto lists[pindex] that brings the CPU's count to ``count`` (``high``: from
+ * nr_pcp_high()) would change a list whose buffer is exported (a memoryview of it lives): that
+ * list, or, if the free drains, any list of the CPU.  The Python method runs then (and its
+ * lst.append() or del raises BufferError). */
+static int
+pcp_free_exported(ArrayLayout **lists, int pindex, int64_t count, int64_t high)
+{
+    if (lists[pindex]->ob_exports)
+        return 1;
+    if (count < high)
+        return 0;
+    for (int i = 0; i < NR_PCP_LISTS; i++)
+        if (lists[i]->ob_exports)
+            return 1;
+    return 0;
+}
+
+/* Whether free_unref_page() of a block of ``order`` and ``mt`` would return 1 (an exported
+ * list): for callers that must know before they change anything themselves. */
+static int
+free_exported(FastPath *self, int zone, int cpu, int order, int mt)
+{
+    int free_high;
+    return pcp_free_exported(pcp_lists(self, zone, cpu),
+                             order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order),
+                             self->pcp_count[zone][cpu] + ((int64_t)1 << order),
+                             nr_pcp_high(self, zone, cpu, order, &free_high));
+}
+
+/* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(): 0, 1 if
+ * a list it would change is exported (nothing changed: see pcp_free_exported()), -1 on a
+ * Python error. */
 static int
 free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int mt)
 {
-    int32_t *nxt = self->nxt, *prv = self->prv;
+    ArrayLayout **lists = pcp_lists(self, zone, cpu);
     int pindex = order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order);
-    int64_t list = pcp_head(self, zone, cpu, pindex);
-    int64_t first = nxt[list];   /* list_add() */
-    nxt[list] = pfn;
-    prv[pfn] = list;
-    nxt[pfn] = first;
-    prv[first] = pfn;
-    self->state[pfn] = (int8_t)(PCP + (order << 3) + mt);
+    int free_high;   /* high and free_high: the push changes neither free_factor nor limits */
+    int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
     int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
+    if (pcp_free_exported(lists, pindex, count, high))
+        return 1;
+    if (pcp_push(self, lists[pindex], pfn) < 0)   /* list_add() */
+        return -1;
+    self->state[pfn] = (int8_t)(PCP + (order << 3) + mt);
     self->pcp_count[zone][cpu] = count;
     long long value = ((long long)pfn << PFN_SHIFT) | PCP_BIT | ((long long)cpu << CPU_SHIFT)
                       | ((long long)mt << 10) | ((long long)order << 6)
                       | ((long long)order << 2) | KIND_FREE;
     if (append_record(self, value) < 0)
         return -1;
-    int64_t factor = self->pcp_factor[zone][cpu];
-    int free_high = factor && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
-    int64_t high = free_high ? 0 : self->pcp_limits[zone][0];    /* nr_pcp_high() */
-    if (high && self->pcp_limits[zone][2] && (self->pcp_limits[zone][1] << 2) < high)
-        high = self->pcp_limits[zone][1] << 2;      /* ZONE_RECLAIM_ACTIVE */
     if (count < high)
         return 0;
+    int64_t factor = self->pcp_factor[zone][cpu];
     int64_t batch = self->pcp_limits[zone][1], to_free;        /* nr_pcp_free() */
     if (free_high) {
         to_free = count;
@@ -610,7 +755,7 @@ alloc_fast(FastPath *self, PyObject *plans, LastPlan *last, PyObject *const *arg
                               nofrag, cma);
         if (pfn == -1)   /* the attempt halved free_factor: go on where Python would */
             return GO_ON_SLOW;
-        return pfn == -2 ? FAILED : pfn;
+        return pfn == -2 ? FAILED : pfn == PCP_EXPORTED ? GO_SLOW : pfn;
     }
     long long from_cma[2] = {record, head + order};    /* the same bits from the CMA lists */
     pfn = rmqueue(self, zone, order, mt, record, head + order, nofrag, cma ? from_cma : NULL, 0);
@@ -681,8 +826,11 @@ free_block(FastPath *self, int64_t pfn, int order, PyObject *slow, PyObject *con
     if (pcp_allowed_order(order)) {
         if (mt == MIGRATE_ISOLATE)
             return call_slow(slow, args);
-        if (free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt) < 0)
+        int freed = free_unref_page(self, pfn, zone, (int)self->cpu[0], order, mt);
+        if (freed < 0)
             return NULL;
+        if (freed)       /* an exported list: nothing changed */
+            return call_slow(slow, args);
         Py_RETURN_NONE;
     }
     if (free_one_page(self, pfn, zone, order, mt, 0) < 0)
@@ -812,7 +960,8 @@ first_zone_above(FastPath *self, const int *zones, const long long *marks, int n
  * when empty; with ALLOC_NOFRAGMENT (``nofrag``) a walk that found nothing is made once more
  * without it.  (After a pcp list that could not be refilled Python asks rmqueue() too, which
  * then fails the same way and changes nothing.)  The pfn, -1 if no zone gave one, -2 on a
- * Python error. */
+ * Python error.  The caller has made sure that no list of the walk is exported
+ * (walk_exported()). */
 static int64_t
 walk_zonelist(FastPath *self, const int *zones, const long long *marks, int n, int cpu, int mt,
               long long record, int head, int nofrag, int cma)
@@ -830,6 +979,17 @@ walk_zonelist(FastPath *self, const int *zones, const long long *marks, int n, i
             return -1;
         nofrag = 0;
     }
+}
+
+/* Whether CPU ``cpu``'s order-0 ``mt`` list in one of the ``n`` zones ``zones`` is exported (a
+ * memoryview of it lives): the Python method takes the page then (see free_exported()). */
+static int
+walk_exported(FastPath *self, const int *zones, int n, int cpu, int mt)
+{
+    for (int i = 0; i < n; i++)
+        if (pcp_lists(self, zones[i], cpu)[order_to_pindex(mt, 0)]->ob_exports)
+            return 1;
+    return 0;
 }
 
 /* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
@@ -910,7 +1070,9 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
         PyObject *next = first ? args[4] : args[5];     /* takes the page if C does not */
-        if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0) {
+        if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0
+            && !walk_exported(self, fast_zone, nfast, cpu, mt)
+            && !walk_exported(self, slow_zone, nslow, cpu, mt)) {
             if (zonelists) {     /* __alloc_pages(): the first pass, then the slow path's */
                 pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, head,
                                     nofrag, cma);
@@ -933,8 +1095,8 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
                 int i = first_zone_above(self, fast_zone, fast_mark, nfast, cma);
                 if (i >= 0) {
                     int z = fast_zone[i];
-                    int64_t list = pcp_head(self, z, cpu, order_to_pindex(mt, 0));
-                    if (!first || self->nxt[list] != list)   /* else Python refills */
+                    /* else Python refills */
+                    if (!first || Py_SIZE(pcp_lists(self, z, cpu)[order_to_pindex(mt, 0)]))
                         pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, nofrag, cma);
                 }
             }
@@ -993,6 +1155,13 @@ FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs
     }
     PyObject *pfns = args[0];
     Py_ssize_t count = PyList_GET_SIZE(pfns);
+    int cpu = (int)self->cpu[0];
+    for (int zone = 0; zone < self->nzones; zone++) {  /* a list of the CPU is exported */
+        ArrayLayout **lists = pcp_lists(self, zone, cpu);
+        for (int pindex = 0; pindex < NR_PCP_LISTS; pindex++)
+            if (lists[pindex]->ob_exports)
+                Py_RETURN_FALSE;
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
         if (pfn == -1 && PyErr_Occurred())
@@ -1006,9 +1175,10 @@ FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t pfn = PyLong_AsLongLong(PyList_GET_ITEM(pfns, i));
-        /* free_unref_page() sets the page's state: the holder goes with its code */
-        if (free_unref_page(self, pfn, self->zone_by_chunk[pfn >> CHUNK_SHIFT], (int)self->cpu[0],
-                            0, self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]) < 0)
+        /* free_unref_page() sets the page's state: the holder goes with its code (it does not
+         * return 1: no list of the CPU is exported) */
+        if (free_unref_page(self, pfn, self->zone_by_chunk[pfn >> CHUNK_SHIFT], cpu, 0,
+                            self->pageblock_mt[pfn >> PAGEBLOCK_SHIFT]) < 0)
             return NULL;
     }
     Py_RETURN_TRUE;
@@ -1020,14 +1190,14 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     static char *keywords[] = {
         "state", "nxt", "prv", "pageblock_mt", "zone_by_chunk", "atomic", "list_bases", "nr_free",
         "free_count", "direct_map_end", "records", "plans", "notify", "slow_get_free_pages",
-        "slow_free_pages", "cpu", "zones", "pcp_bases", "pcp_count", "pcp_free_factor",
+        "slow_free_pages", "cpu", "zones", "pcp_lists", "pcp_count", "pcp_free_factor",
         "pcp_limits", "rmqueue_fallback", "slow_after_fast", "alloc_plans", "slow_alloc_pages",
         "alloc_after_fast", "slow_free_pages_block", "page_type", "zone_names", "plans_dropped",
         NULL};
     PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *records, *plans, *notify, *slow_get, *slow_free;
-    PyObject *cpu, *zones, *pcp_bases, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
+    PyObject *cpu, *zones, *pcp_lists, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     PyObject *alloc_plans, *slow_alloc, *alloc_after_fast, *slow_free_block, *zone_names;
     PyObject *plans_dropped;
     PyTypeObject *page_type;
@@ -1035,7 +1205,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!O:FastPath", keywords, &state, &nxt,
             &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
-            &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_bases,
+            &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_lists,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
             &fallback, &after_fast, &PyDict_Type, &alloc_plans, &slow_alloc, &alloc_after_fast,
             &slow_free_block, &PyType_Type, &page_type, &PyTuple_Type, &zone_names,
@@ -1048,9 +1218,9 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (zone_offset < 0)
         return NULL;
     Py_ssize_t nzones = PyTuple_GET_SIZE(bases);
-    if (nzones > MAX_ZONES || PyTuple_GET_SIZE(nr_free) != nzones
+    if (nzones < 1 || nzones > MAX_ZONES || PyTuple_GET_SIZE(nr_free) != nzones
         || PyTuple_GET_SIZE(free_count) != nzones || PyTuple_GET_SIZE(zones) != nzones
-        || PyTuple_GET_SIZE(pcp_bases) != nzones || PyTuple_GET_SIZE(pcp_count) != nzones
+        || PyTuple_GET_SIZE(pcp_lists) != nzones || PyTuple_GET_SIZE(pcp_count) != nzones
         || PyTuple_GET_SIZE(zone_names) != nzones
         || PyTuple_GET_SIZE(pcp_factor) != nzones || PyTuple_GET_SIZE(pcp_limits) != nzones) {
         PyErr_SetString(PyExc_ValueError, "one of each per-zone item per zone");
@@ -1138,11 +1308,32 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         self->pcp_factor[z] = self->pcp_factor_view[z].buf;
         self->pcp_limits[z] = self->pcp_limits_view[z].buf;
         self->list_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(bases, z));
-        self->pcp_base[z] = PyLong_AsLongLong(PyTuple_GET_ITEM(pcp_bases, z));
         self->nzones = (int)z + 1;
+        self->isolate_offset[z] = slot_offset(Py_TYPE(PyTuple_GET_ITEM(zones, z)),
+                                              "nr_isolate_pageblock");
+        if (self->isolate_offset[z] < 0)
+            goto fail_zones;
+        PyObject *lists = PyTuple_GET_ITEM(pcp_lists, z);
+        Py_ssize_t cpus = self->pcp_count_view[z].len / 8;
+        if (!PyTuple_CheckExact(lists) || cpus < 1
+            || PyTuple_GET_SIZE(lists) != cpus * NR_PCP_LISTS) {
+            PyErr_SetString(PyExc_ValueError, "pcp_lists: a tuple of cpus * 14 lists per zone");
+            goto fail_zones;
+        }
+        for (Py_ssize_t i = 0; i < cpus * NR_PCP_LISTS; i++)
+            if (!int_array_layout_is_known(PyTuple_GET_ITEM(lists, i))) {
+                PyErr_SetString(PyExc_TypeError, "pcp_lists: each list is an array('i')");
+                goto fail_zones;
+            }
+        self->pcp_lists[z] = &PyTuple_GET_ITEM(lists, 0);
     }
     if (PyErr_Occurred())
         goto fail_zones;
+    self->pcp_room = PyObject_CallFunction((PyObject *)Py_TYPE(self->pcp_lists[0][0]), "s[i]",
+                                           "i", 0);
+    if (self->pcp_room == NULL)
+        goto fail_zones;
+    self->pcp_tuple = Py_NewRef(pcp_lists);
     self->state = self->state_view.buf;
     self->nxt = self->nxt_view.buf;
     self->prv = self->prv_view.buf;
@@ -1227,6 +1418,8 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->slow_free_pages_block);
     Py_VISIT(self->page_type);
     Py_VISIT(self->zone_names);
+    Py_VISIT(self->pcp_tuple);
+    Py_VISIT(self->pcp_room);
     return 0;
 }
 
@@ -1252,6 +1445,8 @@ FastPath_clear(FastPath *self)
     Py_CLEAR(self->slow_free_pages_block);
     Py_CLEAR(self->page_type);
     Py_CLEAR(self->zone_names);
+    Py_CLEAR(self->pcp_tuple);
+    Py_CLEAR(self->pcp_room);
     return 0;
 }
 
@@ -2027,8 +2222,8 @@ kfree_large(SlabFastPath *self, PyObject *ptr)
         return 0;   /* not the compound block it was: Python says what happened */
     int zone = pages->zone_by_chunk[pfn >> CHUNK_SHIFT];
     int mt = pages->pageblock_mt[pfn >> PAGEBLOCK_SHIFT];
-    int pcp = pcp_allowed_order((int)order);
-    if (pcp && mt == MIGRATE_ISOLATE)
+    int pcp = pcp_allowed_order((int)order), cpu = (int)pages->cpu[0];
+    if (pcp && (mt == MIGRATE_ISOLATE || free_exported(pages, zone, cpu, (int)order, mt)))
         return 0;
     PyObject *fields[4] = {self->names[2], self->exit_site, ptr, self->names[3]};
     if (append_object(self, make_event(self->freed_type, &self->freed_layout, fields, 4)) < 0)
@@ -2036,7 +2231,7 @@ kfree_large(SlabFastPath *self, PyObject *ptr)
     if (PyDict_DelItem(self->large_kmalloc, ptr) < 0)
         return -1;
     if (pcp)
-        return free_unref_page(pages, pfn, zone, (int)pages->cpu[0], (int)order, mt) < 0 ? -1 : 1;
+        return free_unref_page(pages, pfn, zone, cpu, (int)order, mt) < 0 ? -1 : 1;
     return free_one_page(pages, pfn, zone, (int)order, mt, 0) < 0 ? -1 : 1;
 }
 
@@ -3920,7 +4115,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 26) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 27) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -21,7 +21,7 @@ from kmviz import (
     Kernel,
 )
 from kmviz.engine import fastpath, history
-from kmviz.engine.constants import MIGRATE_ISOLATE, MIGRATE_UNMOVABLE
+from kmviz.engine.constants import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 from kmviz.engine.events import (
     FallbackStolen,
     PagesAllocated,
@@ -52,6 +52,7 @@ def machine_state(k):
         bytes(buddy.pageblock_mt),
         [(bytes(z.nr_free), z.free_pages) for z in k.zones],
         [(bytes(z.pcp_count), bytes(z.pcp_free_factor)) for z in k.zones],
+        [[bytes(pcp_list) for pcp_list in z.pcp_lists] for z in k.zones],  # tail first
         bytes(k.history.records),
         k.dmesg(),
     )
@@ -861,3 +862,68 @@ def test_a_new_slab_takes_its_zone_and_migratetype_from_the_cache_not_the_caller
         k.kmem_cache_alloc(plain, GFP_KERNEL)
     assert new_slab_pages(k, plain, GFP_DMA).zone == "Normal"
     assert new_slab_pages(k, low, GFP_KERNEL).zone == "DMA32"
+
+
+def test_c_and_python_agree_on_a_refill_of_more_blocks_than_the_c_stack_holds(monkeypatch):
+    # rmqueue_bulk() in C keeps up to 64 blocks on its stack; a batch of 200 takes more
+    def scenario(k):
+        k.drain_all_pages()
+        zone = k.zone("DMA32")
+        zone.pcp_limits[1] = 200  # pcp->batch
+        held = [(k.get_free_pages(GFP_KERNEL, 0), 0)]
+        assert zone.pcp_count[0] == 199  # one refill of 200 pages, one handed out
+        held += [(k.get_free_pages(GFP_KERNEL, o), o) for o in (1, 2, 3) for _ in range(30)]
+        for addr, order in held:
+            k.free_pages(addr, order)
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="64MiB", memory_map="flat")
+    assert fast == slow
+
+
+def test_a_pcp_list_with_a_live_memoryview_sends_the_call_to_python(monkeypatch):
+    # the C path holds no buffer of the pcp lists; while someone does, array_resize() refuses
+    # to change their size, so the Python methods run and raise BufferError, as without C
+    def scenario(k):
+        addrs = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(3)]
+        area, large = k.vmalloc(4 * 4096), k.kmalloc(20000, GFP_KERNEL)  # large: order 3
+        views = [memoryview(pcp_list) for pcp_list in k.zone("DMA32").pcp_lists]
+        with pytest.raises(BufferError):
+            k.free_pages(addrs.pop(), 0)
+        with pytest.raises(BufferError):
+            k.get_free_pages(GFP_KERNEL, 0)
+        with pytest.raises(BufferError):
+            k.vmalloc(4 * 4096)
+        with pytest.raises(BufferError):
+            k.vfree(area)
+        with pytest.raises(BufferError):
+            k.kfree(large)
+        for view in views:
+            view.release()
+        for addr in addrs:
+            k.free_pages(addr, 0)
+        k.vfree(k.vmalloc(4 * 4096))
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="64MiB", memory_map="flat")
+    assert fast == slow
+
+
+def test_a_drain_in_c_frees_by_pageblock_while_the_zone_has_an_isolated_pageblock(monkeypatch):
+    # free_pcppages_bulk(): "Pageblock could have been isolated meanwhile": while the zone
+    # counts an isolated pageblock, a block goes back with its pageblock's migratetype, not
+    # with the one it was stored with on the pcp list
+    def scenario(k):
+        k.drain_all_pages()
+        zone = k.zone("DMA32")
+        block = k.get_free_pages(GFP_KERNEL, 1)
+        addrs = [k.get_free_pages(GFP_KERNEL, 0) for _ in range(4)]
+        for addr in addrs:
+            k.free_pages(addr, 0)  # on the Unmovable list, stored as Unmovable
+        for pfn in zone.pcp_list(0, 0):
+            k.buddy.set_pageblock_migratetype(pfn // 512, MIGRATE_MOVABLE)
+        zone.nr_isolate_pageblock = 1  # as alloc_contig_range() counts elsewhere in the zone
+        zone.pcp_free_factor[0] = 1  # frees came last: an order-1 free drains every list
+        k.free_pages(block, 1)
+        assert zone.pcp_count[0] == 0
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="64MiB", memory_map="flat")
+    assert fast == slow

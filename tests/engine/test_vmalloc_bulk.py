@@ -3,6 +3,7 @@
 import pytest
 
 from kmviz import GFP_KERNEL, Kernel, trace
+from kmviz.engine import fastpath
 from kmviz.engine.events import PagesAllocated, PagesAllocatedInBulk, VmallocMapped
 from kmviz.engine.gfp import __GFP_NOWARN
 from kmviz.engine.invariants import check
@@ -32,7 +33,9 @@ def _bulk_requests(k: Kernel, monkeypatch) -> list[int]:
 
 
 def test_vmalloc_asks_the_bulk_allocator_for_at_most_100_pages_a_call(monkeypatch):
+    monkeypatch.setattr(fastpath, "ENABLED", False)  # the Python reference (C mirrors it)
     k = Kernel(mem="256MiB", memory_map="flat")
+    _warm(k)
     requests = _bulk_requests(k, monkeypatch)
     assert k.vmalloc(250 * PAGE)
     assert requests == [100, 100, 50]

@@ -361,8 +361,9 @@ class VmallocAPI:
                 plan = self._plans[gfp] = self._plan(gfp)
             except BadGfpZone:  # __alloc_pages() reports it and fails
                 return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
-        if not plan.fast or plan.migratetype >= MIGRATE_PCPTYPES:  # no zone; MOVABLE|RECLAIMABLE
-            return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)  # fails, as kmviz's
+        # no zone for the mask, or __GFP_MOVABLE|__GFP_RECLAIMABLE: __alloc_pages() fails them
+        if not plan.fast or plan.migratetype >= MIGRATE_PCPTYPES:
+            return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
         if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # prepare_alloc_pages(): might_alloc()
             self._might_sleep(
                 gfp, "include/linux/sched/mm.h:274", ("__alloc_pages_bulk", "__vmalloc_area_node")

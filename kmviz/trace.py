@@ -92,7 +92,8 @@ replay_events()): the same kernel calls in the same order as the Python loop
 PagesAllocated, PagesFreed, AllocationFailed (a failed ``mm_page_alloc``, where 6.1's
 __alloc_pages() reaches its tracepoint), PagesAllocatedZoneLocked and PcpPagesDrained (the
 per-CPU list events mm_page_alloc_zone_locked and mm_page_pcpu_drain) of ``k.history`` since
-boot, with the task, flags
+boot -- not PagesAllocatedInBulk: the pages vmalloc()'s __alloc_pages_bulk() takes off a per-CPU
+list fire no tracepoint in 6.1 --, with the task, flags
 and preempt depth of the simulated context at each, and the kernel clock: exact at every
 logged line, one microsecond per allocator call in between.
 Pointers print as with ``echo 0 > options/hash-ptr`` (real addresses), or hashed.

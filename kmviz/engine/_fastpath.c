@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <structmember.h>   /* T_OBJECT_EX: the slab objects' and Page's fields */
@@ -44,6 +45,7 @@
 #define PCP_BIT (1LL << 53)
 #define PCP_BULK_BIT (1LL << 54)
 #define CPU_SHIFT 55
+#define BULK_TAKEN_BIT LLONG_MIN   /* bit 63: __alloc_pages_bulk() took it, no mm_page_alloc */
 #define ALLOCATED 16           /* state of an allocated block's head: ALLOCATED + order */
 #define COMPOUND 32            /* ... of an allocated __GFP_COMP block's head: COMPOUND + order */
 #define TAIL (-1)
@@ -500,16 +502,16 @@ rmqueue_bulk(FastPath *self, int zone, int cpu, int order, int count, int mt, in
 
 #define PCP_EXPORTED (-3)     /* rmqueue_pcplist(): the list is exported, nothing changed */
 
-/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): pfn, -1 if none, -2 on error, or
- * PCP_EXPORTED if a memoryview of the list lives (Python's pop() raises BufferError then). */
-static int64_t
-rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
-                int head, int nofrag, int cma)
+/* __rmqueue_pcplist(), as BuddyAllocator.take_pcp_head(): the list head, the list refilled
+ * first if empty; free_factor is left alone.  pfn, -1 if none, -2 on error, or PCP_EXPORTED if
+ * a memoryview of the list lives (Python's pop() raises BufferError then). */
+static inline int64_t
+take_pcp_head(FastPath *self, int zone, int cpu, int order, int mt, long long record, int head,
+              int nofrag, int cma)
 {
     ArrayLayout *list = pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)];
     if (list->ob_exports)
         return PCP_EXPORTED;
-    self->pcp_factor[zone][cpu] >>= 1;
     if (Py_SIZE(list) == 0) {
         int64_t batch = self->pcp_limits[zone][1];
         if (batch > 1) {
@@ -533,6 +535,18 @@ rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long 
     if (append_record(self, value) < 0)
         return -2;
     return pfn;
+}
+
+/* rmqueue_pcplist(), as BuddyAllocator.rmqueue_pcplist(): free_factor halved, then
+ * take_pcp_head(); what that returns (nothing changed if the list is exported). */
+static int64_t
+rmqueue_pcplist(FastPath *self, int zone, int cpu, int order, int mt, long long record,
+                int head, int nofrag, int cma)
+{
+    if (pcp_lists(self, zone, cpu)[order_to_pindex(mt, order)]->ob_exports)
+        return PCP_EXPORTED;
+    self->pcp_factor[zone][cpu] >>= 1;
+    return take_pcp_head(self, zone, cpu, order, mt, record, head, nofrag, cma);
 }
 
 /* free_pcppages_bulk(), as BuddyAllocator.free_pcppages_bulk(): the blocks of a list are taken
@@ -904,10 +918,12 @@ slot_offset(PyTypeObject *type, const char *name)
 }
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
-"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
-"[, fast, slow, kswapd_woken, code, after_fast, after_slow])\n--\n\n"
-"VmallocAPI._alloc_pages_bulk(): append order-0 pages to pfns until it holds count;\n"
-"with the zonelists, Kernel._pages_in_a_row(): one __alloc_pages() per page.");
+"alloc_pages_bulk(plan, count, pfns, underflow, in_bulk, single, fallback, zonelist)\n"
+"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next, fast, slow,\n"
+"                 kswapd_woken, code, after_fast, after_slow)\n--\n\n"
+"Append order-0 pages to pfns until it holds count: VmallocAPI._vm_area_alloc_pages()\n"
+"(__alloc_pages_bulk() calls, then one __alloc_pages() per page), or with the zonelists\n"
+"Kernel._pages_in_a_row() (one __alloc_pages() per page).");
 
 #define MAX_ZONELIST MAX_ZONES
 
@@ -938,21 +954,6 @@ unpack_zonelist(FastPath *self, PyObject *zonelist, int *zones, long long *marks
         }
     }
     return n;
-}
-
-/* The first zone of a walk whose free pages exceed its mark: its index in the walk, or -1
- * (get_page_from_freelist()'s watermark test for order 0: free CMA pages count only with
- * ALLOC_CMA, ``cma``). */
-static int
-first_zone_above(FastPath *self, const int *zones, const long long *marks, int n, int cma)
-{
-    for (int i = 0; i < n; i++) {
-        int64_t *free_count = self->free_count[zones[i]];
-        /* free CMA pages count only with ALLOC_CMA */
-        if (free_count[0] - (cma ? 0 : free_count[1]) - 1 >= marks[i])
-            return i;
-    }
-    return -1;
 }
 
 /* get_page_from_freelist() for an order-0 page, as Kernel._get_page_from_freelist() walks
@@ -993,40 +994,182 @@ walk_exported(FastPath *self, const int *zones, int n, int cpu, int mt)
     return 0;
 }
 
-/* The loop of VmallocAPI._alloc_pages_bulk() (vm_area_alloc_pages() -> alloc_pages_bulk()),
- * with ``plan`` as in page_plans_for_c.  While the first zone keeps its low mark (free CMA
- * pages counting only with the plan's ALLOC_CMA), nothing is
- * atomic and no page has an underflowed refcount (``underflow`` is empty), a page comes off
- * this CPU's pcp list; any other page comes from ``alloc_first()`` (the area's first page) or
- * ``alloc_next()``: Kernel._alloc(), which returns a pfn or -1 (stop).  The first page comes
- * from the pcp list only if the list holds one: then __alloc_pages() would take that very page
- * (its first zone passes the same watermark test and rmqueue_pcplist() pops the head), while
- * for an empty list Kernel._alloc() does the refill.  Each page (a plain order-0 page: the plan
- * makes no compound pages) belongs to the area as it comes: its state becomes VMALLOC_PAGE.
- *
+#define VM_BULK_MAX 100        /* vm_area_alloc_pages(): pages per __alloc_pages_bulk() call */
+
+/* What vmalloc_pages() works with: the plan's fields (as _plan_for_c() gives them) and its
+ * zonelist of (zone position, low mark) pairs. */
+typedef struct {
+    int zones[MAX_ZONELIST];
+    long long marks[MAX_ZONELIST];
+    int nzones, mt, head, nofrag, cma;
+    long long record;
+} VmallocPlan;
+
+/* A page taken for a vmalloc area: appended to ``pfns``, held by the area (its state, a plain
+ * page's, becomes VMALLOC_PAGE: buddy.set_owner(pfn, OWNER_VMALLOC)).  1, -1 on an error. */
+static int
+vmalloc_page_taken(FastPath *self, PyObject *pfns, int64_t pfn)
+{
+    PyObject *number = PyLong_FromLongLong(pfn);
+    if (number == NULL)
+        return -1;
+    int appended = PyList_Append(pfns, number);
+    Py_DECREF(number);
+    if (appended < 0)
+        return -1;
+    if (pfn >= self->state_view.len || self->state[pfn] != ALLOCATED) {
+        PyErr_Format(PyExc_ValueError, "alloc_pages_bulk(): pfn %lld is no plain page", pfn);
+        return -1;
+    }
+    self->state[pfn] = VMALLOC_PAGE;
+    return 1;
+}
+
+/* The int a Python step returned (VmallocAPI._alloc_vmalloc_page(), _alloc_pages_bulk(): the
+ * pages it appended), -1 on an error; ``result`` is a new reference or NULL. */
+static Py_ssize_t
+pages_appended(PyObject *result)
+{
+    if (result == NULL)
+        return -1;
+    Py_ssize_t count = PyLong_AsSsize_t(result);
+    Py_DECREF(result);
+    if (count < 0 && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): a step appended < 0 pages");
+    return count < 0 ? -1 : count;
+}
+
+/* One __alloc_pages(gfp, 0) for a vmalloc area, as VmallocAPI._alloc_vmalloc_page() makes it
+ * through Kernel._alloc(): in C when Kernel._alloc() would pop this CPU's list head in the
+ * zonelist's first zone (nothing atomic, no refcount below zero, the zone above its mark,
+ * a page on the list: rmqueue_pcplist(), free_factor halved), else ``single(pfns)`` in
+ * Python.  1 if a page was appended, 0 if none came, -1 on an error. */
+static Py_ssize_t
+vmalloc_single(FastPath *self, const VmallocPlan *p, PyObject *pfns, PyObject *underflow,
+               PyObject *single)
+{
+    int cpu = (int)self->cpu[0], z = p->zones[0];
+    int64_t *free_count = self->free_count[z];
+    ArrayLayout *list = pcp_lists(self, z, cpu)[order_to_pindex(p->mt, 0)];
+    if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0 && Py_SIZE(list) && !list->ob_exports
+        && free_count[0] - (p->cma ? 0 : free_count[1]) > p->marks[0]) {
+        int64_t pfn = rmqueue_pcplist(self, z, cpu, 0, p->mt, p->record, p->head, p->nofrag,
+                                      p->cma);
+        return pfn < 0 ? -1 : vmalloc_page_taken(self, pfns, pfn);    /* the list held one */
+    }
+    return pages_appended(PyObject_CallOneArg(single, pfns));
+}
+
+/* __alloc_pages_bulk() for ``nr_pages`` pages, as VmallocAPI._alloc_pages_bulk() runs it:
+ * a request of one page is vmalloc_single(); else the first zone of the zonelist with more
+ * free pages than its low mark + nr_pages (zone_watermark_fast()) gives them by
+ * __rmqueue_pcplist() (take_pcp_head(): no free_factor halving, no ALLOC_NOFRAGMENT), each
+ * record marked BULK_TAKEN_BIT (no mm_page_alloc) and each page's refcount set by
+ * prep_new_page() (out of ``underflow``); no such zone, or no page at all off the list:
+ * vmalloc_single().  While atomic (might_alloc() reports) or with an exported list the
+ * Python step ``in_bulk(nr_pages, pfns)`` runs it.  The pages appended, -1 on an error. */
+static Py_ssize_t
+vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject *pfns,
+             PyObject *underflow, PyObject *in_bulk, PyObject *single)
+{
+    if (nr_pages == 1)   /* "Use the single page allocator for one page." */
+        return vmalloc_single(self, p, pfns, underflow, single);
+    int cpu = (int)self->cpu[0];
+    if (self->atomic[0] || walk_exported(self, p->zones, p->nzones, cpu, p->mt))
+        return pages_appended(PyObject_CallFunction(in_bulk, "nO", nr_pages, pfns));
+    int i = 0;
+    while (i < p->nzones) {   /* "Find an allowed local zone that meets the low watermark." */
+        int64_t *free_count = self->free_count[p->zones[i]];
+        if (free_count[0] - (p->cma ? 0 : free_count[1]) > p->marks[i] + nr_pages)
+            break;
+        i++;
+    }
+    if (i == p->nzones)
+        return vmalloc_single(self, p, pfns, underflow, single);
+    Py_ssize_t taken = 0;
+    while (taken < nr_pages) {   /* "Attempt the batch allocation" */
+        int64_t pfn = take_pcp_head(self, p->zones[i], cpu, 0, p->mt,
+                                    p->record | BULK_TAKEN_BIT, p->head, 0, p->cma);
+        if (pfn == -2)
+            return -1;
+        if (pfn == PCP_EXPORTED) {   /* exported by a Python call in a refill: pop() raises */
+            PyErr_SetString(PyExc_BufferError, "cannot resize an array that is exporting buffers");
+            return -1;
+        }
+        if (pfn == -1) {
+            if (!taken)   /* "Try and allocate at least one page" */
+                return vmalloc_single(self, p, pfns, underflow, single);
+            break;
+        }
+        if (PySet_GET_SIZE(underflow)) {   /* prep_new_page(): refcount 1 */
+            PyObject *number = PyLong_FromLongLong(pfn);
+            int gone = number == NULL ? -1 : PySet_Discard(underflow, number);
+            Py_XDECREF(number);
+            if (gone < 0)
+                return -1;
+        }
+        if (vmalloc_page_taken(self, pfns, pfn) < 0)
+            return -1;
+        taken++;
+    }
+    return taken;
+}
+
+/* VmallocAPI._vm_area_alloc_pages()'s loops (vm_area_alloc_pages()): __alloc_pages_bulk()
+ * (vmalloc_bulk()) for up to VM_BULK_MAX pages a call while each call gives all it was asked
+ * for, then one __alloc_pages() per page (vmalloc_single(), Python's step ``fallback``)
+ * until ``count`` or a failure.  None, NULL on an error. */
+static PyObject *
+vmalloc_pages(FastPath *self, const VmallocPlan *p, Py_ssize_t count, PyObject *pfns,
+              PyObject *underflow, PyObject *in_bulk, PyObject *single, PyObject *fallback)
+{
+    while (PyList_GET_SIZE(pfns) < count) {
+        Py_ssize_t request = count - PyList_GET_SIZE(pfns);
+        if (request > VM_BULK_MAX)
+            request = VM_BULK_MAX;
+        Py_ssize_t got = vmalloc_bulk(self, p, request, pfns, underflow, in_bulk, single);
+        if (got < 0)
+            return NULL;
+        if (got != request)
+            break;
+    }
+    while (PyList_GET_SIZE(pfns) < count) {
+        Py_ssize_t got = vmalloc_single(self, p, pfns, underflow, fallback);
+        if (got < 0)
+            return NULL;
+        if (!got)
+            break;
+    }
+    Py_RETURN_NONE;
+}
+
+/* FastPath.alloc_pages_bulk(): with 8 arguments vmalloc_pages(), the plan's zonelist
+ * ``zonelist`` and the Python steps ``in_bulk``, ``single`` and ``fallback`` (see
+ * VmallocAPI._bulk_calls()); with 12 the loop of Kernel._pages_in_a_row(), with ``plan`` as in
+ * page_plans_for_c: one __alloc_pages() per page as page faults make them, each page's state
+ * becoming ``code``: ALLOCATED (a plain page), or the LRU's held code ANON_PAGE or FILE_PAGE.
  * With the zonelists ``fast`` and ``slow`` (tuples of (zone position, mark) pairs: the plan's
- * zonelist with its low and its min marks) the loop is Kernel._pages_in_a_row()'s, one
- * __alloc_pages() per page as page faults make them.  get_page_from_freelist()'s first pass
- * walks ``fast`` (walk_zonelist(), with the plan's nofragment and its retry without); if it
- * finds nothing and ``kswapd_woken()`` says kswapd is already woken (so
- * __alloc_pages_slowpath() has nothing to do before its second pass), the pass at the min
- * marks walks ``slow`` without nofragment.  A page neither pass gave comes from
- * ``after_fast()`` (the slow path, Kernel._alloc_after_walk()) or, after the second pass,
- * ``after_slow()`` (the slow path past that pass); while atomic or with an underflowed
- * refcount no pass runs in C and Kernel._alloc() (``alloc_first``, ``alloc_next``) takes the
- * page.  The first page is no exception: a refill in C is the refill Kernel._alloc() makes.
- * Each page's state becomes ``code``: ALLOCATED (a plain page), or the LRU's held code
- * ANON_PAGE or FILE_PAGE.
+ * zonelist with its low and its min marks) get_page_from_freelist()'s first pass walks
+ * ``fast`` (walk_zonelist(), with the plan's nofragment and its retry without); if it finds
+ * nothing and ``kswapd_woken()`` says kswapd is already woken (so __alloc_pages_slowpath() has
+ * nothing to do before its second pass), the pass at the min marks walks ``slow`` without
+ * nofragment.  A page neither pass gave comes from ``after_fast()`` (the slow path,
+ * Kernel._alloc_after_walk()) or, after the second pass, ``after_slow()`` (the slow path past
+ * that pass); while atomic or with an underflowed refcount no pass runs in C and
+ * Kernel._alloc() (``alloc_first`` for the first page, ``alloc_next``) takes the page.  The
+ * first page is no exception: a refill in C is the refill Kernel._alloc() makes.
  * None, or NULL on a Python error. */
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if ((nargs != 6 && nargs != 12) || !PyTuple_CheckExact(args[0])
+    if ((nargs != 8 && nargs != 12) || !PyTuple_CheckExact(args[0])
         || PyTuple_GET_SIZE(args[0]) != 7 || !PyList_CheckExact(args[2])
         || !PyAnySet_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
-                        "alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next"
-                        "[, fast, slow, kswapd_woken, code, after_fast, after_slow])");
+                        "alloc_pages_bulk(plan, count, pfns, underflow, in_bulk, single, "
+                        "fallback, zonelist) or alloc_pages_bulk(plan, count, pfns, underflow, "
+                        "alloc_first, alloc_next, fast, slow, kswapd_woken, code, after_fast, "
+                        "after_slow)");
         return NULL;
     }
     PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
@@ -1044,27 +1187,35 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): plan out of range");
         return NULL;
     }
-    /* the walks: the plan's first zone alone, or the zonelists given */
-    int fast_zone[MAX_ZONELIST] = {zone}, slow_zone[MAX_ZONELIST];
-    long long fast_mark[MAX_ZONELIST] = {mark}, slow_mark[MAX_ZONELIST];
-    int nfast = 1, nslow = 0, code = VMALLOC_PAGE, zonelists = nargs == 12;
-    PyObject *kswapd_woken = NULL;
-    if (zonelists) {
-        nfast = unpack_zonelist(self, args[6], fast_zone, fast_mark);
-        if (nfast < 0)
+    if (nargs == 8) {   /* vmalloc's pages */
+        VmallocPlan p = {.mt = mt, .head = head, .nofrag = nofrag, .cma = cma, .record = record};
+        p.nzones = unpack_zonelist(self, args[7], p.zones, p.marks);
+        if (p.nzones < 0)
             return NULL;
-        nslow = unpack_zonelist(self, args[7], slow_zone, slow_mark);
-        if (nslow < 0)
-            return NULL;
-        kswapd_woken = args[8];
-        code = (int)PyLong_AsLong(args[9]);
-        if (PyErr_Occurred())
-            return NULL;
-        if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE) {
+        if (p.zones[0] != zone || p.marks[0] != mark || head != ALLOCATED) {
             PyErr_SetString(PyExc_ValueError,
-                            "alloc_pages_bulk(): code is ALLOCATED, ANON_PAGE or FILE_PAGE");
+                            "alloc_pages_bulk(): the zonelist starts with the plan's zone and "
+                            "mark, and the plan makes plain pages");
             return NULL;
         }
+        return vmalloc_pages(self, &p, count, pfns, underflow, args[4], args[5], args[6]);
+    }
+    int fast_zone[MAX_ZONELIST], slow_zone[MAX_ZONELIST];
+    long long fast_mark[MAX_ZONELIST], slow_mark[MAX_ZONELIST];
+    int nfast = unpack_zonelist(self, args[6], fast_zone, fast_mark);
+    if (nfast < 0)
+        return NULL;
+    int nslow = unpack_zonelist(self, args[7], slow_zone, slow_mark);
+    if (nslow < 0)
+        return NULL;
+    PyObject *kswapd_woken = args[8];
+    int code = (int)PyLong_AsLong(args[9]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE) {
+        PyErr_SetString(PyExc_ValueError,
+                        "alloc_pages_bulk(): code is ALLOCATED, ANON_PAGE or FILE_PAGE");
+        return NULL;
     }
     while (PyList_GET_SIZE(pfns) < count) {
         int first = PyList_GET_SIZE(pfns) == 0;
@@ -1074,31 +1225,22 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0
             && !walk_exported(self, fast_zone, nfast, cpu, mt)
             && !walk_exported(self, slow_zone, nslow, cpu, mt)) {
-            if (zonelists) {     /* __alloc_pages(): the first pass, then the slow path's */
-                pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, head,
-                                    nofrag, cma);
-                next = args[10];
-                if (pfn == -1) {
-                    PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
-                    if (woken == NULL)
-                        return NULL;
-                    int yes = PyObject_IsTrue(woken);
-                    Py_DECREF(woken);
-                    if (yes < 0)
-                        return NULL;
-                    if (yes) {   /* kswapd is woken already: the pass at min (ALLOC_WMARK_MIN) */
-                        pfn = walk_zonelist(self, slow_zone, slow_mark, nslow, cpu, mt, record,
-                                            head, 0, cma);
-                        next = args[11];
-                    }
-                }
-            } else {
-                int i = first_zone_above(self, fast_zone, fast_mark, nfast, cma);
-                if (i >= 0) {
-                    int z = fast_zone[i];
-                    /* else Python refills */
-                    if (!first || Py_SIZE(pcp_lists(self, z, cpu)[order_to_pindex(mt, 0)]))
-                        pfn = rmqueue_pcplist(self, z, cpu, 0, mt, record, head, nofrag, cma);
+            /* __alloc_pages(): the first pass, then the slow path's */
+            pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, head, nofrag,
+                                cma);
+            next = args[10];
+            if (pfn == -1) {
+                PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
+                if (woken == NULL)
+                    return NULL;
+                int yes = PyObject_IsTrue(woken);
+                Py_DECREF(woken);
+                if (yes < 0)
+                    return NULL;
+                if (yes) {   /* kswapd is woken already: the pass at min (ALLOC_WMARK_MIN) */
+                    pfn = walk_zonelist(self, slow_zone, slow_mark, nslow, cpu, mt, record, head,
+                                        0, cma);
+                    next = args[11];
                 }
             }
             if (pfn == -2)

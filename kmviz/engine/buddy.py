@@ -567,13 +567,26 @@ class BuddyAllocator:
     ) -> int:  # fmt: skip
         """Pop a block of ``order`` off CPU ``cpu``'s pcp list for ``mt``; -1 if none came.
 
-        Mirrors rmqueue_pcplist() + __rmqueue_pcplist() (L3833, L3793): halve free_factor;
-        an empty list is first refilled by rmqueue_bulk() with ``batch >> order`` blocks (at
-        least 2, unless batch is 1); then the list head is taken (the most recently freed).
-        ``record``/``head`` as for rmqueue_smallest(); ``cma``: ALLOC_CMA.
+        Mirrors rmqueue_pcplist() (L3833): "On allocation, reduce the number of pages that
+        are batch freed": free_factor is halved, then __rmqueue_pcplist() (take_pcp_head())
+        takes the block.  ``record``/``head`` as for rmqueue_smallest(); ``cma``: ALLOC_CMA.
         """
-        cpu_factor = zone.pcp_free_factor
-        cpu_factor[cpu] >>= 1
+        zone.pcp_free_factor[cpu] >>= 1
+        return self.take_pcp_head(zone, cpu, order, mt, record, head, nofrag, cma)
+
+    def take_pcp_head(
+        self, zone: Zone, cpu: int, order: int, mt: int, record: int, head: int, nofrag: bool,
+        cma: bool = False,
+    ) -> int:  # fmt: skip
+        """Take the head block of CPU ``cpu``'s pcp list of (``order``, ``mt``); -1 if none came.
+
+        Mirrors __rmqueue_pcplist() (L3793): an empty list is first refilled by rmqueue_bulk()
+        with ``batch >> order`` blocks (at least 2, unless batch is 1); then the list head is
+        taken (the most recently freed).  free_factor is left alone: rmqueue_pcplist() halves
+        it, __alloc_pages_bulk() (which calls this directly) does not.  ``record`` holds the
+        history bits of the caller's mask and migratetype (with BULK_TAKEN_BIT for
+        __alloc_pages_bulk()'s pages, which fire no mm_page_alloc).
+        """
         pcp_list = zone.pcp_list(cpu, order_to_pindex(mt, order))
         if not pcp_list:
             batch = zone.pcp_batch

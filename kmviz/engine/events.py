@@ -72,6 +72,17 @@ class PagesAllocated:
 
 
 @dataclass(frozen=True, slots=True)
+class PagesAllocatedInBulk(PagesAllocated):
+    """__alloc_pages_bulk() took the order-0 page at ``pfn`` off CPU ``cpu``'s per-CPU list.
+
+    An allocation like PagesAllocated, but 6.1 fires no tracepoint for it: the bulk allocator's
+    loop (mm/page_alloc.c L5563) takes pages by __rmqueue_pcplist() and gives each only
+    prep_new_page(); mm_page_alloc is __alloc_pages()'s.  A trace of the real kernel shows
+    only the mm_page_alloc_zone_locked of the refills that brought such pages onto the list.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class PagesFreed:
     """2^order pages at ``pfn`` came back to the page allocator (tracepoint mm_page_free).
 

@@ -149,7 +149,7 @@ def attach(kernel: Kernel) -> bool:
     kernel.alloc_pages = fast.alloc_pages
     kernel.free_pages_block = fast.free_pages_block
     setattr(kernel, "__free_pages", fast.free_pages_block)
-    kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._alloc_pages_bulk())
+    kernel.pages_fastpath = fast  # vmalloc()'s page loops (VmallocAPI._vm_area_alloc_pages())
     if kernel._fast_slabs is not kernel.slab_by_pfn:  # a debugged cache: SLUB's checks run
         return True
     slab = SlabFastPath(

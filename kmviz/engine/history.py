@@ -19,6 +19,8 @@ Record layout (bit positions)::
     pcp      53      a per-CPU list is involved: allocation popped it / free pushed it ...
     bulk     54      ... or, with pcp, rmqueue_bulk() moved it there / free_pcppages_bulk() out
     cpu      55..62  with pcp: the CPU whose list it is
+    taken    63      allocation with pcp, not bulk: __alloc_pages_bulk() took it off the list,
+                     which fires no mm_page_alloc (the sign bit: BULK_TAKEN_BIT is negative)
     object   2..     kind 0: index into the stored objects
 
 A slab object record (kind 3) is one kmalloc, kmem_cache_alloc, kfree or kmem_cache_free of a
@@ -35,10 +37,11 @@ red_left_pad + slot * size`` (``Slab.address()``): ``3 | 2 << 2 | 5 << 5 | 0x3f7
 kfree() of slot 5 of the slab at pfn 0x3f7, whose cache is entry 0 of the table.
 
 Events per record: a buddy allocation is its splits, mm_page_alloc_zone_locked and
-mm_page_alloc; a pop off a pcp list is mm_page_alloc alone; an rmqueue_bulk() block is its
-splits and mm_page_alloc_zone_locked; a free to the buddy is mm_page_free and its merges, a
-push onto a pcp list is mm_page_free alone, and a drained block is mm_page_pcpu_drain and
-its merges.
+mm_page_alloc; a pop off a pcp list is mm_page_alloc alone (PagesAllocated), or no tracepoint
+at all when __alloc_pages_bulk() took the page (PagesAllocatedInBulk); an rmqueue_bulk()
+block is its splits and mm_page_alloc_zone_locked; a free to the buddy is mm_page_free and its
+merges, a push onto a pcp list is mm_page_free alone, and a drained block is
+mm_page_pcpu_drain and its merges.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from .events import (
     ObjectAllocated,
     ObjectFreed,
     PagesAllocated,
+    PagesAllocatedInBulk,
     PagesAllocatedZoneLocked,
     PagesFreed,
     PcpPagesDrained,
@@ -108,6 +112,8 @@ TAIL_BIT = 1 << 13
 PCP_BIT = 1 << 53
 PCP_BULK_BIT = 1 << 54
 CPU_SHIFT = 55
+CPU_MASK = 0xFF  # (record >> CPU_SHIFT) & CPU_MASK: bit 63 is BULK_TAKEN_BIT's
+BULK_TAKEN_BIT = -(1 << 63)  # bit 63 of an int64: OR it in, test it with record < 0
 LOW_BITS = (1 << 10) - 1  # kind, order and order2: all a record's event count depends on
 PCP_KEY_SHIFT = 43  # (record >> 43) & PCP_KEY puts the pcp and bulk bits above LOW_BITS
 PCP_KEY = 3 << 10
@@ -319,10 +325,12 @@ class History(Sequence):
         zone = self._zone_name_of(pfn)
         pcp = record & PCP_BIT
         bulk = record & PCP_BULK_BIT
-        cpu = (record >> CPU_SHIFT) if pcp else -1
+        cpu = (record >> CPU_SHIFT) & CPU_MASK if pcp else -1
         if kind == KIND_ALLOC:
             if pcp and not bulk:  # __rmqueue_pcplist(): the list head, no buddy work
                 gfp = self._gfp_masks[(record >> GFP_SHIFT) & GFP_MASK]
+                if record < 0:  # BULK_TAKEN_BIT: __alloc_pages_bulk()'s, no mm_page_alloc
+                    return [PagesAllocatedInBulk(pfn, order, gfp, mt, zone, cpu)]
                 return [PagesAllocated(pfn, order, gfp, mt, zone, cpu)]
             # expand(): the block of order2 at pfn is halved until it is of `order`;
             # each halving keeps the lower half, so every split starts at pfn.

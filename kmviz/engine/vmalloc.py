@@ -29,7 +29,8 @@ from pathlib import Path
 from .buddy import ALLOCATED, OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
-from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, describe_gfp
+from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, BadGfpZone, describe_gfp
+from .history import BULK_TAKEN_BIT
 from .page import Page
 from .pagetable import (
     MODULES_END,
@@ -56,6 +57,7 @@ BOOT_AREAS = Path(__file__).parent.parent / "data" / "boot-vmalloc-areas.json"
 THREAD_SIZE = 16 << 10  # bytes: a task's stack, THREAD_SIZE_ORDER 2; THREAD_ALIGN is the same
 PCPU_ATOM_SIZE = 2 << 20  # bytes: x86-64 percpu chunks come in PMD_SIZE allocations
 IOREMAP_MAX_ORDER = 30  # PUD_SHIFT (arch/x86/include/asm/page_types.h L41)
+VM_BULK_MAX = 100  # pages: vm_area_alloc_pages()'s largest request to the bulk allocator
 
 
 @dataclass(eq=False, slots=True)
@@ -274,7 +276,7 @@ class VmallocAPI:
                      f"{array_bytes}"
             )  # fmt: skip
             return 0
-        area.pfns = self._alloc_pages_bulk(gfp | BIT.NOWARN, nr_pages)
+        area.pfns = self._vm_area_alloc_pages(gfp | BIT.NOWARN, nr_pages)
         if len(area.pfns) < nr_pages:
             self._undo_vmalloc(area)
             self._vmalloc_error(
@@ -296,65 +298,119 @@ class VmallocAPI:
         self._totalram_floor = total = sum(z.managed_pages for z in self.zones)
         return total
 
-    def _alloc_pages_bulk(self, gfp: int, count: int) -> list[int]:
-        """vm_area_alloc_pages(): ``count`` order-0 pages, each allocated on its own.
+    def _vm_area_alloc_pages(self, gfp: int, count: int) -> list[int]:
+        """``count`` order-0 pages for a vmalloc area, fewer if memory ran out; their pfns.
 
-        Mirrors __alloc_pages_bulk() (mm/page_alloc.c L5491): while the first zone stays
-        above its low watermark the pages come off this CPU's pcp list (refilled a batch at
-        a time), so pages freed just before come back first; any other case
-        takes the full __alloc_pages() path for that page.  Each page belongs to the area as
-        it comes (OWNER_VMALLOC), as vm_area_alloc_pages() puts it in area->pages.  Fewer than
-        ``count`` pfns means the allocator ran out.
+        Mirrors vm_area_alloc_pages() (mm/vmalloc.c L2989) for order 0: the bulk allocator
+        is asked for at most VM_BULK_MAX pages a call ("to prevent a long preemption off
+        scenario"), with __GFP_NOFAIL taken out ("bulk allocator doesn't support nofail req.
+        officially"); once a call returns fewer pages than asked, the rest come one
+        alloc_pages() at a time with the caller's own mask ("fallback to a single page
+        allocator that is more permissive").  Each page belongs to the area as it comes
+        (OWNER_VMALLOC), as vm_area_alloc_pages() puts it in area->pages.  (6.1 also stops
+        that fallback at fatal_signal_pending(); no kmviz task gets a fatal signal.)
         """
+        pfns: list[int] = []
         fast = self.pages_fastpath
-        cached = self._bulk_plans.get(gfp)  # (AllocPlan, _bulk_calls()) while the plan holds
-        if cached is not None and cached[0] is self._plans.get(gfp):
-            bulk = cached[1]
-        else:
-            bulk = self._bulk_calls(gfp)
-        if fast is not None and bulk is not None:  # the same loop in C (alloc_pages_bulk())
-            plan, alloc_first, alloc_next = bulk
-            pfns = []
-            fast.alloc_pages_bulk(
-                plan, count, pfns, self.refcount_underflow, alloc_first, alloc_next
-            )
-            return pfns
-        first = self._alloc(gfp, 0, "__alloc_pages_bulk") if count else -1
-        pfns: list[int] = [first] if first >= 0 else []
-        if not pfns:
-            return pfns
-        set_owner = self.buddy.set_owner
-        set_owner(first, OWNER_VMALLOC)
-        plan = self._plans.get(gfp)  # the first allocation made sure it exists
-        buddy = self.buddy
-        while len(pfns) < count:
-            zone = plan.first_zone if plan else None
-            pfn = -1
-            if (
-                zone is not None
-                # free CMA pages count only for ALLOC_CMA (__zone_watermark_unusable_free())
-                and zone.free_pages - (0 if plan.alloc_cma else zone.free_cma) - 1
-                >= plan.first_mark
-                and not self.atomic
-                and not self.refcount_underflow  # check_new_pages() runs in _alloc()
-            ):
-                pfn = buddy.rmqueue_pcplist(
-                    zone, self.context.cpu_cell[0], 0, plan.migratetype, plan.record, plan.head,
-                    plan.nofragment, plan.alloc_cma,
+        if fast is not None and not self.atomic and not gfp & BIT.NOFAIL:
+            cached = self._bulk_plans.get(gfp)  # (AllocPlan, _bulk_calls()) while it holds
+            if cached is not None and cached[0] is self._plans.get(gfp):
+                bulk = cached[1]
+            else:
+                bulk = self._bulk_calls(gfp)
+            if bulk is not None:  # the same loops in C
+                plan, zonelist, in_bulk, single, fallback = bulk
+                fast.alloc_pages_bulk(
+                    plan, count, pfns, self.refcount_underflow, in_bulk, single, fallback,
+                    zonelist,
                 )  # fmt: skip
-            if pfn < 0:
-                pfn = self._alloc(gfp, 0, "__vmalloc_area_node")
-                if pfn < 0:
-                    break
-            pfns.append(pfn)
-            set_owner(pfn, OWNER_VMALLOC)
+                return pfns
+        bulk_gfp = gfp & ~BIT.NOFAIL
+        while len(pfns) < count:
+            request = min(VM_BULK_MAX, count - len(pfns))
+            if self._alloc_pages_bulk(bulk_gfp, request, pfns) != request:
+                break
+        while len(pfns) < count and self._alloc_vmalloc_page(gfp, "__vmalloc_area_node", pfns):
+            pass
         return pfns
 
-    def _bulk_calls(self, gfp: int) -> tuple | None:
-        """What FastPath.alloc_pages_bulk() needs besides the count: plan, then the two ways
-        to get a page by Kernel._alloc(); None while the C loop could not mirror this one.
+    def _alloc_pages_bulk(self, gfp: int, nr_pages: int, pfns: list[int]) -> int:
+        """Append up to ``nr_pages`` order-0 pages to ``pfns``; how many it appended.
 
-        That is before __alloc_pages() first made ``gfp``'s plan, outside the running kernel
+        Mirrors __alloc_pages_bulk() (mm/page_alloc.c L5469) filling vm_area_alloc_pages()'s
+        array.  "Use the single page allocator for one page": a request of 1 is one
+        __alloc_pages().  Otherwise prepare_alloc_pages() (might_alloc() included), then one
+        watermark test for the whole request: the first zone of the zonelist whose free
+        pages (free CMA pages only with ALLOC_CMA) exceed its low watermark plus
+        lowmem_reserve plus ``nr_pages`` (zone_watermark_fast(zone, 0, wmark_low + nr_pages));
+        with none, one __alloc_pages() "and reclaim if necessary".  From that zone the pages
+        come off this CPU's pcp list by __rmqueue_pcplist() (take_pcp_head()), an empty list
+        refilled by rmqueue_bulk(), with ALLOC_WMARK_LOW alone (no ALLOC_NOFRAGMENT: that is
+        __alloc_pages()'s alloc_flags_nofragment()), without rmqueue_pcplist()'s halving of
+        free_factor, and without mm_page_alloc: each page gets prep_new_page() only
+        (BULK_TAKEN_BIT, PagesAllocatedInBulk).  A list that cannot be refilled ends the
+        loop: with no page yet, one __alloc_pages() ("Try and allocate at least one page"),
+        else what it has.  (6.1 also sends __GFP_ACCOUNT requests to __alloc_pages() while
+        memcg_kmem_enabled(), and everything while page_owner is on; kmviz has neither.)
+        """
+        if nr_pages == 1:  # "Use the single page allocator for one page."
+            return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
+        plan = self._plans.get(gfp)  # vmalloc() runs after boot: no gfp_allowed_mask to apply
+        if plan is None:
+            try:
+                plan = self._plans[gfp] = self._plan(gfp)
+            except BadGfpZone:  # __alloc_pages() reports it and fails
+                return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
+        # no zone for the mask, or __GFP_MOVABLE|__GFP_RECLAIMABLE: __alloc_pages() fails them
+        if not plan.fast or plan.migratetype >= MIGRATE_PCPTYPES:
+            return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
+        if gfp & BIT.DIRECT_RECLAIM and self.atomic:  # prepare_alloc_pages(): might_alloc()
+            self._might_sleep(
+                gfp, "include/linux/sched/mm.h:274", ("__alloc_pages_bulk", "__vmalloc_area_node")
+            )
+        cma = plan.alloc_cma
+        for zone, mark in plan.fast:  # "Find an allowed local zone that meets the low watermark"
+            if (zone.free_pages if cma else zone.free_pages - zone.free_cma) > mark + nr_pages:
+                break
+        else:  # "try to allocate a single page and reclaim if necessary"
+            return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
+        buddy, underflow = self.buddy, self.refcount_underflow
+        cpu, mt, head = self.context.cpu_cell[0], plan.migratetype, plan.head
+        record = plan.record | BULK_TAKEN_BIT
+        taken = 0
+        while taken < nr_pages:  # "Attempt the batch allocation"
+            pfn = buddy.take_pcp_head(zone, cpu, 0, mt, record, head, False, cma)
+            if pfn < 0:
+                if not taken:  # "Try and allocate at least one page"
+                    return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
+                break
+            # prep_new_page(): refcount 1 (check_new_pcp() checks only with CONFIG_DEBUG_VM,
+            # where no refcount underflows)
+            underflow.discard(pfn)
+            pfns.append(pfn)
+            buddy.set_owner(pfn, OWNER_VMALLOC)
+            taken += 1
+        return taken
+
+    def _alloc_vmalloc_page(self, gfp: int, caller: str, pfns: list[int]) -> int:
+        """One __alloc_pages(gfp, 0) from ``caller`` for a vmalloc area, appended to ``pfns``
+        and held by the area: 1, or 0 if it failed."""
+        pfn = self._alloc(gfp, 0, caller)
+        if pfn < 0:
+            return 0
+        pfns.append(pfn)
+        self.buddy.set_owner(pfn, OWNER_VMALLOC)
+        return 1
+
+    def _bulk_calls(self, gfp: int) -> tuple | None:
+        """What FastPath.alloc_pages_bulk() needs besides the count for vmalloc's pages with
+        ``gfp`` (no __GFP_NOFAIL: bulk and fallback then share the mask); None while the C
+        loops could not mirror _vm_area_alloc_pages().
+
+        The plan (as _plan_for_c() gives it), its zonelist as (zone position, low mark)
+        pairs, then the Python steps C hands over to: _alloc_pages_bulk() (nr_pages, pfns)
+        and _alloc_vmalloc_page() (pfns) from __alloc_pages_bulk() and from the fallback
+        loop.  None before a first allocation made ``gfp``'s plan, outside the running kernel
         (boot masks the flags), after a panic, and for a plan the C fast path does not know:
         no zone, no pcp list for its migratetype, or compound pages.
         """
@@ -370,8 +426,10 @@ class VmallocAPI:
             return None
         calls = (
             self._plan_for_c(plan),
-            functools.partial(self._alloc, gfp, 0, "__alloc_pages_bulk"),
-            functools.partial(self._alloc, gfp, 0, "__vmalloc_area_node"),
+            tuple((self.zones.index(zone), mark) for zone, mark in plan.fast),
+            functools.partial(self._alloc_pages_bulk, gfp),
+            functools.partial(self._alloc_vmalloc_page, gfp, "__alloc_pages_bulk"),
+            functools.partial(self._alloc_vmalloc_page, gfp, "__vmalloc_area_node"),
         )
         self._bulk_plans[gfp] = (plan, calls)
         return calls

@@ -311,8 +311,8 @@ def pieces_after_uptime() -> Question:
         "two pages side by side)",
         checker,
         str(count),
-        f"The frames form runs of {sizes} pages. vmalloc() asks for one page at a time; a "
-        "request often gets the buddy that expand() has just put back, so pages come in short "
+        f"The frames form runs of {sizes} pages. vmalloc() takes one page at a time; the "
+        "next is often the buddy that expand() has just put back, so pages come in short "
         "runs, never in one long run once the free lists hold only small blocks.",
     )
 

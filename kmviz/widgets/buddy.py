@@ -41,6 +41,7 @@ from ..engine.events import (
     FallbackStolen,
     FreePagesIsolated,
     PagesAllocated,
+    PagesAllocatedInBulk,
     PagesAllocatedZoneLocked,
     PagesFreed,
     PcpPagesDrained,
@@ -699,11 +700,20 @@ class BuddyView(widgets.VBox):
             f"{PAGE_OFFSET:#x} + {event.pfn << PAGE_SHIFT:#x} = {address:#x}</code></p>"
         )
         if event.cpu >= 0:
+            taker = (
+                "<code>__alloc_pages_bulk()</code> (mm/page_alloc.c), asked for many pages at "
+                "once (vmalloc() asks for up to 100 a call), took the first block on CPU "
+                f"{event.cpu}'s list with <code>__rmqueue_pcplist()</code>; it fires no "
+                "tracepoint for such a page (no <code>mm_page_alloc</code>). "
+                if isinstance(event, PagesAllocatedInBulk)
+                else "<code>rmqueue_pcplist()</code> (mm/page_alloc.c) took the first block on "
+                f"CPU {event.cpu}'s list. "
+            )
             return (
                 f"<p><b>Allocated from a per-CPU list.</b> The page allocator handed out "
                 f"{1 << event.order} page(s) (order {event.order}) at pfn {event.pfn:#x} from "
-                f"zone {html.escape(event.zone)} for {gfp}: <code>rmqueue_pcplist()</code> "
-                f"(mm/page_alloc.c) took the first block on CPU {event.cpu}'s list. "
+                f"zone {html.escape(event.zone)} for {gfp}: "
+                + taker
                 + self._refill_story(event, position)
                 + "</p>"
                 + arithmetic

@@ -45,6 +45,7 @@ from ..engine.events import (
     OomKilled,
     PageMigrated,
     PagesAllocated,
+    PagesAllocatedInBulk,
     PagesAllocatedZoneLocked,
     PagesFreed,
     PageTableAllocated,
@@ -126,6 +127,11 @@ def describe(event) -> str:
                 f"onto CPU {cpu}'s per-CPU list (rmqueue_bulk)" if cpu >= 0 else "for the caller"
             )
             return f"mm_page_alloc_zone_locked: pfn {pfn:#x} order {order} ({zone}) {where}"
+        case PagesAllocatedInBulk(pfn=pfn, zone=zone, cpu=cpu):
+            return (
+                f"__alloc_pages_bulk(): pfn {pfn:#x} ({zone}) off CPU {cpu}'s per-CPU list "
+                "(no tracepoint: no mm_page_alloc)"
+            )
         case PagesAllocated(pfn=pfn, order=order, gfp=gfp, zone=zone, cpu=cpu):
             source = f" off CPU {cpu}'s per-CPU list" if cpu >= 0 else ""
             return (

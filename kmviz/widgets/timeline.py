@@ -85,6 +85,7 @@ from ..engine.events import (
     ObjectFreed,
     PageMigrated,
     PagesAllocated,
+    PagesAllocatedInBulk,
     PagesAllocatedZoneLocked,
     PagesFreed,
     PageTableAllocated,
@@ -358,6 +359,7 @@ class Timeline(HasTraits):
             BlockSplit: self._split,
             PagesAllocatedZoneLocked: self._zone_locked,
             PagesAllocated: self._allocated,
+            PagesAllocatedInBulk: self._allocated,  # the same pop, without mm_page_alloc
             PagesFreed: self._freed,
             PcpPagesDrained: self._drained,
             BuddiesMerged: self._merged,

@@ -591,38 +591,58 @@ def fast_and_slow(monkeypatch, scenario, **machine):
     return vmalloc_state(fast), vmalloc_state(slow)
 
 
-def test_an_area_first_page_off_an_empty_pcp_list_goes_through_alloc_pages(monkeypatch):
-    # Normal keeps free pages above its mark, but only in movable pageblocks that each hold
-    # an allocated page: the unmovable list's refill (ALLOC_NOFRAGMENT, whole pageblocks only)
-    # fails, and __alloc_pages() halves the CPU's free_factor (3 after the frees) as often as
-    # the Python loop's first call does, not once more.
-    def scenario(k):
-        k.vfree(k.vmalloc(4096))  # the page tables and the page array's slab exist
-        normal = k.zone("Normal")
-        pfn = lambda addr: (addr - PAGE_OFFSET) >> 12  # noqa: E731
-        held = []
-        while normal.start_pfn <= pfn(addr := k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0)):
-            held.append(addr)
-        k.free_pages(addr, 0)
-        for addr in held:
-            if pfn(addr) % 512:
-                k.free_pages(addr, 0)
-        while normal.start_pfn <= pfn(k.get_free_pages(GFP_KERNEL, 0)):
-            pass  # until Normal's unmovable pages are gone
-        more = [k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0) for _ in range(3000)]
-        for addr in more:
+def without_unmovable_pageblocks_in_normal(k):
+    """Leave Normal free pages above its marks, but only in movable pageblocks that each hold
+    an allocated page, and this CPU's free_factor above 1: ALLOC_NOFRAGMENT refills of the
+    unmovable list (whole pageblocks only) fail there."""
+    k.vfree(k.vmalloc(4096))  # the page tables and the page array's slab exist
+    normal = k.zone("Normal")
+    pfn = lambda addr: (addr - PAGE_OFFSET) >> 12  # noqa: E731
+    held = []
+    while normal.start_pfn <= pfn(addr := k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0)):
+        held.append(addr)
+    k.free_pages(addr, 0)
+    for addr in held:
+        if pfn(addr) % 512:
             k.free_pages(addr, 0)
-        assert normal.pcp_free_factor[0] > 1
+    while normal.start_pfn <= pfn(k.get_free_pages(GFP_KERNEL, 0)):
+        pass  # until Normal's unmovable pages are gone
+    more = [k.get_free_pages(GFP_HIGHUSER_MOVABLE, 0) for _ in range(3000)]
+    for addr in more:
+        k.free_pages(addr, 0)
+    assert normal.pcp_free_factor[0] > 1
+
+
+def test_a_one_page_area_off_an_empty_pcp_list_goes_through_alloc_pages(monkeypatch):
+    # __alloc_pages_bulk() leaves one page to __alloc_pages(): Normal's refill with
+    # ALLOC_NOFRAGMENT fails, and __alloc_pages() halves the CPU's free_factor (3 after the
+    # frees) as often as the Python path does, not once more.
+    def scenario(k):
+        without_unmovable_pageblocks_in_normal(k)
         assert k.vmalloc(4096)
 
     fast, slow = fast_and_slow(monkeypatch, scenario, mem="4200MiB", memory_map="flat")
     assert fast == slow
 
 
-def test_an_area_pages_go_through_alloc_pages_while_a_refcount_is_below_zero(monkeypatch):
+def test_a_bulk_refill_steals_in_normal_where_alloc_pages_goes_on_to_dma32(monkeypatch):
+    # __alloc_pages_bulk()'s refill runs without ALLOC_NOFRAGMENT (alloc_flags_nofragment()
+    # is __alloc_pages()'s): it steals from Normal's movable pageblocks, while one page by
+    # __alloc_pages() comes from DMA32, the next zone
+    def scenario(k):
+        without_unmovable_pageblocks_in_normal(k)
+        one, eight = k.vmalloc(4096), k.vmalloc(8 * 4096)
+        assert k.vmalloc_to_page(one).zone == "DMA32"
+        assert {k.vmalloc_to_page(eight + i * 4096).zone for i in range(8)} == {"Normal"}
+
+    fast, slow = fast_and_slow(monkeypatch, scenario, mem="4200MiB", memory_map="flat")
+    assert fast == slow
+
+
+def test_an_area_takes_a_page_at_refcount_below_zero_and_sets_it_to_one(monkeypatch):
     # config="debian": a silent double free leaves a page at refcount -1 on the pcp list;
-    # while one is, every page of an area comes from __alloc_pages(), whose prep_new_page()
-    # sets the refcount of the page it hands out back to 1
+    # __alloc_pages_bulk() takes it like any other (check_new_pcp() checks nothing without
+    # CONFIG_DEBUG_VM) and prep_new_page() sets its refcount back to 1
     def scenario(k):
         k.vfree(k.vmalloc(8 * 4096))  # the page tables and the page array's slab exist
         below_zero, other = k.get_free_pages(GFP_KERNEL, 0), k.get_free_pages(GFP_KERNEL, 0)
@@ -634,6 +654,19 @@ def test_an_area_pages_go_through_alloc_pages_while_a_refcount_is_below_zero(mon
         assert not k.refcount_underflow
 
     machine = {"mem": "64MiB", "memory_map": "flat", "config": "debian"}
+    fast, slow = fast_and_slow(monkeypatch, scenario, **machine)
+    assert fast == slow
+
+
+def test_areas_of_many_bulk_calls_on_a_machine_running_short(monkeypatch):
+    # areas of up to 300 pages: __alloc_pages_bulk() calls of up to 100 pages; DMA32 (2048
+    # pages) soon short of low + nr_pages, so DMA gives them; at last no zone has a request to
+    # spare: single pages, the fallback loop, and a failure
+    def scenario(k):
+        for pages in (300, 150, 101, 100, 250, 2, 99, *[300] * 16, 40, 3, 1, 40, 300):
+            k.vmalloc(pages * 4096)
+
+    machine = {"mem": "24MiB", "memory_map": "flat", "boot_reserved": False, "cpus": 2}
     fast, slow = fast_and_slow(monkeypatch, scenario, **machine)
     assert fast == slow
 

@@ -11,6 +11,7 @@ from kmviz.engine.events import (
     BlockSplit,
     BuddiesMerged,
     PagesAllocated,
+    PagesAllocatedInBulk,
     PagesFreed,
     PcpPagesDrained,
 )
@@ -123,6 +124,18 @@ def test_split_shows_lower_half_taken_and_upper_buddy_free(kernel):
     assert view.tree.fill_colors[slot_of(8, False)] == TAKEN_COLOUR
     assert view.tree.fill_colors[slot_of(8, True)] == theme.ORDER_COLOURS[8]
     assert view.tree.fill_colors[upper] == theme.ORDER_COLOURS[9]
+
+
+def test_the_story_of_a_bulk_page_names_the_bulk_allocator_and_no_tracepoint(kernel):
+    view = BuddyView(kernel)
+    before = len(kernel.history)
+    kernel.vmalloc(4 * 4096)
+    events = kernel.history.since(before)
+    last = max(i for i, e in enumerate(events) if isinstance(e, PagesAllocatedInBulk))
+    view.timeline.seek(before + last + 1)  # the area's last page
+    assert isinstance(view.timeline.current, PagesAllocatedInBulk)
+    assert "<code>__alloc_pages_bulk()</code>" in view.story.value
+    assert "no <code>mm_page_alloc</code>" in view.story.value
 
 
 def test_allocated_block_is_coloured_by_owner_and_outlined(kernel):

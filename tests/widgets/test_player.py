@@ -4,7 +4,7 @@ import pytest
 from traitlets import TraitError
 
 from kmviz import GFP_KERNEL, Kernel
-from kmviz.engine.events import BlockSplit, BuddiesMerged
+from kmviz.engine.events import BlockSplit, BuddiesMerged, PagesAllocatedInBulk
 from kmviz.widgets.player import Player, describe
 from kmviz.widgets.timeline import Timeline
 
@@ -104,6 +104,18 @@ def test_describe_names_the_tracepoint_of_a_page_allocation():
     tl = Timeline.of(k)
     k.get_free_pages(GFP_KERNEL, 1)
     assert describe(tl.current).startswith("mm_page_alloc: pfn ")
+
+
+def test_describe_says_a_bulk_page_fires_no_tracepoint():
+    k = Kernel("16MiB", seed=1, memory_map="flat")
+    tl = Timeline.of(k)
+    before = len(k.history)
+    k.vmalloc(4 * 4096)
+    events = k.history.since(before)
+    last = max(i for i, e in enumerate(events) if isinstance(e, PagesAllocatedInBulk))
+    tl.seek(before + last + 1)  # the area's last page
+    assert describe(tl.current).startswith("__alloc_pages_bulk(): pfn ")
+    assert describe(tl.current).endswith("(no tracepoint: no mm_page_alloc)")
 
 
 def test_replay_rewinds_chooses_the_kind_and_starts_playing(machine):

@@ -397,7 +397,7 @@ def slab_machine() -> Kernel:
 FOLDED_MACHINES = {  # the events each machine must have for its fold test to mean something
     "painted": (painted_machine, {"LruPagesAdded", "SlabCreated", "SlabFrozen", "VmallocMapped",
                                   "PageTableAllocated", "MemblockAllocated", "FreePagesIsolated",
-                                  "PageMigrated"}),
+                                  "PageMigrated", "PagesAllocatedInBulk"}),
     "slab": (slab_machine, {"SlabFrozen", "SlabsUnfrozen", "SlabFreed", "CacheDestroyed",
                             "ObjectAllocated", "ObjectFreed"}),
     "pcp": (pcp_machine, {"PagesAllocatedZoneLocked", "PcpPagesDrained", "BuddiesMerged",

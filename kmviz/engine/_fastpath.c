@@ -1178,7 +1178,7 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
     long long mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1));
     int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
-    int head = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 4));
+    int head = ALLOCATED;      /* order-0 pages are plain, even under __GFP_COMP (head_code()) */
     int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
     int cma = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 6));
     if (PyErr_Occurred())
@@ -1192,10 +1192,10 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         p.nzones = unpack_zonelist(self, args[7], p.zones, p.marks);
         if (p.nzones < 0)
             return NULL;
-        if (p.zones[0] != zone || p.marks[0] != mark || head != ALLOCATED) {
+        if (p.zones[0] != zone || p.marks[0] != mark) {
             PyErr_SetString(PyExc_ValueError,
                             "alloc_pages_bulk(): the zonelist starts with the plan's zone and "
-                            "mark, and the plan makes plain pages");
+                            "mark");
             return NULL;
         }
         return vmalloc_pages(self, &p, count, pfns, underflow, args[4], args[5], args[6]);
@@ -4260,7 +4260,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 28) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 29) < 0) {
         Py_DECREF(module);
         return NULL;
     }

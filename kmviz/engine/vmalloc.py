@@ -375,7 +375,8 @@ class VmallocAPI:
         else:  # "try to allocate a single page and reclaim if necessary"
             return self._alloc_vmalloc_page(gfp, "__alloc_pages_bulk", pfns)
         buddy, underflow = self.buddy, self.refcount_underflow
-        cpu, mt, head = self.context.cpu_cell[0], plan.migratetype, plan.head
+        cpu, mt = self.context.cpu_cell[0], plan.migratetype
+        head = ALLOCATED  # order-0 pages are plain, even under __GFP_COMP (head_code())
         record = plan.record | BULK_TAKEN_BIT
         taken = 0
         while taken < nr_pages:  # "Attempt the batch allocation"
@@ -412,12 +413,11 @@ class VmallocAPI:
         and _alloc_vmalloc_page() (pfns) from __alloc_pages_bulk() and from the fallback
         loop.  None before a first allocation made ``gfp``'s plan, outside the running kernel
         (boot masks the flags), after a panic, and for a plan the C fast path does not know:
-        no zone, no pcp list for its migratetype, or compound pages.
+        no zone, or no pcp list for its migratetype.
         """
         plan = self._plans.get(gfp)
         if (
             plan is None
-            or plan.head != ALLOCATED  # __GFP_COMP: the C loop holds only plain pages
             or plan.first_zone is None
             or plan.migratetype >= MIGRATE_PCPTYPES
             or self.boot_stage != "running"

@@ -1064,10 +1064,11 @@ vmalloc_single(FastPath *self, const VmallocPlan *p, PyObject *pfns, PyObject *u
  * a request of one page is vmalloc_single(); else the first zone of the zonelist with more
  * free pages than its low mark + nr_pages (zone_watermark_fast()) gives them by
  * __rmqueue_pcplist() (take_pcp_head(): no free_factor halving, no ALLOC_NOFRAGMENT), each
- * record marked BULK_TAKEN_BIT (no mm_page_alloc) and each page's refcount set by
- * prep_new_page() (out of ``underflow``); no such zone, or no page at all off the list:
- * vmalloc_single().  While atomic (might_alloc() reports) or with an exported list the
- * Python step ``in_bulk(nr_pages, pfns)`` runs it.  The pages appended, -1 on an error. */
+ * record marked BULK_TAKEN_BIT (no mm_page_alloc); no such zone, or no page at all off the list:
+ * vmalloc_single().  While atomic (might_alloc() reports), while a free page sits at refcount
+ * -1 (a refill runs check_pcp_refill(), BuddyAllocator.check_pcp_refill, which C does not) or
+ * with an exported list the Python step ``in_bulk(nr_pages, pfns)`` runs it.  The pages
+ * appended, -1 on an error. */
 static Py_ssize_t
 vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject *pfns,
              PyObject *underflow, PyObject *in_bulk, PyObject *single)
@@ -1075,7 +1076,8 @@ vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject
     if (nr_pages == 1)   /* "Use the single page allocator for one page." */
         return vmalloc_single(self, p, pfns, underflow, single);
     int cpu = (int)self->cpu[0];
-    if (self->atomic[0] || walk_exported(self, p->zones, p->nzones, cpu, p->mt))
+    if (self->atomic[0] || PySet_GET_SIZE(underflow)
+        || walk_exported(self, p->zones, p->nzones, cpu, p->mt))
         return pages_appended(PyObject_CallFunction(in_bulk, "nO", nr_pages, pfns));
     int i = 0;
     while (i < p->nzones) {   /* "Find an allowed local zone that meets the low watermark." */
@@ -1100,13 +1102,6 @@ vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject
             if (!taken)   /* "Try and allocate at least one page" */
                 return vmalloc_single(self, p, pfns, underflow, single);
             break;
-        }
-        if (PySet_GET_SIZE(underflow)) {   /* prep_new_page(): refcount 1 */
-            PyObject *number = PyLong_FromLongLong(pfn);
-            int gone = number == NULL ? -1 : PySet_Discard(underflow, number);
-            Py_XDECREF(number);
-            if (gone < 0)
-                return -1;
         }
         if (vmalloc_page_taken(self, pfns, pfn) < 0)
             return -1;

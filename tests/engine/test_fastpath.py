@@ -658,6 +658,24 @@ def test_an_area_takes_a_page_at_refcount_below_zero_and_sets_it_to_one(monkeypa
     assert fast == slow
 
 
+def test_a_bulk_refill_reports_a_page_at_refcount_below_zero_as_python_does(monkeypatch):
+    # config="debian": a silent double free, then a drain puts the page at refcount -1 back on
+    # the buddy lists; __alloc_pages_bulk()'s refill (rmqueue_bulk()) runs check_pcp_refill(),
+    # which reports it ("nonzero _refcount") and leaks it, in C as in Python
+    def scenario(k):
+        k.vfree(k.vmalloc(8 * 4096))  # the page tables and the page array's slab exist
+        below_zero = k.get_free_pages(GFP_KERNEL, 0)
+        k.free_pages(below_zero, 0)
+        k.free_pages(below_zero, 0)
+        k.drain_all_pages()
+        assert k.vmalloc(64 * 4096)
+
+    machine = {"mem": "64MiB", "memory_map": "flat", "config": "debian"}
+    fast, slow = fast_and_slow(monkeypatch, scenario, **machine)
+    assert "nonzero _refcount" in slow[0][-1]  # the scenario reaches check_pcp_refill()
+    assert fast == slow
+
+
 def test_areas_of_many_bulk_calls_on_a_machine_running_short(monkeypatch):
     # areas of up to 300 pages: __alloc_pages_bulk() calls of up to 100 pages; DMA32 (2048
     # pages) soon short of low + nr_pages, so DMA gives them; at last no zone has a request to

@@ -18,6 +18,7 @@ next aligned range and finally prints "cma_alloc: reserved: alloc failed".
 from __future__ import annotations
 
 from array import array
+from itertools import filterfalse
 
 from .buddy import ANON_PAGE, FILE_PAGE, OWNER_NONE, TAIL
 from .constants import (
@@ -274,10 +275,14 @@ class CmaAPI:
         """__alloc_contig_migrate_range(): migrate the range's LRU pages out; 0 or -errno.
 
         A page that is pinned (FOLL_PIN) or not on an LRU cannot be isolated; it stays and
-        test_pages_isolated() then finds the range busy.
+        test_pages_isolated() then finds the range busy.  The page-cache pages isolated leave
+        their LRU list until they have migrated (isolate_migratepages_range()), so the direct
+        reclaim a target's allocation may run cannot free them; then each goes back as the
+        newest page of its list, the new page for a migrated one (putback_movable_pages()).
         """
         buddy = self.buddy
         state = buddy.state
+        cache = self.page_cache
         moved: dict[int, int] = {}
         result = 0
         for _ in range(CONTIG_MIGRATE_TRIES):
@@ -289,6 +294,12 @@ class CmaAPI:
             ]
             if not sources:
                 break
+            files = {pfn for pfn in sources if state[pfn] == FILE_PAGE}
+            was_active = files.intersection(cache.active)
+            for lru in (cache.lru, cache.active):  # isolate_lru_page() of each file page
+                kept = list(filterfalse(files.__contains__, lru))
+                lru.clear()
+                lru.extend(kept)
             for source in sources:
                 target = self._alloc(GFP_MIGRATION_TARGET, 0, "alloc_migration_target", False)
                 if target < 0:
@@ -299,9 +310,13 @@ class CmaAPI:
                 self.history.append_object(PageMigrated(source, target))
                 mt = buddy.pageblock_mt[source // PAGEBLOCK_NR_PAGES]
                 buddy.free_one_page(source, buddy.zone_of(source), 0, mt, False)
+            for lru, active in ((cache.lru, False), (cache.active, True)):
+                lru.extend(moved.get(pfn, pfn) for pfn in sources
+                           if pfn in files and (pfn in was_active) == active)  # fmt: skip
             if result:
                 break
-        self._repoint_owners(moved)
+        self._repoint_owners({source: target for source, target in moved.items()
+                              if state[target] != FILE_PAGE})  # fmt: skip
         return result
 
     def _range_free(self, start: int, end: int) -> bool:

@@ -4,7 +4,7 @@ import pytest
 
 from kmviz import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, Kernel
 from kmviz.engine.constants import MIGRATE_CMA, PAGEBLOCK_NR_PAGES
-from kmviz.engine.events import CmaAllocated, CmaAllocationFailed
+from kmviz.engine.events import CmaAllocated, CmaAllocationFailed, MemoryReclaimed
 from kmviz.engine.invariants import check
 
 AREA = 16384  # pages in 64 MiB
@@ -142,3 +142,17 @@ def test_without_a_cma_area_pagetypeinfo_and_meminfo_say_nothing_of_cma():
     assert "Cma" not in k.cat("/proc/meminfo")
     with_cma = Kernel(mem="64MiB", cma="8MiB", memory_map="flat").cat("/proc/meminfo")
     assert "CmaTotal:           8192 kB" in with_cma
+
+
+def test_reclaim_for_a_migration_target_leaves_the_pages_being_migrated_alone():
+    # 64 MiB with a 16 MiB area and 40 MiB of page cache: the targets of cma_alloc()'s
+    # migration come only after direct reclaim, which must not free the area's file pages
+    # waiting to migrate, nor those already migrated (isolate_migratepages_range() took them
+    # off the LRU), or each is freed twice
+    k = Kernel(mem="64MiB", cma="16MiB", memory_map="flat")
+    k.fill_page_cache("40MiB")
+    before = len(k.history)
+    page = k.cma_alloc(k.cma_count)
+    assert any(isinstance(e, MemoryReclaimed) for e in k.history[before:])
+    assert page is not None
+    check(k)

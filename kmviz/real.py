@@ -1616,7 +1616,7 @@ def _copy_memory(memtotal_kib: int, **machine) -> tuple[int, list[str]]:
         ]
     for _ in range(4):
         probe = meminfo(Kernel(mem, **machine).cat("/proc/meminfo"))["MemTotal"] << 10
-        if mem >= COLLECTED_PROBE:  # its reference cycles hold its page arrays (2.4 GB at 1 TiB)
+        if mem >= COLLECTED_PROBE:  # its reference cycles hold its page arrays (1.3 GB at 1 TiB)
             gc.collect()  # free them before the next probe boots; below, not worth a full pass
         if probe == wanted:
             break

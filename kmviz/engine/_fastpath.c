@@ -129,6 +129,8 @@ typedef struct {
     PyTypeObject *page_type;   /* Page: a struct page pointer, (pfn, zone name) in __slots__ */
     Py_ssize_t pfn_offset, zone_offset;        /* where a Page keeps them */
     PyObject *zone_names;      /* per zone position, the name a Page of it carries */
+    PyObject *underflow;       /* Kernel.refcount_underflow: pages a silent double free left at
+                                * refcount -1, which a drain must report (Python does it) */
 } FastPath;
 
 static int
@@ -634,21 +636,32 @@ pcp_free_exported(ArrayLayout **lists, int pindex, int64_t count, int64_t high)
     return 0;
 }
 
+/* Whether a push that brings the pcp count to ``count`` drains (count >= high) while a page sits
+ * at refcount -1: bulkfree_pcp_prepare() (6.1 without CONFIG_DEBUG_VM) then reports and leaks
+ * it, which BuddyAllocator.free_pcppages_bulk() does in Python. */
+static int
+drain_checks_pages(FastPath *self, int64_t count, int64_t high)
+{
+    return count >= high && PySet_GET_SIZE(self->underflow) != 0;
+}
+
 /* Whether free_unref_page() of a block of ``order`` and ``mt`` would return 1 (an exported
  * list): for callers that must know before they change anything themselves. */
 static int
 free_exported(FastPath *self, int zone, int cpu, int order, int mt)
 {
     int free_high;
-    return pcp_free_exported(pcp_lists(self, zone, cpu),
-                             order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order),
-                             self->pcp_count[zone][cpu] + ((int64_t)1 << order),
-                             nr_pcp_high(self, zone, cpu, order, &free_high));
+    int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
+    int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
+    return drain_checks_pages(self, count, high)
+           || pcp_free_exported(pcp_lists(self, zone, cpu),
+                                order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order),
+                                count, high);
 }
 
 /* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(): 0, 1 if
- * a list it would change is exported (nothing changed: see pcp_free_exported()), -1 on a
- * Python error. */
+ * a list it would change is exported or its drain must check pages (nothing changed: see
+ * pcp_free_exported(), drain_checks_pages()), -1 on a Python error. */
 static int
 free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int mt)
 {
@@ -657,7 +670,7 @@ free_unref_page(FastPath *self, int64_t pfn, int zone, int cpu, int order, int m
     int free_high;   /* high and free_high: the push changes neither free_factor nor limits */
     int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
     int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
-    if (pcp_free_exported(lists, pindex, count, high))
+    if (drain_checks_pages(self, count, high) || pcp_free_exported(lists, pindex, count, high))
         return 1;
     if (pcp_push(self, lists[pindex], pfn) < 0)   /* list_add() */
         return -1;
@@ -1294,6 +1307,8 @@ FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs
     PyObject *pfns = args[0];
     Py_ssize_t count = PyList_GET_SIZE(pfns);
     int cpu = (int)self->cpu[0];
+    if (PySet_GET_SIZE(self->underflow) != 0)      /* a drain would check pages: Python */
+        Py_RETURN_FALSE;
     for (int zone = 0; zone < self->nzones; zone++) {  /* a list of the CPU is exported */
         ArrayLayout **lists = pcp_lists(self, zone, cpu);
         for (int pindex = 0; pindex < NR_PCP_LISTS; pindex++)
@@ -1331,23 +1346,23 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         "slow_free_pages", "cpu", "zones", "pcp_lists", "pcp_count", "pcp_free_factor",
         "pcp_limits", "rmqueue_fallback", "slow_after_fast", "alloc_plans", "slow_alloc_pages",
         "alloc_after_fast", "slow_free_pages_block", "page_type", "zone_names", "plans_dropped",
-        NULL};
+        "refcount_underflow", NULL};
     PyObject *state, *nxt, *prv, *pageblock, *chunks, *atomic, *bases, *nr_free, *free_count;
     unsigned long long end;
     PyObject *records, *plans, *notify, *slow_get, *slow_free;
     PyObject *cpu, *zones, *pcp_lists, *pcp_count, *pcp_factor, *pcp_limits, *fallback, *after_fast;
     PyObject *alloc_plans, *slow_alloc, *alloc_after_fast, *slow_free_block, *zone_names;
-    PyObject *plans_dropped;
+    PyObject *plans_dropped, *underflow;
     PyTypeObject *page_type;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!O:FastPath", keywords, &state, &nxt,
+            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!OO!:FastPath", keywords, &state, &nxt,
             &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_lists,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
             &fallback, &after_fast, &PyDict_Type, &alloc_plans, &slow_alloc, &alloc_after_fast,
             &slow_free_block, &PyType_Type, &page_type, &PyTuple_Type, &zone_names,
-            &plans_dropped))
+            &plans_dropped, &PySet_Type, &underflow))
         return NULL;
     Py_ssize_t pfn_offset = slot_offset(page_type, "pfn");
     if (pfn_offset < 0)
@@ -1497,6 +1512,7 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->pfn_offset = pfn_offset;
     self->zone_offset = zone_offset;
     self->zone_names = Py_NewRef(zone_names);
+    self->underflow = Py_NewRef(underflow);
     self->plans_dropped = self->dropped_view.buf;
     return (PyObject *)self;
 
@@ -1556,6 +1572,7 @@ FastPath_traverse(FastPath *self, visitproc visit, void *arg)
     Py_VISIT(self->slow_free_pages_block);
     Py_VISIT(self->page_type);
     Py_VISIT(self->zone_names);
+    Py_VISIT(self->underflow);
     Py_VISIT(self->pcp_tuple);
     Py_VISIT(self->pcp_room);
     return 0;
@@ -1583,6 +1600,7 @@ FastPath_clear(FastPath *self)
     Py_CLEAR(self->slow_free_pages_block);
     Py_CLEAR(self->page_type);
     Py_CLEAR(self->zone_names);
+    Py_CLEAR(self->underflow);
     Py_CLEAR(self->pcp_tuple);
     Py_CLEAR(self->pcp_room);
     return 0;
@@ -4255,7 +4273,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 29) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 30) < 0) {
         Py_DECREF(module);
         return NULL;
     }

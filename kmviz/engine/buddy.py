@@ -197,6 +197,9 @@ class BuddyAllocator:
         # check_pcp_refill() of a kernel without CONFIG_DEBUG_VM: True if a block taken for
         # a pcp list is in a bad state (reported; the block is leaked); None: no check
         self.check_pcp_refill: Callable[[int, int], bool] | None = None
+        # bulkfree_pcp_prepare() of a kernel without CONFIG_DEBUG_VM: True if a block a drain
+        # takes off a pcp list is in a bad state (reported; the block is leaked); None: no check
+        self.bulkfree_pcp_prepare: Callable[[int, int], bool] | None = None
         for position, zone in enumerate(zones):
             zone.list_base = padded + 2 * position * ZONE_LISTS
             zone.pcp_lists = tuple(array("i") for _ in range(cpus * NR_PCP_LISTS))
@@ -719,11 +722,14 @@ class BuddyAllocator:
                 taken += 1
                 count -= 1 << order
                 zone.pcp_count[cpu] -= 1 << order
-                mt = (state[pfn] - PCP) & 7
-                if zone.nr_isolate_pageblock:  # "Pageblock could have been isolated meanwhile"
-                    mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
-                state[pfn] = TAIL
-                self.free_one_page(pfn, zone, order, mt, False, drained)
+                if self.bulkfree_pcp_prepare is not None and self.bulkfree_pcp_prepare(pfn, order):
+                    state[pfn] = ALLOCATED + order  # leaked: allocated to nobody
+                else:
+                    mt = (state[pfn] - PCP) & 7
+                    if zone.nr_isolate_pageblock:  # "Pageblock could have been isolated meanwhile"
+                        mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+                    state[pfn] = TAIL
+                    self.free_one_page(pfn, zone, order, mt, False, drained)
                 if count <= 0 or taken == len(pcp_list):
                     break
             del pcp_list[:taken]  # list_del() of each block taken

@@ -26,7 +26,7 @@ from .page import Page
 from .slab import SLAB_DEBUG_FLAGS, KmemCache, Slab
 from .slab_geometry import SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_RECLAIM_ACCOUNT
 
-INTERFACE = 29  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
+INTERFACE = 30  # what _fastpath.c's INTERFACE must say: its keywords and the attributes it reads
 
 try:
     from ._fastpath import INTERFACE as _BUILT_INTERFACE
@@ -142,6 +142,7 @@ def attach(kernel: Kernel) -> bool:
         page_type=Page,
         zone_names=tuple(zone.name for zone in kernel.zones),
         plans_dropped=kernel.fast_plans_dropped,
+        refcount_underflow=kernel.refcount_underflow,
     )
     kernel.get_free_pages = fast.get_free_pages
     kernel.free_pages = fast.free_pages

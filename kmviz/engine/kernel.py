@@ -535,8 +535,9 @@ class Kernel(
         self.buddy = BuddyAllocator(self.nr_pfns, self.zones, self.history, mobility, self.cpus)
         self._kcompactd_highest_zoneidx = self.zones[-1].idx  # pgdat->nr_zones - 1
         self.buddy.count_lru_pages = self._count_lru_pages
-        if not self.debug_vm:  # check_pcp_refill(): without CONFIG_DEBUG_VM, at refill time
+        if not self.debug_vm:  # without CONFIG_DEBUG_VM pages are checked on and off pcp lists
             self.buddy.check_pcp_refill = self._check_pcp_refill
+            self.buddy.bulkfree_pcp_prepare = self._bulkfree_pcp_prepare
         state = self.buddy.state
         for start, end in self.memory.ram:
             state[start:end] = array("b", [RESERVED]) * (end - start)
@@ -1478,8 +1479,9 @@ class Kernel(
         VM_BUG_ON_PAGE(page_ref_count(page) == 0) stops the task first.  Without it the count
         goes to -1 and nothing is freed, silently; for order > 0 __free_pages() (L5737) then
         frees the block's upper halves a second time, which kmviz refuses in its own words.  A
-        page at -1 is caught only when an allocation takes it: check_new_pages() (L2424)
-        reports it ("nonzero _refcount") and the allocator leaks the block.  The real hazard is
+        page at -1 is caught when a drain takes it off its pcp list (bulkfree_pcp_prepare(),
+        L1563) or an allocation takes it from the buddy (check_new_pages(), L2424): either
+        reports it ("nonzero _refcount") and leaks the block.  The real hazard is
         a reuse between the two frees, which no check sees: the second free then frees the new
         owner's page.
         """
@@ -1510,6 +1512,20 @@ class Kernel(
         """check_pcp_refill() (mm/page_alloc.c L2461): check_new_pages() as rmqueue_bulk()
         moves a block to a pcp list, in a kernel without CONFIG_DEBUG_VM."""
         return bool(self.refcount_underflow) and self._check_new_pages(pfn, order)
+
+    def _bulkfree_pcp_prepare(self, pfn: int, order: int) -> bool:
+        """bulkfree_pcp_prepare() (mm/page_alloc.c L1563): free_page_is_bad() as a drain takes
+        a block off a pcp list for the buddy, in a kernel without CONFIG_DEBUG_VM.
+
+        A page at refcount -1 (a silent double free, config="debian") is reported as bad_page()
+        does ("nonzero _refcount"), and free_pcppages_bulk() leaves the block out of the buddy
+        (leaked).
+        """
+        if pfn not in self.refcount_underflow:
+            return False
+        self.refcount_underflow.discard(pfn)
+        self._bad_page(pfn, "nonzero _refcount", self._trace("free_pcppages_bulk"), refcount=-1)
+        return True
 
     def _check_new_pages(self, pfn: int, order: int) -> bool:
         """check_new_pages() (mm/page_alloc.c L2424): True if a page of the block is bad.

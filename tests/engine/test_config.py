@@ -98,16 +98,37 @@ def test_debian_hands_a_double_freed_page_out_again_from_the_per_cpu_list_unchec
     check(k)
 
 
-def test_debian_reports_the_page_when_a_refill_takes_it_and_leaks_it():
+def test_debian_reports_a_double_freed_page_when_a_drain_takes_it_off_its_pcp_list():
+    # bulkfree_pcp_prepare() (mm/page_alloc.c L1563): without CONFIG_DEBUG_VM a page leaving
+    # a pcp list is checked; free_pcppages_bulk() reports it and leaves it out of the buddy
     k = Kernel(mem="16MiB", config="debian", memory_map="flat")
-    addr = double_free(k)
-    k.drain_all_pages()  # back to the buddy: rmqueue_bulk()'s check_pcp_refill() sees it
+    addr = double_free(k)  # the page sits on this CPU's pcp list at refcount -1
+    pfn = k.virt_to_page(addr).pfn
+    lines = new_lines(k, k.drain_all_pages)
+    assert lines[0] == f"BUG: Bad page state in process insmod  pfn:{pfn:05x}"
+    assert lines[1].startswith("page:") and " refcount:-1 mapcount:0 " in lines[1]
+    assert "page dumped because: nonzero _refcount" in lines
+    assert " free_pcppages_bulk+" in "\n".join(lines)
+    assert not k.refcount_underflow
+    assert k.buddy.state[pfn] != 0  # not free: leaked
+    assert new_lines(k, lambda: k.get_free_pages(GFP_KERNEL, 0)) == []  # nothing left to find
+    check(k)
+
+
+def test_debian_reports_a_page_freed_twice_from_the_buddy_when_a_refill_takes_it():
+    # check_pcp_refill() (L2461): the second free found the page in the buddy already (a
+    # drain between the frees), so the refill that takes it is the first to look
+    k = Kernel(mem="16MiB", config="debian", memory_map="flat")
+    addr = k.get_free_pages(GFP_KERNEL, 0)
+    k.free_pages(addr, 0)
+    k.drain_all_pages()  # back to the buddy, refcount 0
+    k.free_pages(addr, 0)  # 0 -> -1, silently
     got = []
     lines = new_lines(k, lambda: got.append(k.get_free_pages(GFP_KERNEL, 0)))
     pfn = k.virt_to_page(addr).pfn
     assert lines[0] == f"BUG: Bad page state in process insmod  pfn:{pfn:05x}"
-    assert lines[1].startswith("page:") and " refcount:-1 mapcount:0 " in lines[1]
     assert "page dumped because: nonzero _refcount" in lines
+    assert " check_new_pages+" in "\n".join(lines)
     assert got[0] != addr  # check_new_pages() failed: the allocator took another page
     assert not k.refcount_underflow
     assert k.buddy.state[pfn] != 0  # the bad page is not free again: leaked

@@ -29,7 +29,7 @@ from pathlib import Path
 from .buddy import ALLOCATED, OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
-from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, BadGfpZone, describe_gfp
+from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, GFP_RECLAIM_MASK, BadGfpZone, describe_gfp
 from .history import BULK_TAKEN_BIT
 from .page import Page
 from .pagetable import (
@@ -264,29 +264,31 @@ class VmallocAPI:
         # reserve the range while the pages are found, as the vmap_area is inserted first
         area = VmArea(addr, (nr_pages + 1) << PAGE_SHIFT, [], caller, 0, False)
         self.vmap_areas[addr] = area
+        # __vmalloc_area_node() (mm/vmalloc.c L3090): the page array is asked for with the
+        # caller's reclaim bits only, zeroed (nested_gfp: GFP_KERNEL_ACCOUNT gives
+        # GFP_KERNEL|__GFP_ZERO); the pages with __GFP_NOWARN, and __GFP_HIGHMEM unless the
+        # caller asked for DMA or DMA32 memory (on x86-64 still ZONE_NORMAL: gfp_zone())
+        nested_gfp = (gfp & GFP_RECLAIM_MASK) | BIT.ZERO
+        page_gfp = gfp | BIT.NOWARN
+        if not page_gfp & (BIT.DMA | BIT.DMA32):
+            page_gfp |= BIT.HIGHMEM  # GFP_KERNEL 0xcc0 -> 0x2cc2
         array_bytes = nr_pages * 8
         if array_bytes > PAGE_SIZE:  # __vmalloc_node(array_size, ..., area->caller)
-            area.array, area.vpages = self._vmalloc(array_bytes, gfp | BIT.ZERO, caller), True
+            area.array, area.vpages = self._vmalloc(array_bytes, nested_gfp, caller), True
         else:
-            area.array = self.kmalloc(array_bytes, gfp | BIT.ZERO)
+            area.array = self.kmalloc(array_bytes, nested_gfp)
+        # 6.1.192's three warn_alloc() calls below get the mask with __GFP_NOWARN already
+        # set, so a failure here prints nothing (only the page array's own kmalloc reports)
         if not area.array:
             self._undo_vmalloc(area)
-            self._vmalloc_error(
-                gfp, f"vmalloc error: size {size}, failed to allocated page array size "
-                     f"{array_bytes}"
-            )  # fmt: skip
             return 0
-        area.pfns = self._vm_area_alloc_pages(gfp | BIT.NOWARN, nr_pages)
+        area.pfns = self._vm_area_alloc_pages(page_gfp, nr_pages)
         if len(area.pfns) < nr_pages:
             self._undo_vmalloc(area)
-            self._vmalloc_error(
-                gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
-            )
             return 0
         tables = self._page_tables or self.page_tables  # built on first use
         if tables is None or tables.map_checked(addr, area.pfns, PAGE_KERNEL) < nr_pages:
             self._undo_vmalloc(area)
-            self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
         self.nr_vmalloc_pages += nr_pages
         self.history.append_object(("vmalloc", addr, area.size, tuple(area.pfns)))  # compact

@@ -29,7 +29,17 @@ from pathlib import Path
 from .buddy import ALLOCATED, OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
-from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, GFP_RECLAIM_MASK, BadGfpZone, describe_gfp
+from .gfp import (
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_ZERO,
+    BIT,
+    GFP_KERNEL,
+    GFP_KERNEL_ACCOUNT,
+    GFP_RECLAIM_MASK,
+    BadGfpZone,
+    describe_gfp,
+)
 from .history import BULK_TAKEN_BIT
 from .page import Page
 from .pagetable import (
@@ -58,6 +68,20 @@ THREAD_SIZE = 16 << 10  # bytes: a task's stack, THREAD_SIZE_ORDER 2; THREAD_ALI
 PCPU_ATOM_SIZE = 2 << 20  # bytes: x86-64 percpu chunks come in PMD_SIZE allocations
 IOREMAP_MAX_ORDER = 30  # PUD_SHIFT (arch/x86/include/asm/page_types.h L41)
 VM_BULK_MAX = 100  # pages: vm_area_alloc_pages()'s largest request to the bulk allocator
+# the mask each boot-time vmalloc caller passes, by the function of its caller address
+BOOT_VMALLOC_GFP = {
+    # alloc_thread_stack_node(): THREADINFO_GFP & ~__GFP_ACCOUNT (kernel/fork.c L318)
+    "kernel_clone": GFP_KERNEL | __GFP_ZERO,
+    "fork_idle": GFP_KERNEL | __GFP_ZERO,
+    "gen_pool_add_owner": GFP_KERNEL | __GFP_ZERO,  # vzalloc_node() (lib/genalloc.c L192)
+    "bpf_prog_alloc_no_stats": GFP_KERNEL_ACCOUNT | __GFP_ZERO,  # kernel/bpf/core.c L88
+    # pcpu_balance_populated()'s GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN (mm/percpu.c
+    # L2043) through pcpu_create_chunk() and pcpu_mem_zalloc()'s | __GFP_ZERO
+    "pcpu_create_chunk": GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN | __GFP_ZERO,
+    "crypto_scomp_init_tfm": GFP_KERNEL,  # vmalloc_node() (crypto/scompress.c L93)
+    "n_tty_open": GFP_KERNEL | __GFP_ZERO,  # vzalloc() (drivers/tty/n_tty.c L1900)
+    "bpf_prog_pack_alloc": GFP_KERNEL,  # module_alloc() (arch/x86/kernel/module.c L70)
+}
 
 
 @dataclass(eq=False, slots=True)
@@ -709,13 +733,13 @@ class VmallocAPI:
         ACPI, HPET and SMBIOS ioremaps, the first dynamic percpu chunk, zswap's scratch
         buffers, a tty, a BPF pack in module space; the areas the captured kernel had freed by
         then (exited threads, a percpu map, a scratch buffer) are vfree()d at the end and wait
-        for the purge.  Their pages come from the page allocator one at a time, so a later
-        vmalloc() meets free lists that boot has broken up.  Each area is made only while more
+        for the purge.  Each vmalloc() passes its caller's mask (BOOT_VMALLOC_GFP).  Their
+        pages come from the page allocator one at a time, so a later vmalloc() meets free
+        lists that boot has broken up.  Each area is made only while more
         than 1/8 of memory stays free; the boot log says when a small machine ran short.
         (Simplified: the IRQ stacks' pages come from the page allocator, not from the percpu
         first chunk memblock set aside, and the percpu chunk maps none of its pages.)
         """
-        gfp = GFP_KERNEL | BIT.NOWARN
         floor = sum(zone.managed_pages for zone in self.zones) // 8
         freed: list[int] = []
         skipped = 0
@@ -726,6 +750,7 @@ class VmallocAPI:
                 skipped += 1
                 return 0
             where = (MODULES_VADDR, MODULES_END) if module else (VMALLOC_START, VMALLOC_END + 1)
+            gfp = BOOT_VMALLOC_GFP[caller.partition("+")[0]]
             return self._vmalloc(pages << PAGE_SHIFT, gfp, caller, align, *where)
 
         def irq_stack(caller: str) -> None:  # map_irq_stack(): vmap() of 4 pages
@@ -733,6 +758,7 @@ class VmallocAPI:
             if self.free_pages_count() - 4 <= floor:
                 skipped += 1
                 return
+            gfp = GFP_KERNEL | BIT.NOWARN
             pfns = [self._alloc(gfp, 0, "irq_init_percpu_irqstack") for _ in range(4)]
             if min(pfns) < 0 or not self._map_area(pfns, caller, "vmap"):
                 for pfn in pfns:

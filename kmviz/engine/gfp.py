@@ -57,6 +57,7 @@ __all__ = [
     "GFP_NOFS",
     "GFP_NOIO",
     "GFP_NOWAIT",
+    "GFP_RECLAIM_MASK",
     "GFP_TRANSHUGE",
     "GFP_TRANSHUGE_LIGHT",
     "GFP_USER",
@@ -143,6 +144,13 @@ __GFP_BITS_MASK = (1 << __GFP_BITS_SHIFT) - 1  # 0x7ffffff, gfp_types.h L262
 GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE  # 0xf, gfp_types.h L78
 # 0x18; include/linux/gfp.h L13 (the kernel #undefs it right after gfp_migratetype()).
 GFP_MOVABLE_MASK = __GFP_RECLAIMABLE | __GFP_MOVABLE
+# 0xbeee0; mm/internal.h L24: how hard and from which reserves to try, without the zone,
+# mobility and action bits ("ignoring placement hints such as HIGHMEM usage")
+GFP_RECLAIM_MASK = (
+    __GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
+    | __GFP_NOFAIL | __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC | __GFP_ATOMIC
+    | __GFP_NOLOCKDEP
+)  # fmt: skip
 
 # --- the combinations callers use (gfp_types.h L334–348) --------------------------------------
 GFP_ATOMIC = __GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM  # 0xa20

@@ -40,6 +40,7 @@ from .gfp import (
     __GFP_HIGHMEM,
     BIT,
     GFP_KERNEL,
+    GFP_RECLAIM_MASK,
     describe_gfp,
     format_gfp,
     gfp_t,
@@ -114,11 +115,9 @@ INT_MAX = (1 << 31) - 1  # kvmalloc() refuses sizes above it
 
 GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM  # mm/internal.h L36 (within the 27 bits)
 # what new_slab() keeps of the caller's mask: GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK
-# (mm/internal.h L24, L33): how hard to try and where, not which zone or migratetype
-NEW_SLAB_GFP_KEPT = (
-    BIT.RECLAIM | BIT.HIGH | BIT.IO | BIT.FS | BIT.NOWARN | BIT.RETRY_MAYFAIL | BIT.NOFAIL
-    | BIT.NORETRY | BIT.MEMALLOC | BIT.NOMEMALLOC | BIT.HARDWALL | BIT.THISNODE
-)  # fmt: skip
+# (mm/internal.h L24, L33): how hard to try and where, not which zone or migratetype;
+# __GFP_ATOMIC stays, so a GFP_ATOMIC slab's pages print as GFP_ATOMIC|__GFP_NOWARN|...
+NEW_SLAB_GFP_KEPT = GFP_RECLAIM_MASK | BIT.HARDWALL | BIT.THISNODE
 # create_kmalloc_caches() makes 8 … 8k, with 96 right after 64 and 192 right after 128
 KMALLOC_CREATION_ORDER = tuple(
     index

@@ -29,7 +29,17 @@ from pathlib import Path
 from .buddy import ALLOCATED, OWNER_NONE, OWNER_PAGE_TABLE, OWNER_VMALLOC
 from .constants import MIGRATE_PCPTYPES, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .events import PageTableAllocated, VmallocFreed, VmallocMapped
-from .gfp import __GFP_ZERO, BIT, GFP_KERNEL, BadGfpZone, describe_gfp
+from .gfp import (
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_ZERO,
+    BIT,
+    GFP_KERNEL,
+    GFP_KERNEL_ACCOUNT,
+    GFP_RECLAIM_MASK,
+    BadGfpZone,
+    describe_gfp,
+)
 from .history import BULK_TAKEN_BIT
 from .page import Page
 from .pagetable import (
@@ -58,6 +68,20 @@ THREAD_SIZE = 16 << 10  # bytes: a task's stack, THREAD_SIZE_ORDER 2; THREAD_ALI
 PCPU_ATOM_SIZE = 2 << 20  # bytes: x86-64 percpu chunks come in PMD_SIZE allocations
 IOREMAP_MAX_ORDER = 30  # PUD_SHIFT (arch/x86/include/asm/page_types.h L41)
 VM_BULK_MAX = 100  # pages: vm_area_alloc_pages()'s largest request to the bulk allocator
+# the mask each boot-time vmalloc caller passes, by the function of its caller address
+BOOT_VMALLOC_GFP = {
+    # alloc_thread_stack_node(): THREADINFO_GFP & ~__GFP_ACCOUNT (kernel/fork.c L318)
+    "kernel_clone": GFP_KERNEL | __GFP_ZERO,
+    "fork_idle": GFP_KERNEL | __GFP_ZERO,
+    "gen_pool_add_owner": GFP_KERNEL | __GFP_ZERO,  # vzalloc_node() (lib/genalloc.c L192)
+    "bpf_prog_alloc_no_stats": GFP_KERNEL_ACCOUNT | __GFP_ZERO,  # kernel/bpf/core.c L88
+    # pcpu_balance_populated()'s GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN (mm/percpu.c
+    # L2043) through pcpu_create_chunk() and pcpu_mem_zalloc()'s | __GFP_ZERO
+    "pcpu_create_chunk": GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN | __GFP_ZERO,
+    "crypto_scomp_init_tfm": GFP_KERNEL,  # vmalloc_node() (crypto/scompress.c L93)
+    "n_tty_open": GFP_KERNEL | __GFP_ZERO,  # vzalloc() (drivers/tty/n_tty.c L1900)
+    "bpf_prog_pack_alloc": GFP_KERNEL,  # module_alloc() (arch/x86/kernel/module.c L70)
+}
 
 
 @dataclass(eq=False, slots=True)
@@ -264,29 +288,31 @@ class VmallocAPI:
         # reserve the range while the pages are found, as the vmap_area is inserted first
         area = VmArea(addr, (nr_pages + 1) << PAGE_SHIFT, [], caller, 0, False)
         self.vmap_areas[addr] = area
+        # __vmalloc_area_node() (mm/vmalloc.c L3090): the page array is asked for with the
+        # caller's reclaim bits only, zeroed (nested_gfp: GFP_KERNEL_ACCOUNT gives
+        # GFP_KERNEL|__GFP_ZERO); the pages with __GFP_NOWARN, and __GFP_HIGHMEM unless the
+        # caller asked for DMA or DMA32 memory (on x86-64 still ZONE_NORMAL: gfp_zone())
+        nested_gfp = (gfp & GFP_RECLAIM_MASK) | BIT.ZERO
+        page_gfp = gfp | BIT.NOWARN
+        if not page_gfp & (BIT.DMA | BIT.DMA32):
+            page_gfp |= BIT.HIGHMEM  # GFP_KERNEL 0xcc0 -> 0x2cc2
         array_bytes = nr_pages * 8
         if array_bytes > PAGE_SIZE:  # __vmalloc_node(array_size, ..., area->caller)
-            area.array, area.vpages = self._vmalloc(array_bytes, gfp | BIT.ZERO, caller), True
+            area.array, area.vpages = self._vmalloc(array_bytes, nested_gfp, caller), True
         else:
-            area.array = self.kmalloc(array_bytes, gfp | BIT.ZERO)
+            area.array = self.kmalloc(array_bytes, nested_gfp)
+        # 6.1.192's three warn_alloc() calls below get the mask with __GFP_NOWARN already
+        # set, so a failure here prints nothing (only the page array's own kmalloc reports)
         if not area.array:
             self._undo_vmalloc(area)
-            self._vmalloc_error(
-                gfp, f"vmalloc error: size {size}, failed to allocated page array size "
-                     f"{array_bytes}"
-            )  # fmt: skip
             return 0
-        area.pfns = self._vm_area_alloc_pages(gfp | BIT.NOWARN, nr_pages)
+        area.pfns = self._vm_area_alloc_pages(page_gfp, nr_pages)
         if len(area.pfns) < nr_pages:
             self._undo_vmalloc(area)
-            self._vmalloc_error(
-                gfp, f"vmalloc error: size {size}, page order 0, failed to allocate pages"
-            )
             return 0
         tables = self._page_tables or self.page_tables  # built on first use
         if tables is None or tables.map_checked(addr, area.pfns, PAGE_KERNEL) < nr_pages:
             self._undo_vmalloc(area)
-            self._vmalloc_error(gfp, f"vmalloc error: size {size}, failed to map pages")
             return 0
         self.nr_vmalloc_pages += nr_pages
         self.history.append_object(("vmalloc", addr, area.size, tuple(area.pfns)))  # compact
@@ -707,13 +733,13 @@ class VmallocAPI:
         ACPI, HPET and SMBIOS ioremaps, the first dynamic percpu chunk, zswap's scratch
         buffers, a tty, a BPF pack in module space; the areas the captured kernel had freed by
         then (exited threads, a percpu map, a scratch buffer) are vfree()d at the end and wait
-        for the purge.  Their pages come from the page allocator one at a time, so a later
-        vmalloc() meets free lists that boot has broken up.  Each area is made only while more
+        for the purge.  Each vmalloc() passes its caller's mask (BOOT_VMALLOC_GFP).  Their
+        pages come from the page allocator one at a time, so a later vmalloc() meets free
+        lists that boot has broken up.  Each area is made only while more
         than 1/8 of memory stays free; the boot log says when a small machine ran short.
         (Simplified: the IRQ stacks' pages come from the page allocator, not from the percpu
         first chunk memblock set aside, and the percpu chunk maps none of its pages.)
         """
-        gfp = GFP_KERNEL | BIT.NOWARN
         floor = sum(zone.managed_pages for zone in self.zones) // 8
         freed: list[int] = []
         skipped = 0
@@ -724,6 +750,7 @@ class VmallocAPI:
                 skipped += 1
                 return 0
             where = (MODULES_VADDR, MODULES_END) if module else (VMALLOC_START, VMALLOC_END + 1)
+            gfp = BOOT_VMALLOC_GFP[caller.partition("+")[0]]
             return self._vmalloc(pages << PAGE_SHIFT, gfp, caller, align, *where)
 
         def irq_stack(caller: str) -> None:  # map_irq_stack(): vmap() of 4 pages
@@ -731,6 +758,7 @@ class VmallocAPI:
             if self.free_pages_count() - 4 <= floor:
                 skipped += 1
                 return
+            gfp = GFP_KERNEL | BIT.NOWARN
             pfns = [self._alloc(gfp, 0, "irq_init_percpu_irqstack") for _ in range(4)]
             if min(pfns) < 0 or not self._map_area(pfns, caller, "vmap"):
                 for pfn in pfns:

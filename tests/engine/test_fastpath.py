@@ -28,9 +28,10 @@ from kmviz.engine.events import (
     PagesAllocatedZoneLocked,
     PcpPagesDrained,
 )
+from kmviz.engine.gfp import __GFP_COMP
 from kmviz.engine.invariants import check, fingerprint
 from kmviz.engine.page import Page
-from kmviz.engine.slab_geometry import SLAB_CACHE_DMA32
+from kmviz.engine.slab_geometry import SLAB_CACHE_DMA32, SLAB_RECLAIM_ACCOUNT
 
 GFPS = [  # blocking masks carry __GFP_NORETRY: a full machine fails instead of going OOM
     GFP_KERNEL | __GFP_NORETRY,
@@ -913,6 +914,19 @@ def test_a_new_slab_takes_its_zone_and_migratetype_from_the_cache_not_the_caller
         k.kmem_cache_alloc(plain, GFP_KERNEL)
     assert new_slab_pages(k, plain, GFP_DMA).zone == "Normal"
     assert new_slab_pages(k, low, GFP_KERNEL).zone == "DMA32"
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["C", "Python"])
+def test_a_gfp_atomic_slabs_pages_keep_gfp_atomic(monkeypatch, enabled):
+    # GFP_RECLAIM_MASK has __GFP_ATOMIC: the sample trace's reclaimable order-1 slabs made
+    # under GFP_ATOMIC print gfp_flags=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP|
+    # __GFP_RECLAIMABLE (allocate_slab()'s first try)
+    monkeypatch.setattr(fastpath, "ENABLED", enabled)
+    k = Kernel(mem="256MiB", memory_map="flat")
+    cache = k.kmem_cache_create("rcl", 1024, flags=SLAB_RECLAIM_ACCOUNT)
+    assert cache.order > 0
+    expected = GFP_ATOMIC | __GFP_NOWARN | __GFP_NORETRY | __GFP_COMP | __GFP_RECLAIMABLE
+    assert new_slab_pages(k, cache, GFP_ATOMIC).gfp == expected
 
 
 def test_c_and_python_agree_on_a_refill_of_more_blocks_than_the_c_stack_holds(monkeypatch):

@@ -5,11 +5,11 @@ import pytest
 from kmviz import GFP_KERNEL, Kernel, trace
 from kmviz.engine import fastpath
 from kmviz.engine.events import PagesAllocated, PagesAllocatedInBulk, VmallocMapped
-from kmviz.engine.gfp import __GFP_NOWARN
+from kmviz.engine.gfp import __GFP_HIGHMEM, __GFP_NOWARN
 from kmviz.engine.invariants import check
 
 PAGE = 4096
-VMALLOC_GFP = GFP_KERNEL | __GFP_NOWARN  # what __vmalloc_area_node() passes on
+VMALLOC_GFP = GFP_KERNEL | __GFP_HIGHMEM | __GFP_NOWARN  # what __vmalloc_area_node() passes on
 
 
 def _warm(k: Kernel, *sizes: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from kmviz import Kernel
 from kmviz import trace as kmtrace
+from kmviz.engine.events import ObjectAllocated, VmallocMapped
 from kmviz.exercises.real import SAMPLE_MACHINE
 
 
@@ -52,6 +53,30 @@ def test_sample_holds_the_probe_modules_kmalloc_of_every_size(sample):
         and event.call_site.startswith("0xffffffffc0")
     }
     assert {1, 8, 9, 192, 193, 4097, 8192, 8193, 65536} <= probe
+
+
+def test_boot_vmallocs_kmalloc_their_page_arrays_with_the_masks_the_sample_shows(sample):
+    # __vmalloc_area_node()'s nested_gfp for task stacks (4 pages: 32 bytes) and the tty's
+    # n_tty_data (3 pages: 24 bytes); call_site is __vmalloc_node_range, where it is inlined
+    real = {
+        (event.bytes_req, event.gfp)
+        for event in sample
+        if isinstance(event, kmtrace.Kmalloc)
+        and event.call_site.startswith("__vmalloc_node_range+")
+        and event.bytes_req in (24, 32)
+    }
+    engine, array = set(), None
+    booted = Kernel(mem="256MiB", cpus=2, boot_vmalloc=True)  # the sample's machine
+    for event in booted.history:  # the page array is the last kmalloc before the mapping
+        if event.__class__ is ObjectAllocated:
+            array = event
+        elif (
+            event.__class__ is VmallocMapped
+            and event.kind == "vmalloc"
+            and array.bytes_req in (24, 32)
+        ):
+            engine.add((array.bytes_req, array.gfp))
+    assert engine == real
 
 
 def test_sample_goes_into_the_wheel():

@@ -606,7 +606,9 @@ class SlabAPI:
         Mirrors kvmalloc_node() (mm/util.c L559): above PAGE_SIZE the kmalloc attempt gets
         __GFP_NOWARN and __GFP_NORETRY (unless __GFP_RETRY_MAYFAIL) and loses __GFP_NOFAIL,
         since vmalloc is the fallback; a page or less never falls back, nor does a mask that
-        may not sleep (vmalloc needs GFP_KERNEL).  Free the result with kvfree().
+        may not sleep (vmalloc needs GFP_KERNEL).  Free the result with kvfree().  (6.1 on
+        x86-64 also passes VM_ALLOW_HUGE_VMAP, so 2 MiB or more may be mapped with 2 MiB pages
+        from order-9 blocks; kmviz maps 4 KiB pages, as vmalloc() does.)
         """
         flags = gfp_t(gfp)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:

@@ -489,14 +489,18 @@ class CompactionAPI:
         cc.migrate_pfn = min(pfn, end_pfn)
 
     def _free_block_head(self, pfn: int) -> int:
-        """The first pfn of the free block that holds ``pfn`` inside it, or -1."""
+        """The first pfn of the free block that holds ``pfn`` inside it, or -1.
+
+        The head is ``pfn`` rounded down to the block's order: the first round-down that is
+        not a tail page either heads a free block of at least that order (then ``pfn`` is in
+        it: 5 & ~3 == 4 heads an order-2 block, 4..7) or shows that no free block holds it.
+        """
         state = self.buddy.state
         for order in range(1, MAX_ORDER):
             head = pfn & ~((1 << order) - 1)
-            if state[head] == order:
-                return head
-            if state[head] != TAIL:
-                return -1
+            code = state[head]
+            if code != TAIL:
+                return head if order <= code < MAX_ORDER else -1
         return -1
 
     # --- migration and the free scanner -----------------------------------------------------

@@ -266,3 +266,15 @@ def test_a_deferred_event_names_the_limit():
     k._defer_compaction(k.zone("Normal"), 10)
     event = [e for e in k.history if isinstance(e, CompactionDeferred)][-1]
     assert (event.order, event.defer_limit, event.considered) == (10, 2, 0)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+def test_a_page_inside_a_free_order_2_block_finds_the_block_s_head(offset):
+    k = Kernel("64MiB", seed=0, memory_map="flat")
+    block = k.get_free_pages(GFP_KERNEL, 2)
+    buddy = k.get_free_pages(GFP_KERNEL, 2)  # held: the block cannot merge
+    k.free_pages(block, 2)
+    k.drain_all_pages()  # off the per-CPU list, into the buddy lists as order 2
+    head = k.virt_to_page(block).pfn
+    assert k.virt_to_page(buddy).pfn == head ^ 4 and k.buddy.state[head] == 2
+    assert k._free_block_head(head + offset) == head

@@ -653,10 +653,9 @@ free_exported(FastPath *self, int zone, int cpu, int order, int mt)
     int free_high;
     int64_t count = self->pcp_count[zone][cpu] + ((int64_t)1 << order);
     int64_t high = nr_pcp_high(self, zone, cpu, order, &free_high);
+    int pindex = order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order);
     return drain_checks_pages(self, count, high)
-           || pcp_free_exported(pcp_lists(self, zone, cpu),
-                                order_to_pindex(mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE, order),
-                                count, high);
+           || pcp_free_exported(pcp_lists(self, zone, cpu), pindex, count, high);
 }
 
 /* free_unref_page() + free_unref_page_commit(), as BuddyAllocator.free_unref_page(): 0, 1 if
@@ -931,8 +930,8 @@ slot_offset(PyTypeObject *type, const char *name)
 }
 
 PyDoc_STRVAR(alloc_pages_bulk_doc,
-"alloc_pages_bulk(plan, count, pfns, underflow, in_bulk, single, fallback, zonelist)\n"
-"alloc_pages_bulk(plan, count, pfns, underflow, alloc_first, alloc_next, fast, slow,\n"
+"alloc_pages_bulk(plan, count, pfns, in_bulk, single, fallback, zonelist)\n"
+"alloc_pages_bulk(plan, count, pfns, alloc_first, alloc_next, fast, slow,\n"
 "                 kswapd_woken, code, after_fast, after_slow)\n--\n\n"
 "Append order-0 pages to pfns until it holds count: VmallocAPI._vm_area_alloc_pages()\n"
 "(__alloc_pages_bulk() calls, then one __alloc_pages() per page), or with the zonelists\n"
@@ -1014,7 +1013,7 @@ walk_exported(FastPath *self, const int *zones, int n, int cpu, int mt)
 typedef struct {
     int zones[MAX_ZONELIST];
     long long marks[MAX_ZONELIST];
-    int nzones, mt, head, nofrag, cma;
+    int nzones, mt, nofrag, cma;
     long long record;
 } VmallocPlan;
 
@@ -1058,15 +1057,14 @@ pages_appended(PyObject *result)
  * a page on the list: rmqueue_pcplist(), free_factor halved), else ``single(pfns)`` in
  * Python.  1 if a page was appended, 0 if none came, -1 on an error. */
 static Py_ssize_t
-vmalloc_single(FastPath *self, const VmallocPlan *p, PyObject *pfns, PyObject *underflow,
-               PyObject *single)
+vmalloc_single(FastPath *self, const VmallocPlan *p, PyObject *pfns, PyObject *single)
 {
     int cpu = (int)self->cpu[0], z = p->zones[0];
     int64_t *free_count = self->free_count[z];
     ArrayLayout *list = pcp_lists(self, z, cpu)[order_to_pindex(p->mt, 0)];
-    if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0 && Py_SIZE(list) && !list->ob_exports
-        && free_count[0] - (p->cma ? 0 : free_count[1]) > p->marks[0]) {
-        int64_t pfn = rmqueue_pcplist(self, z, cpu, 0, p->mt, p->record, p->head, p->nofrag,
+    if (!self->atomic[0] && PySet_GET_SIZE(self->underflow) == 0 && Py_SIZE(list)
+        && !list->ob_exports && free_count[0] - (p->cma ? 0 : free_count[1]) > p->marks[0]) {
+        int64_t pfn = rmqueue_pcplist(self, z, cpu, 0, p->mt, p->record, ALLOCATED, p->nofrag,
                                       p->cma);
         return pfn < 0 ? -1 : vmalloc_page_taken(self, pfns, pfn);    /* the list held one */
     }
@@ -1084,12 +1082,12 @@ vmalloc_single(FastPath *self, const VmallocPlan *p, PyObject *pfns, PyObject *u
  * appended, -1 on an error. */
 static Py_ssize_t
 vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject *pfns,
-             PyObject *underflow, PyObject *in_bulk, PyObject *single)
+             PyObject *in_bulk, PyObject *single)
 {
     if (nr_pages == 1)   /* "Use the single page allocator for one page." */
-        return vmalloc_single(self, p, pfns, underflow, single);
+        return vmalloc_single(self, p, pfns, single);
     int cpu = (int)self->cpu[0];
-    if (self->atomic[0] || PySet_GET_SIZE(underflow)
+    if (self->atomic[0] || PySet_GET_SIZE(self->underflow)
         || walk_exported(self, p->zones, p->nzones, cpu, p->mt))
         return pages_appended(PyObject_CallFunction(in_bulk, "nO", nr_pages, pfns));
     int i = 0;
@@ -1100,11 +1098,11 @@ vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject
         i++;
     }
     if (i == p->nzones)
-        return vmalloc_single(self, p, pfns, underflow, single);
+        return vmalloc_single(self, p, pfns, single);
     Py_ssize_t taken = 0;
     while (taken < nr_pages) {   /* "Attempt the batch allocation" */
         int64_t pfn = take_pcp_head(self, p->zones[i], cpu, 0, p->mt,
-                                    p->record | BULK_TAKEN_BIT, p->head, 0, p->cma);
+                                    p->record | BULK_TAKEN_BIT, ALLOCATED, 0, p->cma);
         if (pfn == -2)
             return -1;
         if (pfn == PCP_EXPORTED) {   /* exported by a Python call in a refill: pop() raises */
@@ -1113,7 +1111,7 @@ vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject
         }
         if (pfn == -1) {
             if (!taken)   /* "Try and allocate at least one page" */
-                return vmalloc_single(self, p, pfns, underflow, single);
+                return vmalloc_single(self, p, pfns, single);
             break;
         }
         if (vmalloc_page_taken(self, pfns, pfn) < 0)
@@ -1129,20 +1127,20 @@ vmalloc_bulk(FastPath *self, const VmallocPlan *p, Py_ssize_t nr_pages, PyObject
  * until ``count`` or a failure.  None, NULL on an error. */
 static PyObject *
 vmalloc_pages(FastPath *self, const VmallocPlan *p, Py_ssize_t count, PyObject *pfns,
-              PyObject *underflow, PyObject *in_bulk, PyObject *single, PyObject *fallback)
+              PyObject *in_bulk, PyObject *single, PyObject *fallback)
 {
     while (PyList_GET_SIZE(pfns) < count) {
         Py_ssize_t request = count - PyList_GET_SIZE(pfns);
         if (request > VM_BULK_MAX)
             request = VM_BULK_MAX;
-        Py_ssize_t got = vmalloc_bulk(self, p, request, pfns, underflow, in_bulk, single);
+        Py_ssize_t got = vmalloc_bulk(self, p, request, pfns, in_bulk, single);
         if (got < 0)
             return NULL;
         if (got != request)
             break;
     }
     while (PyList_GET_SIZE(pfns) < count) {
-        Py_ssize_t got = vmalloc_single(self, p, pfns, underflow, fallback);
+        Py_ssize_t got = vmalloc_single(self, p, pfns, fallback);
         if (got < 0)
             return NULL;
         if (!got)
@@ -1151,9 +1149,9 @@ vmalloc_pages(FastPath *self, const VmallocPlan *p, Py_ssize_t count, PyObject *
     Py_RETURN_NONE;
 }
 
-/* FastPath.alloc_pages_bulk(): with 8 arguments vmalloc_pages(), the plan's zonelist
+/* FastPath.alloc_pages_bulk(): with 7 arguments vmalloc_pages(), the plan's zonelist
  * ``zonelist`` and the Python steps ``in_bulk``, ``single`` and ``fallback`` (see
- * VmallocAPI._bulk_calls()); with 12 the loop of Kernel._pages_in_a_row(), with ``plan`` as in
+ * VmallocAPI._bulk_calls()); with 11 the loop of Kernel._pages_in_a_row(), with ``plan`` as in
  * page_plans_for_c: one __alloc_pages() per page as page faults make them, each page's state
  * becoming ``code``: ALLOCATED (a plain page), or the LRU's held code ANON_PAGE or FILE_PAGE.
  * With the zonelists ``fast`` and ``slow`` (tuples of (zone position, mark) pairs: the plan's
@@ -1170,23 +1168,21 @@ vmalloc_pages(FastPath *self, const VmallocPlan *p, Py_ssize_t count, PyObject *
 static PyObject *
 FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if ((nargs != 8 && nargs != 12) || !PyTuple_CheckExact(args[0])
-        || PyTuple_GET_SIZE(args[0]) != 7 || !PyList_CheckExact(args[2])
-        || !PyAnySet_Check(args[3])) {
+    if ((nargs != 7 && nargs != 11) || !PyTuple_CheckExact(args[0])
+        || PyTuple_GET_SIZE(args[0]) != 7 || !PyList_CheckExact(args[2])) {
         PyErr_SetString(PyExc_TypeError,
-                        "alloc_pages_bulk(plan, count, pfns, underflow, in_bulk, single, "
-                        "fallback, zonelist) or alloc_pages_bulk(plan, count, pfns, underflow, "
+                        "alloc_pages_bulk(plan, count, pfns, in_bulk, single, "
+                        "fallback, zonelist) or alloc_pages_bulk(plan, count, pfns, "
                         "alloc_first, alloc_next, fast, slow, kswapd_woken, code, after_fast, "
                         "after_slow)");
         return NULL;
     }
-    PyObject *plan = args[0], *pfns = args[2], *underflow = args[3];
+    PyObject *plan = args[0], *pfns = args[2];
     Py_ssize_t count = PyLong_AsSsize_t(args[1]);
     int zone = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 0));
     long long mark = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 1));
     int mt = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan, 2));
     long long record = PyLong_AsLongLong(PyTuple_GET_ITEM(plan, 3));
-    int head = ALLOCATED;      /* order-0 pages are plain, even under __GFP_COMP (head_code()) */
     int nofrag = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 5));
     int cma = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 6));
     if (PyErr_Occurred())
@@ -1195,9 +1191,9 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_ValueError, "alloc_pages_bulk(): plan out of range");
         return NULL;
     }
-    if (nargs == 8) {   /* vmalloc's pages */
-        VmallocPlan p = {.mt = mt, .head = head, .nofrag = nofrag, .cma = cma, .record = record};
-        p.nzones = unpack_zonelist(self, args[7], p.zones, p.marks);
+    if (nargs == 7) {   /* vmalloc's pages */
+        VmallocPlan p = {.mt = mt, .nofrag = nofrag, .cma = cma, .record = record};
+        p.nzones = unpack_zonelist(self, args[6], p.zones, p.marks);
         if (p.nzones < 0)
             return NULL;
         if (p.zones[0] != zone || p.marks[0] != mark) {
@@ -1206,18 +1202,18 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
                             "mark");
             return NULL;
         }
-        return vmalloc_pages(self, &p, count, pfns, underflow, args[4], args[5], args[6]);
+        return vmalloc_pages(self, &p, count, pfns, args[3], args[4], args[5]);
     }
     int fast_zone[MAX_ZONELIST], slow_zone[MAX_ZONELIST];
     long long fast_mark[MAX_ZONELIST], slow_mark[MAX_ZONELIST];
-    int nfast = unpack_zonelist(self, args[6], fast_zone, fast_mark);
+    int nfast = unpack_zonelist(self, args[5], fast_zone, fast_mark);
     if (nfast < 0)
         return NULL;
-    int nslow = unpack_zonelist(self, args[7], slow_zone, slow_mark);
+    int nslow = unpack_zonelist(self, args[6], slow_zone, slow_mark);
     if (nslow < 0)
         return NULL;
-    PyObject *kswapd_woken = args[8];
-    int code = (int)PyLong_AsLong(args[9]);
+    PyObject *kswapd_woken = args[7];
+    int code = (int)PyLong_AsLong(args[8]);
     if (PyErr_Occurred())
         return NULL;
     if (code != ALLOCATED && code != ANON_PAGE && code != FILE_PAGE) {
@@ -1229,14 +1225,14 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
         int first = PyList_GET_SIZE(pfns) == 0;
         int cpu = (int)self->cpu[0];
         int64_t pfn = -1;
-        PyObject *next = first ? args[4] : args[5];     /* takes the page if C does not */
-        if (!self->atomic[0] && PySet_GET_SIZE(underflow) == 0
+        PyObject *next = first ? args[3] : args[4];     /* takes the page if C does not */
+        if (!self->atomic[0] && PySet_GET_SIZE(self->underflow) == 0
             && !walk_exported(self, fast_zone, nfast, cpu, mt)
             && !walk_exported(self, slow_zone, nslow, cpu, mt)) {
             /* __alloc_pages(): the first pass, then the slow path's */
-            pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, head, nofrag,
-                                cma);
-            next = args[10];
+            pfn = walk_zonelist(self, fast_zone, fast_mark, nfast, cpu, mt, record, ALLOCATED,
+                                nofrag, cma);
+            next = args[9];
             if (pfn == -1) {
                 PyObject *woken = PyObject_CallNoArgs(kswapd_woken);
                 if (woken == NULL)
@@ -1246,9 +1242,9 @@ FastPath_alloc_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t narg
                 if (yes < 0)
                     return NULL;
                 if (yes) {   /* kswapd is woken already: the pass at min (ALLOC_WMARK_MIN) */
-                    pfn = walk_zonelist(self, slow_zone, slow_mark, nslow, cpu, mt, record, head,
-                                        0, cma);
-                    next = args[11];
+                    pfn = walk_zonelist(self, slow_zone, slow_mark, nslow, cpu, mt, record,
+                                        ALLOCATED, 0, cma);
+                    next = args[10];
                 }
             }
             if (pfn == -2)
@@ -1291,11 +1287,12 @@ PyDoc_STRVAR(free_pages_bulk_doc,
 "Kernel._free_held_pages(): give back each order-0 page an LRU or a vfree()d area let go of;\n"
 "False if one of them needs the Python loop (nothing was changed then).");
 
-/* The loop of Kernel._free_held_pages() (__vunmap()'s, reclaim's __free_pages() of each page) when
- * every page is an order-0 page, plain or held by a vmalloc area or an LRU, outside an isolated
- * pageblock: each loses its holder and goes on this CPU's pcp list as Kernel._free_the_page() puts it.  Freeing one page
- * changes neither the state nor the pageblock of another allocated page, so checking them all
- * first is the same as checking each in turn.  True, False if some page is not such a page
+/* The loop of Kernel._free_held_pages() (__vunmap()'s, reclaim's __free_pages() of each page)
+ * when every page is an order-0 page, plain or held by a vmalloc area or an LRU, outside an
+ * isolated pageblock: each loses its holder and goes on this CPU's pcp list as
+ * Kernel._free_the_page() puts it.  Freeing one page changes neither the state nor the
+ * pageblock of another allocated page, so checking them all first is the same as checking each
+ * in turn.  True, False if some page is not such a page
  * (nothing changed: the Python loop and its reports run), NULL on a Python error. */
 static PyObject *
 FastPath_free_pages_bulk(FastPath *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1355,8 +1352,8 @@ FastPath_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *plans_dropped, *underflow;
     PyTypeObject *page_type;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!OO!:FastPath", keywords, &state, &nxt,
-            &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
+            args, kwds, "OOOOOOO!O!O!KOO!OOOOO!O!O!O!O!OOO!OOOO!O!OO!:FastPath", keywords,
+            &state, &nxt, &prv, &pageblock, &chunks, &atomic, &PyTuple_Type, &bases, &PyTuple_Type,
             &nr_free, &PyTuple_Type, &free_count, &end, &records, &PyDict_Type, &plans, &notify,
             &slow_get, &slow_free, &cpu, &PyTuple_Type, &zones, &PyTuple_Type, &pcp_lists,
             &PyTuple_Type, &pcp_count, &PyTuple_Type, &pcp_factor, &PyTuple_Type, &pcp_limits,
@@ -4273,7 +4270,7 @@ PyInit__fastpath(void)
     if (PyModule_AddObjectRef(module, "FastPath", (PyObject *)&FastPathType) < 0
         || PyModule_AddObjectRef(module, "SlabFastPath", (PyObject *)&SlabFastPathType) < 0
         || PyModule_AddObjectRef(module, "ReplayTable", (PyObject *)&ReplayTableType) < 0
-        || PyModule_AddIntConstant(module, "INTERFACE", 30) < 0) {
+        || PyModule_AddIntConstant(module, "INTERFACE", 31) < 0) {
         Py_DECREF(module);
         return NULL;
     }

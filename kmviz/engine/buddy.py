@@ -244,11 +244,13 @@ class BuddyAllocator:
         """(next, prev) of ``pfn`` on the pcp list that holds it: pfns, or -1 for the list
         head; None if no pcp list holds it (a refill's check_pcp_refill() is looking at it)."""
         for pcp_list in zone.pcp_lists:
-            if pfn in pcp_list:
+            try:
                 at = pcp_list.index(pfn)  # index 0 is the tail: next is towards it
-                after = pcp_list[at - 1] if at else -1
-                before = pcp_list[at + 1] if at + 1 < len(pcp_list) else -1
-                return after, before
+            except ValueError:
+                continue
+            after = pcp_list[at - 1] if at else -1
+            before = pcp_list[at + 1] if at + 1 < len(pcp_list) else -1
+            return after, before
         return None
 
     def owner_of(self, pfn: int) -> int:

@@ -1794,7 +1794,7 @@ class Kernel(
             first = functools.partial(self._alloc, gfp, 0, caller)
             later = functools.partial(first, might_sleep=False)
             fast.alloc_pages_bulk(
-                bulk[0], count, pfns, self.refcount_underflow, first, later, zonelists[1],
+                bulk[0], count, pfns, first, later, zonelists[1],
                 zonelists[2], self._kswapd_woken, code,
                 functools.partial(self._alloc_after_walk, plan, False),
                 functools.partial(self._alloc_after_walk, plan, True),

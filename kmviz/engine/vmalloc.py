@@ -347,8 +347,7 @@ class VmallocAPI:
             if bulk is not None:  # the same loops in C
                 plan, zonelist, in_bulk, single, fallback = bulk
                 fast.alloc_pages_bulk(
-                    plan, count, pfns, self.refcount_underflow, in_bulk, single, fallback,
-                    zonelist,
+                    plan, count, pfns, in_bulk, single, fallback, zonelist,
                 )  # fmt: skip
                 return pfns
         bulk_gfp = gfp & ~BIT.NOFAIL
